@@ -1,0 +1,436 @@
+//! The command line: with no subcommand the desktop app opens; with one, it runs headless.
+//!
+//! Flags are parsed here once and turned into [`LoadSettings`] and [`Sampling`]; the rest of the
+//! program trusts those.
+
+use std::io::{BufRead, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::engine::{Engine, Event, GenerateRequest, KvPrecision, LoadSettings, ModelInfo, PromptInput, Sampling, StopReason, Timings};
+use crate::prompt::{summarize_request, Message, SummaryStyle};
+
+/// Offline assistant for Salesforce XGen-7B-8K-Inst, on llama.cpp.
+#[derive(Debug, Parser)]
+#[command(name = "xgen-desk", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do; without one, the desktop app opens.
+    #[command(subcommand)]
+    pub command: Option<Commands>,
+}
+
+/// The headless subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Commands {
+    /// Summarize a text or Markdown file (or `-` for standard input), streaming to stdout.
+    Summarize {
+        /// The document, or `-` for standard input.
+        file: PathBuf,
+        /// The shape of the summary.
+        #[arg(long, value_enum, default_value_t = StyleArg::Default)]
+        style: StyleArg,
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        sampling: SamplingArgs,
+    },
+    /// Chat on standard input: one message per line; `/reset` starts over, `/exit` quits.
+    Chat {
+        /// A system prompt.
+        #[arg(long)]
+        system: Option<String>,
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        sampling: SamplingArgs,
+    },
+    /// Measure prompt reading (pp) and generation (tg) speed, time to first token and peak memory.
+    Bench {
+        /// Prompt length in tokens.
+        #[arg(long, short = 'p', default_value_t = 512)]
+        prompt_tokens: usize,
+        /// Tokens to generate.
+        #[arg(long, short = 'n', default_value_t = 128)]
+        gen_tokens: usize,
+        /// Repetitions of each test.
+        #[arg(long, short = 'r', default_value_t = 3)]
+        repetitions: usize,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+}
+
+/// Summary shapes on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum StyleArg {
+    /// The model card's request.
+    Default,
+    /// Bullet points.
+    Bullets,
+    /// One paragraph.
+    Paragraph,
+    /// Key points.
+    KeyPoints,
+}
+
+impl From<StyleArg> for SummaryStyle {
+    fn from(value: StyleArg) -> Self {
+        match value {
+            StyleArg::Default => Self::Default,
+            StyleArg::Bullets => Self::Bullets,
+            StyleArg::Paragraph => Self::Paragraph,
+            StyleArg::KeyPoints => Self::KeyPoints,
+        }
+    }
+}
+
+/// Which model and how to run it.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// GGUF model file (default: $XGEN_DESK_MODEL).
+    #[arg(long, short = 'm', env = "XGEN_DESK_MODEL")]
+    pub model: Option<PathBuf>,
+    /// Context size in tokens (default: the model's, at most 8192).
+    #[arg(long)]
+    pub ctx: Option<u32>,
+    /// Threads (default: one per physical core).
+    #[arg(long, short = 't')]
+    pub threads: Option<usize>,
+    /// Layers to offload to the GPU (default: all, when built with a GPU backend).
+    #[arg(long)]
+    pub gpu_layers: Option<u32>,
+    /// KV cache precision: f16, q8_0 or q4_0.
+    #[arg(long, default_value = "f16")]
+    pub kv: KvPrecision,
+    /// Tokens per prompt batch.
+    #[arg(long, default_value_t = 512)]
+    pub batch: u32,
+}
+
+impl ModelArgs {
+    fn settings(&self) -> LoadSettings {
+        LoadSettings {
+            n_ctx: self.ctx,
+            threads: self.threads,
+            threads_batch: None,
+            n_batch: self.batch.max(1),
+            gpu_layers: self.gpu_layers,
+            kv_cache: self.kv,
+            flash_attention: None,
+        }
+    }
+
+    fn path(&self) -> Result<&Path> {
+        match &self.model {
+            Some(path) => Ok(path),
+            None => bail!("no model given: pass --model FILE.gguf or set XGEN_DESK_MODEL"),
+        }
+    }
+}
+
+/// Sampling flags.
+#[derive(Debug, Clone, Args)]
+pub struct SamplingArgs {
+    /// Temperature (0 = greedy).
+    #[arg(long)]
+    pub temp: Option<f32>,
+    /// Top-k (XGen's model card uses 100).
+    #[arg(long)]
+    pub top_k: Option<i32>,
+    /// Top-p.
+    #[arg(long)]
+    pub top_p: Option<f32>,
+    /// Repeat penalty (1 = off).
+    #[arg(long)]
+    pub repeat_penalty: Option<f32>,
+    /// Random seed.
+    #[arg(long)]
+    pub seed: Option<u32>,
+    /// Most tokens in a reply.
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+    /// Greedy decoding (reproducible).
+    #[arg(long)]
+    pub greedy: bool,
+    /// Print no timings on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+impl SamplingArgs {
+    fn sampling(&self) -> Sampling {
+        let base = if self.greedy { Sampling::greedy(Sampling::default().max_tokens) } else { Sampling::default() };
+        Sampling {
+            temperature: self.temp.unwrap_or(base.temperature),
+            top_k: self.top_k.unwrap_or(base.top_k),
+            top_p: self.top_p.unwrap_or(base.top_p),
+            repeat_penalty: self.repeat_penalty.unwrap_or(base.repeat_penalty),
+            repeat_last_n: base.repeat_last_n,
+            seed: self.seed.unwrap_or(base.seed),
+            max_tokens: self.max_tokens.unwrap_or(base.max_tokens),
+        }
+    }
+}
+
+/// Entry point of the binary.
+#[must_use]
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        None => crate::app::run(),
+        Some(command) => run(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("XGEN_DESK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,llama_cpp_2=error"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Runs one subcommand.
+///
+/// # Errors
+/// Whatever stopped the command, with context.
+pub fn run(command: Commands) -> Result<()> {
+    match command {
+        Commands::Summarize { file, style, model, sampling } => summarize(&file, style.into(), &model, &sampling),
+        Commands::Chat { system, model, sampling } => chat(system, &model, &sampling),
+        Commands::Bench { prompt_tokens, gen_tokens, repetitions, json, model } => {
+            bench(prompt_tokens, gen_tokens, repetitions.max(1), json, &model)
+        }
+    }
+}
+
+/// An engine with a loaded model, driven synchronously.
+struct Session {
+    engine: Engine,
+    events: mpsc::Receiver<Event>,
+    info: ModelInfo,
+}
+
+/// No event for this long means the engine is stuck.
+const EVENT_TIMEOUT: Duration = Duration::from_secs(600);
+
+impl Session {
+    fn open(args: &ModelArgs) -> Result<Self> {
+        let path = args.path()?;
+        let (engine, events) = Engine::spawn_with_channel().context("could not start the engine thread")?;
+        engine.load(path, args.settings());
+        loop {
+            match events.recv_timeout(EVENT_TIMEOUT).context("the engine stopped while loading")? {
+                Event::Loaded(info) => return Ok(Self { engine, events, info }),
+                Event::LoadFailed(error) => return Err(error).with_context(|| format!("could not load {}", path.display())),
+                _ => {}
+            }
+        }
+    }
+
+    /// Runs one request, passing reply text to `on_text`.
+    fn run(&self, prompt: PromptInput, sampling: Sampling, ignore_end: bool, on_text: &mut dyn FnMut(&str)) -> Result<(StopReason, Timings)> {
+        let id = self.engine.next_request_id();
+        self.engine.generate(GenerateRequest { id, prompt, sampling, ignore_end_of_turn: ignore_end });
+        loop {
+            match self.events.recv_timeout(EVENT_TIMEOUT).context("the engine stopped while answering")? {
+                Event::Token { id: got, text } if got == id => on_text(&text),
+                Event::Done { id: got, reason, timings } if got == id => return Ok((reason, timings)),
+                Event::Failed { id: got, error } if got == id => return Err(error.into()),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Reads a document, refusing binary data and decoding UTF-16 (with BOM) and Latin-1.
+fn read_document(file: &Path) -> Result<String> {
+    let bytes = if file == Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::stdin().read_to_end(&mut bytes).context("could not read standard input")?;
+        bytes
+    } else {
+        std::fs::read(file).with_context(|| format!("could not read {}", file.display()))?
+    };
+    let text = decode_text(&bytes).with_context(|| format!("{} is not a text document", file.display()))?;
+    if text.trim().is_empty() {
+        bail!("{} is empty: there is nothing to summarize", file.display());
+    }
+    Ok(text)
+}
+
+/// Decodes document bytes: UTF-8, UTF-16 with a byte-order mark, or Latin-1 as a fallback.
+///
+/// # Errors
+/// When the bytes look binary (NUL bytes or many control characters).
+pub fn decode_text(bytes: &[u8]) -> Result<String> {
+    if let Some((encoding, _)) = encoding_rs::Encoding::for_bom(bytes) {
+        let (text, _, _) = encoding.decode(bytes);
+        return Ok(text.into_owned());
+    }
+    let sample = &bytes[..bytes.len().min(64 * 1024)];
+    let control = sample.iter().filter(|&&b| b < 0x09 || (0x0E..0x20).contains(&b)).count();
+    if sample.contains(&0) || control * 100 > sample.len().max(1) * 5 {
+        bail!("it contains binary data (NUL or control bytes); open a text, Markdown or other document file");
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Ok(text.to_owned()),
+        Err(_) => Ok(encoding_rs::mem::decode_latin1(bytes).into_owned()),
+    }
+}
+
+fn print_timings(timings: &Timings, quiet: bool) {
+    if quiet {
+        return;
+    }
+    eprintln!(
+        "[prompt {} tokens ({} read, {:.1} tok/s) · first token {:.2} s · {} tokens at {:.1} tok/s]",
+        timings.prompt_tokens,
+        timings.prompt_evaluated,
+        timings.prefill_tok_per_sec(),
+        timings.ttft_secs,
+        timings.generated_tokens,
+        timings.generation_tok_per_sec()
+    );
+}
+
+fn summarize(file: &Path, style: SummaryStyle, model: &ModelArgs, sampling: &SamplingArgs) -> Result<()> {
+    let document = read_document(file)?;
+    let session = Session::open(model)?;
+    let messages = vec![Message::user(summarize_request(&document, style))];
+    let mut out = std::io::stdout().lock();
+    let (_, timings) = session.run(PromptInput::Chat(messages), sampling.sampling(), false, &mut |text| {
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    })?;
+    let _ = writeln!(out);
+    print_timings(&timings, sampling.quiet);
+    Ok(())
+}
+
+fn chat(system: Option<String>, model: &ModelArgs, sampling: &SamplingArgs) -> Result<()> {
+    let session = Session::open(model)?;
+    let interactive = std::io::stdin().is_terminal();
+    if interactive {
+        eprintln!("{} loaded ({} tokens of context). /reset starts over, /exit quits.", session.info.name, session.info.n_ctx);
+    }
+    let mut history: Vec<Message> = system.into_iter().map(Message::system).collect();
+    let first_user = history.len();
+    let mut stdout = std::io::stdout();
+    for line in std::io::stdin().lock().lines() {
+        let line = line.context("could not read standard input")?;
+        let line = line.trim();
+        match line {
+            "" => continue,
+            "/exit" | "/quit" => break,
+            "/reset" => {
+                history.truncate(first_user);
+                continue;
+            }
+            _ => {}
+        }
+        history.push(Message::user(line));
+        let mut reply = String::new();
+        let result = session.run(PromptInput::Chat(history.clone()), sampling.sampling(), false, &mut |text| {
+            reply.push_str(text);
+            let _ = stdout.write_all(text.as_bytes());
+            let _ = stdout.flush();
+        });
+        println!();
+        match result {
+            Ok((_, timings)) => {
+                print_timings(&timings, sampling.quiet);
+                history.push(Message::assistant(reply));
+            }
+            Err(err) => {
+                history.pop();
+                eprintln!("error: {err:#}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Peak resident memory of this process, in bytes.
+#[must_use]
+pub fn peak_rss_bytes() -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
+}
+
+fn mean_and_sd(values: &[f64]) -> (f64, f64) {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    (mean, var.sqrt())
+}
+
+fn bench(prompt_tokens: usize, gen_tokens: usize, repetitions: usize, json: bool, model: &ModelArgs) -> Result<()> {
+    let load_start = Instant::now();
+    let session = Session::open(model)?;
+    let load_secs = load_start.elapsed().as_secs_f64();
+    let n_vocab = session.info.n_vocab.max(2);
+    // Deterministic ordinary tokens: llama-bench also reads arbitrary tokens.
+    let prompt: Vec<i32> = (0..prompt_tokens).map(|i| i32::try_from((i * 7919 + 13) % 20_000).unwrap_or(1) % n_vocab).collect();
+    let mut pp = Vec::new();
+    let mut ttft = Vec::new();
+    let mut tg = Vec::new();
+    for _ in 0..repetitions {
+        session.engine.clear_cache();
+        let (_, timings) = session.run(PromptInput::Tokens(prompt.clone()), Sampling::greedy(1), true, &mut |_| {})?;
+        pp.push(timings.prefill_tok_per_sec());
+        ttft.push(timings.ttft_secs);
+        session.engine.clear_cache();
+        let max_tokens = u32::try_from(gen_tokens + 1).unwrap_or(u32::MAX);
+        let (_, timings) = session.run(PromptInput::Tokens(vec![prompt.first().copied().unwrap_or(1)]), Sampling::greedy(max_tokens), true, &mut |_| {})?;
+        tg.push(timings.generation_tok_per_sec());
+    }
+    let (pp_mean, pp_sd) = mean_and_sd(&pp);
+    let (tg_mean, tg_sd) = mean_and_sd(&tg);
+    let (ttft_mean, _) = mean_and_sd(&ttft);
+    let rss = peak_rss_bytes();
+    let info = &session.info;
+    if json {
+        let value = serde_json::json!({
+            "model": info.path, "name": info.name, "n_params": info.n_params, "size_bytes": info.size_bytes,
+            "n_ctx": info.n_ctx, "threads": info.threads.0, "load_secs": load_secs,
+            "pp_tokens": prompt_tokens, "pp_tok_s": pp_mean, "pp_tok_s_sd": pp_sd, "ttft_secs": ttft_mean,
+            "tg_tokens": gen_tokens, "tg_tok_s": tg_mean, "tg_tok_s_sd": tg_sd, "peak_rss_bytes": rss,
+            "repetitions": repetitions,
+        });
+        println!("{value}");
+    } else {
+        println!("model      {} ({:.2} GiB, {:.0}M params)", info.name, info.size_bytes as f64 / f64::from(1u32 << 30), info.n_params as f64 / 1e6);
+        println!("context    {} tokens, {} threads, loaded in {load_secs:.2} s", info.n_ctx, info.threads.0);
+        println!("pp{prompt_tokens:<6}   {pp_mean:>9.2} ± {pp_sd:.2} tok/s   (TTFT {ttft_mean:.3} s)");
+        println!("tg{gen_tokens:<6}   {tg_mean:>9.2} ± {tg_sd:.2} tok/s");
+        match rss {
+            Some(bytes) => println!("peak RSS   {:.1} MiB", bytes as f64 / f64::from(1u32 << 20)),
+            None => println!("peak RSS   unknown on this platform"),
+        }
+    }
+    Ok(())
+}

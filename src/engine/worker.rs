@@ -1,0 +1,469 @@
+//! The engine thread: owns the llama backend, the model and its context.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::Read;
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, OnceLock};
+use std::time::Instant;
+
+use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams};
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::{LlamaChatMessage, LlamaModel};
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+
+use super::{
+    Command, EngineError, Event, GenerateRequest, KvPrecision, LoadSettings, ModelInfo, PromptInput, Sampling,
+    StopReason, StopScanner, Timings,
+};
+use crate::prompt::{self, Message, PromptFormat, PromptPiece};
+
+type Sink = Rc<RefCell<Box<dyn FnMut(Event)>>>;
+
+/// The process-wide llama backend: llama.cpp may be initialised once per process.
+fn backend() -> Result<&'static LlamaBackend, EngineError> {
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            LlamaBackend::init().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|reason| EngineError::BadModelFile { path: "llama backend".into(), reason: reason.clone() })
+}
+
+/// The GPU backend compiled into this build.
+#[must_use]
+pub fn gpu_backend() -> Option<&'static str> {
+    if cfg!(feature = "cuda") {
+        Some("CUDA")
+    } else if cfg!(feature = "metal") {
+        Some("Metal")
+    } else if cfg!(feature = "vulkan") {
+        Some("Vulkan")
+    } else {
+        None
+    }
+}
+
+pub(super) fn run(inbox: &mpsc::Receiver<Command>, cancel: &AtomicBool, on_event: impl FnMut(Event) + Send + 'static) {
+    let sink: Sink = Rc::new(RefCell::new(Box::new(on_event)));
+    let emit = |event: Event| (sink.borrow_mut())(event);
+    let mut next = inbox.recv().ok();
+    while let Some(command) = next.take() {
+        match command {
+            Command::Load { path, settings } => match load_model(&path, &settings, cancel, &sink) {
+                Ok(model) => {
+                    next = serve(&model, &path, &settings, inbox, cancel, &sink);
+                    continue;
+                }
+                Err(error) => emit(Event::LoadFailed(error)),
+            },
+            Command::Generate(request) => emit(Event::Failed { id: request.id, error: EngineError::NoModel }),
+            Command::CountTokens { reply, .. } | Command::CountPrompt { reply, .. } => {
+                let _ = reply.send(Err(EngineError::NoModel));
+            }
+            Command::ClearCache | Command::Unload => {}
+            Command::Shutdown => return,
+        }
+        next = inbox.recv().ok();
+    }
+}
+
+/// Checks what llama.cpp would otherwise trip over: a missing, empty, truncated or foreign file.
+fn validate_gguf(path: &Path) -> Result<(), EngineError> {
+    let bad = |reason: String| EngineError::BadModelFile { path: path.to_path_buf(), reason };
+    if !path.exists() {
+        return Err(EngineError::MissingFile(path.to_path_buf()));
+    }
+    let mut file = File::open(path).map_err(|e| bad(format!("cannot open it: {e}")))?;
+    let len = file.metadata().map_err(|e| bad(format!("cannot read its size: {e}")))?.len();
+    if len == 0 {
+        return Err(bad("the file is empty".into()));
+    }
+    let mut magic = [0u8; 8];
+    if file.read_exact(&mut magic).is_err() {
+        return Err(bad(format!("the file is only {len} bytes long")));
+    }
+    if &magic[..4] != b"GGUF" {
+        return Err(bad("it does not start with the GGUF signature (is it a .bin, .safetensors or other file?)".into()));
+    }
+    let version = u32::from_le_bytes([magic[4], magic[5], magic[6], magic[7]]);
+    if !(2..=3).contains(&version) {
+        return Err(bad(format!("GGUF version {version} is not supported (expected 2 or 3)")));
+    }
+    Ok(())
+}
+
+fn load_model(path: &Path, settings: &LoadSettings, cancel: &AtomicBool, sink: &Sink) -> Result<LlamaModel, EngineError> {
+    validate_gguf(path)?;
+    let backend = backend()?;
+    let progress_sink = Rc::clone(sink);
+    // llama.cpp calls this on this thread while it loads; `false` stops the load.
+    let cancel_ptr: *const AtomicBool = cancel;
+    let cancel_flag = CancelRef(cancel_ptr);
+    let mut params = LlamaModelParams::default().with_progress_callback(move |fraction| {
+        (progress_sink.borrow_mut())(Event::LoadProgress(fraction));
+        !cancel_flag.is_set()
+    });
+    if let Some(layers) = settings.gpu_layers {
+        params = params.with_n_gpu_layers(layers);
+    }
+    let model = LlamaModel::load_from_file(backend, path, &params).map_err(|_| {
+        if cancel.load(Ordering::SeqCst) {
+            EngineError::LoadCancelled
+        } else {
+            EngineError::LoadRejected(path.to_path_buf())
+        }
+    });
+    drop(params);
+    model
+}
+
+/// A reference to the cancel flag that the load-progress callback can hold.
+///
+/// The callback must be `'static`, but it only runs inside `LlamaModel::load_from_file`, while
+/// the flag (owned by the engine handle) is alive.
+struct CancelRef(*const AtomicBool);
+
+impl CancelRef {
+    fn is_set(&self) -> bool {
+        // SAFETY: see the type's documentation; the pointer comes from a live reference.
+        unsafe { (*self.0).load(Ordering::SeqCst) }
+    }
+}
+
+fn context_params(settings: &LoadSettings, n_ctx: u32) -> LlamaContextParams {
+    let threads = settings.resolved_threads();
+    let threads_batch = settings.threads_batch.unwrap_or(threads).max(1);
+    let mut params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(n_ctx))
+        .with_n_batch(settings.n_batch)
+        .with_n_ubatch(settings.n_batch)
+        .with_n_threads(i32::try_from(threads).unwrap_or(i32::MAX))
+        .with_n_threads_batch(i32::try_from(threads_batch).unwrap_or(i32::MAX));
+    let kv = match settings.kv_cache {
+        KvPrecision::F16 => KvCacheType::F16,
+        KvPrecision::Q8_0 => KvCacheType::Q8_0,
+        KvPrecision::Q4_0 => KvCacheType::Q4_0,
+    };
+    params = params.with_type_k(kv).with_type_v(kv);
+    let flash = match (settings.flash_attention, settings.kv_cache) {
+        (_, KvPrecision::Q8_0 | KvPrecision::Q4_0) | (Some(true), _) => Some(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED),
+        (Some(false), _) => Some(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED),
+        (None, KvPrecision::F16) => None,
+    };
+    if let Some(flash) = flash {
+        params = params.with_flash_attention_policy(flash);
+    }
+    params
+}
+
+/// Serves requests against one loaded model until another model is loaded, it is unloaded, or
+/// the engine shuts down. Returns the command that ended it.
+fn serve(
+    model: &LlamaModel,
+    path: &Path,
+    settings: &LoadSettings,
+    inbox: &mpsc::Receiver<Command>,
+    cancel: &AtomicBool,
+    sink: &Sink,
+) -> Option<Command> {
+    let emit = |event: Event| (sink.borrow_mut())(event);
+    let n_ctx_train = model.n_ctx_train();
+    let n_ctx = settings.n_ctx.unwrap_or_else(|| n_ctx_train.min(8192)).max(64);
+    let backend = match backend() {
+        Ok(backend) => backend,
+        Err(error) => {
+            emit(Event::LoadFailed(error));
+            return inbox.recv().ok();
+        }
+    };
+    let ctx = match model.new_context(backend, context_params(settings, n_ctx)) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            emit(Event::LoadFailed(EngineError::Context { n_ctx, reason: e.to_string() }));
+            return inbox.recv().ok();
+        }
+    };
+    let format = match prompt_format(model) {
+        Ok(format) => format,
+        Err(error) => {
+            emit(Event::LoadFailed(error));
+            return inbox.recv().ok();
+        }
+    };
+    let threads = settings.resolved_threads();
+    let info = ModelInfo {
+        path: path.to_path_buf(),
+        name: model
+            .meta_val_str("general.name")
+            .unwrap_or_else(|_| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()),
+        n_ctx_train,
+        n_ctx,
+        n_vocab: model.n_vocab(),
+        n_params: model.n_params(),
+        size_bytes: model.size(),
+        xgen: format == PromptFormat::Xgen,
+        threads: (threads, settings.threads_batch.unwrap_or(threads)),
+        gpu_layers: if gpu_backend().is_some() { settings.gpu_layers.unwrap_or(model.n_layer()) } else { 0 },
+        gpu_backend: gpu_backend().map(str::to_owned),
+    };
+    emit(Event::Loaded(info));
+
+    let mut session = Session { model, ctx, format, cached: Vec::new(), n_batch: settings.n_batch.max(1) as usize };
+    loop {
+        let command = inbox.recv().ok()?;
+        match command {
+            Command::Generate(request) => {
+                let id = request.id;
+                if let Err(error) = session.generate(&request, cancel, sink) {
+                    emit(Event::Failed { id, error });
+                }
+            }
+            Command::CountTokens { text, reply } => {
+                let _ = reply.send(Ok(session.tokenize(&text, false).len()));
+            }
+            Command::CountPrompt { messages, reply } => {
+                let _ = reply.send(session.prompt_tokens(&messages).map(|t| t.len()));
+            }
+            Command::ClearCache => session.clear_cache(),
+            Command::Unload => return inbox.recv().ok(),
+            other @ (Command::Load { .. } | Command::Shutdown) => return Some(other),
+        }
+    }
+}
+
+/// XGen's vocabulary (51200 tokens with `<fim_prefix>` at 50295) means XGen's prompt format;
+/// anything else must carry a chat template.
+fn prompt_format(model: &LlamaModel) -> Result<PromptFormat, EngineError> {
+    let vocab = model.vocab();
+    let is_xgen = model.n_vocab() == 51200
+        && vocab.text(LlamaToken(50295)).is_some_and(|t| t.to_bytes() == b"<fim_prefix>")
+        && vocab.text(LlamaToken(prompt::XGEN_EOS)).is_some_and(|t| t.to_bytes() == b"<|endoftext|>");
+    if is_xgen {
+        return Ok(PromptFormat::Xgen);
+    }
+    let template = model.chat_template(None).map_err(|_| EngineError::NoChatTemplate)?;
+    let text = template.to_string().map_err(|e| EngineError::Template(e.to_string()))?;
+    Ok(PromptFormat::Template(text))
+}
+
+struct Session<'m> {
+    model: &'m LlamaModel,
+    ctx: LlamaContext<'m>,
+    format: PromptFormat,
+    /// The tokens whose keys and values are in the cache, in order (sequence 0).
+    cached: Vec<LlamaToken>,
+    n_batch: usize,
+}
+
+impl Session<'_> {
+    fn tokenize(&self, text: &str, parse_special: bool) -> Vec<LlamaToken> {
+        self.model.vocab().tokenize(text.as_bytes(), false, parse_special)
+    }
+
+    fn clear_cache(&mut self) {
+        self.ctx.clear_kv_cache();
+        self.cached.clear();
+    }
+
+    /// The prompt a conversation becomes, as tokens. Special tokens are parsed only in text the
+    /// template adds.
+    fn prompt_tokens(&self, messages: &[Message]) -> Result<Vec<LlamaToken>, EngineError> {
+        let pieces = match &self.format {
+            PromptFormat::Xgen => vec![PromptPiece { text: prompt::xgen_prompt(messages), parse_special: false }],
+            PromptFormat::Template(template) => self.template_pieces(template, messages)?,
+        };
+        let vocab = self.model.vocab();
+        let mut tokens = Vec::new();
+        if vocab.should_add_bos() && !matches!(self.format, PromptFormat::Xgen) {
+            tokens.push(vocab.bos());
+        }
+        for piece in &pieces {
+            tokens.extend(self.tokenize(&piece.text, piece.parse_special));
+        }
+        // A template that writes the BOS text itself must not end up with two.
+        if tokens.len() > 1 && tokens[0] == vocab.bos() && tokens[1] == vocab.bos() {
+            tokens.remove(0);
+        }
+        Ok(tokens)
+    }
+
+    fn template_pieces(&self, template: &str, messages: &[Message]) -> Result<Vec<PromptPiece>, EngineError> {
+        let template_err = |e: &dyn std::fmt::Display| EngineError::Template(e.to_string());
+        let template = llama_cpp_2::model::LlamaChatTemplate::new(template).map_err(|e| template_err(&e))?;
+        let sentinels = prompt::sentinel_messages(messages);
+        let chat = sentinels
+            .iter()
+            .map(|m| LlamaChatMessage::new(m.role.as_str().to_owned(), m.content.clone()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| template_err(&e))?;
+        let rendered = self.model.apply_chat_template(&template, &chat, true).map_err(|e| template_err(&e))?;
+        prompt::split_rendered(&rendered, messages)
+            .ok_or_else(|| EngineError::Template("the template rewrites message text, so special tokens in it cannot be kept as plain text".into()))
+    }
+
+    fn build_sampler(&self, sampling: &Sampling) -> LlamaSampler {
+        if sampling.temperature <= 0.0 {
+            return LlamaSampler::greedy();
+        }
+        let mut chain = Vec::new();
+        if (sampling.repeat_penalty - 1.0).abs() > f32::EPSILON {
+            chain.push(LlamaSampler::penalties(
+                self.model.n_vocab(),
+                sampling.repeat_last_n.max(0),
+                sampling.repeat_penalty,
+                0.0,
+                0.0,
+            ));
+        }
+        if sampling.top_k > 0 {
+            chain.push(LlamaSampler::top_k(sampling.top_k));
+        }
+        if sampling.top_p < 1.0 {
+            chain.push(LlamaSampler::top_p(sampling.top_p, 1));
+        }
+        chain.push(LlamaSampler::temp(sampling.temperature));
+        chain.push(LlamaSampler::dist(sampling.seed));
+        LlamaSampler::chain_simple(chain)
+    }
+
+    /// Evaluates `tokens` after what is cached, `n_batch` at a time, reporting progress.
+    fn evaluate(&mut self, tokens: &[LlamaToken], on_batch: &mut dyn FnMut(usize) -> bool) -> Result<bool, EngineError> {
+        let mut batch = LlamaBatch::new(self.n_batch.max(1), 1);
+        let total = tokens.len();
+        for (chunk_index, chunk) in tokens.chunks(self.n_batch).enumerate() {
+            batch.clear();
+            let start = self.cached.len();
+            let last_chunk = (chunk_index + 1) * self.n_batch >= total;
+            for (i, token) in chunk.iter().enumerate() {
+                let pos = i32::try_from(start + i).map_err(|e| EngineError::Decode(e.to_string()))?;
+                let logits = last_chunk && i + 1 == chunk.len();
+                batch.add(*token, pos, &[0], logits).map_err(|e| EngineError::Decode(e.to_string()))?;
+            }
+            self.ctx.decode(&mut batch).map_err(|e| EngineError::Decode(e.to_string()))?;
+            self.cached.extend_from_slice(chunk);
+            if !on_batch(chunk.len()) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn generate(&mut self, request: &GenerateRequest, cancel: &AtomicBool, sink: &Sink) -> Result<(), EngineError> {
+        let emit = |event: Event| (sink.borrow_mut())(event);
+        let started = Instant::now();
+        let id = request.id;
+        let prompt = match &request.prompt {
+            PromptInput::Chat(messages) => self.prompt_tokens(messages)?,
+            PromptInput::Tokens(ids) => ids.iter().copied().map(LlamaToken).collect(),
+        };
+        let n_ctx = self.ctx.n_ctx() as usize;
+        let reserved = request.sampling.max_tokens as usize;
+        if prompt.is_empty() || prompt.len() + reserved > n_ctx {
+            return Err(EngineError::PromptTooLong { prompt_tokens: prompt.len(), reserved, n_ctx });
+        }
+
+        // Reuse the cached prefix; at least one token is evaluated to get fresh logits.
+        let mut keep = self.cached.iter().zip(&prompt).take_while(|(a, b)| a == b).count();
+        keep = keep.min(prompt.len() - 1);
+        let removed = self.ctx.kv_cache_seq_rm(0, Some(u32::try_from(keep).unwrap_or(u32::MAX)), None).is_ok();
+        if removed {
+            self.cached.truncate(keep);
+        } else {
+            self.clear_cache();
+            keep = 0;
+        }
+        let to_evaluate = prompt.len() - keep;
+        let mut timings = Timings { prompt_tokens: prompt.len(), prompt_evaluated: to_evaluate, ..Timings::default() };
+        let mut done = 0usize;
+        let prefill_start = Instant::now();
+        let finished = self.evaluate(&prompt[keep..], &mut |n| {
+            done += n;
+            emit(Event::PromptProgress { id, done, total: to_evaluate });
+            !cancel.load(Ordering::SeqCst)
+        });
+        let finished = match finished {
+            Ok(finished) => finished,
+            Err(error) => {
+                // The cache may hold half a batch: start clean next time.
+                self.clear_cache();
+                return Err(error);
+            }
+        };
+        timings.prefill_secs = prefill_start.elapsed().as_secs_f64();
+        if !finished {
+            timings.ttft_secs = started.elapsed().as_secs_f64();
+            emit(Event::Done { id, reason: StopReason::Cancelled, timings });
+            return Ok(());
+        }
+
+        let mut sampler = self.build_sampler(&request.sampling);
+        let xgen = self.format == PromptFormat::Xgen;
+        let mut scanner = if xgen && matches!(request.prompt, PromptInput::Chat(_)) {
+            StopScanner::new(vec![format!("\n{}", prompt::XGEN_TURN_MARKER)], true)
+        } else {
+            StopScanner::new(Vec::new(), false)
+        };
+        let vocab = self.model.vocab();
+        let mut decoder = encoding_rs::UTF_8.new_decoder();
+        let mut piece = Vec::new();
+        let mut text = String::new();
+        let mut first_token_at = None;
+        let reason = loop {
+            if cancel.load(Ordering::SeqCst) {
+                break StopReason::Cancelled;
+            }
+            let token = sampler.sample(&self.ctx, -1);
+            let now = Instant::now();
+            if first_token_at.is_none() {
+                first_token_at = Some(now);
+                timings.ttft_secs = now.duration_since(started).as_secs_f64();
+            }
+            if vocab.is_eog(token) && !request.ignore_end_of_turn {
+                break StopReason::EndOfTurn;
+            }
+            timings.generated_tokens += 1;
+            piece.clear();
+            vocab.token_to_piece_into(token, &mut piece, false, None);
+            text.clear();
+            let max = decoder.max_utf8_buffer_length(piece.len()).unwrap_or(piece.len() * 3 + 4);
+            text.reserve(max);
+            let _ = decoder.decode_to_string(&piece, &mut text, false);
+            let visible = scanner.push(&text);
+            if !visible.is_empty() {
+                emit(Event::Token { id, text: visible });
+            }
+            if scanner.stopped() && !request.ignore_end_of_turn {
+                break StopReason::EndOfTurn;
+            }
+            if timings.generated_tokens >= reserved {
+                break StopReason::MaxTokens;
+            }
+            if self.cached.len() + 1 >= n_ctx {
+                break StopReason::ContextFull;
+            }
+            if let Err(error) = self.evaluate(&[token], &mut |_| true) {
+                self.clear_cache();
+                return Err(error);
+            }
+        };
+        let tail = scanner.finish();
+        if !tail.is_empty() {
+            emit(Event::Token { id, text: tail });
+        }
+        if let Some(first) = first_token_at {
+            timings.generation_secs = first.elapsed().as_secs_f64();
+        }
+        emit(Event::Done { id, reason, timings });
+        Ok(())
+    }
+}

@@ -1,0 +1,17 @@
+//! xgen-desk: an offline desktop assistant for Salesforce XGen-7B-8K-Inst on llama.cpp.
+//!
+//! The binary is thin (`main.rs`); everything lives here so that tests build the real parts.
+//! - [`engine`]: one named thread that owns llama.cpp; commands in, events out.
+//! - [`prompt`]: the XGen prompt format and GGUF chat templates.
+//! - [`hub`] and [`catalog`]: model downloads from Hugging Face and the installed-model registry.
+//! - [`cli`]: the headless subcommands. [`app`]: the egui desktop app.
+
+pub mod app;
+pub mod catalog;
+pub mod cli;
+pub mod engine;
+pub mod hub;
+pub mod paths;
+pub mod prompt;
+
+pub use xgen_quantize as quantize;
