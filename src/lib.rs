@@ -12,6 +12,7 @@ pub mod cli;
 pub mod engine;
 pub mod hub;
 pub mod paths;
+pub mod pipeline;
 pub mod prompt;
 
 pub use xgen_quantize as quantize;

@@ -1,0 +1,624 @@
+//! What can be installed ([`CatalogModel`], [`ModelSource`]) and what is installed
+//! ([`Registry`] of [`InstalledModel`]s).
+//!
+//! Catalog sizes are the Hub's published sizes rounded to 10 MB: they size the free-disk check
+//! before anything is fetched. The download itself trusts the sizes and checksums the Hub
+//! returns for the resolved commit.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// How the weights of a catalog checkpoint are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightFormat {
+    /// `model-*.safetensors` shards (memory-mappable, no code execution on load).
+    Safetensors,
+    /// `pytorch_model-*.bin` fp32 pickles.
+    PytorchBin,
+    /// A ready GGUF file.
+    Gguf,
+}
+
+/// One file of a catalog checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatalogFile {
+    /// Path in the repository.
+    pub name: &'static str,
+    /// Approximate size in bytes (the Hub's size rounded; small files are estimates).
+    pub size: u64,
+}
+
+/// A Hugging Face checkpoint xgen-desk knows how to convert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatalogModel {
+    /// Stable id used in the CLI, settings and the registry (`xgen-7b-8k-inst`).
+    pub id: &'static str,
+    /// Name shown to people.
+    pub display_name: &'static str,
+    /// Hub repository, `owner/name`.
+    pub repo: &'static str,
+    /// Branch, tag, PR ref (`refs/pr/20`) or commit to download.
+    pub revision: &'static str,
+    /// How the weights are stored.
+    pub format: WeightFormat,
+    /// Files to download (weights, index, config, tokenizer files).
+    pub files: &'static [CatalogFile],
+    /// Training context length in tokens.
+    pub context_length: u32,
+    /// Number of parameters.
+    pub parameters: u64,
+    /// Instruction-tuned (chat prompt format) rather than a base model.
+    pub instruct: bool,
+    /// License or usage note to show before downloading.
+    pub license_note: &'static str,
+}
+
+impl CatalogModel {
+    /// Sum of [`CatalogFile::size`].
+    #[must_use]
+    pub fn download_size(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+
+    /// File names, in catalog order.
+    #[must_use]
+    pub fn file_names(&self) -> Vec<String> {
+        self.files.iter().map(|f| f.name.to_owned()).collect()
+    }
+
+    /// Estimated size of the F16 GGUF produced by the converter.
+    #[must_use]
+    pub fn f16_size(&self) -> u64 {
+        self.parameters * 2 + GGUF_OVERHEAD
+    }
+
+    /// Estimated size of the GGUF quantized to `quant`.
+    #[must_use]
+    pub fn quantized_size(&self, quant: QuantType) -> u64 {
+        estimate_quantized_size(quant, self.parameters)
+    }
+
+    /// Whether the converter can read this checkpoint (it reads safetensors only).
+    #[must_use]
+    pub fn convertible(&self) -> bool {
+        self.format == WeightFormat::Safetensors
+    }
+}
+
+/// Metadata, tokenizer vocabulary and alignment padding in a GGUF, on top of the tensors.
+const GGUF_OVERHEAD: u64 = 16 * 1024 * 1024;
+
+const SMALL_FILES: [CatalogFile; 4] = [
+    CatalogFile {
+        name: "config.json",
+        size: 1_000,
+    },
+    CatalogFile {
+        name: "generation_config.json",
+        size: 200,
+    },
+    CatalogFile {
+        name: "tokenizer_config.json",
+        size: 500,
+    },
+    CatalogFile {
+        name: "tokenization_xgen.py",
+        size: 10_000,
+    },
+];
+
+const XGEN_8K_INST_SAFETENSORS: &[CatalogFile] = &[
+    CatalogFile {
+        name: "model-00001-of-00003.safetensors",
+        size: 9_950_000_000,
+    },
+    CatalogFile {
+        name: "model-00002-of-00003.safetensors",
+        size: 9_960_000_000,
+    },
+    CatalogFile {
+        name: "model-00003-of-00003.safetensors",
+        size: 7_680_000_000,
+    },
+    CatalogFile {
+        name: "model.safetensors.index.json",
+        size: 25_000,
+    },
+    SMALL_FILES[0],
+    SMALL_FILES[1],
+    SMALL_FILES[2],
+    SMALL_FILES[3],
+];
+
+const XGEN_PYTORCH_BIN: &[CatalogFile] = &[
+    CatalogFile {
+        name: "pytorch_model-00001-of-00003.bin",
+        size: 9_950_000_000,
+    },
+    CatalogFile {
+        name: "pytorch_model-00002-of-00003.bin",
+        size: 9_960_000_000,
+    },
+    CatalogFile {
+        name: "pytorch_model-00003-of-00003.bin",
+        size: 7_680_000_000,
+    },
+    CatalogFile {
+        name: "pytorch_model.bin.index.json",
+        size: 25_000,
+    },
+    SMALL_FILES[0],
+    SMALL_FILES[1],
+    SMALL_FILES[2],
+    SMALL_FILES[3],
+];
+
+const XGEN_PARAMETERS: u64 = 6_895_702_016;
+const RESEARCH_ONLY: &str =
+    "Salesforce's model card: for research purposes only. Check the license before use.";
+const APACHE: &str = "Apache-2.0.";
+
+/// The default model's id.
+pub const DEFAULT_MODEL_ID: &str = "xgen-7b-8k-inst";
+
+static CATALOG: [CatalogModel; 4] = [
+    CatalogModel {
+        id: DEFAULT_MODEL_ID,
+        display_name: "XGen-7B-8K-Inst",
+        repo: "Salesforce/xgen-7b-8k-inst",
+        revision: "refs/pr/20",
+        format: WeightFormat::Safetensors,
+        files: XGEN_8K_INST_SAFETENSORS,
+        context_length: 8192,
+        parameters: XGEN_PARAMETERS,
+        instruct: true,
+        license_note: RESEARCH_ONLY,
+    },
+    CatalogModel {
+        id: "xgen-7b-8k-inst-bin",
+        display_name: "XGen-7B-8K-Inst (PyTorch .bin)",
+        repo: "Salesforce/xgen-7b-8k-inst",
+        revision: "main",
+        format: WeightFormat::PytorchBin,
+        files: XGEN_PYTORCH_BIN,
+        context_length: 8192,
+        parameters: XGEN_PARAMETERS,
+        instruct: true,
+        license_note: RESEARCH_ONLY,
+    },
+    CatalogModel {
+        id: "xgen-7b-8k-base",
+        display_name: "XGen-7B-8K-base",
+        repo: "Salesforce/xgen-7b-8k-base",
+        revision: "main",
+        format: WeightFormat::PytorchBin,
+        files: XGEN_PYTORCH_BIN,
+        context_length: 8192,
+        parameters: XGEN_PARAMETERS,
+        instruct: false,
+        license_note: APACHE,
+    },
+    CatalogModel {
+        id: "xgen-7b-4k-base",
+        display_name: "XGen-7B-4K-base",
+        repo: "Salesforce/xgen-7b-4k-base",
+        revision: "main",
+        format: WeightFormat::PytorchBin,
+        files: XGEN_PYTORCH_BIN,
+        context_length: 4096,
+        parameters: XGEN_PARAMETERS,
+        instruct: false,
+        license_note: APACHE,
+    },
+];
+
+/// Every catalog model; the first is the default.
+#[must_use]
+pub fn catalog() -> &'static [CatalogModel] {
+    &CATALOG
+}
+
+/// The default model (XGen-7B-8K-Inst, safetensors).
+#[must_use]
+pub fn default_model() -> &'static CatalogModel {
+    &CATALOG[0]
+}
+
+/// Looks a catalog model up by [`CatalogModel::id`].
+#[must_use]
+pub fn find(id: &str) -> Option<&'static CatalogModel> {
+    CATALOG.iter().find(|m| m.id == id)
+}
+
+/// The quantization types setup offers (llama.cpp's, from `xgen-quantize`).
+pub use xgen_quantize::QuantType;
+
+/// Estimated GGUF size of a `parameters`-weight model quantized to `quant` (XGen-7B: Q4_K_M
+/// about 4.2 GB, Q4_0 about 3.9 GB, Q8_0 about 7.3 GB, F16 13.8 GB).
+#[must_use]
+pub fn estimate_quantized_size(quant: QuantType, parameters: u64) -> u64 {
+    // Bits per weight in hundredths, from the spec's XGen-7B sizes.
+    let bits_x100: u64 = match quant {
+        QuantType::F16 => 1600,
+        QuantType::Q8_0 => 850,
+        QuantType::Q5KM => 570,
+        QuantType::Q4KM => 490,
+        QuantType::Q4_0 => 455,
+    };
+    parameters * bits_x100 / 800 + GGUF_OVERHEAD
+}
+
+/// llama.cpp's upper-case name of `quant` (`Q4_K_M`), as shown and stored in the registry.
+#[must_use]
+pub fn quant_label(quant: QuantType) -> String {
+    quant.as_str().to_ascii_uppercase()
+}
+
+/// Something that can be installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSource {
+    /// A catalog checkpoint: downloaded, converted and quantized.
+    Catalog(&'static CatalogModel),
+    /// Any GGUF file on the Hub: downloaded and registered as is.
+    HubGguf {
+        /// Repository, `owner/name`.
+        repo: String,
+        /// Branch, tag or commit (`main` usually).
+        revision: String,
+        /// File path in the repository.
+        file: String,
+    },
+    /// A GGUF file already on this computer: registered where it is (never copied or deleted).
+    LocalGguf {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+impl ModelSource {
+    /// Parses what a person types: a catalog id, `owner/repo/file.gguf` or
+    /// `owner/repo@revision/file.gguf` (a GGUF on the Hub), or a path to an existing local file.
+    #[must_use]
+    pub fn parse(spec: &str) -> Option<Self> {
+        if let Some(model) = find(spec) {
+            return Some(Self::Catalog(model));
+        }
+        let path = Path::new(spec);
+        if path.is_file() {
+            return Some(Self::LocalGguf {
+                path: path.to_path_buf(),
+            });
+        }
+        let mut parts = spec.splitn(3, '/');
+        let (owner, name, file) = (parts.next()?, parts.next()?, parts.next()?);
+        let (name, revision) = match name.split_once('@') {
+            Some((n, r)) => (n, r),
+            None => (name, "main"),
+        };
+        let valid = !owner.is_empty()
+            && !name.is_empty()
+            && !revision.is_empty()
+            && Path::new(file)
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("gguf"));
+        valid.then(|| Self::HubGguf {
+            repo: format!("{owner}/{name}"),
+            revision: revision.to_owned(),
+            file: file.to_owned(),
+        })
+    }
+}
+
+/// Where an installed model came from (stored in the registry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum InstalledSource {
+    /// Converted from a catalog checkpoint.
+    Catalog {
+        /// [`CatalogModel::id`].
+        id: String,
+        /// Hub repository.
+        repo: String,
+        /// Revision asked for.
+        revision: String,
+        /// Commit it resolved to.
+        commit: String,
+    },
+    /// A GGUF downloaded from the Hub.
+    HubGguf {
+        /// Hub repository.
+        repo: String,
+        /// Revision asked for.
+        revision: String,
+        /// Commit it resolved to.
+        commit: String,
+        /// File path in the repository.
+        file: String,
+    },
+    /// A GGUF file registered in place.
+    LocalFile,
+}
+
+/// One entry of the installed-models registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstalledModel {
+    /// Unique id (`xgen-7b-8k-inst-q4_k_m`).
+    pub id: String,
+    /// Name shown to people.
+    pub display_name: String,
+    /// The GGUF file.
+    pub path: PathBuf,
+    /// Quantization type name (`Q4_K_M`), or what the GGUF declares for downloaded files.
+    pub quantization: String,
+    /// File size in bytes.
+    pub size_bytes: u64,
+    /// Context length in tokens.
+    pub context_length: u32,
+    /// Where it came from.
+    pub source: InstalledSource,
+    /// Seconds since the Unix epoch.
+    pub installed_at: u64,
+}
+
+impl InstalledModel {
+    /// Whether [`Registry::remove`] deletes the file (files we created, not files registered in
+    /// place).
+    #[must_use]
+    pub fn owns_file(&self) -> bool {
+        !matches!(self.source, InstalledSource::LocalFile)
+    }
+}
+
+/// Seconds since the Unix epoch now (0 if the clock is before 1970).
+#[must_use]
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Errors of the installed-models registry.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// Reading, writing or locking failed.
+    #[error("installed-models registry {}: {source}", path.display())]
+    Io {
+        /// The file involved.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The registry file is not valid JSON of the expected shape.
+    #[error(
+        "installed-models registry {} is corrupt ({source}); move it aside to start over",
+        path.display()
+    )]
+    Corrupt {
+        /// The registry file.
+        path: PathBuf,
+        /// The parse error.
+        source: serde_json::Error,
+    },
+    /// The model file could not be deleted (the entry was kept).
+    #[error("cannot delete model file {}: {source}", path.display())]
+    DeleteFile {
+        /// The GGUF file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct RegistryFile {
+    version: u32,
+    models: Vec<InstalledModel>,
+}
+
+const REGISTRY_VERSION: u32 = 1;
+
+/// The installed-models registry: a JSON file, rewritten atomically (temporary file in the same
+/// directory, fsync, rename, fsync of the directory) under an exclusive lock file, so the CLI and
+/// the GUI can change it at the same time without losing entries.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    path: PathBuf,
+}
+
+impl Registry {
+    /// A registry stored at `path` (usually [`crate::paths::AppPaths::registry_file`]). Nothing
+    /// is read or created until used; a missing file is an empty registry.
+    #[must_use]
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    /// The registry file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// All installed models, in installation order.
+    ///
+    /// # Errors
+    /// [`RegistryError`] if the file cannot be read or parsed.
+    pub fn list(&self) -> Result<Vec<InstalledModel>, RegistryError> {
+        Ok(self.read()?.models)
+    }
+
+    /// The model with `id`, if installed.
+    ///
+    /// # Errors
+    /// [`RegistryError`] if the file cannot be read or parsed.
+    pub fn get(&self, id: &str) -> Result<Option<InstalledModel>, RegistryError> {
+        Ok(self.list()?.into_iter().find(|m| m.id == id))
+    }
+
+    /// Adds `model`, replacing an entry with the same id.
+    ///
+    /// # Errors
+    /// [`RegistryError`] if the file cannot be read, parsed or written.
+    pub fn add(&self, model: InstalledModel) -> Result<(), RegistryError> {
+        self.update(|models| {
+            models.retain(|m| m.id != model.id);
+            models.push(model);
+        })
+        .map(|_| ())
+    }
+
+    /// Removes the entry `id` and deletes its file when xgen-desk created it
+    /// ([`InstalledModel::owns_file`]). Returns the removed entry, `None` if it was not installed.
+    /// The file is deleted first, so a failure leaves the entry in place.
+    ///
+    /// # Errors
+    /// [`RegistryError::DeleteFile`] if the file exists and cannot be deleted; other variants on
+    /// registry I/O.
+    pub fn remove(&self, id: &str) -> Result<Option<InstalledModel>, RegistryError> {
+        let _lock = self.lock()?;
+        let mut file = self.read()?;
+        let Some(index) = file.models.iter().position(|m| m.id == id) else {
+            return Ok(None);
+        };
+        let entry = file.models.remove(index);
+        if entry.owns_file() {
+            // A GGUF downloaded from the Hub is a snapshot symlink into the HF cache's blobs/:
+            // delete the blob as well, or no space would be freed.
+            let target = std::fs::symlink_metadata(&entry.path)
+                .is_ok_and(|m| m.file_type().is_symlink())
+                .then(|| std::fs::canonicalize(&entry.path).ok())
+                .flatten();
+            for path in target.iter().chain(std::iter::once(&entry.path)) {
+                match std::fs::remove_file(path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(source) => {
+                        return Err(RegistryError::DeleteFile {
+                            path: path.clone(),
+                            source,
+                        });
+                    }
+                }
+            }
+        }
+        self.write(&file)?;
+        Ok(Some(entry))
+    }
+
+    fn update(
+        &self,
+        change: impl FnOnce(&mut Vec<InstalledModel>),
+    ) -> Result<Vec<InstalledModel>, RegistryError> {
+        let _lock = self.lock()?;
+        let mut file = self.read()?;
+        change(&mut file.models);
+        self.write(&file)?;
+        Ok(file.models)
+    }
+
+    fn io_err(&self, source: std::io::Error) -> RegistryError {
+        RegistryError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn read(&self) -> Result<RegistryFile, RegistryError> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|source| RegistryError::Corrupt {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(RegistryFile::default()),
+            Err(e) => Err(self.io_err(e)),
+        }
+    }
+
+    /// Holds an exclusive lock on `<registry>.lock` until dropped.
+    fn lock(&self) -> Result<File, RegistryError> {
+        let dir = self.dir();
+        std::fs::create_dir_all(&dir).map_err(|e| self.io_err(e))?;
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(".lock");
+        let lock_path = dir.join(name);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| RegistryError::Io {
+                path: lock_path.clone(),
+                source,
+            })?;
+        file.lock().map_err(|source| RegistryError::Io {
+            path: lock_path,
+            source,
+        })?;
+        Ok(file)
+    }
+
+    fn dir(&self) -> PathBuf {
+        match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    fn write(&self, file: &RegistryFile) -> Result<(), RegistryError> {
+        let file = RegistryFile {
+            version: REGISTRY_VERSION,
+            models: file.models.clone(),
+        };
+        let json = serde_json::to_vec_pretty(&file).map_err(|e| self.io_err(e.into()))?;
+        write_atomic(&self.path, &json).map_err(|e| self.io_err(e))
+    }
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory is written and
+/// fsynced, renamed over `path`, then the directory is fsynced (on Unix) so the rename survives a
+/// crash. Readers see the old or the new content, never a mix.
+///
+/// # Errors
+/// Any I/O error; the temporary file is removed on failure.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir)?;
+    let file_name = path.file_name().unwrap_or_default().to_string_lossy();
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{file_name}.tmp-{}-{n}", std::process::id()));
+    let result = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        sync_dir(&dir)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Fsyncs a directory so that renames in it are durable (no-op where unsupported).
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}

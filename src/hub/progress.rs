@@ -1,0 +1,204 @@
+//! Progress events, rate/ETA measurement and cancellation shared by downloads and the pipeline.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// A step of model setup; the UI shows one bar per stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// Fetching files from the Hub (units: bytes).
+    Download,
+    /// Checkpoint to F16 GGUF (units: bytes written, or tensors when sizes are unknown).
+    Convert,
+    /// F16 GGUF to the chosen quantization (units: tensors).
+    Quantize,
+    /// Checking that the final file loads (units: steps).
+    Verify,
+}
+
+impl Stage {
+    /// Lower-case name for logs and the CLI.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Download => "download",
+            Self::Convert => "convert",
+            Self::Quantize => "quantize",
+            Self::Verify => "verify",
+        }
+    }
+}
+
+/// One progress report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// The stage reporting.
+    pub stage: Stage,
+    /// What is being worked on (file name for downloads, tensor name for quantization).
+    pub item: Option<String>,
+    /// Units done in this stage (bytes for downloads, including bytes already on disk).
+    pub done: u64,
+    /// Units in this stage (0 when unknown).
+    pub total: u64,
+    /// Recent speed in units per second (bytes/s for downloads), when measurable.
+    pub rate: Option<f64>,
+    /// Estimated time left, when the rate is known.
+    pub eta: Option<Duration>,
+}
+
+impl Progress {
+    /// `done / total` in `0.0..=1.0` (0 when the total is unknown).
+    #[must_use]
+    pub fn fraction(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            #[allow(clippy::cast_precision_loss)]
+            let f = self.done as f64 / self.total as f64;
+            f.clamp(0.0, 1.0)
+        }
+    }
+}
+
+/// Receives progress reports; called on the working thread, so keep it quick (send to a channel).
+pub type ProgressFn<'a> = dyn FnMut(&Progress) + 'a;
+
+/// A cancellation flag shared between the UI and a worker. Cloning shares the flag.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    /// A token that is not cancelled.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Wraps an existing flag.
+    #[must_use]
+    pub fn from_flag(flag: Arc<AtomicBool>) -> Self {
+        Self(flag)
+    }
+
+    /// The shared flag (for APIs that take an `Arc<AtomicBool>`).
+    #[must_use]
+    pub fn flag(&self) -> &Arc<AtomicBool> {
+        &self.0
+    }
+
+    /// Asks the work to stop at its next check.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`CancelToken::cancel`] was called.
+    #[must_use]
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Turns a running count into throttled [`Progress`] events with a rate over the last few
+/// seconds and an ETA.
+pub(crate) struct Meter {
+    stage: Stage,
+    total: u64,
+    done: u64,
+    samples: VecDeque<(Instant, u64)>,
+    last_emit: Option<Instant>,
+    item: Option<String>,
+}
+
+const WINDOW: Duration = Duration::from_secs(5);
+const EMIT_EVERY: Duration = Duration::from_millis(100);
+
+impl Meter {
+    pub(crate) fn new(stage: Stage, done: u64, total: u64) -> Self {
+        Self {
+            stage,
+            total,
+            done,
+            samples: VecDeque::new(),
+            last_emit: None,
+            item: None,
+        }
+    }
+
+    pub(crate) fn set_item(&mut self, item: &str) {
+        self.item = Some(item.to_owned());
+    }
+
+    /// Adds `n` units that count towards the rate (transferred now).
+    pub(crate) fn advance(&mut self, n: u64, progress: &mut ProgressFn<'_>) {
+        self.done = self.done.saturating_add(n);
+        let now = Instant::now();
+        self.samples.push_back((now, self.done));
+        while self
+            .samples
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > WINDOW)
+        {
+            self.samples.pop_front();
+        }
+        if self
+            .last_emit
+            .is_none_or(|t| now.duration_since(t) >= EMIT_EVERY)
+        {
+            self.emit(progress);
+        }
+    }
+
+    /// Sets absolute counts (for producers that report totals rather than increments).
+    pub(crate) fn update(&mut self, done: u64, total: u64, progress: &mut ProgressFn<'_>) {
+        self.total = total;
+        let delta = done.saturating_sub(self.done);
+        if done < self.done {
+            self.done = done;
+            self.samples.clear();
+        }
+        self.advance(delta, progress);
+    }
+
+    /// Adds `n` units that were already done (resumed or cached): no effect on the rate.
+    pub(crate) fn skip(&mut self, n: u64, progress: &mut ProgressFn<'_>) {
+        self.done = self.done.saturating_add(n);
+        for sample in &mut self.samples {
+            sample.1 = sample.1.saturating_add(n);
+        }
+        self.emit(progress);
+    }
+
+    /// Takes `n` units back (a corrupt partial file was discarded).
+    pub(crate) fn rewind(&mut self, n: u64, progress: &mut ProgressFn<'_>) {
+        self.done = self.done.saturating_sub(n);
+        self.samples.clear();
+        self.emit(progress);
+    }
+
+    pub(crate) fn emit(&mut self, progress: &mut ProgressFn<'_>) {
+        self.last_emit = Some(Instant::now());
+        let rate = self.rate();
+        let eta = rate.filter(|r| *r > 0.0).map(|r| {
+            #[allow(clippy::cast_precision_loss)]
+            let left = self.total.saturating_sub(self.done) as f64;
+            Duration::from_secs_f64(left / r)
+        });
+        progress(&Progress {
+            stage: self.stage,
+            item: self.item.clone(),
+            done: self.done,
+            total: self.total,
+            rate,
+            eta,
+        });
+    }
+
+    fn rate(&self) -> Option<f64> {
+        let (first, last) = (self.samples.front()?, self.samples.back()?);
+        let secs = last.0.duration_since(first.0).as_secs_f64();
+        #[allow(clippy::cast_precision_loss)]
+        (secs >= 0.2).then(|| last.1.saturating_sub(first.1) as f64 / secs)
+    }
+}

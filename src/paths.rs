@@ -1,0 +1,205 @@
+//! Where xgen-desk keeps its files.
+//!
+//! Three roots, all movable under one directory with [`HOME_ENV`] (`XGEN_DESK_HOME`), which tests
+//! and portable installs use:
+//! - the **data dir**: conversations, the installed-models registry, settings (small files);
+//! - the **models dir**: the final GGUF files (gigabytes, so the non-roaming local data dir);
+//! - the **work dir**: intermediate conversion files (the F16 GGUF), kept between runs so an
+//!   interrupted setup can resume, removed when a setup succeeds.
+//!
+//! Downloads go to the shared Hugging Face cache ([`hf_cache_dir`]) so that checkpoints fetched by
+//! Python tools are reused and ours are visible to them.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// Environment variable that puts every xgen-desk directory under one root.
+pub const HOME_ENV: &str = "XGEN_DESK_HOME";
+
+/// Errors while resolving directories.
+#[derive(Debug, thiserror::Error)]
+pub enum PathsError {
+    /// Neither `XGEN_DESK_HOME` nor a home directory is available.
+    #[error(
+        "cannot find a home directory for xgen-desk data; set {HOME_ENV} to a writable directory"
+    )]
+    NoHome,
+    /// A directory could not be created.
+    #[error("cannot create {}: {source}", path.display())]
+    Create {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// The directories xgen-desk uses. Build one with [`AppPaths::from_env`] (the app) or
+/// [`AppPaths::under`] (tests, portable installs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppPaths {
+    data_dir: PathBuf,
+    models_dir: PathBuf,
+    work_dir: PathBuf,
+    hf_cache_dir: PathBuf,
+}
+
+impl AppPaths {
+    /// Resolves the directories from the process environment: `XGEN_DESK_HOME` if set, else the
+    /// platform's per-user directories; the Hugging Face cache as in [`hf_cache_dir`].
+    ///
+    /// # Errors
+    /// [`PathsError::NoHome`] when no home directory can be determined.
+    pub fn from_env() -> Result<Self, PathsError> {
+        Self::resolve(|name| std::env::var_os(name))
+    }
+
+    /// Like [`AppPaths::from_env`], reading variables through `env` (so tests need not mutate
+    /// the process environment).
+    ///
+    /// # Errors
+    /// [`PathsError::NoHome`] when no home directory can be determined.
+    pub fn resolve(env: impl Fn(&str) -> Option<OsString>) -> Result<Self, PathsError> {
+        if let Some(root) = env(HOME_ENV).filter(|v| !v.is_empty()) {
+            let mut paths = Self::under(PathBuf::from(root));
+            if let Some(cache) = hf_cache_from(&env) {
+                paths.hf_cache_dir = cache;
+            }
+            return Ok(paths);
+        }
+        let dirs =
+            directories::ProjectDirs::from("", "", "xgen-desk").ok_or(PathsError::NoHome)?;
+        let hf_cache_dir = match hf_cache_from(&env) {
+            Some(dir) => dir,
+            None => default_hf_cache(&env).ok_or(PathsError::NoHome)?,
+        };
+        Ok(Self {
+            data_dir: dirs.data_dir().to_path_buf(),
+            models_dir: dirs.data_local_dir().join("models"),
+            work_dir: dirs.data_local_dir().join("work"),
+            hf_cache_dir,
+        })
+    }
+
+    /// Everything under `root`: `data/`, `models/`, `work/` and `huggingface/hub/`.
+    #[must_use]
+    pub fn under(root: impl Into<PathBuf>) -> Self {
+        let root = root.into();
+        Self {
+            data_dir: root.join("data"),
+            models_dir: root.join("models"),
+            work_dir: root.join("work"),
+            hf_cache_dir: root.join("huggingface").join("hub"),
+        }
+    }
+
+    /// Returns a copy that uses `dir` as the Hugging Face cache.
+    #[must_use]
+    pub fn with_hf_cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.hf_cache_dir = dir.into();
+        self
+    }
+
+    /// Conversations, the installed-models registry, settings.
+    #[must_use]
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Final GGUF files.
+    #[must_use]
+    pub fn models_dir(&self) -> &Path {
+        &self.models_dir
+    }
+
+    /// Intermediate conversion files (F16 GGUF), one subdirectory per model being set up.
+    #[must_use]
+    pub fn work_dir(&self) -> &Path {
+        &self.work_dir
+    }
+
+    /// The Hugging Face hub cache (`blobs/`, `snapshots/`, `refs/` per repo).
+    #[must_use]
+    pub fn hf_cache_dir(&self) -> &Path {
+        &self.hf_cache_dir
+    }
+
+    /// Saved conversations.
+    #[must_use]
+    pub fn conversations_dir(&self) -> PathBuf {
+        self.data_dir.join("conversations")
+    }
+
+    /// The installed-models registry (JSON).
+    #[must_use]
+    pub fn registry_file(&self) -> PathBuf {
+        self.data_dir.join("models.json")
+    }
+
+    /// User settings (JSON).
+    #[must_use]
+    pub fn settings_file(&self) -> PathBuf {
+        self.data_dir.join("settings.json")
+    }
+
+    /// Creates the data, models and work directories (not the shared HF cache).
+    ///
+    /// # Errors
+    /// [`PathsError::Create`] naming the directory that could not be created.
+    pub fn create_all(&self) -> Result<(), PathsError> {
+        for dir in [
+            &self.data_dir,
+            &self.models_dir,
+            &self.work_dir,
+            &self.conversations_dir(),
+        ] {
+            std::fs::create_dir_all(dir).map_err(|source| PathsError::Create {
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// The Hugging Face hub cache, resolved as `huggingface_hub` does: `HF_HUB_CACHE`, then
+/// `HUGGINGFACE_HUB_CACHE`, then `$HF_HOME/hub`, then `$XDG_CACHE_HOME/huggingface/hub`, then
+/// `~/.cache/huggingface/hub`. Returns `None` only when there is no home directory.
+#[must_use]
+pub fn hf_cache_dir() -> Option<PathBuf> {
+    let env = |name: &str| std::env::var_os(name);
+    hf_cache_from(&env).or_else(|| default_hf_cache(&env))
+}
+
+/// The Hugging Face home (`HF_HOME`, else `$XDG_CACHE_HOME/huggingface`, else
+/// `~/.cache/huggingface`), where `huggingface-cli login` stores the token.
+#[must_use]
+pub fn hf_home() -> Option<PathBuf> {
+    hf_home_from(&|name: &str| std::env::var_os(name))
+}
+
+pub(crate) fn hf_home_from(env: &dyn Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
+    if let Some(home) = env("HF_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(home));
+    }
+    if let Some(xdg) = env("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(xdg).join("huggingface"));
+    }
+    directories::BaseDirs::new().map(|b| b.home_dir().join(".cache").join("huggingface"))
+}
+
+/// The cache dir named explicitly by `HF_*` variables, if any.
+fn hf_cache_from(env: &dyn Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
+    for name in ["HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"] {
+        if let Some(dir) = env(name).filter(|v| !v.is_empty()) {
+            return Some(PathBuf::from(dir));
+        }
+    }
+    env("HF_HOME")
+        .filter(|v| !v.is_empty())
+        .map(|home| PathBuf::from(home).join("hub"))
+}
+
+fn default_hf_cache(env: &dyn Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
+    hf_home_from(env).map(|home| home.join("hub"))
+}

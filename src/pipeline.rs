@@ -1,0 +1,543 @@
+//! Model setup, stage by stage: fetch (Hub -> HF cache) -> convert (F16 GGUF in the work dir)
+//! -> quantize (models dir) -> verify (the caller's loader) -> register.
+//!
+//! All functions block; run them on a worker thread and forward [`Progress`] to the UI. Failures
+//! keep what resumes the next attempt (partial downloads, a finished F16 GGUF); success removes
+//! the intermediate files. Downloads and the waits between stages honour the [`CancelToken`];
+//! conversion and llama.cpp quantization run to the end of their stage once started.
+
+use std::path::{Path, PathBuf};
+
+use crate::catalog::{
+    CatalogModel, InstalledModel, InstalledSource, ModelSource, QuantType, Registry,
+    RegistryError, quant_label, unix_now,
+};
+use crate::hub::{
+    BoxError, DiskNeed, Hub, HubError, HubOptions, Meter, Snapshot, check_disk,
+};
+use crate::paths::{AppPaths, PathsError};
+
+pub use crate::hub::{CancelToken, Progress, ProgressFn, Stage};
+
+/// Everything setup needs to know about this computer.
+#[derive(Debug, Clone)]
+pub struct SetupOptions {
+    /// Hub endpoint, token, HF cache, offline flag, disk probe.
+    pub hub: HubOptions,
+    /// Data, models and work directories.
+    pub paths: AppPaths,
+    /// Threads for quantization.
+    pub threads: usize,
+}
+
+impl SetupOptions {
+    /// Options from the environment ([`AppPaths::from_env`], [`HubOptions::from_env`]).
+    ///
+    /// # Errors
+    /// [`PathsError`] when no home directory exists.
+    pub fn from_env() -> Result<Self, PathsError> {
+        let paths = AppPaths::from_env()?;
+        let hub = HubOptions::from_env(paths.hf_cache_dir());
+        Ok(Self::new(paths, hub))
+    }
+
+    /// Options for `paths` and `hub`, quantizing on all cores.
+    #[must_use]
+    pub fn new(paths: AppPaths, hub: HubOptions) -> Self {
+        let threads = std::thread::available_parallelism().map_or(4, std::num::NonZero::get);
+        Self {
+            hub,
+            paths,
+            threads,
+        }
+    }
+
+    /// The installed-models registry.
+    #[must_use]
+    pub fn registry(&self) -> Registry {
+        Registry::new(self.paths.registry_file())
+    }
+}
+
+/// What the caller's loader found when checking a GGUF.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validation {
+    /// Training context length the file declares, if read.
+    pub context_length: Option<u32>,
+}
+
+/// Checks that a GGUF loads (the engine fills this in); an error stops the setup.
+pub type Validator<'a> = dyn FnMut(&Path) -> Result<Validation, BoxError> + 'a;
+
+/// The conversion and quantization steps (real: [`XgenSteps`]; tests use fakes).
+pub trait Steps {
+    /// Converts the checkpoint in `checkpoint` to an F16 GGUF at `out`, written atomically (a
+    /// failed conversion leaves no file at `out`).
+    ///
+    /// # Errors
+    /// Any conversion error.
+    fn convert(
+        &mut self,
+        checkpoint: &Path,
+        name: &str,
+        out: &Path,
+        progress: &mut ProgressFn<'_>,
+    ) -> Result<(), BoxError>;
+
+    /// Quantizes `input` to `quant` at `out`, written atomically.
+    ///
+    /// # Errors
+    /// Any quantization error.
+    fn quantize(
+        &mut self,
+        input: &Path,
+        out: &Path,
+        quant: QuantType,
+        progress: &mut ProgressFn<'_>,
+    ) -> Result<(), BoxError>;
+}
+
+/// The real steps: `xgen_quantize::convert_checkpoint` and `xgen_quantize::quantize_gguf`.
+#[derive(Debug, Clone)]
+pub struct XgenSteps {
+    /// Quantization threads.
+    pub threads: usize,
+}
+
+impl Steps for XgenSteps {
+    fn convert(
+        &mut self,
+        checkpoint: &Path,
+        name: &str,
+        out: &Path,
+        progress: &mut ProgressFn<'_>,
+    ) -> Result<(), BoxError> {
+        let options = xgen_quantize::ConvertOptions {
+            out_type: xgen_quantize::OutType::F16,
+            name: name.to_owned(),
+        };
+        let mut meter = Meter::new(Stage::Convert, 0, 0);
+        xgen_quantize::convert_checkpoint(checkpoint, out, &options, |p| {
+            meter.set_item(&p.name);
+            meter.update(p.bytes_done, p.bytes_total, progress);
+        })?;
+        meter.emit(progress);
+        Ok(())
+    }
+
+    fn quantize(
+        &mut self,
+        input: &Path,
+        out: &Path,
+        quant: QuantType,
+        progress: &mut ProgressFn<'_>,
+    ) -> Result<(), BoxError> {
+        let mut meter = Meter::new(Stage::Quantize, 0, 0);
+        xgen_quantize::quantize_gguf(input, out, quant, self.threads, |p| {
+            meter.set_item(&p.name);
+            meter.update(p.tensor_index as u64, p.tensor_count as u64, progress);
+        })?;
+        meter.emit(progress);
+        Ok(())
+    }
+}
+
+/// Setup errors. Messages say what was kept and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// Downloading failed.
+    #[error(transparent)]
+    Hub(HubError),
+    /// Cancelled; partial downloads and finished stages are kept.
+    #[error("setup cancelled; run it again to continue where it stopped")]
+    Cancelled,
+    /// The checkpoint format cannot be converted.
+    #[error(
+        "{model} is stored as PyTorch .bin pickles, which the converter cannot read; install \
+         `{default}` (safetensors) instead"
+    )]
+    NotConvertible {
+        /// The catalog id.
+        model: String,
+        /// The model to use instead.
+        default: &'static str,
+    },
+    /// Conversion to GGUF failed; the download is kept.
+    #[error("converting {model} to GGUF failed: {source}; the download is kept, fix the cause and run setup again")]
+    Convert {
+        /// The catalog id.
+        model: String,
+        /// The cause.
+        source: BoxError,
+    },
+    /// Quantization failed; the F16 GGUF is kept.
+    #[error("quantizing {model} to {quant} failed: {source}; the F16 GGUF is kept for the next attempt")]
+    Quantize {
+        /// The model.
+        model: String,
+        /// The type.
+        quant: String,
+        /// The cause.
+        source: BoxError,
+    },
+    /// The finished file does not load; it was not installed.
+    #[error("{} does not load ({source}); it was not installed", path.display())]
+    Validate {
+        /// The GGUF.
+        path: PathBuf,
+        /// The cause.
+        source: BoxError,
+    },
+    /// The registry could not be updated.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// A file operation failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+impl From<HubError> for PipelineError {
+    fn from(e: HubError) -> Self {
+        match e {
+            HubError::Cancelled => Self::Cancelled,
+            other => Self::Hub(other),
+        }
+    }
+}
+
+/// Downloads a catalog model's files into the HF cache (resuming, verified, disk-checked;
+/// offline: the cached copy) and returns the snapshot (`snapshot.dir` holds the files).
+///
+/// # Errors
+/// [`PipelineError::Hub`] (not found, auth, network, checksum, disk, offline-missing),
+/// [`PipelineError::Cancelled`].
+pub fn fetch(
+    model: &CatalogModel,
+    opts: &HubOptions,
+    progress: &mut ProgressFn<'_>,
+    cancel: &CancelToken,
+) -> Result<Snapshot, PipelineError> {
+    let hub = Hub::new(opts.clone())?;
+    Ok(hub.fetch(
+        model.repo,
+        model.revision,
+        &model.file_names(),
+        &[],
+        progress,
+        cancel,
+    )?)
+}
+
+/// Installs `source` and records it in the registry: catalog models are fetched, converted to
+/// F16, quantized to `quant` and validated; Hub GGUFs are fetched and validated; local GGUFs are
+/// validated and registered in place. `validate` is the engine's load check.
+///
+/// # Errors
+/// Any [`PipelineError`]; see each variant for what is kept.
+pub fn setup(
+    source: &ModelSource,
+    quant: QuantType,
+    opts: &SetupOptions,
+    validate: &mut Validator<'_>,
+    progress: &mut ProgressFn<'_>,
+    cancel: &CancelToken,
+) -> Result<InstalledModel, PipelineError> {
+    let mut steps = XgenSteps {
+        threads: opts.threads,
+    };
+    setup_with(
+        source, quant, opts, &mut steps, validate, progress, cancel,
+    )
+}
+
+/// [`setup`] with explicit conversion steps.
+///
+/// # Errors
+/// Any [`PipelineError`].
+#[allow(clippy::too_many_arguments)]
+pub fn setup_with(
+    source: &ModelSource,
+    quant: QuantType,
+    opts: &SetupOptions,
+    steps: &mut dyn Steps,
+    validate: &mut Validator<'_>,
+    progress: &mut ProgressFn<'_>,
+    cancel: &CancelToken,
+) -> Result<InstalledModel, PipelineError> {
+    match source {
+        ModelSource::Catalog(model) => {
+            setup_catalog(model, quant, opts, steps, validate, progress, cancel)
+        }
+        ModelSource::HubGguf {
+            repo,
+            revision,
+            file,
+        } => {
+            let hub = Hub::new(opts.hub.clone())?;
+            let snapshot = hub.fetch(
+                repo,
+                revision,
+                std::slice::from_ref(file),
+                &[],
+                progress,
+                cancel,
+            )?;
+            let path = snapshot
+                .files
+                .first()
+                .cloned()
+                .unwrap_or_else(|| snapshot.dir.join(file));
+            let validation = run_validate(&path, validate, progress, cancel)?;
+            let name = file.rsplit('/').next().unwrap_or(file);
+            let entry = InstalledModel {
+                id: gguf_id(name),
+                display_name: format!("{repo}: {name}"),
+                size_bytes: file_size(&path)?,
+                quantization: quant_from_file_name(name),
+                context_length: validation.context_length.unwrap_or(0),
+                source: InstalledSource::HubGguf {
+                    repo: repo.clone(),
+                    revision: revision.clone(),
+                    commit: snapshot.commit.clone(),
+                    file: file.clone(),
+                },
+                installed_at: unix_now(),
+                path,
+            };
+            opts.registry().add(entry.clone())?;
+            Ok(entry)
+        }
+        ModelSource::LocalGguf { path } => {
+            let path = std::fs::canonicalize(path).map_err(|source| PipelineError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let validation = run_validate(&path, validate, progress, cancel)?;
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let entry = InstalledModel {
+                id: gguf_id(&name),
+                display_name: name.clone(),
+                size_bytes: file_size(&path)?,
+                quantization: quant_from_file_name(&name),
+                context_length: validation.context_length.unwrap_or(0),
+                source: InstalledSource::LocalFile,
+                installed_at: unix_now(),
+                path,
+            };
+            opts.registry().add(entry.clone())?;
+            Ok(entry)
+        }
+    }
+}
+
+/// Where setup writes: `(F16 GGUF, final GGUF)` for `model` at `commit`.
+#[must_use]
+pub fn output_paths(
+    model: &CatalogModel,
+    commit: &str,
+    quant: QuantType,
+    paths: &AppPaths,
+) -> (PathBuf, PathBuf) {
+    let short = commit.get(..12).unwrap_or(commit);
+    let final_path = paths
+        .models_dir()
+        .join(format!("{}-{}.gguf", model.id, quant.as_str()));
+    let f16 = if quant == QuantType::F16 {
+        final_path.clone()
+    } else {
+        work_dir(model, paths).join(format!("{}-{short}-f16.gguf", model.id))
+    };
+    (f16, final_path)
+}
+
+/// The registry id setup gives `model` quantized to `quant` (`xgen-7b-8k-inst-q4_k_m`).
+#[must_use]
+pub fn installed_id(model: &CatalogModel, quant: QuantType) -> String {
+    format!("{}-{}", model.id, quant.as_str())
+}
+
+fn work_dir(model: &CatalogModel, paths: &AppPaths) -> PathBuf {
+    paths.work_dir().join(model.id)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn setup_catalog(
+    model: &CatalogModel,
+    quant: QuantType,
+    opts: &SetupOptions,
+    steps: &mut dyn Steps,
+    validate: &mut Validator<'_>,
+    progress: &mut ProgressFn<'_>,
+    cancel: &CancelToken,
+) -> Result<InstalledModel, PipelineError> {
+    if !model.convertible() {
+        return Err(PipelineError::NotConvertible {
+            model: model.id.to_owned(),
+            default: crate::catalog::DEFAULT_MODEL_ID,
+        });
+    }
+    let hub = Hub::new(opts.hub.clone())?;
+    let files = model.file_names();
+
+    // Resolve first, so the disk check knows what is cached and which F16 could be reused.
+    let plan = if opts.hub.offline {
+        None
+    } else {
+        Some(hub.plan(model.repo, model.revision, &files)?)
+    };
+    let commit = match &plan {
+        Some(plan) => plan.commit.clone(),
+        None => hub.cached(model.repo, model.revision, &files)?.commit,
+    };
+    let (f16, final_path) = output_paths(model, &commit, quant, &opts.paths);
+    let f16_done = quant != QuantType::F16 && f16.is_file();
+    let mut needs = vec![DiskNeed {
+        dir: opts.hub.cache_dir.clone(),
+        bytes: plan.as_ref().map_or(0, crate::hub::DownloadPlan::remaining_bytes),
+        what: "download".to_owned(),
+    }];
+    if !f16_done {
+        needs.push(DiskNeed {
+            dir: f16.parent().map_or_else(PathBuf::new, Path::to_path_buf),
+            bytes: model.f16_size(),
+            what: "F16 GGUF".to_owned(),
+        });
+    }
+    if quant != QuantType::F16 {
+        needs.push(DiskNeed {
+            dir: opts.paths.models_dir().to_path_buf(),
+            bytes: model.quantized_size(quant),
+            what: format!("{} GGUF", quant_label(quant)),
+        });
+    }
+    check_disk(&needs, &opts.hub.disk_space)?;
+
+    let snapshot = match &plan {
+        Some(plan) => hub.download(plan, progress, cancel)?,
+        None => hub.cached(model.repo, model.revision, &files)?,
+    };
+
+    for dir in [f16.parent(), final_path.parent()].into_iter().flatten() {
+        std::fs::create_dir_all(dir).map_err(|source| PipelineError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    if !f16_done {
+        check_cancel(cancel)?;
+        steps
+            .convert(&snapshot.dir, model.display_name, &f16, progress)
+            .map_err(|source| PipelineError::Convert {
+                model: model.id.to_owned(),
+                source,
+            })?;
+    }
+    if quant != QuantType::F16 {
+        check_cancel(cancel)?;
+        steps
+            .quantize(&f16, &final_path, quant, progress)
+            .map_err(|source| PipelineError::Quantize {
+                model: model.id.to_owned(),
+                quant: quant_label(quant),
+                source,
+            })?;
+    }
+    let validation = match run_validate(&final_path, validate, progress, cancel) {
+        Ok(v) => v,
+        Err(e) => {
+            if !matches!(e, PipelineError::Cancelled) {
+                let _ = std::fs::remove_file(&final_path);
+            }
+            return Err(e);
+        }
+    };
+    let entry = InstalledModel {
+        id: installed_id(model, quant),
+        display_name: format!("{} {}", model.display_name, quant_label(quant)),
+        size_bytes: file_size(&final_path)?,
+        quantization: quant_label(quant),
+        context_length: validation.context_length.unwrap_or(model.context_length),
+        source: InstalledSource::Catalog {
+            id: model.id.to_owned(),
+            repo: model.repo.to_owned(),
+            revision: model.revision.to_owned(),
+            commit: snapshot.commit.clone(),
+        },
+        installed_at: unix_now(),
+        path: final_path,
+    };
+    opts.registry().add(entry.clone())?;
+    let work = work_dir(model, &opts.paths);
+    if let Err(e) = std::fs::remove_dir_all(&work)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(dir = %work.display(), "could not remove intermediate files: {e}");
+    }
+    Ok(entry)
+}
+
+fn run_validate(
+    path: &Path,
+    validate: &mut Validator<'_>,
+    progress: &mut ProgressFn<'_>,
+    cancel: &CancelToken,
+) -> Result<Validation, PipelineError> {
+    check_cancel(cancel)?;
+    let mut meter = Meter::new(Stage::Verify, 0, 1);
+    meter.set_item(&path.file_name().unwrap_or_default().to_string_lossy());
+    meter.emit(progress);
+    let validation = validate(path).map_err(|source| PipelineError::Validate {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    meter.update(1, 1, progress);
+    meter.emit(progress);
+    Ok(validation)
+}
+
+fn check_cancel(cancel: &CancelToken) -> Result<(), PipelineError> {
+    if cancel.is_cancelled() {
+        Err(PipelineError::Cancelled)
+    } else {
+        Ok(())
+    }
+}
+
+fn file_size(path: &Path) -> Result<u64, PipelineError> {
+    std::fs::metadata(path)
+        .map(|m| m.len())
+        .map_err(|source| PipelineError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// `Foo-7B.Q4_K_M.gguf` -> `foo-7b.q4_k_m`.
+fn gguf_id(file_name: &str) -> String {
+    let stem = file_name
+        .strip_suffix(".gguf")
+        .or_else(|| file_name.strip_suffix(".GGUF"))
+        .unwrap_or(file_name);
+    stem.to_ascii_lowercase()
+}
+
+/// The llama.cpp type named in a GGUF file name (`...Q4_K_M.gguf`), or `unknown`.
+fn quant_from_file_name(name: &str) -> String {
+    const KNOWN: [&str; 14] = [
+        "Q4_K_M", "Q4_K_S", "Q5_K_M", "Q5_K_S", "Q6_K", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1",
+        "Q3_K_M", "Q2_K", "BF16", "F16",
+    ];
+    let upper = name.to_ascii_uppercase();
+    KNOWN
+        .iter()
+        .find(|q| upper.contains(*q))
+        .map_or_else(|| "unknown".to_owned(), |q| (*q).to_owned())
+}
