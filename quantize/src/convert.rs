@@ -1,0 +1,664 @@
+//! Hugging Face LLaMA checkpoint (XGen) -> GGUF, tensor by tensor, with the XGen vocabulary.
+//!
+//! Shards are memory-mapped and each tensor is converted a few rows at a time, so memory use
+//! stays at a few MiB however big the model is.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use half::{bf16, f16};
+use memmap2::Mmap;
+use safetensors::{Dtype, SafeTensors};
+use serde::Deserialize;
+
+use crate::gguf::{GgmlType, GgufError, GgufWriter};
+use crate::vocab::{VocabError, XgenVocab, XGEN_VOCAB_SIZE};
+
+/// Bytes buffered before they are handed to the GGUF writer (and a progress event is sent).
+const CHUNK_BYTES: usize = 4 << 20;
+
+/// Errors of [`convert_checkpoint`].
+#[derive(Debug, thiserror::Error)]
+pub enum ConvertError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The checkpoint has no `config.json`.
+    #[error("no config.json in {0}")]
+    MissingConfig(PathBuf),
+    /// `config.json` is not valid or lacks a required field.
+    #[error("invalid {path}: {reason}")]
+    BadConfig {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The checkpoint is not a `LlamaForCausalLM`.
+    #[error("not a LLaMA checkpoint: architectures = {0:?}, expected [\"LlamaForCausalLM\"]")]
+    NotLlama(Vec<String>),
+    /// The config's vocabulary size does not match the XGen vocabulary.
+    #[error("vocab_size is {0} but the XGen vocabulary has 51200 tokens")]
+    VocabSize(u64),
+    /// Neither `model.safetensors.index.json` nor `model.safetensors` is present.
+    #[error("no safetensors weights in {0} (model.safetensors.index.json or model.safetensors); PyTorch .bin checkpoints are not supported")]
+    NoWeights(PathBuf),
+    /// The index names a shard that is not on disk.
+    #[error("missing shard {shard} (listed in {index})")]
+    MissingShard {
+        /// The shard's file name.
+        shard: String,
+        /// The index that lists it.
+        index: PathBuf,
+    },
+    /// The index file is malformed.
+    #[error("invalid {path}: {reason}")]
+    BadIndex {
+        /// The index file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A shard is not a valid safetensors file.
+    #[error("invalid safetensors file {path}: {reason}")]
+    BadShard {
+        /// The shard.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A tensor the model needs is in no shard.
+    #[error("missing tensor {0}")]
+    MissingTensor(String),
+    /// A tensor that is not part of a LLaMA model.
+    #[error("unexpected tensor {0} in checkpoint")]
+    UnexpectedTensor(String),
+    /// A tensor's shape disagrees with config.json.
+    #[error("tensor {name} has shape {found:?}, expected {expected:?} from config.json")]
+    ShapeMismatch {
+        /// Tensor name.
+        name: String,
+        /// Shape from config.json.
+        expected: Vec<usize>,
+        /// Shape in the shard.
+        found: Vec<usize>,
+    },
+    /// A tensor dtype other than f32, f16 or bf16.
+    #[error("tensor {name} has unsupported dtype {dtype}")]
+    UnsupportedDtype {
+        /// Tensor name.
+        name: String,
+        /// Its dtype.
+        dtype: String,
+    },
+    /// Building the XGen vocabulary failed.
+    #[error(transparent)]
+    Vocab(#[from] VocabError),
+    /// Writing the GGUF failed.
+    #[error("writing GGUF: {0}")]
+    Gguf(#[from] GgufError),
+}
+
+/// Element type of the converted 2-D matrices (norms are always F32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutType {
+    /// Matrices F16, norms F32 (`general.file_type` 1): the input of quantization.
+    #[default]
+    F16,
+    /// Everything F32 (`general.file_type` 0): for exact comparisons.
+    F32,
+}
+
+impl OutType {
+    fn matrix_type(self) -> GgmlType {
+        match self {
+            Self::F16 => GgmlType::F16,
+            Self::F32 => GgmlType::F32,
+        }
+    }
+
+    fn file_type(self) -> u32 {
+        match self {
+            Self::F16 => 1,
+            Self::F32 => 0,
+        }
+    }
+}
+
+/// Options of [`convert_checkpoint`].
+#[derive(Debug, Clone)]
+pub struct ConvertOptions {
+    /// Output element type.
+    pub out_type: OutType,
+    /// `general.name`.
+    pub name: String,
+}
+
+impl Default for ConvertOptions {
+    fn default() -> Self {
+        Self {
+            out_type: OutType::F16,
+            name: "XGen-7B-8K-Inst".to_owned(),
+        }
+    }
+}
+
+/// A progress event of [`convert_checkpoint`], sent as each tensor starts and every few MiB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConvertProgress {
+    /// 0-based index of the tensor being written.
+    pub tensor_index: usize,
+    /// Number of tensors.
+    pub tensor_count: usize,
+    /// Output tensor bytes written so far.
+    pub bytes_done: u64,
+    /// Output tensor bytes in all.
+    pub bytes_total: u64,
+    /// GGUF name of the tensor being written.
+    pub name: String,
+}
+
+/// What [`convert_checkpoint`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConvertSummary {
+    /// The GGUF written.
+    pub path: PathBuf,
+    /// Number of tensors.
+    pub tensor_count: usize,
+    /// File size in bytes.
+    pub file_size: u64,
+}
+
+/// The LLaMA dimensions read from a Hugging Face `config.json`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlamaConfig {
+    /// `hidden_size`.
+    pub hidden_size: usize,
+    /// `intermediate_size`.
+    pub intermediate_size: usize,
+    /// `num_hidden_layers`.
+    pub num_hidden_layers: usize,
+    /// `num_attention_heads`.
+    pub num_attention_heads: usize,
+    /// `num_key_value_heads` (defaults to `num_attention_heads`).
+    pub num_key_value_heads: usize,
+    /// `max_position_embeddings`.
+    pub max_position_embeddings: usize,
+    /// `rms_norm_eps`.
+    pub rms_norm_eps: f32,
+    /// `rope_theta` (defaults to 10000).
+    pub rope_theta: f32,
+    /// `vocab_size`.
+    pub vocab_size: usize,
+    /// `tie_word_embeddings` (defaults to false).
+    pub tie_word_embeddings: bool,
+}
+
+#[derive(Deserialize)]
+struct RawConfig {
+    architectures: Option<Vec<String>>,
+    hidden_size: Option<usize>,
+    intermediate_size: Option<usize>,
+    num_hidden_layers: Option<usize>,
+    num_attention_heads: Option<usize>,
+    num_key_value_heads: Option<usize>,
+    max_position_embeddings: Option<usize>,
+    rms_norm_eps: Option<f64>,
+    rope_theta: Option<f64>,
+    vocab_size: Option<usize>,
+    tie_word_embeddings: Option<bool>,
+}
+
+impl LlamaConfig {
+    /// Reads and validates `config.json` (LLaMA architecture, required fields, head sizes).
+    ///
+    /// # Errors
+    /// [`ConvertError::MissingConfig`], [`ConvertError::BadConfig`], [`ConvertError::NotLlama`].
+    pub fn from_file(path: &Path) -> Result<Self, ConvertError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ConvertError::MissingConfig(
+                    path.parent().unwrap_or(path).to_path_buf(),
+                ))
+            }
+            Err(source) => {
+                return Err(ConvertError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        };
+        let bad = |reason: String| ConvertError::BadConfig {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let raw: RawConfig = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let architectures = raw.architectures.unwrap_or_default();
+        if architectures.iter().all(|a| a != "LlamaForCausalLM") {
+            return Err(ConvertError::NotLlama(architectures));
+        }
+        let need = |v: Option<usize>, name: &str| v.ok_or_else(|| bad(format!("missing {name}")));
+        let cfg = Self {
+            hidden_size: need(raw.hidden_size, "hidden_size")?,
+            intermediate_size: need(raw.intermediate_size, "intermediate_size")?,
+            num_hidden_layers: need(raw.num_hidden_layers, "num_hidden_layers")?,
+            num_attention_heads: need(raw.num_attention_heads, "num_attention_heads")?,
+            num_key_value_heads: raw
+                .num_key_value_heads
+                .or(raw.num_attention_heads)
+                .unwrap_or(0),
+            max_position_embeddings: need(raw.max_position_embeddings, "max_position_embeddings")?,
+            #[allow(clippy::cast_possible_truncation)]
+            rms_norm_eps: raw
+                .rms_norm_eps
+                .ok_or_else(|| bad("missing rms_norm_eps".to_owned()))?
+                as f32,
+            #[allow(clippy::cast_possible_truncation)]
+            rope_theta: raw.rope_theta.unwrap_or(10000.0) as f32,
+            vocab_size: need(raw.vocab_size, "vocab_size")?,
+            tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(false),
+        };
+        let heads = cfg.num_attention_heads;
+        if heads == 0 || cfg.hidden_size % heads != 0 || (cfg.hidden_size / heads) % 2 != 0 {
+            return Err(bad(format!(
+                "hidden_size {} is not divisible into {heads} heads of even size",
+                cfg.hidden_size
+            )));
+        }
+        if cfg.num_key_value_heads == 0 || heads % cfg.num_key_value_heads != 0 {
+            return Err(bad(format!(
+                "num_key_value_heads {} does not divide num_attention_heads {heads}",
+                cfg.num_key_value_heads
+            )));
+        }
+        Ok(cfg)
+    }
+
+    /// Size of one attention head.
+    #[must_use]
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads
+    }
+}
+
+/// How a tensor is transformed on its way into the GGUF.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Norm,
+    Matrix,
+    /// q/k projection: rows permuted per head for llama.cpp's RoPE (interleaved pairs).
+    Rope,
+}
+
+struct Planned {
+    hf: String,
+    gguf: String,
+    shape: Vec<usize>,
+    kind: Kind,
+}
+
+/// The tensors of a LLaMA model in GGUF order, with their HF names and expected shapes.
+fn plan(cfg: &LlamaConfig, with_output: bool) -> Vec<Planned> {
+    let h = cfg.hidden_size;
+    let kv = cfg.num_key_value_heads * cfg.head_dim();
+    let ff = cfg.intermediate_size;
+    let p = |hf: String, gguf: String, shape: Vec<usize>, kind| Planned {
+        hf,
+        gguf,
+        shape,
+        kind,
+    };
+    let mut out = vec![p(
+        "model.embed_tokens.weight".into(),
+        "token_embd.weight".into(),
+        vec![cfg.vocab_size, h],
+        Kind::Matrix,
+    )];
+    for n in 0..cfg.num_hidden_layers {
+        let l = |s: &str| format!("model.layers.{n}.{s}.weight");
+        let g = |s: &str| format!("blk.{n}.{s}.weight");
+        out.push(p(l("input_layernorm"), g("attn_norm"), vec![h], Kind::Norm));
+        out.push(p(
+            l("self_attn.q_proj"),
+            g("attn_q"),
+            vec![h, h],
+            Kind::Rope,
+        ));
+        out.push(p(
+            l("self_attn.k_proj"),
+            g("attn_k"),
+            vec![kv, h],
+            Kind::Rope,
+        ));
+        out.push(p(l("self_attn.v_proj"), g("attn_v"), vec![kv, h], Kind::Matrix));
+        out.push(p(l("self_attn.o_proj"), g("attn_output"), vec![h, h], Kind::Matrix));
+        out.push(p(
+            l("post_attention_layernorm"),
+            g("ffn_norm"),
+            vec![h],
+            Kind::Norm,
+        ));
+        out.push(p(l("mlp.gate_proj"), g("ffn_gate"), vec![ff, h], Kind::Matrix));
+        out.push(p(l("mlp.up_proj"), g("ffn_up"), vec![ff, h], Kind::Matrix));
+        out.push(p(l("mlp.down_proj"), g("ffn_down"), vec![h, ff], Kind::Matrix));
+    }
+    out.push(p(
+        "model.norm.weight".into(),
+        "output_norm.weight".into(),
+        vec![h],
+        Kind::Norm,
+    ));
+    if with_output {
+        out.push(p(
+            "lm_head.weight".into(),
+            "output.weight".into(),
+            vec![cfg.vocab_size, h],
+            Kind::Matrix,
+        ));
+    }
+    out
+}
+
+/// Adds the `general.*` and `llama.*` metadata for `cfg`.
+fn add_model_metadata(
+    w: &mut GgufWriter,
+    cfg: &LlamaConfig,
+    name: &str,
+    file_type: u32,
+) -> Result<(), GgufError> {
+    let u = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+    w.add_string("general.architecture", "llama")?;
+    w.add_string("general.name", name)?;
+    w.add_u32("general.file_type", file_type)?;
+    w.add_u32("llama.vocab_size", u(cfg.vocab_size))?;
+    w.add_u32("llama.context_length", u(cfg.max_position_embeddings))?;
+    w.add_u32("llama.embedding_length", u(cfg.hidden_size))?;
+    w.add_u32("llama.block_count", u(cfg.num_hidden_layers))?;
+    w.add_u32("llama.feed_forward_length", u(cfg.intermediate_size))?;
+    w.add_u32("llama.rope.dimension_count", u(cfg.head_dim()))?;
+    w.add_u32("llama.attention.head_count", u(cfg.num_attention_heads))?;
+    w.add_u32("llama.attention.head_count_kv", u(cfg.num_key_value_heads))?;
+    w.add_f32("llama.attention.layer_norm_rms_epsilon", cfg.rms_norm_eps)?;
+    w.add_f32("llama.rope.freq_base", cfg.rope_theta)?;
+    Ok(())
+}
+
+/// Writes the model metadata, the XGen tokenizer and tensor infos for `cfg` into `w`.
+///
+/// Used by the converter and by the random-weight fixtures, so both produce the same layout.
+/// Returns the planned tensors' GGUF names with their element types and 2-D/1-D row shapes
+/// (rows, cols).
+pub(crate) fn declare_llama_gguf(
+    w: &mut GgufWriter,
+    cfg: &LlamaConfig,
+    name: &str,
+    out_type: OutType,
+    with_output: bool,
+) -> Result<Vec<(String, GgmlType, usize, usize)>, ConvertError> {
+    add_model_metadata(w, cfg, name, out_type.file_type())?;
+    XgenVocab::shared()?.add_to_gguf(w)?;
+    let mut declared = Vec::new();
+    for t in plan(cfg, with_output) {
+        let ty = match t.kind {
+            Kind::Norm => GgmlType::F32,
+            Kind::Matrix | Kind::Rope => out_type.matrix_type(),
+        };
+        let dims: Vec<u64> = t.shape.iter().rev().map(|&d| d as u64).collect();
+        w.add_tensor_info(&t.gguf, &dims, ty)?;
+        let (rows, cols) = match t.shape.as_slice() {
+            [r, c] => (*r, *c),
+            [c] => (1, *c),
+            _ => (0, 0),
+        };
+        declared.push((t.gguf, ty, rows, cols));
+    }
+    Ok(declared)
+}
+
+/// The row of the HF matrix that becomes row `r` of the GGUF matrix under the RoPE
+/// permutation `W.reshape(n_head, 2, hd/2, in).swapaxes(1, 2).reshape(W.shape)`.
+#[must_use]
+pub fn rope_source_row(r: usize, head_dim: usize) -> usize {
+    let (h, rem) = (r / head_dim, r % head_dim);
+    let (i, t) = (rem / 2, rem % 2);
+    h * head_dim + t * (head_dim / 2) + i
+}
+
+/// Lists the shard files of the checkpoint in `dir`.
+fn shard_files(dir: &Path) -> Result<Vec<PathBuf>, ConvertError> {
+    let index = dir.join("model.safetensors.index.json");
+    if index.is_file() {
+        #[derive(Deserialize)]
+        struct Index {
+            weight_map: BTreeMap<String, String>,
+        }
+        let text = std::fs::read_to_string(&index).map_err(|source| ConvertError::Io {
+            path: index.clone(),
+            source,
+        })?;
+        let parsed: Index = serde_json::from_str(&text).map_err(|e| ConvertError::BadIndex {
+            path: index.clone(),
+            reason: e.to_string(),
+        })?;
+        let shards: BTreeSet<String> = parsed.weight_map.into_values().collect();
+        let mut files = Vec::new();
+        for shard in shards {
+            let path = dir.join(&shard);
+            if !path.is_file() {
+                return Err(ConvertError::MissingShard { shard, index });
+            }
+            files.push(path);
+        }
+        return Ok(files);
+    }
+    let single = dir.join("model.safetensors");
+    if single.is_file() {
+        return Ok(vec![single]);
+    }
+    Err(ConvertError::NoWeights(dir.to_path_buf()))
+}
+
+/// Converts the Hugging Face LLaMA checkpoint in `dir` (XGen: vocab_size 51200) to a GGUF at
+/// `out` with the XGen tokenizer, writing `out` + `.partial` first and renaming on success.
+///
+/// `progress` is called as each tensor starts and after every few MiB written.
+///
+/// # Errors
+/// [`ConvertError`] naming the missing/invalid file or tensor.
+pub fn convert_checkpoint(
+    dir: &Path,
+    out: &Path,
+    options: &ConvertOptions,
+    mut progress: impl FnMut(ConvertProgress),
+) -> Result<ConvertSummary, ConvertError> {
+    let cfg = LlamaConfig::from_file(&dir.join("config.json"))?;
+    if cfg.vocab_size != XGEN_VOCAB_SIZE {
+        return Err(ConvertError::VocabSize(cfg.vocab_size as u64));
+    }
+    let files = shard_files(dir)?;
+    let mut maps = Vec::with_capacity(files.len());
+    for path in &files {
+        let io = |source| ConvertError::Io {
+            path: path.clone(),
+            source,
+        };
+        let file = File::open(path).map_err(io)?;
+        // SAFETY: the shard is only read; a concurrent writer truncating it is outside the
+        // contract of a downloaded checkpoint (the same assumption safetensors' own mmap loader makes).
+        let map = unsafe { Mmap::map(&file) }.map_err(io)?;
+        maps.push(map);
+    }
+    let mut shards = Vec::with_capacity(files.len());
+    for (path, map) in files.iter().zip(&maps) {
+        let st = SafeTensors::deserialize(map).map_err(|e| ConvertError::BadShard {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        shards.push(st);
+    }
+    let mut location: HashMap<String, usize> = HashMap::new();
+    for (i, st) in shards.iter().enumerate() {
+        for name in st.names() {
+            location.insert(name.to_owned(), i);
+        }
+    }
+    let with_output = location.contains_key("lm_head.weight") || !cfg.tie_word_embeddings;
+    let planned = plan(&cfg, with_output);
+    let known: BTreeSet<&str> = planned.iter().map(|p| p.hf.as_str()).collect();
+    for name in location.keys() {
+        if !known.contains(name.as_str()) && !name.ends_with("rotary_emb.inv_freq") {
+            return Err(ConvertError::UnexpectedTensor(name.clone()));
+        }
+    }
+    let mut views = Vec::with_capacity(planned.len());
+    for p in &planned {
+        let Some(&shard) = location.get(&p.hf) else {
+            return Err(ConvertError::MissingTensor(p.hf.clone()));
+        };
+        let view = shards[shard]
+            .tensor(&p.hf)
+            .map_err(|e| ConvertError::BadShard {
+                path: files[shard].clone(),
+                reason: e.to_string(),
+            })?;
+        if view.shape() != p.shape.as_slice() {
+            return Err(ConvertError::ShapeMismatch {
+                name: p.hf.clone(),
+                expected: p.shape.clone(),
+                found: view.shape().to_vec(),
+            });
+        }
+        if !matches!(view.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16) {
+            return Err(ConvertError::UnsupportedDtype {
+                name: p.hf.clone(),
+                dtype: format!("{:?}", view.dtype()),
+            });
+        }
+        views.push(view);
+    }
+
+    let mut writer = GgufWriter::new();
+    let declared = declare_llama_gguf(&mut writer, &cfg, &options.name, options.out_type, with_output)?;
+    let file_size = writer.file_size();
+    let bytes_total: u64 = writer.tensor_sizes().iter().sum();
+
+    let partial = partial_path(out);
+    let result = (|| {
+        let io = |source| ConvertError::Io {
+            path: partial.clone(),
+            source,
+        };
+        let file = File::create(&partial).map_err(io)?;
+        let mut sink = writer.start(BufWriter::with_capacity(CHUNK_BYTES, file))?;
+        let mut buf: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + 64 * 1024);
+        let mut bytes_done = 0u64;
+        let count = planned.len();
+        for (index, ((p, view), (gguf_name, ty, rows, cols))) in
+            planned.iter().zip(&views).zip(&declared).enumerate()
+        {
+            let event = |bytes_done| ConvertProgress {
+                tensor_index: index,
+                tensor_count: count,
+                bytes_done,
+                bytes_total,
+                name: gguf_name.clone(),
+            };
+            progress(event(bytes_done));
+            let src = view.data();
+            let elem = view.dtype().bitsize() / 8;
+            let row_bytes = cols * elem;
+            for r in 0..*rows {
+                let src_row = match p.kind {
+                    Kind::Rope => rope_source_row(r, cfg.head_dim()),
+                    Kind::Norm | Kind::Matrix => r,
+                };
+                let bytes = &src[src_row * row_bytes..(src_row + 1) * row_bytes];
+                push_converted(&mut buf, bytes, view.dtype(), *ty);
+                if buf.len() >= CHUNK_BYTES {
+                    sink.write_data(&buf)?;
+                    bytes_done += buf.len() as u64;
+                    buf.clear();
+                    progress(event(bytes_done));
+                }
+            }
+            if !buf.is_empty() {
+                sink.write_data(&buf)?;
+                bytes_done += buf.len() as u64;
+                buf.clear();
+            }
+        }
+        if let Some((name, ..)) = declared.last() {
+            progress(ConvertProgress {
+                tensor_index: count - 1,
+                tensor_count: count,
+                bytes_done,
+                bytes_total,
+                name: name.clone(),
+            });
+        }
+        let w = sink.finish()?;
+        let file = w.into_inner().map_err(|e| io(e.into_error()))?;
+        file.sync_all().map_err(io)?;
+        std::fs::rename(&partial, out).map_err(|source| ConvertError::Io {
+            path: out.to_path_buf(),
+            source,
+        })?;
+        Ok(ConvertSummary {
+            path: out.to_path_buf(),
+            tensor_count: count,
+            file_size,
+        })
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    result
+}
+
+/// `path` with `.partial` appended to its file name.
+#[must_use]
+pub fn partial_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".partial");
+    PathBuf::from(s)
+}
+
+/// Converts one row of `src` (elements of `dtype`, little-endian) to `to` and appends it.
+fn push_converted(buf: &mut Vec<u8>, src: &[u8], dtype: Dtype, to: GgmlType) {
+    let to_f16 = to == GgmlType::F16;
+    match (dtype, to_f16) {
+        (Dtype::F32, false) | (Dtype::F16, true) => buf.extend_from_slice(src),
+        (Dtype::F32, true) => {
+            for c in src.chunks_exact(4) {
+                let v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                buf.extend_from_slice(&f16::from_f32(v).to_le_bytes());
+            }
+        }
+        (Dtype::F16, false) => {
+            for c in src.chunks_exact(2) {
+                let v = f16::from_le_bytes([c[0], c[1]]).to_f32();
+                buf.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        (_, false) => {
+            for c in src.chunks_exact(2) {
+                let v = bf16::from_le_bytes([c[0], c[1]]).to_f32();
+                buf.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        (_, true) => {
+            for c in src.chunks_exact(2) {
+                let v = bf16::from_le_bytes([c[0], c[1]]).to_f32();
+                buf.extend_from_slice(&f16::from_f32(v).to_le_bytes());
+            }
+        }
+    }
+}

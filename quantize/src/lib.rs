@@ -1,0 +1,28 @@
+//! `xgen-quantize`: Salesforce XGen-7B (a Hugging Face LLaMA checkpoint) to GGUF with the exact
+//! XGen tokenizer, and quantization with llama.cpp.
+//!
+//! - [`vocab`]: the XGen vocabulary as GGUF metadata, and a tiktoken reference encoder.
+//! - [`gguf`]: a streaming GGUF v3 writer and a header/metadata reader.
+//! - [`convert`]: safetensors checkpoint -> GGUF F16/F32, tensor by tensor.
+//! - [`quantize`]: GGUF -> Q4_K_M and friends through `llama_model_quantize`.
+//! - [`llama_log`]: the process-wide llama.cpp log dispatcher quantization progress relies on.
+//! - [`fixture`]: tiny XGen-shaped checkpoints and random-weight GGUFs for tests and benchmarks.
+
+pub mod convert;
+pub mod fixture;
+pub mod gguf;
+pub mod llama_log;
+pub mod quantize;
+pub mod vocab;
+
+pub use convert::{
+    convert_checkpoint, ConvertError, ConvertOptions, ConvertProgress, ConvertSummary,
+    LlamaConfig, OutType,
+};
+pub use fixture::{
+    write_random_f16_gguf, write_tiny_xgen_checkpoint, write_xgen7b_shaped_f16_gguf,
+    FixtureError, TinyConfig,
+};
+pub use gguf::{GgmlType, GgufError, GgufFile, GgufValue, GgufWriter};
+pub use quantize::{quantize_gguf, QuantType, QuantizeError, QuantizeProgress, QuantizeSummary};
+pub use vocab::{VocabError, XgenTokenizer, XgenVocab};

@@ -1,0 +1,116 @@
+//! F16 -> Q4_K_M / Q8_0 through llama.cpp, with progress from its log lines.
+
+use xgen_quantize::gguf::GgufFile;
+use xgen_quantize::quantize::parse_progress_line;
+use xgen_quantize::{quantize_gguf, GgmlType, OutType, QuantType, QuantizeError, TinyConfig};
+
+use crate::common;
+
+#[test]
+fn quant_type_parses_and_displays() {
+    for (s, q, ftype) in [
+        ("q4_k_m", QuantType::Q4KM, 15),
+        ("q4_0", QuantType::Q4_0, 2),
+        ("q5_k_m", QuantType::Q5KM, 17),
+        ("q8_0", QuantType::Q8_0, 7),
+        ("f16", QuantType::F16, 1),
+    ] {
+        assert_eq!(s.parse::<QuantType>().unwrap(), q);
+        assert_eq!(s.to_uppercase().parse::<QuantType>().unwrap(), q);
+        assert_eq!(q.to_string(), s);
+        assert_eq!(q.ftype(), ftype);
+    }
+    assert_eq!(QuantType::default(), QuantType::Q4KM);
+    assert!("q3_k".parse::<QuantType>().is_err());
+}
+
+#[test]
+fn progress_line_parser() {
+    let p = parse_progress_line(
+        "[  12/ 291]                   blk.1.attn_q.weight - [ 4096,  4096,     1,     1], type =    f16, ",
+    )
+    .unwrap();
+    assert_eq!((p.tensor_index, p.tensor_count), (12, 291));
+    assert_eq!(p.name, "blk.1.attn_q.weight");
+    assert_eq!(p.input_type, "f16");
+    assert!(parse_progress_line("llama_model_quantize_impl: model size = 10 MiB").is_none());
+    assert!(parse_progress_line("converting to q4_K .. size = 1 MiB").is_none());
+}
+
+#[test]
+fn f16_to_q4_k_m_and_q8_0() {
+    let dir = common::tempdir();
+    let cfg = TinyConfig {
+        hidden_size: 256,
+        intermediate_size: 512,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        num_key_value_heads: 4,
+        ..TinyConfig::default()
+    };
+    let hf = common::tiny_checkpoint(dir.path(), &cfg, 9);
+    let f16 = common::convert(&hf, dir.path(), "tiny-f16.gguf", OutType::F16);
+    let f16_size = std::fs::metadata(&f16).unwrap().len();
+    let prompt = [50256, 1000, 2000, 3000];
+    let base = common::llama_logits(&common::load(&f16), &prompt);
+
+    for (quant, range, matrix_types) in [
+        (QuantType::Q4KM, 0.25..0.42, &[GgmlType::Q4_K, GgmlType::Q6_K][..]),
+        (QuantType::Q8_0, 0.50..0.56, &[GgmlType::Q8_0][..]),
+    ] {
+        let out = dir.path().join(format!("tiny-{quant}.gguf"));
+        let mut events = Vec::new();
+        let summary = quantize_gguf(&f16, &out, quant, 2, |p| events.push(p)).unwrap();
+        assert!(!xgen_quantize::convert::partial_path(&out).exists());
+        let ratio = summary.output_size as f64 / f16_size as f64;
+        println!(
+            "{quant}: {} -> {} bytes (ratio {ratio:.3}), {} progress events",
+            f16_size,
+            summary.output_size,
+            events.len()
+        );
+        assert!(range.contains(&ratio), "{quant} size ratio {ratio}");
+        assert_eq!(events.len(), 21, "one progress event per tensor");
+        assert_eq!(summary.tensors_seen, 21);
+        for (i, e) in events.iter().enumerate() {
+            assert_eq!((e.tensor_index, e.tensor_count), (i + 1, 21));
+        }
+        let file = GgufFile::read(&out).unwrap();
+        assert_eq!(file.get("general.file_type").and_then(|v| v.as_u32()), Some(quant.ftype()));
+        for t in &file.tensors {
+            if t.dims.len() == 2 {
+                assert!(matrix_types.contains(&t.ty), "{} is {}", t.name, t.ty);
+            } else {
+                assert_eq!(t.ty, GgmlType::F32, "{}", t.name);
+            }
+        }
+        let logits = common::llama_logits(&common::load(&out), &prompt);
+        let diff = logits
+            .iter()
+            .flatten()
+            .zip(base.iter().flatten())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        println!("{quant}: max abs logit diff vs F16 {diff:.3e}");
+        assert!(logits.iter().flatten().all(|v| v.is_finite()));
+        assert!(diff < 1.0, "{quant} logits drifted by {diff}");
+    }
+}
+
+#[test]
+fn quantize_errors_name_the_input() {
+    let dir = common::tempdir();
+    let missing = dir.path().join("nope.gguf");
+    let err = quantize_gguf(&missing, &dir.path().join("o.gguf"), QuantType::Q4KM, 1, |_| {}).unwrap_err();
+    assert!(matches!(&err, QuantizeError::MissingInput(p) if p == &missing), "{err}");
+
+    let garbage = dir.path().join("garbage.gguf");
+    std::fs::write(&garbage, vec![7u8; 4096]).unwrap();
+    let out = dir.path().join("o.gguf");
+    let err = quantize_gguf(&garbage, &out, QuantType::Q8_0, 1, |_| {}).unwrap_err();
+    println!("{err}");
+    assert!(matches!(&err, QuantizeError::Failed { input, .. } if input == &garbage), "{err}");
+    assert!(err.to_string().contains("garbage.gguf"));
+    assert!(!out.exists());
+    assert!(!xgen_quantize::convert::partial_path(&out).exists());
+}

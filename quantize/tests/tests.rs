@@ -1,0 +1,16 @@
+//! Integration tests of xgen-quantize: one target, topic modules under `suite/`.
+
+#[path = "suite/common.rs"]
+mod common;
+#[path = "suite/convert.rs"]
+mod convert;
+#[path = "suite/faults.rs"]
+mod faults;
+#[path = "suite/gguf.rs"]
+mod gguf;
+#[path = "suite/quantize.rs"]
+mod quantize;
+#[path = "suite/tokenizer.rs"]
+mod tokenizer;
+#[path = "suite/vocab.rs"]
+mod vocab;
