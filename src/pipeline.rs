@@ -476,10 +476,11 @@ fn setup_catalog(
     };
     opts.registry().add(entry.clone())?;
     let work = work_dir(model, &opts.paths);
-    if let Err(e) = std::fs::remove_dir_all(&work)
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!(dir = %work.display(), "could not remove intermediate files: {e}");
+    match std::fs::remove_dir_all(&work) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            tracing::warn!(dir = %work.display(), "could not remove intermediate files: {e}");
+        }
+        _ => {}
     }
     Ok(entry)
 }

@@ -77,8 +77,10 @@ impl Http {
 
     fn auth(&self) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        if let Some(token) = &self.token
-            && let Ok(value) = format!("Bearer {token}").parse()
+        if let Some(value) = self
+            .token
+            .as_ref()
+            .and_then(|token| format!("Bearer {token}").parse().ok())
         {
             headers.insert(AUTHORIZATION, value);
         }
@@ -108,18 +110,16 @@ impl Http {
                     file: file.to_owned(),
                     source: Box::new(source),
                 })?;
-            let relative = r.status().is_redirection()
-                && r.headers()
+            let relative_next = if r.status().is_redirection() {
+                r.headers()
                     .get(LOCATION)
                     .and_then(|l| l.to_str().ok())
-                    .is_some_and(|l| reqwest::Url::parse(l).is_err());
-            if relative
-                && let Some(next) = r
-                    .headers()
-                    .get(LOCATION)
-                    .and_then(|l| l.to_str().ok())
+                    .filter(|l| reqwest::Url::parse(l).is_err())
                     .and_then(|l| url.join(l).ok())
-            {
+            } else {
+                None
+            };
+            if let Some(next) = relative_next {
                 url = next;
                 continue;
             }
@@ -278,9 +278,7 @@ impl Http {
         out.sync_all().map_err(io(&partial_path))?;
         drop(out);
         let actual = hasher.finish();
-        if let Some(expected) = checksum.expected()
-            && actual != expected
-        {
+        if let Some(expected) = checksum.expected().filter(|e| *e != actual) {
             let _ = std::fs::remove_file(&partial_path);
             meter.rewind(file.size, progress);
             return Err(HubError::Checksum {

@@ -108,6 +108,7 @@ pub(crate) struct Meter {
     done: u64,
     samples: VecDeque<(Instant, u64)>,
     last_emit: Option<Instant>,
+    last_emit_done: u64,
     item: Option<String>,
 }
 
@@ -122,6 +123,7 @@ impl Meter {
             done,
             samples: VecDeque::new(),
             last_emit: None,
+            last_emit_done: done,
             item: None,
         }
     }
@@ -142,9 +144,12 @@ impl Meter {
         {
             self.samples.pop_front();
         }
+        // Every 100 ms, and at every percent so short transfers still show movement.
+        let percent_step = (self.total / 100).max(1);
         if self
             .last_emit
             .is_none_or(|t| now.duration_since(t) >= EMIT_EVERY)
+            || self.done.saturating_sub(self.last_emit_done) >= percent_step
         {
             self.emit(progress);
         }
@@ -179,6 +184,7 @@ impl Meter {
 
     pub(crate) fn emit(&mut self, progress: &mut ProgressFn<'_>) {
         self.last_emit = Some(Instant::now());
+        self.last_emit_done = self.done;
         let rate = self.rate();
         let eta = rate.filter(|r| *r > 0.0).map(|r| {
             #[allow(clippy::cast_precision_loss)]
@@ -199,6 +205,7 @@ impl Meter {
         let (first, last) = (self.samples.front()?, self.samples.back()?);
         let secs = last.0.duration_since(first.0).as_secs_f64();
         #[allow(clippy::cast_precision_loss)]
-        (secs >= 0.2).then(|| last.1.saturating_sub(first.1) as f64 / secs)
+        let rate = last.1.saturating_sub(first.1) as f64 / secs;
+        (secs >= 0.2).then_some(rate)
     }
 }
