@@ -529,12 +529,10 @@ impl Registry {
 
     fn read(&self) -> Result<RegistryFile, RegistryError> {
         match std::fs::read(&self.path) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|source| RegistryError::Corrupt {
-                    path: self.path.clone(),
-                    source,
-                })
-            }
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| RegistryError::Corrupt {
+                path: self.path.clone(),
+                source,
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(RegistryFile::default()),
             Err(e) => Err(self.io_err(e)),
         }

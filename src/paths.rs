@@ -67,8 +67,7 @@ impl AppPaths {
             }
             return Ok(paths);
         }
-        let dirs =
-            directories::ProjectDirs::from("", "", "xgen-desk").ok_or(PathsError::NoHome)?;
+        let dirs = directories::ProjectDirs::from("", "", "xgen-desk").ok_or(PathsError::NoHome)?;
         let hf_cache_dir = match hf_cache_from(&env) {
             Some(dir) => dir,
             None => default_hf_cache(&env).ok_or(PathsError::NoHome)?,

@@ -9,12 +9,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::catalog::{
-    CatalogModel, InstalledModel, InstalledSource, ModelSource, QuantType, Registry,
-    RegistryError, quant_label, unix_now,
+    quant_label, unix_now, CatalogModel, InstalledModel, InstalledSource, ModelSource, QuantType,
+    Registry, RegistryError,
 };
-use crate::hub::{
-    BoxError, DiskNeed, Hub, HubError, HubOptions, Meter, Snapshot, check_disk,
-};
+use crate::hub::{check_disk, BoxError, DiskNeed, Hub, HubError, HubOptions, Meter, Snapshot};
 use crate::paths::{AppPaths, PathsError};
 
 pub use crate::hub::{CancelToken, Progress, ProgressFn, Stage};
@@ -171,7 +169,9 @@ pub enum PipelineError {
         source: BoxError,
     },
     /// Quantization failed; the F16 GGUF is kept.
-    #[error("quantizing {model} to {quant} failed: {source}; the F16 GGUF is kept for the next attempt")]
+    #[error(
+        "quantizing {model} to {quant} failed: {source}; the F16 GGUF is kept for the next attempt"
+    )]
     Quantize {
         /// The model.
         model: String,
@@ -250,9 +250,7 @@ pub fn setup(
     let mut steps = XgenSteps {
         threads: opts.threads,
     };
-    setup_with(
-        source, quant, opts, &mut steps, validate, progress, cancel,
-    )
+    setup_with(source, quant, opts, &mut steps, validate, progress, cancel)
 }
 
 /// [`setup`] with explicit conversion steps.
@@ -401,7 +399,9 @@ fn setup_catalog(
     let f16_done = quant != QuantType::F16 && f16.is_file();
     let mut needs = vec![DiskNeed {
         dir: opts.hub.cache_dir.clone(),
-        bytes: plan.as_ref().map_or(0, crate::hub::DownloadPlan::remaining_bytes),
+        bytes: plan
+            .as_ref()
+            .map_or(0, crate::hub::DownloadPlan::remaining_bytes),
         what: "download".to_owned(),
     }];
     if !f16_done {

@@ -47,7 +47,9 @@ impl RepoCache {
     /// The partial download of the blob for `etag`.
     #[must_use]
     pub fn incomplete(&self, etag: &str) -> PathBuf {
-        self.repo_dir().join("blobs").join(format!("{etag}.incomplete"))
+        self.repo_dir()
+            .join("blobs")
+            .join(format!("{etag}.incomplete"))
     }
 
     /// `snapshots/<commit>`.

@@ -80,12 +80,7 @@ fn fs_key(dir: &Path) -> FsKey {
         }
     }
     // Without device ids, directories on the same drive/root are grouped together.
-    FsKey::Path(
-        existing
-            .components()
-            .take(2)
-            .collect::<PathBuf>(),
-    )
+    FsKey::Path(existing.components().take(2).collect::<PathBuf>())
 }
 
 /// The path itself if it exists, else its nearest existing ancestor (`.` as a last resort).

@@ -6,13 +6,17 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
-use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, ETAG, HeaderMap, LOCATION, RANGE};
+use reqwest::header::{
+    HeaderMap, AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, ETAG, LOCATION, RANGE,
+};
+use reqwest::StatusCode;
 
 use super::verify::{Checksum, Hasher};
 use super::BoxError;
-use super::{CancelToken, DownloadPlan, Hub, HubError, HubOptions, Meter, PlannedFile, ProgressFn, RepoCache};
+use super::{
+    CancelToken, DownloadPlan, Hub, HubError, HubOptions, Meter, PlannedFile, ProgressFn, RepoCache,
+};
 
 const CHUNK: usize = 256 * 1024;
 const MAX_REDIRECTS: usize = 5;
@@ -61,7 +65,8 @@ impl Http {
             url: self.endpoint.clone(),
             what: what.to_owned(),
         };
-        let mut url = reqwest::Url::parse(&self.endpoint).map_err(|_| bad("invalid endpoint URL"))?;
+        let mut url =
+            reqwest::Url::parse(&self.endpoint).map_err(|_| bad("invalid endpoint URL"))?;
         {
             let mut segments = url
                 .path_segments_mut()
@@ -208,42 +213,44 @@ impl Http {
                 out.sync_data().map_err(io(&partial_path))?;
                 return Err(HubError::Cancelled);
             }
-            let result = self.get_range(hub, plan, file, &url, have).and_then(|(response, start)| {
-                if start < have {
-                    // The server ignored the Range header: start over.
-                    out.set_len(0).map_err(io(&partial_path))?;
-                    out.seek(SeekFrom::Start(0)).map_err(io(&partial_path))?;
-                    meter.rewind(have, progress);
-                    have = 0;
-                    hasher = Hasher::new(&checksum, file.size);
-                }
-                stream(
-                    response,
-                    &mut out,
-                    &mut have,
-                    file.size,
-                    &mut hasher,
-                    meter,
-                    progress,
-                    cancel,
-                )
-                .map_err(|e| match e {
-                    StreamError::Io(source) => HubError::Io {
-                        path: partial_path.clone(),
-                        source,
-                    },
-                    StreamError::Network(source) => HubError::Network {
-                        file: file.name.clone(),
-                        source,
-                    },
-                    StreamError::Cancelled => HubError::Cancelled,
-                    StreamError::TooLong => HubError::SizeMismatch {
-                        file: file.name.clone(),
-                        expected: file.size,
-                        actual: file.size + 1,
-                    },
-                })
-            });
+            let result =
+                self.get_range(hub, plan, file, &url, have)
+                    .and_then(|(response, start)| {
+                        if start < have {
+                            // The server ignored the Range header: start over.
+                            out.set_len(0).map_err(io(&partial_path))?;
+                            out.seek(SeekFrom::Start(0)).map_err(io(&partial_path))?;
+                            meter.rewind(have, progress);
+                            have = 0;
+                            hasher = Hasher::new(&checksum, file.size);
+                        }
+                        stream(
+                            response,
+                            &mut out,
+                            &mut have,
+                            file.size,
+                            &mut hasher,
+                            meter,
+                            progress,
+                            cancel,
+                        )
+                        .map_err(|e| match e {
+                            StreamError::Io(source) => HubError::Io {
+                                path: partial_path.clone(),
+                                source,
+                            },
+                            StreamError::Network(source) => HubError::Network {
+                                file: file.name.clone(),
+                                source,
+                            },
+                            StreamError::Cancelled => HubError::Cancelled,
+                            StreamError::TooLong => HubError::SizeMismatch {
+                                file: file.name.clone(),
+                                expected: file.size,
+                                actual: file.size + 1,
+                            },
+                        })
+                    });
             match result {
                 Ok(()) => {}
                 Err(HubError::Network { file: name, source }) => {
@@ -343,7 +350,13 @@ impl Http {
     }
 }
 
-fn check_status(hub: &Hub, r: &Response, repo: &str, revision: &str, file: &str) -> Result<(), HubError> {
+fn check_status(
+    hub: &Hub,
+    r: &Response,
+    repo: &str,
+    revision: &str,
+    file: &str,
+) -> Result<(), HubError> {
     let status = r.status();
     if status.is_success() || status.is_redirection() {
         return Ok(());
@@ -389,7 +402,10 @@ fn check_status(hub: &Hub, r: &Response, repo: &str, revision: &str, file: &str)
 
 fn normalize_etag(raw: &str) -> String {
     let raw = raw.trim();
-    raw.strip_prefix("W/").unwrap_or(raw).trim_matches('"').to_owned()
+    raw.strip_prefix("W/")
+        .unwrap_or(raw)
+        .trim_matches('"')
+        .to_owned()
 }
 
 /// `bytes 100-199/200` -> 100.
@@ -404,7 +420,12 @@ enum PrefixError {
 }
 
 /// Hashes the first `len` bytes already on disk and leaves the cursor at `len`.
-fn hash_prefix(file: &mut File, len: u64, hasher: &mut Hasher, cancel: &CancelToken) -> Result<(), PrefixError> {
+fn hash_prefix(
+    file: &mut File,
+    len: u64,
+    hasher: &mut Hasher,
+    cancel: &CancelToken,
+) -> Result<(), PrefixError> {
     file.seek(SeekFrom::Start(0)).map_err(PrefixError::Io)?;
     let mut buf = vec![0u8; CHUNK];
     let mut left = len;

@@ -19,11 +19,11 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use cache::{RepoCache, is_commit_hash};
-pub use disk::{DiskNeed, DiskSpaceFn, check_disk, system_disk_space};
-pub use progress::{CancelToken, Progress, ProgressFn, Stage};
+pub use cache::{is_commit_hash, RepoCache};
+pub use disk::{check_disk, system_disk_space, DiskNeed, DiskSpaceFn};
 pub(crate) use progress::Meter;
-pub use verify::{Checksum, git_blob_sha1, sha256_hex};
+pub use progress::{CancelToken, Progress, ProgressFn, Stage};
+pub use verify::{git_blob_sha1, sha256_hex, Checksum};
 
 /// A boxed error cause (network errors come from several layers).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -371,7 +371,9 @@ pub struct Hub {
 
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hub").field("opts", &self.opts).finish_non_exhaustive()
+        f.debug_struct("Hub")
+            .field("opts", &self.opts)
+            .finish_non_exhaustive()
     }
 }
 
@@ -421,7 +423,12 @@ impl Hub {
     ///
     /// # Errors
     /// [`HubError::OfflineMissing`] naming every file that is not cached.
-    pub fn cached(&self, repo: &str, revision: &str, files: &[String]) -> Result<Snapshot, HubError> {
+    pub fn cached(
+        &self,
+        repo: &str,
+        revision: &str,
+        files: &[String],
+    ) -> Result<Snapshot, HubError> {
         let cache = self.repo_cache(repo);
         let missing_all = || HubError::OfflineMissing {
             repo: repo.to_owned(),
@@ -468,14 +475,21 @@ impl Hub {
     /// # Errors
     /// [`HubError::OfflineMissing`] in offline mode (plans need the network); not-found, auth
     /// and network errors.
-    pub fn plan(&self, repo: &str, revision: &str, files: &[String]) -> Result<DownloadPlan, HubError> {
+    pub fn plan(
+        &self,
+        repo: &str,
+        revision: &str,
+        files: &[String],
+    ) -> Result<DownloadPlan, HubError> {
         let (Some(api), Some(http)) = (&self.api, &self.http) else {
-            return Err(self.cached(repo, revision, files).err().unwrap_or(HubError::OfflineMissing {
-                repo: repo.to_owned(),
-                revision: revision.to_owned(),
-                cache_dir: self.opts.cache_dir.clone(),
-                missing: files.to_vec(),
-            }));
+            return Err(self.cached(repo, revision, files).err().unwrap_or(
+                HubError::OfflineMissing {
+                    repo: repo.to_owned(),
+                    revision: revision.to_owned(),
+                    cache_dir: self.opts.cache_dir.clone(),
+                    missing: files.to_vec(),
+                },
+            ));
         };
         let (owner, name) = hf_hub::split_id(repo);
         let info = api
@@ -484,10 +498,16 @@ impl Hub {
             .revision(revision.to_owned())
             .send()
             .map_err(|e| self.map_hf_error(e, repo, revision))?;
-        let commit = info.sha.filter(|s| is_commit_hash(s)).ok_or_else(|| HubError::BadResponse {
-            url: format!("{}/api/models/{repo}/revision/{revision}", self.opts.endpoint),
-            what: "no commit sha in repository info".to_owned(),
-        })?;
+        let commit =
+            info.sha
+                .filter(|s| is_commit_hash(s))
+                .ok_or_else(|| HubError::BadResponse {
+                    url: format!(
+                        "{}/api/models/{repo}/revision/{revision}",
+                        self.opts.endpoint
+                    ),
+                    what: "no commit sha in repository info".to_owned(),
+                })?;
         let siblings: Vec<String> = info
             .siblings
             .unwrap_or_default()
@@ -507,10 +527,12 @@ impl Hub {
             files.to_vec()
         };
         let cache = self.repo_cache(repo);
-        cache.write_ref(revision, &commit).map_err(|source| HubError::Io {
-            path: cache.ref_file(revision),
-            source,
-        })?;
+        cache
+            .write_ref(revision, &commit)
+            .map_err(|source| HubError::Io {
+                path: cache.ref_file(revision),
+                source,
+            })?;
         let mut planned = Vec::with_capacity(wanted.len());
         for file in wanted {
             let meta = http.head(self, repo, revision, &commit, &file)?;

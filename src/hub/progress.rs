@@ -1,8 +1,8 @@
 //! Progress events, rate/ETA measurement and cancellation shared by downloads and the pipeline.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A step of model setup; the UI shows one bar per stage.

@@ -2,20 +2,20 @@
 //! registry and the setup pipeline, all over real HTTP on loopback against `mock_hub`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use xgen_desk::catalog::{
     self, CatalogFile, CatalogModel, InstalledModel, InstalledSource, ModelSource, QuantType,
     Registry, RegistryError, WeightFormat,
 };
 use xgen_desk::hub::{
-    CancelToken, Hub, HubError, HubOptions, Progress, RepoCache, Stage, format_bytes,
+    format_bytes, CancelToken, Hub, HubError, HubOptions, Progress, RepoCache, Stage,
 };
 use xgen_desk::paths::AppPaths;
 use xgen_desk::pipeline::{self, PipelineError, SetupOptions, Steps, Validation};
 
-use crate::mock_hub::{MockFile, MockHub, MockRepo, noise};
+use crate::mock_hub::{noise, MockFile, MockHub, MockRepo};
 
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 const REPO: &str = "Salesforce/tiny-test";
@@ -30,7 +30,10 @@ fn small_repo() -> MockRepo {
             MockFile::new("config.json", br#"{"vocab_size": 51200}"#.to_vec()),
             MockFile::new(BIG, noise(700_000, 1)),
             MockFile::new(BIG2, noise(300_000, 2)),
-            MockFile::new("model.safetensors.index.json", br#"{"weight_map": {}}"#.to_vec()),
+            MockFile::new(
+                "model.safetensors.index.json",
+                br#"{"weight_map": {}}"#.to_vec(),
+            ),
         ],
     )
     .with_ref("refs/pr/20")
@@ -76,7 +79,11 @@ impl Env {
         Hub::new(opts).expect("hub client")
     }
 
-    fn fetch(&self, opts: HubOptions, revision: &str) -> Result<xgen_desk::hub::Snapshot, HubError> {
+    fn fetch(
+        &self,
+        opts: HubOptions,
+        revision: &str,
+    ) -> Result<xgen_desk::hub::Snapshot, HubError> {
         self.fetch_with(opts, revision, &mut |_| {}, &CancelToken::new())
     }
 
@@ -101,14 +108,26 @@ fn assert_snapshot_matches(env: &Env, snapshot: &xgen_desk::hub::Snapshot) {
     assert_eq!(snapshot.files.len(), env.repo.files.len());
     for file in &env.repo.files {
         let path = snapshot.dir.join(&file.name);
-        assert_eq!(std::fs::read(&path).expect("snapshot file"), file.content, "{}", file.name);
+        assert_eq!(
+            std::fs::read(&path).expect("snapshot file"),
+            file.content,
+            "{}",
+            file.name
+        );
         let blob = env.repo_cache().blob(&file.etag());
         assert!(blob.is_file(), "blob for {} named by its etag", file.name);
         #[cfg(unix)]
         {
             let link = std::fs::read_link(&path).expect("snapshot entry is a symlink");
-            assert!(link.is_relative(), "relative link like huggingface_hub: {}", link.display());
-            assert_eq!(std::fs::canonicalize(&path).unwrap(), std::fs::canonicalize(&blob).unwrap());
+            assert!(
+                link.is_relative(),
+                "relative link like huggingface_hub: {}",
+                link.display()
+            );
+            assert_eq!(
+                std::fs::canonicalize(&path).unwrap(),
+                std::fs::canonicalize(&blob).unwrap()
+            );
         }
     }
     let blobs = env.repo_cache().repo_dir().join("blobs");
@@ -127,7 +146,9 @@ fn downloads_a_revision_into_the_hf_cache_layout() {
     assert_snapshot_matches(&env, &snapshot);
     assert_eq!(snapshot.dir, env.repo_cache().snapshot_dir(COMMIT));
     // Python writes refs/<revision> literally, so a PR ref lands in refs/refs/pr/20.
-    let ref_file = env.cache().join("models--Salesforce--tiny-test/refs/refs/pr/20");
+    let ref_file = env
+        .cache()
+        .join("models--Salesforce--tiny-test/refs/refs/pr/20");
     assert_eq!(std::fs::read_to_string(ref_file).unwrap(), COMMIT);
     // Every byte of content was sent exactly once.
     let total: u64 = env.repo.files.iter().map(|f| f.content.len() as u64).sum();
@@ -147,14 +168,27 @@ fn info_bytes(hub: &MockHub) -> u64 {
 fn progress_is_monotonic_and_reaches_the_total() {
     let env = Env::new(small_repo());
     let mut events: Vec<Progress> = Vec::new();
-    env.fetch_with(env.opts(), "main", &mut |p| events.push(p.clone()), &CancelToken::new())
-        .expect("fetch");
+    env.fetch_with(
+        env.opts(),
+        "main",
+        &mut |p| events.push(p.clone()),
+        &CancelToken::new(),
+    )
+    .expect("fetch");
     let total: u64 = env.repo.files.iter().map(|f| f.content.len() as u64).sum();
     assert!(events.len() >= 3, "several events: {events:?}");
-    assert!(events.iter().all(|e| e.stage == Stage::Download && e.total == total));
-    assert!(events.windows(2).all(|w| w[0].done <= w[1].done), "monotonic: {events:?}");
+    assert!(events
+        .iter()
+        .all(|e| e.stage == Stage::Download && e.total == total));
+    assert!(
+        events.windows(2).all(|w| w[0].done <= w[1].done),
+        "monotonic: {events:?}"
+    );
     assert_eq!(events.last().map(|e| e.done), Some(total));
-    assert!(events.iter().any(|e| e.item.as_deref() == Some(BIG)), "names the current file");
+    assert!(
+        events.iter().any(|e| e.item.as_deref() == Some(BIG)),
+        "names the current file"
+    );
     assert!(events.iter().all(|e| e.fraction() <= 1.0));
 }
 
@@ -166,7 +200,10 @@ fn cached_files_are_not_downloaded_again() {
     let snapshot = env.fetch(env.opts(), "main").expect("second fetch");
     assert_snapshot_matches(&env, &snapshot);
     assert!(
-        env.hub.requests().iter().all(|r| r.method != "GET" || r.path.starts_with("/api/")),
+        env.hub
+            .requests()
+            .iter()
+            .all(|r| r.method != "GET" || r.path.starts_with("/api/")),
         "only metadata requests: {:?}",
         env.hub.requests()
     );
@@ -177,14 +214,20 @@ fn dropped_connection_is_resumed_with_a_range_request() {
     let env = Env::new(small_repo());
     let big = env.repo.file(BIG).clone();
     env.hub.drop_after(BIG, 200_000, 1);
-    let snapshot = env.fetch(env.opts(), "main").expect("fetch survives a drop");
+    let snapshot = env
+        .fetch(env.opts(), "main")
+        .expect("fetch survives a drop");
     assert_snapshot_matches(&env, &snapshot);
     let gets = env.hub.content_gets(&big);
     assert_eq!(gets.len(), 2, "{gets:?}");
     assert_eq!(gets[0].range, None);
     assert_eq!(gets[0].body_bytes, 200_000);
     assert_eq!(gets[1].range.as_deref(), Some("bytes=200000-"));
-    assert_eq!(gets[1].body_bytes, big.content.len() as u64 - 200_000, "only the remainder");
+    assert_eq!(
+        gets[1].body_bytes,
+        big.content.len() as u64 - 200_000,
+        "only the remainder"
+    );
 }
 
 #[test]
@@ -195,9 +238,15 @@ fn interrupted_download_resumes_after_restart() {
     let mut opts = env.opts();
     opts.max_retries = 0;
     let err = env.fetch(opts, "main").expect_err("no retries: fails");
-    assert!(matches!(err, HubError::Network { ref file, .. } if file == BIG), "{err}");
+    assert!(
+        matches!(err, HubError::Network { ref file, .. } if file == BIG),
+        "{err}"
+    );
     let partial = env.repo_cache().incomplete(&big.etag());
-    assert_eq!(std::fs::metadata(&partial).expect("partial kept").len(), 250_000);
+    assert_eq!(
+        std::fs::metadata(&partial).expect("partial kept").len(),
+        250_000
+    );
 
     // A new process: plan sees the partial file, download fetches only the rest.
     env.hub.clear_requests();
@@ -206,12 +255,17 @@ fn interrupted_download_resumes_after_restart() {
     let planned = plan.files.iter().find(|f| f.name == BIG).unwrap();
     assert_eq!(planned.partial, 250_000);
     assert_eq!(planned.remaining(), big.content.len() as u64 - 250_000);
-    let snapshot = hub.download(&plan, &mut |_| {}, &CancelToken::new()).expect("resume");
+    let snapshot = hub
+        .download(&plan, &mut |_| {}, &CancelToken::new())
+        .expect("resume");
     assert_snapshot_matches(&env, &snapshot);
     let gets = env.hub.content_gets(&big);
     assert_eq!(gets.len(), 1);
     assert_eq!(gets[0].range.as_deref(), Some("bytes=250000-"));
-    assert_eq!(env.hub.body_bytes_for(&big.etag()), big.content.len() as u64 - 250_000);
+    assert_eq!(
+        env.hub.body_bytes_for(&big.etag()),
+        big.content.len() as u64 - 250_000
+    );
 }
 
 #[test]
@@ -231,7 +285,9 @@ fn flipped_byte_is_detected_and_the_file_is_not_used() {
     let env = Env::new(small_repo());
     let big = env.repo.file(BIG).clone();
     env.hub.flip_byte(BIG, 123_456);
-    let err = env.fetch(env.opts(), "main").expect_err("checksum mismatch");
+    let err = env
+        .fetch(env.opts(), "main")
+        .expect_err("checksum mismatch");
     match &err {
         HubError::Checksum {
             file,
@@ -245,11 +301,20 @@ fn flipped_byte_is_detected_and_the_file_is_not_used() {
         }
         other => panic!("expected a checksum error, got {other}"),
     }
-    assert!(err.to_string().contains(BIG), "message names the file: {err}");
+    assert!(
+        err.to_string().contains(BIG),
+        "message names the file: {err}"
+    );
     let cache = env.repo_cache();
     assert!(!cache.blob(&big.etag()).exists(), "bad blob not kept");
-    assert!(!cache.incomplete(&big.etag()).exists(), "bad partial not kept");
-    assert!(!cache.snapshot_file(COMMIT, BIG).exists(), "not linked into the snapshot");
+    assert!(
+        !cache.incomplete(&big.etag()).exists(),
+        "bad partial not kept"
+    );
+    assert!(
+        !cache.snapshot_file(COMMIT, BIG).exists(),
+        "not linked into the snapshot"
+    );
 
     env.hub.clear_flips();
     let snapshot = env.fetch(env.opts(), "main").expect("clean retry");
@@ -260,7 +325,9 @@ fn flipped_byte_is_detected_and_the_file_is_not_used() {
 fn flipped_byte_in_a_small_git_file_is_detected() {
     let env = Env::new(small_repo());
     env.hub.flip_byte("config.json", 3);
-    let err = env.fetch(env.opts(), "main").expect_err("git sha1 mismatch");
+    let err = env
+        .fetch(env.opts(), "main")
+        .expect_err("git sha1 mismatch");
     assert!(
         matches!(&err, HubError::Checksum { file, algorithm: "git-sha1", .. } if file == "config.json"),
         "{err}"
@@ -291,7 +358,10 @@ fn cancel_stops_and_leaves_a_resumable_partial() {
     assert!(events > 0);
     let partial = env.repo_cache().incomplete(&big.etag());
     let kept = std::fs::metadata(&partial).expect("partial kept").len();
-    assert!(kept > 0 && kept < big.content.len() as u64, "partial of {kept} bytes");
+    assert!(
+        kept > 0 && kept < big.content.len() as u64,
+        "partial of {kept} bytes"
+    );
     assert!(!env.repo_cache().blob(&big.etag()).exists());
 
     env.hub.clear_requests();
@@ -320,9 +390,15 @@ fn not_enough_disk_is_refused_before_downloading() {
         other => panic!("expected NotEnoughDisk, got {other}"),
     }
     let msg = err.to_string();
-    assert!(msg.contains(&format_bytes(total)) && msg.contains("1.00 kB"), "{msg}");
     assert!(
-        env.hub.requests().iter().all(|r| r.method == "HEAD" || r.path.starts_with("/api/")),
+        msg.contains(&format_bytes(total)) && msg.contains("1.00 kB"),
+        "{msg}"
+    );
+    assert!(
+        env.hub
+            .requests()
+            .iter()
+            .all(|r| r.method == "HEAD" || r.path.starts_with("/api/")),
         "no content was requested"
     );
 }
@@ -344,7 +420,17 @@ fn disk_needs_on_one_drive_add_up() {
     ];
     let space: xgen_desk::hub::DiskSpaceFn = Arc::new(|_: &Path| Ok(1_000));
     let err = xgen_desk::hub::check_disk(&needs, &space).expect_err("1100 > 1000");
-    assert!(matches!(err, HubError::NotEnoughDisk { needed: 1_100, available: 1_000, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            HubError::NotEnoughDisk {
+                needed: 1_100,
+                available: 1_000,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("F16 GGUF"), "{err}");
 }
 
@@ -370,13 +456,18 @@ fn offline_mode_uses_the_cache_and_names_partial_gaps() {
     env.hub.clear_requests();
     let mut opts = env.opts();
     opts.offline = true;
-    let snapshot = env.fetch(opts.clone(), "refs/pr/20").expect("offline from cache");
+    let snapshot = env
+        .fetch(opts.clone(), "refs/pr/20")
+        .expect("offline from cache");
     assert_snapshot_matches(&env, &snapshot);
     assert!(env.hub.requests().is_empty());
 
     std::fs::remove_file(env.repo_cache().snapshot_file(COMMIT, BIG2)).unwrap();
     let err = env.fetch(opts, "refs/pr/20").expect_err("one file gone");
-    assert!(matches!(&err, HubError::OfflineMissing { missing, .. } if missing == &vec![BIG2.to_owned()]), "{err}");
+    assert!(
+        matches!(&err, HubError::OfflineMissing { missing, .. } if missing == &vec![BIG2.to_owned()]),
+        "{err}"
+    );
 }
 
 #[test]
@@ -390,7 +481,10 @@ fn offline_option_comes_from_hf_hub_offline() {
     assert!(opts.offline);
     assert_eq!(opts.endpoint, "http://127.0.0.1:9");
     assert_eq!(opts.token.as_deref(), Some("hf_test"));
-    assert!(!format!("{opts:?}").contains("hf_test"), "token not printed");
+    assert!(
+        !format!("{opts:?}").contains("hf_test"),
+        "token not printed"
+    );
 }
 
 #[test]
@@ -420,13 +514,12 @@ fn gated_repo_needs_the_right_token() {
     opts.token = Some("hf_good".into());
     let snapshot = env.fetch(opts, "main").expect("authorized");
     assert_snapshot_matches(&env, &snapshot);
-    assert!(
-        env.hub
-            .requests()
-            .iter()
-            .filter(|r| r.path.contains("/resolve/"))
-            .any(|r| r.authorization.as_deref() == Some("Bearer hf_good"))
-    );
+    assert!(env
+        .hub
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/resolve/"))
+        .any(|r| r.authorization.as_deref() == Some("Bearer hf_good")));
 }
 
 #[test]
@@ -434,10 +527,22 @@ fn missing_file_and_revision_are_named() {
     let env = Env::new(small_repo());
     let hub = env.client(env.opts());
     let err = hub
-        .fetch(REPO, "main", &["nope.bin".to_owned()], &[], &mut |_| {}, &CancelToken::new())
+        .fetch(
+            REPO,
+            "main",
+            &["nope.bin".to_owned()],
+            &[],
+            &mut |_| {},
+            &CancelToken::new(),
+        )
         .expect_err("no such file");
-    assert!(matches!(&err, HubError::FileNotFound { file, .. } if file == "nope.bin"), "{err}");
-    let err = hub.plan(REPO, "refs/pr/99", &[]).expect_err("no such revision");
+    assert!(
+        matches!(&err, HubError::FileNotFound { file, .. } if file == "nope.bin"),
+        "{err}"
+    );
+    let err = hub
+        .plan(REPO, "refs/pr/99", &[])
+        .expect_err("no such revision");
     assert!(matches!(err, HubError::RevisionNotFound { .. }), "{err}");
 }
 
@@ -464,7 +569,11 @@ fn app_paths_live_under_xgen_desk_home() {
         _ => None,
     })
     .unwrap();
-    assert_eq!(paths.hf_cache_dir(), Path::new("/shared/hub"), "explicit HF cache wins");
+    assert_eq!(
+        paths.hf_cache_dir(),
+        Path::new("/shared/hub"),
+        "explicit HF cache wins"
+    );
     let paths = AppPaths::resolve(|name| (name == "HF_HOME").then(|| "/hfhome".into())).unwrap();
     assert_eq!(paths.hf_cache_dir(), Path::new("/hfhome/hub"));
 }
@@ -486,7 +595,10 @@ fn entry(id: &str, path: PathBuf, source: InstalledSource) -> InstalledModel {
 fn registry_round_trip_replace_and_remove() {
     let tmp = tempfile::tempdir().unwrap();
     let registry = Registry::new(tmp.path().join("data/models.json"));
-    assert!(registry.list().unwrap().is_empty(), "missing file is an empty registry");
+    assert!(
+        registry.list().unwrap().is_empty(),
+        "missing file is an empty registry"
+    );
 
     let owned = tmp.path().join("owned.gguf");
     let local = tmp.path().join("local.gguf");
@@ -498,21 +610,31 @@ fn registry_round_trip_replace_and_remove() {
         revision: "refs/pr/20".into(),
         commit: COMMIT.into(),
     };
-    registry.add(entry("a", owned.clone(), catalog_source.clone())).unwrap();
-    registry.add(entry("b", local.clone(), InstalledSource::LocalFile)).unwrap();
+    registry
+        .add(entry("a", owned.clone(), catalog_source.clone()))
+        .unwrap();
+    registry
+        .add(entry("b", local.clone(), InstalledSource::LocalFile))
+        .unwrap();
     let mut replaced = entry("a", owned.clone(), catalog_source);
     replaced.size_bytes = 7;
     registry.add(replaced.clone()).unwrap();
 
     let reopened = Registry::new(registry.path());
     let list = reopened.list().unwrap();
-    assert_eq!(list.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["b", "a"]);
+    assert_eq!(
+        list.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+        ["b", "a"]
+    );
     assert_eq!(reopened.get("a").unwrap(), Some(replaced));
 
     assert!(reopened.remove("a").unwrap().is_some());
     assert!(!owned.exists(), "our file is deleted");
     assert!(reopened.remove("b").unwrap().is_some());
-    assert!(local.exists(), "a file registered in place is never deleted");
+    assert!(
+        local.exists(),
+        "a file registered in place is never deleted"
+    );
     assert_eq!(reopened.remove("zzz").unwrap(), None);
     assert!(reopened.list().unwrap().is_empty());
 
@@ -535,7 +657,11 @@ fn registry_writes_are_atomic_and_serialized() {
             let dir = tmp.path().to_path_buf();
             std::thread::spawn(move || {
                 registry
-                    .add(entry(&format!("m{i}"), dir.join(format!("{i}.gguf")), InstalledSource::LocalFile))
+                    .add(entry(
+                        &format!("m{i}"),
+                        dir.join(format!("{i}.gguf")),
+                        InstalledSource::LocalFile,
+                    ))
                     .unwrap();
             })
         })
@@ -566,12 +692,24 @@ fn catalog_has_the_spec_models() {
     assert_eq!(gb, 27, "fp32 download about 27.6 GB");
     assert_eq!(default.f16_size() / 100_000_000, 138, "F16 about 13.8 GB");
     let q4 = default.quantized_size(QuantType::Q4KM);
-    assert!((4_000_000_000..4_500_000_000).contains(&q4), "Q4_K_M about 4.2 GB: {q4}");
-    assert_eq!(catalog::find("xgen-7b-4k-base").unwrap().context_length, 4096);
-    assert_eq!(catalog::find("xgen-7b-8k-inst-bin").unwrap().revision, "main");
+    assert!(
+        (4_000_000_000..4_500_000_000).contains(&q4),
+        "Q4_K_M about 4.2 GB: {q4}"
+    );
+    assert_eq!(
+        catalog::find("xgen-7b-4k-base").unwrap().context_length,
+        4096
+    );
+    assert_eq!(
+        catalog::find("xgen-7b-8k-inst-bin").unwrap().revision,
+        "main"
+    );
     assert!(!catalog::find("xgen-7b-8k-base").unwrap().convertible());
 
-    assert_eq!(ModelSource::parse("xgen-7b-8k-inst"), Some(ModelSource::Catalog(default)));
+    assert_eq!(
+        ModelSource::parse("xgen-7b-8k-inst"),
+        Some(ModelSource::Catalog(default))
+    );
     assert_eq!(
         ModelSource::parse("TheBloke/foo-GGUF@v2/foo.Q4_K_M.gguf"),
         Some(ModelSource::HubGguf {
@@ -592,7 +730,11 @@ fn catalog_repo_files(model: &CatalogModel) -> Vec<MockFile> {
         .iter()
         .enumerate()
         .map(|(i, f)| {
-            let len = if f.size > 1_000_000 { 40_000 + i * 1000 } else { 100 + i };
+            let len = if f.size > 1_000_000 {
+                40_000 + i * 1000
+            } else {
+                100 + i
+            };
             MockFile::new(f.name, noise(len, i as u64 + 10))
         })
         .collect()
@@ -608,15 +750,26 @@ fn fetch_downloads_the_default_model_from_its_pr_revision() {
     opts.endpoint = mock.endpoint();
     opts.disk_space = Arc::new(|_: &Path| Ok(u64::MAX));
     let mut last = None;
-    let snapshot = pipeline::fetch(model, &opts, &mut |p| last = Some(p.clone()), &CancelToken::new())
-        .expect("fetch");
+    let snapshot = pipeline::fetch(
+        model,
+        &opts,
+        &mut |p| last = Some(p.clone()),
+        &CancelToken::new(),
+    )
+    .expect("fetch");
     for f in &repo.files {
-        assert_eq!(std::fs::read(snapshot.dir.join(&f.name)).unwrap(), f.content);
+        assert_eq!(
+            std::fs::read(snapshot.dir.join(&f.name)).unwrap(),
+            f.content
+        );
     }
     let last = last.expect("progress");
     assert_eq!(last.done, last.total);
-    assert!(mock.requests().iter().any(|r| r.path.ends_with("/revision/refs%2Fpr%2F20")
-        || r.path.ends_with("/revision/refs/pr/20")));
+    assert!(mock
+        .requests()
+        .iter()
+        .any(|r| r.path.ends_with("/revision/refs%2Fpr%2F20")
+            || r.path.ends_with("/revision/refs/pr/20")));
 }
 
 /// Fake conversion steps: write small files, count calls, fail on demand.
@@ -713,14 +866,30 @@ fn setup_runs_every_stage_registers_and_cleans_up() {
         &CancelToken::new(),
     )
     .expect("setup");
-    assert_eq!(stages, [Stage::Download, Stage::Convert, Stage::Quantize, Stage::Verify]);
+    assert_eq!(
+        stages,
+        [
+            Stage::Download,
+            Stage::Convert,
+            Stage::Quantize,
+            Stage::Verify
+        ]
+    );
     assert_eq!(validated.load(Ordering::SeqCst), 1);
     assert_eq!(installed.id, "xgen-7b-8k-inst-q4_k_m");
     assert_eq!(installed.quantization, "Q4_K_M");
-    assert_eq!(installed.path, opts.paths.models_dir().join("xgen-7b-8k-inst-q4_k_m.gguf"));
-    assert!(matches!(&installed.source, InstalledSource::Catalog { commit, .. } if commit == COMMIT));
+    assert_eq!(
+        installed.path,
+        opts.paths.models_dir().join("xgen-7b-8k-inst-q4_k_m.gguf")
+    );
+    assert!(
+        matches!(&installed.source, InstalledSource::Catalog { commit, .. } if commit == COMMIT)
+    );
     assert_eq!(opts.registry().list().unwrap(), vec![installed]);
-    assert!(!opts.paths.work_dir().join(model.id).exists(), "intermediate files removed");
+    assert!(
+        !opts.paths.work_dir().join(model.id).exists(),
+        "intermediate files removed"
+    );
 }
 
 #[test]
@@ -763,7 +932,9 @@ fn failed_quantization_keeps_the_f16_and_the_next_run_reuses_it() {
     assert_eq!(steps.converts, 1, "conversion not repeated");
     assert_eq!(steps.quantizes, 2);
     assert!(
-        mock.requests().iter().all(|r| r.method != "GET" || r.path.starts_with("/api/")),
+        mock.requests()
+            .iter()
+            .all(|r| r.method != "GET" || r.path.starts_with("/api/")),
         "download not repeated"
     );
     assert!(!f16.exists());
@@ -786,14 +957,25 @@ fn setup_refuses_when_the_whole_chain_does_not_fit() {
     )
     .expect_err("not enough disk");
     match &err {
-        PipelineError::Hub(HubError::NotEnoughDisk { needed, available, breakdown, .. }) => {
+        PipelineError::Hub(HubError::NotEnoughDisk {
+            needed,
+            available,
+            breakdown,
+            ..
+        }) => {
             assert_eq!(*available, 10_000_000_000);
             assert!(*needed > model.f16_size() + model.quantized_size(QuantType::Q4KM));
-            assert!(breakdown.contains("F16 GGUF") && breakdown.contains("Q4_K_M"), "{breakdown}");
+            assert!(
+                breakdown.contains("F16 GGUF") && breakdown.contains("Q4_K_M"),
+                "{breakdown}"
+            );
         }
         other => panic!("expected NotEnoughDisk, got {other}"),
     }
-    assert!(mock.requests().iter().all(|r| r.method != "GET" || r.path.starts_with("/api/")));
+    assert!(mock
+        .requests()
+        .iter()
+        .all(|r| r.method != "GET" || r.path.starts_with("/api/")));
 }
 
 #[test]
@@ -830,9 +1012,11 @@ fn hub_gguf_is_fetched_validated_and_removable() {
         &source,
         QuantType::Q4KM,
         &opts,
-        &mut |_| Ok(Validation {
-            context_length: Some(2048),
-        }),
+        &mut |_| {
+            Ok(Validation {
+                context_length: Some(2048),
+            })
+        },
         &mut |_| {},
         &CancelToken::new(),
     )
@@ -851,7 +1035,10 @@ fn validation_failure_does_not_install() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("broken.gguf");
     std::fs::write(&file, b"not gguf").unwrap();
-    let opts = SetupOptions::new(AppPaths::under(tmp.path()), HubOptions::new(tmp.path().join("hf")));
+    let opts = SetupOptions::new(
+        AppPaths::under(tmp.path()),
+        HubOptions::new(tmp.path().join("hf")),
+    );
     let err = pipeline::setup(
         &ModelSource::LocalGguf { path: file.clone() },
         QuantType::Q4KM,
@@ -870,8 +1057,12 @@ fn validation_failure_does_not_install() {
 #[test]
 fn setup_end_to_end_with_the_real_converter_and_quantizer() {
     let ckpt = tempfile::tempdir().unwrap();
-    xgen_desk::quantize::write_tiny_xgen_checkpoint(ckpt.path(), &xgen_desk::quantize::TinyConfig::default(), 7)
-        .expect("fixture");
+    xgen_desk::quantize::write_tiny_xgen_checkpoint(
+        ckpt.path(),
+        &xgen_desk::quantize::TinyConfig::default(),
+        7,
+    )
+    .expect("fixture");
     let repo = MockRepo::from_dir("Salesforce/xgen-tiny", COMMIT, ckpt.path()).unwrap();
     let files: Vec<CatalogFile> = repo
         .files
@@ -920,7 +1111,15 @@ fn setup_end_to_end_with_the_real_converter_and_quantizer() {
         &CancelToken::new(),
     )
     .expect("setup");
-    assert_eq!(stages, [Stage::Download, Stage::Convert, Stage::Quantize, Stage::Verify]);
+    assert_eq!(
+        stages,
+        [
+            Stage::Download,
+            Stage::Convert,
+            Stage::Quantize,
+            Stage::Verify
+        ]
+    );
     assert_eq!(installed.context_length, 8192);
     assert_eq!(installed.quantization, "Q8_0");
     assert!(installed.size_bytes > 0);

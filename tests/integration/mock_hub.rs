@@ -302,7 +302,10 @@ fn read_request(conn: &TcpStream) -> Option<Req> {
         }
     }
     // Drain a request body, if any (none expected).
-    if let Some(len) = headers.get("content-length").and_then(|l| l.parse::<usize>().ok()) {
+    if let Some(len) = headers
+        .get("content-length")
+        .and_then(|l| l.parse::<usize>().ok())
+    {
         let mut body = vec![0; len];
         reader.read_exact(&mut body).ok()?;
     }
@@ -374,11 +377,17 @@ fn reason(status: u16) -> &'static str {
 }
 
 fn serve(mut conn: TcpStream, state: &State) {
-    let Some(req) = read_request(&conn) else { return };
+    let Some(req) = read_request(&conn) else {
+        return;
+    };
     let host = req.headers.get("host").cloned().unwrap_or_default();
     let resp = route(&req, state, &host);
     let is_get = req.method == "GET";
-    let mut body = if is_get { resp.body.clone() } else { Vec::new() };
+    let mut body = if is_get {
+        resp.body.clone()
+    } else {
+        Vec::new()
+    };
     let mut drop_at = None;
     if let Some((file, start)) = &resp.file {
         if is_get {
@@ -450,7 +459,12 @@ fn route(req: &Req, state: &State, host: &str) -> Resp {
         let siblings: Vec<String> = repo
             .files
             .iter()
-            .map(|f| format!(r#"{{"rfilename":{}}}"#, serde_json::to_string(&f.name).unwrap()))
+            .map(|f| {
+                format!(
+                    r#"{{"rfilename":{}}}"#,
+                    serde_json::to_string(&f.name).unwrap()
+                )
+            })
             .collect();
         let body = format!(
             r#"{{"_id":"mock","id":{},"author":"{}","sha":"{}","private":false,"gated":false,"disabled":false,"tags":[],"siblings":[{}]}}"#,
@@ -477,7 +491,11 @@ fn route(req: &Req, state: &State, host: &str) -> Resp {
     if raw.len() >= 5 && raw[2] == "resolve" {
         let id = format!("{}/{}", percent_decode(raw[0]), percent_decode(raw[1]));
         let rev = percent_decode(raw[3]);
-        let name = raw[4..].iter().map(|s| percent_decode(s)).collect::<Vec<_>>().join("/");
+        let name = raw[4..]
+            .iter()
+            .map(|s| percent_decode(s))
+            .collect::<Vec<_>>()
+            .join("/");
         let Some(repo) = repos.iter().find(|r| r.id == id) else {
             return Resp::new(404).header("X-Error-Code", "RepoNotFound");
         };
@@ -528,7 +546,11 @@ fn content(req: &Req, state: &State, file: &MockFile, extra: Vec<(String, String
         .and_then(|r| {
             let (a, b) = r.split_once('-')?;
             let a: u64 = a.trim().parse().ok()?;
-            let b: u64 = if b.trim().is_empty() { len.saturating_sub(1) } else { b.trim().parse().ok()? };
+            let b: u64 = if b.trim().is_empty() {
+                len.saturating_sub(1)
+            } else {
+                b.trim().parse().ok()?
+            };
             Some((a, b.min(len.saturating_sub(1))))
         });
     let mut resp = match range {
