@@ -17,11 +17,11 @@ impl XgenApp {
     }
 
     /// Draws one frame.
-    pub fn ui(&mut self, ctx: &egui::Context) {
-        egui::TopBottomPanel::bottom("status").show(ctx, |ui| {
+    pub fn ui(&mut self, ui: &mut egui::Ui) {
+        egui::Panel::bottom("status").show(ui, |ui| {
             ui.label(&self.status);
         });
-        egui::CentralPanel::default().show(ctx, |ui| {
+        egui::CentralPanel::default().show(ui, |ui| {
             ui.heading("xgen-desk");
             ui.label("An offline assistant for XGen-7B-8K-Inst.");
         });
@@ -29,8 +29,8 @@ impl XgenApp {
 }
 
 impl eframe::App for XgenApp {
-    fn update(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
-        self.ui(ctx);
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        XgenApp::ui(self, ui);
     }
 }
 

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Engine speed against llama.cpp's own llama-bench, on the same GGUF and machine, in one run.
+# Prints pp (prompt) and tg (generation) tok/s for both and the ratio engine / llama-bench.
+#
+#   scripts/bench.sh [--xgen] [--reps N] [MODEL.gguf ...]
+#
+# With no model, SmolLM2-135M-Instruct Q4_1 (the test model). --xgen adds an XGen-7B-shaped
+# Q4_K_M GGUF (random weights, XGen's exact dimensions and vocabulary), generated on demand into
+# .cache/bench (about 13.8 GB of F16 on the way, 4.2 GB kept).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+reps=3; xgen=0; models=()
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --reps) reps=$2; shift 2 ;;
+    --xgen) xgen=1; shift ;;
+    *) models+=("$1"); shift ;;
+  esac
+done
+scripts/setup-deps.sh
+if [[ ${#models[@]} -eq 0 ]]; then
+  scripts/fetch-test-models.sh
+  models=(.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf)
+fi
+tools=$(scripts/llama-cpp-tools.sh)
+cargo build --release --quiet --bin xgen-desk
+if [[ $xgen -eq 1 ]]; then
+  q4=.cache/bench/xgen-7b-shaped.Q4_K_M.gguf
+  if [[ ! -f $q4 ]]; then
+    mkdir -p .cache/bench
+    target/release/xgen-desk dev make-xgen7b-shaped .cache/bench/xgen-7b-shaped.F16.gguf
+    target/release/xgen-desk quantize .cache/bench/xgen-7b-shaped.F16.gguf "$q4" --type q4_k_m
+    rm -f .cache/bench/xgen-7b-shaped.F16.gguf
+  fi
+  models+=("$q4")
+fi
+threads=$(python3 -c 'import os; print(len({l.split(":")[1].strip() for l in open("/proc/cpuinfo") if l.startswith("core id")} or {0}) * max(1, len({l.split(":")[1].strip() for l in open("/proc/cpuinfo") if l.startswith("physical id")})))' 2>/dev/null || nproc)
+for model in "${models[@]}"; do
+  echo "== $model ($threads threads, $reps repetitions)"
+  ours=$(target/release/xgen-desk bench --json -m "$model" -p 512 -n 128 -r "$reps" -t "$threads" --ctx 1024)
+  theirs=$("$tools/llama-bench" -m "$model" -p 512 -n 128 -r "$reps" -t "$threads" -o json 2>/dev/null)
+  python3 - "$ours" "$theirs" <<'PY'
+import json, sys
+ours = json.loads(sys.argv[1]); theirs = json.loads(sys.argv[2])
+ref = {("pp" if r["n_gen"] == 0 else "tg"): r for r in theirs}
+rows = [("pp512", ours["pp_tok_s"], ref["pp"]["avg_ts"], ref["pp"]["stddev_ts"]),
+        ("tg128", ours["tg_tok_s"], ref["tg"]["avg_ts"], ref["tg"]["stddev_ts"])]
+print(f"{'test':<7} {'xgen-desk tok/s':>16} {'llama-bench tok/s':>18} {'ratio':>7}")
+for name, a, b, sd in rows:
+    print(f"{name:<7} {a:>16.2f} {b:>13.2f} ±{sd:<4.1f} {a / b:>6.2f}x")
+print(f"TTFT (pp512 + 1 token): {ours['ttft_secs']:.3f} s; peak RSS {ours['peak_rss_bytes'] / 2**20:.0f} MiB; llama.cpp build {ref['pp'].get('build_commit', '?')}")
+PY
+done

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Builds (release) and opens the desktop app; arguments are passed on (e.g. `summarize FILE`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup-deps.sh
+cargo run --release --bin xgen-desk -- "$@"

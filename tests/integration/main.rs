@@ -1,0 +1,6 @@
+//! Integration tests: the real llama.cpp, real GGUF files, real HTTP on loopback.
+
+mod common;
+mod engine;
+mod hub;
+mod mock_hub;
