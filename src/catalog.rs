@@ -237,8 +237,8 @@ pub fn find(id: &str) -> Option<&'static CatalogModel> {
 /// The quantization types setup offers (llama.cpp's, from `xgen-quantize`).
 pub use xgen_quantize::QuantType;
 
-/// Estimated GGUF size of a `parameters`-weight model quantized to `quant` (XGen-7B: Q4_K_M
-/// about 4.2 GB, Q4_0 about 3.9 GB, Q8_0 about 7.3 GB, F16 13.8 GB).
+/// Estimated GGUF size of a `parameters`-weight model quantized to `quant` (XGen-7B: `Q4_K_M`
+/// about 4.2 GB, `Q4_0` about 3.9 GB, `Q8_0` about 7.3 GB, `F16` 13.8 GB).
 #[must_use]
 pub fn estimate_quantized_size(quant: QuantType, parameters: u64) -> u64 {
     // Bits per weight in hundredths, from the spec's XGen-7B sizes.
@@ -585,13 +585,13 @@ impl Registry {
 /// # Errors
 /// Any I/O error; the temporary file is removed on failure.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&dir)?;
     let file_name = path.file_name().unwrap_or_default().to_string_lossy();
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!(".{file_name}.tmp-{}-{n}", std::process::id()));
     let result = (|| {

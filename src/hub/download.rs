@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{
-    HeaderMap, AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, ETAG, LOCATION, RANGE,
+    HeaderMap, HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, ETAG,
+    LOCATION, RANGE,
 };
 use reqwest::StatusCode;
 
@@ -80,8 +81,11 @@ impl Http {
         Ok(url)
     }
 
+    /// Authorization (when a token is set) and `Accept-Encoding: identity`: sizes, ranges and
+    /// checksums refer to the stored bytes, so no transfer compression (as `huggingface_hub`).
     fn auth(&self) -> HeaderMap {
         let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
         if let Some(value) = self
             .token
             .as_ref()

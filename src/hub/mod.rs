@@ -300,7 +300,7 @@ pub struct PlannedFile {
     pub name: String,
     /// Size published by the Hub.
     pub size: u64,
-    /// Normalized ETag: the blob name in the cache and the checksum.
+    /// Normalized `ETag`: the blob name in the cache and the checksum.
     pub etag: String,
     /// The complete blob is already in the cache.
     pub cached: bool,
@@ -542,8 +542,7 @@ impl Hub {
                 0
             } else {
                 std::fs::metadata(cache.incomplete(&meta.etag))
-                    .map(|m| m.len())
-                    .unwrap_or(0)
+                    .map_or(0, |m| m.len())
                     .min(meta.size)
             };
             planned.push(PlannedFile {

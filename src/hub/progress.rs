@@ -38,7 +38,8 @@ pub struct Progress {
     pub stage: Stage,
     /// What is being worked on (file name for downloads, tensor name for quantization).
     pub item: Option<String>,
-    /// Units done in this stage (bytes for downloads, including bytes already on disk).
+    /// Units done in this stage (bytes for downloads, including bytes already on disk). It only
+    /// goes down when a file has to start over (corrupt download, server ignoring `Range`).
     pub done: u64,
     /// Units in this stage (0 when unknown).
     pub total: u64,

@@ -1,23 +1,23 @@
-//! Checking downloads against the checksum the Hub publishes in its ETag.
+//! Checking downloads against the checksum the Hub publishes in its `ETag`.
 //!
 //! For LFS files (all weights) the `X-Linked-Etag` is the file's SHA-256. For small files kept
 //! in git the `ETag` is the git blob id: SHA-1 of `"blob <len>\0"` followed by the content.
 
 use sha1::Digest as _;
 
-/// What an ETag promises about the file content.
+/// What an `ETag` promises about the file content.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Checksum {
     /// SHA-256 of the content (LFS files).
     Sha256(String),
     /// Git blob SHA-1 (`"blob <len>\0" + content`), for files stored in git.
     GitSha1(String),
-    /// An ETag that is not a content hash (some mirrors): only the size is checked.
+    /// An `ETag` that is not a content hash (some mirrors): only the size is checked.
     Unverifiable,
 }
 
 impl Checksum {
-    /// Interprets a normalized ETag (no quotes, no `W/`).
+    /// Interprets a normalized `ETag` (no quotes, no `W/`).
     #[must_use]
     pub fn from_etag(etag: &str) -> Self {
         let hex = etag.bytes().all(|b| b.is_ascii_hexdigit());
@@ -97,7 +97,7 @@ fn hex(bytes: &[u8]) -> String {
         })
 }
 
-/// The git blob id of `content` (what the Hub sends as ETag for non-LFS files).
+/// The git blob id of `content` (what the Hub sends as `ETag` for non-LFS files).
 #[must_use]
 pub fn git_blob_sha1(content: &[u8]) -> String {
     let mut h = Hasher::new(&Checksum::GitSha1(String::new()), content.len() as u64);
