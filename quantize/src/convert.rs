@@ -338,17 +338,37 @@ fn plan(cfg: &LlamaConfig, with_output: bool) -> Vec<Planned> {
             vec![kv, h],
             Kind::Rope,
         ));
-        out.push(p(l("self_attn.v_proj"), g("attn_v"), vec![kv, h], Kind::Matrix));
-        out.push(p(l("self_attn.o_proj"), g("attn_output"), vec![h, h], Kind::Matrix));
+        out.push(p(
+            l("self_attn.v_proj"),
+            g("attn_v"),
+            vec![kv, h],
+            Kind::Matrix,
+        ));
+        out.push(p(
+            l("self_attn.o_proj"),
+            g("attn_output"),
+            vec![h, h],
+            Kind::Matrix,
+        ));
         out.push(p(
             l("post_attention_layernorm"),
             g("ffn_norm"),
             vec![h],
             Kind::Norm,
         ));
-        out.push(p(l("mlp.gate_proj"), g("ffn_gate"), vec![ff, h], Kind::Matrix));
+        out.push(p(
+            l("mlp.gate_proj"),
+            g("ffn_gate"),
+            vec![ff, h],
+            Kind::Matrix,
+        ));
         out.push(p(l("mlp.up_proj"), g("ffn_up"), vec![ff, h], Kind::Matrix));
-        out.push(p(l("mlp.down_proj"), g("ffn_down"), vec![h, ff], Kind::Matrix));
+        out.push(p(
+            l("mlp.down_proj"),
+            g("ffn_down"),
+            vec![h, ff],
+            Kind::Matrix,
+        ));
     }
     out.push(p(
         "model.norm.weight".into(),
@@ -546,7 +566,13 @@ pub fn convert_checkpoint(
     }
 
     let mut writer = GgufWriter::new();
-    let declared = declare_llama_gguf(&mut writer, &cfg, &options.name, options.out_type, with_output)?;
+    let declared = declare_llama_gguf(
+        &mut writer,
+        &cfg,
+        &options.name,
+        options.out_type,
+        with_output,
+    )?;
     let file_size = writer.file_size();
     let bytes_total: u64 = writer.tensor_sizes().iter().sum();
 

@@ -189,7 +189,10 @@ pub fn write_tiny_xgen_checkpoint(
     if c.num_key_value_heads != c.num_attention_heads {
         cfg["num_key_value_heads"] = json!(c.num_key_value_heads);
     }
-    write_text(&dir.join("config.json"), &serde_json::to_string_pretty(&cfg)?)?;
+    write_text(
+        &dir.join("config.json"),
+        &serde_json::to_string_pretty(&cfg)?,
+    )?;
     write_text(
         &dir.join("generation_config.json"),
         &serde_json::to_string_pretty(&json!({
@@ -252,9 +255,24 @@ pub fn write_tiny_xgen_checkpoint(
             ("self_attn.v_proj.weight", vec![kv, h], 0.0, 0.02),
             ("self_attn.o_proj.weight", vec![h, h], 0.0, 0.02),
             ("post_attention_layernorm.weight", vec![h], 1.0, 0.1),
-            ("mlp.gate_proj.weight", vec![c.intermediate_size, h], 0.0, 0.02),
-            ("mlp.up_proj.weight", vec![c.intermediate_size, h], 0.0, 0.02),
-            ("mlp.down_proj.weight", vec![h, c.intermediate_size], 0.0, 0.02),
+            (
+                "mlp.gate_proj.weight",
+                vec![c.intermediate_size, h],
+                0.0,
+                0.02,
+            ),
+            (
+                "mlp.up_proj.weight",
+                vec![c.intermediate_size, h],
+                0.0,
+                0.02,
+            ),
+            (
+                "mlp.down_proj.weight",
+                vec![h, c.intermediate_size],
+                0.0,
+                0.02,
+            ),
         ];
         for (t, shape, mean, std) in layer {
             shards[s].push((name(t), random_tensor(&mut rng, shape, mean, std)));

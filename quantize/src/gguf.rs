@@ -788,7 +788,8 @@ impl<R: Read> Reader<R> {
         if n > self.len.saturating_sub(self.pos) {
             return Err(GgufError::Truncated(what.to_owned()));
         }
-        let mut buf = vec![0u8; usize::try_from(n).map_err(|_| GgufError::Truncated(what.to_owned()))?];
+        let mut buf =
+            vec![0u8; usize::try_from(n).map_err(|_| GgufError::Truncated(what.to_owned()))?];
         self.exact(&mut buf, what)?;
         String::from_utf8(buf).map_err(|_| GgufError::NotUtf8(what.to_owned()))
     }

@@ -16,12 +16,12 @@ pub mod quantize;
 pub mod vocab;
 
 pub use convert::{
-    convert_checkpoint, ConvertError, ConvertOptions, ConvertProgress, ConvertSummary,
-    LlamaConfig, OutType,
+    convert_checkpoint, ConvertError, ConvertOptions, ConvertProgress, ConvertSummary, LlamaConfig,
+    OutType,
 };
 pub use fixture::{
-    write_random_f16_gguf, write_tiny_xgen_checkpoint, write_xgen7b_shaped_f16_gguf,
-    FixtureError, TinyConfig,
+    write_random_f16_gguf, write_tiny_xgen_checkpoint, write_xgen7b_shaped_f16_gguf, FixtureError,
+    TinyConfig,
 };
 pub use gguf::{GgmlType, GgufError, GgufFile, GgufValue, GgufWriter};
 pub use quantize::{quantize_gguf, QuantType, QuantizeError, QuantizeProgress, QuantizeSummary};

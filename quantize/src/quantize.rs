@@ -231,7 +231,11 @@ pub fn quantize_gguf(
                     let mut params = llama_cpp_sys_2::llama_model_quantize_default_params();
                     params.nthread = i32::try_from(nthread).unwrap_or(0);
                     params.ftype = quant.ftype() as _;
-                    llama_cpp_sys_2::llama_model_quantize(c_in.as_ptr(), c_out.as_ptr(), &raw const params)
+                    llama_cpp_sys_2::llama_model_quantize(
+                        c_in.as_ptr(),
+                        c_out.as_ptr(),
+                        &raw const params,
+                    )
                 };
                 drop(capture);
                 let message = errors.borrow().clone();

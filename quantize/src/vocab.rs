@@ -162,11 +162,7 @@ fn gpt2_rank_bytes() -> Result<Vec<Vec<u8>>, VocabError> {
 ///
 /// For a token of rank `r`, running this with `max_rank = r` stops right before the final
 /// merge, so the two parts left are exactly the merge that BPE uses to produce the token.
-fn bpe_parts<'a>(
-    piece: &'a [u8],
-    ranks: &FxHashMap<&[u8], u32>,
-    max_rank: u32,
-) -> Vec<&'a [u8]> {
+fn bpe_parts<'a>(piece: &'a [u8], ranks: &FxHashMap<&[u8], u32>, max_rank: u32) -> Vec<&'a [u8]> {
     let mut parts: Vec<&[u8]> = (0..piece.len()).map(|i| &piece[i..=i]).collect();
     loop {
         let mut best: Option<(u32, usize)> = None;

@@ -10,7 +10,9 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
-use xgen_quantize::{convert_checkpoint, write_tiny_xgen_checkpoint, ConvertOptions, OutType, TinyConfig};
+use xgen_quantize::{
+    convert_checkpoint, write_tiny_xgen_checkpoint, ConvertOptions, OutType, TinyConfig,
+};
 
 /// llama.cpp's backend may be initialised once per process.
 pub fn backend() -> &'static LlamaBackend {
@@ -56,7 +58,8 @@ pub fn llama_logits(model: &LlamaModel, tokens: &[u32]) -> Vec<Vec<f32>> {
         .with_n_threads(2)
         .with_n_threads_batch(2)
         .with_type_k(KvCacheType::F32)
-        .with_type_v(KvCacheType::F32);
+        .with_type_v(KvCacheType::F32)
+        .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED);
     let mut ctx = model.new_context(backend(), params).expect("context");
     let mut batch = LlamaBatch::new(tokens.len(), 1);
     for (i, &t) in tokens.iter().enumerate() {

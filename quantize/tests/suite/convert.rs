@@ -47,7 +47,13 @@ impl Weights {
 fn matvec(w: &[f64], rows: usize, x: &[f64]) -> Vec<f64> {
     let n = x.len();
     (0..rows)
-        .map(|r| w[r * n..(r + 1) * n].iter().zip(x).map(|(a, b)| a * b).sum())
+        .map(|r| {
+            w[r * n..(r + 1) * n]
+                .iter()
+                .zip(x)
+                .map(|(a, b)| a * b)
+                .sum()
+        })
         .collect()
 }
 
@@ -195,6 +201,12 @@ fn f32_gguf_logits_match_hf_reference_and_f16_agrees_on_argmax() {
         tokens.len(),
         want[0].len()
     );
+    for (pos, (g, w)) in got.iter().zip(&want).enumerate() {
+        println!(
+            "  position {pos}: max abs diff {:.3e}",
+            max_abs_diff(std::slice::from_ref(g), std::slice::from_ref(w))
+        );
+    }
     assert!(diff < 1e-3, "max abs diff {diff}");
     for (pos, (g, w)) in got.iter().zip(&want).enumerate() {
         assert_eq!(common::argmax(g), argmax64(w), "argmax at position {pos}");
@@ -204,13 +216,20 @@ fn f32_gguf_logits_match_hf_reference_and_f16_agrees_on_argmax() {
     let wrong = reference_logits(&weights, &cfg, &tokens, Rope::InterleavedUnpermuted);
     let wrong_diff = max_abs_diff(&got, &wrong);
     println!("unpermuted-RoPE reference differs by {wrong_diff:.3e}");
-    assert!(wrong_diff > 1e-2, "test cannot see the RoPE layout ({wrong_diff})");
+    assert!(
+        wrong_diff > 1e-2,
+        "test cannot see the RoPE layout ({wrong_diff})"
+    );
 
     let got16 = common::llama_logits(&common::load(&f16_path), &tokens);
     let diff16 = max_abs_diff(&got16, &want);
     println!("F16 logits: max abs diff {diff16:.3e}");
     for (pos, (g, w)) in got16.iter().zip(&want).enumerate() {
-        assert_eq!(common::argmax(g), argmax64(w), "F16 argmax at position {pos}");
+        assert_eq!(
+            common::argmax(g),
+            argmax64(w),
+            "F16 argmax at position {pos}"
+        );
     }
 }
 
@@ -221,15 +240,23 @@ fn converted_gguf_has_spec_metadata_and_tensors() {
     let hf = common::tiny_checkpoint(dir.path(), &cfg, 1);
     let out = dir.path().join("tiny-f16.gguf");
     let mut events = Vec::new();
-    let summary = convert_checkpoint(&hf, &out, &ConvertOptions::default(), |p| events.push(p))
-        .unwrap();
+    let summary =
+        convert_checkpoint(&hf, &out, &ConvertOptions::default(), |p| events.push(p)).unwrap();
     assert!(!xgen_quantize::convert::partial_path(&out).exists());
     let file = GgufFile::read(&out).unwrap();
     assert_eq!(summary.tensor_count, 3 + 9 * cfg.num_hidden_layers);
     assert_eq!(file.tensors.len(), summary.tensor_count);
     assert_eq!(std::fs::metadata(&out).unwrap().len(), summary.file_size);
-    let u = |k: &str| file.get(k).and_then(|v| v.as_u32()).unwrap_or_else(|| panic!("{k}"));
-    let s = |k: &str| file.get(k).and_then(|v| v.as_str()).unwrap_or_else(|| panic!("{k}"));
+    let u = |k: &str| {
+        file.get(k)
+            .and_then(|v| v.as_u32())
+            .unwrap_or_else(|| panic!("{k}"))
+    };
+    let s = |k: &str| {
+        file.get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or_else(|| panic!("{k}"))
+    };
     assert_eq!(s("general.architecture"), "llama");
     assert_eq!(s("general.name"), "XGen-7B-8K-Inst");
     assert_eq!(u("general.file_type"), 1);
@@ -248,10 +275,30 @@ fn converted_gguf_has_spec_metadata_and_tensors() {
     assert_eq!(s("tokenizer.ggml.pre"), "gpt-2");
     assert_eq!(u("tokenizer.ggml.bos_token_id"), 50256);
     assert_eq!(u("tokenizer.ggml.eos_token_id"), 50256);
-    assert_eq!(file.get("tokenizer.ggml.add_bos_token").unwrap().as_bool(), Some(false));
-    assert_eq!(file.get("tokenizer.ggml.add_eos_token").unwrap().as_bool(), Some(false));
-    assert_eq!(file.get("tokenizer.ggml.tokens").unwrap().as_array().unwrap().len(), 51200);
-    assert_eq!(file.get("tokenizer.ggml.merges").unwrap().as_array().unwrap().len(), 50038);
+    assert_eq!(
+        file.get("tokenizer.ggml.add_bos_token").unwrap().as_bool(),
+        Some(false)
+    );
+    assert_eq!(
+        file.get("tokenizer.ggml.add_eos_token").unwrap().as_bool(),
+        Some(false)
+    );
+    assert_eq!(
+        file.get("tokenizer.ggml.tokens")
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        51200
+    );
+    assert_eq!(
+        file.get("tokenizer.ggml.merges")
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        50038
+    );
 
     let t = |n: &str| file.tensor(n).unwrap_or_else(|| panic!("{n}"));
     assert_eq!(t("token_embd.weight").dims, [64, 51200]);
@@ -266,7 +313,9 @@ fn converted_gguf_has_spec_metadata_and_tensors() {
     // Progress: starts at 0, monotone, ends at the total, covers every tensor.
     assert!(!events.is_empty());
     assert_eq!(events[0].bytes_done, 0);
-    assert!(events.windows(2).all(|w| w[0].bytes_done <= w[1].bytes_done));
+    assert!(events
+        .windows(2)
+        .all(|w| w[0].bytes_done <= w[1].bytes_done));
     let last = events.last().unwrap();
     assert_eq!(last.tensor_index + 1, last.tensor_count);
     let distinct: std::collections::HashSet<_> = events.iter().map(|e| e.tensor_index).collect();

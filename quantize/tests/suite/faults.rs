@@ -1,7 +1,9 @@
 //! Each broken input gives its own, specific error.
 
 use xgen_quantize::gguf::GgufFile;
-use xgen_quantize::{convert_checkpoint, ConvertError, ConvertOptions, GgufError, OutType, TinyConfig};
+use xgen_quantize::{
+    convert_checkpoint, ConvertError, ConvertOptions, GgufError, OutType, TinyConfig,
+};
 
 use crate::common;
 
@@ -39,23 +41,41 @@ fn missing_or_malformed_config_json() {
     let dir = common::tempdir();
     let hf = common::tiny_checkpoint(dir.path(), &TinyConfig::default(), 3);
     std::fs::write(hf.join("config.json"), "{ not json").unwrap();
-    assert!(matches!(convert_err(&hf, dir.path()), ConvertError::BadConfig { .. }));
+    assert!(matches!(
+        convert_err(&hf, dir.path()),
+        ConvertError::BadConfig { .. }
+    ));
 
-    std::fs::write(hf.join("config.json"), r#"{"architectures": ["LlamaForCausalLM"], "vocab_size": 51200}"#).unwrap();
+    std::fs::write(
+        hf.join("config.json"),
+        r#"{"architectures": ["LlamaForCausalLM"], "vocab_size": 51200}"#,
+    )
+    .unwrap();
     let err = convert_err(&hf, dir.path());
-    assert!(matches!(&err, ConvertError::BadConfig { reason, .. } if reason.contains("hidden_size")), "{err}");
+    assert!(
+        matches!(&err, ConvertError::BadConfig { reason, .. } if reason.contains("hidden_size")),
+        "{err}"
+    );
 
     std::fs::remove_file(hf.join("config.json")).unwrap();
-    assert!(matches!(convert_err(&hf, dir.path()), ConvertError::MissingConfig(_)));
+    assert!(matches!(
+        convert_err(&hf, dir.path()),
+        ConvertError::MissingConfig(_)
+    ));
 }
 
 #[test]
 fn non_llama_architecture_is_refused() {
     let dir = common::tempdir();
     let hf = common::tiny_checkpoint(dir.path(), &TinyConfig::default(), 3);
-    edit_config(&hf, |v| v["architectures"] = serde_json::json!(["GPTNeoXForCausalLM"]));
+    edit_config(&hf, |v| {
+        v["architectures"] = serde_json::json!(["GPTNeoXForCausalLM"])
+    });
     let err = convert_err(&hf, dir.path());
-    assert!(matches!(&err, ConvertError::NotLlama(a) if a == &["GPTNeoXForCausalLM"]), "{err}");
+    assert!(
+        matches!(&err, ConvertError::NotLlama(a) if a == &["GPTNeoXForCausalLM"]),
+        "{err}"
+    );
 }
 
 #[test]
@@ -63,7 +83,10 @@ fn wrong_vocab_size_is_refused() {
     let dir = common::tempdir();
     let hf = common::tiny_checkpoint(dir.path(), &TinyConfig::default(), 3);
     edit_config(&hf, |v| v["vocab_size"] = serde_json::json!(32000));
-    assert!(matches!(convert_err(&hf, dir.path()), ConvertError::VocabSize(32000)));
+    assert!(matches!(
+        convert_err(&hf, dir.path()),
+        ConvertError::VocabSize(32000)
+    ));
 }
 
 #[test]
@@ -81,17 +104,27 @@ fn missing_tensor_and_shape_mismatch() {
         v["intermediate_size"] = serde_json::json!(96);
     });
     let err = convert_err(&hf, dir.path());
-    assert!(matches!(&err, ConvertError::ShapeMismatch { name, .. } if name.contains("mlp")), "{err}");
+    assert!(
+        matches!(&err, ConvertError::ShapeMismatch { name, .. } if name.contains("mlp")),
+        "{err}"
+    );
 }
 
 #[test]
 fn no_safetensors_at_all() {
     let dir = common::tempdir();
     let hf = common::tiny_checkpoint(dir.path(), &TinyConfig::default(), 3);
-    for f in ["model.safetensors.index.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"] {
+    for f in [
+        "model.safetensors.index.json",
+        "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors",
+    ] {
         std::fs::remove_file(hf.join(f)).unwrap();
     }
-    assert!(matches!(convert_err(&hf, dir.path()), ConvertError::NoWeights(_)));
+    assert!(matches!(
+        convert_err(&hf, dir.path()),
+        ConvertError::NoWeights(_)
+    ));
 }
 
 #[test]
@@ -103,7 +136,10 @@ fn garbage_and_truncated_gguf_are_told_apart() {
 
     let empty = dir.path().join("empty.gguf");
     std::fs::write(&empty, b"").unwrap();
-    assert!(matches!(GgufFile::read(&empty), Err(GgufError::Truncated(_))));
+    assert!(matches!(
+        GgufFile::read(&empty),
+        Err(GgufError::Truncated(_))
+    ));
 
     let hf = common::tiny_checkpoint(dir.path(), &TinyConfig::default(), 3);
     let good = common::convert(&hf, dir.path(), "good.gguf", OutType::F16);
@@ -113,11 +149,17 @@ fn garbage_and_truncated_gguf_are_told_apart() {
         let path = dir.path().join(format!("cut{cut}.gguf"));
         std::fs::write(&path, &bytes[..cut]).unwrap();
         let err = GgufFile::read(&path).unwrap_err();
-        assert!(matches!(err, GgufError::Truncated(_)), "cut at {cut}: {err}");
+        assert!(
+            matches!(err, GgufError::Truncated(_)),
+            "cut at {cut}: {err}"
+        );
     }
     let mut bad_version = bytes[..64].to_vec();
     bad_version[4..8].copy_from_slice(&99u32.to_le_bytes());
     let path = dir.path().join("v99.gguf");
     std::fs::write(&path, &bad_version).unwrap();
-    assert!(matches!(GgufFile::read(&path), Err(GgufError::UnsupportedVersion(99))));
+    assert!(matches!(
+        GgufFile::read(&path),
+        Err(GgufError::UnsupportedVersion(99))
+    ));
 }

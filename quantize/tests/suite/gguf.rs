@@ -4,7 +4,9 @@ use std::fs::File;
 
 use xgen_quantize::fixture::xgen7b_config;
 use xgen_quantize::gguf::{read_tensor_bytes, GgufValue, GgufValueType};
-use xgen_quantize::{write_random_f16_gguf, GgmlType, GgufError, GgufFile, GgufWriter, LlamaConfig};
+use xgen_quantize::{
+    write_random_f16_gguf, GgmlType, GgufError, GgufFile, GgufWriter, LlamaConfig,
+};
 
 use crate::common;
 
@@ -18,17 +20,27 @@ fn writer_round_trips_metadata_tensor_infos_and_data() {
     w.add_f32("a.f32", 1.5).unwrap();
     w.add_bool("a.bool", true).unwrap();
     w.add_string("a.str", "héllo").unwrap();
-    w.add_string_array("a.strs", vec!["x".into(), "".into(), "ĠĠ".into()]).unwrap();
+    w.add_string_array("a.strs", vec!["x".into(), "".into(), "ĠĠ".into()])
+        .unwrap();
     w.add_i32_array("a.i32s", vec![1, -2, 3]).unwrap();
-    assert!(matches!(w.add_u32("a.u32", 8), Err(GgufError::DuplicateKey(_))));
+    assert!(matches!(
+        w.add_u32("a.u32", 8),
+        Err(GgufError::DuplicateKey(_))
+    ));
     w.add_tensor_info("t.odd", &[3], GgmlType::F32).unwrap();
     w.add_tensor_info("t.mat", &[5, 2], GgmlType::F16).unwrap();
-    assert!(matches!(w.add_tensor_info("q", &[32], GgmlType::Q4_0), Err(GgufError::UnsizedType { .. })));
+    assert!(matches!(
+        w.add_tensor_info("q", &[32], GgmlType::Q4_0),
+        Err(GgufError::UnsizedType { .. })
+    ));
     let size = w.file_size();
     let mut sink = w.start(File::create(&path).unwrap()).unwrap();
     assert_eq!(sink.current_tensor(), Some("t.odd"));
     sink.write_data(&[1u8; 12]).unwrap();
-    assert!(matches!(sink.write_data(&[0u8; 21]), Err(GgufError::DataSize(_))));
+    assert!(matches!(
+        sink.write_data(&[0u8; 21]),
+        Err(GgufError::DataSize(_))
+    ));
     sink.write_data(&[2u8; 7]).unwrap();
     sink.write_data(&[3u8; 13]).unwrap();
     sink.finish().unwrap();
@@ -43,7 +55,9 @@ fn writer_round_trips_metadata_tensor_infos_and_data() {
     assert_eq!(f.get("a.bool"), Some(&GgufValue::Bool(true)));
     assert_eq!(f.get("a.str").and_then(GgufValue::as_str), Some("héllo"));
     let strs = f.get("a.strs").unwrap();
-    assert!(matches!(strs, GgufValue::Array { elem: GgufValueType::String, values } if values.len() == 3));
+    assert!(
+        matches!(strs, GgufValue::Array { elem: GgufValueType::String, values } if values.len() == 3)
+    );
     assert_eq!(
         f.get("a.i32s").unwrap().as_array().unwrap(),
         [GgufValue::I32(1), GgufValue::I32(-2), GgufValue::I32(3)]
@@ -63,7 +77,9 @@ fn incomplete_tensor_data_is_an_error() {
     let dir = common::tempdir();
     let mut w = GgufWriter::new();
     w.add_tensor_info("t", &[4], GgmlType::F32).unwrap();
-    let mut sink = w.start(File::create(dir.path().join("x.gguf")).unwrap()).unwrap();
+    let mut sink = w
+        .start(File::create(dir.path().join("x.gguf")).unwrap())
+        .unwrap();
     sink.write_data(&[0; 8]).unwrap();
     assert!(matches!(sink.finish(), Err(GgufError::DataSize(_))));
 }
@@ -73,7 +89,11 @@ fn random_f16_gguf_loads_in_llama_cpp_and_7b_shape_is_right() {
     let cfg7b = xgen7b_config();
     // 6,895,702,016 parameters (the spec's figure) in 291 tensors.
     let params = |c: &LlamaConfig| {
-        let (h, ff, v) = (c.hidden_size as u64, c.intermediate_size as u64, c.vocab_size as u64);
+        let (h, ff, v) = (
+            c.hidden_size as u64,
+            c.intermediate_size as u64,
+            c.vocab_size as u64,
+        );
         2 * v * h + h + c.num_hidden_layers as u64 * (4 * h * h + 3 * h * ff + 2 * h)
     };
     assert_eq!(params(&cfg7b), 6_895_702_016);

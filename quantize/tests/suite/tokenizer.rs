@@ -62,10 +62,54 @@ fn hand_written_corpus() -> Vec<String> {
 
 fn random_corpus(n: usize, seed: u64) -> Vec<String> {
     const PIECES: &[&str] = &[
-        " ", "  ", "    ", "\t", "\t\t", "\n", "\r\n", "a", "the", " the", "Hello", "x_1", "0",
-        "42", "3.5", "'s", "'ll", "'re", "n't", "!", "?!", "...", "(", ")", "{", "}", "=>", "//",
-        "#", "中", "文", "😀", "é", "e\u{301}", "ש", "ب", "<|endoftext|>", "<fim_prefix>", "<",
-        "|", ">", "ü", "ß", "\u{a0}", "\u{3000}", "🇫🇷", "Ω", "ℕ",
+        " ",
+        "  ",
+        "    ",
+        "\t",
+        "\t\t",
+        "\n",
+        "\r\n",
+        "a",
+        "the",
+        " the",
+        "Hello",
+        "x_1",
+        "0",
+        "42",
+        "3.5",
+        "'s",
+        "'ll",
+        "'re",
+        "n't",
+        "!",
+        "?!",
+        "...",
+        "(",
+        ")",
+        "{",
+        "}",
+        "=>",
+        "//",
+        "#",
+        "中",
+        "文",
+        "😀",
+        "é",
+        "e\u{301}",
+        "ש",
+        "ب",
+        "<|endoftext|>",
+        "<fim_prefix>",
+        "<",
+        "|",
+        ">",
+        "ü",
+        "ß",
+        "\u{a0}",
+        "\u{3000}",
+        "🇫🇷",
+        "Ω",
+        "ℕ",
     ];
     let mut rng = SplitMix64::new(seed);
     (0..n)
@@ -99,19 +143,31 @@ fn llama_cpp_tokenizes_like_tiktoken_reference() {
             .map(|t| t.0 as u32)
             .collect();
         if got != want {
-            mismatches.push(format!("{text:?}\n  llama.cpp {got:?}\n  tiktoken  {want:?}"));
+            mismatches.push(format!(
+                "{text:?}\n  llama.cpp {got:?}\n  tiktoken  {want:?}"
+            ));
         }
-        assert_eq!(reference.decode(&want).unwrap(), *text, "tiktoken round trip");
+        assert_eq!(
+            reference.decode(&want).unwrap(),
+            *text,
+            "tiktoken round trip"
+        );
         strings += 1;
         tokens += want.len();
     }
-    println!("tokenizer parity: {strings} strings, {tokens} tokens compared, {} mismatches", mismatches.len());
+    println!(
+        "tokenizer parity: {strings} strings, {tokens} tokens compared, {} mismatches",
+        mismatches.len()
+    );
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 
     // Specials as plain text must not become their ids; whitespace runs must use their ids.
     let eot = reference.encode_ordinary("<|endoftext|>");
     assert!(!eot.contains(&50256), "{eot:?}");
-    assert!(reference.encode_ordinary("<fim_prefix>").iter().all(|&t| t < 50256));
+    assert!(reference
+        .encode_ordinary("<fim_prefix>")
+        .iter()
+        .all(|&t| t < 50256));
     assert_eq!(reference.encode_ordinary("x    y"), vec![87, 50285, 331]);
     assert_eq!(reference.encode_ordinary(&" ".repeat(31)), vec![50257]);
     assert_eq!(reference.encode_ordinary(&"\t".repeat(9)), vec![50287]);

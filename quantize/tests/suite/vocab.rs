@@ -71,7 +71,11 @@ fn merges_reproduce_gpt2_then_left_grow_whitespace() {
         ["Ġ t", "Ġ a", "h e", "i n", "r e", "o n", "Ġt he", "e r"]
     );
     assert_eq!(&m[49997..50000], ["ĠColl ider", "Ġinform ants", "Ġg azed"]);
-    assert_eq!(fnv1a(&m[..50000]), GPT2_MERGES_FNV, "all 50000 GPT-2 merges");
+    assert_eq!(
+        fnv1a(&m[..50000]),
+        GPT2_MERGES_FNV,
+        "all 50000 GPT-2 merges"
+    );
     assert_eq!(m[50000], format!("{} Ġ", "Ġ".repeat(30)));
     assert_eq!(m[50029], "Ġ Ġ");
     assert_eq!(m[50030], format!("{} ĉ", "ĉ".repeat(8)));
