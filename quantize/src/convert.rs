@@ -267,13 +267,16 @@ impl LlamaConfig {
             tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(false),
         };
         let heads = cfg.num_attention_heads;
-        if heads == 0 || cfg.hidden_size % heads != 0 || (cfg.hidden_size / heads) % 2 != 0 {
+        if heads == 0
+            || !cfg.hidden_size.is_multiple_of(heads)
+            || !(cfg.hidden_size / heads).is_multiple_of(2)
+        {
             return Err(bad(format!(
                 "hidden_size {} is not divisible into {heads} heads of even size",
                 cfg.hidden_size
             )));
         }
-        if cfg.num_key_value_heads == 0 || heads % cfg.num_key_value_heads != 0 {
+        if cfg.num_key_value_heads == 0 || !heads.is_multiple_of(cfg.num_key_value_heads) {
             return Err(bad(format!(
                 "num_key_value_heads {} does not divide num_attention_heads {heads}",
                 cfg.num_key_value_heads

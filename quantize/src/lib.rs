@@ -8,6 +8,8 @@
 //! - [`llama_log`]: the process-wide llama.cpp log dispatcher quantization progress relies on.
 //! - [`fixture`]: tiny XGen-shaped checkpoints and random-weight GGUFs for tests and benchmarks.
 
+#![deny(missing_docs)]
+
 pub mod convert;
 pub mod fixture;
 pub mod gguf;

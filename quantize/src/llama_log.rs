@@ -31,6 +31,8 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
+    // `ggml_log_level` is `c_uint` here but `c_int` with MSVC.
+    #[allow(clippy::unnecessary_cast)]
     fn from_raw(level: ggml_log_level) -> Self {
         match level as u32 {
             1 => Self::Debug,
