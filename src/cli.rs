@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+use crate::catalog::{self, CatalogModel, ModelSource, QuantType};
+use crate::hub::{format_bytes, BoxError, CancelToken, Progress, Stage};
+use crate::pipeline::{self, SetupOptions, Validation};
 use crate::engine::{Engine, Event, GenerateRequest, KvPrecision, LoadSettings, ModelInfo, PromptInput, Sampling, StopReason, Timings};
 use crate::prompt::{summarize_request, Message, SummaryStyle};
 
@@ -65,6 +68,78 @@ pub enum Commands {
         json: bool,
         #[command(flatten)]
         model: ModelArgs,
+    },
+    /// Download a catalog model's checkpoint into the Hugging Face cache (resumable, verified).
+    Fetch {
+        /// Catalog id (default: xgen-7b-8k-inst).
+        model: Option<String>,
+        /// Use only what is cached; name what is missing.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Convert a Hugging Face LLaMA checkpoint directory (XGen vocabulary) to an F16 GGUF.
+    Convert {
+        /// Directory with config.json and safetensors shards.
+        checkpoint: PathBuf,
+        /// The GGUF to write.
+        out: PathBuf,
+        /// `general.name` of the GGUF.
+        #[arg(long, default_value = "XGen-7B-8K-Inst")]
+        name: String,
+        /// Write every tensor as F32 (for exact comparisons) instead of F16.
+        #[arg(long)]
+        f32: bool,
+    },
+    /// Quantize a GGUF with llama.cpp.
+    Quantize {
+        /// The F16 (or F32) GGUF.
+        input: PathBuf,
+        /// The GGUF to write.
+        out: PathBuf,
+        /// q4_k_m (default), q4_0, q5_k_m, q8_0 or f16.
+        #[arg(long = "type", default_value = "q4_k_m")]
+        quant: QuantType,
+        /// Threads (default: all cores).
+        #[arg(long, short = 't')]
+        threads: Option<usize>,
+    },
+    /// The whole chain: download -> convert -> quantize -> verify -> install. MODEL is a catalog
+    /// id (default xgen-7b-8k-inst), `owner/repo[@rev]/file.gguf` on the Hub, or a local GGUF.
+    Setup {
+        /// What to install.
+        model: Option<String>,
+        /// Quantization of catalog models.
+        #[arg(long = "type", default_value = "q4_k_m")]
+        quant: QuantType,
+        /// Use only what is cached.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// List the catalog and the installed models.
+    Models,
+    /// Developer tools.
+    #[command(hide = true, subcommand)]
+    Dev(DevCommand),
+}
+
+/// Developer tools (benchmarks).
+#[derive(Debug, Subcommand)]
+pub enum DevCommand {
+    /// Write an F16 GGUF with XGen-7B's real dimensions and vocabulary and random weights (13.8 GB).
+    MakeXgen7bShaped {
+        /// The GGUF to write.
+        out: PathBuf,
+        /// Random seed.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// Write a tiny XGen-shaped Hugging Face checkpoint (random weights, exact vocabulary).
+    MakeTinyCheckpoint {
+        /// Directory to write.
+        dir: PathBuf,
+        /// Random seed.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
     },
 }
 
@@ -128,12 +203,6 @@ impl ModelArgs {
         }
     }
 
-    fn path(&self) -> Result<&Path> {
-        match &self.model {
-            Some(path) => Ok(path),
-            None => bail!("no model given: pass --model FILE.gguf or set XGEN_DESK_MODEL"),
-        }
-    }
 }
 
 /// Sampling flags.
@@ -215,7 +284,187 @@ pub fn run(command: Commands) -> Result<()> {
         Commands::Bench { prompt_tokens, gen_tokens, repetitions, json, model } => {
             bench(prompt_tokens, gen_tokens, repetitions.max(1), json, &model)
         }
+        Commands::Fetch { model, offline } => fetch(model.as_deref(), offline),
+        Commands::Convert { checkpoint, out, name, f32 } => convert(&checkpoint, &out, name, f32),
+        Commands::Quantize { input, out, quant, threads } => quantize(&input, &out, quant, threads),
+        Commands::Setup { model, quant, offline } => setup(model.as_deref(), quant, offline),
+        Commands::Models => list_models(),
+        Commands::Dev(DevCommand::MakeXgen7bShaped { out, seed }) => {
+            let mut bar = ProgressLine::new("write");
+            let summary = xgen_quantize::write_xgen7b_shaped_f16_gguf(&out, seed, |p| bar.show(p.bytes_done, p.bytes_total, Some(&p.name)))
+                .with_context(|| format!("could not write {}", out.display()))?;
+            bar.finish(&format!("{} ({} tensors, {})", summary.path.display(), summary.tensor_count, format_bytes(summary.file_size)));
+            Ok(())
+        }
+        Commands::Dev(DevCommand::MakeTinyCheckpoint { dir, seed }) => {
+            xgen_quantize::write_tiny_xgen_checkpoint(&dir, &xgen_quantize::TinyConfig::default(), seed)
+                .with_context(|| format!("could not write {}", dir.display()))?;
+            eprintln!("tiny XGen checkpoint written to {}", dir.display());
+            Ok(())
+        }
     }
+}
+
+/// A progress line on stderr: redrawn in place on a terminal, every 10% otherwise.
+struct ProgressLine {
+    label: String,
+    tty: bool,
+    last_decile: Option<u64>,
+    last_draw: Option<Instant>,
+}
+
+impl ProgressLine {
+    fn new(label: &str) -> Self {
+        Self { label: label.to_owned(), tty: std::io::stderr().is_terminal(), last_decile: None, last_draw: None }
+    }
+
+    fn show(&mut self, done: u64, total: u64, item: Option<&str>) {
+        let percent = if total > 0 { done.saturating_mul(100) / total } else { 0 };
+        let item = item.unwrap_or("");
+        if self.tty {
+            if self.last_draw.is_some_and(|t| t.elapsed() < Duration::from_millis(100)) && done < total {
+                return;
+            }
+            self.last_draw = Some(Instant::now());
+            eprint!("\r\x1b[2K[{}] {percent:>3}% {item}", self.label);
+        } else if self.last_decile != Some(percent / 10) {
+            self.last_decile = Some(percent / 10);
+            eprintln!("[{}] {percent:>3}% {item}", self.label);
+        }
+    }
+
+    fn progress(&mut self, progress: &Progress) {
+        if self.label != progress.stage.name() {
+            self.finish("");
+            *self = Self::new(progress.stage.name());
+        }
+        let mut item = progress.item.clone().unwrap_or_default();
+        if progress.stage == Stage::Download {
+            item = format!("{item} {} / {}", format_bytes(progress.done), format_bytes(progress.total));
+            if let Some(rate) = progress.rate {
+                item.push_str(&format!(" at {}/s", format_bytes(rate as u64)));
+            }
+            if let Some(eta) = progress.eta {
+                item.push_str(&format!(", {}s left", eta.as_secs()));
+            }
+        }
+        self.show(progress.done, progress.total, Some(&item));
+    }
+
+    fn finish(&mut self, message: &str) {
+        if self.tty && self.last_draw.is_some() {
+            eprintln!();
+        }
+        if !message.is_empty() {
+            eprintln!("[{}] done: {message}", self.label);
+        }
+    }
+}
+
+/// Cancels a running setup on Ctrl+C is left to the terminal: partial work is kept and resumed.
+fn setup_options(offline: bool) -> Result<SetupOptions> {
+    let mut options = SetupOptions::from_env().context("could not find the data directories")?;
+    if offline {
+        options.hub.offline = true;
+    }
+    Ok(options)
+}
+
+fn catalog_model(id: Option<&str>) -> Result<&'static CatalogModel> {
+    let Some(id) = id else { return Ok(catalog::default_model()) };
+    catalog::find(id).with_context(|| {
+        let ids: Vec<&str> = catalog::catalog().iter().map(|m| m.id).collect();
+        format!("{id:?} is not in the catalog (known: {})", ids.join(", "))
+    })
+}
+
+fn fetch(model: Option<&str>, offline: bool) -> Result<()> {
+    let model = catalog_model(model)?;
+    let options = setup_options(offline)?;
+    let mut line = ProgressLine::new("download");
+    let snapshot = pipeline::fetch(model, &options.hub, &mut |p| line.progress(p), &CancelToken::new())
+        .with_context(|| format!("could not fetch {}", model.id))?;
+    line.finish(&format!("{} in {}", model.display_name, snapshot.dir.display()));
+    println!("{}", snapshot.dir.display());
+    Ok(())
+}
+
+fn convert(checkpoint: &Path, out: &Path, name: String, f32: bool) -> Result<()> {
+    let options = xgen_quantize::ConvertOptions { out_type: if f32 { xgen_quantize::OutType::F32 } else { xgen_quantize::OutType::F16 }, name };
+    let mut line = ProgressLine::new("convert");
+    let summary = xgen_quantize::convert_checkpoint(checkpoint, out, &options, |p| line.show(p.bytes_done, p.bytes_total, Some(&p.name)))
+        .with_context(|| format!("could not convert {}", checkpoint.display()))?;
+    line.finish(&format!("{} ({} tensors, {})", summary.path.display(), summary.tensor_count, format_bytes(summary.file_size)));
+    Ok(())
+}
+
+fn quantize(input: &Path, out: &Path, quant: QuantType, threads: Option<usize>) -> Result<()> {
+    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(4, std::num::NonZero::get));
+    let started = Instant::now();
+    let mut line = ProgressLine::new("quantize");
+    let summary = xgen_quantize::quantize_gguf(input, out, quant, threads, |p| {
+        line.show(p.tensor_index as u64, p.tensor_count as u64, Some(&p.name));
+    })
+    .with_context(|| format!("could not quantize {} to {quant}", input.display()))?;
+    line.finish(&format!(
+        "{} ({} -> {}, {:.1} s)",
+        summary.path.display(),
+        format_bytes(summary.input_size),
+        format_bytes(summary.output_size),
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+fn setup(model: Option<&str>, quant: QuantType, offline: bool) -> Result<()> {
+    let spec = model.unwrap_or(catalog::DEFAULT_MODEL_ID);
+    let source = ModelSource::parse(spec).with_context(|| {
+        format!("{spec:?} is neither a catalog id, an existing GGUF file, nor owner/repo/file.gguf on the Hub")
+    })?;
+    let options = setup_options(offline)?;
+    let mut line = ProgressLine::new("");
+    let mut validate = |path: &Path| -> Result<Validation, BoxError> {
+        let info = crate::engine::validate_model(path)?;
+        Ok(Validation { context_length: Some(info.n_ctx_train) })
+    };
+    let installed = pipeline::setup(&source, quant, &options, &mut validate, &mut |p| line.progress(p), &CancelToken::new())
+        .with_context(|| format!("setting up {spec} failed"))?;
+    line.finish("");
+    eprintln!("installed {} ({}, {}) at {}", installed.display_name, installed.quantization, format_bytes(installed.size_bytes), installed.path.display());
+    println!("{}", installed.path.display());
+    Ok(())
+}
+
+fn list_models() -> Result<()> {
+    let options = setup_options(false)?;
+    println!("Catalog:");
+    for model in catalog::catalog() {
+        println!("  {:<18} {:<28} download {:>9}, {} tokens of context", model.id, model.repo, format_bytes(model.download_size()), model.context_length);
+    }
+    let installed = options.registry().list().context("could not read the installed-models list")?;
+    println!("Installed ({}):", options.paths.registry_file().display());
+    if installed.is_empty() {
+        println!("  none yet: run `xgen-desk setup`");
+    }
+    for model in installed {
+        println!("  {:<28} {:<8} {:>9}  {}", model.id, model.quantization, format_bytes(model.size_bytes), model.path.display());
+    }
+    Ok(())
+}
+
+/// The model to use: `--model`, else the installed default (XGen-7B-8K-Inst first).
+fn resolve_model(args: &ModelArgs) -> Result<PathBuf> {
+    if let Some(path) = &args.model {
+        return Ok(path.clone());
+    }
+    let options = setup_options(false)?;
+    let installed = options.registry().list().context("could not read the installed-models list")?;
+    installed
+        .iter()
+        .find(|m| m.id.starts_with(catalog::DEFAULT_MODEL_ID))
+        .or_else(|| installed.first())
+        .map(|m| m.path.clone())
+        .context("no model given and none installed: run `xgen-desk setup` (downloads XGen-7B-8K-Inst) or pass --model FILE.gguf")
 }
 
 /// An engine with a loaded model, driven synchronously.
@@ -230,7 +479,8 @@ const EVENT_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl Session {
     fn open(args: &ModelArgs) -> Result<Self> {
-        let path = args.path()?;
+        let path = resolve_model(args)?;
+        let path = path.as_path();
         let (engine, events) = Engine::spawn_with_channel().context("could not start the engine thread")?;
         engine.load(path, args.settings());
         loop {

@@ -343,11 +343,18 @@ pub enum EngineError {
 pub(crate) enum Command {
     Load { path: PathBuf, settings: LoadSettings },
     Generate(GenerateRequest),
-    CountTokens { text: String, reply: mpsc::Sender<Result<usize, EngineError>> },
-    CountPrompt { messages: Vec<Message>, reply: mpsc::Sender<Result<usize, EngineError>> },
+    Tokenize { input: TokenizeInput, reply: mpsc::Sender<Result<Vec<i32>, EngineError>> },
     ClearCache,
     Unload,
     Shutdown,
+}
+
+/// What to tokenize.
+pub(crate) enum TokenizeInput {
+    /// Plain text, special tokens not parsed.
+    Text(String),
+    /// The full prompt of a conversation.
+    Chat(Vec<Message>),
 }
 
 /// A handle to the engine thread. Dropping it stops the thread.
@@ -426,8 +433,28 @@ impl Engine {
     /// [`EngineError::NoModel`] before a model is loaded, [`EngineError::Stopped`] if the thread
     /// is gone.
     pub fn count_tokens(&self, text: &str) -> Result<usize, EngineError> {
+        self.tokenize(text).map(|ids| ids.len())
+    }
+
+    /// The token ids of plain text (special tokens not parsed). Blocks until answered.
+    ///
+    /// # Errors
+    /// As [`Self::count_tokens`].
+    pub fn tokenize(&self, text: &str) -> Result<Vec<i32>, EngineError> {
+        self.ask_tokens(TokenizeInput::Text(text.to_owned()))
+    }
+
+    /// The token ids of the full prompt a conversation becomes. Blocks until answered.
+    ///
+    /// # Errors
+    /// As [`Self::count_prompt_tokens`].
+    pub fn prompt_token_ids(&self, messages: &[Message]) -> Result<Vec<i32>, EngineError> {
+        self.ask_tokens(TokenizeInput::Chat(messages.to_vec()))
+    }
+
+    fn ask_tokens(&self, input: TokenizeInput) -> Result<Vec<i32>, EngineError> {
         let (reply, answer) = mpsc::channel();
-        self.send(Command::CountTokens { text: text.to_owned(), reply });
+        self.send(Command::Tokenize { input, reply });
         answer.recv().map_err(|_| EngineError::Stopped)?
     }
 
@@ -436,9 +463,7 @@ impl Engine {
     /// # Errors
     /// As [`Self::count_tokens`], and template errors.
     pub fn count_prompt_tokens(&self, messages: &[Message]) -> Result<usize, EngineError> {
-        let (reply, answer) = mpsc::channel();
-        self.send(Command::CountPrompt { messages: messages.to_vec(), reply });
-        answer.recv().map_err(|_| EngineError::Stopped)?
+        self.prompt_token_ids(messages).map(|ids| ids.len())
     }
 
     fn send(&self, command: Command) {
@@ -464,4 +489,34 @@ impl Drop for Engine {
 /// [`EngineError::Stopped`] when the channel closes or nothing arrives in time.
 pub fn recv_event(events: &mpsc::Receiver<Event>, timeout: Duration) -> Result<Event, EngineError> {
     events.recv_timeout(timeout).map_err(|_| EngineError::Stopped)
+}
+
+/// Checks that a GGUF loads and runs a token through it, on a short-lived engine: the last
+/// step before a converted model is marked ready.
+///
+/// # Errors
+/// The load or evaluation error.
+pub fn validate_model(path: &Path) -> Result<ModelInfo, EngineError> {
+    let (engine, events) = Engine::spawn_with_channel().map_err(|_| EngineError::Stopped)?;
+    engine.load(path, LoadSettings { n_ctx: Some(256), ..LoadSettings::default() });
+    let timeout = Duration::from_secs(1800);
+    let info = loop {
+        match recv_event(&events, timeout)? {
+            Event::Loaded(info) => break info,
+            Event::LoadFailed(error) => return Err(error),
+            _ => {}
+        }
+    };
+    let id = engine.next_request_id();
+    engine.generate(GenerateRequest { id, prompt: PromptInput::Tokens(vec![0]), sampling: Sampling::greedy(1), ignore_end_of_turn: true });
+    loop {
+        match recv_event(&events, timeout)? {
+            Event::Done { id: got, timings, .. } if got == id && timings.generated_tokens == 1 => return Ok(info),
+            Event::Done { id: got, .. } if got == id => {
+                return Err(EngineError::Decode("the model produced no token".into()));
+            }
+            Event::Failed { id: got, error } if got == id => return Err(error),
+            _ => {}
+        }
+    }
 }

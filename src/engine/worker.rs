@@ -21,7 +21,7 @@ use llama_cpp_2::token::LlamaToken;
 
 use super::{
     Command, EngineError, Event, GenerateRequest, KvPrecision, LoadSettings, ModelInfo, PromptInput, Sampling,
-    StopReason, StopScanner, Timings,
+    StopReason, StopScanner, Timings, TokenizeInput,
 };
 use crate::prompt::{self, Message, PromptFormat, PromptPiece};
 
@@ -67,7 +67,7 @@ pub(super) fn run(inbox: &mpsc::Receiver<Command>, cancel: &AtomicBool, on_event
                 Err(error) => emit(Event::LoadFailed(error)),
             },
             Command::Generate(request) => emit(Event::Failed { id: request.id, error: EngineError::NoModel }),
-            Command::CountTokens { reply, .. } | Command::CountPrompt { reply, .. } => {
+            Command::Tokenize { reply, .. } => {
                 let _ = reply.send(Err(EngineError::NoModel));
             }
             Command::ClearCache | Command::Unload => {}
@@ -228,11 +228,12 @@ fn serve(
                     emit(Event::Failed { id, error });
                 }
             }
-            Command::CountTokens { text, reply } => {
-                let _ = reply.send(Ok(session.tokenize(&text, false).len()));
-            }
-            Command::CountPrompt { messages, reply } => {
-                let _ = reply.send(session.prompt_tokens(&messages).map(|t| t.len()));
+            Command::Tokenize { input, reply } => {
+                let tokens = match input {
+                    TokenizeInput::Text(text) => Ok(session.tokenize(&text, false)),
+                    TokenizeInput::Chat(messages) => session.prompt_tokens(&messages),
+                };
+                let _ = reply.send(tokens.map(|t| t.into_iter().map(|t| t.0).collect()));
             }
             Command::ClearCache => session.clear_cache(),
             Command::Unload => return inbox.recv().ok(),
