@@ -13,7 +13,9 @@ impl XgenApp {
     /// A new app.
     #[must_use]
     pub fn new() -> Self {
-        Self { status: "No model loaded".to_owned() }
+        Self {
+            status: "No model loaded".to_owned(),
+        }
     }
 
     /// Draws one frame.
@@ -40,9 +42,15 @@ impl eframe::App for XgenApp {
 /// When no window can be opened (no display, no OpenGL).
 pub fn run() -> Result<()> {
     let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default().with_title("xgen-desk").with_inner_size([1100.0, 760.0]),
+        viewport: egui::ViewportBuilder::default()
+            .with_title("xgen-desk")
+            .with_inner_size([1100.0, 760.0]),
         ..Default::default()
     };
-    eframe::run_native("xgen-desk", options, Box::new(|_cc| Ok(Box::new(XgenApp::new()))))
-        .map_err(|e| anyhow!("could not open the window: {e}"))
+    eframe::run_native(
+        "xgen-desk",
+        options,
+        Box::new(|_cc| Ok(Box::new(XgenApp::new()))),
+    )
+    .map_err(|e| anyhow!("could not open the window: {e}"))
 }

@@ -13,9 +13,12 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use crate::catalog::{self, CatalogModel, ModelSource, QuantType};
+use crate::engine::{
+    Engine, Event, GenerateRequest, KvPrecision, LoadSettings, ModelInfo, PromptInput, Sampling,
+    StopReason, Timings,
+};
 use crate::hub::{format_bytes, BoxError, CancelToken, Progress, Stage};
 use crate::pipeline::{self, SetupOptions, Validation};
-use crate::engine::{Engine, Event, GenerateRequest, KvPrecision, LoadSettings, ModelInfo, PromptInput, Sampling, StopReason, Timings};
 use crate::prompt::{summarize_request, Message, SummaryStyle};
 
 /// Offline assistant for Salesforce XGen-7B-8K-Inst, on llama.cpp.
@@ -202,7 +205,6 @@ impl ModelArgs {
             flash_attention: None,
         }
     }
-
 }
 
 /// Sampling flags.
@@ -236,7 +238,11 @@ pub struct SamplingArgs {
 
 impl SamplingArgs {
     fn sampling(&self) -> Sampling {
-        let base = if self.greedy { Sampling::greedy(Sampling::default().max_tokens) } else { Sampling::default() };
+        let base = if self.greedy {
+            Sampling::greedy(Sampling::default().max_tokens)
+        } else {
+            Sampling::default()
+        };
         Sampling {
             temperature: self.temp.unwrap_or(base.temperature),
             top_k: self.top_k.unwrap_or(base.top_k),
@@ -270,7 +276,10 @@ pub fn main() -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("XGEN_DESK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,llama_cpp_2=error"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Runs one subcommand.
@@ -279,26 +288,64 @@ fn init_tracing() {
 /// Whatever stopped the command, with context.
 pub fn run(command: Commands) -> Result<()> {
     match command {
-        Commands::Summarize { file, style, model, sampling } => summarize(&file, style.into(), &model, &sampling),
-        Commands::Chat { system, model, sampling } => chat(system, &model, &sampling),
-        Commands::Bench { prompt_tokens, gen_tokens, repetitions, json, model } => {
-            bench(prompt_tokens, gen_tokens, repetitions.max(1), json, &model)
-        }
+        Commands::Summarize {
+            file,
+            style,
+            model,
+            sampling,
+        } => summarize(&file, style.into(), &model, &sampling),
+        Commands::Chat {
+            system,
+            model,
+            sampling,
+        } => chat(system, &model, &sampling),
+        Commands::Bench {
+            prompt_tokens,
+            gen_tokens,
+            repetitions,
+            json,
+            model,
+        } => bench(prompt_tokens, gen_tokens, repetitions.max(1), json, &model),
         Commands::Fetch { model, offline } => fetch(model.as_deref(), offline),
-        Commands::Convert { checkpoint, out, name, f32 } => convert(&checkpoint, &out, name, f32),
-        Commands::Quantize { input, out, quant, threads } => quantize(&input, &out, quant, threads),
-        Commands::Setup { model, quant, offline } => setup(model.as_deref(), quant, offline),
+        Commands::Convert {
+            checkpoint,
+            out,
+            name,
+            f32,
+        } => convert(&checkpoint, &out, name, f32),
+        Commands::Quantize {
+            input,
+            out,
+            quant,
+            threads,
+        } => quantize(&input, &out, quant, threads),
+        Commands::Setup {
+            model,
+            quant,
+            offline,
+        } => setup(model.as_deref(), quant, offline),
         Commands::Models => list_models(),
         Commands::Dev(DevCommand::MakeXgen7bShaped { out, seed }) => {
             let mut bar = ProgressLine::new("write");
-            let summary = xgen_quantize::write_xgen7b_shaped_f16_gguf(&out, seed, |p| bar.show(p.bytes_done, p.bytes_total, Some(&p.name)))
-                .with_context(|| format!("could not write {}", out.display()))?;
-            bar.finish(&format!("{} ({} tensors, {})", summary.path.display(), summary.tensor_count, format_bytes(summary.file_size)));
+            let summary = xgen_quantize::write_xgen7b_shaped_f16_gguf(&out, seed, |p| {
+                bar.show(p.bytes_done, p.bytes_total, Some(&p.name))
+            })
+            .with_context(|| format!("could not write {}", out.display()))?;
+            bar.finish(&format!(
+                "{} ({} tensors, {})",
+                summary.path.display(),
+                summary.tensor_count,
+                format_bytes(summary.file_size)
+            ));
             Ok(())
         }
         Commands::Dev(DevCommand::MakeTinyCheckpoint { dir, seed }) => {
-            xgen_quantize::write_tiny_xgen_checkpoint(&dir, &xgen_quantize::TinyConfig::default(), seed)
-                .with_context(|| format!("could not write {}", dir.display()))?;
+            xgen_quantize::write_tiny_xgen_checkpoint(
+                &dir,
+                &xgen_quantize::TinyConfig::default(),
+                seed,
+            )
+            .with_context(|| format!("could not write {}", dir.display()))?;
             eprintln!("tiny XGen checkpoint written to {}", dir.display());
             Ok(())
         }
@@ -315,14 +362,23 @@ struct ProgressLine {
 
 impl ProgressLine {
     fn new(label: &str) -> Self {
-        Self { label: label.to_owned(), tty: std::io::stderr().is_terminal(), last_decile: None, last_draw: None }
+        Self {
+            label: label.to_owned(),
+            tty: std::io::stderr().is_terminal(),
+            last_decile: None,
+            last_draw: None,
+        }
     }
 
     fn show(&mut self, done: u64, total: u64, item: Option<&str>) {
-        let percent = if total > 0 { done.saturating_mul(100) / total } else { 0 };
+        let percent = done.saturating_mul(100).checked_div(total).unwrap_or(0);
         let item = item.unwrap_or("");
         if self.tty {
-            if self.last_draw.is_some_and(|t| t.elapsed() < Duration::from_millis(100)) && done < total {
+            if self
+                .last_draw
+                .is_some_and(|t| t.elapsed() < Duration::from_millis(100))
+                && done < total
+            {
                 return;
             }
             self.last_draw = Some(Instant::now());
@@ -340,7 +396,11 @@ impl ProgressLine {
         }
         let mut item = progress.item.clone().unwrap_or_default();
         if progress.stage == Stage::Download {
-            item = format!("{item} {} / {}", format_bytes(progress.done), format_bytes(progress.total));
+            item = format!(
+                "{item} {} / {}",
+                format_bytes(progress.done),
+                format_bytes(progress.total)
+            );
             if let Some(rate) = progress.rate {
                 item.push_str(&format!(" at {}/s", format_bytes(rate as u64)));
             }
@@ -371,7 +431,9 @@ fn setup_options(offline: bool) -> Result<SetupOptions> {
 }
 
 fn catalog_model(id: Option<&str>) -> Result<&'static CatalogModel> {
-    let Some(id) = id else { return Ok(catalog::default_model()) };
+    let Some(id) = id else {
+        return Ok(catalog::default_model());
+    };
     catalog::find(id).with_context(|| {
         let ids: Vec<&str> = catalog::catalog().iter().map(|m| m.id).collect();
         format!("{id:?} is not in the catalog (known: {})", ids.join(", "))
@@ -382,24 +444,48 @@ fn fetch(model: Option<&str>, offline: bool) -> Result<()> {
     let model = catalog_model(model)?;
     let options = setup_options(offline)?;
     let mut line = ProgressLine::new("download");
-    let snapshot = pipeline::fetch(model, &options.hub, &mut |p| line.progress(p), &CancelToken::new())
-        .with_context(|| format!("could not fetch {}", model.id))?;
-    line.finish(&format!("{} in {}", model.display_name, snapshot.dir.display()));
+    let snapshot = pipeline::fetch(
+        model,
+        &options.hub,
+        &mut |p| line.progress(p),
+        &CancelToken::new(),
+    )
+    .with_context(|| format!("could not fetch {}", model.id))?;
+    line.finish(&format!(
+        "{} in {}",
+        model.display_name,
+        snapshot.dir.display()
+    ));
     println!("{}", snapshot.dir.display());
     Ok(())
 }
 
 fn convert(checkpoint: &Path, out: &Path, name: String, f32: bool) -> Result<()> {
-    let options = xgen_quantize::ConvertOptions { out_type: if f32 { xgen_quantize::OutType::F32 } else { xgen_quantize::OutType::F16 }, name };
+    let options = xgen_quantize::ConvertOptions {
+        out_type: if f32 {
+            xgen_quantize::OutType::F32
+        } else {
+            xgen_quantize::OutType::F16
+        },
+        name,
+    };
     let mut line = ProgressLine::new("convert");
-    let summary = xgen_quantize::convert_checkpoint(checkpoint, out, &options, |p| line.show(p.bytes_done, p.bytes_total, Some(&p.name)))
-        .with_context(|| format!("could not convert {}", checkpoint.display()))?;
-    line.finish(&format!("{} ({} tensors, {})", summary.path.display(), summary.tensor_count, format_bytes(summary.file_size)));
+    let summary = xgen_quantize::convert_checkpoint(checkpoint, out, &options, |p| {
+        line.show(p.bytes_done, p.bytes_total, Some(&p.name))
+    })
+    .with_context(|| format!("could not convert {}", checkpoint.display()))?;
+    line.finish(&format!(
+        "{} ({} tensors, {})",
+        summary.path.display(),
+        summary.tensor_count,
+        format_bytes(summary.file_size)
+    ));
     Ok(())
 }
 
 fn quantize(input: &Path, out: &Path, quant: QuantType, threads: Option<usize>) -> Result<()> {
-    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(4, std::num::NonZero::get));
+    let threads = threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(4, std::num::NonZero::get));
     let started = Instant::now();
     let mut line = ProgressLine::new("quantize");
     let summary = xgen_quantize::quantize_gguf(input, out, quant, threads, |p| {
@@ -425,12 +511,27 @@ fn setup(model: Option<&str>, quant: QuantType, offline: bool) -> Result<()> {
     let mut line = ProgressLine::new("");
     let mut validate = |path: &Path| -> Result<Validation, BoxError> {
         let info = crate::engine::validate_model(path)?;
-        Ok(Validation { context_length: Some(info.n_ctx_train) })
+        Ok(Validation {
+            context_length: Some(info.n_ctx_train),
+        })
     };
-    let installed = pipeline::setup(&source, quant, &options, &mut validate, &mut |p| line.progress(p), &CancelToken::new())
-        .with_context(|| format!("setting up {spec} failed"))?;
+    let installed = pipeline::setup(
+        &source,
+        quant,
+        &options,
+        &mut validate,
+        &mut |p| line.progress(p),
+        &CancelToken::new(),
+    )
+    .with_context(|| format!("setting up {spec} failed"))?;
     line.finish("");
-    eprintln!("installed {} ({}, {}) at {}", installed.display_name, installed.quantization, format_bytes(installed.size_bytes), installed.path.display());
+    eprintln!(
+        "installed {} ({}, {}) at {}",
+        installed.display_name,
+        installed.quantization,
+        format_bytes(installed.size_bytes),
+        installed.path.display()
+    );
     println!("{}", installed.path.display());
     Ok(())
 }
@@ -439,15 +540,30 @@ fn list_models() -> Result<()> {
     let options = setup_options(false)?;
     println!("Catalog:");
     for model in catalog::catalog() {
-        println!("  {:<18} {:<28} download {:>9}, {} tokens of context", model.id, model.repo, format_bytes(model.download_size()), model.context_length);
+        println!(
+            "  {:<18} {:<28} download {:>9}, {} tokens of context",
+            model.id,
+            model.repo,
+            format_bytes(model.download_size()),
+            model.context_length
+        );
     }
-    let installed = options.registry().list().context("could not read the installed-models list")?;
+    let installed = options
+        .registry()
+        .list()
+        .context("could not read the installed-models list")?;
     println!("Installed ({}):", options.paths.registry_file().display());
     if installed.is_empty() {
         println!("  none yet: run `xgen-desk setup`");
     }
     for model in installed {
-        println!("  {:<28} {:<8} {:>9}  {}", model.id, model.quantization, format_bytes(model.size_bytes), model.path.display());
+        println!(
+            "  {:<28} {:<8} {:>9}  {}",
+            model.id,
+            model.quantization,
+            format_bytes(model.size_bytes),
+            model.path.display()
+        );
     }
     Ok(())
 }
@@ -458,7 +574,10 @@ fn resolve_model(args: &ModelArgs) -> Result<PathBuf> {
         return Ok(path.clone());
     }
     let options = setup_options(false)?;
-    let installed = options.registry().list().context("could not read the installed-models list")?;
+    let installed = options
+        .registry()
+        .list()
+        .context("could not read the installed-models list")?;
     installed
         .iter()
         .find(|m| m.id.starts_with(catalog::DEFAULT_MODEL_ID))
@@ -481,25 +600,56 @@ impl Session {
     fn open(args: &ModelArgs) -> Result<Self> {
         let path = resolve_model(args)?;
         let path = path.as_path();
-        let (engine, events) = Engine::spawn_with_channel().context("could not start the engine thread")?;
+        let (engine, events) =
+            Engine::spawn_with_channel().context("could not start the engine thread")?;
         engine.load(path, args.settings());
         loop {
-            match events.recv_timeout(EVENT_TIMEOUT).context("the engine stopped while loading")? {
-                Event::Loaded(info) => return Ok(Self { engine, events, info }),
-                Event::LoadFailed(error) => return Err(error).with_context(|| format!("could not load {}", path.display())),
+            match events
+                .recv_timeout(EVENT_TIMEOUT)
+                .context("the engine stopped while loading")?
+            {
+                Event::Loaded(info) => {
+                    return Ok(Self {
+                        engine,
+                        events,
+                        info,
+                    })
+                }
+                Event::LoadFailed(error) => {
+                    return Err(error).with_context(|| format!("could not load {}", path.display()))
+                }
                 _ => {}
             }
         }
     }
 
     /// Runs one request, passing reply text to `on_text`.
-    fn run(&self, prompt: PromptInput, sampling: Sampling, ignore_end: bool, on_text: &mut dyn FnMut(&str)) -> Result<(StopReason, Timings)> {
+    fn run(
+        &self,
+        prompt: PromptInput,
+        sampling: Sampling,
+        ignore_end: bool,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<(StopReason, Timings)> {
         let id = self.engine.next_request_id();
-        self.engine.generate(GenerateRequest { id, prompt, sampling, ignore_end_of_turn: ignore_end });
+        self.engine.generate(GenerateRequest {
+            id,
+            prompt,
+            sampling,
+            ignore_end_of_turn: ignore_end,
+        });
         loop {
-            match self.events.recv_timeout(EVENT_TIMEOUT).context("the engine stopped while answering")? {
+            match self
+                .events
+                .recv_timeout(EVENT_TIMEOUT)
+                .context("the engine stopped while answering")?
+            {
                 Event::Token { id: got, text } if got == id => on_text(&text),
-                Event::Done { id: got, reason, timings } if got == id => return Ok((reason, timings)),
+                Event::Done {
+                    id: got,
+                    reason,
+                    timings,
+                } if got == id => return Ok((reason, timings)),
                 Event::Failed { id: got, error } if got == id => return Err(error.into()),
                 _ => {}
             }
@@ -511,12 +661,15 @@ impl Session {
 fn read_document(file: &Path) -> Result<String> {
     let bytes = if file == Path::new("-") {
         let mut bytes = Vec::new();
-        std::io::stdin().read_to_end(&mut bytes).context("could not read standard input")?;
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("could not read standard input")?;
         bytes
     } else {
         std::fs::read(file).with_context(|| format!("could not read {}", file.display()))?
     };
-    let text = decode_text(&bytes).with_context(|| format!("{} is not a text document", file.display()))?;
+    let text = decode_text(&bytes)
+        .with_context(|| format!("{} is not a text document", file.display()))?;
     if text.trim().is_empty() {
         bail!("{} is empty: there is nothing to summarize", file.display());
     }
@@ -533,7 +686,10 @@ pub fn decode_text(bytes: &[u8]) -> Result<String> {
         return Ok(text.into_owned());
     }
     let sample = &bytes[..bytes.len().min(64 * 1024)];
-    let control = sample.iter().filter(|&&b| b < 0x09 || (0x0E..0x20).contains(&b)).count();
+    let control = sample
+        .iter()
+        .filter(|&&b| b < 0x09 || (0x0E..0x20).contains(&b))
+        .count();
     if sample.contains(&0) || control * 100 > sample.len().max(1) * 5 {
         bail!("it contains binary data (NUL or control bytes); open a text, Markdown or other document file");
     }
@@ -558,15 +714,25 @@ fn print_timings(timings: &Timings, quiet: bool) {
     );
 }
 
-fn summarize(file: &Path, style: SummaryStyle, model: &ModelArgs, sampling: &SamplingArgs) -> Result<()> {
+fn summarize(
+    file: &Path,
+    style: SummaryStyle,
+    model: &ModelArgs,
+    sampling: &SamplingArgs,
+) -> Result<()> {
     let document = read_document(file)?;
     let session = Session::open(model)?;
     let messages = vec![Message::user(summarize_request(&document, style))];
     let mut out = std::io::stdout().lock();
-    let (_, timings) = session.run(PromptInput::Chat(messages), sampling.sampling(), false, &mut |text| {
-        let _ = out.write_all(text.as_bytes());
-        let _ = out.flush();
-    })?;
+    let (_, timings) = session.run(
+        PromptInput::Chat(messages),
+        sampling.sampling(),
+        false,
+        &mut |text| {
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        },
+    )?;
     let _ = writeln!(out);
     print_timings(&timings, sampling.quiet);
     Ok(())
@@ -576,7 +742,10 @@ fn chat(system: Option<String>, model: &ModelArgs, sampling: &SamplingArgs) -> R
     let session = Session::open(model)?;
     let interactive = std::io::stdin().is_terminal();
     if interactive {
-        eprintln!("{} loaded ({} tokens of context). /reset starts over, /exit quits.", session.info.name, session.info.n_ctx);
+        eprintln!(
+            "{} loaded ({} tokens of context). /reset starts over, /exit quits.",
+            session.info.name, session.info.n_ctx
+        );
     }
     let mut history: Vec<Message> = system.into_iter().map(Message::system).collect();
     let first_user = history.len();
@@ -595,11 +764,16 @@ fn chat(system: Option<String>, model: &ModelArgs, sampling: &SamplingArgs) -> R
         }
         history.push(Message::user(line));
         let mut reply = String::new();
-        let result = session.run(PromptInput::Chat(history.clone()), sampling.sampling(), false, &mut |text| {
-            reply.push_str(text);
-            let _ = stdout.write_all(text.as_bytes());
-            let _ = stdout.flush();
-        });
+        let result = session.run(
+            PromptInput::Chat(history.clone()),
+            sampling.sampling(),
+            false,
+            &mut |text| {
+                reply.push_str(text);
+                let _ = stdout.write_all(text.as_bytes());
+                let _ = stdout.flush();
+            },
+        );
         println!();
         match result {
             Ok((_, timings)) => {
@@ -638,24 +812,42 @@ fn mean_and_sd(values: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
-fn bench(prompt_tokens: usize, gen_tokens: usize, repetitions: usize, json: bool, model: &ModelArgs) -> Result<()> {
+fn bench(
+    prompt_tokens: usize,
+    gen_tokens: usize,
+    repetitions: usize,
+    json: bool,
+    model: &ModelArgs,
+) -> Result<()> {
     let load_start = Instant::now();
     let session = Session::open(model)?;
     let load_secs = load_start.elapsed().as_secs_f64();
     let n_vocab = session.info.n_vocab.max(2);
     // Deterministic ordinary tokens: llama-bench also reads arbitrary tokens.
-    let prompt: Vec<i32> = (0..prompt_tokens).map(|i| i32::try_from((i * 7919 + 13) % 20_000).unwrap_or(1) % n_vocab).collect();
+    let prompt: Vec<i32> = (0..prompt_tokens)
+        .map(|i| i32::try_from((i * 7919 + 13) % 20_000).unwrap_or(1) % n_vocab)
+        .collect();
     let mut pp = Vec::new();
     let mut ttft = Vec::new();
     let mut tg = Vec::new();
     for _ in 0..repetitions {
         session.engine.clear_cache();
-        let (_, timings) = session.run(PromptInput::Tokens(prompt.clone()), Sampling::greedy(1), true, &mut |_| {})?;
+        let (_, timings) = session.run(
+            PromptInput::Tokens(prompt.clone()),
+            Sampling::greedy(1),
+            true,
+            &mut |_| {},
+        )?;
         pp.push(timings.prefill_tok_per_sec());
         ttft.push(timings.ttft_secs);
         session.engine.clear_cache();
         let max_tokens = u32::try_from(gen_tokens + 1).unwrap_or(u32::MAX);
-        let (_, timings) = session.run(PromptInput::Tokens(vec![prompt.first().copied().unwrap_or(1)]), Sampling::greedy(max_tokens), true, &mut |_| {})?;
+        let (_, timings) = session.run(
+            PromptInput::Tokens(vec![prompt.first().copied().unwrap_or(1)]),
+            Sampling::greedy(max_tokens),
+            true,
+            &mut |_| {},
+        )?;
         tg.push(timings.generation_tok_per_sec());
     }
     let (pp_mean, pp_sd) = mean_and_sd(&pp);
@@ -673,9 +865,19 @@ fn bench(prompt_tokens: usize, gen_tokens: usize, repetitions: usize, json: bool
         });
         println!("{value}");
     } else {
-        println!("model      {} ({:.2} GiB, {:.0}M params)", info.name, info.size_bytes as f64 / f64::from(1u32 << 30), info.n_params as f64 / 1e6);
-        println!("context    {} tokens, {} threads, loaded in {load_secs:.2} s", info.n_ctx, info.threads.0);
-        println!("pp{prompt_tokens:<6}   {pp_mean:>9.2} ± {pp_sd:.2} tok/s   (TTFT {ttft_mean:.3} s)");
+        println!(
+            "model      {} ({:.2} GiB, {:.0}M params)",
+            info.name,
+            info.size_bytes as f64 / f64::from(1u32 << 30),
+            info.n_params as f64 / 1e6
+        );
+        println!(
+            "context    {} tokens, {} threads, loaded in {load_secs:.2} s",
+            info.n_ctx, info.threads.0
+        );
+        println!(
+            "pp{prompt_tokens:<6}   {pp_mean:>9.2} ± {pp_sd:.2} tok/s   (TTFT {ttft_mean:.3} s)"
+        );
         println!("tg{gen_tokens:<6}   {tg_mean:>9.2} ± {tg_sd:.2} tok/s");
         match rss {
             Some(bytes) => println!("peak RSS   {:.1} MiB", bytes as f64 / f64::from(1u32 << 20)),

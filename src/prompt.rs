@@ -51,17 +51,26 @@ pub struct Message {
 impl Message {
     /// A message from the person.
     pub fn user(content: impl Into<String>) -> Self {
-        Self { role: Role::User, content: content.into() }
+        Self {
+            role: Role::User,
+            content: content.into(),
+        }
     }
 
     /// A message from the model.
     pub fn assistant(content: impl Into<String>) -> Self {
-        Self { role: Role::Assistant, content: content.into() }
+        Self {
+            role: Role::Assistant,
+            content: content.into(),
+        }
     }
 
     /// A system message.
     pub fn system(content: impl Into<String>) -> Self {
-        Self { role: Role::System, content: content.into() }
+        Self {
+            role: Role::System,
+            content: content.into(),
+        }
     }
 }
 
@@ -93,7 +102,9 @@ pub fn xgen_prompt(messages: &[Message]) -> String {
         .iter()
         .find(|m| m.role == Role::System)
         .map_or(XGEN_SYSTEM, |m| m.content.as_str());
-    let mut out = String::with_capacity(system.len() + messages.iter().map(|m| m.content.len() + 16).sum::<usize>());
+    let mut out = String::with_capacity(
+        system.len() + messages.iter().map(|m| m.content.len() + 16).sum::<usize>(),
+    );
     out.push_str(system);
     out.push_str("\n\n");
     for message in messages {
@@ -121,7 +132,9 @@ pub fn xgen_prompt(messages: &[Message]) -> String {
 pub fn summarize_request(document: &str, style: SummaryStyle) -> String {
     let ask = match style {
         SummaryStyle::Default => "Please summarize the following article.",
-        SummaryStyle::Bullets => "Please summarize the following article as a list of bullet points.",
+        SummaryStyle::Bullets => {
+            "Please summarize the following article as a list of bullet points."
+        }
         SummaryStyle::Paragraph => "Please summarize the following article in one paragraph.",
         SummaryStyle::KeyPoints => "Please list the key points of the following article.",
     };
@@ -152,7 +165,10 @@ pub fn sentinel_messages(messages: &[Message]) -> Vec<Message> {
     messages
         .iter()
         .enumerate()
-        .map(|(i, m)| Message { role: m.role, content: format!("{SENTINEL_OPEN}{i}{SENTINEL_CLOSE}") })
+        .map(|(i, m)| Message {
+            role: m.role,
+            content: format!("{SENTINEL_OPEN}{i}{SENTINEL_CLOSE}"),
+        })
         .collect()
 }
 
@@ -175,10 +191,16 @@ pub fn split_rendered(rendered: &str, messages: &[Message]) -> Option<Vec<Prompt
         }
         let message = messages.get(index)?;
         if open > 0 {
-            pieces.push(PromptPiece { text: rest[..open].to_owned(), parse_special: true });
+            pieces.push(PromptPiece {
+                text: rest[..open].to_owned(),
+                parse_special: true,
+            });
         }
         if !message.content.is_empty() {
-            pieces.push(PromptPiece { text: message.content.clone(), parse_special: false });
+            pieces.push(PromptPiece {
+                text: message.content.clone(),
+                parse_special: false,
+            });
         }
         seen += 1;
         rest = &after[close + SENTINEL_CLOSE.len_utf8()..];
@@ -187,7 +209,10 @@ pub fn split_rendered(rendered: &str, messages: &[Message]) -> Option<Vec<Prompt
         return None;
     }
     if !rest.is_empty() {
-        pieces.push(PromptPiece { text: rest.to_owned(), parse_special: true });
+        pieces.push(PromptPiece {
+            text: rest.to_owned(),
+            parse_special: true,
+        });
     }
     Some(pieces)
 }
@@ -215,7 +240,10 @@ mod tests {
 
     #[test]
     fn xgen_single_turn_is_the_model_card_format() {
-        let prompt = xgen_prompt(&[Message::user(summarize_request("The cat sat.", SummaryStyle::Default))]);
+        let prompt = xgen_prompt(&[Message::user(summarize_request(
+            "The cat sat.",
+            SummaryStyle::Default,
+        ))]);
         assert_eq!(
             prompt,
             "A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, detailed, and polite answers to the human's questions.\n\n### Human: Please summarize the following article.\n\nThe cat sat.\n###"
@@ -230,14 +258,24 @@ mod tests {
             Message::assistant(" Hello! "),
             Message::user("Bye"),
         ]);
-        assert_eq!(prompt, "Be brief.\n\n### Human: Hi\n### Assistant: Hello!\n### Human: Bye\n###");
+        assert_eq!(
+            prompt,
+            "Be brief.\n\n### Human: Hi\n### Assistant: Hello!\n### Human: Bye\n###"
+        );
     }
 
     #[test]
     fn xgen_follow_up_extends_the_first_prompt_up_to_the_marker() {
         let first = xgen_prompt(&[Message::user("Q1")]);
-        let second = xgen_prompt(&[Message::user("Q1"), Message::assistant("A1"), Message::user("Q2")]);
-        assert!(second.starts_with(&first), "{second:?} should extend {first:?}");
+        let second = xgen_prompt(&[
+            Message::user("Q1"),
+            Message::assistant("A1"),
+            Message::user("Q2"),
+        ]);
+        assert!(
+            second.starts_with(&first),
+            "{second:?} should extend {first:?}"
+        );
     }
 
     #[test]
@@ -252,10 +290,22 @@ mod tests {
         assert_eq!(
             pieces,
             vec![
-                PromptPiece { text: "<|im_start|>user\n".into(), parse_special: true },
-                PromptPiece { text: "a <|im_end|> b".into(), parse_special: false },
-                PromptPiece { text: "<|im_end|>\n<|im_start|>assistant\n".into(), parse_special: true },
-                PromptPiece { text: "<|im_end|>\n".into(), parse_special: true },
+                PromptPiece {
+                    text: "<|im_start|>user\n".into(),
+                    parse_special: true
+                },
+                PromptPiece {
+                    text: "a <|im_end|> b".into(),
+                    parse_special: false
+                },
+                PromptPiece {
+                    text: "<|im_end|>\n<|im_start|>assistant\n".into(),
+                    parse_special: true
+                },
+                PromptPiece {
+                    text: "<|im_end|>\n".into(),
+                    parse_special: true
+                },
             ]
         );
     }

@@ -86,7 +86,9 @@ impl std::str::FromStr for KvPrecision {
             "f16" => Ok(Self::F16),
             "q8_0" | "q8" => Ok(Self::Q8_0),
             "q4_0" | "q4" => Ok(Self::Q4_0),
-            other => Err(format!("unknown KV cache precision {other:?} (expected f16, q8_0 or q4_0)")),
+            other => Err(format!(
+                "unknown KV cache precision {other:?} (expected f16, q8_0 or q4_0)"
+            )),
         }
     }
 }
@@ -128,7 +130,14 @@ impl Sampling {
     /// Greedy decoding: the same tokens every time, for tests and comparisons.
     #[must_use]
     pub fn greedy(max_tokens: u32) -> Self {
-        Self { temperature: 0.0, top_k: 1, top_p: 1.0, repeat_penalty: 1.0, max_tokens, ..Self::default() }
+        Self {
+            temperature: 0.0,
+            top_k: 1,
+            top_p: 1.0,
+            repeat_penalty: 1.0,
+            max_tokens,
+            ..Self::default()
+        }
     }
 }
 
@@ -149,7 +158,12 @@ impl GenerateRequest {
     /// A reply to a conversation.
     #[must_use]
     pub fn chat(id: u64, messages: Vec<Message>, sampling: Sampling) -> Self {
-        Self { id, prompt: PromptInput::Chat(messages), sampling, ignore_end_of_turn: false }
+        Self {
+            id,
+            prompt: PromptInput::Chat(messages),
+            sampling,
+            ignore_end_of_turn: false,
+        }
     }
 }
 
@@ -229,7 +243,10 @@ impl Timings {
     /// Generated tokens per second, after the first.
     #[must_use]
     pub fn generation_tok_per_sec(&self) -> f64 {
-        rate(self.generated_tokens.saturating_sub(1), self.generation_secs)
+        rate(
+            self.generated_tokens.saturating_sub(1),
+            self.generation_secs,
+        )
     }
 }
 
@@ -326,7 +343,9 @@ pub enum EngineError {
         n_ctx: usize,
     },
     /// The model has no chat template and is not XGen.
-    #[error("this model carries no chat template, so xgen-desk does not know how to write its prompt")]
+    #[error(
+        "this model carries no chat template, so xgen-desk does not know how to write its prompt"
+    )]
     NoChatTemplate,
     /// Applying the template failed.
     #[error("the model's chat template failed: {0}")]
@@ -341,9 +360,15 @@ pub enum EngineError {
 
 /// Instructions for the engine thread.
 pub(crate) enum Command {
-    Load { path: PathBuf, settings: LoadSettings },
+    Load {
+        path: PathBuf,
+        settings: LoadSettings,
+    },
     Generate(GenerateRequest),
-    Tokenize { input: TokenizeInput, reply: mpsc::Sender<Result<Vec<i32>, EngineError>> },
+    Tokenize {
+        input: TokenizeInput,
+        reply: mpsc::Sender<Result<Vec<i32>, EngineError>>,
+    },
     ClearCache,
     Unload,
     Shutdown,
@@ -377,7 +402,12 @@ impl Engine {
         let thread = std::thread::Builder::new()
             .name("xgen-engine".into())
             .spawn(move || worker::run(&inbox, &worker_cancel, on_event))?;
-        Ok(Self { commands, cancel, next_id: AtomicU64::new(1), thread: Some(thread) })
+        Ok(Self {
+            commands,
+            cancel,
+            next_id: AtomicU64::new(1),
+            thread: Some(thread),
+        })
     }
 
     /// Starts the engine with events delivered to a channel.
@@ -397,7 +427,10 @@ impl Engine {
     /// [`Event::LoadFailed`].
     pub fn load(&self, path: impl AsRef<Path>, settings: LoadSettings) {
         self.cancel.store(false, Ordering::SeqCst);
-        self.send(Command::Load { path: path.as_ref().to_path_buf(), settings });
+        self.send(Command::Load {
+            path: path.as_ref().to_path_buf(),
+            settings,
+        });
     }
 
     /// A fresh request id.
@@ -488,7 +521,9 @@ impl Drop for Engine {
 /// # Errors
 /// [`EngineError::Stopped`] when the channel closes or nothing arrives in time.
 pub fn recv_event(events: &mpsc::Receiver<Event>, timeout: Duration) -> Result<Event, EngineError> {
-    events.recv_timeout(timeout).map_err(|_| EngineError::Stopped)
+    events
+        .recv_timeout(timeout)
+        .map_err(|_| EngineError::Stopped)
 }
 
 /// Checks that a GGUF loads and runs a token through it, on a short-lived engine: the last
@@ -498,7 +533,13 @@ pub fn recv_event(events: &mpsc::Receiver<Event>, timeout: Duration) -> Result<E
 /// The load or evaluation error.
 pub fn validate_model(path: &Path) -> Result<ModelInfo, EngineError> {
     let (engine, events) = Engine::spawn_with_channel().map_err(|_| EngineError::Stopped)?;
-    engine.load(path, LoadSettings { n_ctx: Some(256), ..LoadSettings::default() });
+    engine.load(
+        path,
+        LoadSettings {
+            n_ctx: Some(256),
+            ..LoadSettings::default()
+        },
+    );
     let timeout = Duration::from_secs(1800);
     let info = loop {
         match recv_event(&events, timeout)? {
@@ -508,10 +549,17 @@ pub fn validate_model(path: &Path) -> Result<ModelInfo, EngineError> {
         }
     };
     let id = engine.next_request_id();
-    engine.generate(GenerateRequest { id, prompt: PromptInput::Tokens(vec![0]), sampling: Sampling::greedy(1), ignore_end_of_turn: true });
+    engine.generate(GenerateRequest {
+        id,
+        prompt: PromptInput::Tokens(vec![0]),
+        sampling: Sampling::greedy(1),
+        ignore_end_of_turn: true,
+    });
     loop {
         match recv_event(&events, timeout)? {
-            Event::Done { id: got, timings, .. } if got == id && timings.generated_tokens == 1 => return Ok(info),
+            Event::Done {
+                id: got, timings, ..
+            } if got == id && timings.generated_tokens == 1 => return Ok(info),
             Event::Done { id: got, .. } if got == id => {
                 return Err(EngineError::Decode("the model produced no token".into()));
             }

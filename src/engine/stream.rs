@@ -19,7 +19,13 @@ impl StopScanner {
     /// `Assistant:`.
     #[must_use]
     pub fn new(stops: Vec<String>, strip_label: bool) -> Self {
-        Self { stops, strip_label, raw: String::new(), emitted: 0, stopped: false }
+        Self {
+            stops,
+            strip_label,
+            raw: String::new(),
+            emitted: 0,
+            stopped: false,
+        }
     }
 
     /// True once a stop string was seen.
@@ -115,10 +121,18 @@ mod tests {
     #[test]
     fn xgen_label_and_marker_never_show() {
         let mut s = StopScanner::new(vec!["\n###".into()], true);
-        let (shown, tail) = run(&mut s, &[" Ass", "istant", ":", " Hello", " world", "\n", "##", "#", " Human"]);
+        let (shown, tail) = run(
+            &mut s,
+            &[
+                " Ass", "istant", ":", " Hello", " world", "\n", "##", "#", " Human",
+            ],
+        );
         assert_eq!(shown.concat() + &tail, "Hello world");
         assert_eq!(shown[3], "Hello");
-        assert_eq!(shown[5], "", "a newline could start the marker, so it is held back");
+        assert_eq!(
+            shown[5], "",
+            "a newline could start the marker, so it is held back"
+        );
         assert!(s.stopped());
     }
 

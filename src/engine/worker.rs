@@ -20,8 +20,8 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
 use super::{
-    Command, EngineError, Event, GenerateRequest, KvPrecision, LoadSettings, ModelInfo, PromptInput, Sampling,
-    StopReason, StopScanner, Timings, TokenizeInput,
+    Command, EngineError, Event, GenerateRequest, KvPrecision, LoadSettings, ModelInfo,
+    PromptInput, Sampling, StopReason, StopScanner, Timings, TokenizeInput,
 };
 use crate::prompt::{self, Message, PromptFormat, PromptPiece};
 
@@ -36,7 +36,10 @@ fn backend() -> Result<&'static LlamaBackend, EngineError> {
             LlamaBackend::init().map_err(|e| e.to_string())
         })
         .as_ref()
-        .map_err(|reason| EngineError::BadModelFile { path: "llama backend".into(), reason: reason.clone() })
+        .map_err(|reason| EngineError::BadModelFile {
+            path: "llama backend".into(),
+            reason: reason.clone(),
+        })
 }
 
 /// The GPU backend compiled into this build.
@@ -53,7 +56,11 @@ pub fn gpu_backend() -> Option<&'static str> {
     }
 }
 
-pub(super) fn run(inbox: &mpsc::Receiver<Command>, cancel: &AtomicBool, on_event: impl FnMut(Event) + Send + 'static) {
+pub(super) fn run(
+    inbox: &mpsc::Receiver<Command>,
+    cancel: &AtomicBool,
+    on_event: impl FnMut(Event) + Send + 'static,
+) {
     let sink: Sink = Rc::new(RefCell::new(Box::new(on_event)));
     let emit = |event: Event| (sink.borrow_mut())(event);
     let mut next = inbox.recv().ok();
@@ -66,7 +73,10 @@ pub(super) fn run(inbox: &mpsc::Receiver<Command>, cancel: &AtomicBool, on_event
                 }
                 Err(error) => emit(Event::LoadFailed(error)),
             },
-            Command::Generate(request) => emit(Event::Failed { id: request.id, error: EngineError::NoModel }),
+            Command::Generate(request) => emit(Event::Failed {
+                id: request.id,
+                error: EngineError::NoModel,
+            }),
             Command::Tokenize { reply, .. } => {
                 let _ = reply.send(Err(EngineError::NoModel));
             }
@@ -79,12 +89,18 @@ pub(super) fn run(inbox: &mpsc::Receiver<Command>, cancel: &AtomicBool, on_event
 
 /// Checks what llama.cpp would otherwise trip over: a missing, empty, truncated or foreign file.
 fn validate_gguf(path: &Path) -> Result<(), EngineError> {
-    let bad = |reason: String| EngineError::BadModelFile { path: path.to_path_buf(), reason };
+    let bad = |reason: String| EngineError::BadModelFile {
+        path: path.to_path_buf(),
+        reason,
+    };
     if !path.exists() {
         return Err(EngineError::MissingFile(path.to_path_buf()));
     }
     let mut file = File::open(path).map_err(|e| bad(format!("cannot open it: {e}")))?;
-    let len = file.metadata().map_err(|e| bad(format!("cannot read its size: {e}")))?.len();
+    let len = file
+        .metadata()
+        .map_err(|e| bad(format!("cannot read its size: {e}")))?
+        .len();
     if len == 0 {
         return Err(bad("the file is empty".into()));
     }
@@ -93,16 +109,26 @@ fn validate_gguf(path: &Path) -> Result<(), EngineError> {
         return Err(bad(format!("the file is only {len} bytes long")));
     }
     if &magic[..4] != b"GGUF" {
-        return Err(bad("it does not start with the GGUF signature (is it a .bin, .safetensors or other file?)".into()));
+        return Err(bad(
+            "it does not start with the GGUF signature (is it a .bin, .safetensors or other file?)"
+                .into(),
+        ));
     }
     let version = u32::from_le_bytes([magic[4], magic[5], magic[6], magic[7]]);
     if !(2..=3).contains(&version) {
-        return Err(bad(format!("GGUF version {version} is not supported (expected 2 or 3)")));
+        return Err(bad(format!(
+            "GGUF version {version} is not supported (expected 2 or 3)"
+        )));
     }
     Ok(())
 }
 
-fn load_model(path: &Path, settings: &LoadSettings, cancel: &AtomicBool, sink: &Sink) -> Result<LlamaModel, EngineError> {
+fn load_model(
+    path: &Path,
+    settings: &LoadSettings,
+    cancel: &AtomicBool,
+    sink: &Sink,
+) -> Result<LlamaModel, EngineError> {
     validate_gguf(path)?;
     let backend = backend()?;
     let progress_sink = Rc::clone(sink);
@@ -156,7 +182,9 @@ fn context_params(settings: &LoadSettings, n_ctx: u32) -> LlamaContextParams {
     };
     params = params.with_type_k(kv).with_type_v(kv);
     let flash = match (settings.flash_attention, settings.kv_cache) {
-        (_, KvPrecision::Q8_0 | KvPrecision::Q4_0) | (Some(true), _) => Some(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED),
+        (_, KvPrecision::Q8_0 | KvPrecision::Q4_0) | (Some(true), _) => {
+            Some(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED)
+        }
         (Some(false), _) => Some(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED),
         (None, KvPrecision::F16) => None,
     };
@@ -178,7 +206,10 @@ fn serve(
 ) -> Option<Command> {
     let emit = |event: Event| (sink.borrow_mut())(event);
     let n_ctx_train = model.n_ctx_train();
-    let n_ctx = settings.n_ctx.unwrap_or_else(|| n_ctx_train.min(8192)).max(64);
+    let n_ctx = settings
+        .n_ctx
+        .unwrap_or_else(|| n_ctx_train.min(8192))
+        .max(64);
     let backend = match backend() {
         Ok(backend) => backend,
         Err(error) => {
@@ -189,7 +220,10 @@ fn serve(
     let ctx = match model.new_context(backend, context_params(settings, n_ctx)) {
         Ok(ctx) => ctx,
         Err(e) => {
-            emit(Event::LoadFailed(EngineError::Context { n_ctx, reason: e.to_string() }));
+            emit(Event::LoadFailed(EngineError::Context {
+                n_ctx,
+                reason: e.to_string(),
+            }));
             return inbox.recv().ok();
         }
     };
@@ -203,9 +237,11 @@ fn serve(
     let threads = settings.resolved_threads();
     let info = ModelInfo {
         path: path.to_path_buf(),
-        name: model
-            .meta_val_str("general.name")
-            .unwrap_or_else(|_| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()),
+        name: model.meta_val_str("general.name").unwrap_or_else(|_| {
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        }),
         n_ctx_train,
         n_ctx,
         n_vocab: model.n_vocab(),
@@ -213,12 +249,22 @@ fn serve(
         size_bytes: model.size(),
         xgen: format == PromptFormat::Xgen,
         threads: (threads, settings.threads_batch.unwrap_or(threads)),
-        gpu_layers: if gpu_backend().is_some() { settings.gpu_layers.unwrap_or(model.n_layer()) } else { 0 },
+        gpu_layers: if gpu_backend().is_some() {
+            settings.gpu_layers.unwrap_or(model.n_layer())
+        } else {
+            0
+        },
         gpu_backend: gpu_backend().map(str::to_owned),
     };
     emit(Event::Loaded(info));
 
-    let mut session = Session { model, ctx, format, cached: Vec::new(), n_batch: settings.n_batch.max(1) as usize };
+    let mut session = Session {
+        model,
+        ctx,
+        format,
+        cached: Vec::new(),
+        n_batch: settings.n_batch.max(1) as usize,
+    };
     loop {
         let command = inbox.recv().ok()?;
         match command {
@@ -247,13 +293,21 @@ fn serve(
 fn prompt_format(model: &LlamaModel) -> Result<PromptFormat, EngineError> {
     let vocab = model.vocab();
     let is_xgen = model.n_vocab() == 51200
-        && vocab.text(LlamaToken(50295)).is_some_and(|t| t.to_bytes() == b"<fim_prefix>")
-        && vocab.text(LlamaToken(prompt::XGEN_EOS)).is_some_and(|t| t.to_bytes() == b"<|endoftext|>");
+        && vocab
+            .text(LlamaToken(50295))
+            .is_some_and(|t| t.to_bytes() == b"<fim_prefix>")
+        && vocab
+            .text(LlamaToken(prompt::XGEN_EOS))
+            .is_some_and(|t| t.to_bytes() == b"<|endoftext|>");
     if is_xgen {
         return Ok(PromptFormat::Xgen);
     }
-    let template = model.chat_template(None).map_err(|_| EngineError::NoChatTemplate)?;
-    let text = template.to_string().map_err(|e| EngineError::Template(e.to_string()))?;
+    let template = model
+        .chat_template(None)
+        .map_err(|_| EngineError::NoChatTemplate)?;
+    let text = template
+        .to_string()
+        .map_err(|e| EngineError::Template(e.to_string()))?;
     Ok(PromptFormat::Template(text))
 }
 
@@ -268,7 +322,9 @@ struct Session<'m> {
 
 impl Session<'_> {
     fn tokenize(&self, text: &str, parse_special: bool) -> Vec<LlamaToken> {
-        self.model.vocab().tokenize(text.as_bytes(), false, parse_special)
+        self.model
+            .vocab()
+            .tokenize(text.as_bytes(), false, parse_special)
     }
 
     fn clear_cache(&mut self) {
@@ -280,7 +336,10 @@ impl Session<'_> {
     /// template adds.
     fn prompt_tokens(&self, messages: &[Message]) -> Result<Vec<LlamaToken>, EngineError> {
         let pieces = match &self.format {
-            PromptFormat::Xgen => vec![PromptPiece { text: prompt::xgen_prompt(messages), parse_special: false }],
+            PromptFormat::Xgen => vec![PromptPiece {
+                text: prompt::xgen_prompt(messages),
+                parse_special: false,
+            }],
             PromptFormat::Template(template) => self.template_pieces(template, messages)?,
         };
         let vocab = self.model.vocab();
@@ -298,16 +357,24 @@ impl Session<'_> {
         Ok(tokens)
     }
 
-    fn template_pieces(&self, template: &str, messages: &[Message]) -> Result<Vec<PromptPiece>, EngineError> {
+    fn template_pieces(
+        &self,
+        template: &str,
+        messages: &[Message],
+    ) -> Result<Vec<PromptPiece>, EngineError> {
         let template_err = |e: &dyn std::fmt::Display| EngineError::Template(e.to_string());
-        let template = llama_cpp_2::model::LlamaChatTemplate::new(template).map_err(|e| template_err(&e))?;
+        let template =
+            llama_cpp_2::model::LlamaChatTemplate::new(template).map_err(|e| template_err(&e))?;
         let sentinels = prompt::sentinel_messages(messages);
         let chat = sentinels
             .iter()
             .map(|m| LlamaChatMessage::new(m.role.as_str().to_owned(), m.content.clone()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| template_err(&e))?;
-        let rendered = self.model.apply_chat_template(&template, &chat, true).map_err(|e| template_err(&e))?;
+        let rendered = self
+            .model
+            .apply_chat_template(&template, &chat, true)
+            .map_err(|e| template_err(&e))?;
         prompt::split_rendered(&rendered, messages)
             .ok_or_else(|| EngineError::Template("the template rewrites message text, so special tokens in it cannot be kept as plain text".into()))
     }
@@ -338,7 +405,11 @@ impl Session<'_> {
     }
 
     /// Evaluates `tokens` after what is cached, `n_batch` at a time, reporting progress.
-    fn evaluate(&mut self, tokens: &[LlamaToken], on_batch: &mut dyn FnMut(usize) -> bool) -> Result<bool, EngineError> {
+    fn evaluate(
+        &mut self,
+        tokens: &[LlamaToken],
+        on_batch: &mut dyn FnMut(usize) -> bool,
+    ) -> Result<bool, EngineError> {
         let mut batch = LlamaBatch::new(self.n_batch.max(1), 1);
         let total = tokens.len();
         for (chunk_index, chunk) in tokens.chunks(self.n_batch).enumerate() {
@@ -346,11 +417,16 @@ impl Session<'_> {
             let start = self.cached.len();
             let last_chunk = (chunk_index + 1) * self.n_batch >= total;
             for (i, token) in chunk.iter().enumerate() {
-                let pos = i32::try_from(start + i).map_err(|e| EngineError::Decode(e.to_string()))?;
+                let pos =
+                    i32::try_from(start + i).map_err(|e| EngineError::Decode(e.to_string()))?;
                 let logits = last_chunk && i + 1 == chunk.len();
-                batch.add(*token, pos, &[0], logits).map_err(|e| EngineError::Decode(e.to_string()))?;
+                batch
+                    .add(*token, pos, &[0], logits)
+                    .map_err(|e| EngineError::Decode(e.to_string()))?;
             }
-            self.ctx.decode(&mut batch).map_err(|e| EngineError::Decode(e.to_string()))?;
+            self.ctx
+                .decode(&mut batch)
+                .map_err(|e| EngineError::Decode(e.to_string()))?;
             self.cached.extend_from_slice(chunk);
             if !on_batch(chunk.len()) {
                 return Ok(false);
@@ -359,7 +435,12 @@ impl Session<'_> {
         Ok(true)
     }
 
-    fn generate(&mut self, request: &GenerateRequest, cancel: &AtomicBool, sink: &Sink) -> Result<(), EngineError> {
+    fn generate(
+        &mut self,
+        request: &GenerateRequest,
+        cancel: &AtomicBool,
+        sink: &Sink,
+    ) -> Result<(), EngineError> {
         let emit = |event: Event| (sink.borrow_mut())(event);
         let started = Instant::now();
         let id = request.id;
@@ -370,13 +451,25 @@ impl Session<'_> {
         let n_ctx = self.ctx.n_ctx() as usize;
         let reserved = request.sampling.max_tokens as usize;
         if prompt.is_empty() || prompt.len() + reserved > n_ctx {
-            return Err(EngineError::PromptTooLong { prompt_tokens: prompt.len(), reserved, n_ctx });
+            return Err(EngineError::PromptTooLong {
+                prompt_tokens: prompt.len(),
+                reserved,
+                n_ctx,
+            });
         }
 
         // Reuse the cached prefix; at least one token is evaluated to get fresh logits.
-        let mut keep = self.cached.iter().zip(&prompt).take_while(|(a, b)| a == b).count();
+        let mut keep = self
+            .cached
+            .iter()
+            .zip(&prompt)
+            .take_while(|(a, b)| a == b)
+            .count();
         keep = keep.min(prompt.len() - 1);
-        let removed = self.ctx.kv_cache_seq_rm(0, Some(u32::try_from(keep).unwrap_or(u32::MAX)), None).is_ok();
+        let removed = self
+            .ctx
+            .kv_cache_seq_rm(0, Some(u32::try_from(keep).unwrap_or(u32::MAX)), None)
+            .is_ok();
         if removed {
             self.cached.truncate(keep);
         } else {
@@ -384,12 +477,20 @@ impl Session<'_> {
             keep = 0;
         }
         let to_evaluate = prompt.len() - keep;
-        let mut timings = Timings { prompt_tokens: prompt.len(), prompt_evaluated: to_evaluate, ..Timings::default() };
+        let mut timings = Timings {
+            prompt_tokens: prompt.len(),
+            prompt_evaluated: to_evaluate,
+            ..Timings::default()
+        };
         let mut done = 0usize;
         let prefill_start = Instant::now();
         let finished = self.evaluate(&prompt[keep..], &mut |n| {
             done += n;
-            emit(Event::PromptProgress { id, done, total: to_evaluate });
+            emit(Event::PromptProgress {
+                id,
+                done,
+                total: to_evaluate,
+            });
             !cancel.load(Ordering::SeqCst)
         });
         let finished = match finished {
@@ -403,7 +504,11 @@ impl Session<'_> {
         timings.prefill_secs = prefill_start.elapsed().as_secs_f64();
         if !finished {
             timings.ttft_secs = started.elapsed().as_secs_f64();
-            emit(Event::Done { id, reason: StopReason::Cancelled, timings });
+            emit(Event::Done {
+                id,
+                reason: StopReason::Cancelled,
+                timings,
+            });
             return Ok(());
         }
 
@@ -436,7 +541,9 @@ impl Session<'_> {
             piece.clear();
             vocab.token_to_piece_into(token, &mut piece, false, None);
             text.clear();
-            let max = decoder.max_utf8_buffer_length(piece.len()).unwrap_or(piece.len() * 3 + 4);
+            let max = decoder
+                .max_utf8_buffer_length(piece.len())
+                .unwrap_or(piece.len() * 3 + 4);
             text.reserve(max);
             let _ = decoder.decode_to_string(&piece, &mut text, false);
             let visible = scanner.push(&text);
@@ -464,7 +571,11 @@ impl Session<'_> {
         if let Some(first) = first_token_at {
             timings.generation_secs = first.elapsed().as_secs_f64();
         }
-        emit(Event::Done { id, reason, timings });
+        emit(Event::Done {
+            id,
+            reason,
+            timings,
+        });
         Ok(())
     }
 }

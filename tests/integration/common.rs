@@ -9,7 +9,10 @@ use xgen_desk::engine::{Engine, Event, LoadSettings, ModelInfo};
 /// SmolLM2-135M-Instruct Q4_1, fetched by `scripts/fetch-test-models.sh`.
 pub fn smollm2() -> PathBuf {
     let path = std::env::var_os("XGEN_TEST_MODEL").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+        || {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        },
         PathBuf::from,
     );
     assert!(
@@ -25,11 +28,18 @@ pub const TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Settings for tests: a small context keeps memory and time down.
 pub fn small_settings(n_ctx: u32) -> LoadSettings {
-    LoadSettings { n_ctx: Some(n_ctx), threads: Some(2), ..LoadSettings::default() }
+    LoadSettings {
+        n_ctx: Some(n_ctx),
+        threads: Some(2),
+        ..LoadSettings::default()
+    }
 }
 
 /// Starts an engine and loads `path`; returns the load result.
-pub fn engine_with(path: &std::path::Path, settings: LoadSettings) -> (Engine, mpsc::Receiver<Event>, Result<ModelInfo, String>) {
+pub fn engine_with(
+    path: &std::path::Path,
+    settings: LoadSettings,
+) -> (Engine, mpsc::Receiver<Event>, Result<ModelInfo, String>) {
     let (engine, events) = Engine::spawn_with_channel().expect("spawn engine");
     engine.load(path, settings);
     loop {

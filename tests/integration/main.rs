@@ -2,6 +2,6 @@
 
 mod common;
 mod engine;
-mod xgen;
 mod hub;
 mod mock_hub;
+mod xgen;

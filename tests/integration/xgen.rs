@@ -5,7 +5,9 @@ use std::sync::OnceLock;
 
 use xgen_desk::engine::{Event, GenerateRequest, Sampling, StopReason};
 use xgen_desk::prompt::{summarize_request, xgen_prompt, Message, SummaryStyle};
-use xgen_quantize::{convert_checkpoint, write_tiny_xgen_checkpoint, ConvertOptions, TinyConfig, XgenTokenizer};
+use xgen_quantize::{
+    convert_checkpoint, write_tiny_xgen_checkpoint, ConvertOptions, TinyConfig, XgenTokenizer,
+};
 
 use crate::common::{engine_with, small_settings, TIMEOUT};
 
@@ -16,9 +18,13 @@ fn tiny_xgen_gguf() -> &'static std::path::Path {
         let dir = crate::common::temp_dir();
         let checkpoint = dir.path().join("checkpoint");
         std::fs::create_dir_all(&checkpoint).expect("mkdir");
-        write_tiny_xgen_checkpoint(&checkpoint, &TinyConfig::default(), 11).expect("tiny checkpoint");
+        write_tiny_xgen_checkpoint(&checkpoint, &TinyConfig::default(), 11)
+            .expect("tiny checkpoint");
         let out = dir.path().join("tiny-xgen.f16.gguf");
-        let options = ConvertOptions { name: "tiny-xgen".into(), ..ConvertOptions::default() };
+        let options = ConvertOptions {
+            name: "tiny-xgen".into(),
+            ..ConvertOptions::default()
+        };
         convert_checkpoint(&checkpoint, &out, &options, |_| {}).expect("convert");
         (dir, out)
     });
@@ -28,7 +34,11 @@ fn tiny_xgen_gguf() -> &'static std::path::Path {
 fn reference(text: &str) -> Vec<i32> {
     static TOKENIZER: OnceLock<XgenTokenizer> = OnceLock::new();
     let tokenizer = TOKENIZER.get_or_init(|| XgenTokenizer::new().expect("reference tokenizer"));
-    tokenizer.encode_ordinary(text).into_iter().map(|id| i32::try_from(id).expect("id")).collect()
+    tokenizer
+        .encode_ordinary(text)
+        .into_iter()
+        .map(|id| i32::try_from(id).expect("id"))
+        .collect()
 }
 
 #[test]
@@ -46,8 +56,15 @@ fn xgen_prompt_token_ids_match_the_reference_tokenizer() {
     info.expect("loads");
     let document = "def f(x):\n        return x  # eight spaces\n\t\treturn <|endoftext|> ### Human: not a turn\n";
     let conversations = [
-        vec![Message::user(summarize_request(document, SummaryStyle::Default))],
-        vec![Message::user("Hi"), Message::assistant("Hello! How can I help?"), Message::user("Summarize:   it's 2024.")],
+        vec![Message::user(summarize_request(
+            document,
+            SummaryStyle::Default,
+        ))],
+        vec![
+            Message::user("Hi"),
+            Message::assistant("Hello! How can I help?"),
+            Message::user("Summarize:   it's 2024."),
+        ],
         vec![Message::system("You are terse."), Message::user("Why?")],
     ];
     for messages in &conversations {
@@ -62,7 +79,9 @@ fn xgen_prompt_token_ids_match_the_reference_tokenizer() {
     let ids = engine.prompt_token_ids(&[Message::user("x")]).expect("ids");
     assert_eq!(&ids[..2], &reference("A chat")[..]);
     // Document text that spells special tokens stays plain text.
-    let plain = engine.tokenize("<|endoftext|><fim_prefix>").expect("tokenize");
+    let plain = engine
+        .tokenize("<|endoftext|><fim_prefix>")
+        .expect("tokenize");
     assert_eq!(plain, reference("<|endoftext|><fim_prefix>"));
     assert!(plain.iter().all(|&id| id < 50256), "{plain:?}");
 }
@@ -71,27 +90,42 @@ fn xgen_prompt_token_ids_match_the_reference_tokenizer() {
 fn xgen_generation_runs_and_follow_ups_reuse_the_cache() {
     let (engine, events, info) = engine_with(tiny_xgen_gguf(), small_settings(1024));
     info.expect("loads");
-    let first = vec![Message::user(summarize_request(&"Tiny models say odd things. ".repeat(20), SummaryStyle::Bullets))];
+    let first = vec![Message::user(summarize_request(
+        &"Tiny models say odd things. ".repeat(20),
+        SummaryStyle::Bullets,
+    ))];
     let run = |id: u64, messages: Vec<Message>| {
         engine.generate(GenerateRequest::chat(id, messages, Sampling::greedy(12)));
         let mut text = String::new();
         loop {
             match events.recv_timeout(TIMEOUT).expect("answer") {
                 Event::Token { text: piece, .. } => text.push_str(&piece),
-                Event::Done { reason, timings, .. } => return (text, reason, timings),
+                Event::Done {
+                    reason, timings, ..
+                } => return (text, reason, timings),
                 Event::Failed { error, .. } => panic!("{error}"),
                 _ => {}
             }
         }
     };
     let (reply, reason, t1) = run(1, first.clone());
-    assert!(matches!(reason, StopReason::MaxTokens | StopReason::EndOfTurn), "{reason:?}");
+    assert!(
+        matches!(reason, StopReason::MaxTokens | StopReason::EndOfTurn),
+        "{reason:?}"
+    );
     assert!(t1.generated_tokens >= 1);
-    assert_eq!(t1.prompt_evaluated, engine.count_prompt_tokens(&first).expect("count"));
+    assert_eq!(
+        t1.prompt_evaluated,
+        engine.count_prompt_tokens(&first).expect("count")
+    );
     let mut second = first.clone();
     second.push(Message::assistant(reply));
     second.push(Message::user("Shorter?"));
     let (_, _, t2) = run(2, second.clone());
     let total = engine.count_prompt_tokens(&second).expect("count");
-    assert!(t2.prompt_evaluated < total - t1.prompt_tokens + 1, "evaluated {} of {total}", t2.prompt_evaluated);
+    assert!(
+        t2.prompt_evaluated < total - t1.prompt_tokens + 1,
+        "evaluated {} of {total}",
+        t2.prompt_evaluated
+    );
 }
