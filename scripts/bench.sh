@@ -23,13 +23,15 @@ if [[ ${#models[@]} -eq 0 ]]; then
   models=(.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf)
 fi
 tools=$(scripts/llama-cpp-tools.sh)
-cargo build --release --quiet --bin xgen-desk
+# XGEN_DESK_BIN picks an already built binary (its llama.cpp must be an optimized build).
+bin=${XGEN_DESK_BIN:-target/release/xgen-desk}
+[[ -n ${XGEN_DESK_BIN:-} ]] || cargo build --release --quiet --bin xgen-desk
 if [[ $xgen -eq 1 ]]; then
   q4=.cache/bench/xgen-7b-shaped.Q4_K_M.gguf
   if [[ ! -f $q4 ]]; then
     mkdir -p .cache/bench
-    target/release/xgen-desk dev make-xgen7b-shaped .cache/bench/xgen-7b-shaped.F16.gguf
-    target/release/xgen-desk quantize .cache/bench/xgen-7b-shaped.F16.gguf "$q4" --type q4_k_m
+    "$bin" dev make-xgen7b-shaped .cache/bench/xgen-7b-shaped.F16.gguf
+    "$bin" quantize .cache/bench/xgen-7b-shaped.F16.gguf "$q4" --type q4_k_m
     rm -f .cache/bench/xgen-7b-shaped.F16.gguf
   fi
   models+=("$q4")
@@ -37,7 +39,7 @@ fi
 threads=$(python3 -c 'import os; print(len({l.split(":")[1].strip() for l in open("/proc/cpuinfo") if l.startswith("core id")} or {0}) * max(1, len({l.split(":")[1].strip() for l in open("/proc/cpuinfo") if l.startswith("physical id")})))' 2>/dev/null || nproc)
 for model in "${models[@]}"; do
   echo "== $model ($threads threads, $reps repetitions)"
-  ours=$(target/release/xgen-desk bench --json -m "$model" -p 512 -n 128 -r "$reps" -t "$threads" --ctx 1024)
+  ours=$("$bin" bench --json -m "$model" -p 512 -n 128 -r "$reps" -t "$threads" --ctx 1024)
   theirs=$("$tools/llama-bench" -m "$model" -p 512 -n 128 -r "$reps" -t "$threads" -o json 2>/dev/null)
   python3 - "$ours" "$theirs" <<'PY'
 import json, sys

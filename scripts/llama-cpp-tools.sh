@@ -10,7 +10,7 @@ bin=$root/build/bin
 if [[ -x $bin/llama-bench && -x $bin/llama-quantize ]]; then echo "$bin"; exit 0; fi
 mkdir -p .cache/sdist
 if ! ls .cache/sdist/llama_cpp_python-"$version".tar.gz >/dev/null 2>&1; then
-  python3 -m pip download --quiet --no-deps --no-binary=:all: --no-build-isolation -d .cache/sdist "llama-cpp-python==$version" >&2
+  python3 -m pip download --quiet --no-deps --no-binary=:all: -d .cache/sdist "llama-cpp-python==$version" >&2
 fi
 rm -rf "$root.src" && mkdir -p "$root.src"
 tar -xzf .cache/sdist/llama_cpp_python-"$version".tar.gz -C "$root.src" --strip-components=1

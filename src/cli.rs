@@ -136,13 +136,26 @@ pub enum DevCommand {
         #[arg(long, default_value_t = 7)]
         seed: u64,
     },
-    /// Write a tiny XGen-shaped Hugging Face checkpoint (random weights, exact vocabulary).
+    /// Write an XGen-shaped Hugging Face checkpoint (random weights, exact vocabulary), tiny by
+    /// default; larger dimensions make conversion benchmarks.
     MakeTinyCheckpoint {
         /// Directory to write.
         dir: PathBuf,
         /// Random seed.
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// `hidden_size`.
+        #[arg(long, default_value_t = 64)]
+        hidden: usize,
+        /// `intermediate_size`.
+        #[arg(long, default_value_t = 128)]
+        intermediate: usize,
+        /// `num_hidden_layers`.
+        #[arg(long, default_value_t = 2)]
+        layers: usize,
+        /// `num_attention_heads`.
+        #[arg(long, default_value_t = 4)]
+        heads: usize,
     },
 }
 
@@ -339,13 +352,26 @@ pub fn run(command: Commands) -> Result<()> {
             ));
             Ok(())
         }
-        Commands::Dev(DevCommand::MakeTinyCheckpoint { dir, seed }) => {
-            xgen_quantize::write_tiny_xgen_checkpoint(
-                &dir,
-                &xgen_quantize::TinyConfig::default(),
-                seed,
-            )
-            .with_context(|| format!("could not write {}", dir.display()))?;
+        Commands::Dev(DevCommand::MakeTinyCheckpoint {
+            dir,
+            seed,
+            hidden,
+            intermediate,
+            layers,
+            heads,
+        }) => {
+            let config = xgen_quantize::TinyConfig {
+                hidden_size: hidden,
+                intermediate_size: intermediate,
+                num_hidden_layers: layers,
+                num_attention_heads: heads,
+                num_key_value_heads: heads,
+                ..xgen_quantize::TinyConfig::default()
+            };
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("could not create {}", dir.display()))?;
+            xgen_quantize::write_tiny_xgen_checkpoint(&dir, &config, seed)
+                .with_context(|| format!("could not write {}", dir.display()))?;
             eprintln!("tiny XGen checkpoint written to {}", dir.display());
             Ok(())
         }
