@@ -856,6 +856,14 @@ fn bench(
     let mut pp = Vec::new();
     let mut ttft = Vec::new();
     let mut tg = Vec::new();
+    // Like llama-bench, one unmeasured warm-up run first: it faults the mapped weights in.
+    session.engine.clear_cache();
+    session.run(
+        PromptInput::Tokens(prompt.clone()),
+        Sampling::greedy(2),
+        true,
+        &mut |_| {},
+    )?;
     for _ in 0..repetitions {
         session.engine.clear_cache();
         let (_, timings) = session.run(

@@ -264,6 +264,7 @@ fn serve(
         format,
         cached: Vec::new(),
         n_batch: settings.n_batch.max(1) as usize,
+        batch: LlamaBatch::new(settings.n_batch.max(1) as usize, 1),
     };
     loop {
         let command = inbox.recv().ok()?;
@@ -318,6 +319,8 @@ struct Session<'m> {
     /// The tokens whose keys and values are in the cache, in order (sequence 0).
     cached: Vec<LlamaToken>,
     n_batch: usize,
+    /// Reused for every decode: no allocation per generated token.
+    batch: LlamaBatch<'static>,
 }
 
 impl Session<'_> {
@@ -410,7 +413,7 @@ impl Session<'_> {
         tokens: &[LlamaToken],
         on_batch: &mut dyn FnMut(usize) -> bool,
     ) -> Result<bool, EngineError> {
-        let mut batch = LlamaBatch::new(self.n_batch.max(1), 1);
+        let batch = &mut self.batch;
         let total = tokens.len();
         for (chunk_index, chunk) in tokens.chunks(self.n_batch).enumerate() {
             batch.clear();
@@ -425,7 +428,7 @@ impl Session<'_> {
                     .map_err(|e| EngineError::Decode(e.to_string()))?;
             }
             self.ctx
-                .decode(&mut batch)
+                .decode(batch)
                 .map_err(|e| EngineError::Decode(e.to_string()))?;
             self.cached.extend_from_slice(chunk);
             if !on_batch(chunk.len()) {
@@ -513,6 +516,7 @@ impl Session<'_> {
         }
 
         let mut sampler = self.build_sampler(&request.sampling);
+        let greedy = request.sampling.temperature <= 0.0;
         let xgen = self.format == PromptFormat::Xgen;
         let mut scanner = if xgen && matches!(request.prompt, PromptInput::Chat(_)) {
             StopScanner::new(vec![format!("\n{}", prompt::XGEN_TURN_MARKER)], true)
@@ -528,7 +532,13 @@ impl Session<'_> {
             if cancel.load(Ordering::SeqCst) {
                 break StopReason::Cancelled;
             }
-            let token = sampler.sample(&self.ctx, -1);
+            let token = if greedy {
+                // Straight to the largest logit: skips building llama.cpp's candidate array over the
+                // whole vocabulary for every token.
+                argmax(self.ctx.get_logits_ith(-1))
+            } else {
+                sampler.sample(&self.ctx, -1)
+            };
             let now = Instant::now();
             if first_token_at.is_none() {
                 first_token_at = Some(now);
@@ -578,4 +588,15 @@ impl Session<'_> {
         });
         Ok(())
     }
+}
+
+/// The token with the largest logit (the first one on ties, as llama.cpp's greedy sampler).
+fn argmax(logits: &[f32]) -> LlamaToken {
+    let mut best = 0usize;
+    for (i, &logit) in logits.iter().enumerate() {
+        if logit > logits[best] {
+            best = i;
+        }
+    }
+    LlamaToken(i32::try_from(best).unwrap_or(0))
 }
