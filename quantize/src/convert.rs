@@ -542,6 +542,7 @@ pub fn convert_checkpoint(
         }
     }
     let mut views = Vec::with_capacity(planned.len());
+    let mut view_shards = Vec::with_capacity(planned.len());
     for p in &planned {
         let Some(&shard) = location.get(&p.hf) else {
             return Err(ConvertError::MissingTensor(p.hf.clone()));
@@ -566,6 +567,7 @@ pub fn convert_checkpoint(
             });
         }
         views.push(view);
+        view_shards.push(shard);
     }
 
     let mut writer = GgufWriter::new();
@@ -602,6 +604,8 @@ pub fn convert_checkpoint(
             };
             progress(event(bytes_done));
             let src = view.data();
+            let map = &maps[view_shards[index]];
+            let mut released = 0usize;
             let elem = view.dtype().bitsize() / 8;
             let row_bytes = cols * elem;
             for r in 0..*rows {
@@ -616,6 +620,12 @@ pub fn convert_checkpoint(
                     bytes_done += buf.len() as u64;
                     buf.clear();
                     progress(event(bytes_done));
+                    // Rows are read in order, or (RoPE) permuted within one head: everything
+                    // before the current head is done with.
+                    let head_rows = cfg.head_dim().max(1);
+                    let done_rows = (r + 1) / head_rows * head_rows;
+                    release_pages(map, &src[released..done_rows * row_bytes]);
+                    released = released.max(done_rows * row_bytes);
                 }
             }
             if !buf.is_empty() {
@@ -623,6 +633,7 @@ pub fn convert_checkpoint(
                 bytes_done += buf.len() as u64;
                 buf.clear();
             }
+            release_pages(map, &src[released.min(src.len())..]);
         }
         if let Some((name, ..)) = declared.last() {
             progress(ConvertProgress {
@@ -690,4 +701,26 @@ fn push_converted(buf: &mut Vec<u8>, src: &[u8], dtype: Dtype, to: GgmlType) {
             }
         }
     }
+}
+
+/// Drops the pages of a converted tensor from this process's resident set, so that peak memory
+/// stays bounded by one tensor however large the checkpoint (the page cache keeps them if there
+/// is room). Best effort: an error only means the pages stay resident until unmapped.
+fn release_pages(map: &Mmap, data: &[u8]) {
+    #[cfg(unix)]
+    {
+        let offset = (data.as_ptr() as usize).wrapping_sub(map.as_ptr() as usize);
+        if offset
+            .checked_add(data.len())
+            .is_some_and(|end| end <= map.len())
+        {
+            // SAFETY: MADV_DONTNEED on a read-only, file-backed mapping only drops cached pages;
+            // a later read of the same bytes faults them in again from the unchanged file.
+            let _ = unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, data.len())
+            };
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (map, data);
 }
