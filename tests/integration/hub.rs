@@ -1097,10 +1097,10 @@ fn setup_end_to_end_with_the_real_converter_and_quantizer() {
         QuantType::Q8_0,
         &opts,
         &mut |path| {
-            let gguf = xgen_desk::quantize::GgufFile::read(path)?;
-            let ctx = gguf.get("llama.context_length").and_then(|v| v.as_u32());
+            // The real check: llama.cpp loads the file and runs a token through it.
+            let info = xgen_desk::engine::validate_model(path)?;
             Ok(Validation {
-                context_length: ctx,
+                context_length: Some(info.n_ctx_train),
             })
         },
         &mut |p| {
@@ -1124,4 +1124,43 @@ fn setup_end_to_end_with_the_real_converter_and_quantizer() {
     assert_eq!(installed.quantization, "Q8_0");
     assert!(installed.size_bytes > 0);
     assert!(!opts.paths.work_dir().join("xgen-tiny").exists());
+
+    // The installed model answers in XGen's format.
+    let (engine, events) = xgen_desk::engine::Engine::spawn_with_channel().unwrap();
+    engine.load(
+        &installed.path,
+        xgen_desk::engine::LoadSettings {
+            n_ctx: Some(512),
+            ..Default::default()
+        },
+    );
+    let info = loop {
+        match events
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .unwrap()
+        {
+            xgen_desk::engine::Event::Loaded(info) => break info,
+            xgen_desk::engine::Event::LoadFailed(e) => panic!("{e}"),
+            _ => {}
+        }
+    };
+    assert!(info.xgen);
+    engine.generate(xgen_desk::engine::GenerateRequest::chat(
+        1,
+        vec![xgen_desk::prompt::Message::user("Hello")],
+        xgen_desk::engine::Sampling::greedy(4),
+    ));
+    loop {
+        match events
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .unwrap()
+        {
+            xgen_desk::engine::Event::Done { timings, .. } => {
+                assert!(timings.prompt_evaluated > 0);
+                break;
+            }
+            xgen_desk::engine::Event::Failed { error, .. } => panic!("{error}"),
+            _ => {}
+        }
+    }
 }
