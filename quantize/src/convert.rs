@@ -635,32 +635,50 @@ pub fn convert_checkpoint(
             }
             release_pages(map, &src[released.min(src.len())..]);
         }
-        if let Some((name, ..)) = declared.last() {
-            progress(ConvertProgress {
-                tensor_index: count - 1,
-                tensor_count: count,
-                bytes_done,
-                bytes_total,
-                name: name.clone(),
-            });
-        }
-        let w = sink.finish()?;
-        let file = w.into_inner().map_err(|e| io(e.into_error()))?;
-        file.sync_all().map_err(io)?;
-        std::fs::rename(&partial, out).map_err(|source| ConvertError::Io {
-            path: out.to_path_buf(),
-            source,
-        })?;
-        Ok(ConvertSummary {
-            path: out.to_path_buf(),
+        let last = declared.last().map(|(name, ..)| ConvertProgress {
+            tensor_index: count - 1,
             tensor_count: count,
-            file_size,
-        })
+            bytes_done,
+            bytes_total,
+            name: name.clone(),
+        });
+        finish_streamed_gguf(sink, &partial, out, last, &mut progress, file_size)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&partial);
     }
     result
+}
+
+/// Ends a streamed GGUF: the last progress event, flush and fsync, then the partial file is
+/// renamed into place.
+pub(crate) fn finish_streamed_gguf(
+    sink: crate::gguf::GgufTensorSink<BufWriter<File>>,
+    partial: &Path,
+    out: &Path,
+    last: Option<ConvertProgress>,
+    progress: &mut dyn FnMut(ConvertProgress),
+    file_size: u64,
+) -> Result<ConvertSummary, ConvertError> {
+    let tensor_count = last.as_ref().map_or(0, |p| p.tensor_count);
+    if let Some(last) = last {
+        progress(last);
+    }
+    let io = |path: &Path, source| ConvertError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = sink
+        .finish()?
+        .into_inner()
+        .map_err(|e| io(partial, e.into_error()))?;
+    file.sync_all().map_err(|e| io(partial, e))?;
+    std::fs::rename(partial, out).map_err(|e| io(out, e))?;
+    Ok(ConvertSummary {
+        path: out.to_path_buf(),
+        tensor_count,
+        file_size,
+    })
 }
 
 /// `path` with `.partial` appended to its file name.

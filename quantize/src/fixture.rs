@@ -10,8 +10,8 @@ use safetensors::{Dtype, View};
 use serde_json::json;
 
 use crate::convert::{
-    declare_llama_gguf, partial_path, ConvertError, ConvertProgress, ConvertSummary, LlamaConfig,
-    OutType,
+    declare_llama_gguf, finish_streamed_gguf, partial_path, ConvertError, ConvertProgress,
+    ConvertSummary, LlamaConfig, OutType,
 };
 use crate::gguf::{GgmlType, GgufWriter};
 
@@ -411,27 +411,14 @@ pub fn write_random_f16_gguf(
                 progress(event(bytes_done));
             }
         }
-        if let Some((name, ..)) = declared.last() {
-            progress(ConvertProgress {
-                tensor_index: count - 1,
-                tensor_count: count,
-                bytes_done,
-                bytes_total,
-                name: name.clone(),
-            });
-        }
-        let w = sink.finish()?;
-        let file = w.into_inner().map_err(|e| io(e.into_error()))?;
-        file.sync_all().map_err(io)?;
-        std::fs::rename(&partial, path).map_err(|source| ConvertError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Ok(ConvertSummary {
-            path: path.to_path_buf(),
+        let last = declared.last().map(|(name, ..)| ConvertProgress {
+            tensor_index: count - 1,
             tensor_count: count,
-            file_size,
-        })
+            bytes_done,
+            bytes_total,
+            name: name.clone(),
+        });
+        finish_streamed_gguf(sink, &partial, path, last, &mut progress, file_size)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&partial);
