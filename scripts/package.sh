@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Builds xgen-desk and packages it with cargo-packager (packaging/Packager.toml).
+#
+#   scripts/package.sh [--profile release|dev] [--formats deb,appimage,app,dmg,nsis] [--no-build]
+#
+# --profile  the Cargo profile whose binary is packaged (default release: optimized with LTO,
+#            what people install; `dev` packages target/debug, which is also optimized here,
+#            for quick checks of the packaging itself).
+# --formats  cargo-packager formats (default: deb on Linux, app,dmg on macOS, nsis on Windows).
+# --no-build package the binary already built for the profile.
+#
+# Uses `cargo packager` when installed (`cargo install cargo-packager --locked`); on Linux x86-64
+# without it, runs the same tool from its prebuilt Node-API build on npm
+# (@crabnebula/packager-linux-x64-gnu), cached in .cache/packager. Prints the packages' paths.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGER_NPM_VERSION=0.11.2
+python=$(command -v python3 || command -v python) || { echo "package: needs Python 3.11+" >&2; exit 1; }
+profile=release
+formats=""
+build=1
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --profile) profile="$2"; shift 2 ;;
+    --formats) formats="$2"; shift 2 ;;
+    --no-build) build=0; shift ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "package: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+case "$profile" in
+  release) bin_dir=target/release; cargo_profile=(--release) ;;
+  dev|debug) bin_dir=target/debug; cargo_profile=() ;;
+  *) bin_dir="target/$profile"; cargo_profile=(--profile "$profile") ;;
+esac
+if [[ -z "$formats" ]]; then
+  case "$(uname -s)" in
+    Darwin) formats=app,dmg ;;
+    MINGW*|MSYS*|CYGWIN*|Windows_NT) formats=nsis ;;
+    *) formats=deb ;;
+  esac
+fi
+
+if [[ $build -eq 1 ]]; then
+  # --workspace: the same feature resolution as the tests, so llama.cpp is built once.
+  cargo build --workspace "${cargo_profile[@]}"
+fi
+binary="$bin_dir/xgen-desk"
+[[ -x "$binary" || -x "$binary.exe" ]] || { echo "package: no binary at $binary (build it or drop --no-build)" >&2; exit 1; }
+
+# The package version must be the crate's, and the release profile uses the file as it is;
+# other profiles get a copy of it (as JSON) that points at their binary directory.
+config=$("$python" - "$bin_dir" <<'PY'
+import json, sys, tomllib
+cargo = tomllib.load(open("Cargo.toml", "rb"))
+crate_version = cargo["workspace"]["package"]["version"]
+config = tomllib.load(open("packaging/Packager.toml", "rb"))
+if config["version"] != crate_version:
+    sys.exit(f"package: packaging/Packager.toml has version {config['version']}, "
+             f"Cargo.toml {crate_version}: make them equal")
+if sys.argv[1] == config["binaries-dir"]:
+    print("packaging/Packager.toml")
+else:
+    config["binaries-dir"] = sys.argv[1]
+    config["out-dir"] = config["out-dir"] + "/" + sys.argv[1].split("/")[-1]
+    print(json.dumps(config))
+PY
+)
+
+run_packager() {
+  if cargo packager --version >/dev/null 2>&1; then
+    cargo packager "$@"
+    return
+  fi
+  if [[ "$(uname -s)-$(uname -m)" != Linux-x86_64 ]] || ! command -v npm >/dev/null; then
+    echo "package: install cargo-packager first: cargo install cargo-packager --locked" >&2
+    exit 1
+  fi
+  local dir=.cache/packager/$PACKAGER_NPM_VERSION
+  local module=$dir/package/packager.linux-x64-gnu.node
+  if [[ ! -f "$module" ]]; then
+    mkdir -p "$dir"
+    (cd "$dir" && npm pack --silent "@crabnebula/packager-linux-x64-gnu@$PACKAGER_NPM_VERSION" >/dev/null \
+      && tar xzf crabnebula-packager-linux-x64-gnu-$PACKAGER_NPM_VERSION.tgz)
+  fi
+  PACKAGER_NODE="$PWD/$module" node -e '
+    const packager = require(process.env.PACKAGER_NODE);
+    (async () => {
+      try {
+        await packager.cli(process.argv.slice(1), "cargo-packager");
+      } catch (e) {
+        console.error(`cargo-packager: ${e.message || e}`);
+        process.exit(1);
+      }
+    })();' -- "$@"
+}
+
+run_packager -c "$config" --formats "$formats" >&2
+out_dir=$("$python" -c 'import json, sys, tomllib
+c = sys.argv[1]
+print(json.loads(c)["out-dir"] if c.startswith("{") else tomllib.load(open(c, "rb"))["out-dir"])' "$config")
+find "$out_dir" -maxdepth 1 -type f \( -name '*.deb' -o -name '*.AppImage' -o -name '*.dmg' \
+  -o -name "*.exe" -o -name "*.msi" \) -print
