@@ -1,0 +1,277 @@
+//! The model manager: the XGen card with its one-click setup, local GGUF files, installed
+//! models, and what this computer has.
+
+use egui::RichText;
+
+use super::{ModelState, XgenApp};
+use crate::catalog::{quant_label, QuantType};
+use crate::hub::format_bytes;
+use crate::pipeline::Stage;
+
+/// Key/value cache bytes per token of a LLaMA-7B-shaped model (32 layers x 4096 x K and V) in
+/// f16; the card's RAM figures assume the 8K context at q8_0 (half of that).
+const KV_F16_BYTES_PER_TOKEN: u64 = 2 * 32 * 4096 * 2;
+/// llama.cpp's compute buffers and the runtime, roughly, for a 7B model at 8K.
+const RUNTIME_BYTES: u64 = 600 * 1024 * 1024;
+
+fn ram_needed(weights: u64, context: u32) -> u64 {
+    weights + KV_F16_BYTES_PER_TOKEN * u64::from(context) * 17 / 32 + RUNTIME_BYTES
+}
+
+/// Draws the model manager.
+pub(super) fn models_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            ui.heading("Models");
+            ui.add_space(6.0);
+            catalog_card_ui(app, ui);
+            ui.add_space(10.0);
+            installed_ui(app, ui);
+            ui.add_space(10.0);
+            hardware_ui(app, ui);
+        });
+}
+
+fn catalog_card_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
+    let model = app.opts.setup_model;
+    egui::Frame::group(ui.style()).show(ui, |ui| {
+        ui.set_width(ui.available_width());
+        ui.label(RichText::new(model.display_name).heading().strong());
+        ui.label(format!(
+            "{} · {}K context · {:.1}B parameters · from huggingface.co/{}",
+            if model.instruct { "Chat / instructions" } else { "Base model" },
+            model.context_length / 1024,
+            model.parameters as f64 / 1e9,
+            model.repo
+        ));
+        if !model.license_note.is_empty() {
+            ui.weak(model.license_note);
+        }
+        ui.add_space(4.0);
+        let quant = app.setup.quant;
+        egui::Grid::new("quant-choices")
+            .striped(true)
+            .num_columns(4)
+            .show(ui, |ui| {
+                ui.strong("4-bit choice");
+                ui.strong("File");
+                ui.strong("RAM / VRAM at 8K context");
+                ui.strong("");
+                ui.end_row();
+                for q in [QuantType::Q4KM, QuantType::Q4_0, QuantType::Q5KM, QuantType::Q8_0] {
+                    let size = model.quantized_size(q);
+                    ui.add_enabled_ui(!app.setup.running, |ui| {
+                        ui.radio_value(&mut app.setup.quant, q, quant_label(q));
+                    });
+                    ui.label(format_bytes(size));
+                    ui.label(format_bytes(ram_needed(size, model.context_length)));
+                    ui.label(if q == QuantType::Q4KM {
+                        "recommended"
+                    } else {
+                        ""
+                    });
+                    ui.end_row();
+                }
+            });
+        let download = model.download_size();
+        let disk = download + model.f16_size() + model.quantized_size(quant);
+        ui.label(format!(
+            "Download {} · disk needed during setup {} (the download and the intermediate F16 file can be removed afterwards)",
+            format_bytes(download),
+            format_bytes(disk)
+        ));
+        ui.add_space(6.0);
+        if app.setup.running {
+            setup_progress_ui(app, ui);
+            if ui.button("Cancel").clicked() {
+                app.cancel_setup();
+            }
+        } else {
+            if !app.setup.stages.is_empty() {
+                setup_progress_ui(app, ui);
+            }
+            if let Some(outcome) = &app.setup.outcome {
+                ui.colored_label(ui.visuals().warn_fg_color, outcome);
+            }
+            let installed = app
+                .installed
+                .iter()
+                .any(|m| m.id.starts_with(model.id) && m.quantization == quant_label(quant));
+            let label = if app.setup.outcome.is_some() {
+                "⟳ Resume"
+            } else if installed {
+                "Set up again"
+            } else {
+                "⬇ Download and set up"
+            };
+            if ui
+                .button(RichText::new(label).strong())
+                .on_hover_text("Download the checkpoint, convert it to GGUF, quantize it and check it")
+                .clicked()
+            {
+                app.start_setup();
+            }
+        }
+    });
+}
+
+fn setup_progress_ui(app: &XgenApp, ui: &mut egui::Ui) {
+    for stage in [
+        Stage::Download,
+        Stage::Convert,
+        Stage::Quantize,
+        Stage::Verify,
+    ] {
+        let Some(p) = app.setup.stage(stage) else {
+            continue;
+        };
+        let mut text = format!("{} ", stage_name(stage));
+        if stage == Stage::Download && p.total > 0 {
+            text.push_str(&format!(
+                "{} of {}",
+                format_bytes(p.done),
+                format_bytes(p.total)
+            ));
+        } else if p.total > 0 {
+            text.push_str(&format!("{:.0}%", p.fraction() * 100.0));
+        }
+        if let Some(rate) = p.rate.filter(|_| stage == Stage::Download) {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let rate = rate as u64;
+            text.push_str(&format!(" · {}/s", format_bytes(rate)));
+        }
+        if let Some(eta) = p.eta {
+            text.push_str(&format!(" · {} left", format_duration(eta.as_secs())));
+        }
+        if let Some(item) = &p.item {
+            text.push_str(&format!(" · {item}"));
+        }
+        #[allow(clippy::cast_possible_truncation)]
+        let fraction = p.fraction() as f32;
+        ui.add(egui::ProgressBar::new(fraction).text(text));
+    }
+}
+
+fn stage_name(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Download => "Downloading",
+        Stage::Convert => "Converting to GGUF",
+        Stage::Quantize => "Quantizing",
+        Stage::Verify => "Checking",
+    }
+}
+
+fn format_duration(secs: u64) -> String {
+    if secs >= 3600 {
+        format!("{}h {:02}m", secs / 3600, secs % 3600 / 60)
+    } else if secs >= 60 {
+        format!("{}m {:02}s", secs / 60, secs % 60)
+    } else {
+        format!("{secs}s")
+    }
+}
+
+fn installed_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
+    ui.horizontal(|ui| {
+        ui.strong("Installed models");
+        if ui
+            .button("📂 Open model file…")
+            .on_hover_text("Use any GGUF file on this computer")
+            .clicked()
+        {
+            app.pick_model_file();
+        }
+    });
+    if app.installed.is_empty() {
+        ui.weak("None yet.");
+        return;
+    }
+    let loaded = match &app.model {
+        ModelState::Ready(info) => Some(info.path.clone()),
+        ModelState::Loading { path, .. } => Some(path.clone()),
+        ModelState::Empty => None,
+    };
+    let mut use_model = None;
+    let mut delete = None;
+    egui::Grid::new("installed")
+        .striped(true)
+        .num_columns(6)
+        .show(ui, |ui| {
+            for m in &app.installed {
+                ui.label(&m.display_name);
+                ui.label(&m.quantization);
+                ui.label(format_bytes(m.size_bytes));
+                ui.label(if m.context_length > 0 {
+                    format!("{} ctx", m.context_length)
+                } else {
+                    String::new()
+                });
+                if loaded.as_deref() == Some(m.path.as_path()) {
+                    ui.label("in use");
+                } else if ui.button("Use").clicked() {
+                    use_model = Some(m.path.clone());
+                }
+                let what = if m.owns_file() {
+                    "Delete"
+                } else {
+                    "Remove from list"
+                };
+                if ui
+                    .button(what)
+                    .on_hover_text(m.path.display().to_string())
+                    .clicked()
+                {
+                    delete = Some(m.id.clone());
+                }
+                ui.end_row();
+            }
+        });
+    if let Some(path) = use_model {
+        app.load_model(&path);
+    }
+    if let Some(id) = delete {
+        app.confirm_delete = Some(id);
+    }
+    if let Some(id) = app.confirm_delete.clone() {
+        ui.horizontal(|ui| {
+            ui.colored_label(ui.visuals().warn_fg_color, format!("Delete {id}?"));
+            if ui.button("Yes, delete").clicked() {
+                app.delete_model(&id);
+                app.confirm_delete = None;
+            }
+            if ui.button("Keep").clicked() {
+                app.confirm_delete = None;
+            }
+        });
+    }
+}
+
+fn hardware_ui(app: &XgenApp, ui: &mut egui::Ui) {
+    ui.strong("This computer");
+    let hw = &app.hardware;
+    egui::Grid::new("hardware").num_columns(2).show(ui, |ui| {
+        ui.label("CPU");
+        ui.label(format!(
+            "{} physical cores, {} threads (using {})",
+            hw.physical_cores, hw.logical_cores, hw.threads
+        ));
+        ui.end_row();
+        ui.label("Memory");
+        ui.label(format!(
+            "{} total, {} available",
+            format_bytes(hw.total_ram),
+            format_bytes(hw.available_ram)
+        ));
+        ui.end_row();
+        ui.label("GPU backend");
+        ui.label(match (hw.gpu_backend, &app.model) {
+            (Some(b), ModelState::Ready(info)) => {
+                format!("{b} — {} layers offloaded", info.gpu_layers)
+            }
+            (Some(b), _) => format!("{b} (compiled in)"),
+            (None, _) => "none: CPU only (build with --features metal, cuda or vulkan)".to_owned(),
+        });
+        ui.end_row();
+    });
+}

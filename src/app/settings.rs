@@ -1,0 +1,181 @@
+//! Settings people change in the app, saved as JSON in the data directory.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::write_atomic;
+use crate::engine::Sampling;
+use crate::prompt::SummaryStyle;
+
+/// Light, dark, or whatever the system uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum ThemeChoice {
+    /// Follow the operating system.
+    #[default]
+    System,
+    /// Always light.
+    Light,
+    /// Always dark.
+    Dark,
+}
+
+/// Named sampling settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Preset {
+    /// Deterministic: always the most likely token.
+    Precise,
+    /// The model card's settings.
+    Balanced,
+    /// More varied wording.
+    Creative,
+}
+
+impl Preset {
+    /// All presets, in menu order.
+    pub const ALL: [Self; 3] = [Self::Precise, Self::Balanced, Self::Creative];
+
+    /// Name shown in the menu.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Precise => "Precise",
+            Self::Balanced => "Balanced",
+            Self::Creative => "Creative",
+        }
+    }
+
+    /// The sampling settings of the preset (keeping `max_tokens`).
+    #[must_use]
+    pub fn apply(self, current: &Sampling) -> Sampling {
+        let base = Sampling {
+            max_tokens: current.max_tokens,
+            seed: current.seed,
+            ..Sampling::default()
+        };
+        match self {
+            Self::Precise => Sampling {
+                temperature: 0.0,
+                top_k: 1,
+                top_p: 1.0,
+                ..base
+            },
+            Self::Balanced => base,
+            Self::Creative => Sampling {
+                temperature: 1.0,
+                top_k: 200,
+                top_p: 0.98,
+                ..base
+            },
+        }
+    }
+}
+
+/// Reply length for summaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum SummaryLength {
+    /// About 150 tokens.
+    Short,
+    /// About 400 tokens.
+    #[default]
+    Medium,
+    /// About 800 tokens.
+    Long,
+}
+
+impl SummaryLength {
+    /// All lengths, in menu order.
+    pub const ALL: [Self; 3] = [Self::Short, Self::Medium, Self::Long];
+
+    /// Tokens reserved for the summary.
+    #[must_use]
+    pub fn max_tokens(self) -> u32 {
+        match self {
+            Self::Short => 160,
+            Self::Medium => 400,
+            Self::Long => 800,
+        }
+    }
+
+    /// Name shown in the menu.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Short => "Short",
+            Self::Medium => "Medium",
+            Self::Long => "Long",
+        }
+    }
+}
+
+/// Name shown for a summary style.
+#[must_use]
+pub fn style_label(style: SummaryStyle) -> &'static str {
+    match style {
+        SummaryStyle::Default => "Summary",
+        SummaryStyle::Bullets => "Bullet points",
+        SummaryStyle::Paragraph => "One paragraph",
+        SummaryStyle::KeyPoints => "Key points",
+    }
+}
+
+/// Everything the settings window changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Instructions placed before every conversation; empty uses the model's default.
+    pub system_prompt: String,
+    /// How replies are sampled.
+    pub sampling: Sampling,
+    /// Context size; `None` uses the model's training context (capped at 8192).
+    pub n_ctx: Option<u32>,
+    /// Theme.
+    pub theme: ThemeChoice,
+    /// The model to load at start.
+    pub model: Option<PathBuf>,
+    /// Summary style.
+    pub summary_style: SummaryStyle,
+    /// Summary length.
+    pub summary_length: SummaryLength,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            system_prompt: String::new(),
+            sampling: Sampling::default(),
+            n_ctx: None,
+            theme: ThemeChoice::System,
+            model: None,
+            summary_style: SummaryStyle::Default,
+            summary_length: SummaryLength::Medium,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads settings; a missing file gives the defaults.
+    ///
+    /// # Errors
+    /// When the file exists but cannot be read or parsed (the caller shows it and keeps the
+    /// defaults without overwriting the file until something changes).
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is not a valid settings file", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(e).with_context(|| format!("could not read {}", path.display())),
+        }
+    }
+
+    /// Saves settings atomically.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        use anyhow::Context as _;
+        let bytes = serde_json::to_vec_pretty(self).context("could not encode the settings")?;
+        write_atomic(path, &bytes).with_context(|| format!("could not save {}", path.display()))
+    }
+}

@@ -1,0 +1,92 @@
+//! The settings screen: system prompt, sampling presets and values, context size, theme.
+
+use super::settings::{Preset, ThemeChoice};
+use super::{ModelState, XgenApp};
+
+const CONTEXT_CHOICES: [Option<u32>; 5] = [None, Some(2048), Some(4096), Some(8192), Some(16384)];
+
+/// Draws the settings screen; changes are saved as they are made.
+pub(super) fn settings_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            ui.heading("Settings");
+            ui.add_space(6.0);
+            ui.strong("System prompt");
+            ui.weak("Instructions placed before every conversation. Empty uses the model's own.");
+            ui.add(
+                egui::TextEdit::multiline(&mut app.settings.system_prompt)
+                    .desired_rows(3)
+                    .desired_width(f32::INFINITY)
+                    .hint_text(crate::prompt::XGEN_SYSTEM),
+            );
+            ui.add_space(10.0);
+
+            ui.strong("Sampling");
+            ui.horizontal(|ui| {
+                ui.label("Preset:");
+                for preset in Preset::ALL {
+                    let active = preset.apply(&app.settings.sampling) == app.settings.sampling;
+                    if ui.selectable_label(active, preset.label()).clicked() {
+                        app.settings.sampling = preset.apply(&app.settings.sampling);
+                    }
+                }
+            });
+            let s = &mut app.settings.sampling;
+            egui::Grid::new("sampling").num_columns(2).show(ui, |ui| {
+                ui.label("Temperature");
+                ui.add(egui::Slider::new(&mut s.temperature, 0.0..=2.0).step_by(0.05));
+                ui.end_row();
+                ui.label("Top-k");
+                ui.add(egui::Slider::new(&mut s.top_k, 0..=500));
+                ui.end_row();
+                ui.label("Top-p");
+                ui.add(egui::Slider::new(&mut s.top_p, 0.0..=1.0).step_by(0.01));
+                ui.end_row();
+                ui.label("Repeat penalty");
+                ui.add(egui::Slider::new(&mut s.repeat_penalty, 1.0..=2.0).step_by(0.01));
+                ui.end_row();
+                ui.label("Max reply tokens");
+                ui.add(egui::Slider::new(&mut s.max_tokens, 16..=4096).logarithmic(true));
+                ui.end_row();
+            });
+            ui.add_space(10.0);
+
+            ui.strong("Context size");
+            let current = app.settings.n_ctx;
+            egui::ComboBox::from_id_salt("context")
+                .selected_text(context_label(current))
+                .show_ui(ui, |ui| {
+                    for choice in CONTEXT_CHOICES {
+                        ui.selectable_value(&mut app.settings.n_ctx, choice, context_label(choice));
+                    }
+                });
+            if app.settings.n_ctx != current {
+                if let ModelState::Ready(info) = app.model() {
+                    let path = info.path.clone();
+                    app.load_model(&path);
+                }
+            }
+            ui.weak("Larger contexts hold longer documents and use more memory; changing it reloads the model.");
+            ui.add_space(10.0);
+
+            ui.strong("Theme");
+            ui.horizontal(|ui| {
+                ui.radio_value(&mut app.settings.theme, ThemeChoice::System, "Follow the system");
+                ui.radio_value(&mut app.settings.theme, ThemeChoice::Light, "Light");
+                ui.radio_value(&mut app.settings.theme, ThemeChoice::Dark, "Dark");
+            });
+            ui.add_space(10.0);
+            ui.strong("Files");
+            ui.label(format!("Data: {}", app.opts.paths.data_dir().display()));
+            ui.label(format!("Models: {}", app.opts.paths.models_dir().display()));
+            ui.label(format!("Downloads: {}", app.opts.hub.cache_dir.display()));
+        });
+}
+
+fn context_label(n: Option<u32>) -> String {
+    n.map_or_else(
+        || "Model default (up to 8K)".to_owned(),
+        |n| format!("{} tokens", n),
+    )
+}

@@ -1,0 +1,356 @@
+//! Conversations on disk: one JSON file per conversation, written atomically on every change,
+//! so a crash or a kill mid-save leaves the previous version intact.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{unix_now, write_atomic};
+use crate::documents::Document;
+use crate::engine::Timings;
+use crate::prompt::{Message, Role};
+
+/// What can go wrong with saved conversations.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Reading or writing a file failed.
+    #[error("could not {action} {path}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file is not a conversation.
+    #[error("{path} is not a saved conversation")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Figures about one reply.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ReplyStats {
+    /// Seconds to the first token.
+    pub ttft_secs: f64,
+    /// Generated tokens per second.
+    pub tok_per_sec: f64,
+    /// Tokens generated.
+    pub tokens: usize,
+    /// Prompt tokens read (not taken from the cache).
+    pub prompt_evaluated: usize,
+    /// Prompt tokens in all.
+    pub prompt_tokens: usize,
+}
+
+impl From<&Timings> for ReplyStats {
+    fn from(t: &Timings) -> Self {
+        Self {
+            ttft_secs: t.ttft_secs,
+            tok_per_sec: t.generation_tok_per_sec(),
+            tokens: t.generated_tokens,
+            prompt_evaluated: t.prompt_evaluated,
+            prompt_tokens: t.prompt_tokens,
+        }
+    }
+}
+
+/// One message of a saved conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Who wrote it.
+    pub role: Role,
+    /// The text sent to the model.
+    pub content: String,
+    /// A short stand-in shown instead of `content` (a document request shows its file name,
+    /// not the whole document).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Figures, for replies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<ReplyStats>,
+    /// The reply was stopped before its end.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopped: bool,
+}
+
+impl ChatMessage {
+    /// A message from the person.
+    #[must_use]
+    pub fn user(content: impl Into<String>) -> Self {
+        Self {
+            role: Role::User,
+            content: content.into(),
+            label: None,
+            stats: None,
+            stopped: false,
+        }
+    }
+
+    /// An (initially empty) reply.
+    #[must_use]
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self {
+            role: Role::Assistant,
+            ..Self::user(content)
+        }
+    }
+
+    /// What the message list shows.
+    #[must_use]
+    pub fn shown(&self) -> &str {
+        self.label.as_deref().unwrap_or(&self.content)
+    }
+}
+
+/// A conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    /// File-name-safe unique id.
+    pub id: String,
+    /// Title shown in the sidebar.
+    pub title: String,
+    /// Seconds since the Unix epoch.
+    pub created: u64,
+    /// Seconds since the Unix epoch of the last change.
+    pub updated: u64,
+    /// The messages, oldest first.
+    pub messages: Vec<ChatMessage>,
+    /// The document being discussed, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<Document>,
+}
+
+impl Conversation {
+    /// An empty conversation with a fresh id.
+    #[must_use]
+    pub fn new() -> Self {
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let now = unix_now();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self {
+            id: format!("{now}-{nanos:09}-{n}"),
+            title: "New chat".to_owned(),
+            created: now,
+            updated: now,
+            messages: Vec::new(),
+            document: None,
+        }
+    }
+
+    /// The messages as the model sees them, after an optional system prompt.
+    #[must_use]
+    pub fn prompt(&self, system: &str) -> Vec<Message> {
+        let mut out = Vec::with_capacity(self.messages.len() + 1);
+        if !system.trim().is_empty() {
+            out.push(Message::system(system));
+        }
+        out.extend(self.messages.iter().map(|m| Message {
+            role: m.role,
+            content: m.content.clone(),
+        }));
+        out
+    }
+
+    /// Sets the title from the first message when it still has the default one.
+    pub fn title_from_first_message(&mut self) {
+        if self.title != "New chat" {
+            return;
+        }
+        if let Some(first) = self.messages.iter().find(|m| m.role == Role::User) {
+            let line = first.shown().lines().next().unwrap_or_default().trim();
+            let mut title: String = line.chars().take(48).collect();
+            if line.chars().count() > 48 {
+                title.push('…');
+            }
+            if !title.is_empty() {
+                self.title = title;
+            }
+        }
+    }
+
+    /// The conversation as Markdown (title, then each turn).
+    #[must_use]
+    pub fn to_markdown(&self) -> String {
+        let mut out = format!("# {}\n\n", self.title);
+        for m in &self.messages {
+            let who = match m.role {
+                Role::User => "You",
+                Role::Assistant => "Assistant",
+                Role::System => "System",
+            };
+            out.push_str(&format!("**{who}:**\n\n{}\n\n", m.shown().trim()));
+        }
+        out
+    }
+}
+
+impl Default for Conversation {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The directory of saved conversations.
+#[derive(Debug, Clone)]
+pub struct ConversationStore {
+    dir: PathBuf,
+}
+
+impl ConversationStore {
+    /// A store in `dir` (created on first save).
+    #[must_use]
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// The directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn file(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+
+    /// Every readable conversation, most recently changed first, plus the files that could not
+    /// be read (they are left alone, never overwritten).
+    ///
+    /// # Errors
+    /// When the directory exists but cannot be listed.
+    pub fn load_all(&self) -> Result<(Vec<Conversation>, Vec<StoreError>), StoreError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok((Vec::new(), Vec::new()))
+            }
+            Err(source) => {
+                return Err(StoreError::Io {
+                    action: "list",
+                    path: self.dir.clone(),
+                    source,
+                })
+            }
+        };
+        let mut conversations = Vec::new();
+        let mut unreadable = Vec::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let is_json = path.extension().is_some_and(|e| e == "json");
+            let hidden = path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            if !is_json || hidden {
+                continue;
+            }
+            match Self::read(&path) {
+                Ok(c) => conversations.push(c),
+                Err(e) => unreadable.push(e),
+            }
+        }
+        conversations.sort_by(|a, b| b.updated.cmp(&a.updated).then(b.id.cmp(&a.id)));
+        Ok((conversations, unreadable))
+    }
+
+    fn read(path: &Path) -> Result<Conversation, StoreError> {
+        let bytes = std::fs::read(path).map_err(|source| StoreError::Io {
+            action: "read",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        serde_json::from_slice(&bytes).map_err(|source| StoreError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Saves a conversation atomically.
+    ///
+    /// # Errors
+    /// When the file cannot be written (the previous version is kept).
+    pub fn save(&self, conversation: &Conversation) -> Result<(), StoreError> {
+        let path = self.file(&conversation.id);
+        let bytes =
+            serde_json::to_vec_pretty(conversation).map_err(|source| StoreError::Parse {
+                path: path.clone(),
+                source,
+            })?;
+        write_atomic(&path, &bytes).map_err(|source| StoreError::Io {
+            action: "save",
+            path,
+            source,
+        })
+    }
+
+    /// Deletes a conversation's file (no error if it was never saved).
+    ///
+    /// # Errors
+    /// When the file exists and cannot be removed.
+    pub fn delete(&self, id: &str) -> Result<(), StoreError> {
+        let path = self.file(id);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(StoreError::Io {
+                action: "delete",
+                path,
+                source,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn title_comes_from_the_first_line_of_the_first_message() {
+        let mut c = Conversation::new();
+        c.messages
+            .push(ChatMessage::user("What is XGen?\nMore text"));
+        c.title_from_first_message();
+        assert_eq!(c.title, "What is XGen?");
+        c.messages[0].content = "x".repeat(100);
+        c.title = "New chat".into();
+        c.title_from_first_message();
+        assert_eq!(c.title.chars().count(), 49);
+    }
+
+    #[test]
+    fn markdown_export_shows_labels_not_documents() {
+        let mut c = Conversation::new();
+        let mut m = ChatMessage::user("Please summarize...\n\nlong document");
+        m.label = Some("Summarize report.txt".into());
+        c.messages.push(m);
+        c.messages.push(ChatMessage::assistant("A summary."));
+        let md = c.to_markdown();
+        assert!(md.contains("**You:**\n\nSummarize report.txt"));
+        assert!(md.contains("**Assistant:**\n\nA summary."));
+        assert!(!md.contains("long document"));
+    }
+
+    #[test]
+    fn prompt_puts_the_system_prompt_first_and_keeps_full_content() {
+        let mut c = Conversation::new();
+        let mut m = ChatMessage::user("full text");
+        m.label = Some("label".into());
+        c.messages.push(m);
+        let p = c.prompt("Be brief.");
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].role, Role::System);
+        assert_eq!(p[1].content, "full text");
+        assert_eq!(c.prompt("  ").len(), 1);
+    }
+}
