@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Builds xgen-desk and packages it with cargo-packager (packaging/Packager.toml).
 #
-#   scripts/package.sh [--profile release|dev] [--formats deb,appimage,app,dmg,nsis] [--no-build]
+#   scripts/package.sh [--profile release|dev] [--formats deb,appimage,app,dmg,nsis]
+#                      [--features metal|cuda|vulkan] [--no-build]
 #
 # --profile  the Cargo profile whose binary is packaged (default release: optimized with LTO,
 #            what people install; `dev` packages target/debug, which is also optimized here,
 #            for quick checks of the packaging itself).
 # --formats  cargo-packager formats (default: deb on Linux, app,dmg on macOS, nsis on Windows).
+# --features GPU backend(s) to build in (comma-separated); default CPU only.
 # --no-build package the binary already built for the profile.
 #
 # Uses `cargo packager` when installed (`cargo install cargo-packager --locked`); on Linux x86-64
@@ -20,12 +22,14 @@ python=$(command -v python3 || command -v python) || { echo "package: needs Pyth
 profile=release
 formats=""
 build=1
+features=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --profile) profile="$2"; shift 2 ;;
     --formats) formats="$2"; shift 2 ;;
+    --features) IFS=, read -ra list <<<"$2"; for f in "${list[@]}"; do features+=(--features "xgen-desk/$f"); done; shift 2 ;;
     --no-build) build=0; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "package: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -44,7 +48,7 @@ fi
 
 if [[ $build -eq 1 ]]; then
   # --workspace: the same feature resolution as the tests, so llama.cpp is built once.
-  cargo build --workspace "${cargo_profile[@]}"
+  cargo build --workspace ${cargo_profile[@]+"${cargo_profile[@]}"} ${features[@]+"${features[@]}"}
 fi
 binary="$bin_dir/xgen-desk"
 [[ -x "$binary" || -x "$binary.exe" ]] || { echo "package: no binary at $binary (build it or drop --no-build)" >&2; exit 1; }

@@ -82,11 +82,48 @@ impl CatalogModel {
         estimate_quantized_size(quant, self.parameters)
     }
 
+    /// Sum of the catalog sizes of the weight files ([`is_weight_file`]).
+    #[must_use]
+    pub fn weight_bytes(&self) -> u64 {
+        self.files
+            .iter()
+            .filter(|f| is_weight_file(f.name))
+            .map(|f| f.size)
+            .sum()
+    }
+
+    /// Parameters of the checkpoint whose weight files really hold `weight_bytes` (the sizes the
+    /// Hub reports for the resolved commit): [`CatalogModel::parameters`] scaled by real over
+    /// catalog weight bytes, so the disk check sizes the F16 and quantized files by what is
+    /// actually there (another dtype on the same revision, a small test checkpoint). The
+    /// catalog figure when `weight_bytes` is 0 (unknown).
+    #[must_use]
+    pub fn parameters_for_weight_bytes(&self, weight_bytes: u64) -> u64 {
+        let catalog = self.weight_bytes();
+        if weight_bytes == 0 || catalog == 0 {
+            return self.parameters;
+        }
+        let scaled = u128::from(self.parameters) * u128::from(weight_bytes) / u128::from(catalog);
+        u64::try_from(scaled).unwrap_or(u64::MAX)
+    }
+
     /// Whether the converter can read this checkpoint (it reads safetensors only).
     #[must_use]
     pub fn convertible(&self) -> bool {
         self.format == WeightFormat::Safetensors
     }
+}
+
+/// Whether a repository file holds weights (`.safetensors`, `.bin`, `.gguf`) rather than
+/// configuration or an index.
+#[must_use]
+pub fn is_weight_file(name: &str) -> bool {
+    let ext = Path::new(name).extension().and_then(|e| e.to_str());
+    ext.is_some_and(|e| {
+        ["safetensors", "bin", "gguf"]
+            .iter()
+            .any(|w| e.eq_ignore_ascii_case(w))
+    })
 }
 
 /// Metadata, tokenizer vocabulary and alignment padding in a GGUF, on top of the tensors.

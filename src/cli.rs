@@ -287,12 +287,17 @@ pub fn main() -> ExitCode {
 }
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("XGEN_DESK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,llama_cpp_2=error"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("XGEN_DESK_LOG").unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("warn,llama_cpp_2=error,llama-cpp-2=error")
+        });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+    // llama.cpp's own log (model loading, quantization's per-tensor lines) goes through the
+    // filter above instead of straight to stderr, where it would bury the progress lines.
+    llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
 }
 
 /// Runs one subcommand.
@@ -494,6 +499,7 @@ fn convert(checkpoint: &Path, out: &Path, name: String, f32: bool) -> Result<()>
             xgen_quantize::OutType::F16
         },
         name,
+        cancel: None,
     };
     let mut line = ProgressLine::new("convert");
     let summary = xgen_quantize::convert_checkpoint(checkpoint, out, &options, |p| {
@@ -541,7 +547,7 @@ fn setup(model: Option<&str>, quant: QuantType, offline: bool) -> Result<()> {
             context_length: Some(info.n_ctx_train),
         })
     };
-    let installed = pipeline::setup(
+    let outcome = pipeline::setup(
         &source,
         quant,
         &options,
@@ -551,8 +557,14 @@ fn setup(model: Option<&str>, quant: QuantType, offline: bool) -> Result<()> {
     )
     .with_context(|| format!("setting up {spec} failed"))?;
     line.finish("");
+    let installed = outcome.model;
     eprintln!(
-        "installed {} ({}, {}) at {}",
+        "{} {} ({}, {}) at {}",
+        if outcome.already_installed {
+            "already installed:"
+        } else {
+            "installed"
+        },
         installed.display_name,
         installed.quantization,
         format_bytes(installed.size_bytes),

@@ -3,14 +3,15 @@
 //!
 //! All functions block; run them on a worker thread and forward [`Progress`] to the UI. Failures
 //! keep what resumes the next attempt (partial downloads, a finished F16 GGUF); success removes
-//! the intermediate files. Downloads and the waits between stages honour the [`CancelToken`];
-//! conversion and llama.cpp quantization run to the end of their stage once started.
+//! the intermediate files. Downloads, conversion (per tensor) and the waits between stages honour
+//! the [`CancelToken`]; llama.cpp quantization runs to the end of its stage once started (it has
+//! no cancel). A model already installed from the same commit is not set up again.
 
 use std::path::{Path, PathBuf};
 
 use crate::catalog::{
-    quant_label, unix_now, CatalogModel, InstalledModel, InstalledSource, ModelSource, QuantType,
-    Registry, RegistryError,
+    estimate_quantized_size, is_weight_file, quant_label, unix_now, CatalogModel, InstalledModel,
+    InstalledSource, ModelSource, QuantType, Registry, RegistryError,
 };
 use crate::hub::{check_disk, BoxError, DiskNeed, Hub, HubError, HubOptions, Meter, Snapshot};
 use crate::paths::{AppPaths, PathsError};
@@ -70,16 +71,18 @@ pub type Validator<'a> = dyn FnMut(&Path) -> Result<Validation, BoxError> + 'a;
 /// The conversion and quantization steps (real: [`XgenSteps`]; tests use fakes).
 pub trait Steps {
     /// Converts the checkpoint in `checkpoint` to an F16 GGUF at `out`, written atomically (a
-    /// failed conversion leaves no file at `out`).
+    /// failed or cancelled conversion leaves no file at `out`), stopping early once `cancel` is
+    /// set.
     ///
     /// # Errors
-    /// Any conversion error.
+    /// Any conversion error, or the cancellation.
     fn convert(
         &mut self,
         checkpoint: &Path,
         name: &str,
         out: &Path,
         progress: &mut ProgressFn<'_>,
+        cancel: &CancelToken,
     ) -> Result<(), BoxError>;
 
     /// Quantizes `input` to `quant` at `out`, written atomically.
@@ -109,10 +112,12 @@ impl Steps for XgenSteps {
         name: &str,
         out: &Path,
         progress: &mut ProgressFn<'_>,
+        cancel: &CancelToken,
     ) -> Result<(), BoxError> {
         let options = xgen_quantize::ConvertOptions {
             out_type: xgen_quantize::OutType::F16,
             name: name.to_owned(),
+            cancel: Some(cancel.flag().clone()),
         };
         let mut meter = Meter::new(Stage::Convert, 0, 0);
         xgen_quantize::convert_checkpoint(checkpoint, out, &options, |p| {
@@ -146,7 +151,8 @@ pub enum PipelineError {
     /// Downloading failed.
     #[error(transparent)]
     Hub(HubError),
-    /// Cancelled; partial downloads and finished stages are kept.
+    /// Cancelled; partial downloads and finished stages are kept (a half-written conversion is
+    /// removed: it starts over from the kept download).
     #[error("setup cancelled; run it again to continue where it stopped")]
     Cancelled,
     /// The checkpoint format cannot be converted.
@@ -233,9 +239,20 @@ pub fn fetch(
     )?)
 }
 
+/// What [`setup`] ended with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupOutcome {
+    /// The registry entry.
+    pub model: InstalledModel,
+    /// The same file (same source commit, same size) was installed before: nothing was
+    /// downloaded, converted, quantized or validated again.
+    pub already_installed: bool,
+}
+
 /// Installs `source` and records it in the registry: catalog models are fetched, converted to
 /// F16, quantized to `quant` and validated; Hub GGUFs are fetched and validated; local GGUFs are
-/// validated and registered in place. `validate` is the engine's load check.
+/// validated and registered in place. `validate` is the engine's load check. A model installed
+/// before from the same commit (catalog, Hub) or file is returned as it is.
 ///
 /// # Errors
 /// Any [`PipelineError`]; see each variant for what is kept.
@@ -246,7 +263,7 @@ pub fn setup(
     validate: &mut Validator<'_>,
     progress: &mut ProgressFn<'_>,
     cancel: &CancelToken,
-) -> Result<InstalledModel, PipelineError> {
+) -> Result<SetupOutcome, PipelineError> {
     let mut steps = XgenSteps {
         threads: opts.threads,
     };
@@ -266,10 +283,10 @@ pub fn setup_with(
     validate: &mut Validator<'_>,
     progress: &mut ProgressFn<'_>,
     cancel: &CancelToken,
-) -> Result<InstalledModel, PipelineError> {
-    match source {
+) -> Result<SetupOutcome, PipelineError> {
+    let (path, new) = match source {
         ModelSource::Catalog(model) => {
-            setup_catalog(model, quant, opts, steps, validate, progress, cancel)
+            return setup_catalog(model, quant, opts, steps, validate, progress, cancel)
         }
         ModelSource::HubGguf {
             repo,
@@ -290,50 +307,96 @@ pub fn setup_with(
                 .first()
                 .cloned()
                 .unwrap_or_else(|| snapshot.dir.join(file));
-            let validation = run_validate(&path, validate, progress, cancel)?;
             let name = file.rsplit('/').next().unwrap_or(file);
-            let entry = InstalledModel {
+            let new = NewEntry {
                 id: gguf_id(name),
                 display_name: format!("{repo}: {name}"),
-                size_bytes: file_size(&path)?,
                 quantization: quant_from_file_name(name),
-                context_length: validation.context_length.unwrap_or(0),
+                context_length: 0,
                 source: InstalledSource::HubGguf {
                     repo: repo.clone(),
                     revision: revision.clone(),
                     commit: snapshot.commit.clone(),
                     file: file.clone(),
                 },
-                installed_at: unix_now(),
-                path,
             };
-            opts.registry().add(entry.clone())?;
-            Ok(entry)
+            (path, new)
         }
         ModelSource::LocalGguf { path } => {
             let path = std::fs::canonicalize(path).map_err(|source| PipelineError::Io {
                 path: path.clone(),
                 source,
             })?;
-            let validation = run_validate(&path, validate, progress, cancel)?;
             let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let entry = InstalledModel {
+            let new = NewEntry {
                 id: gguf_id(&name),
-                display_name: name.clone(),
-                size_bytes: file_size(&path)?,
                 quantization: quant_from_file_name(&name),
-                context_length: validation.context_length.unwrap_or(0),
+                display_name: name,
+                context_length: 0,
                 source: InstalledSource::LocalFile,
-                installed_at: unix_now(),
-                path,
             };
-            opts.registry().add(entry.clone())?;
-            Ok(entry)
+            (path, new)
         }
+    };
+    if let Some(model) = find_installed(opts, &new, &path)? {
+        return Ok(SetupOutcome {
+            model,
+            already_installed: true,
+        });
     }
+    let validation = run_validate(&path, validate, progress, cancel)?;
+    install(opts, new, path, &validation)
+}
+
+/// A registry entry before its file is checked: everything but the path, size and time.
+struct NewEntry {
+    id: String,
+    display_name: String,
+    quantization: String,
+    /// Used when validation does not read the file's own.
+    context_length: u32,
+    source: InstalledSource,
+}
+
+/// The registry's entry for `new` when it names `path` from the same source and the file is
+/// still there with the recorded size.
+fn find_installed(
+    opts: &SetupOptions,
+    new: &NewEntry,
+    path: &Path,
+) -> Result<Option<InstalledModel>, PipelineError> {
+    let Some(existing) = opts.registry().get(&new.id)? else {
+        return Ok(None);
+    };
+    let same_file = std::fs::metadata(path).is_ok_and(|m| m.len() == existing.size_bytes);
+    Ok((existing.path == path && existing.source == new.source && same_file).then_some(existing))
+}
+
+/// Records the validated file `path` in the registry.
+fn install(
+    opts: &SetupOptions,
+    new: NewEntry,
+    path: PathBuf,
+    validation: &Validation,
+) -> Result<SetupOutcome, PipelineError> {
+    let entry = InstalledModel {
+        id: new.id,
+        display_name: new.display_name,
+        size_bytes: file_size(&path)?,
+        quantization: new.quantization,
+        context_length: validation.context_length.unwrap_or(new.context_length),
+        source: new.source,
+        installed_at: unix_now(),
+        path,
+    };
+    opts.registry().add(entry.clone())?;
+    Ok(SetupOutcome {
+        model: entry,
+        already_installed: false,
+    })
 }
 
 /// Where setup writes: `(F16 GGUF, final GGUF)` for `model` at `commit`.
@@ -375,7 +438,7 @@ fn setup_catalog(
     validate: &mut Validator<'_>,
     progress: &mut ProgressFn<'_>,
     cancel: &CancelToken,
-) -> Result<InstalledModel, PipelineError> {
+) -> Result<SetupOutcome, PipelineError> {
     if !model.convertible() {
         return Err(PipelineError::NotConvertible {
             model: model.id.to_owned(),
@@ -385,17 +448,55 @@ fn setup_catalog(
     let hub = Hub::new(opts.hub.clone())?;
     let files = model.file_names();
 
-    // Resolve first, so the disk check knows what is cached and which F16 could be reused.
-    let plan = if opts.hub.offline {
-        None
+    // Resolve first, so the disk check knows what is cached, how big the weights really are,
+    // and which F16 could be reused. Offline, the cached snapshot answers the same questions.
+    let (plan, cached) = if opts.hub.offline {
+        (None, Some(hub.cached(model.repo, model.revision, &files)?))
     } else {
-        Some(hub.plan(model.repo, model.revision, &files)?)
+        (Some(hub.plan(model.repo, model.revision, &files)?), None)
     };
-    let commit = match &plan {
-        Some(plan) => plan.commit.clone(),
-        None => hub.cached(model.repo, model.revision, &files)?.commit,
+    let (commit, weight_bytes) = match (&plan, &cached) {
+        (Some(plan), _) => (
+            plan.commit.clone(),
+            plan.files
+                .iter()
+                .filter(|f| is_weight_file(&f.name))
+                .map(|f| f.size)
+                .sum(),
+        ),
+        (None, Some(snapshot)) => (
+            snapshot.commit.clone(),
+            snapshot
+                .files
+                .iter()
+                .filter(|f| is_weight_file(&f.to_string_lossy()))
+                .filter_map(|f| std::fs::metadata(f).ok())
+                .map(|m| m.len())
+                .sum(),
+        ),
+        (None, None) => (String::new(), 0),
     };
     let (f16, final_path) = output_paths(model, &commit, quant, &opts.paths);
+    let new = NewEntry {
+        id: installed_id(model, quant),
+        display_name: format!("{} {}", model.display_name, quant_label(quant)),
+        quantization: quant_label(quant),
+        context_length: model.context_length,
+        source: InstalledSource::Catalog {
+            id: model.id.to_owned(),
+            repo: model.repo.to_owned(),
+            revision: model.revision.to_owned(),
+            commit: commit.clone(),
+        },
+    };
+    if let Some(installed) = find_installed(opts, &new, &final_path)? {
+        return Ok(SetupOutcome {
+            model: installed,
+            already_installed: true,
+        });
+    }
+
+    let parameters = model.parameters_for_weight_bytes(weight_bytes);
     let f16_done = quant != QuantType::F16 && f16.is_file();
     let mut needs = vec![DiskNeed {
         dir: opts.hub.cache_dir.clone(),
@@ -407,22 +508,23 @@ fn setup_catalog(
     if !f16_done {
         needs.push(DiskNeed {
             dir: f16.parent().map_or_else(PathBuf::new, Path::to_path_buf),
-            bytes: model.f16_size(),
+            bytes: estimate_quantized_size(QuantType::F16, parameters),
             what: "F16 GGUF".to_owned(),
         });
     }
     if quant != QuantType::F16 {
         needs.push(DiskNeed {
             dir: opts.paths.models_dir().to_path_buf(),
-            bytes: model.quantized_size(quant),
+            bytes: estimate_quantized_size(quant, parameters),
             what: format!("{} GGUF", quant_label(quant)),
         });
     }
     check_disk(&needs, &opts.hub.disk_space)?;
 
-    let snapshot = match &plan {
-        Some(plan) => hub.download(plan, progress, cancel)?,
-        None => hub.cached(model.repo, model.revision, &files)?,
+    let snapshot = match (plan, cached) {
+        (Some(plan), _) => hub.download(&plan, progress, cancel)?,
+        (None, Some(snapshot)) => snapshot,
+        (None, None) => hub.cached(model.repo, model.revision, &files)?,
     };
 
     for dir in [f16.parent(), final_path.parent()].into_iter().flatten() {
@@ -434,10 +536,16 @@ fn setup_catalog(
     if !f16_done {
         check_cancel(cancel)?;
         steps
-            .convert(&snapshot.dir, model.display_name, &f16, progress)
-            .map_err(|source| PipelineError::Convert {
-                model: model.id.to_owned(),
-                source,
+            .convert(&snapshot.dir, model.display_name, &f16, progress, cancel)
+            .map_err(|source| {
+                if cancel.is_cancelled() {
+                    PipelineError::Cancelled
+                } else {
+                    PipelineError::Convert {
+                        model: model.id.to_owned(),
+                        source,
+                    }
+                }
             })?;
     }
     if quant != QuantType::F16 {
@@ -459,22 +567,7 @@ fn setup_catalog(
             return Err(e);
         }
     };
-    let entry = InstalledModel {
-        id: installed_id(model, quant),
-        display_name: format!("{} {}", model.display_name, quant_label(quant)),
-        size_bytes: file_size(&final_path)?,
-        quantization: quant_label(quant),
-        context_length: validation.context_length.unwrap_or(model.context_length),
-        source: InstalledSource::Catalog {
-            id: model.id.to_owned(),
-            repo: model.repo.to_owned(),
-            revision: model.revision.to_owned(),
-            commit: snapshot.commit.clone(),
-        },
-        installed_at: unix_now(),
-        path: final_path,
-    };
-    opts.registry().add(entry.clone())?;
+    let outcome = install(opts, new, final_path, &validation)?;
     let work = work_dir(model, &opts.paths);
     match std::fs::remove_dir_all(&work) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -482,7 +575,7 @@ fn setup_catalog(
         }
         _ => {}
     }
-    Ok(entry)
+    Ok(outcome)
 }
 
 fn run_validate(

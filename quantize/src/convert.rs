@@ -7,6 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use half::{bf16, f16};
 use memmap2::Mmap;
@@ -104,6 +106,9 @@ pub enum ConvertError {
     /// Writing the GGUF failed.
     #[error("writing GGUF: {0}")]
     Gguf(#[from] GgufError),
+    /// [`ConvertOptions::cancel`] was set; the partial output was removed.
+    #[error("conversion cancelled")]
+    Cancelled,
 }
 
 /// Element type of the converted 2-D matrices (norms are always F32).
@@ -139,6 +144,19 @@ pub struct ConvertOptions {
     pub out_type: OutType,
     /// `general.name`.
     pub name: String,
+    /// Checked before each tensor and after every few MiB: once set, conversion stops with
+    /// [`ConvertError::Cancelled`] and removes its partial output (a conversion cannot be
+    /// resumed half-way; the checkpoint it reads is untouched).
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl ConvertOptions {
+    fn cancelled(&self) -> Result<(), ConvertError> {
+        match &self.cancel {
+            Some(flag) if flag.load(Ordering::Relaxed) => Err(ConvertError::Cancelled),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl Default for ConvertOptions {
@@ -146,6 +164,7 @@ impl Default for ConvertOptions {
         Self {
             out_type: OutType::F16,
             name: "XGen-7B-8K-Inst".to_owned(),
+            cancel: None,
         }
     }
 }
@@ -492,7 +511,8 @@ fn shard_files(dir: &Path) -> Result<Vec<PathBuf>, ConvertError> {
 /// Converts the Hugging Face LLaMA checkpoint in `dir` (XGen: vocab_size 51200) to a GGUF at
 /// `out` with the XGen tokenizer, writing `out` + `.partial` first and renaming on success.
 ///
-/// `progress` is called as each tensor starts and after every few MiB written.
+/// `progress` is called as each tensor starts and after every few MiB written;
+/// [`ConvertOptions::cancel`] is checked just before each of those calls.
 ///
 /// # Errors
 /// [`ConvertError`] naming the missing/invalid file or tensor.
@@ -602,6 +622,7 @@ pub fn convert_checkpoint(
                 bytes_total,
                 name: gguf_name.clone(),
             };
+            options.cancelled()?;
             progress(event(bytes_done));
             let src = view.data();
             let map = &maps[view_shards[index]];
@@ -619,6 +640,7 @@ pub fn convert_checkpoint(
                     sink.write_data(&buf)?;
                     bytes_done += buf.len() as u64;
                     buf.clear();
+                    options.cancelled()?;
                     progress(event(bytes_done));
                     // Rows are read in order, or (RoPE) permuted within one head: everything
                     // before the current head is done with.

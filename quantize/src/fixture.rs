@@ -59,6 +59,53 @@ pub struct TinyConfig {
     pub rms_norm_eps: f64,
     /// `vocab_size`.
     pub vocab_size: usize,
+    /// Number of safetensors shards (`model-0000N-of-0000M.safetensors`), at least 1: the
+    /// embedding goes in the first, the final norm and `lm_head` in the last, the layers spread
+    /// in order over all of them.
+    pub shards: usize,
+    /// Element type of every tensor (`torch_dtype` in config.json).
+    pub dtype: WeightDtype,
+}
+
+/// Element type of a fixture checkpoint's tensors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightDtype {
+    /// fp32, as in XGen's published checkpoints.
+    #[default]
+    F32,
+    /// IEEE half precision.
+    F16,
+    /// bfloat16.
+    BF16,
+}
+
+impl WeightDtype {
+    /// The `torch_dtype` name in config.json.
+    #[must_use]
+    pub fn torch_name(self) -> &'static str {
+        match self {
+            Self::F32 => "float32",
+            Self::F16 => "float16",
+            Self::BF16 => "bfloat16",
+        }
+    }
+
+    fn safetensors(self) -> Dtype {
+        match self {
+            Self::F32 => Dtype::F32,
+            Self::F16 => Dtype::F16,
+            Self::BF16 => Dtype::BF16,
+        }
+    }
+
+    /// Appends `v` rounded to this type (round to nearest even), little-endian.
+    fn push(self, out: &mut Vec<u8>, v: f32) {
+        match self {
+            Self::F32 => out.extend_from_slice(&v.to_le_bytes()),
+            Self::F16 => out.extend_from_slice(&half::f16::from_f32(v).to_le_bytes()),
+            Self::BF16 => out.extend_from_slice(&half::bf16::from_f32(v).to_le_bytes()),
+        }
+    }
 }
 
 impl Default for TinyConfig {
@@ -72,6 +119,8 @@ impl Default for TinyConfig {
             max_position_embeddings: 8192,
             rms_norm_eps: 1e-6,
             vocab_size: 51200,
+            shards: 2,
+            dtype: WeightDtype::F32,
         }
     }
 }
@@ -110,14 +159,15 @@ impl SplitMix64 {
     }
 }
 
-struct F32Tensor {
+struct Tensor {
+    dtype: WeightDtype,
     shape: Vec<usize>,
     data: Vec<u8>,
 }
 
-impl View for &F32Tensor {
+impl View for &Tensor {
     fn dtype(&self) -> Dtype {
-        Dtype::F32
+        self.dtype.safetensors()
     }
     fn shape(&self) -> &[usize] {
         &self.shape
@@ -130,15 +180,21 @@ impl View for &F32Tensor {
     }
 }
 
-fn random_tensor(rng: &mut SplitMix64, shape: Vec<usize>, mean: f64, std: f64) -> F32Tensor {
+fn random_tensor(
+    rng: &mut SplitMix64,
+    dtype: WeightDtype,
+    shape: Vec<usize>,
+    mean: f64,
+    std: f64,
+) -> Tensor {
     let n: usize = shape.iter().product();
     let mut data = Vec::with_capacity(n * 4);
     for _ in 0..n {
         #[allow(clippy::cast_possible_truncation)]
         let v = (mean + std * rng.next_normal()) as f32;
-        data.extend_from_slice(&v.to_le_bytes());
+        dtype.push(&mut data, v);
     }
-    F32Tensor { shape, data }
+    Tensor { dtype, shape, data }
 }
 
 fn write_text(path: &Path, text: &str) -> Result<(), FixtureError> {
@@ -148,9 +204,11 @@ fn write_text(path: &Path, text: &str) -> Result<(), FixtureError> {
     })
 }
 
-/// Writes an XGen-shaped Hugging Face checkpoint with tiny dimensions and random fp32 weights
-/// into `dir`: `config.json` (XGen's fields), two safetensors shards with
-/// `model.safetensors.index.json`, `tokenizer_config.json` and `generation_config.json`.
+/// Writes an XGen-shaped Hugging Face checkpoint with tiny dimensions and random weights into
+/// `dir`: `config.json` (XGen's fields), [`TinyConfig::shards`] safetensors shards of
+/// [`TinyConfig::dtype`] with `model.safetensors.index.json`, `tokenizer_config.json` and
+/// `generation_config.json`. The same seed gives the same values whatever the dtype (rounded
+/// from the same fp32 draws) and however many shards.
 ///
 /// Weights are `normal * 0.02`, except q/k projections (std `4/sqrt(hidden)`, so attention is
 /// sharp and a wrong RoPE layout changes the logits clearly), norms (`1 + 0.1 * normal`, so a
@@ -181,7 +239,7 @@ pub fn write_tiny_xgen_checkpoint(
         "pad_token_id": 0,
         "rms_norm_eps": c.rms_norm_eps,
         "tie_word_embeddings": false,
-        "torch_dtype": "float32",
+        "torch_dtype": c.dtype.torch_name(),
         "transformers_version": "4.29.2",
         "use_cache": true,
         "vocab_size": c.vocab_size
@@ -231,22 +289,25 @@ pub fn write_tiny_xgen_checkpoint(
         for i in (0..head_dim).step_by(2) {
             #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
             let v = (1.0 / 10000f64.powf(i as f64 / head_dim as f64)) as f32;
-            data.extend_from_slice(&v.to_le_bytes());
+            c.dtype.push(&mut data, v);
         }
-        F32Tensor {
+        Tensor {
+            dtype: c.dtype,
             shape: vec![head_dim / 2],
             data,
         }
     };
+    let mut random = |shape, mean, std| random_tensor(&mut rng, c.dtype, shape, mean, std);
 
-    let split = c.num_hidden_layers.div_ceil(2);
-    let mut shards: [Vec<(String, F32Tensor)>; 2] = [Vec::new(), Vec::new()];
+    let shard_count = c.shards.max(1);
+    let last = shard_count - 1;
+    let mut shards: Vec<Vec<(String, Tensor)>> = (0..shard_count).map(|_| Vec::new()).collect();
     shards[0].push((
         "model.embed_tokens.weight".into(),
-        random_tensor(&mut rng, vec![c.vocab_size, h], 0.0, 0.02),
+        random(vec![c.vocab_size, h], 0.0, 0.02),
     ));
     for n in 0..c.num_hidden_layers {
-        let s = usize::from(n >= split);
+        let s = (n * shard_count / c.num_hidden_layers).min(last);
         let name = |t: &str| format!("model.layers.{n}.{t}");
         let layer = [
             ("input_layernorm.weight", vec![h], 1.0, 0.1),
@@ -275,23 +336,20 @@ pub fn write_tiny_xgen_checkpoint(
             ),
         ];
         for (t, shape, mean, std) in layer {
-            shards[s].push((name(t), random_tensor(&mut rng, shape, mean, std)));
+            shards[s].push((name(t), random(shape, mean, std)));
         }
         shards[s].push((name("self_attn.rotary_emb.inv_freq"), inv_freq()));
     }
-    shards[1].push((
-        "model.norm.weight".into(),
-        random_tensor(&mut rng, vec![h], 1.0, 0.1),
-    ));
-    shards[1].push((
+    shards[last].push(("model.norm.weight".into(), random(vec![h], 1.0, 0.1)));
+    shards[last].push((
         "lm_head.weight".into(),
-        random_tensor(&mut rng, vec![c.vocab_size, h], 0.0, 0.5),
+        random(vec![c.vocab_size, h], 0.0, 0.5),
     ));
 
     let mut weight_map = BTreeMap::new();
     let mut total_size = 0usize;
     for (i, shard) in shards.iter().enumerate() {
-        let file = format!("model-{:05}-of-00002.safetensors", i + 1);
+        let file = format!("model-{:05}-of-{shard_count:05}.safetensors", i + 1);
         let path = dir.join(&file);
         for (name, t) in shard {
             weight_map.insert(name.clone(), file.clone());

@@ -23,7 +23,7 @@ pub use convert::{
 };
 pub use fixture::{
     write_random_f16_gguf, write_tiny_xgen_checkpoint, write_xgen7b_shaped_f16_gguf, FixtureError,
-    TinyConfig,
+    TinyConfig, WeightDtype,
 };
 pub use gguf::{GgmlType, GgufError, GgufFile, GgufValue, GgufWriter};
 pub use quantize::{quantize_gguf, QuantType, QuantizeError, QuantizeProgress, QuantizeSummary};

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use xgen_desk::engine::{Engine, Event, LoadSettings, ModelInfo};
+use xgen_desk::engine::{
+    Engine, EngineError, Event, GenerateRequest, LoadSettings, ModelInfo, StopReason, Timings,
+};
 
 /// SmolLM2-135M-Instruct Q4_1, fetched by `scripts/fetch-test-models.sh`.
 pub fn smollm2() -> PathBuf {
@@ -46,6 +48,29 @@ pub fn engine_with(
         match events.recv_timeout(TIMEOUT).expect("engine answers a load") {
             Event::Loaded(info) => return (engine, events, Ok(info)),
             Event::LoadFailed(error) => return (engine, events, Err(error.to_string())),
+            _ => {}
+        }
+    }
+}
+
+/// Runs a request to the end; returns the text pieces, why it stopped and the timings.
+pub fn collect(
+    engine: &Engine,
+    events: &mpsc::Receiver<Event>,
+    request: GenerateRequest,
+) -> Result<(Vec<String>, StopReason, Timings), EngineError> {
+    let id = request.id;
+    engine.generate(request);
+    let mut pieces = Vec::new();
+    loop {
+        match events.recv_timeout(TIMEOUT).expect("engine answers") {
+            Event::Token { id: got, text } if got == id => pieces.push(text),
+            Event::Done {
+                id: got,
+                reason,
+                timings,
+            } if got == id => return Ok((pieces, reason, timings)),
+            Event::Failed { id: got, error } if got == id => return Err(error),
             _ => {}
         }
     }

@@ -4,34 +4,11 @@ use std::io::Write;
 use std::sync::mpsc;
 
 use xgen_desk::engine::{
-    Engine, EngineError, Event, GenerateRequest, PromptInput, Sampling, StopReason, Timings,
+    Engine, EngineError, Event, GenerateRequest, PromptInput, Sampling, StopReason,
 };
 use xgen_desk::prompt::Message;
 
-use crate::common::{engine_with, small_settings, smollm2, temp_dir, TIMEOUT};
-
-/// Runs a request to the end; returns the text pieces, why it stopped and the timings.
-fn collect(
-    engine: &Engine,
-    events: &mpsc::Receiver<Event>,
-    request: GenerateRequest,
-) -> Result<(Vec<String>, StopReason, Timings), EngineError> {
-    let id = request.id;
-    engine.generate(request);
-    let mut pieces = Vec::new();
-    loop {
-        match events.recv_timeout(TIMEOUT).expect("engine answers") {
-            Event::Token { id: got, text } if got == id => pieces.push(text),
-            Event::Done {
-                id: got,
-                reason,
-                timings,
-            } if got == id => return Ok((pieces, reason, timings)),
-            Event::Failed { id: got, error } if got == id => return Err(error),
-            _ => {}
-        }
-    }
-}
+use crate::common::{collect, engine_with, small_settings, smollm2, temp_dir, TIMEOUT};
 
 fn loaded(n_ctx: u32) -> (Engine, mpsc::Receiver<Event>) {
     let (engine, events, info) = engine_with(&smollm2(), small_settings(n_ctx));

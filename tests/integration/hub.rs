@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use xgen_desk::catalog::{
-    self, CatalogFile, CatalogModel, InstalledModel, InstalledSource, ModelSource, QuantType,
-    Registry, RegistryError, WeightFormat,
+    self, CatalogModel, InstalledModel, InstalledSource, ModelSource, QuantType, Registry,
+    RegistryError, WeightFormat,
 };
 use xgen_desk::hub::{
     format_bytes, CancelToken, Hub, HubError, HubOptions, Progress, RepoCache, Stage,
@@ -696,6 +696,21 @@ fn catalog_has_the_spec_models() {
         (4_000_000_000..4_500_000_000).contains(&q4),
         "Q4_K_M about 4.2 GB: {q4}"
     );
+    // The disk check sizes the outputs by the weights the Hub really serves.
+    let weights = default.weight_bytes();
+    assert_eq!(weights, 27_590_000_000);
+    assert_eq!(
+        default.parameters_for_weight_bytes(weights),
+        default.parameters
+    );
+    assert_eq!(
+        default.parameters_for_weight_bytes(weights / 2),
+        default.parameters / 2,
+        "an fp16 copy of the same model"
+    );
+    assert_eq!(default.parameters_for_weight_bytes(0), default.parameters);
+    assert!(catalog::is_weight_file("model-00001-of-00003.safetensors"));
+    assert!(!catalog::is_weight_file("model.safetensors.index.json"));
     assert_eq!(
         catalog::find("xgen-7b-4k-base").unwrap().context_length,
         4096
@@ -787,6 +802,7 @@ impl Steps for FakeSteps {
         _name: &str,
         out: &Path,
         progress: &mut xgen_desk::hub::ProgressFn<'_>,
+        _cancel: &CancelToken,
     ) -> Result<(), xgen_desk::hub::BoxError> {
         assert!(checkpoint.join("config.json").is_file());
         self.converts += 1;
@@ -827,16 +843,54 @@ impl Steps for FakeSteps {
     }
 }
 
+/// Setup options for a fresh app home under `root`, downloading from `mock`, disk unlimited.
+fn setup_options(mock: &MockHub, root: &Path) -> SetupOptions {
+    let paths = AppPaths::under(root);
+    let mut hub = HubOptions::new(paths.hf_cache_dir());
+    hub.endpoint = mock.endpoint();
+    hub.disk_space = Arc::new(|_: &Path| Ok(u64::MAX));
+    let mut opts = SetupOptions::new(paths, hub);
+    opts.threads = 2;
+    opts
+}
+
 fn setup_env(model: &CatalogModel) -> (MockHub, tempfile::TempDir, SetupOptions) {
     let repo = MockRepo::new(model.repo, COMMIT, catalog_repo_files(model)).with_ref("refs/pr/20");
     let mock = MockHub::start(vec![repo]);
     let tmp = tempfile::tempdir().unwrap();
-    let paths = AppPaths::under(tmp.path());
-    let mut hub = HubOptions::new(paths.hf_cache_dir());
-    hub.endpoint = mock.endpoint();
-    hub.disk_space = Arc::new(|_: &Path| Ok(u64::MAX));
-    let opts = SetupOptions::new(paths, hub);
+    let opts = setup_options(&mock, tmp.path());
     (mock, tmp, opts)
+}
+
+/// Setup of `model` to Q4_K_M with `steps`, any file passing validation, progress ignored.
+fn fake_setup(
+    model: &'static CatalogModel,
+    opts: &SetupOptions,
+    steps: &mut FakeSteps,
+) -> Result<pipeline::SetupOutcome, PipelineError> {
+    pipeline::setup_with(
+        &ModelSource::Catalog(model),
+        QuantType::Q4KM,
+        opts,
+        steps,
+        &mut |_| Ok(Validation::default()),
+        &mut |_| {},
+        &CancelToken::new(),
+    )
+}
+
+/// Appends each new stage a progress event reports.
+fn record_stage(stages: &mut Vec<Stage>, progress: &Progress) {
+    if stages.last() != Some(&progress.stage) {
+        stages.push(progress.stage);
+    }
+}
+
+/// No file content was requested: only repository info and HEAD checks.
+fn nothing_downloaded(mock: &MockHub) -> bool {
+    mock.requests()
+        .iter()
+        .all(|r| r.method != "GET" || r.path.starts_with("/api/"))
 }
 
 #[test]
@@ -858,14 +912,12 @@ fn setup_runs_every_stage_registers_and_cleans_up() {
                 context_length: Some(8192),
             })
         },
-        &mut |p| {
-            if stages.last() != Some(&p.stage) {
-                stages.push(p.stage);
-            }
-        },
+        &mut |p| record_stage(&mut stages, p),
         &CancelToken::new(),
     )
     .expect("setup");
+    assert!(!installed.already_installed);
+    let installed = installed.model;
     assert_eq!(
         stages,
         [
@@ -885,11 +937,26 @@ fn setup_runs_every_stage_registers_and_cleans_up() {
     assert!(
         matches!(&installed.source, InstalledSource::Catalog { commit, .. } if commit == COMMIT)
     );
-    assert_eq!(opts.registry().list().unwrap(), vec![installed]);
+    assert_eq!(opts.registry().list().unwrap(), vec![installed.clone()]);
     assert!(
         !opts.paths.work_dir().join(model.id).exists(),
         "intermediate files removed"
     );
+
+    // Asked again, it is found installed: nothing is fetched, converted or validated.
+    let again = pipeline::setup_with(
+        &ModelSource::Catalog(model),
+        QuantType::Q4KM,
+        &opts,
+        &mut steps,
+        &mut |_| panic!("validated again"),
+        &mut |p| panic!("stage run again: {p:?}"),
+        &CancelToken::new(),
+    )
+    .expect("second setup");
+    assert!(again.already_installed);
+    assert_eq!(again.model, installed);
+    assert_eq!((steps.converts, steps.quantizes), (1, 1));
 }
 
 #[test]
@@ -900,17 +967,7 @@ fn failed_quantization_keeps_the_f16_and_the_next_run_reuses_it() {
         fail_quantize: true,
         ..FakeSteps::default()
     };
-    let source = ModelSource::Catalog(model);
-    let err = pipeline::setup_with(
-        &source,
-        QuantType::Q4KM,
-        &opts,
-        &mut steps,
-        &mut |_| Ok(Validation::default()),
-        &mut |_| {},
-        &CancelToken::new(),
-    )
-    .expect_err("quantize fails");
+    let err = fake_setup(model, &opts, &mut steps).expect_err("quantize fails");
     assert!(matches!(err, PipelineError::Quantize { .. }), "{err}");
     assert!(err.to_string().contains("F16 GGUF is kept"), "{err}");
     let (f16, _) = pipeline::output_paths(model, COMMIT, QuantType::Q4KM, &opts.paths);
@@ -919,24 +976,10 @@ fn failed_quantization_keeps_the_f16_and_the_next_run_reuses_it() {
 
     steps.fail_quantize = false;
     mock.clear_requests();
-    pipeline::setup_with(
-        &source,
-        QuantType::Q4KM,
-        &opts,
-        &mut steps,
-        &mut |_| Ok(Validation::default()),
-        &mut |_| {},
-        &CancelToken::new(),
-    )
-    .expect("second run");
+    fake_setup(model, &opts, &mut steps).expect("second run");
     assert_eq!(steps.converts, 1, "conversion not repeated");
     assert_eq!(steps.quantizes, 2);
-    assert!(
-        mock.requests()
-            .iter()
-            .all(|r| r.method != "GET" || r.path.starts_with("/api/")),
-        "download not repeated"
-    );
+    assert!(nothing_downloaded(&mock), "download not repeated");
     assert!(!f16.exists());
 }
 
@@ -944,18 +987,15 @@ fn failed_quantization_keeps_the_f16_and_the_next_run_reuses_it() {
 fn setup_refuses_when_the_whole_chain_does_not_fit() {
     let model = catalog::default_model();
     let (mock, _tmp, mut opts) = setup_env(model);
-    // Room for the download but not for download + F16 + Q4_K_M.
-    opts.hub.disk_space = Arc::new(|_: &Path| Ok(10_000_000_000));
-    let err = pipeline::setup_with(
-        &ModelSource::Catalog(model),
-        QuantType::Q4KM,
-        &opts,
-        &mut FakeSteps::default(),
-        &mut |_| Ok(Validation::default()),
-        &mut |_| {},
-        &CancelToken::new(),
-    )
-    .expect_err("not enough disk");
+    // Room for the download but not for download + F16 + Q4_K_M, sized from the real files
+    // (the F16 and Q4_K_M estimates are at least the GGUF overhead, 16 MiB each).
+    let download: u64 = catalog_repo_files(model)
+        .iter()
+        .map(|f| f.content.len() as u64)
+        .sum();
+    let available = download + 1_000_000;
+    opts.hub.disk_space = Arc::new(move |_: &Path| Ok(available));
+    let err = fake_setup(model, &opts, &mut FakeSteps::default()).expect_err("not enough disk");
     match &err {
         PipelineError::Hub(HubError::NotEnoughDisk {
             needed,
@@ -963,8 +1003,12 @@ fn setup_refuses_when_the_whole_chain_does_not_fit() {
             breakdown,
             ..
         }) => {
-            assert_eq!(*available, 10_000_000_000);
-            assert!(*needed > model.f16_size() + model.quantized_size(QuantType::Q4KM));
+            assert_eq!(*available, download + 1_000_000);
+            assert!(*needed > download + 32 * 1024 * 1024, "{needed}");
+            assert!(
+                *needed < 100_000_000,
+                "estimated from the real 0.3 MB of weights, not the catalog's 27.6 GB: {needed}"
+            );
             assert!(
                 breakdown.contains("F16 GGUF") && breakdown.contains("Q4_K_M"),
                 "{breakdown}"
@@ -972,26 +1016,14 @@ fn setup_refuses_when_the_whole_chain_does_not_fit() {
         }
         other => panic!("expected NotEnoughDisk, got {other}"),
     }
-    assert!(mock
-        .requests()
-        .iter()
-        .all(|r| r.method != "GET" || r.path.starts_with("/api/")));
+    assert!(nothing_downloaded(&mock));
 }
 
 #[test]
 fn bin_checkpoints_are_refused_before_downloading() {
     let model = catalog::find("xgen-7b-8k-base").unwrap();
     let (mock, _tmp, opts) = setup_env(model);
-    let err = pipeline::setup_with(
-        &ModelSource::Catalog(model),
-        QuantType::Q4KM,
-        &opts,
-        &mut FakeSteps::default(),
-        &mut |_| Ok(Validation::default()),
-        &mut |_| {},
-        &CancelToken::new(),
-    )
-    .expect_err("not convertible");
+    let err = fake_setup(model, &opts, &mut FakeSteps::default()).expect_err("not convertible");
     assert!(matches!(err, PipelineError::NotConvertible { .. }), "{err}");
     assert!(mock.requests().is_empty());
 }
@@ -1002,11 +1034,7 @@ fn hub_gguf_is_fetched_validated_and_removable() {
     let repo = MockRepo::new("someone/tiny-GGUF", COMMIT, vec![gguf.clone()]);
     let mock = MockHub::start(vec![repo]);
     let tmp = tempfile::tempdir().unwrap();
-    let paths = AppPaths::under(tmp.path());
-    let mut hub = HubOptions::new(paths.hf_cache_dir());
-    hub.endpoint = mock.endpoint();
-    hub.disk_space = Arc::new(|_: &Path| Ok(u64::MAX));
-    let opts = SetupOptions::new(paths, hub);
+    let opts = setup_options(&mock, tmp.path());
     let source = ModelSource::parse("someone/tiny-GGUF/tiny.Q8_0.gguf").unwrap();
     let installed = pipeline::setup(
         &source,
@@ -1020,7 +1048,8 @@ fn hub_gguf_is_fetched_validated_and_removable() {
         &mut |_| {},
         &CancelToken::new(),
     )
-    .expect("setup hub gguf");
+    .expect("setup hub gguf")
+    .model;
     assert_eq!(installed.quantization, "Q8_0");
     assert_eq!(installed.context_length, 2048);
     assert_eq!(std::fs::read(&installed.path).unwrap(), gguf.content);
@@ -1053,114 +1082,85 @@ fn validation_failure_does_not_install() {
     assert!(file.exists(), "a local file is never deleted");
 }
 
-/// The real converter and quantizer on a tiny XGen-shaped checkpoint served by the mock hub.
+/// The real converter, quantizer and engine on a tiny XGen-shaped checkpoint published under
+/// the default model's name: a cancel during conversion keeps the download and removes the
+/// half-written F16, the next run converts, quantizes and validates (llama.cpp loads the file
+/// and runs a token through it), and the run after that finds the model installed.
 #[test]
-fn setup_end_to_end_with_the_real_converter_and_quantizer() {
-    let ckpt = tempfile::tempdir().unwrap();
-    xgen_desk::quantize::write_tiny_xgen_checkpoint(
-        ckpt.path(),
-        &xgen_desk::quantize::TinyConfig::default(),
-        7,
-    )
-    .expect("fixture");
-    let repo = MockRepo::from_dir("Salesforce/xgen-tiny", COMMIT, ckpt.path()).unwrap();
-    let files: Vec<CatalogFile> = repo
-        .files
-        .iter()
-        .map(|f| CatalogFile {
-            name: Box::leak(f.name.clone().into_boxed_str()),
-            size: f.content.len() as u64,
-        })
-        .collect();
-    let model: &'static CatalogModel = Box::leak(Box::new(CatalogModel {
-        id: "xgen-tiny",
-        display_name: "XGen tiny",
-        repo: "Salesforce/xgen-tiny",
-        revision: "main",
-        format: WeightFormat::Safetensors,
-        files: Box::leak(files.into_boxed_slice()),
-        context_length: 8192,
-        parameters: 4_000_000,
-        instruct: true,
-        license_note: "",
-    }));
-    let mock = MockHub::start(vec![repo]);
+fn setup_cancelled_in_convert_resumes_to_a_validated_install() {
+    let model = catalog::default_model();
+    let mock = MockHub::start(vec![MockRepo::tiny_xgen(model, COMMIT, 7)]);
     let tmp = tempfile::tempdir().unwrap();
-    let paths = AppPaths::under(tmp.path());
-    let mut hub = HubOptions::new(paths.hf_cache_dir());
-    hub.endpoint = mock.endpoint();
-    let mut opts = SetupOptions::new(paths, hub);
-    opts.threads = 2;
+    let opts = setup_options(&mock, tmp.path());
+    let source = ModelSource::Catalog(model);
+    let mut validate = |path: &Path| -> Result<Validation, xgen_desk::hub::BoxError> {
+        let info = xgen_desk::engine::validate_model(path)?;
+        Ok(Validation {
+            context_length: Some(info.n_ctx_train),
+        })
+    };
+    let work = opts.paths.work_dir().join(model.id);
+
+    let cancel = CancelToken::new();
     let mut stages = Vec::new();
-    let installed = pipeline::setup(
-        &ModelSource::Catalog(model),
+    let err = pipeline::setup(
+        &source,
         QuantType::Q8_0,
         &opts,
-        &mut |path| {
-            // The real check: llama.cpp loads the file and runs a token through it.
-            let info = xgen_desk::engine::validate_model(path)?;
-            Ok(Validation {
-                context_length: Some(info.n_ctx_train),
-            })
-        },
+        &mut validate,
         &mut |p| {
-            if stages.last() != Some(&p.stage) {
-                stages.push(p.stage);
+            record_stage(&mut stages, p);
+            if p.stage == Stage::Convert {
+                cancel.cancel();
             }
         },
+        &cancel,
+    )
+    .expect_err("cancelled");
+    assert!(matches!(err, PipelineError::Cancelled), "{err}");
+    assert_eq!(stages, [Stage::Download, Stage::Convert]);
+    let leftovers: Vec<_> = std::fs::read_dir(&work)
+        .map(|dir| dir.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "no partial F16 kept: {leftovers:?}");
+    assert!(opts.registry().list().unwrap().is_empty());
+
+    mock.clear_requests();
+    stages.clear();
+    let outcome = pipeline::setup(
+        &source,
+        QuantType::Q8_0,
+        &opts,
+        &mut validate,
+        &mut |p| record_stage(&mut stages, p),
         &CancelToken::new(),
     )
     .expect("setup");
+    assert!(nothing_downloaded(&mock), "the download was kept");
     assert_eq!(
-        stages,
-        [
-            Stage::Download,
-            Stage::Convert,
-            Stage::Quantize,
-            Stage::Verify
-        ]
+        stages
+            .iter()
+            .filter(|s| **s != Stage::Download)
+            .collect::<Vec<_>>(),
+        [&Stage::Convert, &Stage::Quantize, &Stage::Verify]
     );
+    assert!(!outcome.already_installed);
+    let installed = outcome.model;
+    assert_eq!(installed.id, "xgen-7b-8k-inst-q8_0");
     assert_eq!(installed.context_length, 8192);
     assert_eq!(installed.quantization, "Q8_0");
     assert!(installed.size_bytes > 0);
-    assert!(!opts.paths.work_dir().join("xgen-tiny").exists());
+    assert!(!work.exists(), "intermediate files removed");
 
-    // The installed model answers in XGen's format.
-    let (engine, events) = xgen_desk::engine::Engine::spawn_with_channel().unwrap();
-    engine.load(
-        &installed.path,
-        xgen_desk::engine::LoadSettings {
-            n_ctx: Some(512),
-            ..Default::default()
-        },
-    );
-    let info = loop {
-        match events
-            .recv_timeout(std::time::Duration::from_secs(120))
-            .unwrap()
-        {
-            xgen_desk::engine::Event::Loaded(info) => break info,
-            xgen_desk::engine::Event::LoadFailed(e) => panic!("{e}"),
-            _ => {}
-        }
-    };
-    assert!(info.xgen);
-    engine.generate(xgen_desk::engine::GenerateRequest::chat(
-        1,
-        vec![xgen_desk::prompt::Message::user("Hello")],
-        xgen_desk::engine::Sampling::greedy(4),
-    ));
-    loop {
-        match events
-            .recv_timeout(std::time::Duration::from_secs(120))
-            .unwrap()
-        {
-            xgen_desk::engine::Event::Done { timings, .. } => {
-                assert!(timings.prompt_evaluated > 0);
-                break;
-            }
-            xgen_desk::engine::Event::Failed { error, .. } => panic!("{error}"),
-            _ => {}
-        }
-    }
+    let again = pipeline::setup(
+        &source,
+        QuantType::Q8_0,
+        &opts,
+        &mut |_| panic!("validated again"),
+        &mut |p| panic!("stage run again: {p:?}"),
+        &CancelToken::new(),
+    )
+    .expect("third setup");
+    assert!(again.already_installed);
+    assert_eq!(again.model, installed);
 }

@@ -1,5 +1,6 @@
 //! Integration tests: the real llama.cpp, real GGUF files, real HTTP on loopback.
 
+mod cli;
 mod common;
 mod engine;
 mod hub;

@@ -18,8 +18,11 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
+use xgen_desk::catalog::CatalogModel;
 use xgen_desk::hub::{git_blob_sha1, sha256_hex};
+use xgen_quantize::{write_tiny_xgen_checkpoint, TinyConfig};
 
 /// Files at or above this size are served as LFS files (redirect + `X-Linked-Etag`).
 pub const LFS_THRESHOLD: usize = 10 * 1024;
@@ -100,6 +103,42 @@ impl MockRepo {
         Ok(Self::new(id, commit, files))
     }
 
+    /// `model`'s repository at `model.revision`, holding a tiny XGen-shaped checkpoint (the
+    /// project's fixture: exact vocabulary, random fp32 weights) under the catalog's file names:
+    /// as many safetensors shards as the catalog lists, and small stand-ins for the catalog's
+    /// other files (`tokenization_xgen.py`).
+    pub fn tiny_xgen(model: &CatalogModel, commit: &str, seed: u64) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let shards = model
+            .files
+            .iter()
+            .filter(|f| f.name.ends_with(".safetensors"))
+            .count();
+        let config = TinyConfig {
+            shards,
+            ..TinyConfig::default()
+        };
+        write_tiny_xgen_checkpoint(dir.path(), &config, seed).expect("tiny checkpoint");
+        let mut repo = Self::from_dir(model.repo, commit, dir.path()).expect("read checkpoint");
+        for file in model.files {
+            if !repo.files.iter().any(|f| f.name == file.name) {
+                let stand_in = format!("# stand-in for {} in tests\n", file.name);
+                repo.files
+                    .push(MockFile::new(file.name, stand_in.into_bytes()));
+            }
+        }
+        assert_eq!(
+            repo.files.len(),
+            model.files.len(),
+            "fixture names = catalog names"
+        );
+        if model.revision == "main" {
+            repo
+        } else {
+            repo.with_ref(model.revision)
+        }
+    }
+
     pub fn with_ref(mut self, name: &str) -> Self {
         self.refs.push(name.to_owned());
         self
@@ -134,6 +173,7 @@ pub struct Seen {
 struct Faults {
     /// File name -> (body bytes to send before dropping, how many more times).
     drop_after: HashMap<String, (u64, u32)>,
+    throttle: Option<u64>,
     /// File name -> absolute offset whose byte is flipped in every response.
     flip_at: HashMap<String, u64>,
     ignore_range: bool,
@@ -190,6 +230,11 @@ impl MockHub {
     /// `http://127.0.0.1:<port>`.
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Send bodies at about `bytes_per_sec` (None: as fast as possible).
+    pub fn throttle(&self, bytes_per_sec: Option<u64>) {
+        self.state.faults.lock().unwrap().throttle = bytes_per_sec;
     }
 
     /// Drop the connection after `bytes` body bytes of the next `times` GETs of `file`.
@@ -423,6 +468,10 @@ fn serve(mut conn: TcpStream, state: &State) {
             break;
         }
         sent += chunk.len();
+        let throttle = state.faults.lock().unwrap().throttle;
+        if let Some(rate) = throttle {
+            std::thread::sleep(Duration::from_secs_f64(chunk.len() as f64 / rate.max(1) as f64));
+        }
     }
     let _ = conn.flush();
     state.body_bytes.fetch_add(sent as u64, Ordering::SeqCst);

@@ -3,13 +3,13 @@
 
 use std::sync::OnceLock;
 
-use xgen_desk::engine::{Event, GenerateRequest, Sampling, StopReason};
+use xgen_desk::engine::{GenerateRequest, Sampling, StopReason};
 use xgen_desk::prompt::{summarize_request, xgen_prompt, Message, SummaryStyle};
 use xgen_quantize::{
     convert_checkpoint, write_tiny_xgen_checkpoint, ConvertOptions, TinyConfig, XgenTokenizer,
 };
 
-use crate::common::{engine_with, small_settings, TIMEOUT};
+use crate::common::{collect, engine_with, small_settings};
 
 /// One tiny XGen GGUF for every test in this module.
 fn tiny_xgen_gguf() -> &'static std::path::Path {
@@ -95,18 +95,9 @@ fn xgen_generation_runs_and_follow_ups_reuse_the_cache() {
         SummaryStyle::Bullets,
     ))];
     let run = |id: u64, messages: Vec<Message>| {
-        engine.generate(GenerateRequest::chat(id, messages, Sampling::greedy(12)));
-        let mut text = String::new();
-        loop {
-            match events.recv_timeout(TIMEOUT).expect("answer") {
-                Event::Token { text: piece, .. } => text.push_str(&piece),
-                Event::Done {
-                    reason, timings, ..
-                } => return (text, reason, timings),
-                Event::Failed { error, .. } => panic!("{error}"),
-                _ => {}
-            }
-        }
+        let request = GenerateRequest::chat(id, messages, Sampling::greedy(12));
+        let (pieces, reason, timings) = collect(&engine, &events, request).expect("reply");
+        (pieces.concat(), reason, timings)
     };
     let (reply, reason, t1) = run(1, first.clone());
     assert!(

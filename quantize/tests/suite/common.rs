@@ -39,6 +39,7 @@ pub fn convert(hf: &Path, dir: &Path, name: &str, out_type: OutType) -> PathBuf 
     let opts = ConvertOptions {
         out_type,
         name: "tiny-xgen".to_owned(),
+        cancel: None,
     };
     convert_checkpoint(hf, &out, &opts, |_| {}).expect("convert");
     out

@@ -5,8 +5,10 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use safetensors::SafeTensors;
-use xgen_quantize::gguf::GgufFile;
-use xgen_quantize::{convert_checkpoint, ConvertOptions, OutType, TinyConfig, XgenTokenizer};
+use xgen_quantize::gguf::{read_tensor_bytes, GgufFile};
+use xgen_quantize::{
+    convert_checkpoint, ConvertOptions, GgmlType, OutType, TinyConfig, WeightDtype, XgenTokenizer,
+};
 
 use crate::common;
 
@@ -326,4 +328,126 @@ fn converted_gguf_has_spec_metadata_and_tensors() {
     assert_eq!(model.n_vocab(), 51200);
     assert_eq!(model.n_layer(), 2);
     assert_eq!(model.n_embd(), 64);
+}
+
+/// Relative RMS difference of `got` from `base`, over every position.
+fn relative_rms(got: &[Vec<f32>], base: &[Vec<f32>]) -> f64 {
+    let (mut err, mut norm) = (0.0f64, 0.0f64);
+    for (g, b) in got.iter().zip(base) {
+        for (x, y) in g.iter().zip(b) {
+            err += f64::from(x - y).powi(2);
+            norm += f64::from(*y).powi(2);
+        }
+    }
+    (err / norm).sqrt()
+}
+
+#[test]
+fn f16_and_bf16_checkpoints_convert_like_fp32() {
+    let dir = common::tempdir();
+    let tokens = XgenTokenizer::new()
+        .unwrap()
+        .encode_ordinary("### Human: half precision in,\tsame answers out.\n###");
+    // The same seed draws the same fp32 values; the fixture rounds them to each dtype.
+    let convert = |dtype: WeightDtype, out_type: OutType| {
+        let sub = dir.path().join(dtype.torch_name());
+        let cfg = TinyConfig {
+            dtype,
+            shards: 3,
+            ..TinyConfig::default()
+        };
+        let hf = sub.join("hf");
+        if !hf.exists() {
+            common::tiny_checkpoint(&sub, &cfg, 42);
+        }
+        let name = format!("{out_type:?}.gguf");
+        common::convert(&hf, &sub, &name, out_type)
+    };
+    let base_f32 = convert(WeightDtype::F32, OutType::F32);
+    let base = common::llama_logits(&common::load(&base_f32), &tokens);
+    let base_f16 = convert(WeightDtype::F32, OutType::F16);
+    let base_file = GgufFile::read(&base_f16).unwrap();
+
+    for (dtype, max_rel) in [(WeightDtype::F16, 5e-3), (WeightDtype::BF16, 4e-2)] {
+        let gguf = convert(dtype, OutType::F32);
+        let got = common::llama_logits(&common::load(&gguf), &tokens);
+        let rel = relative_rms(&got, &base);
+        let agree = got
+            .iter()
+            .zip(&base)
+            .filter(|(g, b)| common::argmax(g) == common::argmax(b))
+            .count();
+        println!(
+            "{} checkpoint: relative RMS logit difference from fp32 {rel:.2e}, top-1 agrees at \
+             {agree}/{} positions",
+            dtype.torch_name(),
+            tokens.len()
+        );
+        assert!(rel < max_rel, "{dtype:?}: {rel}");
+        assert_eq!(agree, tokens.len(), "{dtype:?}: top-1 at every position");
+        assert!(rel > 0.0, "{dtype:?} weights were really rounded");
+    }
+
+    // An fp16 checkpoint's matrices are copied into an F16 GGUF bit for bit: the same bytes the
+    // converter writes when it rounds the fp32 checkpoint.
+    let f16 = convert(WeightDtype::F16, OutType::F16);
+    let file = GgufFile::read(&f16).unwrap();
+    let mut matrices = 0;
+    for info in file.tensors.iter().filter(|t| t.ty == GgmlType::F16) {
+        let want = base_file.tensor(&info.name).unwrap();
+        assert_eq!(
+            read_tensor_bytes(&f16, &file, info).unwrap(),
+            read_tensor_bytes(&base_f16, &base_file, want).unwrap(),
+            "{}",
+            info.name
+        );
+        matrices += 1;
+    }
+    assert_eq!(
+        matrices,
+        2 + 7 * 2,
+        "embedding, output and 7 matrices per layer"
+    );
+}
+
+#[test]
+fn cancel_stops_before_the_next_tensor_and_removes_the_partial_file() {
+    let dir = common::tempdir();
+    let hf = common::tiny_checkpoint(dir.path(), &TinyConfig::default(), 5);
+    let out = dir.path().join("cancelled.gguf");
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let options = ConvertOptions {
+        cancel: Some(cancel.clone()),
+        ..ConvertOptions::default()
+    };
+    let mut started = Vec::new();
+    let err = convert_checkpoint(&hf, &out, &options, |p| {
+        if started.last() != Some(&p.tensor_index) {
+            started.push(p.tensor_index);
+        }
+        if p.tensor_index == 3 {
+            assert!(
+                xgen_quantize::convert::partial_path(&out).is_file(),
+                "writing has begun"
+            );
+            cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    })
+    .expect_err("cancelled");
+    assert!(
+        matches!(err, xgen_quantize::ConvertError::Cancelled),
+        "{err}"
+    );
+    assert_eq!(started, [0, 1, 2, 3], "no tensor starts after the cancel");
+    assert!(!out.exists());
+    assert!(
+        !xgen_quantize::convert::partial_path(&out).exists(),
+        "a half-written GGUF cannot be resumed, so it is removed"
+    );
+    assert!(hf.join("model-00001-of-00002.safetensors").is_file());
+
+    // The same options without the flag set convert the checkpoint completely.
+    cancel.store(false, std::sync::atomic::Ordering::SeqCst);
+    let summary = convert_checkpoint(&hf, &out, &options, |_| {}).expect("convert");
+    assert_eq!(summary.tensor_count, 21);
 }
