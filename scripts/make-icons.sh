@@ -12,7 +12,7 @@ trap 'rm -f "$master"' EXIT
 
 # 1024x1024: a blue rounded square, a white page with text lines, an orange "X" badge.
 convert -size 1024x1024 xc:none \
-  \( -size 1024x1024 gradient:'#2f6fdb-#173a8c' \) \
+  \( -size 1024x1024 gradient:'#2f6fdb-#173a8c' -alpha set \) \
   \( -size 1024x1024 xc:none -fill white -draw 'roundrectangle 40,40 984,984 200,200' \) \
   -delete 0 -compose DstIn -composite \
   -compose Over \

@@ -96,12 +96,13 @@ summary=$(/usr/bin/xgen-desk summarize "$work/notes.txt" --model "$model" --ctx 
 [[ -n "${summary//[[:space:]]/}" ]] || fail "empty summary"
 say "summary: $summary"
 
-# 4. The desktop app under Xvfb: its window appears, then a screenshot.
+# 4. The desktop app under Xvfb, opened on a document as a file manager would: its window
+#    appears, then a screenshot.
 display=":$((90 + RANDOM % 100))"
 Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
 xvfb_pid=$!
 for _ in $(seq 50); do DISPLAY=$display xwininfo -root >/dev/null 2>&1 && break; sleep 0.1; done
-DISPLAY=$display /usr/bin/xgen-desk >"$work/app.log" 2>&1 &
+DISPLAY=$display /usr/bin/xgen-desk "$work/notes.txt" >"$work/app.log" 2>&1 &
 app_pid=$!
 window=""
 for _ in $(seq 300); do
@@ -112,6 +113,9 @@ for _ in $(seq 300); do
 done
 [[ -n "$window" ]] || { cat "$work/app.log" >&2; fail "no xgen-desk window within 30 s"; }
 say "window:$window"
+window_id=$(awk '{print $1}' <<<"$window")
+DISPLAY=$display xprop -id "$window_id" -f _NET_WM_ICON 32c _NET_WM_ICON | grep -q '= 512, 512,' \
+  || fail "the window has no 512x512 icon"
 sleep 2 # let it draw its first frames
 mkdir -p target/packages
 shot=target/packages/screenshot.png

@@ -23,11 +23,20 @@ use crate::prompt::{summarize_request, Message, SummaryStyle};
 
 /// Offline assistant for Salesforce XGen-7B-8K-Inst, on llama.cpp.
 #[derive(Debug, Parser)]
-#[command(name = "xgen-desk", version, about, long_about = None)]
+#[command(
+    name = "xgen-desk",
+    version,
+    about,
+    long_about = None,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     /// What to do; without one, the desktop app opens.
     #[command(subcommand)]
     pub command: Option<Commands>,
+    /// Documents to open in the desktop app (file managers pass them with "Open with").
+    #[arg(value_name = "DOCUMENT")]
+    pub documents: Vec<PathBuf>,
 }
 
 /// The headless subcommands.
@@ -274,7 +283,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
     let result = match cli.command {
-        None => crate::app::run(),
+        None => crate::app::run_with_documents(cli.documents),
         Some(command) => run(command),
     };
     match result {

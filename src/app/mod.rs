@@ -1450,9 +1450,23 @@ fn pick_file(
 /// # Errors
 /// When no window can be opened (no display, no OpenGL).
 pub fn run() -> Result<()> {
+    run_with_documents(Vec::new())
+}
+
+/// [`run`], opening the first of `documents` (what a file manager passes with "Open with") in
+/// the first conversation.
+///
+/// # Errors
+/// When no window can be opened (no display, no OpenGL).
+pub fn run_with_documents(documents: Vec<PathBuf>) -> Result<()> {
     let opts = AppOptions::from_env()?;
+    let mut viewport = egui::ViewportBuilder::default();
+    // The installers' icon (assets/); a PNG that does not decode only costs the window icon.
+    if let Ok(icon) = eframe::icon_data::from_png_bytes(include_bytes!("../../assets/icon.png")) {
+        viewport = viewport.with_icon(icon);
+    }
     let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default()
+        viewport: viewport
             .with_title("xgen-desk")
             .with_app_id("xgen-desk")
             .with_inner_size([1100.0, 760.0])
@@ -1464,7 +1478,10 @@ pub fn run() -> Result<()> {
         "xgen-desk",
         options,
         Box::new(move |cc| {
-            let app = XgenApp::new(&cc.egui_ctx, opts)?;
+            let mut app = XgenApp::new(&cc.egui_ctx, opts)?;
+            if let Some(document) = documents.first() {
+                app.open_document(document);
+            }
             Ok(Box::new(app))
         }),
     )

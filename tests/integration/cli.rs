@@ -156,3 +156,19 @@ fn setup_binary_names_a_missing_shard_and_installs_nothing() {
     let models = xgen_desk(home.path(), &mock, &["models"]);
     assert!(text(&models.stdout).contains("none yet"));
 }
+
+/// File managers start the app as `xgen-desk FILE` ("Open with", the installers' file types).
+#[test]
+fn a_document_argument_opens_the_app_and_subcommands_still_parse() {
+    use clap::Parser;
+    use xgen_desk::cli::{Cli, Commands};
+
+    let cli = Cli::try_parse_from(["xgen-desk", "/home/me/notes.pdf"]).expect("a document");
+    assert!(cli.command.is_none(), "the app opens");
+    assert_eq!(cli.documents, [Path::new("/home/me/notes.pdf")]);
+    let cli = Cli::try_parse_from(["xgen-desk", "models"]).expect("a subcommand");
+    assert!(matches!(cli.command, Some(Commands::Models)));
+    assert!(cli.documents.is_empty());
+    let cli = Cli::try_parse_from(["xgen-desk"]).expect("nothing");
+    assert!(cli.command.is_none() && cli.documents.is_empty());
+}
