@@ -3,23 +3,25 @@
 //! Flags are parsed here once and turned into [`LoadSettings`] and [`Sampling`]; the rest of the
 //! program trusts those.
 
-use std::io::{BufRead, IsTerminal, Read, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use crate::catalog::{self, CatalogModel, ModelSource, QuantType};
+use crate::documents::{self, Document};
 use crate::engine::{
     Engine, Event, GenerateRequest, KvPrecision, LoadSettings, ModelInfo, PromptInput, Sampling,
     StopReason, Timings,
 };
 use crate::hub::{format_bytes, BoxError, CancelToken, Progress, Stage};
 use crate::pipeline::{self, SetupOptions, Validation};
-use crate::prompt::{summarize_request, Message, SummaryStyle};
+use crate::prompt::{Message, SummaryStyle};
+use crate::summarize::{self, EngineModel, SummarizeOptions};
 
 /// Offline assistant for Salesforce XGen-7B-8K-Inst, on llama.cpp.
 #[derive(Debug, Parser)]
@@ -42,7 +44,8 @@ pub struct Cli {
 /// The headless subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Commands {
-    /// Summarize a text or Markdown file (or `-` for standard input), streaming to stdout.
+    /// Summarize a document of any length (text, Markdown, PDF, DOCX or HTML; `-` reads
+    /// standard input), streaming the summary to stdout and progress to stderr.
     Summarize {
         /// The document, or `-` for standard input.
         file: PathBuf,
@@ -129,6 +132,18 @@ pub enum Commands {
     },
     /// List the catalog and the installed models.
     Models,
+    /// Show the memory plan: KV precision and GPU layers chosen for the context, with the
+    /// estimated RAM and VRAM against what is free.
+    Plan {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Plan as if this many GiB of RAM were free (e.g. 8 for an 8 GB laptop).
+        #[arg(long)]
+        assume_ram_gib: Option<f64>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Developer tools.
     #[command(hide = true, subcommand)]
     Dev(DevCommand),
@@ -137,6 +152,48 @@ pub enum Commands {
 /// Developer tools (benchmarks).
 #[derive(Debug, Subcommand)]
 pub enum DevCommand {
+    /// Summarize synthetic documents of about these many tokens (one pass when they fit the
+    /// context, map-reduce otherwise) and print prefill speed, time to first token, total
+    /// time, model calls and coverage.
+    BenchSummarize {
+        /// Document sizes in tokens.
+        #[arg(long, value_delimiter = ',', default_value = "7500,50000")]
+        tokens: Vec<usize>,
+        /// Most tokens of the summary.
+        #[arg(long, default_value_t = 128)]
+        max_tokens: u32,
+        /// Print one JSON object per document instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Read a document of about N tokens cold (saving its state), then time a follow-up from
+    /// the live cache and from the disk state in a fresh engine; prints JSON.
+    BenchDocCache {
+        /// Tokens of the document.
+        #[arg(long, default_value_t = 8000)]
+        doc_tokens: usize,
+        /// The state cache directory to use.
+        #[arg(long)]
+        cache_dir: PathBuf,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Plan, load, read FILL tokens, and print the plan's RAM estimate beside the peak RSS.
+    BenchMemory {
+        /// Tokens to read after loading.
+        #[arg(long, default_value_t = 512)]
+        fill: usize,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Save one conversation over and over, alternating two versions, until killed (the
+    /// crash-safety test kills it mid-save).
+    SaveLoop {
+        /// The conversations directory.
+        dir: PathBuf,
+    },
     /// Write an F16 GGUF with XGen-7B's real dimensions and vocabulary and random weights (13.8 GB).
     MakeXgen7bShaped {
         /// The GGUF to write.
@@ -207,9 +264,9 @@ pub struct ModelArgs {
     /// Layers to offload to the GPU (default: all, when built with a GPU backend).
     #[arg(long)]
     pub gpu_layers: Option<u32>,
-    /// KV cache precision: f16, q8_0 or q4_0.
-    #[arg(long, default_value = "f16")]
-    pub kv: KvPrecision,
+    /// KV cache precision: f16, q8_0 or q4_0 (default: the memory planner's choice).
+    #[arg(long)]
+    pub kv: Option<KvPrecision>,
     /// Tokens per prompt batch.
     #[arg(long, default_value_t = 512)]
     pub batch: u32,
@@ -223,8 +280,10 @@ impl ModelArgs {
             threads_batch: None,
             n_batch: self.batch.max(1),
             gpu_layers: self.gpu_layers,
-            kv_cache: self.kv,
+            kv_cache: self.kv.unwrap_or_default(),
             flash_attention: None,
+            use_mmap: None,
+            state_cache: None,
         }
     }
 }
@@ -352,6 +411,46 @@ pub fn run(command: Commands) -> Result<()> {
             offline,
         } => setup(model.as_deref(), quant, offline),
         Commands::Models => list_models(),
+        Commands::Plan {
+            model,
+            assume_ram_gib,
+            json,
+        } => print_plan(&model, assume_ram_gib, json),
+        Commands::Dev(DevCommand::BenchDocCache {
+            doc_tokens,
+            cache_dir,
+            model,
+        }) => {
+            let path = resolve_model(&model)?;
+            let mut settings = model.settings();
+            settings.n_ctx = Some(
+                settings.n_ctx.unwrap_or(
+                    u32::try_from(doc_tokens + 1024)
+                        .unwrap_or(u32::MAX)
+                        .div_ceil(256)
+                        * 256,
+                ),
+            );
+            let figures = crate::engine::bench::doc_cache(&path, doc_tokens, settings, &cache_dir)?;
+            println!("{}", serde_json::to_string_pretty(&figures)?);
+            Ok(())
+        }
+        Commands::Dev(DevCommand::BenchMemory { fill, model }) => {
+            let path = resolve_model(&model)?;
+            let request =
+                crate::engine::PlanRequest::from_settings(&model.settings(), model.kv.is_some());
+            let figures = crate::engine::bench::memory(&path, &request, model.threads, fill)
+                .map_err(anyhow::Error::msg)?;
+            println!("{}", serde_json::to_string(&figures)?);
+            Ok(())
+        }
+        Commands::Dev(DevCommand::BenchSummarize {
+            tokens,
+            max_tokens,
+            json,
+            model,
+        }) => bench_summarize(&tokens, max_tokens, json, &model),
+        Commands::Dev(DevCommand::SaveLoop { dir }) => crate::app::save_loop(&dir),
         Commands::Dev(DevCommand::MakeXgen7bShaped { out, seed }) => {
             let mut bar = ProgressLine::new("write");
             let summary = xgen_quantize::write_xgen7b_shaped_f16_gguf(&out, seed, |p| {
@@ -633,6 +732,47 @@ fn resolve_model(args: &ModelArgs) -> Result<PathBuf> {
         .context("no model given and none installed: run `xgen-desk setup` (downloads XGen-7B-8K-Inst) or pass --model FILE.gguf")
 }
 
+/// The load settings of `args` with the memory planner's choices for what they leave open;
+/// prints the plan's summary on stderr. A file that is not a readable GGUF is left to the
+/// engine, whose errors say what is wrong with it.
+fn planned_settings(path: &Path, args: &ModelArgs) -> Result<LoadSettings> {
+    let mut settings = args.settings();
+    match crate::engine::plan_for_model(path, &settings, args.kv.is_some()) {
+        Ok(plan) => {
+            eprintln!("[plan] {}", plan.summary());
+            plan.apply(&mut settings);
+        }
+        Err(crate::engine::plan::PlanForModelError::Plan(error)) => {
+            return Err(error).with_context(|| format!("cannot run {}", path.display()));
+        }
+        Err(crate::engine::plan::PlanForModelError::Facts(error)) => {
+            tracing::debug!("no memory plan: {error}");
+        }
+    }
+    Ok(settings)
+}
+
+/// Prints the memory plan for a model.
+fn print_plan(args: &ModelArgs, assume_ram_gib: Option<f64>, json: bool) -> Result<()> {
+    let path = resolve_model(args)?;
+    let facts = crate::engine::ModelFacts::from_gguf(&path)?;
+    let mut hardware = crate::engine::Hardware::detect();
+    if let Some(gib) = assume_ram_gib {
+        let bytes = (gib * f64::from(1u32 << 30)) as u64;
+        hardware.ram_total = bytes;
+        hardware.ram_available = bytes;
+    }
+    let request = crate::engine::PlanRequest::from_settings(&args.settings(), args.kv.is_some());
+    let plan = crate::engine::plan(&facts, &hardware, &request)
+        .with_context(|| format!("no memory plan for {}", path.display()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+    } else {
+        print!("{plan}");
+    }
+    Ok(())
+}
+
 /// An engine with a loaded model, driven synchronously.
 struct Session {
     engine: Engine,
@@ -647,9 +787,10 @@ impl Session {
     fn open(args: &ModelArgs) -> Result<Self> {
         let path = resolve_model(args)?;
         let path = path.as_path();
+        let settings = planned_settings(path, args)?;
         let (engine, events) =
             Engine::spawn_with_channel().context("could not start the engine thread")?;
-        engine.load(path, args.settings());
+        engine.load(path, settings);
         loop {
             match events
                 .recv_timeout(EVENT_TIMEOUT)
@@ -684,6 +825,7 @@ impl Session {
             prompt,
             sampling,
             ignore_end_of_turn: ignore_end,
+            cache_prefix: None,
         });
         loop {
             match self
@@ -704,46 +846,26 @@ impl Session {
     }
 }
 
-/// Reads a document, refusing binary data and decoding UTF-16 (with BOM) and Latin-1.
-fn read_document(file: &Path) -> Result<String> {
-    let bytes = if file == Path::new("-") {
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .context("could not read standard input")?;
-        bytes
+/// Reads a document of any supported format, or standard input for `-`.
+fn read_document(file: &Path) -> Result<Document> {
+    let document = if file == Path::new("-") {
+        documents::from_reader("standard input", std::io::stdin().lock())?
     } else {
-        std::fs::read(file).with_context(|| format!("could not read {}", file.display()))?
+        documents::extract(file)?
     };
-    let text = decode_text(&bytes)
-        .with_context(|| format!("{} is not a text document", file.display()))?;
-    if text.trim().is_empty() {
-        bail!("{} is empty: there is nothing to summarize", file.display());
-    }
-    Ok(text)
+    Ok(document)
 }
 
 /// Decodes document bytes: UTF-8, UTF-16 with a byte-order mark, or Latin-1 as a fallback.
+/// Kept for existing callers; new code reads documents with [`documents::extract`] or
+/// [`documents::from_bytes`], which also read PDF, DOCX and HTML.
 ///
 /// # Errors
 /// When the bytes look binary (NUL bytes or many control characters).
 pub fn decode_text(bytes: &[u8]) -> Result<String> {
-    if let Some((encoding, _)) = encoding_rs::Encoding::for_bom(bytes) {
-        let (text, _, _) = encoding.decode(bytes);
-        return Ok(text.into_owned());
-    }
-    let sample = &bytes[..bytes.len().min(64 * 1024)];
-    let control = sample
-        .iter()
-        .filter(|&&b| b < 0x09 || (0x0E..0x20).contains(&b))
-        .count();
-    if sample.contains(&0) || control * 100 > sample.len().max(1) * 5 {
-        bail!("it contains binary data (NUL or control bytes); open a text, Markdown or other document file");
-    }
-    match std::str::from_utf8(bytes) {
-        Ok(text) => Ok(text.to_owned()),
-        Err(_) => Ok(encoding_rs::mem::decode_latin1(bytes).into_owned()),
-    }
+    documents::decode_text(bytes).context(
+        "it contains binary data (NUL or control bytes); open a text, Markdown or other document file",
+    )
 }
 
 fn print_timings(timings: &Timings, quiet: bool) {
@@ -765,23 +887,166 @@ fn summarize(
     file: &Path,
     style: SummaryStyle,
     model: &ModelArgs,
-    sampling: &SamplingArgs,
+    sampling_args: &SamplingArgs,
 ) -> Result<()> {
+    let started = Instant::now();
     let document = read_document(file)?;
+    for warning in &document.warnings {
+        eprintln!("warning: {warning}");
+    }
     let session = Session::open(model)?;
-    let messages = vec![Message::user(summarize_request(&document, style))];
+    let sampling = sampling_args.sampling();
+    let quiet = sampling_args.quiet;
+    let mut engine_model = EngineModel::new(
+        &session.engine,
+        &session.events,
+        session.info.n_ctx,
+        sampling.clone(),
+    );
+    let options = SummarizeOptions::new(style, sampling.max_tokens);
+    let plan = summarize::plan(&mut engine_model, &document, &options)
+        .with_context(|| format!("cannot summarize {}", document.name))?;
+    if !quiet {
+        eprintln!("{}", describe_plan(&document, &plan));
+    }
     let mut out = std::io::stdout().lock();
-    let (_, timings) = session.run(
-        PromptInput::Chat(messages),
-        sampling.sampling(),
-        false,
+    let summary = summarize::run_plan(
+        &mut engine_model,
+        &document,
+        &plan,
+        &options,
+        &CancelToken::new(),
+        &mut |progress| {
+            if !quiet {
+                report_progress(progress);
+            }
+        },
         &mut |text| {
             let _ = out.write_all(text.as_bytes());
             let _ = out.flush();
         },
     )?;
     let _ = writeln!(out);
-    print_timings(&timings, sampling.quiet);
+    if !quiet {
+        if let (true, Some(timings)) = (summary.single_pass, &summary.final_timings) {
+            print_timings(timings, false);
+        }
+        eprintln!(
+            "[coverage {:.0}% ({}/{} part{}) · {} model call{} · {:.1} s]",
+            summary.coverage.percent(),
+            summary.coverage.read,
+            summary.coverage.total,
+            if summary.coverage.total == 1 { "" } else { "s" },
+            summary.model_calls,
+            if summary.model_calls == 1 { "" } else { "s" },
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// One line about the document and how it will be read.
+fn describe_plan(document: &Document, plan: &summarize::Plan) -> String {
+    let pages = match document.page_count() {
+        0 => String::new(),
+        1 => ", 1 page".to_owned(),
+        n => format!(", {n} pages"),
+    };
+    let how = match &plan.strategy {
+        summarize::Strategy::SinglePass => format!(
+            "fits: one pass ({} prompt + {} reply tokens)",
+            plan.single_pass_tokens, plan.reserved
+        ),
+        summarize::Strategy::MapReduce {
+            chunks,
+            chunk_budget,
+            ..
+        } => format!(
+            "does not fit ({} prompt + {} reply tokens): map-reduce over {} parts of up to {chunk_budget} tokens",
+            plan.single_pass_tokens,
+            plan.reserved,
+            chunks.len()
+        ),
+    };
+    format!(
+        "[{} ({}{pages}): {} tokens; context {}: {how}]",
+        document.name,
+        document.format.name(),
+        plan.document_tokens,
+        plan.n_ctx
+    )
+}
+
+/// Progress of a summary on stderr: parts read (coverage), combining, the final pass.
+fn report_progress(progress: &summarize::Progress) {
+    match progress {
+        summarize::Progress::Partial {
+            phase: summarize::Phase::Read { part, parts },
+            location,
+            coverage,
+            ..
+        } => {
+            let location = location
+                .as_ref()
+                .map_or_else(String::new, |l| format!(" ({l})"));
+            eprintln!(
+                "[read part {part}/{parts}{location} · coverage {:.0}%]",
+                coverage.percent()
+            );
+        }
+        summarize::Progress::Step {
+            phase:
+                summarize::Phase::Combine {
+                    round,
+                    group,
+                    groups,
+                },
+            ..
+        } => eprintln!("[combining partial summaries: round {round}, group {group}/{groups}]"),
+        summarize::Progress::Step {
+            phase: summarize::Phase::Final { inputs },
+            ..
+        } => eprintln!("[writing the summary from {inputs} partial summaries]"),
+        _ => {}
+    }
+}
+
+fn bench_summarize(tokens: &[usize], max_tokens: u32, json: bool, model: &ModelArgs) -> Result<()> {
+    let session = Session::open(model)?;
+    if !json {
+        println!(
+            "model {} · context {} · {} threads · greedy, summaries of at most {max_tokens} tokens",
+            session.info.name, session.info.n_ctx, session.info.threads.0
+        );
+    }
+    for &target in tokens {
+        let figures = summarize::bench::document(
+            &session.engine,
+            &session.events,
+            session.info.n_ctx,
+            target,
+            Sampling::greedy(max_tokens),
+        )
+        .with_context(|| format!("the {target}-token document failed"))?;
+        if json {
+            println!("{}", serde_json::to_string(&figures)?);
+            continue;
+        }
+        println!(
+            "{:>6} tokens  {:<10} parts {:>3}  calls {:>3}  coverage {:>3.0}%  prefill {:>7.1} tok/s  TTFT {:>6.2} s  total {:>7.2} s  (plan {:.2} s, {} tokens read, {} generated)",
+            figures.document_tokens,
+            if figures.single_pass { "one pass" } else { "map-reduce" },
+            figures.parts,
+            figures.model_calls,
+            figures.coverage_percent,
+            figures.prefill_tok_per_sec,
+            figures.ttft_secs,
+            figures.total_secs,
+            figures.plan_secs,
+            figures.prompt_tokens_evaluated,
+            figures.generated_tokens
+        );
+    }
     Ok(())
 }
 

@@ -27,13 +27,13 @@ fn document_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
     };
     ui.add_space(4.0);
     ui.horizontal(|ui| {
-        ui.label(RichText::new(format!("📄 {}", doc.name)).strong());
+        ui.label(RichText::new(format!("{}", doc.name)).strong());
         ui.label(format!(
             "{} characters",
             thousands(doc.text.chars().count())
         ));
         if ui
-            .small_button("✖ Remove")
+            .small_button("Remove")
             .on_hover_text("Detach the document from this chat")
             .clicked()
         {
@@ -97,7 +97,7 @@ fn document_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
             });
         let can_run = !app.is_generating() && matches!(app.model(), ModelState::Ready(_));
         if ui
-            .add_enabled(can_run, egui::Button::new("✨ Summarize"))
+            .add_enabled(can_run, egui::Button::new("Summarize"))
             .clicked()
         {
             app.summarize();
@@ -165,7 +165,7 @@ fn messages_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
                             return;
                         }
                         if ui
-                            .small_button("📋 Copy")
+                            .small_button("Copy")
                             .on_hover_text("Copy this message")
                             .clicked()
                         {
@@ -174,7 +174,7 @@ fn messages_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
                         if last
                             && message.role == Role::Assistant
                             && !generating
-                            && ui.small_button("🔄 Regenerate").clicked()
+                            && ui.small_button("Regenerate").clicked()
                         {
                             action = Some(Action::Regenerate);
                         }
@@ -187,7 +187,7 @@ fn messages_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
                         if editable
                             && last_user == Some(i)
                             && !generating
-                            && ui.small_button("✏ Edit").clicked()
+                            && ui.small_button("Edit").clicked()
                         {
                             action = Some(Action::Edit);
                         }
@@ -238,7 +238,7 @@ fn empty_state_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
         ui.label("Drop a file on the window, paste a long text, or open one (Ctrl+O).");
         ui.label(".txt .md .pdf .docx .html — everything stays on this computer.");
         ui.add_space(8.0);
-        if matches!(app.model(), ModelState::Empty) && ui.button("📦 Get the model").clicked() {
+        if matches!(app.model(), ModelState::Empty) && ui.button("Get the model").clicked() {
             app.show_view(super::View::Models);
         }
     });
@@ -267,14 +267,14 @@ fn composer_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
         }
         if generating {
             if ui
-                .add_sized([button_width - 8.0, 32.0], egui::Button::new("⏹ Stop"))
+                .add_sized([button_width - 8.0, 32.0], egui::Button::new("Stop"))
                 .on_hover_text("Esc")
                 .clicked()
             {
                 app.stop();
             }
         } else if ui
-            .add_sized([button_width - 8.0, 32.0], egui::Button::new("Send ➤"))
+            .add_sized([button_width - 8.0, 32.0], egui::Button::new("Send"))
             .clicked()
         {
             app.send();

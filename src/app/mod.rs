@@ -786,7 +786,7 @@ impl XgenApp {
         let style = self.settings.summary_style;
         let mut message = ChatMessage::user(summarize_request(&doc.text, style));
         message.label = Some(format!(
-            "📄 {} of **{}**",
+            "{} of **{}**",
             settings::style_label(style),
             doc.name
         ));
@@ -887,7 +887,7 @@ impl XgenApp {
                 "{text}\n\nAnswer using this document:\n\n{}",
                 doc.text.trim_end()
             ));
-            m.label = Some(format!("{text}\n\n📄 *about **{}***", doc.name));
+            m.label = Some(format!("{text}\n\n*about **{}***", doc.name));
             self.conversation_mut().messages.push(m);
         } else {
             self.conversation_mut()
@@ -1293,20 +1293,20 @@ impl XgenApp {
         ui.horizontal(|ui| {
             ui.heading("xgen-desk");
             ui.separator();
-            if ui.button("➕ New chat").on_hover_text("Ctrl+N").clicked() {
+            if ui.button("New chat").on_hover_text("Ctrl+N").clicked() {
                 self.new_conversation();
             }
             if ui
-                .button("📂 Open document…")
+                .button("Open document…")
                 .on_hover_text("Ctrl+O — .txt .md .pdf .docx .html")
                 .clicked()
             {
                 self.pick_document();
             }
             ui.separator();
-            ui.selectable_value(&mut self.view, View::Chat, "💬 Chat");
-            ui.selectable_value(&mut self.view, View::Models, "📦 Models");
-            ui.selectable_value(&mut self.view, View::Settings, "⚙ Settings")
+            ui.selectable_value(&mut self.view, View::Chat, "Chat");
+            ui.selectable_value(&mut self.view, View::Models, "Models");
+            ui.selectable_value(&mut self.view, View::Settings, "Settings")
                 .on_hover_text("Ctrl+,");
         });
     }
@@ -1318,7 +1318,7 @@ impl XgenApp {
                 .fill(ui.visuals().error_fg_color.gamma_multiply(0.12))
                 .show(ui, |ui| {
                     ui.horizontal(|ui| {
-                        ui.colored_label(ui.visuals().error_fg_color, "⚠");
+                        ui.colored_label(ui.visuals().error_fg_color, "!");
                         ui.label(&n.message);
                         if ui.small_button("Dismiss").clicked() {
                             dismiss = Some(i);
@@ -1441,6 +1441,31 @@ fn pick_file(
             .spawn(move || done(dialog()));
         if let Err(e) = spawned {
             tracing::warn!("could not open the file dialog: {e}");
+        }
+    }
+}
+
+/// Saves conversation `loop` in `dir` forever, alternating a version whose messages say "A"
+/// with one whose messages say "B" (each about 1 MB, so a kill often lands mid-write). Used by
+/// the test that kills a save.
+///
+/// # Errors
+/// The first failed save.
+pub fn save_loop(dir: &Path) -> Result<()> {
+    let store = ConversationStore::new(dir);
+    let mut versions = Vec::new();
+    for letter in ["A", "B"] {
+        let mut c = Conversation::new();
+        c.id = "loop".to_owned();
+        c.title = letter.to_owned();
+        c.messages = (0..64)
+            .map(|_| ChatMessage::user(letter.repeat(16 * 1024)))
+            .collect();
+        versions.push(c);
+    }
+    loop {
+        for c in &versions {
+            store.save(c)?;
         }
     }
 }

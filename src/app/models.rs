@@ -99,11 +99,11 @@ fn catalog_card_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
                 .iter()
                 .any(|m| m.id.starts_with(model.id) && m.quantization == quant_label(quant));
             let label = if app.setup.outcome.is_some() {
-                "⟳ Resume"
+                "Resume"
             } else if installed {
                 "Set up again"
             } else {
-                "⬇ Download and set up"
+                "Download and set up"
             };
             if ui
                 .button(RichText::new(label).strong())
@@ -176,7 +176,7 @@ fn installed_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
     ui.horizontal(|ui| {
         ui.strong("Installed models");
         if ui
-            .button("📂 Open model file…")
+            .button("Open model file…")
             .on_hover_text("Use any GGUF file on this computer")
             .clicked()
         {

@@ -1,8 +1,13 @@
 //! Integration tests: the real llama.cpp, real GGUF files, real HTTP on loopback.
 
 mod cli;
+mod app;
 mod common;
+mod documents;
 mod engine;
 mod hub;
 mod mock_hub;
+mod plan;
+mod state_cache;
+mod summarize;
 mod xgen;

@@ -1,0 +1,357 @@
+//! The real app (built from the library) driven through its widgets with egui_kittest, with the
+//! real engine and SmolLM2, and the loopback Hub for the model manager.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use egui::accesskit::Role;
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use xgen_desk::app::{AppOptions, ConversationStore, ModelState, Settings, View, XgenApp};
+use xgen_desk::catalog;
+use xgen_desk::engine::LoadSettings;
+use xgen_desk::hub::HubOptions;
+use xgen_desk::paths::AppPaths;
+use xgen_desk::pipeline::Stage;
+use xgen_desk::prompt::Role as ChatRole;
+
+use crate::common::{smollm2, temp_dir, TIMEOUT};
+use crate::mock_hub::{MockHub, MockRepo};
+
+fn options(root: &Path) -> AppOptions {
+    let paths = AppPaths::under(root);
+    let mut hub = HubOptions::new(paths.hf_cache_dir());
+    hub.offline = true;
+    AppOptions {
+        paths,
+        hub,
+        setup_model: catalog::default_model(),
+        load: LoadSettings {
+            n_ctx: Some(2048),
+            threads: Some(2),
+            ..LoadSettings::default()
+        },
+        autoload: true,
+    }
+}
+
+fn with_model(root: &Path, model: &Path) -> AppOptions {
+    let opts = options(root);
+    let settings = Settings {
+        model: Some(model.to_path_buf()),
+        ..Settings::default()
+    };
+    settings.save(&opts.paths.settings_file()).unwrap();
+    opts
+}
+
+fn harness(opts: AppOptions) -> Harness<'static, XgenApp> {
+    Harness::builder()
+        .with_size([1100.0, 760.0])
+        .build_eframe(move |cc| XgenApp::new(&cc.egui_ctx, opts).expect("app starts"))
+}
+
+/// Runs frames until `done` holds (the app's threads wake it; the test polls).
+fn step_until(h: &mut Harness<'_, XgenApp>, what: &str, done: impl Fn(&XgenApp) -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !done(h.state()) {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; notices: {:?}; setup: {:?}",
+            h.state().notices(),
+            h.state().setup_state()
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    h.step();
+    h.step();
+}
+
+fn wait_for_model(h: &mut Harness<'_, XgenApp>) {
+    step_until(h, "the model to load", |a| {
+        matches!(a.model(), ModelState::Ready(_)) || !a.notices().is_empty()
+    });
+    assert!(
+        matches!(h.state().model(), ModelState::Ready(_)),
+        "model did not load: {:?}",
+        h.state().notices()
+    );
+}
+
+fn last_reply(app: &XgenApp) -> &xgen_desk::app::ChatMessage {
+    let last = app.conversation().messages.last().expect("a message");
+    assert_eq!(last.role, ChatRole::Assistant);
+    last
+}
+
+fn document_text() -> String {
+    let paragraph = "The city council met on Tuesday to discuss the new library. The building \
+will have three floors, a reading garden and a room for children. Construction starts in \
+spring and should take eighteen months. The budget is twelve million euros, paid by the city \
+and a regional grant. Residents asked for longer opening hours and more parking.";
+    (1..=6)
+        .map(|i| format!("Part {i}. {paragraph}"))
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Paste a document -> exact token meter -> Summarize -> text streams -> Stop -> a follow-up is
+/// answered from the cache (the document is not read again).
+#[test]
+fn paste_summarize_stop_and_follow_up() {
+    let tmp = temp_dir();
+    let mut h = harness(with_model(tmp.path(), &smollm2()));
+    wait_for_model(&mut h);
+
+    let doc = document_text();
+    h.event(egui::Event::Paste(doc.clone()));
+    step_until(&mut h, "the token meter", |a| a.document_meter().is_some());
+    let meter = h.state().document_meter().unwrap();
+    let exact = h.state().engine().count_tokens(&doc).unwrap();
+    assert_eq!(meter.document_tokens, exact);
+    assert!(meter.fits(), "{meter:?}");
+    assert!(meter.prompt_tokens > exact);
+    h.get_by_label_contains(&format!("{} tokens ·", thousands(exact)));
+    h.get_by_label_contains("fits");
+
+    h.get_by_label("Summarize").click();
+    step_until(&mut h, "the summary to stream", |a| {
+        a.is_generating()
+            && a.conversation()
+                .messages
+                .last()
+                .is_some_and(|m| m.content.len() > 8)
+    });
+    h.get_by_label("Stop").click();
+    step_until(&mut h, "the reply to stop", |a| !a.is_generating());
+    let reply = last_reply(h.state());
+    assert!(reply.stopped, "Stop ends the reply early");
+    assert!(!reply.content.is_empty());
+    let stats = reply.stats.expect("stats");
+    assert!(
+        stats.prompt_evaluated >= meter.prompt_tokens - 2,
+        "{stats:?}"
+    );
+    h.get_by_label("(stopped)");
+
+    let composer = h.get_by_role(Role::MultilineTextInput);
+    composer.focus();
+    composer.type_text("When does construction start?");
+    h.step();
+    h.key_press(egui::Key::Enter);
+    step_until(&mut h, "the follow-up answer", |a| {
+        !a.is_generating() && a.conversation().messages.len() == 4
+    });
+    let answer = last_reply(h.state());
+    assert!(!answer.content.trim().is_empty(), "an answer");
+    let stats = answer.stats.expect("stats");
+    assert!(
+        stats.prompt_evaluated * 4 < stats.prompt_tokens,
+        "the document came from the cache: {stats:?}"
+    );
+    assert_eq!(
+        h.state().conversation().messages[2].content,
+        "When does construction start?"
+    );
+    h.get_by_label_contains("prompt tokens from cache");
+
+    // Saved as it changed.
+    let store = ConversationStore::new(AppPaths::under(tmp.path()).conversations_dir());
+    let (saved, bad) = store.load_all().unwrap();
+    assert!(bad.is_empty());
+    assert_eq!(saved[0].messages.len(), 4);
+}
+
+#[test]
+fn corrupt_model_file_shows_an_error_in_the_window() {
+    let tmp = temp_dir();
+    let bad = tmp.path().join("broken.gguf");
+    let mut bytes = b"GGUF\x03\x00\x00\x00".to_vec();
+    bytes.extend(std::iter::repeat_n(0xA5_u8, 4096));
+    std::fs::write(&bad, bytes).unwrap();
+    let mut h = harness(with_model(tmp.path(), &bad));
+    step_until(&mut h, "an error", |a| !a.notices().is_empty());
+    assert_eq!(*h.state().model(), ModelState::Empty);
+    h.get_by_label_contains("could not be loaded");
+    h.get_by_label("Details").click();
+    h.step();
+    assert!(
+        h.get_all_by_label_contains("broken.gguf").count() >= 2,
+        "details name the file"
+    );
+    h.get_by_label("Dismiss").click();
+    h.step();
+    assert!(h.state().notices().is_empty());
+}
+
+/// Without a model the app opens on the model manager, and a message is kept, not lost.
+#[test]
+fn first_run_shows_the_model_manager_and_keeps_unsent_text() {
+    let tmp = temp_dir();
+    let mut h = harness(options(tmp.path()));
+    h.step();
+    assert_eq!(h.state().view(), View::Models);
+    h.get_by_label("Download and set up");
+    h.get_by_label_contains("RAM / VRAM");
+    h.get_by_label("Chat").click();
+    h.step();
+    let composer = h.get_by_role(Role::MultilineTextInput);
+    composer.focus();
+    composer.type_text("hello there");
+    h.step();
+    h.key_press(egui::Key::Enter);
+    h.step();
+    h.step();
+    assert_eq!(h.state().composer, "hello there");
+    assert!(h.state().conversation().messages.is_empty());
+    h.get_by_label_contains("Load a model first");
+}
+
+#[test]
+fn conversations_survive_a_restart() {
+    let tmp = temp_dir();
+    let opts = AppOptions {
+        autoload: false,
+        ..options(tmp.path())
+    };
+    let id = {
+        let mut h = harness(opts.clone());
+        h.event(egui::Event::Paste(document_text()));
+        h.step();
+        h.step();
+        let id = h.state().conversation().id.clone();
+        h.state_mut().rename_conversation(&id, "Library plans");
+        h.step();
+        id
+    };
+    let mut h = harness(opts);
+    h.step();
+    let c = h
+        .state()
+        .conversations()
+        .iter()
+        .find(|c| c.id == id)
+        .expect("conversation reloaded")
+        .clone();
+    assert_eq!(c.title, "Library plans");
+    assert_eq!(c.document.as_ref().unwrap().text, document_text());
+    h.get_by_label("Library plans").click();
+    h.step();
+    assert_eq!(h.state().conversation().id, id);
+    h.get_by_label_contains("Pasted text");
+
+    let md = tmp.path().join("export.md");
+    h.state().export_conversation_to(&id, &md).unwrap();
+    assert!(std::fs::read_to_string(&md)
+        .unwrap()
+        .starts_with("# Library plans"));
+
+    h.state_mut().delete_conversation(&id);
+    h.step();
+    let store = ConversationStore::new(AppPaths::under(tmp.path()).conversations_dir());
+    assert!(store.load_all().unwrap().0.iter().all(|c| c.id != id));
+}
+
+/// A process killed while saving leaves the previous version (or the new one), never a torn
+/// file.
+#[test]
+fn a_save_killed_midway_leaves_a_whole_file() {
+    let tmp = temp_dir();
+    let dir = tmp.path().join("conversations");
+    for delay_ms in [150_u64, 230, 310, 390, 470] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_xgen-desk"))
+            .args(["dev", "save-loop"])
+            .arg(&dir)
+            .spawn()
+            .expect("start the save loop");
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().expect("kill");
+        child.wait().unwrap();
+        let (list, bad) = ConversationStore::new(&dir).load_all().unwrap();
+        assert!(bad.is_empty(), "a torn file: {bad:?}");
+        if let Some(c) = list.first() {
+            let letter = c.title.clone();
+            assert!(letter == "A" || letter == "B");
+            assert_eq!(c.messages.len(), 64);
+            assert!(c
+                .messages
+                .iter()
+                .all(|m| m.content.chars().all(|ch| ch.to_string() == letter)));
+        }
+    }
+    let (list, _) = ConversationStore::new(&dir).load_all().unwrap();
+    assert_eq!(list.len(), 1, "the loop saved at least once in 1.5 s");
+}
+
+/// The model manager against the loopback Hub: click -> progress -> cancel -> resume -> the
+/// model is ready -> chat works.
+#[test]
+fn model_manager_downloads_cancels_resumes_and_chats() {
+    let model = catalog::default_model();
+    let mock = MockHub::start(vec![MockRepo::tiny_xgen(
+        model,
+        "0123456789abcdef0123456789abcdef01234567",
+        11,
+    )]);
+    let tmp = temp_dir();
+    let mut opts = options(tmp.path());
+    opts.hub.offline = false;
+    opts.hub.endpoint = mock.endpoint();
+    opts.hub.disk_space = Arc::new(|_: &Path| Ok(u64::MAX));
+    mock.throttle(Some(256 * 1024));
+    let mut h = harness(opts);
+    h.step();
+    assert_eq!(h.state().view(), View::Models);
+    h.state_mut().settings.sampling.max_tokens = 12;
+
+    h.get_by_label("Download and set up").click();
+    step_until(&mut h, "download progress", |a| {
+        a.setup_state()
+            .stage(Stage::Download)
+            .is_some_and(|p| p.done > 0)
+    });
+    h.get_by_label_contains("Downloading");
+    h.get_by_label("Cancel").click();
+    step_until(&mut h, "the cancel", |a| !a.setup_state().running);
+    let outcome = h.state().setup_state().outcome.clone().unwrap_or_default();
+    assert!(outcome.starts_with("Cancelled"), "{outcome}");
+    assert!(h.state().installed().is_empty());
+
+    mock.throttle(None);
+    h.get_by_label("Resume").click();
+    step_until(&mut h, "setup and load", |a| {
+        matches!(a.model(), ModelState::Ready(_)) || !a.notices().is_empty()
+    });
+    assert!(
+        matches!(h.state().model(), ModelState::Ready(info) if info.xgen),
+        "{:?}",
+        h.state().notices()
+    );
+    assert_eq!(h.state().installed().len(), 1);
+    assert_eq!(h.state().view(), View::Chat);
+
+    let composer = h.get_by_role(Role::MultilineTextInput);
+    composer.focus();
+    composer.type_text("Hi");
+    h.step();
+    h.key_press(egui::Key::Enter);
+    step_until(&mut h, "a reply", |a| {
+        !a.is_generating() && a.conversation().messages.len() == 2
+    });
+    let reply = last_reply(h.state());
+    assert!(reply.stats.is_some_and(|s| s.tokens > 0), "{reply:?}");
+}
