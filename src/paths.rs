@@ -41,6 +41,7 @@ pub struct AppPaths {
     data_dir: PathBuf,
     models_dir: PathBuf,
     work_dir: PathBuf,
+    state_cache_dir: PathBuf,
     hf_cache_dir: PathBuf,
 }
 
@@ -76,11 +77,13 @@ impl AppPaths {
             data_dir: dirs.data_dir().to_path_buf(),
             models_dir: dirs.data_local_dir().join("models"),
             work_dir: dirs.data_local_dir().join("work"),
+            state_cache_dir: dirs.data_local_dir().join("state-cache"),
             hf_cache_dir,
         })
     }
 
-    /// Everything under `root`: `data/`, `models/`, `work/` and `huggingface/hub/`.
+    /// Everything under `root`: `data/`, `models/`, `work/`, `state-cache/` and
+    /// `huggingface/hub/`.
     #[must_use]
     pub fn under(root: impl Into<PathBuf>) -> Self {
         let root = root.into();
@@ -88,6 +91,7 @@ impl AppPaths {
             data_dir: root.join("data"),
             models_dir: root.join("models"),
             work_dir: root.join("work"),
+            state_cache_dir: root.join("state-cache"),
             hf_cache_dir: root.join("huggingface").join("hub"),
         }
     }
@@ -115,6 +119,14 @@ impl AppPaths {
     #[must_use]
     pub fn work_dir(&self) -> &Path {
         &self.work_dir
+    }
+
+    /// Saved KV states of documents that were read (the engine's disk state cache, bounded
+    /// with least-recently-used eviction; see [`crate::engine::StateCacheConfig`]). Local, not
+    /// roaming: entries are gigabytes for long documents.
+    #[must_use]
+    pub fn state_cache_dir(&self) -> &Path {
+        &self.state_cache_dir
     }
 
     /// The Hugging Face hub cache (`blobs/`, `snapshots/`, `refs/` per repo).

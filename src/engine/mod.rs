@@ -5,6 +5,9 @@
 //! worker thread. Cancelling is a shared flag the worker checks between prompt batches and
 //! before every generated token.
 
+pub mod bench;
+pub mod plan;
+pub mod state_cache;
 mod stream;
 mod worker;
 
@@ -17,6 +20,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::prompt::Message;
+pub use plan::{plan, plan_for_model, Hardware, ModelFacts, Plan, PlanError, PlanRequest};
+pub use state_cache::{CachePrefix, StateCacheConfig};
 pub use stream::StopScanner;
 
 /// Settings for loading a model and creating its context.
@@ -36,6 +41,15 @@ pub struct LoadSettings {
     pub kv_cache: KvPrecision,
     /// Flash attention on or off; `None` lets llama.cpp decide. A quantized KV cache turns it on.
     pub flash_attention: Option<bool>,
+    /// Memory-map the weights; `None` maps them only when layers go to a GPU. On the CPU,
+    /// llama.cpp repacks most 4-bit weights into a copy, and with mapping on the file pages it
+    /// read stay resident too: XGen-7B Q4_K_M's 3 GiB of repacked weights would count twice.
+    #[serde(default)]
+    pub use_mmap: Option<bool>,
+    /// Save the KV state of document prefixes to disk and load it back
+    /// ([`GenerateRequest::cache_prefix`]); `None` turns the disk cache off.
+    #[serde(default)]
+    pub state_cache: Option<StateCacheConfig>,
 }
 
 impl Default for LoadSettings {
@@ -48,6 +62,8 @@ impl Default for LoadSettings {
             gpu_layers: None,
             kv_cache: KvPrecision::F16,
             flash_attention: None,
+            use_mmap: None,
+            state_cache: None,
         }
     }
 }
@@ -152,6 +168,10 @@ pub struct GenerateRequest {
     pub sampling: Sampling,
     /// Keep generating past the end of the turn (for benchmarks).
     pub ignore_end_of_turn: bool,
+    /// The leading part of the prompt that is a document: its KV state is saved to the disk
+    /// cache once read, and loaded from there when the live cache does not hold it (needs
+    /// [`LoadSettings::state_cache`]). `None`: nothing is saved or loaded.
+    pub cache_prefix: Option<CachePrefix>,
 }
 
 impl GenerateRequest {
@@ -163,7 +183,15 @@ impl GenerateRequest {
             prompt: PromptInput::Chat(messages),
             sampling,
             ignore_end_of_turn: false,
+            cache_prefix: None,
         }
+    }
+
+    /// The same request, keeping `prefix` in the disk state cache.
+    #[must_use]
+    pub fn with_cache_prefix(mut self, prefix: CachePrefix) -> Self {
+        self.cache_prefix = Some(prefix);
+        self
     }
 }
 
@@ -223,6 +251,9 @@ pub struct Timings {
     pub prompt_tokens: usize,
     /// Tokens of the prompt that were evaluated (the rest came from the cache).
     pub prompt_evaluated: usize,
+    /// Tokens of the prompt whose KV state was loaded from the disk state cache.
+    #[serde(default)]
+    pub prompt_restored: usize,
     /// Seconds spent evaluating the prompt.
     pub prefill_secs: f64,
     /// Seconds from the request to the first generated token.
@@ -554,6 +585,7 @@ pub fn validate_model(path: &Path) -> Result<ModelInfo, EngineError> {
         prompt: PromptInput::Tokens(vec![0]),
         sampling: Sampling::greedy(1),
         ignore_end_of_turn: true,
+        cache_prefix: None,
     });
     loop {
         match recv_event(&events, timeout)? {

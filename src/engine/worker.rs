@@ -19,6 +19,7 @@ use llama_cpp_2::model::{LlamaChatMessage, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
+use super::state_cache::{self, CachePrefix, StateCache};
 use super::{
     Command, EngineError, Event, GenerateRequest, KvPrecision, LoadSettings, ModelInfo,
     PromptInput, Sampling, StopReason, StopScanner, Timings, TokenizeInput,
@@ -142,6 +143,7 @@ fn load_model(
     if let Some(layers) = settings.gpu_layers {
         params = params.with_n_gpu_layers(layers);
     }
+    params = params.with_use_mmap(use_mmap(settings));
     let model = LlamaModel::load_from_file(backend, path, &params).map_err(|_| {
         if cancel.load(Ordering::SeqCst) {
             EngineError::LoadCancelled
@@ -164,6 +166,23 @@ impl CancelRef {
         // SAFETY: see the type's documentation; the pointer comes from a live reference.
         unsafe { (*self.0).load(Ordering::SeqCst) }
     }
+}
+
+/// Whether to map the weights: see [`LoadSettings::use_mmap`].
+fn use_mmap(settings: &LoadSettings) -> bool {
+    settings.use_mmap.unwrap_or_else(|| {
+        gpu_backend().is_some() && settings.gpu_layers.is_none_or(|layers| layers > 0)
+    })
+}
+
+/// What besides the model shapes a saved KV state.
+fn state_settings(settings: &LoadSettings) -> String {
+    format!(
+        "kv={:?} flash={:?} backend={:?}",
+        settings.kv_cache,
+        settings.flash_attention,
+        gpu_backend()
+    )
 }
 
 fn context_params(settings: &LoadSettings, n_ctx: u32) -> LlamaContextParams {
@@ -258,10 +277,20 @@ fn serve(
     };
     emit(Event::Loaded(info));
 
+    let state_cache = settings.state_cache.as_ref().and_then(|config| {
+        match state_cache::model_identity(path, &state_settings(settings)) {
+            Ok(identity) => Some(StateCache::new(config.clone(), identity)),
+            Err(e) => {
+                tracing::warn!("state cache off: cannot identify {}: {e}", path.display());
+                None
+            }
+        }
+    });
     let mut session = Session {
         model,
         ctx,
         format,
+        state_cache,
         cached: Vec::new(),
         n_batch: settings.n_batch.max(1) as usize,
         batch: LlamaBatch::new(settings.n_batch.max(1) as usize, 1),
@@ -316,6 +345,8 @@ struct Session<'m> {
     model: &'m LlamaModel,
     ctx: LlamaContext<'m>,
     format: PromptFormat,
+    /// The disk cache of document states, when configured.
+    state_cache: Option<StateCache>,
     /// The tokens whose keys and values are in the cache, in order (sequence 0).
     cached: Vec<LlamaToken>,
     n_batch: usize,
@@ -333,6 +364,83 @@ impl Session<'_> {
     fn clear_cache(&mut self) {
         self.ctx.clear_kv_cache();
         self.cached.clear();
+    }
+
+    /// How many leading tokens of `prompt` form the document prefix of `request` (0: none, or
+    /// no disk cache).
+    fn cache_prefix_len(
+        &self,
+        request: &GenerateRequest,
+        prompt: &[LlamaToken],
+    ) -> Result<usize, EngineError> {
+        if self.state_cache.is_none() {
+            return Ok(0);
+        }
+        Ok(match (request.cache_prefix, &request.prompt) {
+            (None, _) => 0,
+            (Some(CachePrefix::Tokens(n)), _) => n.min(prompt.len()),
+            (Some(CachePrefix::Messages(n)), PromptInput::Chat(messages)) => {
+                let head = self.prompt_tokens(&messages[..n.min(messages.len())])?;
+                head.iter().zip(prompt).take_while(|(a, b)| a == b).count()
+            }
+            (Some(CachePrefix::Messages(_)), PromptInput::Tokens(_)) => 0,
+        })
+    }
+
+    /// Loads the state of `prefix` from the disk cache when the live cache holds less of it.
+    /// Returns the number of tokens restored.
+    fn restore_prefix(&mut self, prefix: &[LlamaToken]) -> usize {
+        let Some(cache) = self.state_cache.clone() else {
+            return 0;
+        };
+        let live = self
+            .cached
+            .iter()
+            .zip(prefix)
+            .take_while(|(a, b)| a == b)
+            .count();
+        if prefix.is_empty() || live >= prefix.len() || prefix.len() >= self.ctx.n_ctx() as usize {
+            return 0;
+        }
+        let ids = token_ids(prefix);
+        let Some(file) = cache.lookup(&ids) else {
+            return 0;
+        };
+        self.clear_cache();
+        match self.ctx.state_seq_load_file(&file, 0, prefix.len()) {
+            Ok((tokens, _)) if tokens == prefix => {
+                self.cached = tokens;
+                cache.touch(&ids);
+                prefix.len()
+            }
+            other => {
+                tracing::warn!(
+                    "state cache: {} did not load ({:?}); deleting it",
+                    file.display(),
+                    other.err()
+                );
+                self.clear_cache();
+                cache.remove(&ids);
+                0
+            }
+        }
+    }
+
+    /// Saves the live cache (which holds exactly the document prefix) to the disk cache.
+    fn save_prefix(&self) {
+        let Some(cache) = &self.state_cache else {
+            return;
+        };
+        let tokens = &self.cached;
+        let result = cache.store(&token_ids(tokens), |path| {
+            self.ctx
+                .state_seq_save_file(path, 0, tokens)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+        if let Err(e) = result {
+            tracing::warn!("state cache: not saved: {e}");
+        }
     }
 
     /// The prompt a conversation becomes, as tokens. Special tokens are parsed only in text the
@@ -461,6 +569,11 @@ impl Session<'_> {
             });
         }
 
+        // The document prefix to keep on disk, and its state from disk when the live cache
+        // lacks it.
+        let prefix_len = self.cache_prefix_len(request, &prompt)?;
+        let restored = self.restore_prefix(&prompt[..prefix_len]);
+
         // Reuse the cached prefix; at least one token is evaluated to get fresh logits.
         let mut keep = self
             .cached
@@ -483,11 +596,12 @@ impl Session<'_> {
         let mut timings = Timings {
             prompt_tokens: prompt.len(),
             prompt_evaluated: to_evaluate,
+            prompt_restored: restored,
             ..Timings::default()
         };
         let mut done = 0usize;
         let prefill_start = Instant::now();
-        let finished = self.evaluate(&prompt[keep..], &mut |n| {
+        let mut progress = |n: usize| {
             done += n;
             emit(Event::PromptProgress {
                 id,
@@ -495,7 +609,28 @@ impl Session<'_> {
                 total: to_evaluate,
             });
             !cancel.load(Ordering::SeqCst)
-        });
+        };
+        // A prefix to save that is not on disk yet: read up to its end, save, read the rest.
+        let save_at = (prefix_len >= keep
+            && prefix_len > 0
+            && self
+                .state_cache
+                .as_ref()
+                .is_some_and(|cache| !cache.contains(&token_ids(&prompt[..prefix_len]))))
+        .then_some(prefix_len);
+        let finished = match save_at {
+            Some(at) => self
+                .evaluate(&prompt[keep..at], &mut progress)
+                .and_then(|finished| {
+                    if finished {
+                        self.save_prefix();
+                        self.evaluate(&prompt[at..], &mut progress)
+                    } else {
+                        Ok(false)
+                    }
+                }),
+            None => self.evaluate(&prompt[keep..], &mut progress),
+        };
         let finished = match finished {
             Ok(finished) => finished,
             Err(error) => {
@@ -588,6 +723,10 @@ impl Session<'_> {
         });
         Ok(())
     }
+}
+
+fn token_ids(tokens: &[LlamaToken]) -> Vec<i32> {
+    tokens.iter().map(|t| t.0).collect()
 }
 
 /// The token with the largest logit (the first one on ties, as llama.cpp's greedy sampler).

@@ -79,6 +79,7 @@ fn cancel_stops_within_one_token() {
         )]),
         sampling: Sampling::greedy(600),
         ignore_end_of_turn: true,
+        cache_prefix: None,
     };
     engine.generate(request);
     let mut after_cancel = 0usize;
