@@ -3,16 +3,20 @@
 //! The binary is thin (`main.rs`); everything lives here so that tests build the real parts.
 //! - [`engine`]: one named thread that owns llama.cpp; commands in, events out.
 //! - [`prompt`]: the XGen prompt format and GGUF chat templates.
+//! - [`documents`]: text and page/heading markers from text, Markdown, PDF, DOCX and HTML files.
+//! - [`summarize`]: token-exact one-pass or map-reduce summaries of documents of any length.
 //! - [`hub`] and [`catalog`]: model downloads from Hugging Face and the installed-model registry.
 //! - [`cli`]: the headless subcommands. [`app`]: the egui desktop app.
 
 pub mod app;
 pub mod catalog;
 pub mod cli;
+pub mod documents;
 pub mod engine;
 pub mod hub;
 pub mod paths;
 pub mod pipeline;
 pub mod prompt;
+pub mod summarize;
 
 pub use xgen_quantize as quantize;

@@ -1,0 +1,588 @@
+//! Documents: plain text extracted from the files people summarize, with markers (pages,
+//! headings) that let a summary point back to where a point came from.
+//!
+//! One file per format (`text`, `markdown`, `pdf`, `docx`, `html`), each turning bytes into a
+//! [`Body`] through a [`TextBuilder`]; [`extract`] picks the format from the extension and the
+//! first bytes, and enforces the size limits the same way for all of them.
+
+mod docx;
+mod html;
+mod markdown;
+mod pdf;
+mod text;
+
+use std::io::Read;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use text::decode_text;
+
+/// Largest file accepted: 64 MiB.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Most characters of extracted text accepted: 4 million (about a million tokens, over a
+/// hundred model calls through map-reduce at an 8K context).
+pub const MAX_TEXT_CHARS: usize = 4_000_000;
+
+/// Size limits for documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest file (or standard input) in bytes.
+    pub max_file_bytes: u64,
+    /// Most characters of extracted text.
+    pub max_text_chars: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: MAX_FILE_BYTES,
+            max_text_chars: MAX_TEXT_CHARS,
+        }
+    }
+}
+
+/// The formats xgen-desk reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Format {
+    /// Plain text (UTF-8, UTF-16 with a byte-order mark, or Latin-1).
+    Text,
+    /// Markdown; headings become section markers.
+    Markdown,
+    /// PDF with a text layer; pages become section markers.
+    Pdf,
+    /// Word (Office Open XML); headings become section markers, tables rows of cells.
+    Docx,
+    /// A web page: its main text, without scripts, styles or navigation.
+    Html,
+}
+
+impl Format {
+    /// A short name for messages.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Markdown => "Markdown",
+            Self::Pdf => "PDF",
+            Self::Docx => "Word (.docx)",
+            Self::Html => "HTML",
+        }
+    }
+
+    /// The format a file extension names, if xgen-desk reads it.
+    #[must_use]
+    pub fn from_extension(ext: &str) -> Option<Self> {
+        match ext.to_ascii_lowercase().as_str() {
+            "txt" | "text" | "log" | "csv" | "tsv" | "rst" | "org" => Some(Self::Text),
+            "md" | "markdown" | "mdown" | "mkd" => Some(Self::Markdown),
+            "pdf" => Some(Self::Pdf),
+            "docx" => Some(Self::Docx),
+            "html" | "htm" | "xhtml" => Some(Self::Html),
+            _ => None,
+        }
+    }
+
+    /// The format the first bytes show, when they show one.
+    #[must_use]
+    pub fn sniff(bytes: &[u8]) -> Option<Self> {
+        if bytes.starts_with(b"%PDF-") {
+            return Some(Self::Pdf);
+        }
+        if bytes.starts_with(b"PK\x03\x04") && contains(bytes, b"word/") {
+            return Some(Self::Docx);
+        }
+        let head = String::from_utf8_lossy(&bytes[..bytes.len().min(1024)]).to_ascii_lowercase();
+        let head = head.trim_start_matches('\u{feff}').trim_start();
+        if head.starts_with("<!doctype html") || head.starts_with("<html") {
+            return Some(Self::Html);
+        }
+        None
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// What kind of place a [`Section`] marks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SectionKind {
+    /// A page of a PDF.
+    Page,
+    /// A heading.
+    Heading,
+}
+
+/// A place in a document's text: the start of a page or of a heading's section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Section {
+    /// Byte offset in [`Document::text`] where it starts (a character boundary).
+    pub offset: usize,
+    /// Page or heading.
+    pub kind: SectionKind,
+    /// What a summary cites: `page 2`, or the heading's text.
+    pub label: String,
+}
+
+/// A document's text, ready for the model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Document {
+    /// The file name (or what the caller called pasted text).
+    pub name: String,
+    /// The format it was read as.
+    pub format: Format,
+    /// The text.
+    pub text: String,
+    /// Page and heading markers, in order of `offset`.
+    pub sections: Vec<Section>,
+    /// Things a reader should know (pages that could not be read), empty when all went well.
+    pub warnings: Vec<String>,
+}
+
+impl Document {
+    /// A document from pasted text.
+    ///
+    /// # Errors
+    /// [`DocumentError::Empty`] for blank text, [`DocumentError::TooMuchText`] past
+    /// [`MAX_TEXT_CHARS`].
+    pub fn from_text(
+        name: impl Into<String>,
+        text: impl Into<String>,
+    ) -> Result<Self, DocumentError> {
+        let name = name.into();
+        let body = Body {
+            text: text.into(),
+            sections: Vec::new(),
+            warnings: Vec::new(),
+        };
+        Self::from_body(name, Format::Text, body, &Limits::default())
+    }
+
+    fn from_body(
+        name: String,
+        format: Format,
+        body: Body,
+        limits: &Limits,
+    ) -> Result<Self, DocumentError> {
+        if body.text.trim().is_empty() {
+            return Err(DocumentError::Empty { name });
+        }
+        // Counting characters of a huge text is cheap next to reading it; bytes bound chars.
+        if body.text.len() > limits.max_text_chars {
+            let chars = body.text.chars().count();
+            if chars > limits.max_text_chars {
+                return Err(DocumentError::TooMuchText {
+                    name,
+                    chars,
+                    limit: limits.max_text_chars,
+                });
+            }
+        }
+        Ok(Self {
+            name,
+            format,
+            text: body.text,
+            sections: body.sections,
+            warnings: body.warnings,
+        })
+    }
+
+    /// The labels of the sections a byte range of the text touches: the one in force at its
+    /// start, then every one that starts inside it.
+    #[must_use]
+    pub fn sections_in(&self, range: Range<usize>) -> Vec<&Section> {
+        let first = self.sections.partition_point(|s| s.offset <= range.start);
+        let mut out = Vec::new();
+        if first > 0 {
+            out.push(&self.sections[first - 1]);
+        }
+        out.extend(
+            self.sections[first..]
+                .iter()
+                .take_while(|s| s.offset < range.end),
+        );
+        out
+    }
+
+    /// A short description of where a byte range lies, such as `page 2` or
+    /// `page 2 to page 4`, or `None` when the document has no markers there.
+    #[must_use]
+    pub fn location(&self, range: Range<usize>) -> Option<String> {
+        let sections = self.sections_in(range);
+        match sections.as_slice() {
+            [] => None,
+            [one] => Some(one.label.clone()),
+            [first, .., last] if first.kind == SectionKind::Page => {
+                Some(format!("{} to {}", first.label, last.label))
+            }
+            many => {
+                const SHOWN: usize = 4;
+                let mut labels: Vec<String> = many
+                    .iter()
+                    .take(SHOWN)
+                    .map(|s| format!("\"{}\"", s.label))
+                    .collect();
+                if many.len() > SHOWN {
+                    labels.push(format!("and {} more", many.len() - SHOWN));
+                }
+                Some(labels.join(", "))
+            }
+        }
+    }
+
+    /// Pages of a PDF (0 for other formats).
+    #[must_use]
+    pub fn page_count(&self) -> usize {
+        self.sections
+            .iter()
+            .filter(|s| s.kind == SectionKind::Page)
+            .count()
+    }
+}
+
+/// What can go wrong reading a document. Every message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    /// The file could not be read.
+    #[error("could not read {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is larger than the limit.
+    #[error("{name} is {} ({bytes} bytes); documents up to {} are accepted: split it or extract the part you need", mib(*bytes), mib(*limit))]
+    TooLarge {
+        /// The document.
+        name: String,
+        /// Its size.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The extracted text is longer than the limit.
+    #[error("{name} holds {chars} characters of text; at most {limit} are accepted: split it into parts")]
+    TooMuchText {
+        /// The document.
+        name: String,
+        /// Characters extracted.
+        chars: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The bytes are not text.
+    #[error("{name} looks like a binary file (it contains NUL or control bytes), not a document: open a text, Markdown, PDF, Word (.docx) or HTML file")]
+    Binary {
+        /// The document.
+        name: String,
+    },
+    /// There is no text in it.
+    #[error("{name} contains no text: there is nothing to summarize")]
+    Empty {
+        /// The document.
+        name: String,
+    },
+    /// A format xgen-desk does not read.
+    #[error("{name} is {what}, which xgen-desk cannot read: open a text, Markdown, PDF, Word (.docx) or HTML file{hint}")]
+    Unsupported {
+        /// The document.
+        name: String,
+        /// What it is.
+        what: String,
+        /// What to do instead (starts with "; " when present).
+        hint: String,
+    },
+    /// A PDF whose pages carry no text (scanned images).
+    #[error("{name} has {pages} page{} but no text layer: it is probably scanned images. Run it through OCR (for example `ocrmypdf in.pdf out.pdf`) and open the result", if *pages == 1 { "" } else { "s" })]
+    ScannedPdf {
+        /// The document.
+        name: String,
+        /// Its page count.
+        pages: usize,
+    },
+    /// A PDF that needs a password.
+    #[error(
+        "{name} is an encrypted PDF that needs a password: save an unprotected copy and open that"
+    )]
+    EncryptedPdf {
+        /// The document.
+        name: String,
+    },
+    /// A PDF that could not be parsed.
+    #[error("{name} is not a readable PDF ({reason}); the file may be damaged or incomplete")]
+    BrokenPdf {
+        /// The document.
+        name: String,
+        /// The parser's words.
+        reason: String,
+    },
+    /// A `.docx` that could not be parsed.
+    #[error("{name} is not a readable Word document ({reason}); the file may be damaged, or saved in another format")]
+    BrokenDocx {
+        /// The document.
+        name: String,
+        /// The parser's words.
+        reason: String,
+    },
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20))
+}
+
+/// Text and markers as a format reader produces them.
+#[derive(Debug, Default)]
+pub(crate) struct Body {
+    pub(crate) text: String,
+    pub(crate) sections: Vec<Section>,
+    pub(crate) warnings: Vec<String>,
+}
+
+/// How two blocks of text are separated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Sep {
+    /// Nothing yet (start of the text).
+    None,
+    /// A line break.
+    Line,
+    /// A blank line.
+    Paragraph,
+}
+
+/// Builds a [`Body`] block by block, so that every format separates paragraphs the same way
+/// (a blank line, which the chunker cuts at first) and places markers at the start of the
+/// text they mark.
+#[derive(Debug)]
+pub(crate) struct TextBuilder {
+    body: Body,
+    pending_sep: Sep,
+    pending_sections: Vec<(SectionKind, String)>,
+}
+
+impl TextBuilder {
+    pub(crate) fn new() -> Self {
+        Self {
+            body: Body::default(),
+            pending_sep: Sep::None,
+            pending_sections: Vec::new(),
+        }
+    }
+
+    /// Marks the start of a page or heading at the next block.
+    pub(crate) fn mark(&mut self, kind: SectionKind, label: impl Into<String>) {
+        self.pending_sections.push((kind, label.into()));
+    }
+
+    /// Asks for at least `sep` before the next block.
+    pub(crate) fn separate(&mut self, sep: Sep) {
+        self.pending_sep = self.pending_sep.max(sep);
+    }
+
+    /// Adds a block of text (trimmed; blank blocks are dropped), separated from the previous
+    /// one by at least `sep`.
+    pub(crate) fn block(&mut self, text: &str, sep: Sep) {
+        self.push(text.trim(), sep);
+    }
+
+    /// Adds preformatted text: only blank lines around it are dropped, indentation is kept.
+    pub(crate) fn verbatim(&mut self, text: &str, sep: Sep) {
+        let text = text.trim_end();
+        let first_line = text
+            .char_indices()
+            .take_while(|(_, c)| c.is_whitespace())
+            .filter(|(_, c)| *c == '\n')
+            .last()
+            .map_or(0, |(i, _)| i + 1);
+        self.push(&text[first_line..], sep);
+    }
+
+    fn push(&mut self, text: &str, sep: Sep) {
+        self.separate(sep);
+        if text.trim().is_empty() {
+            return;
+        }
+        if !self.body.text.is_empty() {
+            self.body.text.push_str(match self.pending_sep {
+                Sep::Paragraph => "\n\n",
+                Sep::Line | Sep::None => "\n",
+            });
+        }
+        self.pending_sep = Sep::None;
+        let offset = self.body.text.len();
+        for (kind, label) in self.pending_sections.drain(..) {
+            self.body.sections.push(Section {
+                offset,
+                kind,
+                label,
+            });
+        }
+        self.body.text.push_str(text);
+    }
+
+    pub(crate) fn warn(&mut self, warning: String) {
+        self.body.warnings.push(warning);
+    }
+
+    pub(crate) fn finish(self) -> Body {
+        self.body
+    }
+}
+
+/// Reads a document file, choosing the format from its extension and first bytes.
+///
+/// # Errors
+/// A [`DocumentError`] that says what is wrong and what to do.
+pub fn extract(path: &Path) -> Result<Document, DocumentError> {
+    extract_with(path, &Limits::default())
+}
+
+/// [`extract`] with other size limits.
+///
+/// # Errors
+/// As [`extract`].
+pub fn extract_with(path: &Path, limits: &Limits) -> Result<Document, DocumentError> {
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let io = |source| DocumentError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
+    if size > limits.max_file_bytes {
+        return Err(DocumentError::TooLarge {
+            name,
+            bytes: size,
+            limit: limits.max_file_bytes,
+        });
+    }
+    let bytes = read_limited(file, &name, limits).map_err(|e| match e {
+        ReadError::Io(source) => io(source),
+        ReadError::Doc(error) => error,
+    })?;
+    let hint = path.extension().and_then(|e| e.to_str()).map(str::to_owned);
+    from_bytes_with(&name, hint.as_deref(), &bytes, limits)
+}
+
+/// Reads a document from a stream (standard input), detecting its format from its bytes.
+///
+/// # Errors
+/// As [`extract`].
+pub fn from_reader(name: &str, reader: impl Read) -> Result<Document, DocumentError> {
+    let limits = Limits::default();
+    let bytes = read_limited(reader, name, &limits).map_err(|e| match e {
+        ReadError::Io(source) => DocumentError::Io {
+            path: PathBuf::from(name),
+            source,
+        },
+        ReadError::Doc(error) => error,
+    })?;
+    from_bytes_with(name, None, &bytes, &limits)
+}
+
+enum ReadError {
+    Io(std::io::Error),
+    Doc(DocumentError),
+}
+
+fn read_limited(reader: impl Read, name: &str, limits: &Limits) -> Result<Vec<u8>, ReadError> {
+    let mut bytes = Vec::new();
+    reader
+        .take(limits.max_file_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > limits.max_file_bytes {
+        return Err(ReadError::Doc(DocumentError::TooLarge {
+            name: name.to_owned(),
+            bytes: bytes.len() as u64,
+            limit: limits.max_file_bytes,
+        }));
+    }
+    Ok(bytes)
+}
+
+/// Reads a document from bytes already in memory (a dropped file, a download).
+///
+/// `extension` (without the dot) is a hint; the bytes decide when they show a format.
+///
+/// # Errors
+/// As [`extract`].
+pub fn from_bytes(
+    name: &str,
+    extension: Option<&str>,
+    bytes: &[u8],
+) -> Result<Document, DocumentError> {
+    from_bytes_with(name, extension, bytes, &Limits::default())
+}
+
+fn from_bytes_with(
+    name: &str,
+    extension: Option<&str>,
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<Document, DocumentError> {
+    if bytes.len() as u64 > limits.max_file_bytes {
+        return Err(DocumentError::TooLarge {
+            name: name.to_owned(),
+            bytes: bytes.len() as u64,
+            limit: limits.max_file_bytes,
+        });
+    }
+    let format = choose_format(name, extension, bytes)?;
+    let body = match format {
+        Format::Text => text::read(name, bytes)?,
+        Format::Markdown => markdown::read(name, bytes)?,
+        Format::Pdf => pdf::read(name, bytes)?,
+        Format::Docx => docx::read(name, bytes, limits)?,
+        Format::Html => html::read(name, bytes)?,
+    };
+    Document::from_body(name.to_owned(), format, body, limits)
+}
+
+fn choose_format(
+    name: &str,
+    extension: Option<&str>,
+    bytes: &[u8],
+) -> Result<Format, DocumentError> {
+    let by_extension = extension.and_then(Format::from_extension);
+    let sniffed = Format::sniff(bytes);
+    let unsupported = |what: &str, hint: &str| DocumentError::Unsupported {
+        name: name.to_owned(),
+        what: what.to_owned(),
+        hint: hint.to_owned(),
+    };
+    match extension.map(str::to_ascii_lowercase).as_deref() {
+        Some("doc") => {
+            return Err(unsupported(
+                "a Word 97-2003 document (.doc)",
+                "; save it as .docx or PDF in Word or LibreOffice",
+            ))
+        }
+        Some(ext @ ("odt" | "rtf" | "pages" | "epub" | "xlsx" | "xls" | "pptx" | "ppt")) => {
+            return Err(unsupported(
+                &format!("a .{ext} file"),
+                "; export it as PDF or .docx first",
+            ))
+        }
+        _ => {}
+    }
+    Ok(match (by_extension, sniffed) {
+        // A declared PDF or DOCX is parsed as one, so a damaged file says so.
+        (Some(declared @ (Format::Pdf | Format::Docx)), _) => declared,
+        (_, Some(found)) => found,
+        (Some(declared), None) => declared,
+        (None, None) if bytes.starts_with(b"PK\x03\x04") => {
+            return Err(unsupported(
+                "a ZIP archive",
+                "; unpack it and open the document inside",
+            ))
+        }
+        (None, None) => Format::Text,
+    })
+}

@@ -1,0 +1,41 @@
+//! Plain text: UTF-8, UTF-16 with a byte-order mark, or Latin-1; binary data refused.
+
+use super::{Body, DocumentError};
+
+/// Decodes document bytes: UTF-8, UTF-16 with a byte-order mark, or Latin-1 as a fallback.
+///
+/// Returns `None` when the bytes look binary (NUL bytes, or more than 5% control bytes).
+#[must_use]
+pub fn decode_text(bytes: &[u8]) -> Option<String> {
+    if let Some((encoding, _)) = encoding_rs::Encoding::for_bom(bytes) {
+        let (text, _, _) = encoding.decode(bytes);
+        return Some(text.into_owned());
+    }
+    let sample = &bytes[..bytes.len().min(64 * 1024)];
+    let control = sample
+        .iter()
+        .filter(|&&b| b < 0x09 || (0x0E..0x20).contains(&b))
+        .count();
+    if sample.contains(&0) || control * 100 > sample.len().max(1) * 5 {
+        return None;
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Some(text.to_owned()),
+        Err(_) => Some(encoding_rs::mem::decode_latin1(bytes).into_owned()),
+    }
+}
+
+/// Decodes bytes as text or says the file is binary.
+pub(crate) fn decode(name: &str, bytes: &[u8]) -> Result<String, DocumentError> {
+    decode_text(bytes).ok_or_else(|| DocumentError::Binary {
+        name: name.to_owned(),
+    })
+}
+
+/// A plain-text document: the decoded text as it is, without markers.
+pub(crate) fn read(name: &str, bytes: &[u8]) -> Result<Body, DocumentError> {
+    Ok(Body {
+        text: decode(name, bytes)?,
+        ..Body::default()
+    })
+}

@@ -1,0 +1,518 @@
+//! Document extraction from real files of every format, generated here: a two-page PDF, a
+//! DOCX with a table, an HTML page with scripts and styles, UTF-16 and Latin-1 text; and the
+//! clear errors for bad inputs.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use xgen_desk::documents::{
+    self, Document, DocumentError, Format, Limits, SectionKind, MAX_FILE_BYTES, MAX_TEXT_CHARS,
+};
+
+use crate::common::temp_dir;
+
+/// A minimal valid PDF: one page per entry, each line drawn in Helvetica; an empty entry is a
+/// page that only draws a rectangle (what a scanned page looks like to a text extractor).
+pub fn make_pdf(pages: &[&[&str]]) -> Vec<u8> {
+    let mut objects: Vec<String> = Vec::new();
+    let n = pages.len();
+    // 1: catalog, 2: pages, 3: font, then per page: page object, content stream.
+    objects.push("<< /Type /Catalog /Pages 2 0 R >>".into());
+    let kids: Vec<String> = (0..n).map(|i| format!("{} 0 R", 4 + 2 * i)).collect();
+    objects.push(format!(
+        "<< /Type /Pages /Kids [{}] /Count {n} >>",
+        kids.join(" ")
+    ));
+    objects.push(
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".into(),
+    );
+    for (i, lines) in pages.iter().enumerate() {
+        objects.push(format!(
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents {} 0 R >>",
+            5 + 2 * i
+        ));
+        let content = if lines.is_empty() {
+            "0.5 g 72 72 468 648 re f".to_owned()
+        } else {
+            let mut ops = String::from("BT /F1 12 Tf 14 TL 72 720 Td ");
+            for line in *lines {
+                let escaped = line
+                    .replace('\\', "\\\\")
+                    .replace('(', "\\(")
+                    .replace(')', "\\)");
+                ops.push_str(&format!("({escaped}) Tj T* "));
+            }
+            ops.push_str("ET");
+            ops
+        };
+        objects.push(format!(
+            "<< /Length {} >>\nstream\n{content}\nendstream",
+            content.len()
+        ));
+    }
+    let mut out = b"%PDF-1.4\n%\xE2\xE3\xCF\xD3\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for offset in offsets {
+        out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+/// A minimal valid DOCX whose body is `body` (WordprocessingML inside `<w:body>`).
+pub fn make_docx(body: &str) -> Vec<u8> {
+    use zip::write::SimpleFileOptions;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let files = [
+        (
+            "[Content_Types].xml",
+            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>"#.to_owned(),
+        ),
+        (
+            "_rels/.rels",
+            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>"#.to_owned(),
+        ),
+        (
+            "word/document.xml",
+            format!(
+                r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>{body}<w:sectPr><w:pgSz w:w="12240" w:h="15840"/></w:sectPr></w:body></w:document>"#
+            ),
+        ),
+    ];
+    for (name, content) in files {
+        zip.start_file(name, options).expect("zip entry");
+        zip.write_all(content.as_bytes()).expect("zip write");
+    }
+    zip.finish().expect("zip finish").into_inner()
+}
+
+/// A DOCX paragraph, with an optional style.
+pub fn docx_paragraph(text: &str, style: Option<&str>) -> String {
+    let style = style.map_or_else(String::new, |s| {
+        format!(r#"<w:pPr><w:pStyle w:val="{s}"/><w:tabs><w:tab w:val="left" w:pos="720"/></w:tabs></w:pPr>"#)
+    });
+    format!(
+        r#"<w:p>{style}<w:r><w:rPr><w:b/></w:rPr><w:t xml:space="preserve">{text}</w:t></w:r></w:p>"#
+    )
+}
+
+/// A DOCX table of rows of cells.
+pub fn docx_table(rows: &[&[&str]]) -> String {
+    let mut xml = String::from("<w:tbl><w:tblPr/>");
+    for row in rows {
+        xml.push_str("<w:tr>");
+        for cell in *row {
+            xml.push_str(&format!(
+                "<w:tc><w:tcPr/>{}</w:tc>",
+                docx_paragraph(cell, None)
+            ));
+        }
+        xml.push_str("</w:tr>");
+    }
+    xml.push_str("</w:tbl>");
+    xml
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("write fixture");
+    path
+}
+
+fn labels(doc: &Document) -> Vec<&str> {
+    doc.sections.iter().map(|s| s.label.as_str()).collect()
+}
+
+fn section_text<'a>(doc: &'a Document, label: &str) -> &'a str {
+    let i = doc
+        .sections
+        .iter()
+        .position(|s| s.label == label)
+        .unwrap_or_else(|| panic!("no section {label:?} in {:?}", labels(doc)));
+    let start = doc.sections[i].offset;
+    let end = doc.sections.get(i + 1).map_or(doc.text.len(), |s| s.offset);
+    &doc.text[start..end]
+}
+
+#[test]
+fn pdf_with_two_pages_keeps_page_markers() {
+    let dir = temp_dir();
+    let pdf = make_pdf(&[
+        &[
+            "The first page talks about apples.",
+            "Apples grow on trees.",
+        ],
+        &["The second page is about (pears)."],
+    ]);
+    let path = write(dir.path(), "fruit.pdf", &pdf);
+    let doc = documents::extract(&path).expect("the PDF reads");
+    assert_eq!(doc.format, Format::Pdf);
+    assert_eq!(doc.name, "fruit.pdf");
+    assert_eq!(labels(&doc), ["page 1", "page 2"], "{doc:?}");
+    assert!(doc.sections.iter().all(|s| s.kind == SectionKind::Page));
+    assert_eq!(doc.page_count(), 2);
+    let first = section_text(&doc, "page 1");
+    let second = section_text(&doc, "page 2");
+    assert!(first.contains("first page talks about apples"), "{first:?}");
+    assert!(first.contains("Apples grow on trees"), "{first:?}");
+    assert!(
+        second.contains("second page is about (pears)"),
+        "{second:?}"
+    );
+    assert!(!first.contains("pears"));
+    assert_eq!(
+        doc.location(0..doc.text.len()).as_deref(),
+        Some("page 1 to page 2")
+    );
+    let on_two = doc.text.find("second").expect("page 2 text");
+    assert_eq!(doc.location(on_two..on_two + 5).as_deref(), Some("page 2"));
+    assert!(doc.warnings.is_empty(), "{:?}", doc.warnings);
+}
+
+#[test]
+fn pdf_is_recognised_by_its_bytes_without_extension() {
+    let dir = temp_dir();
+    let path = write(
+        dir.path(),
+        "download",
+        &make_pdf(&[&["Sniffed by magic bytes."]]),
+    );
+    let doc = documents::extract(&path).expect("reads");
+    assert_eq!(doc.format, Format::Pdf);
+    assert!(doc.text.contains("Sniffed by magic bytes."));
+}
+
+#[test]
+fn scanned_pdf_without_text_says_so() {
+    let dir = temp_dir();
+    let path = write(dir.path(), "scan.pdf", &make_pdf(&[&[], &[]]));
+    let error = documents::extract(&path).expect_err("no text layer");
+    assert!(
+        matches!(error, DocumentError::ScannedPdf { pages: 2, .. }),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("2 pages") && message.contains("OCR"),
+        "{message}"
+    );
+}
+
+#[test]
+fn broken_pdfs_are_clear_errors_not_panics() {
+    let dir = temp_dir();
+    let good = make_pdf(&[&["Some text here."]]);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "garbage.pdf",
+            b"%PDF-1.7\nthis is not really a pdf at all".to_vec(),
+        ),
+        ("truncated.pdf", good[..good.len() / 3].to_vec()),
+        ("not-a-pdf.pdf", b"Hello, I am text named .pdf".to_vec()),
+        ("zeros.pdf", {
+            let mut bytes = b"%PDF-1.4\n".to_vec();
+            bytes.extend(std::iter::repeat_n(0u8, 4096));
+            bytes
+        }),
+    ];
+    for (name, bytes) in cases {
+        let path = write(dir.path(), name, &bytes);
+        let error = documents::extract(&path).expect_err(name);
+        assert!(
+            matches!(error, DocumentError::BrokenPdf { .. }),
+            "{name}: {error:?}"
+        );
+        let message = error.to_string();
+        assert!(
+            message.contains(name) && message.contains("not a readable PDF"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn docx_with_headings_and_a_table() {
+    let dir = temp_dir();
+    let body = [
+        docx_paragraph("Quarterly report", Some("Title")),
+        docx_paragraph(
+            "Sales grew in every region &amp; the outlook is good.",
+            None,
+        ),
+        docx_paragraph("Results", Some("Heading1")),
+        docx_table(&[&["Region", "Sales"], &["North", "120"], &["South", "95"]]),
+        docx_paragraph("Tabs\tand &#169; entities survive.", None),
+    ]
+    .concat();
+    let path = write(dir.path(), "report.docx", &make_docx(&body));
+    let doc = documents::extract(&path).expect("the DOCX reads");
+    assert_eq!(doc.format, Format::Docx);
+    assert_eq!(labels(&doc), ["Quarterly report", "Results"]);
+    assert!(doc.sections.iter().all(|s| s.kind == SectionKind::Heading));
+    assert!(
+        doc.text
+            .contains("Sales grew in every region & the outlook is good."),
+        "{:?}",
+        doc.text
+    );
+    let results = section_text(&doc, "Results");
+    assert!(
+        results.contains("Region | Sales\nNorth | 120\nSouth | 95"),
+        "table rows as lines of cells: {results:?}"
+    );
+    assert!(
+        doc.text.contains("Tabs\tand © entities survive."),
+        "{:?}",
+        doc.text
+    );
+    // Paragraphs are separated by blank lines, which the chunker cuts at first.
+    assert!(
+        doc.text.starts_with("Quarterly report\n\nSales grew"),
+        "{:?}",
+        doc.text
+    );
+}
+
+#[test]
+fn broken_docx_and_other_office_files_are_refused_clearly() {
+    let dir = temp_dir();
+    let path = write(dir.path(), "bad.docx", b"this is not a zip file");
+    let error = documents::extract(&path).expect_err("not a zip");
+    assert!(
+        matches!(error, DocumentError::BrokenDocx { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("not a readable Word document"),
+        "{error}"
+    );
+
+    // A zip without word/document.xml.
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    zip.start_file("hello.txt", zip::write::SimpleFileOptions::default())
+        .expect("entry");
+    zip.write_all(b"hi").expect("write");
+    let bytes = zip.finish().expect("finish").into_inner();
+    let path = write(dir.path(), "empty.docx", &bytes);
+    let error = documents::extract(&path).expect_err("no document part");
+    assert!(error.to_string().contains("word/document.xml"), "{error}");
+    let path = write(dir.path(), "archive", &bytes);
+    let error = documents::extract(&path).expect_err("a plain zip");
+    assert!(
+        matches!(error, DocumentError::Unsupported { .. }),
+        "{error:?}"
+    );
+
+    let path = write(dir.path(), "old.doc", b"\xD0\xCF\x11\xE0 old word");
+    let error = documents::extract(&path).expect_err(".doc");
+    assert!(error.to_string().contains("save it as .docx"), "{error}");
+}
+
+#[test]
+fn html_main_text_without_scripts_styles_or_navigation() {
+    let dir = temp_dir();
+    let page = r#"<!DOCTYPE html>
+<html><head><title>Ignored title</title>
+<style>body { color: red; } .secret { display: none }</style>
+<script>var tracking = "SCRIPT_TEXT";</script></head>
+<body>
+<header><a href="/">SITE_HEADER</a></header>
+<nav><ul><li>NAV_HOME</li><li>NAV_ABOUT</li></ul></nav>
+<main>
+  <h1>Rivers of   Europe</h1>
+  <p>The <b>Danube</b> flows through
+     ten countries.</p>
+  <script>document.write("INLINE_SCRIPT")</script>
+  <noscript>NOSCRIPT_TEXT</noscript>
+  <div hidden>HIDDEN_TEXT</div>
+  <div style="display: none">INVISIBLE_TEXT</div>
+  <h2>Lengths</h2>
+  <ul><li>Volga: 3530 km</li><li>Danube: 2850 km</li></ul>
+  <table><tr><th>River</th><th>Sea</th></tr><tr><td>Rhine</td><td>North Sea</td></tr></table>
+  <pre>  keep   this
+spacing</pre>
+</main>
+<aside>ASIDE_TEXT</aside>
+<footer>FOOTER_TEXT</footer>
+</body></html>"#;
+    let path = write(dir.path(), "rivers.html", page.as_bytes());
+    let doc = documents::extract(&path).expect("the page reads");
+    assert_eq!(doc.format, Format::Html);
+    for absent in [
+        "SCRIPT_TEXT",
+        "INLINE_SCRIPT",
+        "color: red",
+        "NAV_HOME",
+        "SITE_HEADER",
+        "ASIDE_TEXT",
+        "FOOTER_TEXT",
+        "HIDDEN_TEXT",
+        "INVISIBLE_TEXT",
+        "NOSCRIPT_TEXT",
+        "Ignored title",
+    ] {
+        assert!(
+            !doc.text.contains(absent),
+            "{absent} leaked into {:?}",
+            doc.text
+        );
+    }
+    assert!(
+        doc.text.contains("The Danube flows through ten countries."),
+        "{:?}",
+        doc.text
+    );
+    assert_eq!(labels(&doc), ["Rivers of Europe", "Lengths"]);
+    let lengths = section_text(&doc, "Lengths");
+    assert!(
+        lengths.contains("- Volga: 3530 km\n- Danube: 2850 km"),
+        "{lengths:?}"
+    );
+    assert!(
+        lengths.contains("River | Sea\nRhine | North Sea"),
+        "{lengths:?}"
+    );
+    assert!(lengths.contains("  keep   this\nspacing"), "{lengths:?}");
+
+    // Without <main>, the body is read, still without the page chrome.
+    let page =
+        "<html><body><nav>MENU</nav><p>Body text only.</p><script>x()</script></body></html>";
+    let path = write(dir.path(), "plain", page.as_bytes());
+    let doc = documents::extract(&path).expect("reads");
+    assert_eq!(doc.format, Format::Html, "recognised by its first bytes");
+    assert_eq!(doc.text, "Body text only.");
+}
+
+#[test]
+fn text_in_utf16_and_latin1_and_markdown_headings() {
+    let dir = temp_dir();
+    let text = "Grüße aus Köln — naïve café\n";
+    let mut le = vec![0xFF, 0xFE];
+    le.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    let mut be = vec![0xFE, 0xFF];
+    be.extend(text.encode_utf16().flat_map(u16::to_be_bytes));
+    for (name, bytes) in [("le.txt", le), ("be.txt", be)] {
+        let doc = documents::extract(&write(dir.path(), name, &bytes)).expect(name);
+        assert_eq!(doc.text, text, "{name}");
+        assert_eq!(doc.format, Format::Text);
+    }
+    let latin1: Vec<u8> = "Grüße, café, señor".chars().map(|c| c as u8).collect();
+    let doc = documents::extract(&write(dir.path(), "latin1.txt", &latin1)).expect("latin-1");
+    assert_eq!(doc.text, "Grüße, café, señor");
+
+    let md = "# Intro\nSome words.\n\n```\n# not a heading\n```\n## Details ##\nMore.\n";
+    let doc = documents::extract(&write(dir.path(), "notes.md", md.as_bytes())).expect("md");
+    assert_eq!(doc.format, Format::Markdown);
+    assert_eq!(doc.text, md, "Markdown text is kept as written");
+    assert_eq!(labels(&doc), ["Intro", "Details"]);
+    assert_eq!(section_text(&doc, "Details"), "## Details ##\nMore.\n");
+
+    // The CLI's decoder is the documents' one.
+    assert_eq!(documents::decode_text(b"plain").as_deref(), Some("plain"));
+    assert_eq!(documents::decode_text(b"\x00\x01binary"), None);
+}
+
+#[test]
+fn pasted_text_and_stdin() {
+    let doc = Document::from_text("pasted", "  Some pasted words.  ").expect("pasted");
+    assert_eq!(doc.format, Format::Text);
+    assert_eq!(doc.text, "  Some pasted words.  ");
+    assert!(doc.sections.is_empty());
+    let error = Document::from_text("pasted", " \n\t ").expect_err("blank");
+    assert!(matches!(error, DocumentError::Empty { .. }));
+    let doc = documents::from_reader("standard input", &b"<!doctype html><p>Piped.</p>"[..])
+        .expect("stdin");
+    assert_eq!((doc.format, doc.text.as_str()), (Format::Html, "Piped."));
+}
+
+#[test]
+fn bad_inputs_give_clear_errors() {
+    let dir = temp_dir();
+    let empty = write(dir.path(), "empty.txt", b"");
+    let error = documents::extract(&empty).expect_err("empty");
+    assert!(matches!(error, DocumentError::Empty { .. }), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        "empty.txt contains no text: there is nothing to summarize"
+    );
+
+    let blank_html = write(
+        dir.path(),
+        "blank.html",
+        b"<html><script>only()</script></html>",
+    );
+    assert!(matches!(
+        documents::extract(&blank_html),
+        Err(DocumentError::Empty { .. })
+    ));
+
+    let mut png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR".to_vec();
+    png.extend((0..2000u32).map(|i| (i * 7 % 256) as u8));
+    let binary = write(dir.path(), "picture.txt", &png);
+    let error = documents::extract(&binary).expect_err("binary");
+    assert!(matches!(error, DocumentError::Binary { .. }), "{error:?}");
+    assert!(error.to_string().contains("binary"), "{error}");
+
+    // A file over the limit is refused before it is read (a sparse file: no disk used).
+    let huge = dir.path().join("huge.txt");
+    std::fs::File::create(&huge)
+        .and_then(|f| f.set_len(MAX_FILE_BYTES + 1))
+        .expect("sparse file");
+    let error = documents::extract(&huge).expect_err("huge");
+    assert!(matches!(error, DocumentError::TooLarge { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(
+        message.contains("64.0 MiB") && message.contains(&(MAX_FILE_BYTES + 1).to_string()),
+        "the numbers are in the message: {message}"
+    );
+
+    let long = "word ".repeat(MAX_TEXT_CHARS / 5 + 1);
+    let error = Document::from_text("long", long).expect_err("too much text");
+    assert!(
+        matches!(error, DocumentError::TooMuchText { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains(&MAX_TEXT_CHARS.to_string()),
+        "{error}"
+    );
+
+    let limits = Limits {
+        max_file_bytes: 1000,
+        max_text_chars: 10,
+    };
+    let small = write(dir.path(), "small.txt", b"more than ten characters");
+    let error = documents::extract_with(&small, &limits).expect_err("limit");
+    assert!(
+        matches!(
+            error,
+            DocumentError::TooMuchText {
+                chars: 24,
+                limit: 10,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+
+    let missing = documents::extract(&dir.path().join("missing.txt")).expect_err("missing");
+    assert!(missing.to_string().contains("could not read"), "{missing}");
+}
