@@ -9,7 +9,7 @@ packages=(
   build-essential cmake pkg-config libclang-dev
   libx11-dev libxcursor-dev libxrandr-dev libxi-dev libxkbcommon-dev libxkbcommon-x11-0
   libgl1-mesa-dev libgl1-mesa-dri libegl1 libwayland-dev
-  xvfb xauth imagemagick
+  xvfb xauth imagemagick xdotool
   python3 python3-pip
 )
 

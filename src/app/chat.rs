@@ -27,7 +27,7 @@ fn document_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
     };
     ui.add_space(4.0);
     ui.horizontal(|ui| {
-        ui.label(RichText::new(format!("{}", doc.name)).strong());
+        ui.label(RichText::new(doc.name.as_str()).strong());
         ui.label(format!(
             "{} characters",
             thousands(doc.text.chars().count())
@@ -76,7 +76,8 @@ fn document_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
         }
     }
     ui.horizontal(|ui| {
-        egui::ComboBox::from_label("Style")
+        ui.label("Style");
+        egui::ComboBox::from_id_salt("summary-style")
             .selected_text(style_label(app.settings.summary_style))
             .show_ui(ui, |ui| {
                 for style in [
@@ -88,7 +89,8 @@ fn document_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
                     ui.selectable_value(&mut app.settings.summary_style, style, style_label(style));
                 }
             });
-        egui::ComboBox::from_label("Length")
+        ui.label("Length");
+        egui::ComboBox::from_id_salt("summary-length")
             .selected_text(app.settings.summary_length.label())
             .show_ui(ui, |ui| {
                 for length in SummaryLength::ALL {
@@ -98,6 +100,7 @@ fn document_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
         let can_run = !app.is_generating() && matches!(app.model(), ModelState::Ready(_));
         if ui
             .add_enabled(can_run, egui::Button::new("Summarize"))
+            .on_hover_text("Ctrl+Enter")
             .clicked()
         {
             app.summarize();

@@ -750,7 +750,7 @@ impl XgenApp {
     }
 
     fn attach(&mut self, document: Document) {
-        if !self.conversation().messages.is_empty() {
+        if !self.conversation().messages.is_empty() || self.conversation().document.is_some() {
             // A new document starts a new conversation, so its summary prompt is the prefix the
             // engine caches and follow-ups do not re-read it.
             self.conversations.insert(0, Conversation::new());
@@ -1196,6 +1196,13 @@ impl XgenApp {
             } else {
                 View::Settings
             };
+        }
+        let summarize = KeyboardShortcut::new(Modifiers::COMMAND, Key::Enter);
+        if self.conversation().document.is_some()
+            && self.reply.is_none()
+            && ctx.input_mut(|i| i.consume_shortcut(&summarize))
+        {
+            self.summarize();
         }
         if self.reply.is_some() && ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Escape)) {
             self.stop();
