@@ -52,9 +52,9 @@ fn document_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
                 thousands(meter.reserved),
                 thousands(meter.n_ctx),
                 if meter.fits() {
-                    "fits"
+                    "fits".to_owned()
                 } else {
-                    "needs chunking"
+                    format!("too long for one pass: read in {} parts", meter.parts)
                 }
             );
             let bar = egui::ProgressBar::new(fraction.min(1.0)).text(text);
@@ -133,6 +133,9 @@ fn messages_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
                 egui::Frame::group(ui.style()).fill(fill).show(ui, |ui| {
                     ui.set_width(ui.available_width());
                     ui.label(RichText::new(who).strong());
+                    if streaming {
+                        job_ui(app, ui);
+                    }
                     if streaming && message.content.is_empty() {
                         prefill_ui(app, ui);
                     } else {
@@ -210,6 +213,25 @@ enum Action {
     Edit,
 }
 
+fn job_ui(app: &XgenApp, ui: &mut egui::Ui) {
+    let Some((status, coverage)) = app.summary_job() else {
+        return;
+    };
+    match coverage {
+        Some((read, total)) if total > 0 => {
+            #[allow(clippy::cast_precision_loss)]
+            let fraction = read as f32 / total as f32;
+            ui.add(
+                egui::ProgressBar::new(fraction)
+                    .text(format!("{status} · {read} of {total} parts read")),
+            );
+        }
+        _ => {
+            ui.label(status);
+        }
+    }
+}
+
 fn prefill_ui(app: &XgenApp, ui: &mut egui::Ui) {
     match app.prefill() {
         Some((done, total)) if total > 0 && done < total => {
@@ -223,6 +245,9 @@ fn prefill_ui(app: &XgenApp, ui: &mut egui::Ui) {
                 thousands(done),
                 thousands(total)
             )));
+        }
+        _ if app.summary_job().is_some() => {
+            ui.spinner();
         }
         _ => {
             ui.horizontal(|ui| {

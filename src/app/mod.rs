@@ -14,7 +14,7 @@ mod store;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _, Result};
@@ -32,6 +32,7 @@ use crate::hub::HubOptions;
 use crate::paths::AppPaths;
 use crate::pipeline::{self, CancelToken, Progress, SetupOptions, Stage, Validation};
 use crate::prompt::{summarize_request, Role};
+use crate::summarize::{self, EngineModel, SummarizeOptions};
 
 pub use settings::{Preset, Settings, SummaryLength, ThemeChoice};
 pub use store::{ChatMessage, Conversation, ConversationStore, ReplyStats, StoreError};
@@ -137,6 +138,8 @@ pub struct DocumentMeter {
     pub reserved: usize,
     /// The context size.
     pub n_ctx: usize,
+    /// Parts the document is read in (1 when it fits).
+    pub parts: usize,
 }
 
 impl DocumentMeter {
@@ -171,6 +174,17 @@ enum AppEvent {
     },
     PickedDocument(Option<PathBuf>),
     PickedModel(Option<PathBuf>),
+    SummaryProgress(summarize::Progress),
+    SummaryPiece(String),
+    SummaryDone(std::result::Result<summarize::Summary, String>),
+}
+
+/// A long-document summary running on its own thread.
+struct SummaryJob {
+    cancel: CancelToken,
+    status: String,
+    coverage: Option<(usize, usize)>,
+    notes: Vec<String>,
 }
 
 /// Sends [`AppEvent`]s and wakes the UI.
@@ -219,6 +233,9 @@ pub struct XgenApp {
     last_status: String,
     confirm_delete: Option<String>,
     hardware: Hardware,
+    job: Option<SummaryJob>,
+    /// While a summary job runs, engine events go to it instead of the UI.
+    tap: Arc<Mutex<Option<Sender<Event>>>>,
 }
 
 /// What this computer has, for the hardware panel.
@@ -277,8 +294,19 @@ impl XgenApp {
             ctx: ctx.clone(),
         };
         let engine_waker = waker.clone();
-        let engine = Engine::spawn(move |event| engine_waker.send(AppEvent::Engine(event)))
-            .context("could not start the engine thread")?;
+        let tap: Arc<Mutex<Option<Sender<Event>>>> = Arc::default();
+        let engine_tap = Arc::clone(&tap);
+        let engine = Engine::spawn(move |event| {
+            let tapped = engine_tap.lock().ok().and_then(|t| t.clone());
+            match tapped {
+                Some(job) => {
+                    // The job's receiver is gone only after it finished.
+                    let _ = job.send(event);
+                }
+                None => engine_waker.send(AppEvent::Engine(event)),
+            }
+        })
+        .context("could not start the engine thread")?;
         let mut notices = Vec::new();
         if let Err(e) = opts.paths.create_all() {
             notices.push(notice("The app's data folders could not be created.", &e));
@@ -333,6 +361,8 @@ impl XgenApp {
             last_status: String::new(),
             confirm_delete: None,
             hardware: Hardware::detect(&opts.load),
+            job: None,
+            tap,
             opts,
         };
         app.refresh_installed();
@@ -819,12 +849,28 @@ impl XgenApp {
                     .push(ChatMessage::user(summarize_request(&doc.text, style)));
                 let result = engine.count_tokens(&doc.text).and_then(|document_tokens| {
                     let prompt_tokens = engine.count_prompt_tokens(&c.prompt(&system))?;
-                    Ok(DocumentMeter {
+                    let mut meter = DocumentMeter {
                         document_tokens,
                         prompt_tokens,
                         reserved,
                         n_ctx,
-                    })
+                        parts: 1,
+                    };
+                    if !meter.fits() {
+                        // The summarizer's own plan says how many parts it will read.
+                        let (_unused, no_events) = mpsc::channel();
+                        #[allow(clippy::cast_possible_truncation)]
+                        let mut model = EngineModel::new(
+                            &engine,
+                            &no_events,
+                            n_ctx as u32,
+                            Sampling::default(),
+                        );
+                        let options = SummarizeOptions::new(style, reserved as u32);
+                        meter.parts = summarize::plan(&mut model, &doc, &options)
+                            .map_or(0, |plan| plan.parts());
+                    }
+                    Ok(meter)
                 });
                 waker.send(AppEvent::Meter {
                     conversation,
@@ -845,18 +891,9 @@ impl XgenApp {
         let Some(message) = self.summary_message() else {
             return;
         };
-        if let Some(meter) = self.document_meter() {
-            if !meter.fits() {
-                self.notices.push(Notice {
-                    message: format!(
-                        "This document needs {} tokens with its summary, but the context holds {}. Choose a shorter summary, raise the context size in Settings, or split the document.",
-                        meter.prompt_tokens + meter.reserved,
-                        meter.n_ctx
-                    ),
-                    details: None,
-                });
-                return;
-            }
+        if !self.document_meter().is_some_and(|m| m.fits()) {
+            self.start_summary_job(message);
+            return;
         }
         let c = self.conversation_mut();
         // A new summary replaces the conversation about the document.
@@ -865,6 +902,200 @@ impl XgenApp {
         c.updated = unix_now();
         let sampling = self.summary_sampling();
         self.start_reply(sampling);
+    }
+
+    /// Summarizes a document that does not fit (or is not measured yet) with the summarizer:
+    /// its plan reads it in one pass or in parts, on a worker thread that borrows the engine's
+    /// events while it runs.
+    fn start_summary_job(&mut self, mut message: ChatMessage) {
+        let ModelState::Ready(info) = &self.model else {
+            self.notices.push(Notice {
+                message: "Load a model first: open Models to download XGen or open a GGUF file."
+                    .into(),
+                details: None,
+            });
+            return;
+        };
+        let n_ctx = info.n_ctx;
+        let Some(doc) = self.conversation().document.clone() else {
+            return;
+        };
+        let (tx, events) = mpsc::channel();
+        match self.tap.lock() {
+            Ok(mut tap) => *tap = Some(tx),
+            Err(_) => return,
+        }
+        let cancel = CancelToken::new();
+        let options = SummarizeOptions::new(
+            self.settings.summary_style,
+            self.settings.summary_length.max_tokens(),
+        );
+        let sampling = self.settings.sampling.clone();
+        let engine = Arc::clone(&self.engine);
+        let waker = self.waker.clone();
+        let tap = Arc::clone(&self.tap);
+        let job_cancel = cancel.clone();
+        let spawned = std::thread::Builder::new()
+            .name("xgen-summarize".into())
+            .spawn(move || {
+                let mut model = EngineModel::new(&engine, &events, n_ctx, sampling);
+                let progress_waker = waker.clone();
+                let piece_waker = waker.clone();
+                let result = summarize::summarize(
+                    &mut model,
+                    &doc,
+                    &options,
+                    &job_cancel,
+                    &mut |p| progress_waker.send(AppEvent::SummaryProgress(p.clone())),
+                    &mut |piece| piece_waker.send(AppEvent::SummaryPiece(piece.to_owned())),
+                )
+                .map_err(|e| error_chain(&e));
+                if let Ok(mut tap) = tap.lock() {
+                    *tap = None;
+                }
+                waker.send(AppEvent::SummaryDone(result));
+            });
+        if let Err(e) = spawned {
+            if let Ok(mut tap) = self.tap.lock() {
+                *tap = None;
+            }
+            self.push_notice("The summary could not be started.", &e);
+            return;
+        }
+        if let Some(label) = message.label.as_mut() {
+            label.push_str(" (read in parts)");
+        }
+        let conversation = self.conversation().id.clone();
+        let c = self.conversation_mut();
+        c.messages.clear();
+        c.messages.push(message);
+        c.messages.push(ChatMessage::assistant(String::new()));
+        c.updated = unix_now();
+        self.save_conversation(self.current);
+        self.job = Some(SummaryJob {
+            cancel,
+            status: "Planning…".to_owned(),
+            coverage: None,
+            notes: Vec::new(),
+        });
+        self.reply = Some(Reply {
+            id: 0,
+            conversation,
+            started: Instant::now(),
+            prefill: None,
+            prefill_first: None,
+            first_piece: None,
+        });
+    }
+
+    fn on_summary_progress(&mut self, progress: summarize::Progress) {
+        let Some(job) = self.job.as_mut() else {
+            return;
+        };
+        match progress {
+            summarize::Progress::Planned { parts, .. } => {
+                job.coverage = Some((0, parts));
+            }
+            summarize::Progress::Step {
+                phase, coverage, ..
+            } => {
+                job.coverage = Some((coverage.read, coverage.total));
+                job.status = match phase {
+                    summarize::Phase::SinglePass => "Reading the document".to_owned(),
+                    summarize::Phase::Read { part, parts } => {
+                        format!("Reading part {part} of {parts}")
+                    }
+                    summarize::Phase::Combine {
+                        round,
+                        group,
+                        groups,
+                    } => format!("Combining notes (round {round}, group {group} of {groups})"),
+                    summarize::Phase::Final { inputs } => {
+                        format!("Writing the summary from {inputs} notes")
+                    }
+                };
+            }
+            summarize::Progress::Partial {
+                phase,
+                location,
+                text,
+                coverage,
+                ..
+            } => {
+                job.coverage = Some((coverage.read, coverage.total));
+                if let summarize::Phase::Read { part, parts } = phase {
+                    let place = location.map_or_else(String::new, |l| format!(", {l}"));
+                    job.notes
+                        .push(format!("[Part {part} of {parts}{place}] {}", text.trim()));
+                }
+            }
+        }
+    }
+
+    fn on_summary_done(&mut self, result: std::result::Result<summarize::Summary, String>) {
+        let job = self.job.take();
+        let Some(reply) = self.reply.take() else {
+            return;
+        };
+        let conversation = reply.conversation.clone();
+        let Some(c) = self.conversations.iter_mut().find(|c| c.id == conversation) else {
+            return;
+        };
+        match result {
+            Ok(summary) => {
+                if let Some(m) = c.messages.last_mut().filter(|m| m.role == Role::Assistant) {
+                    m.stopped = summary.cancelled;
+                    m.stats = summary.final_timings.as_ref().map(ReplyStats::from);
+                    if !summary.single_pass {
+                        m.label = Some(format!(
+                            "{}\n\n*Read in {} parts ({:.0}% of the document), {} model calls, {:.0} s.*",
+                            m.content.trim_end(),
+                            summary.coverage.total,
+                            summary.coverage.percent(),
+                            summary.model_calls,
+                            summary.total_secs
+                        ));
+                    }
+                }
+                // Follow-up questions are answered from the notes on each part, which fit in
+                // the context where the whole document does not.
+                let notes = job.map(|j| j.notes).unwrap_or_default();
+                if !summary.single_pass && !notes.is_empty() {
+                    if let Some(first) = c.messages.first_mut() {
+                        let name = c
+                            .document
+                            .as_ref()
+                            .map_or("the document", |d| d.name.as_str());
+                        first.content = format!(
+                            "Here are notes on {name}, part by part:\n\n{}\n\nPlease summarize the document from these notes.",
+                            notes.join("\n\n")
+                        );
+                    }
+                }
+                if summary.cancelled && c.messages.last().is_some_and(|m| m.content.is_empty()) {
+                    c.messages.pop();
+                }
+            }
+            Err(e) => {
+                if c.messages
+                    .last()
+                    .is_some_and(|m| m.role == Role::Assistant && m.content.is_empty())
+                {
+                    c.messages.pop();
+                }
+                self.notices.push(Notice {
+                    message: first_sentence(&e),
+                    details: Some(e),
+                });
+            }
+        }
+        self.save_conversation_id(&conversation);
+    }
+
+    /// What the running summary of a long document is doing: (status, parts read, parts).
+    #[must_use]
+    pub fn summary_job(&self) -> Option<(&str, Option<(usize, usize)>)> {
+        self.job.as_ref().map(|j| (j.status.as_str(), j.coverage))
     }
 
     // ----- chat -----
@@ -902,6 +1133,9 @@ impl XgenApp {
 
     /// Stops the reply being written (Esc).
     pub fn stop(&mut self) {
+        if let Some(job) = &self.job {
+            job.cancel.cancel();
+        }
         if self.reply.is_some() {
             self.engine.cancel();
         }
@@ -1057,6 +1291,17 @@ impl XgenApp {
                 AppEvent::PickedDocument(Some(path)) => self.open_document(&path),
                 AppEvent::PickedModel(Some(path)) => self.open_model_file(&path),
                 AppEvent::PickedDocument(None) | AppEvent::PickedModel(None) => {}
+                AppEvent::SummaryProgress(p) => self.on_summary_progress(p),
+                AppEvent::SummaryPiece(piece) => {
+                    if let Some(reply) = self.reply.as_mut() {
+                        reply.first_piece.get_or_insert_with(Instant::now);
+                        let conversation = reply.conversation.clone();
+                        if let Some(m) = self.reply_message(&conversation) {
+                            m.content.push_str(&piece);
+                        }
+                    }
+                }
+                AppEvent::SummaryDone(result) => self.on_summary_done(result),
             }
         }
     }

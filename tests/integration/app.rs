@@ -355,3 +355,55 @@ fn model_manager_downloads_cancels_resumes_and_chats() {
     let reply = last_reply(h.state());
     assert!(reply.stats.is_some_and(|s| s.tokens > 0), "{reply:?}");
 }
+
+/// A document longer than the context is read in parts (map-reduce) with the coverage shown,
+/// and a follow-up question is answered from the notes on each part.
+#[test]
+fn long_document_is_read_in_parts_with_full_coverage() {
+    let tmp = temp_dir();
+    let mut opts = with_model(tmp.path(), &smollm2());
+    opts.load.n_ctx = Some(1024);
+    let mut h = harness(opts);
+    wait_for_model(&mut h);
+    h.state_mut().settings.summary_length = xgen_desk::app::SummaryLength::Short;
+    h.state_mut().settings.sampling.max_tokens = 24;
+
+    let doc = (0..4)
+        .map(|_| document_text())
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    h.event(egui::Event::Paste(doc));
+    step_until(&mut h, "the token meter", |a| a.document_meter().is_some());
+    let meter = h.state().document_meter().unwrap();
+    assert!(!meter.fits(), "{meter:?}");
+    assert!(meter.parts >= 2, "{meter:?}");
+    h.get_by_label_contains(&format!("read in {} parts", meter.parts));
+
+    h.get_by_label("Summarize").click();
+    step_until(&mut h, "parts being read", |a| {
+        a.summary_job().is_some_and(|(_, c)| c.is_some())
+    });
+    step_until(&mut h, "the summary", |a| !a.is_generating());
+    assert!(h.state().notices().is_empty(), "{:?}", h.state().notices());
+    let reply = last_reply(h.state());
+    assert!(!reply.content.trim().is_empty());
+    let shown = reply.shown().to_owned();
+    assert!(
+        shown.contains(&format!(
+            "Read in {} parts (100% of the document)",
+            meter.parts
+        )),
+        "{shown}"
+    );
+
+    let composer = h.get_by_role(Role::MultilineTextInput);
+    composer.focus();
+    composer.type_text("How much does it cost?");
+    h.step();
+    h.key_press(egui::Key::Enter);
+    step_until(&mut h, "the follow-up answer", |a| {
+        !a.is_generating() && a.conversation().messages.len() == 4
+    });
+    assert!(h.state().notices().is_empty(), "{:?}", h.state().notices());
+    assert!(last_reply(h.state()).stats.is_some());
+}
