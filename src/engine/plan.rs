@@ -43,7 +43,7 @@ pub const RAM_HEADROOM: u64 = 256 * MIB;
 pub const VRAM_HEADROOM: u64 = 256 * MIB;
 
 /// What the planner needs to know about a model, read from its GGUF header.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelFacts {
     /// `general.name`, or the file name.
     pub name: String,
@@ -294,7 +294,7 @@ fn pad_ctx(n_ctx: u32) -> u32 {
 }
 
 /// One GPU as llama.cpp reports it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GpuMemory {
     /// The device, e.g. "NVIDIA GeForce RTX 4060".
     pub name: String,
@@ -308,7 +308,7 @@ pub struct GpuMemory {
 }
 
 /// The memory of the machine.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hardware {
     /// Installed RAM in bytes.
     pub ram_total: u64,
@@ -377,7 +377,7 @@ impl Hardware {
 }
 
 /// What is asked of the planner: the context and any choices made by the person.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanRequest {
     /// Context in tokens; `None` means the model's training context, at most 8192.
     pub n_ctx: Option<u32>,
@@ -440,7 +440,7 @@ impl MemoryUse {
 }
 
 /// The planner's choice, with the figures behind it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     /// The model.
     pub model: String,

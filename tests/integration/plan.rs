@@ -280,7 +280,9 @@ fn facts_come_from_the_gguf_header() {
 }
 
 /// The estimate against the peak resident memory of a real load (in a child process, whose
-/// peak is its own): SmolLM2 at 2048 tokens, for each KV precision.
+/// peak is its own): SmolLM2 at 2048 tokens, for each KV precision. Linux only: the peak comes
+/// from `/proc/self/status`.
+#[cfg(target_os = "linux")]
 #[test]
 fn estimate_is_close_to_the_real_peak_memory() {
     for kv in ["f16", "q8_0"] {
@@ -309,14 +311,12 @@ fn estimate_is_close_to_the_real_peak_memory() {
         );
         let figures: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json");
         let estimate = figures["estimate_bytes"].as_f64().expect("estimate");
-        let Some(peak) = figures["peak_rss_bytes"].as_f64() else {
-            // Only Linux reports a peak.
-            assert!(!cfg!(target_os = "linux"));
-            continue;
-        };
+        let peak = figures["peak_rss_bytes"]
+            .as_f64()
+            .expect("Linux reports the peak RSS");
         let ratio = estimate / peak;
         println!("SmolLM2 2048 tokens, KV {kv}: estimate {estimate:.0}, peak RSS {peak:.0}, ratio {ratio:.2}");
-        assert!((0.75..1.35).contains(&ratio), "KV {kv}: {figures}");
+        assert!((0.85..1.2).contains(&ratio), "KV {kv}: {figures}");
     }
 }
 

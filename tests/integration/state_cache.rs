@@ -37,7 +37,7 @@ fn ask(
 ) -> (String, Timings) {
     let id = engine.next_request_id();
     engine.generate(
-        GenerateRequest::chat(id, messages, Sampling::greedy(8))
+        GenerateRequest::chat(id, messages, Sampling::greedy(6))
             .with_cache_prefix(CachePrefix::Messages(1)),
     );
     let mut text = String::new();
@@ -53,9 +53,9 @@ fn ask(
     }
 }
 
-/// A document of a few hundred tokens; `seed` varies its content.
+/// A document of about 170 tokens; `seed` varies its content.
 fn document(seed: usize) -> String {
-    (0..12)
+    (0..6)
         .map(|i| {
             format!(
                 "Report {seed}-{i}: the ferry from Harbour {} carried {} passengers and {} crates of apples on day {}. ",
@@ -98,7 +98,7 @@ fn fresh_engine_loads_the_document_state_and_reads_only_the_new_tokens() {
     let answer = read_cold(&model, settings(dir.path(), u64::MAX), &doc);
     let entries = list_entries(dir.path());
     assert_eq!(entries.len(), 1, "one state saved: {entries:?}");
-    assert!(entries[0].n_tokens > 200 && entries[0].bytes > 0);
+    assert!(entries[0].n_tokens > 100 && entries[0].bytes > 0);
 
     // A new engine (as after a restart) answers the follow-up from the disk state.
     let (engine, events) = open(&model, settings(dir.path(), u64::MAX));
