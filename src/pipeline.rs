@@ -13,7 +13,9 @@ use crate::catalog::{
     estimate_quantized_size, is_weight_file, quant_label, unix_now, CatalogModel, InstalledModel,
     InstalledSource, ModelSource, QuantType, Registry, RegistryError,
 };
-use crate::hub::{check_disk, BoxError, DiskNeed, Hub, HubError, HubOptions, Meter, Snapshot};
+use crate::hub::{
+    check_disk, BoxError, DiskNeed, DownloadPlan, Hub, HubError, HubOptions, Meter, Snapshot,
+};
 use crate::paths::{AppPaths, PathsError};
 
 pub use crate::hub::{CancelToken, Progress, ProgressFn, Stage};
@@ -446,36 +448,10 @@ fn setup_catalog(
         });
     }
     let hub = Hub::new(opts.hub.clone())?;
-    let files = model.file_names();
-
     // Resolve first, so the disk check knows what is cached, how big the weights really are,
-    // and which F16 could be reused. Offline, the cached snapshot answers the same questions.
-    let (plan, cached) = if opts.hub.offline {
-        (None, Some(hub.cached(model.repo, model.revision, &files)?))
-    } else {
-        (Some(hub.plan(model.repo, model.revision, &files)?), None)
-    };
-    let (commit, weight_bytes) = match (&plan, &cached) {
-        (Some(plan), _) => (
-            plan.commit.clone(),
-            plan.files
-                .iter()
-                .filter(|f| is_weight_file(&f.name))
-                .map(|f| f.size)
-                .sum(),
-        ),
-        (None, Some(snapshot)) => (
-            snapshot.commit.clone(),
-            snapshot
-                .files
-                .iter()
-                .filter(|f| is_weight_file(&f.to_string_lossy()))
-                .filter_map(|f| std::fs::metadata(f).ok())
-                .map(|m| m.len())
-                .sum(),
-        ),
-        (None, None) => (String::new(), 0),
-    };
+    // and which F16 could be reused.
+    let files = Resolved::new(&hub, model, opts.hub.offline)?;
+    let commit = files.commit().to_owned();
     let (f16, final_path) = output_paths(model, &commit, quant, &opts.paths);
     let new = NewEntry {
         id: installed_id(model, quant),
@@ -496,13 +472,11 @@ fn setup_catalog(
         });
     }
 
-    let parameters = model.parameters_for_weight_bytes(weight_bytes);
+    let parameters = model.parameters_for_weight_bytes(files.weight_bytes());
     let f16_done = quant != QuantType::F16 && f16.is_file();
     let mut needs = vec![DiskNeed {
         dir: opts.hub.cache_dir.clone(),
-        bytes: plan
-            .as_ref()
-            .map_or(0, crate::hub::DownloadPlan::remaining_bytes),
+        bytes: files.remaining_bytes(),
         what: "download".to_owned(),
     }];
     if !f16_done {
@@ -521,11 +495,7 @@ fn setup_catalog(
     }
     check_disk(&needs, &opts.hub.disk_space)?;
 
-    let snapshot = match (plan, cached) {
-        (Some(plan), _) => hub.download(&plan, progress, cancel)?,
-        (None, Some(snapshot)) => snapshot,
-        (None, None) => hub.cached(model.repo, model.revision, &files)?,
-    };
+    let snapshot = files.fetch(&hub, progress, cancel)?;
 
     for dir in [f16.parent(), final_path.parent()].into_iter().flatten() {
         std::fs::create_dir_all(dir).map_err(|source| PipelineError::Io {
@@ -576,6 +546,70 @@ fn setup_catalog(
         _ => {}
     }
     Ok(outcome)
+}
+
+/// A catalog checkpoint's files at the resolved commit: what is still to download (online), or
+/// the complete snapshot in the cache (offline).
+enum Resolved {
+    Online(DownloadPlan),
+    Cached(Snapshot),
+}
+
+impl Resolved {
+    fn new(hub: &Hub, model: &CatalogModel, offline: bool) -> Result<Self, PipelineError> {
+        let files = model.file_names();
+        Ok(if offline {
+            Self::Cached(hub.cached(model.repo, model.revision, &files)?)
+        } else {
+            Self::Online(hub.plan(model.repo, model.revision, &files)?)
+        })
+    }
+
+    fn commit(&self) -> &str {
+        match self {
+            Self::Online(plan) => &plan.commit,
+            Self::Cached(snapshot) => &snapshot.commit,
+        }
+    }
+
+    /// Bytes of the weight files: as the Hub reports them, or on disk.
+    fn weight_bytes(&self) -> u64 {
+        match self {
+            Self::Online(plan) => plan
+                .files
+                .iter()
+                .filter(|f| is_weight_file(&f.name))
+                .map(|f| f.size)
+                .sum(),
+            Self::Cached(snapshot) => snapshot
+                .files
+                .iter()
+                .filter(|f| is_weight_file(&f.to_string_lossy()))
+                .filter_map(|f| std::fs::metadata(f).ok())
+                .map(|m| m.len())
+                .sum(),
+        }
+    }
+
+    fn remaining_bytes(&self) -> u64 {
+        match self {
+            Self::Online(plan) => plan.remaining_bytes(),
+            Self::Cached(_) => 0,
+        }
+    }
+
+    /// Downloads what is missing (resuming, verified) and returns the snapshot.
+    fn fetch(
+        self,
+        hub: &Hub,
+        progress: &mut ProgressFn<'_>,
+        cancel: &CancelToken,
+    ) -> Result<Snapshot, PipelineError> {
+        match self {
+            Self::Online(plan) => Ok(hub.download(&plan, progress, cancel)?),
+            Self::Cached(snapshot) => Ok(snapshot),
+        }
+    }
 }
 
 fn run_validate(
