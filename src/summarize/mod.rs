@@ -337,8 +337,8 @@ pub fn plan(
         })?;
         if chunks.len() == 1 {
             // The reply reserved for a part is smaller than for one pass: still read in two.
-            let half = chunks[0].tokens / 2 + 1;
-            chunks = chunk_text(&document.text, half, options.overlap_tokens, &mut |t| {
+            budget = budget.min(chunks[0].tokens / 2 + 1);
+            chunks = chunk_text(&document.text, budget, options.overlap_tokens, &mut |t| {
                 model.count_tokens(t)
             })?;
         }

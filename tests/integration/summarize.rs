@@ -785,3 +785,30 @@ fn cli_summarizes_an_html_file_of_any_length() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_document_just_over_the_one_pass_limit_is_still_read_in_parts() {
+    // 155 tokens fit a part but not one pass with a 300-token reply reserved.
+    let document = numbered_document(5, 30);
+    let mut model = FakeModel::new(400, 10);
+    let options = SummarizeOptions::new(SummaryStyle::Default, 300);
+    let planned = plan(&mut model, &document, &options).expect("plan");
+    assert!(planned.single_pass_tokens + 300 > 400);
+    let Strategy::MapReduce {
+        chunks,
+        chunk_budget,
+        ..
+    } = &planned.strategy
+    else {
+        panic!("{planned:?}");
+    };
+    assert!((2..=3).contains(&chunks.len()), "{chunks:?}");
+    check_chunks(&document.text, chunks, *chunk_budget, words);
+    let parts = chunks.len();
+    let (summary, _, _) = run(&mut model, &document, &options, &CancelToken::new());
+    let summary = summary.expect("summary");
+    assert_eq!(
+        (summary.coverage.read, summary.model_calls),
+        (parts, parts + 1)
+    );
+}
