@@ -2,7 +2,8 @@
 
 use super::{Body, DocumentError};
 
-/// Decodes document bytes: UTF-8, UTF-16 with a byte-order mark, or Latin-1 as a fallback.
+/// Decodes document bytes: UTF-8, UTF-16 with a byte-order mark, or Latin-1 (as Windows-1252)
+/// as a fallback.
 ///
 /// Returns `None` when the bytes look binary (NUL bytes, or more than 5% control bytes).
 #[must_use]
@@ -21,7 +22,12 @@ pub fn decode_text(bytes: &[u8]) -> Option<String> {
     }
     match std::str::from_utf8(bytes) {
         Ok(text) => Some(text.to_owned()),
-        Err(_) => Some(encoding_rs::mem::decode_latin1(bytes).into_owned()),
+        // Windows-1252 is Latin-1 with printable characters (curly quotes, dashes, the euro
+        // sign) where Latin-1 has unused control codes: what "Latin-1" files hold in practice.
+        Err(_) => {
+            let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes);
+            Some(text.into_owned())
+        }
     }
 }
 

@@ -417,6 +417,9 @@ fn text_in_utf16_and_latin1_and_markdown_headings() {
     let latin1: Vec<u8> = "Grüße, café, señor".chars().map(|c| c as u8).collect();
     let doc = documents::extract(&write(dir.path(), "latin1.txt", &latin1)).expect("latin-1");
     assert_eq!(doc.text, "Grüße, café, señor");
+    let windows = b"\x93Quoted\x94 \x96 5 \x80";
+    let doc = documents::extract(&write(dir.path(), "cp1252.txt", windows)).expect("cp1252");
+    assert_eq!(doc.text, "\u{201c}Quoted\u{201d} \u{2013} 5 \u{20ac}");
 
     let md = "# Intro\nSome words.\n\n```\n# not a heading\n```\n## Details ##\nMore.\n";
     let doc = documents::extract(&write(dir.path(), "notes.md", md.as_bytes())).expect("md");
