@@ -76,7 +76,7 @@ fn document_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
         }
     }
     ui.horizontal(|ui| {
-        ui.label("Style");
+        let style_label_id = ui.label("Style").id;
         egui::ComboBox::from_id_salt("summary-style")
             .selected_text(style_label(app.settings.summary_style))
             .show_ui(ui, |ui| {
@@ -88,15 +88,19 @@ fn document_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
                 ] {
                     ui.selectable_value(&mut app.settings.summary_style, style, style_label(style));
                 }
-            });
-        ui.label("Length");
+            })
+            .response
+            .labelled_by(style_label_id);
+        let length_label_id = ui.label("Length").id;
         egui::ComboBox::from_id_salt("summary-length")
             .selected_text(app.settings.summary_length.label())
             .show_ui(ui, |ui| {
                 for length in SummaryLength::ALL {
                     ui.selectable_value(&mut app.settings.summary_length, length, length.label());
                 }
-            });
+            })
+            .response
+            .labelled_by(length_label_id);
         let can_run = !app.is_generating() && matches!(app.model(), ModelState::Ready(_));
         if ui
             .add_enabled(can_run, egui::Button::new("Summarize"))

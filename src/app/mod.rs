@@ -25,6 +25,7 @@ use crate::catalog::{
     Registry,
 };
 use crate::documents::Document;
+use crate::engine::{CachePrefix, StateCacheConfig};
 use crate::engine::{
     Engine, EngineError, Event, GenerateRequest, LoadSettings, ModelInfo, Sampling, StopReason,
 };
@@ -234,12 +235,13 @@ pub struct XgenApp {
     confirm_delete: Option<String>,
     hardware: Hardware,
     job: Option<SummaryJob>,
+    plan: Option<crate::engine::Plan>,
     /// While a summary job runs, engine events go to it instead of the UI.
     tap: Arc<Mutex<Option<Sender<Event>>>>,
 }
 
 /// What this computer has, for the hardware panel.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Hardware {
     /// Physical CPU cores.
     pub physical_cores: usize,
@@ -253,30 +255,23 @@ pub struct Hardware {
     pub available_ram: u64,
     /// The GPU backend compiled in.
     pub gpu_backend: Option<&'static str>,
+    /// GPUs that backend can use, with their memory.
+    pub gpus: Vec<crate::engine::plan::GpuMemory>,
 }
 
 impl Hardware {
     /// Reads the figures of this computer.
     #[must_use]
     pub fn detect(load: &LoadSettings) -> Self {
-        let mut system = sysinfo::System::new();
-        system.refresh_memory();
-        let gpu_backend = if cfg!(feature = "cuda") {
-            Some("CUDA")
-        } else if cfg!(feature = "metal") {
-            Some("Metal")
-        } else if cfg!(feature = "vulkan") {
-            Some("Vulkan")
-        } else {
-            None
-        };
+        let memory = crate::engine::Hardware::detect();
         Self {
             physical_cores: num_cpus::get_physical(),
             logical_cores: num_cpus::get(),
             threads: load.resolved_threads(),
-            total_ram: system.total_memory(),
-            available_ram: system.available_memory(),
-            gpu_backend,
+            total_ram: memory.ram_total,
+            available_ram: memory.ram_available,
+            gpu_backend: crate::engine::gpu_backend(),
+            gpus: memory.gpus,
         }
     }
 }
@@ -362,6 +357,7 @@ impl XgenApp {
             confirm_delete: None,
             hardware: Hardware::detect(&opts.load),
             job: None,
+            plan: None,
             tap,
             opts,
         };
@@ -494,7 +490,34 @@ impl XgenApp {
         };
         let mut load = self.opts.load.clone();
         load.n_ctx = self.settings.n_ctx.or(load.n_ctx);
+        if load.state_cache.is_none() {
+            load.state_cache = Some(StateCacheConfig::new(self.opts.paths.state_cache_dir()));
+        }
+        // The memory planner picks GPU layers and KV precision that fit this computer; a file
+        // whose header cannot be read goes to the engine, which explains what is wrong with it.
+        self.plan = None;
+        match crate::engine::plan_for_model(path, &load, false) {
+            Ok(plan) => {
+                plan.apply(&mut load);
+                self.plan = Some(plan);
+            }
+            Err(crate::engine::plan::PlanForModelError::Plan(e)) => {
+                self.model = ModelState::Empty;
+                self.notices.push(Notice {
+                    message: "The model does not fit in this computer's memory with this context. Choose a smaller context in Settings or a smaller model.".to_owned(),
+                    details: Some(e.to_string()),
+                });
+                return;
+            }
+            Err(crate::engine::plan::PlanForModelError::Facts(_)) => {}
+        }
         self.engine.load(path, load);
+    }
+
+    /// The memory plan of the loaded (or loading) model.
+    #[must_use]
+    pub fn memory_plan(&self) -> Option<&crate::engine::Plan> {
+        self.plan.as_ref()
     }
 
     fn refresh_installed(&mut self) {
@@ -1197,6 +1220,15 @@ impl XgenApp {
             return;
         }
         let prompt = self.conversation().prompt(&self.settings.system_prompt);
+        // The turn that carries a document is saved to the disk state cache after it is read,
+        // so reopening the conversation later does not read the document again.
+        let document_turn = self.conversation().document.is_some()
+            && self
+                .conversation()
+                .messages
+                .first()
+                .is_some_and(|m| m.label.is_some());
+        let system_messages = prompt.len() - self.conversation().messages.len();
         let id = self.engine.next_request_id();
         let conversation = self.conversation().id.clone();
         self.conversation_mut()
@@ -1211,8 +1243,11 @@ impl XgenApp {
             prefill_first: None,
             first_piece: None,
         });
-        self.engine
-            .generate(GenerateRequest::chat(id, prompt, sampling));
+        let mut request = GenerateRequest::chat(id, prompt, sampling);
+        if document_turn {
+            request = request.with_cache_prefix(CachePrefix::Messages(system_messages + 1));
+        }
+        self.engine.generate(request);
     }
 
     fn reply_message(&mut self, conversation: &str) -> Option<&mut ChatMessage> {

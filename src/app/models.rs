@@ -273,5 +273,29 @@ fn hardware_ui(app: &XgenApp, ui: &mut egui::Ui) {
             (None, _) => "none: CPU only (build with --features metal, cuda or vulkan)".to_owned(),
         });
         ui.end_row();
+        for gpu in &hw.gpus {
+            ui.label("GPU");
+            ui.label(format!(
+                "{} — {} free of {}{}",
+                gpu.name,
+                format_bytes(gpu.free),
+                format_bytes(gpu.total),
+                if gpu.shared { " (shared with RAM)" } else { "" }
+            ));
+            ui.end_row();
+        }
+        if hw.gpu_backend.is_some() && hw.gpus.is_empty() {
+            ui.label("GPU");
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                "no usable GPU found: running on the CPU",
+            );
+            ui.end_row();
+        }
+        if let Some(plan) = app.memory_plan() {
+            ui.label("Memory plan");
+            ui.label(plan.summary()).on_hover_text(plan.to_string());
+            ui.end_row();
+        }
     });
 }

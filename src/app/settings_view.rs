@@ -52,7 +52,7 @@ pub(super) fn settings_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
             });
             ui.add_space(10.0);
 
-            ui.strong("Context size");
+            let context_label_id = ui.strong("Context size").id;
             let current = app.settings.n_ctx;
             egui::ComboBox::from_id_salt("context")
                 .selected_text(context_label(current))
@@ -60,7 +60,9 @@ pub(super) fn settings_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
                     for choice in CONTEXT_CHOICES {
                         ui.selectable_value(&mut app.settings.n_ctx, choice, context_label(choice));
                     }
-                });
+                })
+                .response
+                .labelled_by(context_label_id);
             if app.settings.n_ctx != current {
                 if let ModelState::Ready(info) = app.model() {
                     let path = info.path.clone();

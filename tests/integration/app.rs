@@ -174,6 +174,25 @@ fn paste_summarize_stop_and_follow_up() {
     let (saved, bad) = store.load_all().unwrap();
     assert!(bad.is_empty());
     assert_eq!(saved[0].messages.len(), 4);
+
+    // After a restart the document's state comes from the disk cache: not read again.
+    drop(h);
+    let mut h = harness(with_model(tmp.path(), &smollm2()));
+    wait_for_model(&mut h);
+    assert_eq!(h.state().conversation().messages.len(), 4);
+    let composer = h.get_by_role(Role::MultilineTextInput);
+    composer.focus();
+    composer.type_text("How many floors?");
+    h.step();
+    h.key_press(egui::Key::Enter);
+    step_until(&mut h, "an answer after the restart", |a| {
+        !a.is_generating() && a.conversation().messages.len() == 6
+    });
+    let stats = last_reply(h.state()).stats.expect("stats");
+    assert!(
+        stats.prompt_evaluated + meter.prompt_tokens / 2 < stats.prompt_tokens,
+        "the document came from the disk state: {stats:?}"
+    );
 }
 
 #[test]
@@ -406,4 +425,34 @@ fn long_document_is_read_in_parts_with_full_coverage() {
     });
     assert!(h.state().notices().is_empty(), "{:?}", h.state().notices());
     assert!(last_reply(h.state()).stats.is_some());
+}
+
+/// Ctrl+, opens the settings; a preset and a theme chosen there are saved and come back after
+/// a restart.
+#[test]
+fn settings_open_with_ctrl_comma_and_are_saved() {
+    let tmp = temp_dir();
+    let opts = AppOptions {
+        autoload: false,
+        ..options(tmp.path())
+    };
+    {
+        let mut h = harness(opts.clone());
+        h.step();
+        h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Comma);
+        h.step();
+        assert_eq!(h.state().view(), View::Settings);
+        h.get_by_label("Precise").click();
+        h.step();
+        h.get_by_label("Dark").click();
+        h.step();
+        h.step();
+        assert_eq!(h.state().settings.sampling.temperature, 0.0);
+        assert_eq!(h.state().settings.theme, xgen_desk::app::ThemeChoice::Dark);
+    }
+    let saved = Settings::load(&AppPaths::under(tmp.path()).settings_file()).unwrap();
+    assert_eq!(saved.theme, xgen_desk::app::ThemeChoice::Dark);
+    assert_eq!(saved.sampling.top_k, 1);
+    let h = harness(opts);
+    assert_eq!(h.state().settings, saved);
 }

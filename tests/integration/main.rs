@@ -1,7 +1,7 @@
 //! Integration tests: the real llama.cpp, real GGUF files, real HTTP on loopback.
 
-mod cli;
 mod app;
+mod cli;
 mod common;
 mod documents;
 mod engine;

@@ -470,7 +470,9 @@ fn serve(mut conn: TcpStream, state: &State) {
         sent += chunk.len();
         let throttle = state.faults.lock().unwrap().throttle;
         if let Some(rate) = throttle {
-            std::thread::sleep(Duration::from_secs_f64(chunk.len() as f64 / rate.max(1) as f64));
+            std::thread::sleep(Duration::from_secs_f64(
+                chunk.len() as f64 / rate.max(1) as f64,
+            ));
         }
     }
     let _ = conn.flush();
