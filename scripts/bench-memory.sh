@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Peak RSS against the memory planner's estimate, one process per KV precision: the model is
 # planned, loaded at the context, and FILL tokens are read.
-#   scripts/bench-memory.sh [MODEL.gguf] [CTX] [FILL]
+#   [THREADS=N] scripts/bench-memory.sh [MODEL.gguf] [CTX] [FILL]
 # Default: the XGen-7B-shaped Q4_K_M (generate it with `scripts/bench.sh --xgen`) at 8192.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ bin=${XGEN_DESK_BIN:-target/debug/xgen-desk}
 [[ -n ${XGEN_DESK_BIN:-} ]] || cargo build --quiet --bin xgen-desk
 printf '%-6s %12s %12s %7s %9s  %s\n' kv estimate peak_rss ratio load_s plan
 for kv in f16 q8_0 q4_0; do
-  "$bin" dev bench-memory -m "$model" --ctx "$ctx" --kv "$kv" --fill "$fill" -t "$(nproc)" |
+  "$bin" dev bench-memory -m "$model" --ctx "$ctx" --kv "$kv" --fill "$fill" -t "${THREADS:-$(nproc)}" |
     python3 -c '
 import json, sys
 f = json.loads(sys.stdin.read()); kv = sys.argv[1]

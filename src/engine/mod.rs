@@ -23,6 +23,7 @@ use crate::prompt::Message;
 pub use plan::{plan, plan_for_model, Hardware, ModelFacts, Plan, PlanError, PlanRequest};
 pub use state_cache::{CachePrefix, StateCacheConfig};
 pub use stream::StopScanner;
+pub use worker::gpu_backend;
 
 /// Settings for loading a model and creating its context.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -254,6 +255,9 @@ pub struct Timings {
     /// Tokens of the prompt whose KV state was loaded from the disk state cache.
     #[serde(default)]
     pub prompt_restored: usize,
+    /// Seconds spent verifying and loading that state (part of `ttft_secs`).
+    #[serde(default)]
+    pub restore_secs: f64,
     /// Seconds spent evaluating the prompt.
     pub prefill_secs: f64,
     /// Seconds from the request to the first generated token.

@@ -545,7 +545,7 @@ impl fmt::Display for Plan {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PlanError {
     /// Even the smallest configuration needs more memory than there is.
-    #[error("{model} with a {n_ctx}-token context does not fit: the smallest configuration (KV cache {}, {} GPU layers) needs {} of RAM{} but {} is available{}. {hint}",
+    #[error("{model} does not fit with {n_ctx} tokens of context: the smallest configuration (KV cache {}, {} GPU layers) needs {} of RAM{} but {} is available{}. {hint}",
         kv_name(*kv_cache), gpu_layers, gib(*ram_needed),
         if *vram_needed > 0 { format!(" and {} of VRAM", gib(*vram_needed)) } else { String::new() },
         gib(*ram_budget),

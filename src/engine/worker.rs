@@ -572,7 +572,9 @@ impl Session<'_> {
         // The document prefix to keep on disk, and its state from disk when the live cache
         // lacks it.
         let prefix_len = self.cache_prefix_len(request, &prompt)?;
+        let restore_start = Instant::now();
         let restored = self.restore_prefix(&prompt[..prefix_len]);
+        let restore_secs = restore_start.elapsed().as_secs_f64();
 
         // Reuse the cached prefix; at least one token is evaluated to get fresh logits.
         let mut keep = self
@@ -597,6 +599,7 @@ impl Session<'_> {
             prompt_tokens: prompt.len(),
             prompt_evaluated: to_evaluate,
             prompt_restored: restored,
+            restore_secs,
             ..Timings::default()
         };
         let mut done = 0usize;

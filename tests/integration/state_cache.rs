@@ -110,6 +110,10 @@ fn fresh_engine_loads_the_document_state_and_reads_only_the_new_tokens() {
         "only the tokens after the document are evaluated: {timings:?}"
     );
     assert!(timings.prompt_evaluated < 60, "{timings:?}");
+    assert!(
+        timings.restore_secs > 0.0 && timings.restore_secs < timings.ttft_secs,
+        "{timings:?}"
+    );
 
     // The restored state is the real one: an engine that reads everything (in the same batches:
     // the document, then the rest) answers exactly the same.
