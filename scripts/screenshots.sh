@@ -50,7 +50,7 @@ for action in "$@"; do
 done
 INNER
 chmod +x "$work/session.sh"
-run() { xvfb-run -a -s "-screen 0 1100x760x24" "$work/session.sh" "$@"; }
+run() { xvfb-run -a -s "-screen 0 ${SCREEN:-1100x760}x24" "$work/session.sh" "$@"; }
 
 # First run: no model yet, the model manager.
 mkdir -p "$work/first"
@@ -63,3 +63,6 @@ run "$work/chat" "$bin" "$out" "$out/sample-report.md" -- \
   "sleep 4" "shot document" "key ctrl+Return" "replies 1" "sleep 1" "shot summary" \
   "type What is the budget?" "key Return" "replies 2" "sleep 1" "shot follow-up" \
   "key ctrl+comma" "sleep 2" "shot settings"
+
+# The same conversation at 200% scale (a HiDPI screen): the window opens at twice the size.
+SCREEN=2200x1520 WINIT_X11_SCALE_FACTOR=2 run "$work/chat" "$bin" "$out" -- "sleep 5" "shot scale-200"

@@ -195,11 +195,25 @@ struct Waker {
     ctx: egui::Context,
 }
 
+/// Streamed text and progress redraw at most this often: drawing every token would take CPU
+/// time from the model on machines that render in software.
+const STREAM_FRAME: Duration = Duration::from_millis(50);
+
 impl Waker {
     fn send(&self, event: AppEvent) {
+        let frequent = matches!(
+            event,
+            AppEvent::Engine(Event::Token { .. } | Event::PromptProgress { .. })
+                | AppEvent::SummaryPiece(_)
+                | AppEvent::Setup(_)
+        );
         // The receiver lives as long as the app; after it is gone nobody needs the event.
         let _ = self.tx.send(event);
-        self.ctx.request_repaint();
+        if frequent {
+            self.ctx.request_repaint_after(STREAM_FRAME);
+        } else {
+            self.ctx.request_repaint();
+        }
     }
 }
 
