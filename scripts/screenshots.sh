@@ -66,3 +66,7 @@ run "$work/chat" "$bin" "$out" "$out/sample-report.md" -- \
 
 # The same conversation at 200% scale (a HiDPI screen): the window opens at twice the size.
 SCREEN=2200x1520 WINIT_X11_SCALE_FACTOR=2 run "$work/chat" "$bin" "$out" -- "sleep 5" "shot scale-200"
+
+# Light theme.
+printf '{"model": "%s", "summary_length": "Short", "theme": "Light"}\n' "$model" > "$work/chat/data/settings.json"
+run "$work/chat" "$bin" "$out" -- "sleep 5" "shot light"

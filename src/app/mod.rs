@@ -1363,6 +1363,19 @@ impl XgenApp {
                 }
             }
             Event::Loaded(info) => {
+                if let Some(backend) = self.hardware.gpu_backend {
+                    if info.gpu_layers == 0 {
+                        let why = self.plan.as_ref().and_then(|p| p.reasons.first().cloned());
+                        self.notices.push(Notice {
+                            message: format!(
+                                "The {backend} GPU is not used for this model: it runs on the CPU, more slowly."
+                            ),
+                            details: why.or_else(|| {
+                                Some("No GPU was found, or it has too little free memory.".to_owned())
+                            }),
+                        });
+                    }
+                }
                 self.remember_loaded_model(&info);
                 self.model = ModelState::Ready(info);
                 self.request_meter();
