@@ -368,23 +368,22 @@ impl Session<'_> {
 
     /// How many leading tokens of `prompt` form the document prefix of `request` (0: none, or
     /// no disk cache).
-    fn cache_prefix_len(
-        &self,
-        request: &GenerateRequest,
-        prompt: &[LlamaToken],
-    ) -> Result<usize, EngineError> {
+    fn cache_prefix_len(&self, request: &GenerateRequest, prompt: &[LlamaToken]) -> usize {
         if self.state_cache.is_none() {
-            return Ok(0);
+            return 0;
         }
-        Ok(match (request.cache_prefix, &request.prompt) {
-            (None, _) => 0,
+        match (request.cache_prefix, &request.prompt) {
+            (None | Some(CachePrefix::Messages(0)), _)
+            | (Some(CachePrefix::Messages(_)), PromptInput::Tokens(_)) => 0,
             (Some(CachePrefix::Tokens(n)), _) => n.min(prompt.len()),
             (Some(CachePrefix::Messages(n)), PromptInput::Chat(messages)) => {
-                let head = self.prompt_tokens(&messages[..n.min(messages.len())])?;
-                head.iter().zip(prompt).take_while(|(a, b)| a == b).count()
+                // A head the template cannot render alone is simply not cached.
+                self.prompt_tokens(&messages[..n.min(messages.len())])
+                    .map_or(0, |head| {
+                        head.iter().zip(prompt).take_while(|(a, b)| a == b).count()
+                    })
             }
-            (Some(CachePrefix::Messages(_)), PromptInput::Tokens(_)) => 0,
-        })
+        }
     }
 
     /// Loads the state of `prefix` from the disk cache when the live cache holds less of it.
@@ -571,7 +570,7 @@ impl Session<'_> {
 
         // The document prefix to keep on disk, and its state from disk when the live cache
         // lacks it.
-        let prefix_len = self.cache_prefix_len(request, &prompt)?;
+        let prefix_len = self.cache_prefix_len(request, &prompt);
         let restore_start = Instant::now();
         let restored = self.restore_prefix(&prompt[..prefix_len]);
         let restore_secs = restore_start.elapsed().as_secs_f64();

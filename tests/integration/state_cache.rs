@@ -280,3 +280,38 @@ fn corrupt_state_files_are_ignored_and_replaced() {
     let (_, timings) = ask(&engine, &events, follow_up(&doc, &answer));
     assert_eq!(timings.prompt_restored, 0);
 }
+
+#[test]
+fn a_token_count_prefix_is_saved_and_restored() {
+    let dir = temp_dir();
+    let model = smollm2();
+    let messages = first_turn(&document(40));
+    let run = |engine: &Engine, events: &mpsc::Receiver<Event>, prefix| {
+        let id = engine.next_request_id();
+        engine.generate(
+            GenerateRequest::chat(id, messages.clone(), Sampling::greedy(2))
+                .with_cache_prefix(prefix),
+        );
+        loop {
+            match events.recv_timeout(TIMEOUT).expect("engine answers") {
+                Event::Done { timings, .. } => return timings,
+                Event::Failed { error, .. } => panic!("request failed: {error}"),
+                _ => {}
+            }
+        }
+    };
+    let (engine, events) = open(&model, settings(dir.path(), u64::MAX));
+    // No messages: nothing to keep.
+    run(&engine, &events, CachePrefix::Messages(0));
+    assert!(list_entries(dir.path()).is_empty());
+    engine.clear_cache();
+    run(&engine, &events, CachePrefix::Tokens(100));
+    let entries = list_entries(dir.path());
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].n_tokens, 100);
+    drop(engine);
+    let (engine, events) = open(&model, settings(dir.path(), u64::MAX));
+    let timings = run(&engine, &events, CachePrefix::Tokens(100));
+    assert_eq!(timings.prompt_restored, 100);
+    assert_eq!(timings.prompt_evaluated, timings.prompt_tokens - 100);
+}
