@@ -18,8 +18,8 @@ use crate::engine::{
     Engine, Event, GenerateRequest, KvPrecision, LoadSettings, ModelInfo, PromptInput, Sampling,
     StopReason, Timings,
 };
-use crate::hub::{format_bytes, BoxError, CancelToken, Progress, Stage};
-use crate::pipeline::{self, SetupOptions, Validation};
+use crate::hub::{format_bytes, CancelToken, Progress, Stage};
+use crate::pipeline::{self, SetupOptions};
 use crate::prompt::{Message, SummaryStyle};
 use crate::summarize::{self, EngineModel, SummarizeOptions};
 
@@ -649,12 +649,7 @@ fn setup(model: Option<&str>, quant: QuantType, offline: bool) -> Result<()> {
     })?;
     let options = setup_options(offline)?;
     let mut line = ProgressLine::new("");
-    let mut validate = |path: &Path| -> Result<Validation, BoxError> {
-        let info = crate::engine::validate_model(path)?;
-        Ok(Validation {
-            context_length: Some(info.n_ctx_train),
-        })
-    };
+    let mut validate = pipeline::validate_with_engine;
     let outcome = pipeline::setup(
         &source,
         quant,

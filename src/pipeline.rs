@@ -70,6 +70,17 @@ pub struct Validation {
 /// Checks that a GGUF loads (the engine fills this in); an error stops the setup.
 pub type Validator<'a> = dyn FnMut(&Path) -> Result<Validation, BoxError> + 'a;
 
+/// The real check: loads the GGUF on a short-lived engine and runs a token through it.
+///
+/// # Errors
+/// The engine's load or evaluation error.
+pub fn validate_with_engine(path: &Path) -> Result<Validation, BoxError> {
+    let info = crate::engine::validate_model(path)?;
+    Ok(Validation {
+        context_length: Some(info.n_ctx_train),
+    })
+}
+
 /// The conversion and quantization steps (real: [`XgenSteps`]; tests use fakes).
 pub trait Steps {
     /// Converts the checkpoint in `checkpoint` to an F16 GGUF at `out`, written atomically (a

@@ -31,7 +31,7 @@ use crate::engine::{
 };
 use crate::hub::HubOptions;
 use crate::paths::AppPaths;
-use crate::pipeline::{self, CancelToken, Progress, SetupOptions, Stage, Validation};
+use crate::pipeline::{self, CancelToken, Progress, SetupOptions, Stage};
 use crate::prompt::{summarize_request, Role};
 use crate::summarize::{self, EngineModel, SummarizeOptions};
 
@@ -562,12 +562,7 @@ impl XgenApp {
             .name("xgen-setup".into())
             .spawn(move || {
                 let progress_waker = waker.clone();
-                let mut validate = |path: &Path| {
-                    let info = crate::engine::validate_model(path)?;
-                    Ok(Validation {
-                        context_length: Some(info.n_ctx_train),
-                    })
-                };
+                let mut validate = pipeline::validate_with_engine;
                 let result = pipeline::setup(
                     &source,
                     quant,

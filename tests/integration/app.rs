@@ -80,6 +80,15 @@ fn wait_for_model(h: &mut Harness<'_, XgenApp>) {
     );
 }
 
+/// Types `text` into the composer and presses Enter.
+fn ask(h: &mut Harness<'_, XgenApp>, text: &str) {
+    let composer = h.get_by_role(Role::MultilineTextInput);
+    composer.focus();
+    composer.type_text(text);
+    h.step();
+    h.key_press(egui::Key::Enter);
+}
+
 fn last_reply(app: &XgenApp) -> &xgen_desk::app::ChatMessage {
     let last = app.conversation().messages.last().expect("a message");
     assert_eq!(last.role, ChatRole::Assistant);
@@ -148,11 +157,7 @@ fn paste_summarize_stop_and_follow_up() {
     );
     h.get_by_label("(stopped)");
 
-    let composer = h.get_by_role(Role::MultilineTextInput);
-    composer.focus();
-    composer.type_text("When does construction start?");
-    h.step();
-    h.key_press(egui::Key::Enter);
+    ask(&mut h, "When does construction start?");
     step_until(&mut h, "the follow-up answer", |a| {
         !a.is_generating() && a.conversation().messages.len() == 4
     });
@@ -180,11 +185,7 @@ fn paste_summarize_stop_and_follow_up() {
     let mut h = harness(with_model(tmp.path(), &smollm2()));
     wait_for_model(&mut h);
     assert_eq!(h.state().conversation().messages.len(), 4);
-    let composer = h.get_by_role(Role::MultilineTextInput);
-    composer.focus();
-    composer.type_text("How many floors?");
-    h.step();
-    h.key_press(egui::Key::Enter);
+    ask(&mut h, "How many floors?");
     step_until(&mut h, "an answer after the restart", |a| {
         !a.is_generating() && a.conversation().messages.len() == 6
     });
@@ -228,11 +229,7 @@ fn first_run_shows_the_model_manager_and_keeps_unsent_text() {
     h.get_by_label_contains("RAM / VRAM");
     h.get_by_label("Chat").click();
     h.step();
-    let composer = h.get_by_role(Role::MultilineTextInput);
-    composer.focus();
-    composer.type_text("hello there");
-    h.step();
-    h.key_press(egui::Key::Enter);
+    ask(&mut h, "hello there");
     h.step();
     h.step();
     assert_eq!(h.state().composer, "hello there");
@@ -363,11 +360,7 @@ fn model_manager_downloads_cancels_resumes_and_chats() {
     assert_eq!(h.state().installed().len(), 1);
     assert_eq!(h.state().view(), View::Chat);
 
-    let composer = h.get_by_role(Role::MultilineTextInput);
-    composer.focus();
-    composer.type_text("Hi");
-    h.step();
-    h.key_press(egui::Key::Enter);
+    ask(&mut h, "Hi");
     step_until(&mut h, "a reply", |a| {
         !a.is_generating() && a.conversation().messages.len() == 2
     });
@@ -415,11 +408,7 @@ fn long_document_is_read_in_parts_with_full_coverage() {
         "{shown}"
     );
 
-    let composer = h.get_by_role(Role::MultilineTextInput);
-    composer.focus();
-    composer.type_text("How much does it cost?");
-    h.step();
-    h.key_press(egui::Key::Enter);
+    ask(&mut h, "How much does it cost?");
     step_until(&mut h, "the follow-up answer", |a| {
         !a.is_generating() && a.conversation().messages.len() == 4
     });
