@@ -1,5 +1,9 @@
 //! Hugging Face LLaMA checkpoint (XGen) -> GGUF, tensor by tensor, with the XGen vocabulary.
 //!
+//! The weights are sharded safetensors (`model.safetensors.index.json`, or `model.safetensors`)
+//! or PyTorch zip checkpoints (`pytorch_model.bin.index.json`, or `pytorch_model.bin`), read
+//! through [`crate::pytorch`] without executing the pickle.
+//!
 //! Shards are memory-mapped and each tensor is converted a few rows at a time, so memory use
 //! stays at a few MiB however big the model is.
 
@@ -16,6 +20,7 @@ use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
 
 use crate::gguf::{GgmlType, GgufError, GgufWriter};
+use crate::pytorch::{read_torch_checkpoint, TorchError};
 use crate::vocab::{VocabError, XgenVocab, XGEN_VOCAB_SIZE};
 
 /// Bytes buffered before they are handed to the GGUF writer (and a progress event is sent).
@@ -49,8 +54,9 @@ pub enum ConvertError {
     /// The config's vocabulary size does not match the XGen vocabulary.
     #[error("vocab_size is {0} but the XGen vocabulary has 51200 tokens")]
     VocabSize(u64),
-    /// Neither `model.safetensors.index.json` nor `model.safetensors` is present.
-    #[error("no safetensors weights in {0} (model.safetensors.index.json or model.safetensors); PyTorch .bin checkpoints are not supported")]
+    /// None of `model.safetensors.index.json`, `model.safetensors`,
+    /// `pytorch_model.bin.index.json`, `pytorch_model.bin` is present.
+    #[error("no weights in {0} (model.safetensors.index.json, model.safetensors, pytorch_model.bin.index.json or pytorch_model.bin)")]
     NoWeights(PathBuf),
     /// The index names a shard that is not on disk.
     #[error("missing shard {shard} (listed in {index})")]
@@ -75,6 +81,14 @@ pub enum ConvertError {
         path: PathBuf,
         /// What is wrong.
         reason: String,
+    },
+    /// A PyTorch `.bin` shard cannot be read.
+    #[error("invalid PyTorch checkpoint {path}: {source}")]
+    BadTorchShard {
+        /// The shard.
+        path: PathBuf,
+        /// What is wrong.
+        source: TorchError,
     },
     /// A tensor the model needs is in no shard.
     #[error("missing tensor {0}")]
@@ -474,9 +488,37 @@ pub fn rope_source_row(r: usize, head_dim: usize) -> usize {
     h * head_dim + t * (head_dim / 2) + i
 }
 
-/// Lists the shard files of the checkpoint in `dir`.
-fn shard_files(dir: &Path) -> Result<Vec<PathBuf>, ConvertError> {
-    let index = dir.join("model.safetensors.index.json");
+/// How a checkpoint's shards are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ShardFormat {
+    Safetensors,
+    Pytorch,
+}
+
+/// Lists the shard files of the checkpoint in `dir` (safetensors preferred when both exist).
+fn shard_files(dir: &Path) -> Result<(ShardFormat, Vec<PathBuf>), ConvertError> {
+    for (format, index, single) in [
+        (
+            ShardFormat::Safetensors,
+            "model.safetensors.index.json",
+            "model.safetensors",
+        ),
+        (
+            ShardFormat::Pytorch,
+            "pytorch_model.bin.index.json",
+            "pytorch_model.bin",
+        ),
+    ] {
+        if let Some(files) = shards_of(dir, index, single)? {
+            return Ok((format, files));
+        }
+    }
+    Err(ConvertError::NoWeights(dir.to_path_buf()))
+}
+
+/// The shards listed by `dir/index`, or `dir/single`, or None when neither exists.
+fn shards_of(dir: &Path, index: &str, single: &str) -> Result<Option<Vec<PathBuf>>, ConvertError> {
+    let index = dir.join(index);
     if index.is_file() {
         #[derive(Deserialize)]
         struct Index {
@@ -499,13 +541,67 @@ fn shard_files(dir: &Path) -> Result<Vec<PathBuf>, ConvertError> {
             }
             files.push(path);
         }
-        return Ok(files);
+        return Ok(Some(files));
     }
-    let single = dir.join("model.safetensors");
-    if single.is_file() {
-        return Ok(vec![single]);
+    let single = dir.join(single);
+    Ok(single.is_file().then(|| vec![single]))
+}
+
+/// Where one checkpoint tensor's bytes are: a byte range of a shard's memory map.
+struct Source {
+    shard: usize,
+    start: usize,
+    end: usize,
+    dtype: Dtype,
+    shape: Vec<usize>,
+}
+
+/// The tensors of every shard by name (a later shard wins a duplicate, as in loading).
+fn tensor_table(
+    format: ShardFormat,
+    files: &[PathBuf],
+    maps: &[Mmap],
+) -> Result<HashMap<String, Source>, ConvertError> {
+    let mut table = HashMap::new();
+    for (shard, (path, map)) in files.iter().zip(maps).enumerate() {
+        match format {
+            ShardFormat::Safetensors => {
+                let st = SafeTensors::deserialize(map).map_err(|e| ConvertError::BadShard {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+                for (name, view) in st.tensors() {
+                    let start = (view.data().as_ptr() as usize) - (map.as_ptr() as usize);
+                    let source = Source {
+                        shard,
+                        start,
+                        end: start + view.data().len(),
+                        dtype: view.dtype(),
+                        shape: view.shape().to_vec(),
+                    };
+                    table.insert(name, source);
+                }
+            }
+            ShardFormat::Pytorch => {
+                let tensors =
+                    read_torch_checkpoint(map).map_err(|source| ConvertError::BadTorchShard {
+                        path: path.clone(),
+                        source,
+                    })?;
+                for t in tensors {
+                    let source = Source {
+                        shard,
+                        start: t.start,
+                        end: t.end,
+                        dtype: t.dtype,
+                        shape: t.shape,
+                    };
+                    table.insert(t.name, source);
+                }
+            }
+        }
     }
-    Err(ConvertError::NoWeights(dir.to_path_buf()))
+    Ok(table)
 }
 
 /// Converts the Hugging Face LLaMA checkpoint in `dir` (XGen: vocab_size 51200) to a GGUF at
@@ -526,7 +622,7 @@ pub fn convert_checkpoint(
     if cfg.vocab_size != XGEN_VOCAB_SIZE {
         return Err(ConvertError::VocabSize(cfg.vocab_size as u64));
     }
-    let files = shard_files(dir)?;
+    let (format, files) = shard_files(dir)?;
     let mut maps = Vec::with_capacity(files.len());
     for path in &files {
         let io = |source| ConvertError::Io {
@@ -539,20 +635,7 @@ pub fn convert_checkpoint(
         let map = unsafe { Mmap::map(&file) }.map_err(io)?;
         maps.push(map);
     }
-    let mut shards = Vec::with_capacity(files.len());
-    for (path, map) in files.iter().zip(&maps) {
-        let st = SafeTensors::deserialize(map).map_err(|e| ConvertError::BadShard {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        shards.push(st);
-    }
-    let mut location: HashMap<String, usize> = HashMap::new();
-    for (i, st) in shards.iter().enumerate() {
-        for name in st.names() {
-            location.insert(name.to_owned(), i);
-        }
-    }
+    let mut location = tensor_table(format, &files, &maps)?;
     let with_output = location.contains_key("lm_head.weight") || !cfg.tie_word_embeddings;
     let planned = plan(&cfg, with_output);
     let known: BTreeSet<&str> = planned.iter().map(|p| p.hf.as_str()).collect();
@@ -562,32 +645,24 @@ pub fn convert_checkpoint(
         }
     }
     let mut views = Vec::with_capacity(planned.len());
-    let mut view_shards = Vec::with_capacity(planned.len());
     for p in &planned {
-        let Some(&shard) = location.get(&p.hf) else {
+        let Some(view) = location.remove(&p.hf) else {
             return Err(ConvertError::MissingTensor(p.hf.clone()));
         };
-        let view = shards[shard]
-            .tensor(&p.hf)
-            .map_err(|e| ConvertError::BadShard {
-                path: files[shard].clone(),
-                reason: e.to_string(),
-            })?;
-        if view.shape() != p.shape.as_slice() {
+        if view.shape != p.shape {
             return Err(ConvertError::ShapeMismatch {
                 name: p.hf.clone(),
                 expected: p.shape.clone(),
-                found: view.shape().to_vec(),
+                found: view.shape,
             });
         }
-        if !matches!(view.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16) {
+        if !matches!(view.dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16) {
             return Err(ConvertError::UnsupportedDtype {
                 name: p.hf.clone(),
-                dtype: format!("{:?}", view.dtype()),
+                dtype: format!("{:?}", view.dtype),
             });
         }
         views.push(view);
-        view_shards.push(shard);
     }
 
     let mut writer = GgufWriter::new();
@@ -624,10 +699,10 @@ pub fn convert_checkpoint(
             };
             options.cancelled()?;
             progress(event(bytes_done));
-            let src = view.data();
-            let map = &maps[view_shards[index]];
+            let map = &maps[view.shard];
+            let src = &map[view.start..view.end];
             let mut released = 0usize;
-            let elem = view.dtype().bitsize() / 8;
+            let elem = view.dtype.bitsize() / 8;
             let row_bytes = cols * elem;
             for r in 0..*rows {
                 let src_row = match p.kind {
@@ -635,7 +710,7 @@ pub fn convert_checkpoint(
                     Kind::Norm | Kind::Matrix => r,
                 };
                 let bytes = &src[src_row * row_bytes..(src_row + 1) * row_bytes];
-                push_converted(&mut buf, bytes, view.dtype(), *ty);
+                push_converted(&mut buf, bytes, view.dtype, *ty);
                 if buf.len() >= CHUNK_BYTES {
                     sink.write_data(&buf)?;
                     bytes_done += buf.len() as u64;

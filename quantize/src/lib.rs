@@ -3,7 +3,8 @@
 //!
 //! - [`vocab`]: the XGen vocabulary as GGUF metadata, and a tiktoken reference encoder.
 //! - [`gguf`]: a streaming GGUF v3 writer and a header/metadata reader.
-//! - [`convert`]: safetensors checkpoint -> GGUF F16/F32, tensor by tensor.
+//! - [`convert`]: safetensors or PyTorch `.bin` checkpoint -> GGUF F16/F32, tensor by tensor.
+//! - [`pytorch`]: the tensor table of a PyTorch zip checkpoint, read by a strict unpickler.
 //! - [`quantize`]: GGUF -> Q4_K_M and friends through `llama_model_quantize`.
 //! - [`llama_log`]: the process-wide llama.cpp log dispatcher quantization progress relies on.
 //! - [`fixture`]: tiny XGen-shaped checkpoints and random-weight GGUFs for tests and benchmarks.
@@ -14,6 +15,7 @@ pub mod convert;
 pub mod fixture;
 pub mod gguf;
 pub mod llama_log;
+pub mod pytorch;
 pub mod quantize;
 pub mod vocab;
 
@@ -26,5 +28,6 @@ pub use fixture::{
     TinyConfig, WeightDtype,
 };
 pub use gguf::{GgmlType, GgufError, GgufFile, GgufValue, GgufWriter};
+pub use pytorch::{read_torch_checkpoint, TorchError, TorchTensor};
 pub use quantize::{quantize_gguf, QuantType, QuantizeError, QuantizeProgress, QuantizeSummary};
 pub use vocab::{VocabError, XgenTokenizer, XgenVocab};

@@ -12,5 +12,7 @@ mod gguf;
 mod quantize;
 #[path = "suite/tokenizer.rs"]
 mod tokenizer;
+#[path = "suite/torch_bin.rs"]
+mod torch_bin;
 #[path = "suite/vocab.rs"]
 mod vocab;
