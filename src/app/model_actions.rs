@@ -1,0 +1,177 @@
+//! Models: load with the memory plan, set up from the Hub, open, delete.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+impl XgenApp {
+    // ----- models -----
+
+    /// Starts loading `path`, replacing the loaded model.
+    pub fn load_model(&mut self, path: &Path) {
+        if let Some(reply) = self.reply.take() {
+            self.engine.cancel();
+            self.finish_reply_locally(&reply, true);
+        }
+        self.model = ModelState::Loading {
+            path: path.to_path_buf(),
+            progress: 0.0,
+        };
+        let mut load = self.opts.load.clone();
+        load.n_ctx = self.settings.n_ctx.or(load.n_ctx);
+        if load.state_cache.is_none() {
+            load.state_cache = Some(StateCacheConfig::new(self.opts.paths.state_cache_dir()));
+        }
+        // The memory planner picks GPU layers and KV precision that fit this computer; a file
+        // whose header cannot be read goes to the engine, which explains what is wrong with it.
+        self.plan = None;
+        match crate::engine::plan_for_model(path, &load, false) {
+            Ok(plan) => {
+                plan.apply(&mut load);
+                self.plan = Some(plan);
+            }
+            Err(crate::engine::plan::PlanForModelError::Plan(e)) => {
+                self.model = ModelState::Empty;
+                self.notices.push(Notice {
+                    message: "The model does not fit in this computer's memory with this context. Choose a smaller context in Settings or a smaller model.".to_owned(),
+                    details: Some(e.to_string()),
+                });
+                return;
+            }
+            Err(crate::engine::plan::PlanForModelError::Facts(_)) => {}
+        }
+        self.engine.load(path, load);
+    }
+
+    /// The memory plan of the loaded (or loading) model.
+    #[must_use]
+    pub fn memory_plan(&self) -> Option<&crate::engine::Plan> {
+        self.plan.as_ref()
+    }
+
+    pub(super) fn refresh_installed(&mut self) {
+        match Registry::new(self.opts.paths.registry_file()).list() {
+            Ok(list) => self.installed = list,
+            Err(e) => self.push_notice("The list of installed models could not be read.", &e),
+        }
+    }
+
+    /// Starts (or resumes) setting up the app's model: download, convert, quantize, verify.
+    pub fn start_setup(&mut self) {
+        if self.setup.running {
+            return;
+        }
+        let cancel = CancelToken::new();
+        self.setup = SetupState {
+            running: true,
+            stages: Vec::new(),
+            outcome: None,
+            quant: self.setup.quant,
+            cancel: cancel.clone(),
+        };
+        let options = SetupOptions::new(self.opts.paths.clone(), self.opts.hub.clone());
+        let source = ModelSource::Catalog(self.opts.setup_model);
+        let quant = self.setup.quant;
+        let waker = self.waker.clone();
+        let spawned = std::thread::Builder::new()
+            .name("xgen-setup".into())
+            .spawn(move || {
+                let progress_waker = waker.clone();
+                let mut validate = pipeline::validate_with_engine;
+                let result = pipeline::setup(
+                    &source,
+                    quant,
+                    &options,
+                    &mut validate,
+                    &mut |p| progress_waker.send(AppEvent::Setup(p.clone())),
+                    &cancel,
+                )
+                .map(|outcome| outcome.model)
+                .map_err(|e| error_chain(&e));
+                waker.send(AppEvent::SetupDone(result));
+            });
+        if let Err(e) = spawned {
+            self.setup.running = false;
+            self.push_notice("The setup could not be started.", &e);
+        }
+    }
+
+    /// Stops the running setup; what was downloaded is kept for resuming.
+    pub fn cancel_setup(&mut self) {
+        self.setup.cancel.cancel();
+    }
+
+    /// Opens a native dialog for a GGUF file to load.
+    pub fn pick_model_file(&mut self) {
+        let waker = self.waker.clone();
+        pick_file("GGUF model", &["gguf"], move |path| {
+            waker.send(AppEvent::PickedModel(path))
+        });
+    }
+
+    /// Registers a local GGUF (after it loaded) and uses it.
+    pub fn open_model_file(&mut self, path: &Path) {
+        self.load_model(path);
+    }
+
+    /// Removes an installed model (and its file when the app made it).
+    pub fn delete_model(&mut self, id: &str) {
+        let registry = Registry::new(self.opts.paths.registry_file());
+        match registry.remove(id) {
+            Ok(Some(removed)) => {
+                if let ModelState::Ready(info) = &self.model {
+                    if info.path == removed.path {
+                        self.engine.unload();
+                        self.model = ModelState::Empty;
+                    }
+                }
+                if self.settings.model.as_deref() == Some(removed.path.as_path()) {
+                    self.settings.model = None;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => self.push_notice("The model could not be deleted.", &e),
+        }
+        self.refresh_installed();
+    }
+
+    pub(super) fn remember_loaded_model(&mut self, info: &ModelInfo) {
+        self.settings.model = Some(info.path.clone());
+        if self.installed.iter().any(|m| m.path == info.path) {
+            return;
+        }
+        let name = info
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| info.name.clone());
+        let entry = InstalledModel {
+            id: format!("local-{}", name.trim_end_matches(".gguf").to_lowercase()),
+            display_name: name.clone(),
+            path: info.path.clone(),
+            quantization: quant_from_name(&name),
+            size_bytes: std::fs::metadata(&info.path).map_or(info.size_bytes, |m| m.len()),
+            context_length: info.n_ctx_train,
+            source: InstalledSource::LocalFile,
+            installed_at: unix_now(),
+        };
+        if let Err(e) = Registry::new(self.opts.paths.registry_file()).add(entry) {
+            self.push_notice(
+                "The model could not be added to the list of installed models.",
+                &e,
+            );
+        }
+        self.refresh_installed();
+    }
+}
+
+fn quant_from_name(name: &str) -> String {
+    let upper = name.to_uppercase();
+    for q in [
+        "Q4_K_M", "Q4_K_S", "Q5_K_M", "Q4_0", "Q4_1", "Q8_0", "Q6_K", "F16", "F32", "BF16",
+    ] {
+        if upper.contains(q) {
+            return q.to_owned();
+        }
+    }
+    "unknown".to_owned()
+}
