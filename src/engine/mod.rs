@@ -42,7 +42,7 @@ pub struct LoadSettings {
     pub kv_cache: KvPrecision,
     /// Flash attention on or off; `None` lets llama.cpp decide. A quantized KV cache turns it on.
     pub flash_attention: Option<bool>,
-    /// Memory-map the weights; `None` maps them only when layers go to a GPU. On the CPU,
+    /// Memory-map the weights; `None` maps them only when every layer goes to a GPU. On the CPU,
     /// llama.cpp repacks most 4-bit weights into a copy, and with mapping on the file pages it
     /// read stay resident too: XGen-7B Q4_K_M's 3 GiB of repacked weights would count twice.
     #[serde(default)]

@@ -454,7 +454,8 @@ pub struct Plan {
     pub kv_cache: KvPrecision,
     /// Flash attention on.
     pub flash_attention: bool,
-    /// Memory-map the weights (off when they run on the CPU, see the module documentation).
+    /// Memory-map the weights (only when every layer is offloaded: layers on the CPU are
+    /// repacked into a copy, see the module documentation).
     pub use_mmap: bool,
     /// Estimated RAM use (peak resident memory of the process).
     pub ram: MemoryUse,
@@ -778,7 +779,9 @@ pub fn plan(
             g.name
         )),
     }
-    let use_mmap = gpu_layers > 0;
+    // Layers that stay on the CPU are repacked into a copy: mapped file pages would stay
+    // resident beside it. Only when everything is offloaded is mapping free.
+    let use_mmap = gpu_layers >= total_layers;
     if !use_mmap {
         reasons.push("Weights are read into memory rather than mapped, so the CPU's repacked copy is the only one resident.".to_owned());
     }

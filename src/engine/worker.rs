@@ -143,7 +143,7 @@ fn load_model(
     if let Some(layers) = settings.gpu_layers {
         params = params.with_n_gpu_layers(layers);
     }
-    params = params.with_use_mmap(use_mmap(settings));
+    params = params.with_use_mmap(use_mmap(settings, path));
     let model = LlamaModel::load_from_file(backend, path, &params).map_err(|_| {
         if cancel.load(Ordering::SeqCst) {
             EngineError::LoadCancelled
@@ -168,10 +168,14 @@ impl CancelRef {
     }
 }
 
-/// Whether to map the weights: see [`LoadSettings::use_mmap`].
-fn use_mmap(settings: &LoadSettings) -> bool {
+/// Whether to map the weights: see [`LoadSettings::use_mmap`]. By default only when every
+/// layer goes to a GPU (`gpu_layers` above the model's block count, or `None`).
+fn use_mmap(settings: &LoadSettings, path: &Path) -> bool {
     settings.use_mmap.unwrap_or_else(|| {
-        gpu_backend().is_some() && settings.gpu_layers.is_none_or(|layers| layers > 0)
+        gpu_backend().is_some()
+            && settings.gpu_layers.is_none_or(|layers| {
+                super::ModelFacts::from_gguf(path).map_or(true, |f| layers > f.n_layer)
+            })
     })
 }
 

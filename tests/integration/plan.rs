@@ -135,6 +135,7 @@ fn a_big_gpu_takes_every_layer_and_a_small_one_some() {
     let small = plan(&facts, &gpu(3.0), &request(8192)).expect("fits");
     assert!(small.gpu_layers > 1 && small.gpu_layers < 33, "{small}");
     assert!(small.vram.total() <= small.vram_budget);
+    assert!(!small.use_mmap, "layers on the CPU are read, not mapped");
     assert!(
         small.ram.weights > GIB && small.vram.weights > GIB,
         "{small}"
