@@ -107,10 +107,13 @@ impl CatalogModel {
         u64::try_from(scaled).unwrap_or(u64::MAX)
     }
 
-    /// Whether the converter can read this checkpoint (it reads safetensors only).
+    /// Whether the converter can read this checkpoint (safetensors or PyTorch `.bin` shards).
     #[must_use]
     pub fn convertible(&self) -> bool {
-        self.format == WeightFormat::Safetensors
+        matches!(
+            self.format,
+            WeightFormat::Safetensors | WeightFormat::PytorchBin
+        )
     }
 }
 

@@ -94,7 +94,7 @@ pub enum Commands {
     },
     /// Convert a Hugging Face LLaMA checkpoint directory (XGen vocabulary) to an F16 GGUF.
     Convert {
-        /// Directory with config.json and safetensors shards.
+        /// Directory with config.json and safetensors or PyTorch .bin shards.
         checkpoint: PathBuf,
         /// The GGUF to write.
         out: PathBuf,

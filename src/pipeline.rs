@@ -170,8 +170,8 @@ pub enum PipelineError {
     Cancelled,
     /// The checkpoint format cannot be converted.
     #[error(
-        "{model} is stored as PyTorch .bin pickles, which the converter cannot read; install \
-         `{default}` (safetensors) instead"
+        "{model} is not stored as safetensors or PyTorch .bin shards, the formats the converter \
+         reads; install `{default}` instead"
     )]
     NotConvertible {
         /// The catalog id.

@@ -719,7 +719,8 @@ fn catalog_has_the_spec_models() {
         catalog::find("xgen-7b-8k-inst-bin").unwrap().revision,
         "main"
     );
-    assert!(!catalog::find("xgen-7b-8k-base").unwrap().convertible());
+    assert!(catalog::find("xgen-7b-8k-base").unwrap().convertible());
+    assert!(catalog::find("xgen-7b-4k-base").unwrap().convertible());
 
     assert_eq!(
         ModelSource::parse("xgen-7b-8k-inst"),
@@ -1019,13 +1020,46 @@ fn setup_refuses_when_the_whole_chain_does_not_fit() {
     assert!(nothing_downloaded(&mock));
 }
 
+/// A base model published as PyTorch `.bin` shards (the tiny fixture in torch's zip format, as
+/// the catalog names them) runs through the real chain: download, convert, quantize, validate.
 #[test]
-fn bin_checkpoints_are_refused_before_downloading() {
-    let model = catalog::find("xgen-7b-8k-base").unwrap();
-    let (mock, _tmp, opts) = setup_env(model);
-    let err = fake_setup(model, &opts, &mut FakeSteps::default()).expect_err("not convertible");
-    assert!(matches!(err, PipelineError::NotConvertible { .. }), "{err}");
-    assert!(mock.requests().is_empty());
+fn bin_checkpoint_is_set_up_with_the_real_converter() {
+    let model = catalog::find("xgen-7b-4k-base").unwrap();
+    assert!(model.files.iter().any(|f| f.name.ends_with(".bin")));
+    let mock = MockHub::start(vec![MockRepo::tiny_xgen(model, COMMIT, 8)]);
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = setup_options(&mock, tmp.path());
+    let mut stages = Vec::new();
+    let outcome = pipeline::setup(
+        &ModelSource::Catalog(model),
+        QuantType::Q8_0,
+        &opts,
+        &mut |path: &Path| -> Result<Validation, xgen_desk::hub::BoxError> {
+            let info = xgen_desk::engine::validate_model(path)?;
+            Ok(Validation {
+                context_length: Some(info.n_ctx_train),
+            })
+        },
+        &mut |p| record_stage(&mut stages, p),
+        &CancelToken::new(),
+    )
+    .expect("setup of a .bin checkpoint");
+    assert_eq!(
+        stages,
+        [
+            Stage::Download,
+            Stage::Convert,
+            Stage::Quantize,
+            Stage::Verify
+        ]
+    );
+    let installed = outcome.model;
+    assert_eq!(installed.id, "xgen-7b-4k-base-q8_0");
+    assert_eq!(installed.quantization, "Q8_0");
+    // The fixture's config says 8192; what is installed is what the converted file declares.
+    assert_eq!(installed.context_length, 8192);
+    assert!(installed.path.is_file());
+    assert_eq!(opts.registry().list().unwrap(), vec![installed]);
 }
 
 #[test]

@@ -106,20 +106,33 @@ impl MockRepo {
     /// `model`'s repository at `model.revision`, holding a tiny XGen-shaped checkpoint (the
     /// project's fixture: exact vocabulary, random fp32 weights) under the catalog's file names:
     /// as many safetensors shards as the catalog lists, and small stand-ins for the catalog's
-    /// other files (`tokenization_xgen.py`).
+    /// other files (`tokenization_xgen.py`). A catalog of PyTorch `.bin` shards gets the same
+    /// fixture re-saved in torch's zip format by `quantize/tests/suite/torch_bin.py`.
     pub fn tiny_xgen(model: &CatalogModel, commit: &str, seed: u64) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let shards = model
-            .files
-            .iter()
-            .filter(|f| f.name.ends_with(".safetensors"))
-            .count();
+        let count = |ext: &str| model.files.iter().filter(|f| f.name.ends_with(ext)).count();
+        let bin_shards = count(".bin");
         let config = TinyConfig {
-            shards,
+            shards: count(".safetensors").max(bin_shards),
             ..TinyConfig::default()
         };
         write_tiny_xgen_checkpoint(dir.path(), &config, seed).expect("tiny checkpoint");
-        let mut repo = Self::from_dir(model.repo, commit, dir.path()).expect("read checkpoint");
+        let mut published = dir.path().to_path_buf();
+        if bin_shards > 0 {
+            published = dir.path().join("bin");
+            let script = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/quantize/tests/suite/torch_bin.py"
+            );
+            let status = std::process::Command::new("python3")
+                .arg(script)
+                .arg(dir.path())
+                .arg(&published)
+                .status()
+                .expect("run python3");
+            assert!(status.success(), "torch_bin.py failed");
+        }
+        let mut repo = Self::from_dir(model.repo, commit, &published).expect("read checkpoint");
         for file in model.files {
             if !repo.files.iter().any(|f| f.name == file.name) {
                 let stand_in = format!("# stand-in for {} in tests\n", file.name);
