@@ -2,9 +2,10 @@
 # Weights-pipeline benchmarks, printed as figures:
 #  1. quantizing an XGen-7B-shaped F16 GGUF (random weights, real dimensions, 13.8 GB, generated
 #     on demand into .cache/bench) to Q4_K_M: time and peak RSS, xgen-desk vs llama-quantize;
-#  2. converting a >= 2 GB XGen-shaped safetensors checkpoint to F16 GGUF: time and peak RSS
+#  2. converting a >= 2 GB XGen-shaped safetensors checkpoint, then the same as PyTorch .bin
+#     shards, to F16 GGUF: time and peak RSS
 #     (bounded: the converter streams tensor by tensor).
-# Needs about 35 GB free in .cache/bench. XGEN_DESK_BIN picks an already built binary.
+# Needs about 38 GB free in .cache/bench. XGEN_DESK_BIN picks an already built binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-deps.sh
@@ -43,3 +44,10 @@ fi
 read -r conv_s conv_kib < <(measure "$bin" convert "$ckpt" "$dir/xgen-shaped-2.5g.F16.gguf")
 echo "convert $(du -sh "$ckpt" | cut -f1) safetensors checkpoint -> F16 GGUF: ${conv_s}s, peak RSS $(gib "$conv_kib") GiB (mapped shard pages count towards RSS)"
 rm -f "$dir/xgen-shaped-2.5g.F16.gguf"
+
+# The same checkpoint as PyTorch .bin shards (torch's zip format, written without torch).
+binckpt=$dir/xgen-shaped-2.5g-bin
+[[ -f $binckpt/pytorch_model.bin.index.json ]] || python3 quantize/tests/suite/torch_bin.py "$ckpt" "$binckpt"
+read -r bconv_s bconv_kib < <(measure "$bin" convert "$binckpt" "$dir/xgen-shaped-2.5g-bin.F16.gguf")
+echo "convert $(du -sh "$binckpt" | cut -f1) PyTorch .bin checkpoint -> F16 GGUF: ${bconv_s}s, peak RSS $(gib "$bconv_kib") GiB"
+rm -f "$dir/xgen-shaped-2.5g-bin.F16.gguf"
