@@ -10,6 +10,13 @@
 //!
 //! The model is behind [`SummaryModel`], so the strategy is tested with a fake model and run
 //! for real through [`EngineModel`].
+//!
+//! From a UI: run [`summarize`] on a background thread with an [`EngineModel`] over the shared
+//! engine and a channel that receives the engine's events (the UI's event router forwards them;
+//! other request ids are ignored). [`plan`] alone gives the token meter (`document_tokens`,
+//! [`Plan::fits`], [`Plan::parts`]). Keep the [`CancelToken`]: setting it stops the current
+//! model call within a token and makes no further call. Pieces of the final pass arrive in
+//! `on_piece`; [`Progress`] says which part is read and the coverage so far.
 
 pub mod bench;
 mod chunk;
