@@ -851,18 +851,6 @@ fn read_document(file: &Path) -> Result<Document> {
     Ok(document)
 }
 
-/// Decodes document bytes: UTF-8, UTF-16 with a byte-order mark, or Latin-1 as a fallback.
-/// Kept for existing callers; new code reads documents with [`documents::extract`] or
-/// [`documents::from_bytes`], which also read PDF, DOCX and HTML.
-///
-/// # Errors
-/// When the bytes look binary (NUL bytes or many control characters).
-pub fn decode_text(bytes: &[u8]) -> Result<String> {
-    documents::decode_text(bytes).context(
-        "it contains binary data (NUL or control bytes); open a text, Markdown or other document file",
-    )
-}
-
 fn print_timings(timings: &Timings, quiet: bool) {
     if quiet {
         return;

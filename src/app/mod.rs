@@ -530,9 +530,11 @@ impl XgenApp {
                     self.reading_document = false;
                     match result {
                         Ok(doc) => self.attach(doc),
+                        // The document readers' messages are written for people, with
+                        // what to do; show them whole.
                         Err(e) => self.notices.push(Notice {
-                            message: first_sentence(&e),
-                            details: Some(e),
+                            message: e,
+                            details: None,
                         }),
                     }
                 }

@@ -445,3 +445,48 @@ fn settings_open_with_ctrl_comma_and_are_saved() {
     let h = harness(opts);
     assert_eq!(h.state().settings, saved);
 }
+
+/// Opening a file (what the dialog, a drop and "Open with" do) reads it on a worker thread
+/// with the document readers; a file that cannot be read is explained in the window.
+#[test]
+fn opened_files_become_documents_or_clear_errors() {
+    let tmp = temp_dir();
+    let opts = AppOptions {
+        autoload: false,
+        ..options(tmp.path())
+    };
+    let html = tmp.path().join("notes.html");
+    std::fs::write(
+        &html,
+        "<!doctype html><html><head><style>p{color:red}</style><script>var secret = 1;</script></head>\
+         <body><main><h1>Library</h1><p>Three floors and a garden.</p></main></body></html>",
+    )
+    .unwrap();
+    let binary = tmp.path().join("data.txt");
+    std::fs::write(&binary, [0_u8, 159, 146, 150, 0, 1, 2, 3]).unwrap();
+
+    let mut h = harness(opts);
+    h.step();
+    h.state_mut().open_document(&html);
+    step_until(&mut h, "the document", |a| {
+        a.conversation().document.is_some()
+    });
+    let doc = h.state().conversation().document.clone().unwrap();
+    assert_eq!(doc.name, "notes.html");
+    assert!(
+        doc.text.contains("Three floors and a garden."),
+        "{}",
+        doc.text
+    );
+    assert!(!doc.text.contains("secret") && !doc.text.contains("color"));
+    assert!(
+        h.get_all_by_label("notes.html").count() >= 2,
+        "sidebar title and document card"
+    );
+
+    h.state_mut().open_document(&binary);
+    step_until(&mut h, "an error", |a| !a.notices().is_empty());
+    h.get_by_label_contains("data.txt looks like a binary file");
+    h.get_by_label_contains("open a text, Markdown, PDF");
+    assert_eq!(h.state().conversations().len(), 1, "nothing attached");
+}
