@@ -4,18 +4,63 @@
 use egui::RichText;
 
 use super::{ModelState, XgenApp};
-use crate::catalog::{quant_label, QuantType};
+use crate::catalog::{quant_label, CatalogModel, QuantType};
+use crate::engine::plan::kv_name;
+use crate::engine::{plan, ModelFacts, PlanRequest};
 use crate::hub::format_bytes;
 use crate::pipeline::Stage;
 
-/// Key/value cache bytes per token of a LLaMA-7B-shaped model (32 layers x 4096 x K and V) in
-/// f16; the card's RAM figures assume the 8K context at q8_0 (half of that).
-const KV_F16_BYTES_PER_TOKEN: u64 = 2 * 32 * 4096 * 2;
-/// llama.cpp's compute buffers and the runtime, roughly, for a 7B model at 8K.
-const RUNTIME_BYTES: u64 = 600 * 1024 * 1024;
+/// The shape of the catalog's XGen-7B models (LLaMA-7B with XGen's vocabulary), for planning
+/// before a file exists: the weights of a `quant` file split evenly over the layers, with the
+/// embeddings and the output layer each the size of one vocabulary-wide matrix.
+fn catalog_facts(model: &CatalogModel, quant: QuantType) -> ModelFacts {
+    const LAYERS: u32 = 32;
+    let file_size = model.quantized_size(quant);
+    let per_matrix_row = file_size / model.parameters.max(1);
+    let vocab_matrix = 51_200 * 4096 * per_matrix_row.max(1);
+    let layers_total = file_size.saturating_sub(2 * vocab_matrix);
+    ModelFacts {
+        name: model.display_name.to_owned(),
+        architecture: "llama".to_owned(),
+        file_size,
+        n_layer: LAYERS,
+        n_embd: 4096,
+        n_head: 32,
+        n_head_kv: 32,
+        head_dim_k: 128,
+        head_dim_v: 128,
+        n_ff: 11_008,
+        n_vocab: 51_200,
+        n_ctx_train: model.context_length,
+        weights_bytes: file_size,
+        layer_bytes: vec![layers_total / u64::from(LAYERS); LAYERS as usize],
+        output_bytes: vocab_matrix,
+        tied_embeddings: false,
+    }
+}
 
-fn ram_needed(weights: u64, context: u32) -> u64 {
-    weights + KV_F16_BYTES_PER_TOKEN * u64::from(context) * 17 / 32 + RUNTIME_BYTES
+/// What the memory planner would choose for `quant` on this computer, in words.
+fn plan_text(app: &XgenApp, model: &CatalogModel, quant: QuantType) -> (String, bool) {
+    let hardware = crate::engine::Hardware {
+        ram_total: app.hardware.total_ram,
+        ram_available: app.hardware.available_ram,
+        gpus: app.hardware.gpus.clone(),
+    };
+    let request = PlanRequest {
+        n_ctx: Some(model.context_length),
+        ..PlanRequest::default()
+    };
+    match plan(&catalog_facts(model, quant), &hardware, &request) {
+        Ok(p) => {
+            let mut text = format!("{} RAM", format_bytes(p.ram.total()));
+            if p.vram.total() > 0 {
+                text.push_str(&format!(" + {} VRAM", format_bytes(p.vram.total())));
+            }
+            text.push_str(&format!(", KV cache {}", kv_name(p.kv_cache)));
+            (text, true)
+        }
+        Err(_) => ("does not fit in this computer's memory".to_owned(), false),
+    }
 }
 
 /// Draws the model manager.
@@ -56,7 +101,7 @@ fn catalog_card_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
             .show(ui, |ui| {
                 ui.strong("4-bit choice");
                 ui.strong("File");
-                ui.strong("RAM / VRAM at 8K context");
+                ui.strong("Memory at 8K context on this computer");
                 ui.strong("");
                 ui.end_row();
                 for q in [QuantType::Q4KM, QuantType::Q4_0, QuantType::Q5KM, QuantType::Q8_0] {
@@ -65,7 +110,12 @@ fn catalog_card_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
                         ui.radio_value(&mut app.setup.quant, q, quant_label(q));
                     });
                     ui.label(format_bytes(size));
-                    ui.label(format_bytes(ram_needed(size, model.context_length)));
+                    let (text, fits) = plan_text(app, model, q);
+                    if fits {
+                        ui.label(text);
+                    } else {
+                        ui.colored_label(ui.visuals().warn_fg_color, text);
+                    }
                     ui.label(if q == QuantType::Q4KM {
                         "recommended"
                     } else {

@@ -576,7 +576,9 @@ pub enum PlanError {
     QuantizedKvNeedsFlashAttention(KvPrecision),
 }
 
-fn kv_name(kv: KvPrecision) -> &'static str {
+/// The name llama.cpp and the CLI use for a KV precision (`q8_0`).
+#[must_use]
+pub fn kv_name(kv: KvPrecision) -> &'static str {
     match kv {
         KvPrecision::F16 => "f16",
         KvPrecision::Q8_0 => "q8_0",

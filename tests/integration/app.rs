@@ -226,7 +226,11 @@ fn first_run_shows_the_model_manager_and_keeps_unsent_text() {
     h.step();
     assert_eq!(h.state().view(), View::Models);
     h.get_by_label("Download and set up");
-    h.get_by_label_contains("RAM / VRAM");
+    h.get_by_label_contains("Memory at 8K context");
+    assert!(
+        h.get_all_by_label_contains(" RAM, KV cache ").count() >= 4,
+        "a memory plan per choice"
+    );
     h.get_by_label("Chat").click();
     h.step();
     ask(&mut h, "hello there");
