@@ -380,6 +380,7 @@ impl XgenApp {
             opts,
         };
         app.refresh_installed();
+        app.detect_interrupted_setup();
         apply_theme(ctx, app.settings.theme);
         let start_model = app
             .settings

@@ -95,6 +95,40 @@ impl XgenApp {
         }
     }
 
+    /// After a restart: notes a setup that was interrupted (files of the model in the download
+    /// cache or an intermediate file in the work directory, and the model not installed), so
+    /// the model manager offers Resume.
+    pub(super) fn detect_interrupted_setup(&mut self) {
+        let model = self.opts.setup_model;
+        if self.installed.iter().any(|m| m.id.starts_with(model.id)) {
+            return;
+        }
+        let blobs = crate::hub::RepoCache::new(&self.opts.hub.cache_dir, model.repo)
+            .repo_dir()
+            .join("blobs");
+        let downloaded: u64 = std::fs::read_dir(&blobs)
+            .map(|dir| {
+                dir.filter_map(Result::ok)
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0);
+        let converted = self.opts.paths.work_dir().join(model.id).exists();
+        if downloaded > 0 || converted {
+            self.setup.outcome = Some(format!(
+                "A setup was interrupted ({} of {} downloaded{}): press Resume to continue.",
+                crate::hub::format_bytes(downloaded),
+                crate::hub::format_bytes(model.download_size()),
+                if converted {
+                    ", conversion started"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
+
     /// Stops the running setup; what was downloaded is kept for resuming.
     pub fn cancel_setup(&mut self) {
         self.setup.cancel.cancel();

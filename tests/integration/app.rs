@@ -333,7 +333,7 @@ fn model_manager_downloads_cancels_resumes_and_chats() {
     opts.hub.endpoint = mock.endpoint();
     opts.hub.disk_space = Arc::new(|_: &Path| Ok(u64::MAX));
     mock.throttle(Some(256 * 1024));
-    let mut h = harness(opts);
+    let mut h = harness(opts.clone());
     h.step();
     assert_eq!(h.state().view(), View::Models);
     h.state_mut().settings.sampling.max_tokens = 12;
@@ -351,7 +351,14 @@ fn model_manager_downloads_cancels_resumes_and_chats() {
     assert!(outcome.starts_with("Cancelled"), "{outcome}");
     assert!(h.state().installed().is_empty());
 
+    // A restart remembers the interrupted setup.
+    drop(h);
+    let mut h = harness(opts);
+    h.step();
+    assert_eq!(h.state().view(), View::Models);
+    h.get_by_label_contains("A setup was interrupted");
     mock.throttle(None);
+    h.state_mut().settings.sampling.max_tokens = 12;
     h.get_by_label("Resume").click();
     step_until(&mut h, "setup and load", |a| {
         matches!(a.model(), ModelState::Ready(_)) || !a.notices().is_empty()
