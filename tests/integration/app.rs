@@ -194,6 +194,22 @@ fn paste_summarize_stop_and_follow_up() {
         stats.prompt_evaluated + meter.prompt_tokens / 2 < stats.prompt_tokens,
         "the document came from the disk state: {stats:?}"
     );
+
+    // Esc stops a reply too.
+    h.state_mut().settings.sampling.max_tokens = 400;
+    ask(&mut h, "Describe the building in detail.");
+    step_until(&mut h, "the reply to stream", |a| {
+        a.is_generating()
+            && a.conversation()
+                .messages
+                .last()
+                .is_some_and(|m| !m.content.is_empty())
+    });
+    h.key_press(egui::Key::Escape);
+    step_until(&mut h, "Esc to stop the reply", |a| !a.is_generating());
+    let reply = last_reply(h.state());
+    assert!(reply.stopped);
+    assert!(reply.stats.is_some_and(|s| s.tokens < 400), "{reply:?}");
 }
 
 #[test]
