@@ -77,6 +77,14 @@ run_packager() {
     cargo packager "$@"
     return
   fi
+  if [[ "$(uname -s)-$(uname -m)" == Linux-x86_64 ]] && ! command -v npm >/dev/null \
+    && command -v apt-get >/dev/null; then
+    # Node runs the packager's prebuilt module; Debian's nodejs/npm are enough.
+    local sudo=""
+    [[ $(id -u) -ne 0 ]] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  fi
   if [[ "$(uname -s)-$(uname -m)" != Linux-x86_64 ]] || ! command -v npm >/dev/null; then
     echo "package: install cargo-packager first: cargo install cargo-packager --locked" >&2
     exit 1
