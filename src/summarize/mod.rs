@@ -353,11 +353,12 @@ pub fn plan(
         let mut worst = 0usize;
         for (i, chunk) in chunks.iter().enumerate() {
             let location = document.location(chunk.span());
-            let messages = part_messages(
-                i + 1,
-                parts,
+            let messages = chunk_messages(
+                document,
+                chunk,
                 location.as_deref(),
-                chunk.text(&document.text),
+                i,
+                parts,
                 options.style,
             );
             let tokens = model.prompt_tokens(&messages)?;
@@ -405,6 +406,24 @@ pub fn part_messages(
         "This is part {part} of {parts} of a long article.{place} Please summarize this part, keeping {focus}, names and figures.\n\n{}",
         text.trim_end()
     ))]
+}
+
+/// The prompt for chunk `index` (0-based) of `parts`, at `location` in the document.
+fn chunk_messages(
+    document: &Document,
+    chunk: &Chunk,
+    location: Option<&str>,
+    index: usize,
+    parts: usize,
+    style: SummaryStyle,
+) -> Vec<Message> {
+    part_messages(
+        index + 1,
+        parts,
+        location,
+        chunk.text(&document.text),
+        style,
+    )
 }
 
 /// A summary of one or more consecutive parts.
@@ -587,11 +606,12 @@ pub fn run_plan(
             coverage: summary.coverage,
         });
         let location = document.location(chunk.span());
-        let messages = part_messages(
-            i + 1,
-            parts,
+        let messages = chunk_messages(
+            document,
+            chunk,
             location.as_deref(),
-            chunk.text(&document.text),
+            i,
+            parts,
             options.style,
         );
         let completion = model.complete(&messages, partial_tokens, cancel, &mut |_| {})?;
