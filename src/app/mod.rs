@@ -24,8 +24,7 @@ use anyhow::{anyhow, Context as _, Result};
 use egui_commonmark::CommonMarkCache;
 
 use crate::catalog::{
-    default_model, unix_now, CatalogModel, InstalledModel, InstalledSource, ModelSource, QuantType,
-    Registry,
+    default_model, unix_now, CatalogModel, InstalledModel, ModelSource, QuantType, Registry,
 };
 use crate::documents::Document;
 use crate::engine::{CachePrefix, StateCacheConfig};
@@ -34,7 +33,7 @@ use crate::engine::{
 };
 use crate::hub::HubOptions;
 use crate::paths::AppPaths;
-use crate::pipeline::{self, CancelToken, Progress, SetupOptions, Stage};
+use crate::pipeline::{self, CancelToken, Progress, SetupOptions, Stage, Validation};
 use crate::prompt::{summarize_request, Role};
 use crate::summarize::{self, EngineModel, SummarizeOptions};
 

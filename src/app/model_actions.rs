@@ -173,22 +173,25 @@ impl XgenApp {
         if self.installed.iter().any(|m| m.path == info.path) {
             return;
         }
-        let name = info
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| info.name.clone());
-        let entry = InstalledModel {
-            id: format!("local-{}", name.trim_end_matches(".gguf").to_lowercase()),
-            display_name: name.clone(),
-            path: info.path.clone(),
-            quantization: quant_from_name(&name),
-            size_bytes: std::fs::metadata(&info.path).map_or(info.size_bytes, |m| m.len()),
-            context_length: info.n_ctx_train,
-            source: InstalledSource::LocalFile,
-            installed_at: unix_now(),
-        };
-        if let Err(e) = Registry::new(self.opts.paths.registry_file()).add(entry) {
+        // The engine has just loaded the file: register it through the pipeline's own path for
+        // local GGUFs, with that load as the validation.
+        let options = SetupOptions::new(self.opts.paths.clone(), self.opts.hub.clone());
+        let context_length = info.n_ctx_train;
+        let registered = pipeline::setup(
+            &ModelSource::LocalGguf {
+                path: info.path.clone(),
+            },
+            QuantType::default(),
+            &options,
+            &mut |_| {
+                Ok(Validation {
+                    context_length: Some(context_length),
+                })
+            },
+            &mut |_| {},
+            &CancelToken::new(),
+        );
+        if let Err(e) = registered {
             self.push_notice(
                 "The model could not be added to the list of installed models.",
                 &e,
@@ -196,16 +199,4 @@ impl XgenApp {
         }
         self.refresh_installed();
     }
-}
-
-fn quant_from_name(name: &str) -> String {
-    let upper = name.to_uppercase();
-    for q in [
-        "Q4_K_M", "Q4_K_S", "Q5_K_M", "Q4_0", "Q4_1", "Q8_0", "Q6_K", "F16", "F32", "BF16",
-    ] {
-        if upper.contains(q) {
-            return q.to_owned();
-        }
-    }
-    "unknown".to_owned()
 }
