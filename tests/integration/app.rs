@@ -126,7 +126,11 @@ fn paste_summarize_stop_and_follow_up() {
     let mut h = harness(with_model(tmp.path(), &smollm2()));
     wait_for_model(&mut h);
     let installed = h.state().installed();
-    assert_eq!(installed.len(), 1, "a loaded local GGUF is listed: {installed:?}");
+    assert_eq!(
+        installed.len(),
+        1,
+        "a loaded local GGUF is listed: {installed:?}"
+    );
     assert_eq!(installed[0].path, std::fs::canonicalize(smollm2()).unwrap());
     assert_eq!(installed[0].quantization, "Q4_1");
     assert_eq!(installed[0].context_length, 8192);
