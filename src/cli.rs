@@ -359,10 +359,12 @@ fn init_tracing() {
         tracing_subscriber::EnvFilter::try_from_env("XGEN_DESK_LOG").unwrap_or_else(|_| {
             tracing_subscriber::EnvFilter::new("warn,llama_cpp_2=error,llama-cpp-2=error")
         });
-    let _ = tracing_subscriber::fmt()
+    // Fails only when a subscriber is already installed (tests), which is then the one to use.
+    tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .try_init();
+        .try_init()
+        .ok();
     // llama.cpp's own log (model loading, quantization's per-tensor lines) goes through the
     // filter above instead of straight to stderr, where it would bury the progress lines.
     llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
@@ -905,11 +907,11 @@ fn summarize(
             }
         },
         &mut |text| {
-            let _ = out.write_all(text.as_bytes());
-            let _ = out.flush();
+            out.write_all(text.as_bytes()).ok();
+            out.flush().ok();
         },
     )?;
-    let _ = writeln!(out);
+    writeln!(out).ok();
     if !quiet {
         if let (true, Some(timings)) = (summary.single_pass, &summary.final_timings) {
             print_timings(timings, false);
@@ -1065,8 +1067,8 @@ fn chat(system: Option<String>, model: &ModelArgs, sampling: &SamplingArgs) -> R
             false,
             &mut |text| {
                 reply.push_str(text);
-                let _ = stdout.write_all(text.as_bytes());
-                let _ = stdout.flush();
+                stdout.write_all(text.as_bytes()).ok();
+                stdout.flush().ok();
             },
         );
         println!();

@@ -543,7 +543,7 @@ fn setup_catalog(
         Ok(v) => v,
         Err(e) => {
             if !matches!(e, PipelineError::Cancelled) {
-                let _ = std::fs::remove_file(&final_path);
+                xgen_quantize::fsio::remove_quietly(&final_path);
             }
             return Err(e);
         }

@@ -742,7 +742,7 @@ pub fn convert_checkpoint(
         finish_streamed_gguf(sink, &partial, out, last, &mut progress, file_size)
     })();
     if result.is_err() {
-        let _ = std::fs::remove_file(&partial);
+        crate::fsio::remove_quietly(&partial);
     }
     result
 }
@@ -831,9 +831,13 @@ fn release_pages(map: &Mmap, data: &[u8]) {
         {
             // SAFETY: MADV_DONTNEED on a read-only, file-backed mapping only drops cached pages;
             // a later read of the same bytes faults them in again from the unchanged file.
-            let _ = unsafe {
+            // The advice only saves memory; a kernel that refuses it changes nothing else.
+            let advised = unsafe {
                 map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, data.len())
             };
+            if let Err(e) = advised {
+                tracing::debug!("madvise(DONTNEED) refused: {e}");
+            }
         }
     }
     #[cfg(not(unix))]

@@ -479,7 +479,7 @@ pub fn write_random_f16_gguf(
         finish_streamed_gguf(sink, &partial, path, last, &mut progress, file_size)
     })();
     if result.is_err() {
-        let _ = std::fs::remove_file(&partial);
+        crate::fsio::remove_quietly(&partial);
     }
     result
 }

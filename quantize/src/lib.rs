@@ -7,12 +7,14 @@
 //! - [`pytorch`]: the tensor table of a PyTorch zip checkpoint, read by a strict unpickler.
 //! - [`quantize`]: GGUF -> Q4_K_M and friends through `llama_model_quantize`.
 //! - [`llama_log`]: the process-wide llama.cpp log dispatcher quantization progress relies on.
+//! - [`fsio`]: durable atomic writes, unique temporary names, confined paths, hex.
 //! - [`fixture`]: tiny XGen-shaped checkpoints and random-weight GGUFs for tests and benchmarks.
 
 #![deny(missing_docs)]
 
 pub mod convert;
 pub mod fixture;
+pub mod fsio;
 pub mod gguf;
 pub mod llama_log;
 pub mod pytorch;

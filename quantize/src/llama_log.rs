@@ -69,7 +69,7 @@ unsafe extern "C" fn dispatch(level: ggml_log_level, text: *const c_char, _user_
     let c_text = unsafe { CStr::from_ptr(text) };
     let lvl = LogLevel::from_raw(level);
     // A panic must not unwind into C; a panicking capture is dropped.
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let captured = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         CAPTURE.with(|c| {
             if let Ok(mut slot) = c.try_borrow_mut() {
                 if let Some(f) = slot.as_mut() {
@@ -78,6 +78,9 @@ unsafe extern "C" fn dispatch(level: ggml_log_level, text: *const c_char, _user_
             }
         });
     }));
+    if captured.is_err() {
+        // Nothing can be reported from inside llama.cpp's logger; the line is lost.
+    }
     let forward = FORWARD.lock().map_or(None, |g| *g);
     if let Some(Forward {
         callback: Some(cb),

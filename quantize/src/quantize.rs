@@ -221,7 +221,7 @@ pub fn quantize_gguf(
                     LogLevel::Error => errors_in.borrow_mut().push_str(text.trim()),
                     _ => {
                         if let Some(p) = parse_progress_line(text) {
-                            let _ = progress_tx.send(Msg::Progress(p));
+                            progress_tx.send(Msg::Progress(p)).ok();
                         }
                     }
                 });
@@ -239,7 +239,7 @@ pub fn quantize_gguf(
                 };
                 drop(capture);
                 let message = errors.borrow().clone();
-                let _ = tx.send(Msg::Done(code, message));
+                tx.send(Msg::Done(code, message)).ok();
             });
         let worker = match worker {
             Ok(w) => w,
@@ -272,12 +272,12 @@ pub fn quantize_gguf(
     let (code, message) = match outcome {
         Ok(r) => r,
         Err(e) => {
-            let _ = std::fs::remove_file(&partial);
+            crate::fsio::remove_quietly(&partial);
             return Err(e);
         }
     };
     if code != 0 {
-        let _ = std::fs::remove_file(&partial);
+        crate::fsio::remove_quietly(&partial);
         return Err(QuantizeError::Failed {
             input: input.to_path_buf(),
             quant,

@@ -211,7 +211,7 @@ impl Waker {
                 | AppEvent::Setup(_)
         );
         // The receiver lives as long as the app; after it is gone nobody needs the event.
-        let _ = self.tx.send(event);
+        self.tx.send(event).ok();
         if frequent {
             self.ctx.request_repaint_after(STREAM_FRAME);
         } else {
@@ -313,7 +313,7 @@ impl XgenApp {
             match tapped {
                 Some(job) => {
                     // The job's receiver is gone only after it finished.
-                    let _ = job.send(event);
+                    job.send(event).ok();
                 }
                 None => engine_waker.send(AppEvent::Engine(event)),
             }

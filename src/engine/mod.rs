@@ -453,7 +453,7 @@ impl Engine {
         let (tx, rx) = mpsc::channel();
         let engine = Self::spawn(move |event| {
             // The receiver going away only means nobody listens any more.
-            let _ = tx.send(event);
+            tx.send(event).ok();
         })?;
         Ok((engine, rx))
     }
@@ -537,16 +537,18 @@ impl Engine {
     fn send(&self, command: Command) {
         // A send only fails once the worker has exited; requests then get no answer, and the
         // blocking calls report `Stopped`.
-        let _ = self.commands.send(command);
+        self.commands.send(command).ok();
     }
 }
 
 impl Drop for Engine {
     fn drop(&mut self) {
         self.cancel.store(true, Ordering::SeqCst);
-        let _ = self.commands.send(Command::Shutdown);
+        self.commands.send(Command::Shutdown).ok();
         if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+            if thread.join().is_err() {
+                tracing::error!("the engine thread panicked");
+            }
         }
     }
 }

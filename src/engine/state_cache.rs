@@ -20,6 +20,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
+use xgen_quantize::fsio::hex;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -137,14 +138,6 @@ pub fn list_entries(dir: &Path) -> Vec<StateCacheEntry> {
 fn read_meta(path: &Path) -> Option<Meta> {
     let text = fs::read_to_string(path).ok()?;
     serde_json::from_str(&text).ok()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// SHA-256 of token ids.
@@ -306,7 +299,10 @@ impl StateCache {
     pub(crate) fn touch(&self, tokens: &[i32]) {
         let (_, meta) = self.paths(&self.key(tokens));
         if let Ok(file) = File::options().write(true).open(&meta) {
-            let _ = file.set_modified(SystemTime::now());
+            if let Err(e) = file.set_modified(SystemTime::now()) {
+                // Only the eviction order suffers.
+                tracing::debug!("state cache: could not touch {}: {e}", meta.display());
+            }
         }
     }
 
@@ -317,8 +313,8 @@ impl StateCache {
 
     fn remove_key(&self, key: &str) {
         let (state, meta) = self.paths(key);
-        let _ = fs::remove_file(meta);
-        let _ = fs::remove_file(state);
+        xgen_quantize::fsio::remove_quietly(&meta);
+        xgen_quantize::fsio::remove_quietly(&state);
     }
 
     /// Saves a state: `write` writes llama.cpp's state file to the path it is given. Then the
@@ -361,8 +357,8 @@ impl StateCache {
             Ok(())
         })();
         if result.is_err() {
-            let _ = fs::remove_file(&tmp_state);
-            let _ = fs::remove_file(&tmp_meta);
+            xgen_quantize::fsio::remove_quietly(&tmp_state);
+            xgen_quantize::fsio::remove_quietly(&tmp_meta);
         }
         result?;
         self.trim(&key);
@@ -388,7 +384,7 @@ impl StateCache {
                 // Someone else's write in progress is young; leftovers are old.
                 let stale_tmp = name.ends_with(".tmp") && age.as_secs() > 3600;
                 if stray_state || stale_tmp {
-                    let _ = fs::remove_file(&path);
+                    xgen_quantize::fsio::remove_quietly(&path);
                 }
             }
         }

@@ -79,7 +79,7 @@ pub(super) fn run(
                 error: EngineError::NoModel,
             }),
             Command::Tokenize { reply, .. } => {
-                let _ = reply.send(Err(EngineError::NoModel));
+                reply.send(Err(EngineError::NoModel)).ok();
             }
             Command::ClearCache | Command::Unload => {}
             Command::Shutdown => return,
@@ -313,7 +313,9 @@ fn serve(
                     TokenizeInput::Text(text) => Ok(session.tokenize(&text, false)),
                     TokenizeInput::Chat(messages) => session.prompt_tokens(&messages),
                 };
-                let _ = reply.send(tokens.map(|t| t.into_iter().map(|t| t.0).collect()));
+                reply
+                    .send(tokens.map(|t| t.into_iter().map(|t| t.0).collect()))
+                    .ok();
             }
             Command::ClearCache => session.clear_cache(),
             Command::Unload => return inbox.recv().ok(),
@@ -696,7 +698,8 @@ impl Session<'_> {
                 .max_utf8_buffer_length(piece.len())
                 .unwrap_or(piece.len() * 3 + 4);
             text.reserve(max);
-            let _ = decoder.decode_to_string(&piece, &mut text, false);
+            // `text` was reserved for the worst case, so the decoder never reports a full buffer.
+            let (_, _, _) = decoder.decode_to_string(&piece, &mut text, false);
             let visible = scanner.push(&text);
             if !visible.is_empty() {
                 emit(Event::Token { id, text: visible });

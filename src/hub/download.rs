@@ -260,7 +260,9 @@ impl Http {
                 Err(HubError::Network { file: name, source }) => {
                     failures += 1;
                     if failures > self.max_retries {
-                        let _ = out.sync_data();
+                        // Keep what arrived for the next attempt; the network error is the one
+                        // to report.
+                        out.sync_data().ok();
                         return Err(HubError::Network { file: name, source });
                     }
                     tracing::warn!(file = %name, attempt = failures, "download interrupted, resuming: {source}");
@@ -273,7 +275,7 @@ impl Http {
                 }
                 Err(HubError::SizeMismatch { .. }) => {
                     drop(out);
-                    let _ = std::fs::remove_file(&partial_path);
+                    xgen_quantize::fsio::remove_quietly(&partial_path);
                     return Err(HubError::SizeMismatch {
                         file: file.name.clone(),
                         expected: file.size,
@@ -281,7 +283,7 @@ impl Http {
                     });
                 }
                 Err(other) => {
-                    let _ = out.sync_data();
+                    out.sync_data().ok();
                     return Err(other);
                 }
             }
@@ -290,7 +292,7 @@ impl Http {
         drop(out);
         let actual = hasher.finish();
         if let Some(expected) = checksum.expected().filter(|e| *e != actual) {
-            let _ = std::fs::remove_file(&partial_path);
+            xgen_quantize::fsio::remove_quietly(&partial_path);
             meter.rewind(file.size, progress);
             return Err(HubError::Checksum {
                 file: file.name.clone(),
@@ -302,10 +304,7 @@ impl Http {
         if matches!(checksum, Checksum::Unverifiable) {
             tracing::warn!(file = %file.name, etag = %file.etag, "ETag is not a checksum; only the size was verified");
         }
-        std::fs::rename(&partial_path, &blob).map_err(io(&blob))?;
-        if let Some(dir) = blob.parent() {
-            let _ = crate::catalog::sync_dir(dir);
-        }
+        xgen_quantize::fsio::rename_durable(&partial_path, &blob).map_err(io(&blob))?;
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 //! in git the `ETag` is the git blob id: SHA-1 of `"blob <len>\0"` followed by the content.
 
 use sha1::Digest as _;
+use xgen_quantize::fsio::hex;
 
 /// What an `ETag` promises about the file content.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,16 +86,6 @@ impl Hasher {
             Self::None => String::new(),
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 /// The git blob id of `content` (what the Hub sends as `ETag` for non-LFS files).

@@ -304,10 +304,10 @@ fn converted_gguf_has_spec_metadata_and_tensors() {
 
     let t = |n: &str| file.tensor(n).unwrap_or_else(|| panic!("{n}"));
     assert_eq!(t("token_embd.weight").dims, [64, 51200]);
-    assert_eq!(t("token_embd.weight").ty, xgen_quantize::GgmlType::F16);
+    assert_eq!(t("token_embd.weight").ty, GgmlType::F16);
     assert_eq!(t("blk.1.ffn_down.weight").dims, [128, 64]);
     assert_eq!(t("blk.1.ffn_gate.weight").dims, [64, 128]);
-    assert_eq!(t("blk.0.attn_norm.weight").ty, xgen_quantize::GgmlType::F32);
+    assert_eq!(t("blk.0.attn_norm.weight").ty, GgmlType::F32);
     assert_eq!(t("output_norm.weight").dims, [64]);
     assert_eq!(t("output.weight").dims, [64, 51200]);
     assert!(file.tensors.iter().all(|t| !t.name.contains("rotary")));

@@ -1,0 +1,241 @@
+//! File utilities both crates share: durable atomic writes, unique temporary names, directory
+//! fsync after renames, paths built from outside data kept inside their directory, and hex.
+//!
+//! They live here, in the lower crate, because the converter writes its GGUF with the same
+//! discipline the app uses for its own files.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory is written and
+/// fsynced, renamed over `path`, then the directory is fsynced so the rename survives a crash.
+/// Readers see the old or the new content, never a mix.
+///
+/// # Errors
+/// Any I/O error; the temporary file is removed on failure.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = parent_dir(path);
+    std::fs::create_dir_all(&dir)?;
+    let tmp = temp_path_beside(path, "tmp");
+    let result = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        rename_durable(&tmp, path)
+    })();
+    if result.is_err() {
+        remove_quietly(&tmp);
+    }
+    result
+}
+
+/// Renames `from` to `to`, then fsyncs the directory of `to` so the rename is durable.
+///
+/// # Errors
+/// Any I/O error of the rename or the directory sync.
+pub fn rename_durable(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::rename(from, to)?;
+    sync_dir(&parent_dir(to))
+}
+
+/// Fsyncs a directory so that renames in it are durable. On Windows, where a directory cannot
+/// be opened for syncing, `MoveFileEx` (what `rename` calls) is already write-through for the
+/// directory entry, so this does nothing.
+///
+/// # Errors
+/// When the directory cannot be opened or synced.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+/// The directory a file lives in (`.` for a bare file name).
+#[must_use]
+pub fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// A temporary path beside `path` that no other process, and no other call in this process,
+/// uses: `.{name}.{tag}-{pid}-{n}`. Two writers of the same file never share a temporary file,
+/// so one can never rename or delete the other's half-written data.
+#[must_use]
+pub fn temp_path_beside(path: &Path, tag: &str) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy());
+    parent_dir(path).join(format!(".{name}.{tag}-{}-{n}", std::process::id()))
+}
+
+/// Removes a file as a best-effort cleanup (a half-written temporary file, a stale entry): a
+/// file that is already gone is fine, and any other failure is logged, not returned, because
+/// the caller is already reporting the error that matters.
+pub fn remove_quietly(path: &Path) {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::debug!("could not remove {}: {e}", path.display()),
+    }
+}
+
+/// Lowercase hexadecimal of `bytes`.
+#[must_use]
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    s
+}
+
+/// Why a name from outside data cannot be used as a path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name:?} is not an acceptable file name here: {reason}")]
+pub struct UnsafePath {
+    /// The name as given.
+    pub name: String,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+/// Joins a relative name that came from outside (a file list from a server, a shard index, a
+/// JSON id) onto `base`, refusing anything that could land outside `base` or mean different
+/// things on different systems: empty names, absolute paths and drive prefixes, `..` and `.`
+/// components, backslashes, NUL and other control characters. Forward slashes separate
+/// subdirectories (`a/b.bin` is accepted).
+///
+/// # Errors
+/// [`UnsafePath`] naming what is wrong.
+pub fn confined_join(base: &Path, name: &str) -> Result<PathBuf, UnsafePath> {
+    check_relative_name(name)?;
+    Ok(base.join(name))
+}
+
+/// The checks of [`confined_join`] without the join.
+///
+/// # Errors
+/// [`UnsafePath`] naming what is wrong.
+pub fn check_relative_name(name: &str) -> Result<(), UnsafePath> {
+    let refuse = |reason| {
+        Err(UnsafePath {
+            name: name.to_owned(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return refuse("it is empty");
+    }
+    if name.len() > 4096 {
+        return refuse("it is longer than 4096 bytes");
+    }
+    if name.chars().any(char::is_control) {
+        return refuse("it contains NUL or control characters");
+    }
+    if name.contains('\\') {
+        return refuse("it contains a backslash");
+    }
+    if name.starts_with('/') || name.contains(':') {
+        return refuse("it is an absolute path or names a drive");
+    }
+    for part in name.split('/') {
+        match part {
+            "" => return refuse("it has an empty path component"),
+            "." | ".." => return refuse("it has a `.` or `..` component"),
+            _ => {}
+        }
+    }
+    // Whatever the platform's parser makes of it, it must be plain names only.
+    if !Path::new(name)
+        .components()
+        .all(|c| matches!(c, Component::Normal(_)))
+    {
+        return refuse("it is not a plain relative path");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn confined_join_accepts_plain_names() {
+        let base = Path::new("/data");
+        assert_eq!(
+            confined_join(base, "model-00001-of-00003.safetensors").unwrap(),
+            base.join("model-00001-of-00003.safetensors")
+        );
+        assert_eq!(
+            confined_join(base, "sub/dir/file.bin").unwrap(),
+            base.join("sub/dir/file.bin")
+        );
+    }
+
+    #[test]
+    fn confined_join_refuses_escapes() {
+        let base = Path::new("/data");
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "./a",
+            "a//b",
+            "a\\..\\b",
+            "C:\\Windows",
+            "c:x",
+            "a\0b",
+            "a\nb",
+            "a/",
+        ] {
+            assert!(confined_join(base, bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn temp_paths_are_unique_and_beside() {
+        let a = temp_path_beside(Path::new("/d/f.json"), "tmp");
+        let b = temp_path_beside(Path::new("/d/f.json"), "tmp");
+        assert_ne!(a, b);
+        assert_eq!(a.parent(), Some(Path::new("/d")));
+        assert!(a
+            .to_string_lossy()
+            .contains(&std::process::id().to_string()));
+    }
+
+    #[test]
+    fn hex_is_lowercase_pairs() {
+        assert_eq!(hex(&[0x00, 0xab, 0x7f]), "00ab7f");
+    }
+
+    #[test]
+    fn write_atomic_replaces_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.json");
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name() != "f.json")
+            .collect();
+        assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    }
+}
