@@ -10,9 +10,12 @@ tokens=${2:-8000}
 [[ -f $model ]] || scripts/fetch-test-models.sh
 bin=${XGEN_DESK_BIN:-target/debug/xgen-desk}
 [[ -n ${XGEN_DESK_BIN:-} ]] || cargo build --quiet --bin xgen-desk
+# The developer commands live in the test kit (xgen-dev), not in the shipped binary.
+dev=${XGEN_DEV_BIN:-target/debug/xgen-dev}
+[[ -n ${XGEN_DEV_BIN:-} ]] || cargo build --workspace --quiet --bin xgen-dev
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-"$bin" dev bench-doc-cache -m "$model" --doc-tokens "$tokens" --cache-dir "$dir" \
+"$dev" bench-doc-cache -m "$model" --doc-tokens "$tokens" --cache-dir "$dir" \
   -t "${THREADS:-$(nproc)}" --kv f16 | tee "$dir/figures.json"
 python3 - "$dir/figures.json" <<'PY'
 import json, sys

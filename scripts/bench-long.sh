@@ -18,4 +18,7 @@ if [[ -z $model ]]; then
 fi
 bin=${XGEN_DESK_BIN:-target/debug/xgen-desk}
 [[ -n ${XGEN_DESK_BIN:-} ]] || cargo build --workspace --quiet
-"$bin" dev bench-summarize --model "$model" --ctx 8192 --tokens 7500,50000 --max-tokens 128 "$@"
+# The developer commands live in the test kit (xgen-dev), not in the shipped binary.
+dev=${XGEN_DEV_BIN:-target/debug/xgen-dev}
+[[ -n ${XGEN_DEV_BIN:-} ]] || cargo build --workspace --quiet --bin xgen-dev
+"$dev" bench-summarize --model "$model" --ctx 8192 --tokens 7500,50000 --max-tokens 128 "$@"

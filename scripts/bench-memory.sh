@@ -10,9 +10,12 @@ ctx=${2:-8192}
 fill=${3:-512}
 bin=${XGEN_DESK_BIN:-target/debug/xgen-desk}
 [[ -n ${XGEN_DESK_BIN:-} ]] || cargo build --quiet --bin xgen-desk
+# The developer commands live in the test kit (xgen-dev), not in the shipped binary.
+dev=${XGEN_DEV_BIN:-target/debug/xgen-dev}
+[[ -n ${XGEN_DEV_BIN:-} ]] || cargo build --workspace --quiet --bin xgen-dev
 printf '%-6s %12s %12s %7s %9s  %s\n' kv estimate peak_rss ratio load_s plan
 for kv in f16 q8_0 q4_0; do
-  "$bin" dev bench-memory -m "$model" --ctx "$ctx" --kv "$kv" --fill "$fill" -t "${THREADS:-$(nproc)}" |
+  "$dev" bench-memory -m "$model" --ctx "$ctx" --kv "$kv" --fill "$fill" -t "${THREADS:-$(nproc)}" |
     python3 -c '
 import json, sys
 f = json.loads(sys.stdin.read()); kv = sys.argv[1]

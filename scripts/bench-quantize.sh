@@ -12,6 +12,9 @@ scripts/setup-deps.sh
 tools=$(scripts/llama-cpp-tools.sh)
 bin=${XGEN_DESK_BIN:-target/release/xgen-desk}
 [[ -n ${XGEN_DESK_BIN:-} ]] || cargo build --release --quiet --bin xgen-desk
+# The developer commands live in the test kit (xgen-dev), not in the shipped binary.
+dev=${XGEN_DEV_BIN:-target/release/xgen-dev}
+[[ -n ${XGEN_DEV_BIN:-} ]] || cargo build --workspace --release --quiet --bin xgen-dev
 threads=$(nproc)
 dir=.cache/bench
 mkdir -p "$dir"
@@ -26,7 +29,7 @@ gib() { python3 -c "print(f'{$1 / 2**20:.2f}')"; }
 
 f16=$dir/xgen-7b-shaped.F16.gguf
 if [[ ! -f $f16 ]]; then
-  read -r secs _ < <(measure "$bin" dev make-xgen7b-shaped "$f16")
+  read -r secs _ < <(measure "$dev" make-xgen7b-shaped "$f16")
   echo "generated $f16 ($(du -h "$f16" | cut -f1)) in ${secs}s"
 fi
 read -r ours_s ours_kib < <(measure "$bin" quantize "$f16" "$dir/xgen-7b-shaped.Q4_K_M.gguf" --type q4_k_m -t "$threads")
@@ -39,7 +42,7 @@ rm -f "$dir/ref.Q4_K_M.gguf"
 
 ckpt=$dir/xgen-shaped-2.5g
 if [[ ! -f $ckpt/config.json ]]; then
-  "$bin" dev make-tiny-checkpoint "$ckpt" --hidden 2048 --intermediate 5504 --layers 8 --heads 16
+  "$dev" make-tiny-checkpoint "$ckpt" --hidden 2048 --intermediate 5504 --layers 8 --heads 16
 fi
 read -r conv_s conv_kib < <(measure "$bin" convert "$ckpt" "$dir/xgen-shaped-2.5g.F16.gguf")
 echo "convert $(du -sh "$ckpt" | cut -f1) safetensors checkpoint -> F16 GGUF: ${conv_s}s, peak RSS $(gib "$conv_kib") GiB (mapped shard pages count towards RSS)"

@@ -27,11 +27,14 @@ tools=$(scripts/llama-cpp-tools.sh)
 # XGEN_DESK_BIN picks an already built binary (its llama.cpp must be an optimized build).
 bin=${XGEN_DESK_BIN:-target/release/xgen-desk}
 [[ -n ${XGEN_DESK_BIN:-} ]] || cargo build --release --quiet --bin xgen-desk
+# The developer commands live in the test kit (xgen-dev), not in the shipped binary.
+dev=${XGEN_DEV_BIN:-target/release/xgen-dev}
+[[ -n ${XGEN_DEV_BIN:-} ]] || cargo build --workspace --release --quiet --bin xgen-dev
 if [[ $xgen -eq 1 ]]; then
   q4=.cache/bench/xgen-7b-shaped.Q4_K_M.gguf
   if [[ ! -f $q4 ]]; then
     mkdir -p .cache/bench
-    "$bin" dev make-xgen7b-shaped .cache/bench/xgen-7b-shaped.F16.gguf
+    "$dev" make-xgen7b-shaped .cache/bench/xgen-7b-shaped.F16.gguf
     "$bin" quantize .cache/bench/xgen-7b-shaped.F16.gguf "$q4" --type q4_k_m
     rm -f .cache/bench/xgen-7b-shaped.F16.gguf
   fi

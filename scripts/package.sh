@@ -47,8 +47,9 @@ if [[ -z "$formats" ]]; then
 fi
 
 if [[ $build -eq 1 ]]; then
-  # --workspace: the same feature resolution as the tests, so llama.cpp is built once.
-  cargo build --workspace ${cargo_profile[@]+"${cargo_profile[@]}"} ${features[@]+"${features[@]}"}
+  # --workspace: the same feature resolution as the tests, so llama.cpp is built once; without
+  # the test kit, whose fault injection must never reach an installer.
+  cargo build --workspace --exclude xgen-testkit ${cargo_profile[@]+"${cargo_profile[@]}"} ${features[@]+"${features[@]}"}
 fi
 binary="$bin_dir/xgen-desk"
 [[ -x "$binary" || -x "$binary.exe" ]] || { echo "package: no binary at $binary (build it or drop --no-build)" >&2; exit 1; }

@@ -9,6 +9,7 @@
 //! - [`cli`]: the headless subcommands. [`app`]: the egui desktop app.
 
 pub mod app;
+pub mod cancel;
 pub mod catalog;
 pub mod cli;
 pub mod documents;

@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::cancel::CancelToken;
 use crate::catalog::{
     estimate_quantized_size, is_weight_file, quant_label, unix_now, CatalogModel, InstalledModel,
     InstalledSource, ModelSource, QuantType, Registry, RegistryError,
@@ -18,7 +19,7 @@ use crate::hub::{
 };
 use crate::paths::{AppPaths, PathsError};
 
-pub use crate::hub::{CancelToken, Progress, ProgressFn, Stage};
+pub use crate::hub::{Progress, ProgressFn, Stage};
 
 /// Everything setup needs to know about this computer.
 #[derive(Debug, Clone)]

@@ -1,332 +1,340 @@
-//! The conversation: document card, messages with streaming Markdown, prefill progress and the
-//! composer.
+//! The chat: the composer and the reply being written. A reply owns its engine request
+//! handle (or, for a document read in parts, the summary job), so Stop reaches exactly it and
+//! an engine that dies ends it with a notice instead of a window that waits forever.
 
-use egui::{Key, Modifiers, RichText};
-use egui_commonmark::CommonMarkViewer;
+use std::time::Instant;
 
-use super::settings::{style_label, SummaryLength};
-use super::{ModelState, XgenApp};
-use crate::prompt::{Role, SummaryStyle};
+use super::conversations::Conversations;
+use super::document::{self, SummaryJob};
+use super::model::ModelSlot;
+use super::store::{ChatMessage, ReplyStats};
+use super::{first_sentence, Notice, NoticeAction, Notices, Settings};
+use crate::catalog::unix_now;
+use crate::engine::{
+    CachePrefix, EngineError, GenerateRequest, ReplyEvent, ReplyHandle, Sampling, StopReason,
+};
+use crate::prompt::Role;
 
-/// Draws the chat screen.
-pub(super) fn chat_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
-    egui::Panel::bottom("composer")
-        .resizable(false)
-        .show(ui, |ui| composer_ui(app, ui));
-    if app.conversation().document.is_some() {
-        egui::Panel::top("document")
-            .resizable(false)
-            .show(ui, |ui| document_ui(app, ui));
-    }
-    messages_ui(app, ui);
+/// Where a reply's text comes from.
+pub(crate) enum ReplySource {
+    /// One request to the engine.
+    Engine(ReplyHandle),
+    /// A document read in parts, on its own thread.
+    Summary(SummaryJob),
 }
 
-fn document_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
-    let Some(doc) = app.conversation().document.clone() else {
-        return;
-    };
-    ui.add_space(4.0);
-    ui.horizontal(|ui| {
-        ui.label(RichText::new(doc.name.as_str()).strong());
-        ui.label(format!(
-            "{} characters",
-            thousands(doc.text.chars().count())
-        ));
-        if ui
-            .small_button("Remove")
-            .on_hover_text("Detach the document from this chat")
-            .clicked()
-        {
-            app.detach_document();
-        }
-    });
-    match (app.document_meter(), app.model()) {
-        (Some(meter), _) => {
-            let used = meter.prompt_tokens + meter.reserved;
-            #[allow(clippy::cast_precision_loss)]
-            let fraction = used as f32 / meter.n_ctx.max(1) as f32;
-            let text = format!(
-                "{} tokens · {} with the request and {} reserved for the summary, of {} — {}",
-                thousands(meter.document_tokens),
-                thousands(meter.prompt_tokens),
-                thousands(meter.reserved),
-                thousands(meter.n_ctx),
-                if meter.fits() {
-                    "fits".to_owned()
-                } else {
-                    format!("too long for one pass: read in {} parts", meter.parts)
-                }
-            );
-            let bar = egui::ProgressBar::new(fraction.min(1.0)).text(text);
-            let bar = if meter.fits() {
-                bar
-            } else {
-                bar.fill(ui.visuals().warn_fg_color)
-            };
-            ui.add(bar);
-        }
-        (None, ModelState::Ready(_)) => {
-            ui.horizontal(|ui| {
-                ui.spinner();
-                ui.label("Counting tokens…");
-            });
-        }
-        (None, _) => {
-            ui.label("Load a model to count the document's tokens.");
-        }
-    }
-    ui.horizontal(|ui| {
-        let style_label_id = ui.label("Style").id;
-        egui::ComboBox::from_id_salt("summary-style")
-            .selected_text(style_label(app.settings.summary_style))
-            .show_ui(ui, |ui| {
-                for style in [
-                    SummaryStyle::Default,
-                    SummaryStyle::Bullets,
-                    SummaryStyle::Paragraph,
-                    SummaryStyle::KeyPoints,
-                ] {
-                    ui.selectable_value(&mut app.settings.summary_style, style, style_label(style));
-                }
-            })
-            .response
-            .labelled_by(style_label_id);
-        let length_label_id = ui.label("Length").id;
-        egui::ComboBox::from_id_salt("summary-length")
-            .selected_text(app.settings.summary_length.label())
-            .show_ui(ui, |ui| {
-                for length in SummaryLength::ALL {
-                    ui.selectable_value(&mut app.settings.summary_length, length, length.label());
-                }
-            })
-            .response
-            .labelled_by(length_label_id);
-        let can_run = !app.is_generating() && matches!(app.model(), ModelState::Ready(_));
-        if ui
-            .add_enabled(can_run, egui::Button::new("Summarize"))
-            .on_hover_text("Ctrl+Enter")
-            .clicked()
-        {
-            app.summarize();
-        }
-    });
-    ui.add_space(4.0);
+/// The reply being written.
+pub(crate) struct ActiveReply {
+    pub(crate) source: ReplySource,
+    /// The conversation it belongs to.
+    pub(crate) conversation: String,
+    prefill: Option<(usize, usize)>,
+    prefill_first: Option<(Instant, usize)>,
 }
 
-fn messages_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
-    let generating = app.is_generating();
-    let count = app.conversation().messages.len();
-    if count == 0 {
-        empty_state_ui(app, ui);
-        return;
+impl ActiveReply {
+    pub(crate) fn new(source: ReplySource, conversation: String) -> Self {
+        Self {
+            source,
+            conversation,
+            prefill: None,
+            prefill_first: None,
+        }
     }
-    let mut action = None;
-    egui::ScrollArea::vertical()
-        .auto_shrink([false, false])
-        .stick_to_bottom(true)
-        .show(ui, |ui| {
-            for i in 0..count {
-                let message = app.conversation().messages[i].clone();
-                let last = i + 1 == count;
-                let streaming = last && generating;
-                ui.add_space(6.0);
-                let (who, fill) = match message.role {
-                    Role::User => ("You", ui.visuals().faint_bg_color),
-                    _ => ("XGen", ui.visuals().extreme_bg_color),
-                };
-                egui::Frame::group(ui.style()).fill(fill).show(ui, |ui| {
-                    ui.set_width(ui.available_width());
-                    ui.label(RichText::new(who).strong());
-                    if streaming {
-                        job_ui(app, ui);
-                    }
-                    if streaming && message.content.is_empty() {
-                        prefill_ui(app, ui);
-                    } else {
-                        CommonMarkViewer::new().show_with_id(
-                            egui::Id::unique(("message", i)),
-                            ui,
-                            &mut app.markdown,
-                            message.shown(),
-                        );
-                    }
-                    ui.horizontal(|ui| {
-                        if let Some(stats) = &message.stats {
-                            ui.weak(format!(
-                                "{:.2} s to first token · {:.1} tok/s · {} tokens{}",
-                                stats.ttft_secs,
-                                stats.tok_per_sec,
-                                stats.tokens,
-                                if stats.prompt_evaluated < stats.prompt_tokens {
-                                    format!(
-                                        " · {} of {} prompt tokens from cache",
-                                        thousands(stats.prompt_tokens - stats.prompt_evaluated),
-                                        thousands(stats.prompt_tokens)
-                                    )
-                                } else {
-                                    String::new()
-                                }
-                            ));
-                        }
-                        if message.stopped {
-                            ui.weak("(stopped)");
-                        }
-                        if streaming {
-                            return;
-                        }
-                        if ui
-                            .small_button("Copy")
-                            .on_hover_text("Copy this message")
-                            .clicked()
-                        {
-                            ui.ctx().copy_text(message.shown().to_owned());
-                        }
-                        if last
-                            && message.role == Role::Assistant
-                            && !generating
-                            && ui.small_button("Regenerate").clicked()
-                        {
-                            action = Some(Action::Regenerate);
-                        }
-                        let editable = message.role == Role::User && message.label.is_none();
-                        let last_user = app
-                            .conversation()
-                            .messages
-                            .iter()
-                            .rposition(|m| m.role == Role::User);
-                        if editable
-                            && last_user == Some(i)
-                            && !generating
-                            && ui.small_button("Edit").clicked()
-                        {
-                            action = Some(Action::Edit);
-                        }
-                    });
-                });
+
+    fn stop(&self) {
+        match &self.source {
+            ReplySource::Engine(handle) => handle.cancel(),
+            ReplySource::Summary(job) => job.cancel(),
+        }
+    }
+
+    /// Text arrived: append it to the conversation's last (assistant) message.
+    pub(crate) fn push_text(&mut self, conversations: &mut Conversations, text: &str) {
+        if let Some(m) = reply_message(conversations, &self.conversation) {
+            m.content.push_str(text);
+        }
+    }
+}
+
+/// The composer and the running reply.
+#[derive(Default)]
+pub(crate) struct Chat {
+    /// The message being typed.
+    pub(crate) composer: String,
+    pub(crate) reply: Option<ActiveReply>,
+}
+
+impl Chat {
+    pub(crate) fn is_generating(&self) -> bool {
+        self.reply.is_some()
+    }
+
+    /// Prompt reading progress of the running reply: (done, total).
+    pub(crate) fn prefill(&self) -> Option<(usize, usize)> {
+        self.reply.as_ref().and_then(|r| r.prefill)
+    }
+
+    /// Seconds left reading the prompt, from the speed so far.
+    pub(crate) fn prefill_eta(&self) -> Option<f64> {
+        let r = self.reply.as_ref()?;
+        let (done, total) = r.prefill?;
+        let (since, first_done) = r.prefill_first?;
+        let read = done.checked_sub(first_done).filter(|n| *n > 0)?;
+        #[allow(clippy::cast_precision_loss)]
+        let secs = since.elapsed().as_secs_f64() / read as f64 * total.saturating_sub(done) as f64;
+        Some(secs)
+    }
+
+    pub(crate) fn summary_job(&self) -> Option<&SummaryJob> {
+        match &self.reply.as_ref()?.source {
+            ReplySource::Summary(job) => Some(job),
+            ReplySource::Engine(_) => None,
+        }
+    }
+
+    /// Sends the composer's text (Enter). A first question about a document carries it.
+    pub(crate) fn send(
+        &mut self,
+        conversations: &mut Conversations,
+        model: &ModelSlot,
+        settings: &Settings,
+        notices: &mut Notices,
+    ) {
+        let text = self.composer.trim().to_owned();
+        if text.is_empty() || self.reply.is_some() {
+            return;
+        }
+        self.composer.clear();
+        let c = conversations.current_mut();
+        match (&c.document, c.messages.is_empty()) {
+            (Some(doc), true) => {
+                let mut m = ChatMessage::user(format!(
+                    "{text}\n\nAnswer using this document:\n\n{}",
+                    doc.text.trim_end()
+                ));
+                m.label = Some(format!("{text}\n\n*about **{}***", doc.name));
+                c.messages.push(m);
             }
-        });
-    match action {
-        Some(Action::Regenerate) => app.regenerate(),
-        Some(Action::Edit) => app.edit_last(),
-        None => {}
+            _ => c.messages.push(ChatMessage::user(text)),
+        }
+        c.title_from_first_message();
+        c.updated = unix_now();
+        self.start_reply(
+            conversations,
+            model,
+            settings,
+            settings.sampling.clone(),
+            notices,
+        );
+    }
+
+    /// Stops the reply being written (Esc).
+    pub(crate) fn stop(&self) {
+        if let Some(reply) = &self.reply {
+            reply.stop();
+        }
+    }
+
+    /// Writes the last reply again.
+    pub(crate) fn regenerate(
+        &mut self,
+        conversations: &mut Conversations,
+        model: &ModelSlot,
+        settings: &Settings,
+        notices: &mut Notices,
+    ) {
+        if self.reply.is_some() {
+            return;
+        }
+        let c = conversations.current_mut();
+        if c.messages.last().is_some_and(|m| m.role == Role::Assistant) {
+            c.messages.pop();
+        }
+        if c.messages.last().is_none_or(|m| m.role != Role::User) {
+            return;
+        }
+        let summary = c.messages.len() == 1 && c.messages[0].label.is_some();
+        let sampling = if summary {
+            document::summary_sampling(settings)
+        } else {
+            settings.sampling.clone()
+        };
+        self.start_reply(conversations, model, settings, sampling, notices);
+    }
+
+    /// Puts the last message back in the composer and removes it and its reply.
+    pub(crate) fn edit_last(&mut self, conversations: &mut Conversations, notices: &mut Notices) {
+        if self.reply.is_some() {
+            return;
+        }
+        let c = conversations.current_mut();
+        let Some(last_user) = c.messages.iter().rposition(|m| m.role == Role::User) else {
+            return;
+        };
+        if c.messages[last_user].label.is_some() {
+            return;
+        }
+        self.composer = c.messages[last_user].content.clone();
+        c.messages.truncate(last_user);
+        conversations.save_current(notices);
+    }
+
+    /// Starts a reply to the conversation on screen, which ends with the person's message.
+    pub(crate) fn start_reply(
+        &mut self,
+        conversations: &mut Conversations,
+        model: &ModelSlot,
+        settings: &Settings,
+        sampling: Sampling,
+        notices: &mut Notices,
+    ) {
+        if model.info().is_none() {
+            notices.push(load_a_model_first());
+            // Keep what the person wrote.
+            let c = conversations.current_mut();
+            if let Some(m) = c.messages.pop() {
+                if m.label.is_none() && m.role == Role::User {
+                    self.composer = m.content;
+                }
+            }
+            return;
+        }
+        let c = conversations.current();
+        let prompt = c.prompt(&settings.system_prompt);
+        // The turn that carries a document is saved to the disk state cache after it is read,
+        // so reopening the conversation later does not read the document again.
+        let document_turn =
+            c.document.is_some() && c.messages.first().is_some_and(|m| m.label.is_some());
+        let system_messages = prompt.len() - c.messages.len();
+        let conversation = c.id.clone();
+        conversations
+            .current_mut()
+            .messages
+            .push(ChatMessage::assistant(String::new()));
+        conversations.save_current(notices);
+        let mut request = GenerateRequest::chat(prompt, sampling);
+        if document_turn {
+            request = request.with_cache_prefix(CachePrefix::Messages(system_messages + 1));
+        }
+        let handle = model.engine().generate(request);
+        self.reply = Some(ActiveReply::new(ReplySource::Engine(handle), conversation));
+    }
+
+    /// Applies what arrived for the running reply.
+    pub(crate) fn poll(&mut self, conversations: &mut Conversations, notices: &mut Notices) {
+        let Some(reply) = self.reply.as_mut() else {
+            return;
+        };
+        let finished = match &mut reply.source {
+            ReplySource::Engine(_) => poll_engine(reply, conversations, notices),
+            ReplySource::Summary(_) => document::poll_summary(reply, conversations, notices),
+        };
+        if finished {
+            self.reply = None;
+        }
+    }
+
+    /// Ends the running reply here (its model is being replaced), marked as stopped.
+    pub(crate) fn abandon(&mut self, conversations: &mut Conversations, notices: &mut Notices) {
+        let Some(reply) = self.reply.take() else {
+            return;
+        };
+        reply.stop();
+        if let Some(m) = reply_message(conversations, &reply.conversation) {
+            m.stopped = true;
+        }
+        conversations.save(&reply.conversation, notices);
     }
 }
 
-enum Action {
-    Regenerate,
-    Edit,
-}
-
-fn job_ui(app: &XgenApp, ui: &mut egui::Ui) {
-    let Some((status, coverage)) = app.summary_job() else {
-        return;
-    };
-    match coverage {
-        Some((read, total)) if total > 0 => {
-            #[allow(clippy::cast_precision_loss)]
-            let fraction = read as f32 / total as f32;
-            ui.add(
-                egui::ProgressBar::new(fraction)
-                    .text(format!("{status} · {read} of {total} parts read")),
-            );
-        }
-        _ => {
-            ui.label(status);
-        }
-    }
-}
-
-fn prefill_ui(app: &XgenApp, ui: &mut egui::Ui) {
-    match app.prefill() {
-        Some((done, total)) if total > 0 && done < total => {
-            #[allow(clippy::cast_precision_loss)]
-            let fraction = done as f32 / total as f32;
-            let eta = app
-                .prefill_eta()
-                .map_or_else(String::new, |secs| format!(" · about {secs:.0} s left"));
-            ui.add(egui::ProgressBar::new(fraction).text(format!(
-                "Reading the prompt: {} of {} tokens{eta}",
-                thousands(done),
-                thousands(total)
-            )));
-        }
-        _ if app.summary_job().is_some() => {
-            ui.spinner();
-        }
-        _ => {
-            ui.horizontal(|ui| {
-                ui.spinner();
-                ui.label("Thinking…");
-            });
-        }
-    }
-}
-
-fn empty_state_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
-    ui.vertical_centered(|ui| {
-        ui.add_space(ui.available_height() * 0.2);
-        ui.heading("Ask XGen anything, or give it a document");
-        ui.add_space(8.0);
-        ui.label("Drop a file on the window, paste a long text, or open one (Ctrl+O).");
-        ui.label(".txt .md .pdf .docx .html — everything stays on this computer.");
-        ui.add_space(8.0);
-        if matches!(app.model(), ModelState::Empty) && ui.button("Get the model").clicked() {
-            app.show_view(super::View::Models);
-        }
-    });
-}
-
-fn composer_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
-    ui.add_space(6.0);
-    let id = egui::Id::unique("composer");
-    let focused = ui.memory(|m| m.has_focus(id));
-    // Enter sends; Shift+Enter inserts a newline (the text edit handles that itself).
-    let send_now = focused && ui.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Enter));
-    let generating = app.is_generating();
-    ui.horizontal(|ui| {
-        let button_width = 90.0;
-        let edit = egui::TextEdit::multiline(&mut app.composer)
-            .id(id)
-            .hint_text("Message XGen — Enter sends, Shift+Enter for a new line")
-            .desired_rows(2)
-            .desired_width(ui.available_width() - button_width);
-        let response = ui.add(edit);
-        if !generating && !focused && app.composer.is_empty() && !response.has_focus() {
-            // Keep typing flowing into the composer when nothing else has focus.
-            if ui.memory(|m| m.focused().is_none()) {
-                response.request_focus();
+/// Returns true when the reply ended.
+fn poll_engine(
+    reply: &mut ActiveReply,
+    conversations: &mut Conversations,
+    notices: &mut Notices,
+) -> bool {
+    loop {
+        let ReplySource::Engine(handle) = &mut reply.source else {
+            return true;
+        };
+        let event = match handle.try_recv() {
+            Ok(Some(event)) => event,
+            Ok(None) => return handle.is_finished(),
+            Err(error) => {
+                end_with_error(reply, conversations, notices, &error);
+                return true;
+            }
+        };
+        match event {
+            ReplyEvent::Prompt { done, total } => {
+                reply.prefill = Some((done, total));
+                reply.prefill_first.get_or_insert((Instant::now(), done));
+            }
+            ReplyEvent::Text(text) => reply.push_text(conversations, &text),
+            ReplyEvent::Done { reason, timings } => {
+                if let Some(m) = reply_message(conversations, &reply.conversation) {
+                    m.stats = Some(ReplyStats::from(&timings));
+                    m.stopped = reason == StopReason::Cancelled;
+                }
+                if reason == StopReason::ContextFull {
+                    notices.push(Notice::text(
+                        "The context is full: start a new chat, or raise the context size in Settings.",
+                    ));
+                }
+                conversations.save(&reply.conversation, notices);
+                return true;
+            }
+            ReplyEvent::Failed(error) => {
+                end_with_error(reply, conversations, notices, &error);
+                return true;
             }
         }
-        if generating {
-            if ui
-                .add_sized([button_width - 8.0, 32.0], egui::Button::new("Stop"))
-                .on_hover_text("Esc")
-                .clicked()
-            {
-                app.stop();
-            }
-        } else if ui
-            .add_sized([button_width - 8.0, 32.0], egui::Button::new("Send"))
-            .clicked()
-        {
-            app.send();
-        }
-    });
-    if send_now && !generating {
-        app.send();
     }
-    ui.add_space(4.0);
 }
 
-/// 12345 -> "12,345".
-pub(super) fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
+/// A reply that failed keeps what was streamed (marked as cut off); an empty one is removed.
+fn end_with_error(
+    reply: &ActiveReply,
+    conversations: &mut Conversations,
+    notices: &mut Notices,
+    error: &EngineError,
+) {
+    if let Some(c) = conversations.by_id_mut(&reply.conversation) {
+        match c.messages.last_mut() {
+            Some(m) if m.role == Role::Assistant && m.content.is_empty() => {
+                c.messages.pop();
+            }
+            Some(m) if m.role == Role::Assistant => m.stopped = true,
+            _ => {}
         }
-        out.push(c);
     }
-    out
+    conversations.save(&reply.conversation, notices);
+    if matches!(error, EngineError::Stopped(_)) {
+        // The model slot reports the stopped engine once, with Reload.
+        return;
+    }
+    notices.push(Notice {
+        message: first_sentence(&error.to_string()),
+        details: Some(error.to_string()),
+        action: None,
+    });
+}
+
+pub(crate) fn reply_message<'a>(
+    conversations: &'a mut Conversations,
+    conversation: &str,
+) -> Option<&'a mut ChatMessage> {
+    conversations
+        .by_id_mut(conversation)
+        .and_then(|c| c.messages.last_mut())
+        .filter(|m| m.role == Role::Assistant)
+}
+
+pub(crate) fn load_a_model_first() -> Notice {
+    Notice {
+        message: "Load a model first: open Models to download XGen or open a GGUF file.".into(),
+        details: None,
+        action: Some(NoticeAction::OpenModels),
+    }
 }

@@ -1,44 +1,55 @@
 //! The desktop app (egui). `main.rs` only starts it; tests build [`XgenApp`] directly.
 //!
-//! All state changes go through [`XgenApp`]'s methods; the `*_ui` functions in the sibling
-//! modules only draw and call them. Background work (the engine, model setup, file reading,
-//! token counting) runs on named threads and sends an `AppEvent` back, waking the UI with
-//! `request_repaint` so the window never blocks.
+//! The app is a composition of feature states, the way egui's demo app composes sub-apps: each
+//! owns its state and its background job handles, and has a panel that draws it.
+//! - [`model::ModelSlot`]: the engine, the model in it, the load under way, the hardware;
+//! - [`conversations::Conversations`]: the list and its files;
+//! - [`chat::Chat`]: the composer and the reply being written (an engine request handle, or a
+//!   summary job);
+//! - [`document::Documents`]: reading files, the token meter, summaries in parts;
+//! - [`setup::ModelManager`]: the one-click setup and the installed models;
+//! - [`Settings`]: what people change, saved as it changes.
+//!
+//! [`XgenApp`] holds one of each and does what needs several of them (sending a message needs
+//! the conversation, the model and the settings). Background work runs on named threads whose
+//! messages arrive on channels their owner polls each frame; every message wakes the UI, so the
+//! window never blocks.
 
 mod chat;
-mod conversation_actions;
-mod document_actions;
-mod model_actions;
+mod chat_view;
+mod conversations;
+mod document;
+mod job;
+mod model;
 mod models;
 mod settings;
 mod settings_view;
+mod setup;
 mod sidebar;
 mod store;
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{anyhow, Context as _, Result};
 use egui_commonmark::CommonMarkCache;
 
-use crate::catalog::{
-    default_model, unix_now, CatalogModel, InstalledModel, ModelSource, QuantType, Registry,
-};
-use crate::documents::Document;
-use crate::engine::{CachePrefix, StateCacheConfig};
-use crate::engine::{
-    Engine, EngineError, Event, GenerateRequest, LoadSettings, ModelInfo, Sampling, StopReason,
-};
+use crate::catalog::{default_model, CatalogModel};
+use crate::engine::{Engine, LoadSettings, Plan, StateCacheConfig};
 use crate::hub::HubOptions;
 use crate::paths::AppPaths;
-use crate::pipeline::{self, CancelToken, Progress, SetupOptions, Stage, Validation};
-use crate::prompt::{summarize_request, Role};
-use crate::summarize::{self, EngineModel, SummarizeOptions};
+use crate::pipeline::SetupOptions;
+use chat::Chat;
+use conversations::Conversations;
+use document::Documents;
+use job::Waker;
+use model::{ModelChange, ModelSlot};
+use setup::{ManagerEvent, ModelManager};
 
-pub use conversation_actions::save_loop;
+pub use document::DocumentMeter;
+pub use model::{Hardware, ModelState};
 pub use settings::{Preset, Settings, SummaryLength, ThemeChoice};
+pub use setup::SetupState;
 pub use store::{ChatMessage, Conversation, ConversationStore, ReplyStats, StoreError};
 
 /// Where the app keeps its files and which Hub and model it sets up.
@@ -73,6 +84,15 @@ impl AppOptions {
     }
 }
 
+/// Something a notice offers to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeAction {
+    /// Start a new engine and load the model again (after the engine stopped).
+    Reload,
+    /// Show the model manager.
+    OpenModels,
+}
+
 /// A problem shown in the window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
@@ -80,22 +100,42 @@ pub struct Notice {
     pub message: String,
     /// The whole error chain, shown on demand.
     pub details: Option<String>,
+    /// A button beside it.
+    pub action: Option<NoticeAction>,
 }
 
-/// The model the engine holds.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ModelState {
-    /// Nothing loaded.
-    Empty,
-    /// Loading.
-    Loading {
-        /// The file.
-        path: PathBuf,
-        /// 0.0 ..= 1.0.
-        progress: f32,
-    },
-    /// Ready to answer.
-    Ready(ModelInfo),
+impl Notice {
+    fn text(message: &str) -> Self {
+        Self {
+            message: message.to_owned(),
+            details: None,
+            action: None,
+        }
+    }
+}
+
+/// The notices on screen.
+#[derive(Debug, Default)]
+pub(crate) struct Notices(Vec<Notice>);
+
+impl Notices {
+    pub(crate) fn push(&mut self, notice: Notice) {
+        self.0.push(notice);
+    }
+
+    /// A message written for people, shown whole.
+    pub(crate) fn message(&mut self, message: &str) {
+        self.push(Notice::text(message));
+    }
+
+    /// `message`, with the error's whole chain as the details.
+    pub(crate) fn error(&mut self, message: &str, error: &(dyn std::error::Error + 'static)) {
+        self.push(Notice {
+            message: message.to_owned(),
+            details: Some(error_chain(error)),
+            action: None,
+        });
+    }
 }
 
 /// Which screen the central panel shows.
@@ -109,188 +149,26 @@ pub enum View {
     Settings,
 }
 
-/// The running model setup (download -> convert -> quantize -> verify).
-#[derive(Debug, Clone, Default)]
-pub struct SetupState {
-    /// True while the worker runs.
-    pub running: bool,
-    /// Latest report per stage, in stage order.
-    pub stages: Vec<Progress>,
-    /// How the last attempt ended, if it did not succeed.
-    pub outcome: Option<String>,
-    /// Quantization to produce.
-    pub quant: QuantType,
-    cancel: CancelToken,
-}
-
-impl SetupState {
-    /// The latest report of `stage`.
-    #[must_use]
-    pub fn stage(&self, stage: Stage) -> Option<&Progress> {
-        self.stages.iter().find(|p| p.stage == stage)
-    }
-}
-
-/// Token figures of the attached document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DocumentMeter {
-    /// Tokens of the document text alone.
-    pub document_tokens: usize,
-    /// Tokens of the whole summary prompt (template + request + document).
-    pub prompt_tokens: usize,
-    /// Tokens reserved for the summary.
-    pub reserved: usize,
-    /// The context size.
-    pub n_ctx: usize,
-    /// Parts the document is read in (1 when it fits).
-    pub parts: usize,
-}
-
-impl DocumentMeter {
-    /// The summary prompt and its reply fit in the context.
-    #[must_use]
-    pub fn fits(&self) -> bool {
-        self.prompt_tokens + self.reserved <= self.n_ctx
-    }
-}
-
-/// A reply being written.
-#[derive(Debug, Clone)]
-struct Reply {
-    id: u64,
-    conversation: String,
-    started: Instant,
-    prefill: Option<(usize, usize)>,
-    prefill_first: Option<(Instant, usize)>,
-    first_piece: Option<Instant>,
-}
-
-/// Messages from background threads to the UI thread.
-enum AppEvent {
-    Engine(Event),
-    Setup(Progress),
-    SetupDone(std::result::Result<InstalledModel, String>),
-    Document(std::result::Result<Document, String>),
-    Meter {
-        conversation: String,
-        key: u64,
-        result: std::result::Result<DocumentMeter, EngineError>,
-    },
-    PickedDocument(Option<PathBuf>),
-    PickedModel(Option<PathBuf>),
-    SummaryProgress(summarize::Progress),
-    SummaryPiece(String),
-    SummaryDone(std::result::Result<summarize::Summary, String>),
-}
-
-/// A long-document summary running on its own thread.
-struct SummaryJob {
-    cancel: CancelToken,
-    status: String,
-    coverage: Option<(usize, usize)>,
-    notes: Vec<String>,
-}
-
-/// Sends [`AppEvent`]s and wakes the UI.
-#[derive(Clone)]
-struct Waker {
-    tx: Sender<AppEvent>,
-    ctx: egui::Context,
-}
-
-/// Streamed text and progress redraw at most this often: drawing every token would take CPU
-/// time from the model on machines that render in software.
-const STREAM_FRAME: Duration = Duration::from_millis(50);
-
-impl Waker {
-    fn send(&self, event: AppEvent) {
-        let frequent = matches!(
-            event,
-            AppEvent::Engine(Event::Token { .. } | Event::PromptProgress { .. })
-                | AppEvent::SummaryPiece(_)
-                | AppEvent::Setup(_)
-        );
-        // The receiver lives as long as the app; after it is gone nobody needs the event.
-        self.tx.send(event).ok();
-        if frequent {
-            self.ctx.request_repaint_after(STREAM_FRAME);
-        } else {
-            self.ctx.request_repaint();
-        }
-    }
-}
-
 /// A paste at least this long becomes a document rather than chat text.
 pub const PASTE_AS_DOCUMENT_CHARS: usize = 1500;
 
-/// The application state.
+/// The application: one state per feature.
 pub struct XgenApp {
     opts: AppOptions,
     waker: Waker,
-    events: Receiver<AppEvent>,
-    engine: Arc<Engine>,
-    model: ModelState,
+    model: ModelSlot,
+    conversations: Conversations,
+    chat: Chat,
+    documents: Documents,
+    manager: ModelManager,
     /// Settings in effect.
     pub settings: Settings,
     saved_settings: Settings,
-    store: ConversationStore,
-    conversations: Vec<Conversation>,
-    current: usize,
-    /// The message being typed.
-    pub composer: String,
-    reply: Option<Reply>,
-    meter: Option<(String, DocumentMeter)>,
-    meter_key: u64,
-    setup: SetupState,
     view: View,
-    notices: Vec<Notice>,
-    installed: Vec<InstalledModel>,
+    notices: Notices,
     markdown: CommonMarkCache,
-    renaming: Option<(String, String)>,
-    reading_document: bool,
-    last_status: String,
-    confirm_delete: Option<String>,
-    hardware: Hardware,
-    job: Option<SummaryJob>,
-    plan: Option<crate::engine::Plan>,
-    /// While a summary job runs, engine events go to it instead of the UI.
-    tap: Arc<Mutex<Option<Sender<Event>>>>,
-}
-
-/// What this computer has, for the hardware panel.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Hardware {
-    /// Physical CPU cores.
-    pub physical_cores: usize,
-    /// Hardware threads.
-    pub logical_cores: usize,
-    /// Threads the engine uses.
-    pub threads: usize,
-    /// Installed memory in bytes.
-    pub total_ram: u64,
-    /// Memory available for a model, in bytes.
-    pub available_ram: u64,
-    /// The GPU backend compiled in.
-    pub gpu_backend: Option<&'static str>,
-    /// GPUs that backend can use, with their memory.
-    pub gpus: Vec<crate::engine::plan::GpuMemory>,
-}
-
-impl Hardware {
-    /// Reads the figures of this computer.
-    #[must_use]
-    pub fn detect(load: &LoadSettings) -> Self {
-        let memory = crate::engine::Hardware::detect();
-        Self {
-            physical_cores: num_cpus::get_physical(),
-            logical_cores: num_cpus::get(),
-            threads: load.resolved_threads(),
-            total_ram: memory.ram_total,
-            available_ram: memory.ram_available,
-            gpu_backend: crate::engine::gpu_backend(),
-            gpus: memory.gpus,
-        }
-    }
+    /// The conversation whose document the meter was last asked for.
+    metered: Option<String>,
 }
 
 impl XgenApp {
@@ -300,93 +178,45 @@ impl XgenApp {
     /// # Errors
     /// When the engine thread cannot be started.
     pub fn new(ctx: &egui::Context, opts: AppOptions) -> Result<Self> {
-        let (tx, events) = mpsc::channel();
-        let waker = Waker {
-            tx,
-            ctx: ctx.clone(),
-        };
-        let engine_waker = waker.clone();
-        let tap: Arc<Mutex<Option<Sender<Event>>>> = Arc::default();
-        let engine_tap = Arc::clone(&tap);
-        let engine = Engine::spawn(move |event| {
-            let tapped = engine_tap.lock().ok().and_then(|t| t.clone());
-            match tapped {
-                Some(job) => {
-                    // The job's receiver is gone only after it finished.
-                    job.send(event).ok();
-                }
-                None => engine_waker.send(AppEvent::Engine(event)),
-            }
-        })
-        .context("could not start the engine thread")?;
-        let mut notices = Vec::new();
+        let waker = Waker::new(ctx);
+        let mut notices = Notices::default();
         if let Err(e) = opts.paths.create_all() {
-            notices.push(notice("The app's data folders could not be created.", &e));
+            notices.error("The app's data folders could not be created.", &e);
         }
         let settings = Settings::load(&opts.paths.settings_file()).unwrap_or_else(|e| {
-            notices.push(notice(
+            notices.error(
                 "Your settings could not be read; defaults are used until you change one.",
                 &*e,
-            ));
+            );
             Settings::default()
         });
+        let model = ModelSlot::new(&waker, &opts.load)?;
         let store = ConversationStore::new(opts.paths.conversations_dir());
-        let mut conversations = match store.load_all() {
-            Ok((list, unreadable)) => {
-                for e in unreadable {
-                    notices.push(notice(
-                        "A saved conversation could not be read; it was left as it is.",
-                        &e,
-                    ));
-                }
-                list
-            }
-            Err(e) => {
-                notices.push(notice("Saved conversations could not be listed.", &e));
-                Vec::new()
-            }
-        };
-        if conversations.is_empty() {
-            conversations.push(Conversation::new());
-        }
+        let conversations = Conversations::load(store, &mut notices);
         let mut app = Self {
             waker,
-            events,
-            engine: Arc::new(engine),
-            model: ModelState::Empty,
+            model,
+            conversations,
+            chat: Chat::default(),
+            documents: Documents::default(),
+            manager: ModelManager::default(),
             saved_settings: settings.clone(),
             settings,
-            store,
-            conversations,
-            current: 0,
-            composer: String::new(),
-            reply: None,
-            meter: None,
-            meter_key: 0,
-            setup: SetupState::default(),
             view: View::Chat,
             notices,
-            installed: Vec::new(),
             markdown: CommonMarkCache::default(),
-            renaming: None,
-            reading_document: false,
-            last_status: String::new(),
-            confirm_delete: None,
-            hardware: Hardware::detect(&opts.load),
-            job: None,
-            plan: None,
-            tap,
+            metered: None,
             opts,
         };
-        app.refresh_installed();
-        app.detect_interrupted_setup();
+        app.manager.refresh_installed(&app.opts, &mut app.notices);
+        app.manager.detect_interrupted_setup(&app.opts);
         apply_theme(ctx, app.settings.theme);
         let start_model = app
             .settings
             .model
             .clone()
             .filter(|p| p.exists())
-            .or_else(|| app.installed.first().map(|m| m.path.clone()));
+            .or_else(|| app.manager.installed.first().map(|m| m.path.clone()));
         match start_model {
             Some(path) if app.opts.autoload => app.load_model(&path),
             Some(_) => {}
@@ -400,81 +230,55 @@ impl XgenApp {
     /// The model state.
     #[must_use]
     pub fn model(&self) -> &ModelState {
-        &self.model
+        self.model.state()
     }
 
     /// The conversation on screen.
     #[must_use]
     pub fn conversation(&self) -> &Conversation {
-        &self.conversations[self.current.min(self.conversations.len() - 1)]
-    }
-
-    fn conversation_mut(&mut self) -> &mut Conversation {
-        let i = self.current.min(self.conversations.len() - 1);
-        &mut self.conversations[i]
+        self.conversations.current()
     }
 
     /// All conversations, most recent first.
     #[must_use]
     pub fn conversations(&self) -> &[Conversation] {
-        &self.conversations
+        self.conversations.all()
+    }
+
+    /// The message being typed.
+    #[must_use]
+    pub fn composer(&self) -> &str {
+        &self.chat.composer
     }
 
     /// True while a reply is being written.
     #[must_use]
     pub fn is_generating(&self) -> bool {
-        self.reply.is_some()
-    }
-
-    /// Prompt reading progress of the running reply: (done, total).
-    #[must_use]
-    pub fn prefill(&self) -> Option<(usize, usize)> {
-        self.reply.as_ref().and_then(|r| r.prefill)
-    }
-
-    /// Seconds left reading the prompt, from the speed so far.
-    #[must_use]
-    pub fn prefill_eta(&self) -> Option<f64> {
-        let r = self.reply.as_ref()?;
-        let (done, total) = r.prefill?;
-        let (since, first_done) = r.prefill_first?;
-        let read = done.checked_sub(first_done).filter(|n| *n > 0)?;
-        #[allow(clippy::cast_precision_loss)]
-        let secs = since.elapsed().as_secs_f64() / read as f64 * total.saturating_sub(done) as f64;
-        Some(secs)
-    }
-
-    /// Seconds since the running reply was requested.
-    #[must_use]
-    pub fn reply_elapsed(&self) -> Option<Duration> {
-        self.reply.as_ref().map(|r| r.started.elapsed())
+        self.chat.is_generating()
     }
 
     /// Problems shown in the window.
     #[must_use]
     pub fn notices(&self) -> &[Notice] {
-        &self.notices
+        &self.notices.0
     }
 
     /// Token figures of the current conversation's document, once counted.
     #[must_use]
     pub fn document_meter(&self) -> Option<DocumentMeter> {
-        self.meter
-            .as_ref()
-            .filter(|(id, _)| *id == self.conversation().id)
-            .map(|(_, m)| *m)
+        self.documents.meter(&self.conversation().id)
     }
 
     /// The model setup.
     #[must_use]
     pub fn setup_state(&self) -> &SetupState {
-        &self.setup
+        &self.manager.setup
     }
 
     /// Installed models.
     #[must_use]
-    pub fn installed(&self) -> &[InstalledModel] {
-        &self.installed
+    pub fn installed(&self) -> &[crate::catalog::InstalledModel] {
+        &self.manager.installed
     }
 
     /// The screen shown.
@@ -483,202 +287,273 @@ impl XgenApp {
         self.view
     }
 
+    /// The engine (tests use it to compare token counts).
+    #[must_use]
+    pub fn engine(&self) -> &Engine {
+        self.model.engine()
+    }
+
+    /// What this computer has, once measured (off the UI thread, at start).
+    #[must_use]
+    pub fn hardware(&self) -> Option<&Hardware> {
+        self.model.hardware()
+    }
+
+    /// The memory plan of the loaded model.
+    #[must_use]
+    pub fn memory_plan(&self) -> Option<&Plan> {
+        self.model.plan()
+    }
+
+    /// What the running summary of a long document is doing: (status, parts read, parts).
+    #[must_use]
+    pub fn summary_job(&self) -> Option<(&str, Option<(usize, usize)>)> {
+        self.chat
+            .summary_job()
+            .map(|j| (j.status.as_str(), j.coverage))
+    }
+
+    // ----- actions (the panels and tests call these) -----
+
     /// Shows another screen.
     pub fn show_view(&mut self, view: View) {
         self.view = view;
     }
 
-    /// The engine (tests use it to compare token counts).
-    #[must_use]
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+    /// Starts loading `path` (planned to fit this computer), replacing the loaded model.
+    pub fn load_model(&mut self, path: &Path) {
+        self.chat
+            .abandon(&mut self.conversations, &mut self.notices);
+        let mut load = self.opts.load.clone();
+        load.n_ctx = self.settings.n_ctx.or(load.n_ctx);
+        if load.state_cache.is_none() {
+            load.state_cache = Some(StateCacheConfig::new(self.opts.paths.state_cache_dir()));
+        }
+        self.model.load(path, load);
     }
 
-    // ----- events -----
+    /// Reads a document file on a worker thread and attaches it to a conversation.
+    pub fn open_document(&mut self, path: &Path) {
+        self.documents.open(path, &self.waker, &mut self.notices);
+    }
 
-    fn handle_events(&mut self) {
-        while let Ok(event) = self.events.try_recv() {
-            match event {
-                AppEvent::Engine(e) => self.on_engine(e),
-                AppEvent::Setup(p) => {
-                    match self.setup.stages.iter_mut().find(|s| s.stage == p.stage) {
-                        Some(s) => *s = p,
-                        None => self.setup.stages.push(p),
-                    }
-                }
-                AppEvent::SetupDone(result) => {
-                    self.setup.running = false;
-                    match result {
-                        Ok(model) => {
-                            self.setup.outcome = None;
-                            self.refresh_installed();
-                            self.load_model(&model.path);
-                            self.view = View::Chat;
-                        }
-                        Err(e) => {
-                            let cancelled = self.setup.cancel.is_cancelled();
-                            self.setup.outcome = Some(if cancelled {
-                                "Cancelled. What was downloaded is kept: press Resume to continue."
-                                    .to_owned()
-                            } else {
-                                format!("Setup failed: {e}")
-                            });
-                        }
-                    }
-                }
-                AppEvent::Document(result) => {
-                    self.reading_document = false;
-                    match result {
-                        Ok(doc) => self.attach(doc),
-                        // The document readers' messages are written for people, with
-                        // what to do; show them whole.
-                        Err(e) => self.notices.push(Notice {
-                            message: e,
-                            details: None,
-                        }),
-                    }
-                }
-                AppEvent::Meter {
-                    conversation,
-                    key,
-                    result,
-                } => {
-                    if key != self.meter_key {
-                        continue;
-                    }
-                    match result {
-                        Ok(m) => self.meter = Some((conversation, m)),
-                        Err(EngineError::NoModel) => {}
-                        Err(e) => {
-                            self.push_notice("The document's tokens could not be counted.", &e);
-                        }
-                    }
-                }
-                AppEvent::PickedDocument(Some(path)) => self.open_document(&path),
-                AppEvent::PickedModel(Some(path)) => self.open_model_file(&path),
-                AppEvent::PickedDocument(None) | AppEvent::PickedModel(None) => {}
-                AppEvent::SummaryProgress(p) => self.on_summary_progress(p),
-                AppEvent::SummaryPiece(piece) => {
-                    if let Some(reply) = self.reply.as_mut() {
-                        reply.first_piece.get_or_insert_with(Instant::now);
-                        let conversation = reply.conversation.clone();
-                        if let Some(m) = self.reply_message(&conversation) {
-                            m.content.push_str(&piece);
-                        }
-                    }
-                }
-                AppEvent::SummaryDone(result) => self.on_summary_done(result),
-            }
+    /// Attaches text (a paste) as the conversation's document.
+    pub fn attach_text(&mut self, name: &str, text: &str) {
+        self.documents
+            .attach_text(name, text, &mut self.conversations, &mut self.notices);
+        self.view = View::Chat;
+    }
+
+    /// Sends the composer's text (Enter).
+    pub fn send(&mut self) {
+        self.chat.send(
+            &mut self.conversations,
+            &self.model,
+            &self.settings,
+            &mut self.notices,
+        );
+    }
+
+    /// Summarizes the attached document with the chosen style and length.
+    pub fn summarize(&mut self) {
+        self.documents.summarize(
+            &mut self.chat,
+            &mut self.conversations,
+            &self.model,
+            &self.settings,
+            &self.waker,
+            &mut self.notices,
+        );
+    }
+
+    /// Stops the reply being written (Esc).
+    pub fn stop(&mut self) {
+        self.chat.stop();
+    }
+
+    /// Starts a new, empty conversation and shows it.
+    pub fn new_conversation(&mut self) {
+        self.conversations.start_new();
+        self.view = View::Chat;
+    }
+
+    /// Shows conversation `id`.
+    pub fn select_conversation(&mut self, id: &str) {
+        if self.conversations.select(id) {
+            self.view = View::Chat;
         }
     }
 
-    fn on_engine(&mut self, event: Event) {
-        match event {
-            Event::LoadProgress(p) => {
-                if let ModelState::Loading { progress, .. } = &mut self.model {
-                    *progress = p;
-                }
-            }
-            Event::Loaded(info) => {
-                if let Some(backend) = self.hardware.gpu_backend {
-                    if info.gpu_layers == 0 {
-                        let why = self.plan.as_ref().and_then(|p| p.reasons.first().cloned());
-                        self.notices.push(Notice {
-                            message: format!(
-                                "The {backend} GPU is not used for this model: it runs on the CPU, more slowly."
-                            ),
-                            details: why.or_else(|| {
-                                Some("No GPU was found, or it has too little free memory.".to_owned())
-                            }),
-                        });
-                    }
-                }
-                self.remember_loaded_model(&info);
-                self.model = ModelState::Ready(info);
-                self.request_meter();
-            }
-            Event::LoadFailed(error) => {
-                let path = match &self.model {
-                    ModelState::Loading { path, .. } => path.display().to_string(),
-                    _ => String::new(),
-                };
-                self.model = ModelState::Empty;
-                self.notices.push(Notice {
-                    message: format!(
-                        "The model {path} could not be loaded. Choose another file or download the model again in Models."
-                    ),
-                    details: Some(error.to_string()),
-                });
-            }
-            Event::PromptProgress { id, done, total } => {
-                if let Some(r) = self.reply.as_mut().filter(|r| r.id == id) {
-                    r.prefill = Some((done, total));
-                    r.prefill_first.get_or_insert((Instant::now(), done));
-                }
-            }
-            Event::Token { id, text } => {
-                let Some(reply) = self.reply.as_mut().filter(|r| r.id == id) else {
-                    return;
-                };
-                reply.first_piece.get_or_insert_with(Instant::now);
-                let conversation = reply.conversation.clone();
-                if let Some(m) = self.reply_message(&conversation) {
-                    m.content.push_str(&text);
-                }
-            }
-            Event::Done {
-                id,
-                reason,
-                timings,
-            } => {
-                let Some(reply) = self.reply.take_if(|r| r.id == id) else {
-                    return;
-                };
-                if let Some(m) = self.reply_message(&reply.conversation) {
-                    m.stats = Some(ReplyStats::from(&timings));
-                    m.stopped = reason == StopReason::Cancelled;
-                }
-                if reason == StopReason::ContextFull {
-                    self.notices.push(Notice {
-                        message: "The context is full: start a new chat, or raise the context size in Settings.".into(),
-                        details: None,
-                    });
-                }
-                self.save_conversation_id(&reply.conversation);
-            }
-            Event::Failed { id, error } => {
-                let Some(reply) = self.reply.take_if(|r| r.id == id) else {
-                    return;
-                };
-                if let Some(c) = self
-                    .conversations
-                    .iter_mut()
-                    .find(|c| c.id == reply.conversation)
-                {
-                    if c.messages
-                        .last()
-                        .is_some_and(|m| m.role == Role::Assistant && m.content.is_empty())
-                    {
-                        c.messages.pop();
-                    }
-                }
-                self.save_conversation_id(&reply.conversation);
-                self.notices.push(Notice {
-                    message: first_sentence(&error.to_string()),
-                    details: Some(error.to_string()),
-                });
-            }
-        }
+    /// Renames a conversation.
+    pub fn rename_conversation(&mut self, id: &str, title: &str) {
+        self.conversations.rename(id, title, &mut self.notices);
     }
 
-    fn push_notice(&mut self, message: &str, error: &(dyn std::error::Error + 'static)) {
-        self.notices.push(notice(message, error));
+    /// Deletes a conversation.
+    pub fn delete_conversation(&mut self, id: &str) {
+        if self
+            .chat
+            .reply
+            .as_ref()
+            .is_some_and(|r| r.conversation == id)
+        {
+            self.chat.stop();
+        }
+        self.conversations.delete(id, &mut self.notices);
+    }
+
+    /// Writes the conversation as Markdown to `path` (the export without the dialog).
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn export_conversation_to(&self, id: &str, path: &Path) -> Result<()> {
+        self.conversations.export_to(id, path)
+    }
+
+    /// Starts (or resumes) setting up the app's model: download, convert, quantize, verify.
+    pub fn start_setup(&mut self) {
+        self.manager
+            .start_setup(&self.opts, &self.waker, &mut self.notices);
+    }
+
+    /// Stops the running setup; what was downloaded is kept for resuming.
+    pub fn cancel_setup(&mut self) {
+        self.manager.cancel_setup();
+    }
+
+    /// Removes an installed model (and its file when the app made it).
+    pub fn delete_model(&mut self, id: &str) {
+        let Some(path) = self.manager.delete(id, &self.opts, &mut self.notices) else {
+            return;
+        };
+        self.model.unload_if(&path);
+        if self.settings.model.as_deref() == Some(path.as_path()) {
+            self.settings.model = None;
+        }
     }
 
     /// Dismisses notice `index`.
     pub fn dismiss_notice(&mut self, index: usize) {
-        if index < self.notices.len() {
-            self.notices.remove(index);
+        if index < self.notices.0.len() {
+            self.notices.0.remove(index);
+        }
+    }
+
+    /// Starts a new engine after the old one stopped, and loads the model again.
+    pub fn reload_engine(&mut self) {
+        self.chat
+            .abandon(&mut self.conversations, &mut self.notices);
+        if let Err(e) = self.model.reload() {
+            self.notices
+                .error("The engine could not be started again.", e.as_ref());
+        }
+    }
+
+    /// Makes the engine thread panic (tests of what the app does when the engine dies).
+    #[cfg(feature = "fault-injection")]
+    pub fn inject_engine_panic(&self) {
+        self.model.engine().inject_panic();
+    }
+
+    // ----- each frame -----
+
+    fn poll(&mut self) {
+        for change in self.model.poll() {
+            self.on_model_change(change);
+        }
+        self.chat.poll(&mut self.conversations, &mut self.notices);
+        if let Some(doc) = self.documents.poll(&self.waker, &mut self.notices) {
+            self.documents
+                .attach(doc, &mut self.conversations, &mut self.notices);
+            self.view = View::Chat;
+        }
+        self.conversations.poll(&mut self.notices);
+        for event in self.manager.poll() {
+            match event {
+                ManagerEvent::SetupDone(path) => {
+                    self.manager
+                        .refresh_installed(&self.opts, &mut self.notices);
+                    self.load_model(&path);
+                    self.view = View::Chat;
+                }
+                ManagerEvent::Picked(path) => self.load_model(&path),
+            }
+        }
+        // The meter follows the conversation on screen and the model.
+        let wanted = self
+            .conversation()
+            .document
+            .as_ref()
+            .map(|_| self.conversation().id.clone());
+        if wanted != self.metered && self.model.info().is_some() {
+            self.request_meter();
+        }
+    }
+
+    fn request_meter(&mut self) {
+        self.metered = self
+            .conversation()
+            .document
+            .as_ref()
+            .map(|_| self.conversation().id.clone());
+        self.documents.request_meter(
+            self.conversations.current(),
+            &self.model,
+            &self.settings,
+            &self.waker,
+            &mut self.notices,
+        );
+    }
+
+    fn on_model_change(&mut self, change: ModelChange) {
+        match change {
+            ModelChange::Loaded(info) => {
+                if let Some(backend) = info.gpu_backend.as_deref().filter(|_| info.gpu_layers == 0)
+                {
+                    let why = info.plan.as_ref().and_then(|p| p.reasons.first().cloned());
+                    self.notices.push(Notice {
+                        message: format!(
+                            "The {backend} GPU is not used for this model: it runs on the CPU, more slowly."
+                        ),
+                        details: why.or_else(|| {
+                            Some("No GPU was found, or it has too little free memory.".to_owned())
+                        }),
+                        action: None,
+                    });
+                }
+                self.settings.model = Some(info.path.clone());
+                self.manager.register_local(
+                    info.path.clone(),
+                    info.n_ctx_train,
+                    &self.opts,
+                    &mut self.notices,
+                );
+                self.request_meter();
+            }
+            ModelChange::Failed { path, error } => {
+                let message = if matches!(error, crate::engine::EngineError::DoesNotFit(_)) {
+                    "The model does not fit in this computer's memory with this context. Choose a smaller context in Settings or a smaller model.".to_owned()
+                } else {
+                    format!(
+                        "The model {} could not be loaded. Choose another file or download the model again in Models.",
+                        path.display()
+                    )
+                };
+                self.notices.push(Notice {
+                    message,
+                    details: Some(error.to_string()),
+                    action: None,
+                });
+            }
+            ModelChange::EngineStopped(reason) => {
+                self.chat
+                    .abandon(&mut self.conversations, &mut self.notices);
+                self.notices.push(Notice {
+                    message: "The engine stopped; what was written so far is kept. Reload to start it again.".to_owned(),
+                    details: Some(format!("the engine stopped: {reason}")),
+                    action: Some(NoticeAction::Reload),
+                });
+            }
         }
     }
 
@@ -693,7 +568,8 @@ impl XgenApp {
             || self.settings.summary_length != self.saved_settings.summary_length
             || self.settings.system_prompt != self.saved_settings.system_prompt;
         if let Err(e) = self.settings.save(&self.opts.paths.settings_file()) {
-            self.push_notice("Your settings could not be saved.", &*e);
+            self.notices
+                .error("Your settings could not be saved.", e.as_ref());
         }
         self.saved_settings = self.settings.clone();
         if meter_inputs_changed {
@@ -701,34 +577,31 @@ impl XgenApp {
         }
     }
 
-    // ----- drawing -----
-
     fn shortcuts(&mut self, ctx: &egui::Context) {
         use egui::{Key, KeyboardShortcut, Modifiers};
-        let open = KeyboardShortcut::new(Modifiers::COMMAND, Key::O);
-        let new = KeyboardShortcut::new(Modifiers::COMMAND, Key::N);
-        let settings = KeyboardShortcut::new(Modifiers::COMMAND, Key::Comma);
-        if ctx.input_mut(|i| i.consume_shortcut(&open)) {
-            self.pick_document();
+        let shortcut = |key| KeyboardShortcut::new(Modifiers::COMMAND, key);
+        if ctx.input_mut(|i| i.consume_shortcut(&shortcut(Key::O))) {
+            self.documents.pick(&self.waker, &mut self.notices);
         }
-        if ctx.input_mut(|i| i.consume_shortcut(&new)) {
+        if ctx.input_mut(|i| i.consume_shortcut(&shortcut(Key::N))) {
             self.new_conversation();
         }
-        if ctx.input_mut(|i| i.consume_shortcut(&settings)) {
+        if ctx.input_mut(|i| i.consume_shortcut(&shortcut(Key::Comma))) {
             self.view = if self.view == View::Settings {
                 View::Chat
             } else {
                 View::Settings
             };
         }
-        let summarize = KeyboardShortcut::new(Modifiers::COMMAND, Key::Enter);
         if self.conversation().document.is_some()
-            && self.reply.is_none()
-            && ctx.input_mut(|i| i.consume_shortcut(&summarize))
+            && !self.chat.is_generating()
+            && ctx.input_mut(|i| i.consume_shortcut(&shortcut(Key::Enter)))
         {
             self.summarize();
         }
-        if self.reply.is_some() && ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Escape)) {
+        if self.chat.is_generating()
+            && ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Escape))
+        {
             self.stop();
         }
         // Files dropped on the window become the document.
@@ -760,7 +633,7 @@ impl XgenApp {
     }
 
     fn status_text(&self) -> String {
-        match &self.model {
+        match self.model.state() {
             ModelState::Empty => "No model loaded".to_owned(),
             ModelState::Loading { path, progress } => format!(
                 "Loading {} … {:.0}%",
@@ -784,15 +657,15 @@ impl XgenApp {
     /// Draws one frame.
     pub fn ui(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
-        self.handle_events();
+        self.poll();
         self.shortcuts(&ctx);
-        self.last_status = self.status_text();
+        let status = self.status_text();
 
         egui::Panel::top("toolbar").show(ui, |ui| self.toolbar_ui(ui));
         egui::Panel::bottom("status").show(ui, |ui| {
             ui.horizontal(|ui| {
-                ui.label(&self.last_status);
-                if self.reading_document {
+                ui.label(&status);
+                if self.documents.is_reading() {
                     ui.spinner();
                     ui.label("Reading the document…");
                 }
@@ -805,16 +678,13 @@ impl XgenApp {
         egui::CentralPanel::default().show(ui, |ui| {
             self.notices_ui(ui);
             match self.view {
-                View::Chat => chat::chat_ui(self, ui),
+                View::Chat => chat_view::chat_ui(self, ui),
                 View::Models => models::models_ui(self, ui),
                 View::Settings => settings_view::settings_ui(self, ui),
             }
         });
         self.save_settings_if_changed(&ctx);
-        if self.reply.is_some()
-            || self.setup.running
-            || matches!(self.model, ModelState::Loading { .. })
-        {
+        if self.chat.is_generating() || self.manager.setup.running || self.model.is_loading() {
             // Keeps ETAs and spinners moving between events.
             ctx.request_repaint_after(Duration::from_millis(250));
         }
@@ -832,7 +702,7 @@ impl XgenApp {
                 .on_hover_text("Ctrl+O — .txt .md .pdf .docx .html")
                 .clicked()
             {
-                self.pick_document();
+                self.documents.pick(&self.waker, &mut self.notices);
             }
             ui.separator();
             ui.selectable_value(&mut self.view, View::Chat, "Chat");
@@ -844,13 +714,24 @@ impl XgenApp {
 
     fn notices_ui(&mut self, ui: &mut egui::Ui) {
         let mut dismiss = None;
-        for (i, n) in self.notices.iter().enumerate() {
+        let mut act = None;
+        for (i, n) in self.notices.0.iter().enumerate() {
             egui::Frame::group(ui.style())
                 .fill(ui.visuals().error_fg_color.gamma_multiply(0.12))
                 .show(ui, |ui| {
                     ui.horizontal(|ui| {
                         ui.colored_label(ui.visuals().error_fg_color, "!");
                         ui.label(&n.message);
+                        let label = match n.action {
+                            Some(NoticeAction::Reload) => Some("Reload"),
+                            Some(NoticeAction::OpenModels) => Some("Open Models"),
+                            None => None,
+                        };
+                        if let Some(label) = label {
+                            if ui.button(label).clicked() {
+                                act = Some((i, n.action));
+                            }
+                        }
                         if ui.small_button("Dismiss").clicked() {
                             dismiss = Some(i);
                         }
@@ -862,7 +743,14 @@ impl XgenApp {
                     }
                 });
         }
-        if let Some(i) = dismiss {
+        if let Some((i, action)) = act {
+            self.dismiss_notice(i);
+            match action {
+                Some(NoticeAction::Reload) => self.reload_engine(),
+                Some(NoticeAction::OpenModels) => self.view = View::Models,
+                None => {}
+            }
+        } else if let Some(i) = dismiss {
             self.dismiss_notice(i);
         }
     }
@@ -870,7 +758,7 @@ impl XgenApp {
 
 impl eframe::App for XgenApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        XgenApp::ui(self, ui);
+        Self::ui(self, ui);
     }
 }
 
@@ -881,13 +769,6 @@ fn apply_theme(ctx: &egui::Context, theme: ThemeChoice) {
         ThemeChoice::Dark => egui::ThemePreference::Dark,
     };
     ctx.options_mut(|o| o.theme_preference = preference);
-}
-
-fn notice(message: &str, error: &(dyn std::error::Error + 'static)) -> Notice {
-    Notice {
-        message: message.to_owned(),
-        details: Some(error_chain(error)),
-    }
 }
 
 /// The error and its causes, each once.
@@ -915,29 +796,6 @@ fn first_sentence(text: &str) -> String {
         s.push('.');
     }
     s
-}
-
-/// Shows a native open dialog off the UI thread (on the UI thread on macOS, which requires it).
-fn pick_file(
-    filter_name: &'static str,
-    extensions: &'static [&'static str],
-    done: impl FnOnce(Option<PathBuf>) + Send + 'static,
-) {
-    let dialog = move || {
-        rfd::FileDialog::new()
-            .add_filter(filter_name, extensions)
-            .pick_file()
-    };
-    if cfg!(target_os = "macos") {
-        done(dialog());
-    } else {
-        let spawned = std::thread::Builder::new()
-            .name("xgen-file-dialog".into())
-            .spawn(move || done(dialog()));
-        if let Err(e) = spawned {
-            tracing::warn!("could not open the file dialog: {e}");
-        }
-    }
 }
 
 /// Opens the window and runs until it is closed.

@@ -3,7 +3,7 @@
 
 use egui::RichText;
 
-use super::{ModelState, XgenApp};
+use super::{Hardware, ModelState, XgenApp};
 use crate::catalog::{quant_label, CatalogModel, QuantType};
 use crate::engine::plan::kv_name;
 use crate::engine::{plan, ModelFacts, PlanRequest};
@@ -40,17 +40,13 @@ fn catalog_facts(model: &CatalogModel, quant: QuantType) -> ModelFacts {
 }
 
 /// What the memory planner would choose for `quant` on this computer, in words.
-fn plan_text(app: &XgenApp, model: &CatalogModel, quant: QuantType) -> (String, bool) {
-    let hardware = crate::engine::Hardware {
-        ram_total: app.hardware.total_ram,
-        ram_available: app.hardware.available_ram,
-        gpus: app.hardware.gpus.clone(),
-    };
+fn plan_text(hardware: &Hardware, model: &CatalogModel, quant: QuantType) -> (String, bool) {
+    let hardware = &hardware.memory;
     let request = PlanRequest {
         n_ctx: Some(model.context_length),
         ..PlanRequest::default()
     };
-    match plan(&catalog_facts(model, quant), &hardware, &request) {
+    match plan(&catalog_facts(model, quant), hardware, &request) {
         Ok(p) => {
             let mut text = format!("{} RAM", format_bytes(p.ram.total()));
             if p.vram.total() > 0 {
@@ -94,7 +90,8 @@ fn catalog_card_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
             ui.weak(model.license_note);
         }
         ui.add_space(4.0);
-        let quant = app.setup.quant;
+        let quant = app.manager.setup.quant;
+        let hardware = app.model.hardware().cloned();
         egui::Grid::new("quant-choices")
             .striped(true)
             .num_columns(4)
@@ -106,15 +103,20 @@ fn catalog_card_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
                 ui.end_row();
                 for q in [QuantType::Q4KM, QuantType::Q4_0, QuantType::Q5KM, QuantType::Q8_0] {
                     let size = model.quantized_size(q);
-                    ui.add_enabled_ui(!app.setup.running, |ui| {
-                        ui.radio_value(&mut app.setup.quant, q, quant_label(q));
+                    ui.add_enabled_ui(!app.manager.setup.running, |ui| {
+                        ui.radio_value(&mut app.manager.setup.quant, q, quant_label(q));
                     });
                     ui.label(format_bytes(size));
-                    let (text, fits) = plan_text(app, model, q);
-                    if fits {
-                        ui.label(text);
-                    } else {
-                        ui.colored_label(ui.visuals().warn_fg_color, text);
+                    match hardware.as_ref().map(|hw| plan_text(hw, model, q)) {
+                        Some((text, true)) => {
+                            ui.label(text);
+                        }
+                        Some((text, false)) => {
+                            ui.colored_label(ui.visuals().warn_fg_color, text);
+                        }
+                        None => {
+                            ui.weak("measuring this computer…");
+                        }
                     }
                     ui.label(if q == QuantType::Q4KM {
                         "recommended"
@@ -132,23 +134,24 @@ fn catalog_card_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
             format_bytes(disk)
         ));
         ui.add_space(6.0);
-        if app.setup.running {
+        if app.manager.setup.running {
             setup_progress_ui(app, ui);
             if ui.button("Cancel").clicked() {
                 app.cancel_setup();
             }
         } else {
-            if !app.setup.stages.is_empty() {
+            if !app.manager.setup.stages.is_empty() {
                 setup_progress_ui(app, ui);
             }
-            if let Some(outcome) = &app.setup.outcome {
+            if let Some(outcome) = &app.manager.setup.outcome {
                 ui.colored_label(ui.visuals().warn_fg_color, outcome);
             }
             let installed = app
+                .manager
                 .installed
                 .iter()
                 .any(|m| m.id.starts_with(model.id) && m.quantization == quant_label(quant));
-            let label = if app.setup.outcome.is_some() {
+            let label = if app.manager.setup.outcome.is_some() {
                 "Resume"
             } else if installed {
                 "Set up again"
@@ -173,7 +176,7 @@ fn setup_progress_ui(app: &XgenApp, ui: &mut egui::Ui) {
         Stage::Quantize,
         Stage::Verify,
     ] {
-        let Some(p) = app.setup.stage(stage) else {
+        let Some(p) = app.manager.setup.stage(stage) else {
             continue;
         };
         let mut text = format!("{} ", stage_name(stage));
@@ -230,14 +233,14 @@ fn installed_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
             .on_hover_text("Use any GGUF file on this computer")
             .clicked()
         {
-            app.pick_model_file();
+            app.manager.pick_model_file(&app.waker, &mut app.notices);
         }
     });
-    if app.installed.is_empty() {
+    if app.manager.installed.is_empty() {
         ui.weak("None yet.");
         return;
     }
-    let loaded = match &app.model {
+    let loaded = match app.model.state() {
         ModelState::Ready(info) => Some(info.path.clone()),
         ModelState::Loading { path, .. } => Some(path.clone()),
         ModelState::Empty => None,
@@ -248,7 +251,7 @@ fn installed_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
         .striped(true)
         .num_columns(6)
         .show(ui, |ui| {
-            for m in &app.installed {
+            for m in &app.manager.installed {
                 ui.label(&m.display_name);
                 ui.label(&m.quantization);
                 ui.label(format_bytes(m.size_bytes));
@@ -281,17 +284,17 @@ fn installed_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
         app.load_model(&path);
     }
     if let Some(id) = delete {
-        app.confirm_delete = Some(id);
+        app.manager.confirm_delete = Some(id);
     }
-    if let Some(id) = app.confirm_delete.clone() {
+    if let Some(id) = app.manager.confirm_delete.clone() {
         ui.horizontal(|ui| {
             ui.colored_label(ui.visuals().warn_fg_color, format!("Delete {id}?"));
             if ui.button("Yes, delete").clicked() {
                 app.delete_model(&id);
-                app.confirm_delete = None;
+                app.manager.confirm_delete = None;
             }
             if ui.button("Keep").clicked() {
-                app.confirm_delete = None;
+                app.manager.confirm_delete = None;
             }
         });
     }
@@ -299,7 +302,13 @@ fn installed_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
 
 fn hardware_ui(app: &XgenApp, ui: &mut egui::Ui) {
     ui.strong("This computer");
-    let hw = &app.hardware;
+    let Some(hw) = app.model.hardware() else {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label("Measuring this computer…");
+        });
+        return;
+    };
     egui::Grid::new("hardware").num_columns(2).show(ui, |ui| {
         ui.label("CPU");
         ui.label(format!(
@@ -310,12 +319,12 @@ fn hardware_ui(app: &XgenApp, ui: &mut egui::Ui) {
         ui.label("Memory");
         ui.label(format!(
             "{} total, {} available",
-            format_bytes(hw.total_ram),
-            format_bytes(hw.available_ram)
+            format_bytes(hw.memory.ram_total),
+            format_bytes(hw.memory.ram_available)
         ));
         ui.end_row();
         ui.label("GPU backend");
-        ui.label(match (hw.gpu_backend, &app.model) {
+        ui.label(match (hw.gpu_backend, app.model.state()) {
             (Some(b), ModelState::Ready(info)) => {
                 format!("{b} — {} layers offloaded", info.gpu_layers)
             }
@@ -323,7 +332,7 @@ fn hardware_ui(app: &XgenApp, ui: &mut egui::Ui) {
             (None, _) => "none: CPU only (build with --features metal, cuda or vulkan)".to_owned(),
         });
         ui.end_row();
-        for gpu in &hw.gpus {
+        for gpu in &hw.memory.gpus {
             ui.label("GPU");
             ui.label(format!(
                 "{} — {} free of {}{}",
@@ -334,7 +343,7 @@ fn hardware_ui(app: &XgenApp, ui: &mut egui::Ui) {
             ));
             ui.end_row();
         }
-        if hw.gpu_backend.is_some() && hw.gpus.is_empty() {
+        if hw.gpu_backend.is_some() && hw.memory.gpus.is_empty() {
             ui.label("GPU");
             ui.colored_label(
                 ui.visuals().warn_fg_color,

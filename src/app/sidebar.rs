@@ -23,7 +23,7 @@ pub(super) fn sidebar_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
         .auto_shrink([false, false])
         .show(ui, |ui| {
             for (id, title) in &items {
-                if let Some((renaming, buffer)) = app.renaming.as_mut() {
+                if let Some((renaming, buffer)) = app.conversations.renaming.as_mut() {
                     if renaming == id {
                         let response = ui.add(
                             egui::TextEdit::singleline(buffer)
@@ -69,10 +69,10 @@ pub(super) fn sidebar_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
     }
     if let Some((id, title)) = rename_done {
         app.rename_conversation(&id, &title);
-        app.renaming = None;
+        app.conversations.renaming = None;
     }
     if let Some(start) = rename_start {
-        app.renaming = Some(start);
+        app.conversations.renaming = Some(start);
     }
     if let Some(id) = copy {
         if let Some(c) = app.conversations().iter().find(|c| c.id == id) {
@@ -80,7 +80,7 @@ pub(super) fn sidebar_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
         }
     }
     if let Some(id) = export {
-        app.export_conversation(&id);
+        app.conversations.export(&id, &app.waker, &mut app.notices);
     }
     if let Some(id) = delete {
         app.delete_conversation(&id);

@@ -1,29 +1,36 @@
 //! The inference engine: one named thread owns llama.cpp's backend, model and context; the
-//! rest of the program talks to it with [`Command`]s and hears back through [`Event`]s.
+//! rest of the program talks to it through requests.
 //!
 //! `LlamaContext` borrows its model and is not `Send`, so nothing of llama.cpp ever leaves the
-//! worker thread. Cancelling is a shared flag the worker checks between prompt batches and
-//! before every generated token.
+//! worker thread. Every request ([`Engine::load`], [`Engine::generate`]) returns a handle with
+//! its own event stream and its own [`CancelToken`], so stopping one reply never stops the next
+//! and nobody reads another request's events. The engine's life is part of every wait: when the
+//! worker thread dies (a panic), each open handle ends with [`EngineError::Stopped`] and the
+//! reason, instead of waiting forever; [`Engine::stopped`] tells an idle caller.
 
-pub mod bench;
+mod handle;
+pub mod hardware;
 pub mod plan;
+pub mod runtime;
 pub mod state_cache;
 mod stream;
 mod worker;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cancel::CancelToken;
 use crate::prompt::Message;
+pub use handle::{Finished, Handle, LoadHandle, ReplyHandle};
 pub use plan::{plan, plan_for_model, Hardware, ModelFacts, Plan, PlanError, PlanRequest};
+pub use runtime::gpu_backend;
 pub use state_cache::{CachePrefix, StateCacheConfig};
 pub use stream::StopScanner;
-pub use worker::gpu_backend;
 
 /// Settings for loading a model and creating its context.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,15 +80,10 @@ impl LoadSettings {
     /// The generation thread count these settings resolve to on this machine.
     #[must_use]
     pub fn resolved_threads(&self) -> usize {
-        self.threads.unwrap_or_else(default_threads).max(1)
+        self.threads
+            .unwrap_or_else(hardware::default_threads)
+            .max(1)
     }
-}
-
-/// One thread per physical core: llama.cpp's default of 4 is wrong on most machines, and
-/// hyper-threads slow matrix work down rather than up.
-#[must_use]
-pub fn default_threads() -> usize {
-    num_cpus::get_physical().max(1)
 }
 
 /// Precision of the KV cache.
@@ -161,8 +163,6 @@ impl Sampling {
 /// What the model is asked to do.
 #[derive(Debug, Clone)]
 pub struct GenerateRequest {
-    /// Identifies the reply in [`Event`]s.
-    pub id: u64,
     /// What to continue.
     pub prompt: PromptInput,
     /// How to pick tokens.
@@ -178,12 +178,22 @@ pub struct GenerateRequest {
 impl GenerateRequest {
     /// A reply to a conversation.
     #[must_use]
-    pub fn chat(id: u64, messages: Vec<Message>, sampling: Sampling) -> Self {
+    pub fn chat(messages: Vec<Message>, sampling: Sampling) -> Self {
         Self {
-            id,
             prompt: PromptInput::Chat(messages),
             sampling,
             ignore_end_of_turn: false,
+            cache_prefix: None,
+        }
+    }
+
+    /// Raw tokens, continued past the end of the turn (benchmarks and checks).
+    #[must_use]
+    pub fn tokens(ids: Vec<i32>, sampling: Sampling) -> Self {
+        Self {
+            prompt: PromptInput::Tokens(ids),
+            sampling,
+            ignore_end_of_turn: true,
             cache_prefix: None,
         }
     }
@@ -203,6 +213,20 @@ pub enum PromptInput {
     Chat(Vec<Message>),
     /// Raw token ids (benchmarks).
     Tokens(Vec<i32>),
+}
+
+/// How a load fits the model to this computer's memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Planning {
+    /// Load with the settings as given.
+    Off,
+    /// Plan first ([`plan::plan`]): GPU layers and (unless `kv_fixed`) the KV precision are
+    /// chosen to fit; a model that cannot fit fails before loading, with the numbers. A header
+    /// the planner cannot read is left to the load, which says what is wrong with the file.
+    Fit {
+        /// The KV precision in the settings was chosen by the person: keep it.
+        kv_fixed: bool,
+    },
 }
 
 /// What a loaded model is.
@@ -230,6 +254,9 @@ pub struct ModelInfo {
     pub gpu_layers: u32,
     /// The GPU backend compiled in, if any.
     pub gpu_backend: Option<String>,
+    /// The memory plan the load followed ([`Planning::Fit`]).
+    #[serde(default)]
+    pub plan: Option<Plan>,
 }
 
 /// Why a reply ended.
@@ -293,47 +320,67 @@ fn rate(tokens: usize, secs: f64) -> f64 {
     }
 }
 
-/// What the engine reports.
+/// What a model load reports, in order: progress, then one final event.
 #[derive(Debug, Clone)]
-pub enum Event {
+pub enum LoadEvent {
     /// Loading advanced (0.0 ..= 1.0).
-    LoadProgress(f32),
+    Progress(f32),
     /// A model is ready.
     Loaded(ModelInfo),
     /// Loading failed; no model is loaded.
-    LoadFailed(EngineError),
+    Failed(EngineError),
+}
+
+/// What a reply reports, in order: prompt progress and text, then one final event.
+#[derive(Debug, Clone)]
+pub enum ReplyEvent {
     /// Prompt evaluation advanced.
-    PromptProgress {
-        /// The request.
-        id: u64,
+    Prompt {
         /// Tokens evaluated so far.
         done: usize,
         /// Tokens to evaluate.
         total: usize,
     },
     /// A piece of the reply (valid UTF-8, never a partial character).
-    Token {
-        /// The request.
-        id: u64,
-        /// The text.
-        text: String,
-    },
+    Text(String),
     /// The reply is complete.
     Done {
-        /// The request.
-        id: u64,
         /// Why it ended.
         reason: StopReason,
         /// Figures.
         timings: Timings,
     },
     /// The request failed; the model stays loaded.
-    Failed {
-        /// The request.
-        id: u64,
-        /// What went wrong.
-        error: EngineError,
-    },
+    Failed(EngineError),
+}
+
+/// The events of one request; the last one is final.
+pub trait RequestEvent: Send + 'static {
+    /// True for the event that ends the request.
+    fn is_final(&self) -> bool;
+    /// True for events that come many times a second (text, progress): a UI redraws for them
+    /// at a bounded rate.
+    fn is_frequent(&self) -> bool;
+}
+
+impl RequestEvent for LoadEvent {
+    fn is_final(&self) -> bool {
+        !matches!(self, Self::Progress(_))
+    }
+
+    fn is_frequent(&self) -> bool {
+        matches!(self, Self::Progress(_))
+    }
+}
+
+impl RequestEvent for ReplyEvent {
+    fn is_final(&self) -> bool {
+        matches!(self, Self::Done { .. } | Self::Failed(_))
+    }
+
+    fn is_frequent(&self) -> bool {
+        matches!(self, Self::Prompt { .. } | Self::Text(_))
+    }
 }
 
 /// What can go wrong in the engine.
@@ -388,9 +435,12 @@ pub enum EngineError {
     /// llama.cpp failed while evaluating.
     #[error("llama.cpp failed to evaluate the prompt: {0}")]
     Decode(String),
-    /// The engine thread is gone.
-    #[error("the engine thread has stopped")]
-    Stopped,
+    /// The memory planner found no configuration that fits.
+    #[error(transparent)]
+    DoesNotFit(#[from] PlanError),
+    /// The engine thread is gone; a new engine must be started (the app's Reload).
+    #[error("the engine stopped: {0}")]
+    Stopped(String),
 }
 
 /// Instructions for the engine thread.
@@ -398,8 +448,13 @@ pub(crate) enum Command {
     Load {
         path: PathBuf,
         settings: LoadSettings,
+        planning: Planning,
+        reply: Outbox<LoadEvent>,
     },
-    Generate(GenerateRequest),
+    Generate {
+        request: GenerateRequest,
+        reply: Outbox<ReplyEvent>,
+    },
     Tokenize {
         input: TokenizeInput,
         reply: mpsc::Sender<Result<Vec<i32>, EngineError>>,
@@ -407,6 +462,9 @@ pub(crate) enum Command {
     ClearCache,
     Unload,
     Shutdown,
+    /// Makes the worker thread panic, to test what the rest does when the engine dies.
+    #[cfg(feature = "fault-injection")]
+    Panic,
 }
 
 /// What to tokenize.
@@ -417,71 +475,210 @@ pub(crate) enum TokenizeInput {
     Chat(Vec<Message>),
 }
 
+/// How much an event asks of whoever waits for the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// Text or progress: redraw soon, at a bounded rate.
+    Soon,
+    /// A request ended, or the engine stopped: look now.
+    Now,
+}
+
+type Notify = Arc<dyn Fn(Wake) + Send + Sync>;
+
+/// The worker's side of a request: where its events go, and its cancel flag.
+pub(crate) struct Outbox<E> {
+    events: mpsc::Sender<E>,
+    cancel: CancelToken,
+    notify: Notify,
+}
+
+impl<E> Clone for Outbox<E> {
+    fn clone(&self) -> Self {
+        Self {
+            events: self.events.clone(),
+            cancel: self.cancel.clone(),
+            notify: Arc::clone(&self.notify),
+        }
+    }
+}
+
+impl<E: RequestEvent> Outbox<E> {
+    pub(crate) fn send(&self, event: E) {
+        let wake = if event.is_frequent() {
+            Wake::Soon
+        } else {
+            Wake::Now
+        };
+        // A handle that was dropped no longer listens; the work still finishes cleanly.
+        self.events.send(event).ok();
+        (self.notify)(wake);
+    }
+
+    pub(crate) fn cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+}
+
+/// How the engine thread ended, shared with every handle so that a request cut short can say
+/// why.
+#[derive(Default)]
+pub(crate) struct Life {
+    ended: Mutex<Option<String>>,
+    changed: Condvar,
+}
+
+impl Life {
+    fn end(&self, reason: String) {
+        if let Ok(mut ended) = self.ended.lock() {
+            ended.get_or_insert(reason);
+        }
+        self.changed.notify_all();
+    }
+
+    pub(crate) fn ended(&self) -> Option<String> {
+        self.ended.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// Why the engine stopped, once a handle saw its channel close. The thread drops a
+    /// request's sender while it unwinds, a moment before it records why, so this waits a
+    /// little for the reason.
+    pub(crate) fn stopped_error(&self) -> EngineError {
+        let deadline = Duration::from_secs(1);
+        let reason = self.ended.lock().ok().and_then(|guard| {
+            self.changed
+                .wait_timeout_while(guard, deadline, |e| e.is_none())
+                .ok()
+                .and_then(|(e, _)| e.clone())
+        });
+        EngineError::Stopped(reason.unwrap_or_else(|| "the request was dropped".to_owned()))
+    }
+}
+
 /// A handle to the engine thread. Dropping it stops the thread.
 pub struct Engine {
     commands: mpsc::Sender<Command>,
-    cancel: Arc<AtomicBool>,
+    life: Arc<Life>,
+    notify: Notify,
     next_id: AtomicU64,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Engine {
-    /// Starts the engine thread; every event goes to `on_event`, on the engine thread.
+    /// Starts the engine thread.
     ///
     /// # Errors
     /// When the operating system cannot start a thread.
-    pub fn spawn(on_event: impl FnMut(Event) + Send + 'static) -> std::io::Result<Self> {
+    pub fn spawn() -> std::io::Result<Self> {
+        Self::spawn_with_notify(|_| {})
+    }
+
+    /// Starts the engine thread; `notify` is called on the engine thread after every event of
+    /// every request, and when the engine stops (a UI wakes itself up there).
+    ///
+    /// # Errors
+    /// When the operating system cannot start a thread.
+    pub fn spawn_with_notify(
+        notify: impl Fn(Wake) + Send + Sync + 'static,
+    ) -> std::io::Result<Self> {
         let (commands, inbox) = mpsc::channel();
-        let cancel = Arc::new(AtomicBool::new(false));
-        let worker_cancel = Arc::clone(&cancel);
+        let life = Arc::new(Life::default());
+        let notify: Notify = Arc::new(notify);
+        let worker_life = Arc::clone(&life);
+        let worker_notify = Arc::clone(&notify);
         let thread = std::thread::Builder::new()
             .name("xgen-engine".into())
-            .spawn(move || worker::run(&inbox, &worker_cancel, on_event))?;
+            .spawn(move || {
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    worker::run(&inbox);
+                }));
+                let reason = match outcome {
+                    Ok(()) => "it was shut down".to_owned(),
+                    Err(panic) => format!("the engine thread panicked: {}", panic_message(&*panic)),
+                };
+                // Requests still queued get their channels closed with the reason recorded.
+                drop(inbox);
+                worker_life.end(reason);
+                worker_notify(Wake::Now);
+            })?;
         Ok(Self {
             commands,
-            cancel,
+            life,
+            notify,
             next_id: AtomicU64::new(1),
             thread: Some(thread),
         })
     }
 
-    /// Starts the engine with events delivered to a channel.
+    /// Starts an engine and loads a model, waiting for it (the CLI, benchmarks and tests).
     ///
     /// # Errors
-    /// When the operating system cannot start a thread.
-    pub fn spawn_with_channel() -> std::io::Result<(Self, mpsc::Receiver<Event>)> {
-        let (tx, rx) = mpsc::channel();
-        let engine = Self::spawn(move |event| {
-            // The receiver going away only means nobody listens any more.
-            tx.send(event).ok();
-        })?;
-        Ok((engine, rx))
+    /// The load's error, or [`EngineError::Stopped`] when no thread can be started.
+    pub fn open(
+        path: impl AsRef<Path>,
+        settings: LoadSettings,
+        planning: Planning,
+    ) -> Result<(Self, ModelInfo), EngineError> {
+        let engine = Self::spawn().map_err(|e| EngineError::Stopped(e.to_string()))?;
+        let info = engine.load(path, settings, planning).wait()?;
+        Ok((engine, info))
     }
 
-    /// Loads a model (replacing any loaded one); answers with [`Event::Loaded`] or
-    /// [`Event::LoadFailed`].
-    pub fn load(&self, path: impl AsRef<Path>, settings: LoadSettings) {
-        self.cancel.store(false, Ordering::SeqCst);
+    /// Why the engine thread is gone, once it is (`None` while it runs).
+    #[must_use]
+    pub fn stopped(&self) -> Option<String> {
+        self.life.ended()
+    }
+
+    /// Loads a model (replacing any loaded one). The handle reports progress, then
+    /// [`LoadEvent::Loaded`] or [`LoadEvent::Failed`]; cancelling it stops the load.
+    pub fn load(
+        &self,
+        path: impl AsRef<Path>,
+        settings: LoadSettings,
+        planning: Planning,
+    ) -> LoadHandle {
+        let (reply, handle) = self.request();
         self.send(Command::Load {
             path: path.as_ref().to_path_buf(),
             settings,
+            planning,
+            reply,
         });
+        handle
     }
 
-    /// A fresh request id.
-    pub fn next_request_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
+    /// Starts a reply. The handle streams its text and ends with [`ReplyEvent::Done`] or
+    /// [`ReplyEvent::Failed`]; cancelling it stops the reply within one token.
+    pub fn generate(&self, request: GenerateRequest) -> ReplyHandle {
+        self.generate_with_cancel(request, CancelToken::new())
     }
 
-    /// Starts a reply; its events carry `request.id`.
-    pub fn generate(&self, request: GenerateRequest) {
-        self.cancel.store(false, Ordering::SeqCst);
-        self.send(Command::Generate(request));
+    /// [`Engine::generate`] with a cancel token the caller already holds (a summary job whose
+    /// Stop must reach the model call under way).
+    pub fn generate_with_cancel(
+        &self,
+        request: GenerateRequest,
+        cancel: CancelToken,
+    ) -> ReplyHandle {
+        let (reply, handle) = self.request_with(cancel);
+        self.send(Command::Generate { request, reply });
+        handle
     }
 
-    /// Stops the current reply (within one token) or load.
-    pub fn cancel(&self) {
-        self.cancel.store(true, Ordering::SeqCst);
+    fn request<E: RequestEvent>(&self) -> (Outbox<E>, Handle<E>) {
+        self.request_with(CancelToken::new())
+    }
+
+    fn request_with<E: RequestEvent>(&self, cancel: CancelToken) -> (Outbox<E>, Handle<E>) {
+        let (tx, rx) = mpsc::channel();
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let outbox = Outbox {
+            events: tx,
+            cancel: cancel.clone(),
+            notify: Arc::clone(&self.notify),
+        };
+        (outbox, Handle::new(id, rx, cancel, Arc::clone(&self.life)))
     }
 
     /// Forgets the cached conversation, so the next prompt is read from the start.
@@ -494,8 +691,14 @@ impl Engine {
         self.send(Command::Unload);
     }
 
+    /// Makes the engine thread panic (tests of what happens when the engine dies).
+    #[cfg(feature = "fault-injection")]
+    pub fn inject_panic(&self) {
+        self.send(Command::Panic);
+    }
+
     /// Counts the tokens of plain text with the model's own tokenizer (special tokens not
-    /// parsed). Blocks until the engine answers.
+    /// parsed). Blocks until the engine answers (between two tokens of a running reply).
     ///
     /// # Errors
     /// [`EngineError::NoModel`] before a model is loaded, [`EngineError::Stopped`] if the thread
@@ -515,15 +718,9 @@ impl Engine {
     /// The token ids of the full prompt a conversation becomes. Blocks until answered.
     ///
     /// # Errors
-    /// As [`Self::count_prompt_tokens`].
+    /// As [`Self::count_tokens`], and template errors.
     pub fn prompt_token_ids(&self, messages: &[Message]) -> Result<Vec<i32>, EngineError> {
         self.ask_tokens(TokenizeInput::Chat(messages.to_vec()))
-    }
-
-    fn ask_tokens(&self, input: TokenizeInput) -> Result<Vec<i32>, EngineError> {
-        let (reply, answer) = mpsc::channel();
-        self.send(Command::Tokenize { input, reply });
-        answer.recv().map_err(|_| EngineError::Stopped)?
     }
 
     /// Counts the tokens of the full prompt a conversation becomes. Blocks until answered.
@@ -534,33 +731,38 @@ impl Engine {
         self.prompt_token_ids(messages).map(|ids| ids.len())
     }
 
+    fn ask_tokens(&self, input: TokenizeInput) -> Result<Vec<i32>, EngineError> {
+        let (reply, answer) = mpsc::channel();
+        self.send(Command::Tokenize { input, reply });
+        answer.recv().map_err(|_| self.life.stopped_error())?
+    }
+
     fn send(&self, command: Command) {
-        // A send only fails once the worker has exited; requests then get no answer, and the
-        // blocking calls report `Stopped`.
-        self.commands.send(command).ok();
+        // A send fails only once the worker has exited: the command's reply channels close
+        // with it, so every handle and blocking call reports `Stopped` with the reason.
+        if self.commands.send(command).is_err() {
+            tracing::debug!("command sent to a stopped engine");
+        }
     }
 }
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        self.cancel.store(true, Ordering::SeqCst);
-        self.commands.send(Command::Shutdown).ok();
+        self.send(Command::Shutdown);
         if let Some(thread) = self.thread.take() {
             if thread.join().is_err() {
-                tracing::error!("the engine thread panicked");
+                tracing::error!("the engine thread panicked while shutting down");
             }
         }
     }
 }
 
-/// Waits for the next event from a channel, with a timeout.
-///
-/// # Errors
-/// [`EngineError::Stopped`] when the channel closes or nothing arrives in time.
-pub fn recv_event(events: &mpsc::Receiver<Event>, timeout: Duration) -> Result<Event, EngineError> {
-    events
-        .recv_timeout(timeout)
-        .map_err(|_| EngineError::Stopped)
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "no message".to_owned())
 }
 
 /// Checks that a GGUF loads and runs a token through it, on a short-lived engine: the last
@@ -569,40 +771,17 @@ pub fn recv_event(events: &mpsc::Receiver<Event>, timeout: Duration) -> Result<E
 /// # Errors
 /// The load or evaluation error.
 pub fn validate_model(path: &Path) -> Result<ModelInfo, EngineError> {
-    let (engine, events) = Engine::spawn_with_channel().map_err(|_| EngineError::Stopped)?;
-    engine.load(
-        path,
-        LoadSettings {
-            n_ctx: Some(256),
-            ..LoadSettings::default()
-        },
-    );
-    let timeout = Duration::from_secs(1800);
-    let info = loop {
-        match recv_event(&events, timeout)? {
-            Event::Loaded(info) => break info,
-            Event::LoadFailed(error) => return Err(error),
-            _ => {}
-        }
+    let settings = LoadSettings {
+        n_ctx: Some(256),
+        ..LoadSettings::default()
     };
-    let id = engine.next_request_id();
-    engine.generate(GenerateRequest {
-        id,
-        prompt: PromptInput::Tokens(vec![0]),
-        sampling: Sampling::greedy(1),
-        ignore_end_of_turn: true,
-        cache_prefix: None,
-    });
-    loop {
-        match recv_event(&events, timeout)? {
-            Event::Done {
-                id: got, timings, ..
-            } if got == id && timings.generated_tokens == 1 => return Ok(info),
-            Event::Done { id: got, .. } if got == id => {
-                return Err(EngineError::Decode("the model produced no token".into()));
-            }
-            Event::Failed { id: got, error } if got == id => return Err(error),
-            _ => {}
-        }
+    let (engine, info) = Engine::open(path, settings, Planning::Off)?;
+    let finished = engine
+        .generate(GenerateRequest::tokens(vec![0], Sampling::greedy(1)))
+        .wait()?;
+    if finished.timings.generated_tokens == 1 {
+        Ok(info)
+    } else {
+        Err(EngineError::Decode("the model produced no token".into()))
     }
 }

@@ -341,7 +341,7 @@ impl Hardware {
             ram_total = ram_total.min(limits.total_memory);
             ram_available = ram_available.min(limits.free_memory);
         }
-        let gpus = if super::worker::gpu_backend().is_some() {
+        let gpus = if super::runtime::gpu_backend().is_some() {
             llama_cpp_2::list_llama_ggml_backend_devices()
                 .into_iter()
                 .filter(|d| {

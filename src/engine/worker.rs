@@ -1,90 +1,80 @@
 //! The engine thread: owns the llama backend, the model and its context.
 
-use std::cell::RefCell;
 use std::fs::File;
 use std::io::Read;
 use std::num::NonZeroU32;
 use std::path::Path;
-use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, OnceLock};
+use std::sync::mpsc;
 use std::time::Instant;
 
 use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams};
 use llama_cpp_2::context::LlamaContext;
-use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
+use super::runtime::{backend, gpu_backend};
 use super::state_cache::{self, CachePrefix, StateCache};
 use super::{
-    Command, EngineError, Event, GenerateRequest, KvPrecision, LoadSettings, ModelInfo,
-    PromptInput, Sampling, StopReason, StopScanner, Timings, TokenizeInput,
+    Command, EngineError, GenerateRequest, KvPrecision, LoadEvent, LoadSettings, ModelInfo, Outbox,
+    Plan, Planning, PromptInput, ReplyEvent, Sampling, StopReason, StopScanner, Timings,
+    TokenizeInput,
 };
 use crate::prompt::{self, Message, PromptFormat, PromptPiece};
 
-type Sink = Rc<RefCell<Box<dyn FnMut(Event)>>>;
-
-/// The process-wide llama backend: llama.cpp may be initialised once per process.
-fn backend() -> Result<&'static LlamaBackend, EngineError> {
-    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
-    BACKEND
-        .get_or_init(|| {
-            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
-            LlamaBackend::init().map_err(|e| e.to_string())
-        })
-        .as_ref()
-        .map_err(|reason| EngineError::BadModelFile {
-            path: "llama backend".into(),
-            reason: reason.clone(),
-        })
-}
-
-/// The GPU backend compiled into this build.
-#[must_use]
-pub fn gpu_backend() -> Option<&'static str> {
-    if cfg!(feature = "cuda") {
-        Some("CUDA")
-    } else if cfg!(feature = "metal") {
-        Some("Metal")
-    } else if cfg!(feature = "vulkan") {
-        Some("Vulkan")
-    } else {
-        None
-    }
-}
-
-pub(super) fn run(
-    inbox: &mpsc::Receiver<Command>,
-    cancel: &AtomicBool,
-    on_event: impl FnMut(Event) + Send + 'static,
-) {
-    let sink: Sink = Rc::new(RefCell::new(Box::new(on_event)));
-    let emit = |event: Event| (sink.borrow_mut())(event);
+pub(super) fn run(inbox: &mpsc::Receiver<Command>) {
     let mut next = inbox.recv().ok();
     while let Some(command) = next.take() {
         match command {
-            Command::Load { path, settings } => match load_model(&path, &settings, cancel, &sink) {
-                Ok(model) => {
-                    next = serve(&model, &path, &settings, inbox, cancel, &sink);
+            Command::Load {
+                path,
+                mut settings,
+                planning,
+                reply,
+            } => match plan_load(&path, &mut settings, planning)
+                .and_then(|plan| load_model(&path, &settings, &reply).map(|model| (model, plan)))
+            {
+                Ok((model, plan)) => {
+                    next = serve(&model, &path, &settings, plan, inbox, &reply);
                     continue;
                 }
-                Err(error) => emit(Event::LoadFailed(error)),
+                Err(error) => reply.send(LoadEvent::Failed(error)),
             },
-            Command::Generate(request) => emit(Event::Failed {
-                id: request.id,
-                error: EngineError::NoModel,
-            }),
+            Command::Generate { reply, .. } => reply.send(ReplyEvent::Failed(EngineError::NoModel)),
             Command::Tokenize { reply, .. } => {
                 reply.send(Err(EngineError::NoModel)).ok();
             }
             Command::ClearCache | Command::Unload => {}
             Command::Shutdown => return,
+            #[cfg(feature = "fault-injection")]
+            Command::Panic => panic!("fault injected by a test"),
         }
         next = inbox.recv().ok();
+    }
+}
+
+/// Plans memory for the load when asked to, writing the plan's choices into `settings`. A
+/// header the planner cannot read is not an error here: the load says what is wrong with it.
+fn plan_load(
+    path: &Path,
+    settings: &mut LoadSettings,
+    planning: Planning,
+) -> Result<Option<Plan>, EngineError> {
+    let Planning::Fit { kv_fixed } = planning else {
+        return Ok(None);
+    };
+    match super::plan_for_model(path, settings, kv_fixed) {
+        Ok(plan) => {
+            plan.apply(settings);
+            Ok(Some(plan))
+        }
+        Err(super::plan::PlanForModelError::Plan(error)) => Err(EngineError::DoesNotFit(error)),
+        Err(super::plan::PlanForModelError::Facts(error)) => {
+            tracing::debug!("no memory plan for {}: {error}", path.display());
+            Ok(None)
+        }
     }
 }
 
@@ -127,25 +117,22 @@ fn validate_gguf(path: &Path) -> Result<(), EngineError> {
 fn load_model(
     path: &Path,
     settings: &LoadSettings,
-    cancel: &AtomicBool,
-    sink: &Sink,
+    reply: &Outbox<LoadEvent>,
 ) -> Result<LlamaModel, EngineError> {
     validate_gguf(path)?;
     let backend = backend()?;
-    let progress_sink = Rc::clone(sink);
     // llama.cpp calls this on this thread while it loads; `false` stops the load.
-    let cancel_ptr: *const AtomicBool = cancel;
-    let cancel_flag = CancelRef(cancel_ptr);
+    let progress = reply.clone();
     let mut params = LlamaModelParams::default().with_progress_callback(move |fraction| {
-        (progress_sink.borrow_mut())(Event::LoadProgress(fraction));
-        !cancel_flag.is_set()
+        progress.send(LoadEvent::Progress(fraction));
+        !progress.cancelled()
     });
     if let Some(layers) = settings.gpu_layers {
         params = params.with_n_gpu_layers(layers);
     }
     params = params.with_use_mmap(use_mmap(settings, path));
     let model = LlamaModel::load_from_file(backend, path, &params).map_err(|_| {
-        if cancel.load(Ordering::SeqCst) {
+        if reply.cancelled() {
             EngineError::LoadCancelled
         } else {
             EngineError::LoadRejected(path.to_path_buf())
@@ -153,19 +140,6 @@ fn load_model(
     });
     drop(params);
     model
-}
-
-/// A reference to the cancel flag that the load-progress callback can hold.
-///
-/// The callback must be `'static`, but it only runs inside `LlamaModel::load_from_file`, while
-/// the flag (owned by the engine handle) is alive.
-struct CancelRef(*const AtomicBool);
-
-impl CancelRef {
-    fn is_set(&self) -> bool {
-        // SAFETY: see the type's documentation; the pointer comes from a live reference.
-        unsafe { (*self.0).load(Ordering::SeqCst) }
-    }
 }
 
 /// Whether to map the weights: see [`LoadSettings::use_mmap`]. By default only when every
@@ -223,11 +197,11 @@ fn serve(
     model: &LlamaModel,
     path: &Path,
     settings: &LoadSettings,
+    plan: Option<Plan>,
     inbox: &mpsc::Receiver<Command>,
-    cancel: &AtomicBool,
-    sink: &Sink,
+    load: &Outbox<LoadEvent>,
 ) -> Option<Command> {
-    let emit = |event: Event| (sink.borrow_mut())(event);
+    let fail = |error: EngineError| load.send(LoadEvent::Failed(error));
     let n_ctx_train = model.n_ctx_train();
     let n_ctx = settings
         .n_ctx
@@ -236,24 +210,24 @@ fn serve(
     let backend = match backend() {
         Ok(backend) => backend,
         Err(error) => {
-            emit(Event::LoadFailed(error));
+            fail(error);
             return inbox.recv().ok();
         }
     };
     let ctx = match model.new_context(backend, context_params(settings, n_ctx)) {
         Ok(ctx) => ctx,
         Err(e) => {
-            emit(Event::LoadFailed(EngineError::Context {
+            fail(EngineError::Context {
                 n_ctx,
                 reason: e.to_string(),
-            }));
+            });
             return inbox.recv().ok();
         }
     };
     let format = match prompt_format(model) {
         Ok(format) => format,
         Err(error) => {
-            emit(Event::LoadFailed(error));
+            fail(error);
             return inbox.recv().ok();
         }
     };
@@ -278,8 +252,9 @@ fn serve(
             0
         },
         gpu_backend: gpu_backend().map(str::to_owned),
+        plan,
     };
-    emit(Event::Loaded(info));
+    load.send(LoadEvent::Loaded(info));
 
     let state_cache = settings.state_cache.as_ref().and_then(|config| {
         match state_cache::model_identity(path, &state_settings(settings)) {
@@ -302,10 +277,9 @@ fn serve(
     loop {
         let command = inbox.recv().ok()?;
         match command {
-            Command::Generate(request) => {
-                let id = request.id;
-                if let Err(error) = session.generate(&request, cancel, sink) {
-                    emit(Event::Failed { id, error });
+            Command::Generate { request, reply } => {
+                if let Err(error) = session.generate(&request, &reply) {
+                    reply.send(ReplyEvent::Failed(error));
                 }
             }
             Command::Tokenize { input, reply } => {
@@ -320,6 +294,8 @@ fn serve(
             Command::ClearCache => session.clear_cache(),
             Command::Unload => return inbox.recv().ok(),
             other @ (Command::Load { .. } | Command::Shutdown) => return Some(other),
+            #[cfg(feature = "fault-injection")]
+            Command::Panic => panic!("fault injected by a test"),
         }
     }
 }
@@ -554,12 +530,9 @@ impl Session<'_> {
     fn generate(
         &mut self,
         request: &GenerateRequest,
-        cancel: &AtomicBool,
-        sink: &Sink,
+        reply: &Outbox<ReplyEvent>,
     ) -> Result<(), EngineError> {
-        let emit = |event: Event| (sink.borrow_mut())(event);
         let started = Instant::now();
-        let id = request.id;
         let prompt = match &request.prompt {
             PromptInput::Chat(messages) => self.prompt_tokens(messages)?,
             PromptInput::Tokens(ids) => ids.iter().copied().map(LlamaToken).collect(),
@@ -611,12 +584,11 @@ impl Session<'_> {
         let prefill_start = Instant::now();
         let mut progress = |n: usize| {
             done += n;
-            emit(Event::PromptProgress {
-                id,
+            reply.send(ReplyEvent::Prompt {
                 done,
                 total: to_evaluate,
             });
-            !cancel.load(Ordering::SeqCst)
+            !reply.cancelled()
         };
         // A prefix to save that is not on disk yet: read up to its end, save, read the rest.
         let save_at = (prefix_len >= keep
@@ -650,8 +622,7 @@ impl Session<'_> {
         timings.prefill_secs = prefill_start.elapsed().as_secs_f64();
         if !finished {
             timings.ttft_secs = started.elapsed().as_secs_f64();
-            emit(Event::Done {
-                id,
+            reply.send(ReplyEvent::Done {
                 reason: StopReason::Cancelled,
                 timings,
             });
@@ -672,7 +643,7 @@ impl Session<'_> {
         let mut text = String::new();
         let mut first_token_at = None;
         let reason = loop {
-            if cancel.load(Ordering::SeqCst) {
+            if reply.cancelled() {
                 break StopReason::Cancelled;
             }
             let token = if greedy {
@@ -702,7 +673,7 @@ impl Session<'_> {
             let (_, _, _) = decoder.decode_to_string(&piece, &mut text, false);
             let visible = scanner.push(&text);
             if !visible.is_empty() {
-                emit(Event::Token { id, text: visible });
+                reply.send(ReplyEvent::Text(visible));
             }
             if scanner.stopped() && !request.ignore_end_of_turn {
                 break StopReason::EndOfTurn;
@@ -720,16 +691,12 @@ impl Session<'_> {
         };
         let tail = scanner.finish();
         if !tail.is_empty() {
-            emit(Event::Token { id, text: tail });
+            reply.send(ReplyEvent::Text(tail));
         }
         if let Some(first) = first_token_at {
             timings.generation_secs = first.elapsed().as_secs_f64();
         }
-        emit(Event::Done {
-            id,
-            reason,
-            timings,
-        });
+        reply.send(ReplyEvent::Done { reason, timings });
         Ok(())
     }
 }

@@ -22,7 +22,9 @@ use std::time::Duration;
 pub use cache::{is_commit_hash, RepoCache};
 pub use disk::{check_disk, system_disk_space, DiskNeed, DiskSpaceFn};
 pub(crate) use progress::Meter;
-pub use progress::{CancelToken, Progress, ProgressFn, Stage};
+pub use progress::{Progress, ProgressFn, Stage};
+// Hub modules name the token through `super`; its home is `crate::cancel`.
+pub(crate) use crate::cancel::CancelToken;
 pub use verify::{git_blob_sha1, sha256_hex, Checksum};
 
 /// A boxed error cause (network errors come from several layers).

@@ -1,8 +1,6 @@
 //! Progress events, rate/ETA measurement and cancellation shared by downloads and the pipeline.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A step of model setup; the UI shows one bar per stage.
@@ -65,41 +63,6 @@ impl Progress {
 
 /// Receives progress reports; called on the working thread, so keep it quick (send to a channel).
 pub type ProgressFn<'a> = dyn FnMut(&Progress) + 'a;
-
-/// A cancellation flag shared between the UI and a worker. Cloning shares the flag.
-#[derive(Debug, Clone, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
-
-impl CancelToken {
-    /// A token that is not cancelled.
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Wraps an existing flag.
-    #[must_use]
-    pub fn from_flag(flag: Arc<AtomicBool>) -> Self {
-        Self(flag)
-    }
-
-    /// The shared flag (for APIs that take an `Arc<AtomicBool>`).
-    #[must_use]
-    pub fn flag(&self) -> &Arc<AtomicBool> {
-        &self.0
-    }
-
-    /// Asks the work to stop at its next check.
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-
-    /// Whether [`CancelToken::cancel`] was called.
-    #[must_use]
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
 
 /// Turns a running count into throttled [`Progress`] events with a rate over the last few
 /// seconds and an ETA.

@@ -18,7 +18,6 @@
 //! model call within a token and makes no further call. Pieces of the final pass arrive in
 //! `on_piece`; [`Progress`] says which part is read and the coverage so far.
 
-pub mod bench;
 mod chunk;
 mod engine_model;
 
@@ -26,9 +25,9 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cancel::CancelToken;
 use crate::documents::Document;
 use crate::engine::{EngineError, StopReason, Timings};
-use crate::hub::CancelToken;
 use crate::prompt::{summarize_request, Message, SummaryStyle};
 
 pub use chunk::{chunk_text, Chunk};

@@ -252,6 +252,8 @@ fn first_run_shows_the_model_manager_and_keeps_unsent_text() {
     assert_eq!(h.state().view(), View::Models);
     h.get_by_label("Download and set up");
     h.get_by_label_contains("Memory at 8K context");
+    // The hardware is measured off the UI thread; the plans appear once it is known.
+    step_until(&mut h, "the hardware figures", |a| a.hardware().is_some());
     assert!(
         h.get_all_by_label_contains(" RAM, KV cache ").count() >= 4,
         "a memory plan per choice"
@@ -261,7 +263,7 @@ fn first_run_shows_the_model_manager_and_keeps_unsent_text() {
     ask(&mut h, "hello there");
     h.step();
     h.step();
-    assert_eq!(h.state().composer, "hello there");
+    assert_eq!(h.state().composer(), "hello there");
     assert!(h.state().conversation().messages.is_empty());
     h.get_by_label_contains("Load a model first");
 }
@@ -311,6 +313,26 @@ fn conversations_survive_a_restart() {
     assert!(store.load_all().unwrap().0.iter().all(|c| c.id != id));
 }
 
+/// The child process of [`a_save_killed_midway_leaves_a_whole_file`]: this test binary run
+/// again with a directory as its role saves there until it is killed. Run on its own, it saves both
+/// versions a few times and checks that the last one is what the file holds.
+#[test]
+fn save_loop_child() {
+    if let Some(dir) = xgen_testkit::child::role() {
+        xgen_testkit::save_loop(Path::new(&dir), None).unwrap();
+        return;
+    }
+    let tmp = temp_dir();
+    xgen_testkit::save_loop(tmp.path(), Some(3)).unwrap();
+    let (list, bad) = ConversationStore::new(tmp.path()).load_all().unwrap();
+    assert!(bad.is_empty(), "{bad:?}");
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        list[0].title, "B",
+        "the last version saved is the one on disk"
+    );
+}
+
 /// A process killed while saving leaves the previous version (or the new one), never a torn
 /// file.
 #[test]
@@ -318,11 +340,11 @@ fn a_save_killed_midway_leaves_a_whole_file() {
     let tmp = temp_dir();
     let dir = tmp.path().join("conversations");
     for delay_ms in [150_u64, 230, 310, 390, 470] {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_xgen-desk"))
-            .args(["dev", "save-loop"])
-            .arg(&dir)
-            .spawn()
-            .expect("start the save loop");
+        let mut child =
+            xgen_testkit::child::command("app::save_loop_child", &dir.to_string_lossy())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("start the save loop");
         std::thread::sleep(Duration::from_millis(delay_ms));
         child.kill().expect("kill");
         child.wait().unwrap();
@@ -525,4 +547,44 @@ fn opened_files_become_documents_or_clear_errors() {
     h.get_by_label_contains("data.txt looks like a binary file");
     h.get_by_label_contains("open a text, Markdown, PDF");
     assert_eq!(h.state().conversations().len(), 1, "nothing attached");
+}
+
+/// When the engine thread dies, the window says so within a second (and keeps working), and
+/// Reload starts a new engine with the model, which then answers.
+#[test]
+fn engine_death_shows_a_notice_and_reload_brings_the_model_back() {
+    let tmp = temp_dir();
+    let mut h = harness(with_model(tmp.path(), &smollm2()));
+    wait_for_model(&mut h);
+    h.state_mut().settings.sampling.max_tokens = 8;
+    h.state().inject_engine_panic();
+    let died = Instant::now();
+    step_until(&mut h, "the engine-stopped notice", |a| {
+        a.notices()
+            .iter()
+            .any(|n| n.message.contains("engine stopped"))
+    });
+    assert!(
+        died.elapsed() < Duration::from_secs(1),
+        "noticed after {:?}",
+        died.elapsed()
+    );
+    assert_eq!(*h.state().model(), ModelState::Empty);
+    h.get_by_label("Details").click();
+    h.step();
+    h.get_by_label_contains("fault injected");
+
+    h.get_by_label("Reload").click();
+    h.step();
+    assert!(
+        matches!(h.state().model(), ModelState::Loading { .. }),
+        "Reload loads the model again"
+    );
+    wait_for_model(&mut h);
+    assert!(h.state().notices().is_empty(), "{:?}", h.state().notices());
+    ask(&mut h, "Hi");
+    step_until(&mut h, "a reply from the new engine", |a| {
+        !a.is_generating() && a.conversation().messages.len() == 2
+    });
+    assert!(last_reply(h.state()).stats.is_some_and(|s| s.tokens > 0));
 }

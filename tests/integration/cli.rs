@@ -161,7 +161,7 @@ fn setup_binary_names_a_missing_shard_and_installs_nothing() {
 #[test]
 fn a_document_argument_opens_the_app_and_subcommands_still_parse() {
     use clap::Parser;
-    use xgen_desk::cli::{Cli, Commands};
+    use xgen_desk::cli::args::{Cli, Commands};
 
     let cli = Cli::try_parse_from(["xgen-desk", "/home/me/notes.pdf"]).expect("a document");
     assert!(cli.command.is_none(), "the app opens");

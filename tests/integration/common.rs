@@ -1,11 +1,11 @@
 //! Helpers shared by the integration tests.
 
 use std::path::PathBuf;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use xgen_desk::engine::{
-    Engine, EngineError, Event, GenerateRequest, LoadSettings, ModelInfo, StopReason, Timings,
+    Engine, EngineError, GenerateRequest, LoadSettings, ModelInfo, Planning, ReplyEvent,
+    StopReason, Timings,
 };
 
 /// SmolLM2-135M-Instruct Q4_1, fetched by `scripts/fetch-test-models.sh`.
@@ -37,43 +37,31 @@ pub fn small_settings(n_ctx: u32) -> LoadSettings {
     }
 }
 
-/// Starts an engine and loads `path`; returns the load result.
+/// Starts an engine and loads `path` as given (no planning); returns the load result.
 pub fn engine_with(
     path: &std::path::Path,
     settings: LoadSettings,
-) -> (Engine, mpsc::Receiver<Event>, Result<ModelInfo, String>) {
-    let (engine, events) = Engine::spawn_with_channel().expect("spawn engine");
-    engine.load(path, settings);
-    loop {
-        match events.recv_timeout(TIMEOUT).expect("engine answers a load") {
-            Event::Loaded(info) => return (engine, events, Ok(info)),
-            Event::LoadFailed(error) => return (engine, events, Err(error.to_string())),
-            _ => {}
-        }
-    }
+) -> (Engine, Result<ModelInfo, String>) {
+    let engine = Engine::spawn().expect("spawn engine");
+    let info = engine
+        .load(path, settings, Planning::Off)
+        .wait()
+        .map_err(|e| e.to_string());
+    (engine, info)
 }
 
 /// Runs a request to the end; returns the text pieces, why it stopped and the timings.
 pub fn collect(
     engine: &Engine,
-    events: &mpsc::Receiver<Event>,
     request: GenerateRequest,
 ) -> Result<(Vec<String>, StopReason, Timings), EngineError> {
-    let id = request.id;
-    engine.generate(request);
     let mut pieces = Vec::new();
-    loop {
-        match events.recv_timeout(TIMEOUT).expect("engine answers") {
-            Event::Token { id: got, text } if got == id => pieces.push(text),
-            Event::Done {
-                id: got,
-                reason,
-                timings,
-            } if got == id => return Ok((pieces, reason, timings)),
-            Event::Failed { id: got, error } if got == id => return Err(error),
-            _ => {}
+    let finished = engine.generate(request).wait_with(|event| {
+        if let ReplyEvent::Text(text) = event {
+            pieces.push(text.clone());
         }
-    }
+    })?;
+    Ok((pieces, finished.reason, finished.timings))
 }
 
 /// A fresh temporary directory.

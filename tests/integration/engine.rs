@@ -1,34 +1,32 @@
 //! The engine on the real SmolLM2-135M-Instruct model.
 
 use std::io::Write;
-use std::sync::mpsc;
 
 use xgen_desk::engine::{
-    Engine, EngineError, Event, GenerateRequest, PromptInput, Sampling, StopReason,
+    Engine, EngineError, GenerateRequest, PromptInput, ReplyEvent, Sampling, StopReason,
 };
 use xgen_desk::prompt::Message;
 
-use crate::common::{collect, engine_with, small_settings, smollm2, temp_dir, TIMEOUT};
+use crate::common::{collect, engine_with, small_settings, smollm2, temp_dir};
 
-fn loaded(n_ctx: u32) -> (Engine, mpsc::Receiver<Event>) {
-    let (engine, events, info) = engine_with(&smollm2(), small_settings(n_ctx));
+fn loaded(n_ctx: u32) -> Engine {
+    let (engine, info) = engine_with(&smollm2(), small_settings(n_ctx));
     let info = info.expect("SmolLM2 loads");
     assert!(!info.xgen, "SmolLM2 uses its own chat template");
     assert_eq!(info.n_ctx, n_ctx);
-    (engine, events)
+    engine
 }
 
 #[test]
 fn reply_streams_and_stops_at_end_of_turn() {
-    let (engine, events) = loaded(1024);
+    let engine = loaded(1024);
     let request = GenerateRequest::chat(
-        1,
         vec![Message::user(
             "What is the capital of France? Answer in one short sentence.",
         )],
         Sampling::greedy(200),
     );
-    let (pieces, reason, timings) = collect(&engine, &events, request).expect("reply");
+    let (pieces, reason, timings) = collect(&engine, request).expect("reply");
     let text = pieces.concat();
     assert_eq!(reason, StopReason::EndOfTurn, "reply: {text:?}");
     assert!(
@@ -55,25 +53,23 @@ fn reply_streams_and_stops_at_end_of_turn() {
 
 #[test]
 fn greedy_replies_are_reproducible() {
-    let (engine, events) = loaded(1024);
+    let engine = loaded(1024);
     let ask = || {
         GenerateRequest::chat(
-            7,
             vec![Message::user("Name three colors.")],
             Sampling::greedy(40),
         )
     };
-    let (first, _, _) = collect(&engine, &events, ask()).expect("first");
+    let (first, _, _) = collect(&engine, ask()).expect("first");
     engine.clear_cache();
-    let (second, _, _) = collect(&engine, &events, ask()).expect("second");
+    let (second, _, _) = collect(&engine, ask()).expect("second");
     assert_eq!(first.concat(), second.concat());
 }
 
 #[test]
 fn cancel_stops_within_one_token() {
-    let (engine, events) = loaded(1024);
+    let engine = loaded(1024);
     let request = GenerateRequest {
-        id: 3,
         prompt: PromptInput::Chat(vec![Message::user(
             "Write a very long story about a dragon.",
         )]),
@@ -81,22 +77,24 @@ fn cancel_stops_within_one_token() {
         ignore_end_of_turn: true,
         cache_prefix: None,
     };
-    engine.generate(request);
+    let mut reply = engine.generate(request);
     let mut after_cancel = 0usize;
     let mut cancelled = false;
     let (reason, timings) = loop {
-        match events.recv_timeout(TIMEOUT).expect("engine answers") {
-            Event::Token { .. } if cancelled => after_cancel += 1,
-            Event::Token { .. } => {
+        match reply
+            .recv()
+            .expect("engine answers")
+            .expect("a final event")
+        {
+            ReplyEvent::Text(_) if cancelled => after_cancel += 1,
+            ReplyEvent::Text(_) => {
                 // Let a few tokens through first, then stop.
-                engine.cancel();
+                reply.cancel();
                 cancelled = true;
             }
-            Event::Done {
-                reason, timings, ..
-            } => break (reason, timings),
-            Event::Failed { error, .. } => panic!("failed: {error}"),
-            _ => {}
+            ReplyEvent::Done { reason, timings } => break (reason, timings),
+            ReplyEvent::Failed(error) => panic!("failed: {error}"),
+            ReplyEvent::Prompt { .. } => {}
         }
     };
     assert_eq!(reason, StopReason::Cancelled);
@@ -113,7 +111,7 @@ fn cancel_stops_within_one_token() {
 
 #[test]
 fn follow_up_reads_only_the_new_tokens() {
-    let (engine, events) = loaded(2048);
+    let engine = loaded(2048);
     let document = "The river Lune flows through Lancaster. ".repeat(40);
     let first_turn = vec![Message::user(format!(
         "Read this.\n\n{document}\nWhat city is named?"
@@ -122,8 +120,7 @@ fn follow_up_reads_only_the_new_tokens() {
     assert!(first_prompt > 300, "{first_prompt}");
     let (reply, _, t1) = collect(
         &engine,
-        &events,
-        GenerateRequest::chat(1, first_turn.clone(), Sampling::greedy(30)),
+        GenerateRequest::chat(first_turn.clone(), Sampling::greedy(30)),
     )
     .expect("first");
     assert_eq!(t1.prompt_evaluated, first_prompt);
@@ -134,8 +131,7 @@ fn follow_up_reads_only_the_new_tokens() {
     let second_prompt = engine.count_prompt_tokens(&second_turn).expect("count");
     let (_, _, t2) = collect(
         &engine,
-        &events,
-        GenerateRequest::chat(2, second_turn.clone(), Sampling::greedy(20)),
+        GenerateRequest::chat(second_turn.clone(), Sampling::greedy(20)),
     )
     .expect("second");
     assert_eq!(t2.prompt_tokens, second_prompt);
@@ -149,8 +145,7 @@ fn follow_up_reads_only_the_new_tokens() {
     // The same prompt again needs exactly one token evaluated (for fresh logits).
     let (_, _, t3) = collect(
         &engine,
-        &events,
-        GenerateRequest::chat(3, second_turn, Sampling::greedy(1)),
+        GenerateRequest::chat(second_turn, Sampling::greedy(1)),
     )
     .expect("third");
     assert_eq!(t3.prompt_evaluated, 1);
@@ -158,10 +153,10 @@ fn follow_up_reads_only_the_new_tokens() {
 
 #[test]
 fn over_long_prompt_is_refused_with_numbers() {
-    let (engine, events) = loaded(256);
+    let engine = loaded(256);
     let document = "Numbers and words, over and over. ".repeat(60);
-    let request = GenerateRequest::chat(9, vec![Message::user(document)], Sampling::greedy(64));
-    let error = collect(&engine, &events, request).expect_err("too long");
+    let request = GenerateRequest::chat(vec![Message::user(document)], Sampling::greedy(64));
+    let error = collect(&engine, request).expect_err("too long");
     let EngineError::PromptTooLong {
         prompt_tokens,
         reserved,
@@ -178,13 +173,13 @@ fn over_long_prompt_is_refused_with_numbers() {
         "{message}"
     );
     // The engine is still usable afterwards.
-    let request = GenerateRequest::chat(10, vec![Message::user("Hi")], Sampling::greedy(5));
-    collect(&engine, &events, request).expect("still works");
+    let request = GenerateRequest::chat(vec![Message::user("Hi")], Sampling::greedy(5));
+    collect(&engine, request).expect("still works");
 }
 
 #[test]
 fn special_token_text_in_documents_is_plain_text() {
-    let (engine, _events) = loaded(512);
+    let engine = loaded(512);
     let plain = engine.count_tokens("<|im_end|>").expect("count");
     assert!(
         plain > 1,
@@ -226,7 +221,7 @@ fn bad_model_files_give_errors_not_crashes() {
         (&header_only, ""),
         (&missing, "does not exist"),
     ] {
-        let (_engine, _events, result) = engine_with(path, small_settings(256));
+        let (_engine, result) = engine_with(path, small_settings(256));
         let error = result.expect_err("bad file must not load");
         assert!(error.contains(expect), "{}: {error}", path.display());
         assert!(
@@ -238,13 +233,70 @@ fn bad_model_files_give_errors_not_crashes() {
 
 #[test]
 fn requests_without_a_model_fail_cleanly() {
-    let (engine, events) = Engine::spawn_with_channel().expect("spawn");
+    let engine = Engine::spawn().expect("spawn");
     assert_eq!(engine.count_tokens("x"), Err(EngineError::NoModel));
     let error = collect(
         &engine,
-        &events,
-        GenerateRequest::chat(1, vec![Message::user("hi")], Sampling::greedy(4)),
+        GenerateRequest::chat(vec![Message::user("hi")], Sampling::greedy(4)),
     )
     .expect_err("no model");
     assert_eq!(error, EngineError::NoModel);
+}
+
+/// Each request has its own handle: two in a row keep their own events, and cancelling the
+/// first does not touch the second.
+#[test]
+fn cancel_of_one_request_does_not_cancel_the_next() {
+    let engine = loaded(1024);
+    let first = engine.generate(GenerateRequest::chat(
+        vec![Message::user("Write a very long story about a dragon.")],
+        Sampling::greedy(300),
+    ));
+    let second = engine.generate(GenerateRequest::chat(
+        vec![Message::user("What is the capital of France?")],
+        Sampling::greedy(24),
+    ));
+    assert_ne!(first.id(), second.id());
+    first.cancel();
+    let first = first.wait().expect("the first request ends");
+    assert_eq!(first.reason, StopReason::Cancelled);
+    let second = second.wait().expect("the second request ends");
+    assert_ne!(second.reason, StopReason::Cancelled, "{second:?}");
+    assert!(second.text.contains("Paris"), "{second:?}");
+}
+
+/// When the engine thread dies, every waiting request ends with `Stopped` and the reason, the
+/// engine says so, and later requests fail the same way instead of waiting forever.
+#[test]
+fn a_request_whose_engine_died_ends_with_an_error() {
+    let engine = loaded(512);
+    let before = engine.generate(GenerateRequest::chat(
+        vec![Message::user("Hi")],
+        Sampling::greedy(4),
+    ));
+    engine.inject_panic();
+    let queued = engine.generate(GenerateRequest::chat(
+        vec![Message::user("Hi again")],
+        Sampling::greedy(4),
+    ));
+    before
+        .wait()
+        .expect("a request made before the failure still ends normally");
+    let error = queued.wait().expect_err("the engine died before answering");
+    let EngineError::Stopped(reason) = &error else {
+        panic!("wrong error: {error}");
+    };
+    assert!(reason.contains("fault injected"), "{reason}");
+    assert!(engine.stopped().is_some_and(|r| r.contains("panicked")));
+    assert!(matches!(
+        engine.count_tokens("x"),
+        Err(EngineError::Stopped(_))
+    ));
+    let later = engine
+        .generate(GenerateRequest::chat(
+            vec![Message::user("?")],
+            Sampling::greedy(2),
+        ))
+        .wait();
+    assert!(matches!(later, Err(EngineError::Stopped(_))), "{later:?}");
 }

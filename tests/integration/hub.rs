@@ -5,13 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use xgen_desk::cancel::CancelToken;
 use xgen_desk::catalog::{
     self, CatalogModel, InstalledModel, InstalledSource, ModelSource, QuantType, Registry,
     RegistryError, WeightFormat,
 };
-use xgen_desk::hub::{
-    format_bytes, CancelToken, Hub, HubError, HubOptions, Progress, RepoCache, Stage,
-};
+use xgen_desk::hub::{format_bytes, Hub, HubError, HubOptions, Progress, RepoCache, Stage};
 use xgen_desk::paths::AppPaths;
 use xgen_desk::pipeline::{self, PipelineError, SetupOptions, Steps, Validation};
 

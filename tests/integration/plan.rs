@@ -1,8 +1,6 @@
 //! The memory planner: decisions for given RAM/VRAM figures, and its estimate against a real
 //! SmolLM2 load.
 
-use std::process::Command;
-
 use xgen_desk::engine::plan::{GpuMemory, MemoryUse};
 use xgen_desk::engine::{plan, Hardware, KvPrecision, ModelFacts, PlanError, PlanRequest};
 
@@ -280,6 +278,28 @@ fn facts_come_from_the_gguf_header() {
     assert!(error.to_string().contains("nonexistent.gguf"));
 }
 
+/// The child of [`estimate_is_close_to_the_real_peak_memory`]: with a KV precision as its role
+/// it plans, loads SmolLM2 at 2048 tokens, reads 64 tokens and prints the figures as JSON (its
+/// peak memory is its own). Run on its own, it checks the figures are there.
+#[test]
+fn memory_figures_child() {
+    let kv = xgen_testkit::child::role();
+    let request = PlanRequest {
+        n_ctx: Some(2048),
+        kv_cache: Some(kv.as_deref().unwrap_or("f16").parse().unwrap()),
+        ..PlanRequest::default()
+    };
+    let figures = xgen_testkit::engine_bench::memory(&smollm2(), &request, Some(2), 64).unwrap();
+    if kv.is_some() {
+        println!("{}", serde_json::to_string(&figures).unwrap());
+        return;
+    }
+    assert!(
+        figures.estimate_bytes > 0 && figures.fill_tokens == 64,
+        "{figures:?}"
+    );
+}
+
 /// The estimate against the peak resident memory of a real load (in a child process, whose
 /// peak is its own): SmolLM2 at 2048 tokens, for each KV precision. Linux only: the peak comes
 /// from `/proc/self/status`.
@@ -287,30 +307,20 @@ fn facts_come_from_the_gguf_header() {
 #[test]
 fn estimate_is_close_to_the_real_peak_memory() {
     for kv in ["f16", "q8_0"] {
-        let output = Command::new(env!("CARGO_BIN_EXE_xgen-desk"))
-            .args([
-                "dev",
-                "bench-memory",
-                "--fill",
-                "64",
-                "--ctx",
-                "2048",
-                "-t",
-                "2",
-                "--kv",
-                kv,
-            ])
-            .arg("--model")
-            .arg(smollm2())
+        let output = xgen_testkit::child::command("plan::memory_figures_child", kv)
             .output()
-            .expect("run xgen-desk");
+            .expect("run the child");
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(
             output.status.success(),
             "{stdout}{}",
             String::from_utf8_lossy(&output.stderr)
         );
-        let figures: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json");
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with('{'))
+            .expect("the figures as JSON");
+        let figures: serde_json::Value = serde_json::from_str(line).expect("json");
         let estimate = figures["estimate_bytes"].as_f64().expect("estimate");
         let peak = figures["peak_rss_bytes"]
             .as_f64()

@@ -3,16 +3,15 @@
 //! another model's state and corrupt files.
 
 use std::path::Path;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use xgen_desk::engine::state_cache::list_entries;
 use xgen_desk::engine::{
-    CachePrefix, Engine, Event, GenerateRequest, LoadSettings, Sampling, StateCacheConfig, Timings,
+    CachePrefix, Engine, GenerateRequest, LoadSettings, Sampling, StateCacheConfig, Timings,
 };
 use xgen_desk::prompt::Message;
 
-use crate::common::{engine_with, small_settings, smollm2, temp_dir, TIMEOUT};
+use crate::common::{engine_with, small_settings, smollm2, temp_dir};
 
 fn settings(dir: &Path, max_bytes: u64) -> LoadSettings {
     LoadSettings {
@@ -24,33 +23,21 @@ fn settings(dir: &Path, max_bytes: u64) -> LoadSettings {
     }
 }
 
-fn open(model: &Path, settings: LoadSettings) -> (Engine, mpsc::Receiver<Event>) {
-    let (engine, events, info) = engine_with(model, settings);
+fn open(model: &Path, settings: LoadSettings) -> Engine {
+    let (engine, info) = engine_with(model, settings);
     info.expect("model loads");
-    (engine, events)
+    engine
 }
 
-fn ask(
-    engine: &Engine,
-    events: &mpsc::Receiver<Event>,
-    messages: Vec<Message>,
-) -> (String, Timings) {
-    let id = engine.next_request_id();
-    engine.generate(
-        GenerateRequest::chat(id, messages, Sampling::greedy(6))
-            .with_cache_prefix(CachePrefix::Messages(1)),
-    );
-    let mut text = String::new();
-    loop {
-        match events.recv_timeout(TIMEOUT).expect("engine answers") {
-            Event::Token { id: got, text: t } if got == id => text.push_str(&t),
-            Event::Done {
-                id: got, timings, ..
-            } if got == id => return (text, timings),
-            Event::Failed { id: got, error } if got == id => panic!("request failed: {error}"),
-            _ => {}
-        }
-    }
+fn ask(engine: &Engine, messages: Vec<Message>) -> (String, Timings) {
+    let finished = engine
+        .generate(
+            GenerateRequest::chat(messages, Sampling::greedy(6))
+                .with_cache_prefix(CachePrefix::Messages(1)),
+        )
+        .wait()
+        .expect("request succeeds");
+    (finished.text, finished.timings)
 }
 
 /// A document of about 170 tokens; `seed` varies its content.
@@ -83,8 +70,8 @@ fn follow_up(doc: &str, answer: &str) -> Vec<Message> {
 
 /// Reads `doc` cold in a fresh engine (saving its state); returns the first answer.
 fn read_cold(model: &Path, settings: LoadSettings, doc: &str) -> String {
-    let (engine, events) = open(model, settings);
-    let (answer, timings) = ask(&engine, &events, first_turn(doc));
+    let engine = open(model, settings);
+    let (answer, timings) = ask(&engine, first_turn(doc));
     assert_eq!(timings.prompt_restored, 0);
     assert_eq!(timings.prompt_evaluated, timings.prompt_tokens);
     answer
@@ -101,8 +88,8 @@ fn fresh_engine_loads_the_document_state_and_reads_only_the_new_tokens() {
     assert!(entries[0].n_tokens > 100 && entries[0].bytes > 0);
 
     // A new engine (as after a restart) answers the follow-up from the disk state.
-    let (engine, events) = open(&model, settings(dir.path(), u64::MAX));
-    let (from_disk, timings) = ask(&engine, &events, follow_up(&doc, &answer));
+    let engine = open(&model, settings(dir.path(), u64::MAX));
+    let (from_disk, timings) = ask(&engine, follow_up(&doc, &answer));
     assert_eq!(timings.prompt_restored, entries[0].n_tokens);
     assert_eq!(
         timings.prompt_evaluated,
@@ -118,8 +105,8 @@ fn fresh_engine_loads_the_document_state_and_reads_only_the_new_tokens() {
     // The restored state is the real one: an engine that reads everything (in the same batches:
     // the document, then the rest) answers exactly the same.
     let other_dir = temp_dir();
-    let (cold_engine, cold_events) = open(&model, settings(other_dir.path(), u64::MAX));
-    let (cold, cold_timings) = ask(&cold_engine, &cold_events, follow_up(&doc, &answer));
+    let cold_engine = open(&model, settings(other_dir.path(), u64::MAX));
+    let (cold, cold_timings) = ask(&cold_engine, follow_up(&doc, &answer));
     assert_eq!(cold_timings.prompt_evaluated, cold_timings.prompt_tokens);
     assert_eq!(
         from_disk, cold,
@@ -133,22 +120,19 @@ fn another_document_misses_and_is_saved_beside() {
     let dir = temp_dir();
     let model = smollm2();
     read_cold(&model, settings(dir.path(), u64::MAX), &document(2));
-    let (engine, events) = open(&model, settings(dir.path(), u64::MAX));
-    let (_, timings) = ask(&engine, &events, follow_up(&document(3), "Harbour 1."));
+    let engine = open(&model, settings(dir.path(), u64::MAX));
+    let (_, timings) = ask(&engine, follow_up(&document(3), "Harbour 1."));
     assert_eq!(timings.prompt_restored, 0, "a different document is a miss");
     assert_eq!(timings.prompt_evaluated, timings.prompt_tokens);
     assert_eq!(list_entries(dir.path()).len(), 2);
     // Without a cache prefix nothing is saved or loaded.
-    let id = engine.next_request_id();
-    engine.generate(GenerateRequest::chat(
-        id,
-        first_turn(&document(4)),
-        Sampling::greedy(2),
-    ));
-    while !matches!(
-        events.recv_timeout(TIMEOUT).expect("answer"),
-        Event::Done { .. }
-    ) {}
+    engine
+        .generate(GenerateRequest::chat(
+            first_turn(&document(4)),
+            Sampling::greedy(2),
+        ))
+        .wait()
+        .expect("answer");
     assert_eq!(list_entries(dir.path()).len(), 2);
 }
 
@@ -166,8 +150,8 @@ fn least_recently_used_states_are_evicted_beyond_the_bound() {
     assert_eq!(list_entries(dir.path()).len(), 2);
     std::thread::sleep(Duration::from_millis(30));
     // Using A makes B the least recently used.
-    let (engine, events) = open(&model, settings(dir.path(), bound));
-    let (_, hit) = ask(&engine, &events, follow_up(&docs[0], &answer_a));
+    let engine = open(&model, settings(dir.path(), bound));
+    let (_, hit) = ask(&engine, follow_up(&docs[0], &answer_a));
     assert!(hit.prompt_restored > 0, "A is a hit: {hit:?}");
     drop(engine);
     std::thread::sleep(Duration::from_millis(30));
@@ -178,11 +162,11 @@ fn least_recently_used_states_are_evicted_beyond_the_bound() {
     let total: u64 = entries.iter().map(|e| e.bytes).sum();
     assert!(total <= bound, "{total} > {bound}");
     // A (used) and C (newest) stay; B went: a fresh engine misses B and hits A.
-    let (engine, events) = open(&model, settings(dir.path(), u64::MAX));
-    let (_, b) = ask(&engine, &events, follow_up(&docs[1], "x"));
+    let engine = open(&model, settings(dir.path(), u64::MAX));
+    let (_, b) = ask(&engine, follow_up(&docs[1], "x"));
     assert_eq!(b.prompt_restored, 0, "B was evicted");
     engine.clear_cache();
-    let (_, a) = ask(&engine, &events, follow_up(&docs[0], &answer_a));
+    let (_, a) = ask(&engine, follow_up(&docs[0], &answer_a));
     assert!(a.prompt_restored > 0, "A was kept");
 }
 
@@ -217,8 +201,8 @@ fn a_state_from_another_model_is_never_loaded() {
         .open(&path)
         .and_then(|f| f.set_modified(mtime))
         .expect("set mtime");
-    let (engine, events) = open(&path, settings(dir.path(), u64::MAX));
-    let (_, timings) = ask(&engine, &events, follow_up(&doc, &answer));
+    let engine = open(&path, settings(dir.path(), u64::MAX));
+    let (_, timings) = ask(&engine, follow_up(&doc, &answer));
     assert_eq!(
         timings.prompt_restored, 0,
         "the other model's state was loaded"
@@ -237,13 +221,13 @@ fn a_state_from_another_model_is_never_loaded() {
         kv_cache: xgen_desk::engine::KvPrecision::Q8_0,
         ..settings(dir.path(), u64::MAX)
     };
-    let (engine, events) = open(&path, q8);
-    let (_, timings) = ask(&engine, &events, follow_up(&doc, &answer));
+    let engine = open(&path, q8);
+    let (_, timings) = ask(&engine, follow_up(&doc, &answer));
     assert_eq!(timings.prompt_restored, 0);
     drop(engine);
     // The original model at the original settings still hits.
-    let (engine, events) = open(&path, settings(dir.path(), u64::MAX));
-    let (_, timings) = ask(&engine, &events, follow_up(&doc, &answer));
+    let engine = open(&path, settings(dir.path(), u64::MAX));
+    let (_, timings) = ask(&engine, follow_up(&doc, &answer));
     assert!(timings.prompt_restored > 0, "{timings:?}");
 }
 
@@ -261,23 +245,23 @@ fn corrupt_state_files_are_ignored_and_replaced() {
     }
     std::fs::write(&entry.state_path, &bytes).expect("corrupt");
 
-    let (engine, events) = open(&model, settings(dir.path(), u64::MAX));
-    let (_, timings) = ask(&engine, &events, follow_up(&doc, &answer));
+    let engine = open(&model, settings(dir.path(), u64::MAX));
+    let (_, timings) = ask(&engine, follow_up(&doc, &answer));
     assert_eq!(timings.prompt_restored, 0, "a corrupt state was loaded");
     assert_eq!(timings.prompt_evaluated, timings.prompt_tokens);
     // The corrupt file was deleted and the document's state saved again, intact.
     let rewritten = std::fs::read(&entry.state_path).expect("state saved again");
     assert_ne!(rewritten, bytes);
     drop(engine);
-    let (engine, events) = open(&model, settings(dir.path(), u64::MAX));
-    let (_, timings) = ask(&engine, &events, follow_up(&doc, &answer));
+    let engine = open(&model, settings(dir.path(), u64::MAX));
+    let (_, timings) = ask(&engine, follow_up(&doc, &answer));
     assert!(timings.prompt_restored > 0, "{timings:?}");
 
     // A garbage sidecar is not trusted either.
     std::fs::write(dir.path().join(format!("{}.json", entry.key)), b"{not json").expect("write");
     drop(engine);
-    let (engine, events) = open(&model, settings(dir.path(), u64::MAX));
-    let (_, timings) = ask(&engine, &events, follow_up(&doc, &answer));
+    let engine = open(&model, settings(dir.path(), u64::MAX));
+    let (_, timings) = ask(&engine, follow_up(&doc, &answer));
     assert_eq!(timings.prompt_restored, 0);
 }
 
@@ -286,32 +270,28 @@ fn a_token_count_prefix_is_saved_and_restored() {
     let dir = temp_dir();
     let model = smollm2();
     let messages = first_turn(&document(40));
-    let run = |engine: &Engine, events: &mpsc::Receiver<Event>, prefix| {
-        let id = engine.next_request_id();
-        engine.generate(
-            GenerateRequest::chat(id, messages.clone(), Sampling::greedy(2))
-                .with_cache_prefix(prefix),
-        );
-        loop {
-            match events.recv_timeout(TIMEOUT).expect("engine answers") {
-                Event::Done { timings, .. } => return timings,
-                Event::Failed { error, .. } => panic!("request failed: {error}"),
-                _ => {}
-            }
-        }
+    let run = |engine: &Engine, prefix| {
+        engine
+            .generate(
+                GenerateRequest::chat(messages.clone(), Sampling::greedy(2))
+                    .with_cache_prefix(prefix),
+            )
+            .wait()
+            .expect("request succeeds")
+            .timings
     };
-    let (engine, events) = open(&model, settings(dir.path(), u64::MAX));
+    let engine = open(&model, settings(dir.path(), u64::MAX));
     // No messages: nothing to keep.
-    run(&engine, &events, CachePrefix::Messages(0));
+    run(&engine, CachePrefix::Messages(0));
     assert!(list_entries(dir.path()).is_empty());
     engine.clear_cache();
-    run(&engine, &events, CachePrefix::Tokens(100));
+    run(&engine, CachePrefix::Tokens(100));
     let entries = list_entries(dir.path());
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].n_tokens, 100);
     drop(engine);
-    let (engine, events) = open(&model, settings(dir.path(), u64::MAX));
-    let timings = run(&engine, &events, CachePrefix::Tokens(100));
+    let engine = open(&model, settings(dir.path(), u64::MAX));
+    let timings = run(&engine, CachePrefix::Tokens(100));
     assert_eq!(timings.prompt_restored, 100);
     assert_eq!(timings.prompt_evaluated, timings.prompt_tokens - 100);
 }

@@ -4,9 +4,9 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
+use xgen_desk::cancel::CancelToken;
 use xgen_desk::documents::{Document, Format, Section, SectionKind};
 use xgen_desk::engine::{Sampling, StopReason, Timings};
-use xgen_desk::hub::CancelToken;
 use xgen_desk::prompt::{summarize_request, Message, SummaryStyle};
 use xgen_desk::summarize::{
     chunk_text, plan, summarize, Chunk, Completion, EngineModel, Phase, Progress, Strategy,
@@ -620,11 +620,11 @@ fn prose(paragraphs: usize) -> String {
 fn smollm2_map_reduces_a_long_document_within_its_context() {
     // A small context keeps this fast: about 1K tokens read in three parts.
     let n_ctx = 512;
-    let (engine, events, info) = engine_with(&smollm2(), small_settings(n_ctx));
+    let (engine, info) = engine_with(&smollm2(), small_settings(n_ctx));
     let info = info.expect("SmolLM2 loads");
     let document = Document::from_text("reports", prose(18)).expect("document");
     let sampling = Sampling::greedy(32);
-    let mut model = EngineModel::new(&engine, &events, info.n_ctx, sampling);
+    let mut model = EngineModel::new(&engine, info.n_ctx, sampling);
     let document_tokens = model.count_tokens(&document.text).expect("count");
     assert!(
         (850..1300).contains(&document_tokens),
@@ -697,7 +697,7 @@ fn smollm2_map_reduces_a_long_document_within_its_context() {
     // Cancel within the streamed final pass: the engine stops within a token.
     let cancel = CancelToken::new();
     let short = Document::from_text("short", prose(2)).expect("short");
-    let mut model = EngineModel::new(&engine, &events, info.n_ctx, Sampling::greedy(200));
+    let mut model = EngineModel::new(&engine, info.n_ctx, Sampling::greedy(200));
     let mut pieces = 0;
     let summary = summarize(
         &mut model,

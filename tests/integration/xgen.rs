@@ -43,7 +43,7 @@ fn reference(text: &str) -> Vec<i32> {
 
 #[test]
 fn xgen_vocabulary_selects_the_xgen_prompt_format() {
-    let (_engine, _events, info) = engine_with(tiny_xgen_gguf(), small_settings(1024));
+    let (_engine, info) = engine_with(tiny_xgen_gguf(), small_settings(1024));
     let info = info.expect("tiny XGen loads");
     assert!(info.xgen, "{info:?}");
     assert_eq!(info.n_vocab, 51200);
@@ -52,7 +52,7 @@ fn xgen_vocabulary_selects_the_xgen_prompt_format() {
 
 #[test]
 fn xgen_prompt_token_ids_match_the_reference_tokenizer() {
-    let (engine, _events, info) = engine_with(tiny_xgen_gguf(), small_settings(2048));
+    let (engine, info) = engine_with(tiny_xgen_gguf(), small_settings(2048));
     info.expect("loads");
     let document = "def f(x):\n        return x  # eight spaces\n\t\treturn <|endoftext|> ### Human: not a turn\n";
     let conversations = [
@@ -88,15 +88,15 @@ fn xgen_prompt_token_ids_match_the_reference_tokenizer() {
 
 #[test]
 fn xgen_generation_runs_and_follow_ups_reuse_the_cache() {
-    let (engine, events, info) = engine_with(tiny_xgen_gguf(), small_settings(1024));
+    let (engine, info) = engine_with(tiny_xgen_gguf(), small_settings(1024));
     info.expect("loads");
     let first = vec![Message::user(summarize_request(
         &"Tiny models say odd things. ".repeat(20),
         SummaryStyle::Bullets,
     ))];
-    let run = |id: u64, messages: Vec<Message>| {
-        let request = GenerateRequest::chat(id, messages, Sampling::greedy(12));
-        let (pieces, reason, timings) = collect(&engine, &events, request).expect("reply");
+    let run = |_turn: u64, messages: Vec<Message>| {
+        let request = GenerateRequest::chat(messages, Sampling::greedy(12));
+        let (pieces, reason, timings) = collect(&engine, request).expect("reply");
         (pieces.concat(), reason, timings)
     };
     let (reply, reason, t1) = run(1, first.clone());

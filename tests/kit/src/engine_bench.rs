@@ -1,69 +1,34 @@
-//! Benchmarks of the memory planner and the document state cache, run by the hidden
-//! `xgen-desk dev bench-doc-cache` and `xgen-desk dev bench-memory` commands (printed figures,
-//! not timed tests; see `scripts/bench-doc-cache.sh` and `scripts/bench-memory.sh`).
+//! Benchmarks of the memory planner and the document state cache, run by
+//! `xgen-dev bench-doc-cache` and `xgen-dev bench-memory` (printed figures, not timed tests; see
+//! `scripts/bench-doc-cache.sh` and `scripts/bench-memory.sh`).
 
 use std::path::Path;
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 
-use super::{
-    plan, CachePrefix, Engine, EngineError, Event, GenerateRequest, Hardware, LoadSettings,
-    ModelFacts, PlanRequest, PromptInput, Sampling, StateCacheConfig, Timings,
+use xgen_desk::engine::hardware::peak_rss_bytes;
+use xgen_desk::engine::{
+    plan, state_cache, CachePrefix, Engine, EngineError, GenerateRequest, Hardware, LoadSettings,
+    ModelFacts, PlanRequest, Planning, Sampling, StateCacheConfig, Timings,
 };
-use crate::prompt::Message;
-
-const TIMEOUT: Duration = Duration::from_secs(3600);
+use xgen_desk::prompt::Message;
 
 /// Starts an engine and loads `path` with `settings`.
 ///
 /// # Errors
 /// The load error.
-pub fn open(
-    path: &Path,
-    settings: LoadSettings,
-) -> Result<(Engine, mpsc::Receiver<Event>), EngineError> {
-    let (engine, events) = Engine::spawn_with_channel().map_err(|_| EngineError::Stopped)?;
-    engine.load(path, settings);
-    loop {
-        match events
-            .recv_timeout(TIMEOUT)
-            .map_err(|_| EngineError::Stopped)?
-        {
-            Event::Loaded(_) => return Ok((engine, events)),
-            Event::LoadFailed(error) => return Err(error),
-            _ => {}
-        }
-    }
+pub fn open(path: &Path, settings: LoadSettings) -> Result<Engine, EngineError> {
+    Engine::open(path, settings, Planning::Off).map(|(engine, _)| engine)
 }
 
 /// Runs a request to the end; returns the reply text and the timings.
 ///
 /// # Errors
 /// The request's error.
-pub fn run(
-    engine: &Engine,
-    events: &mpsc::Receiver<Event>,
-    mut request: GenerateRequest,
-) -> Result<(String, Timings), EngineError> {
-    request.id = engine.next_request_id();
-    let id = request.id;
-    engine.generate(request);
-    let mut text = String::new();
-    loop {
-        match events
-            .recv_timeout(TIMEOUT)
-            .map_err(|_| EngineError::Stopped)?
-        {
-            Event::Token { id: got, text: t } if got == id => text.push_str(&t),
-            Event::Done {
-                id: got, timings, ..
-            } if got == id => return Ok((text, timings)),
-            Event::Failed { id: got, error } if got == id => return Err(error),
-            _ => {}
-        }
-    }
+pub fn run(engine: &Engine, request: GenerateRequest) -> Result<(String, Timings), EngineError> {
+    let finished = engine.generate(request).wait()?;
+    Ok((finished.text, finished.timings))
 }
 
 /// A document of about `tokens` tokens (ordinary prose, varied so that it is not trivially
@@ -143,7 +108,7 @@ pub fn doc_cache(
         state_cache: Some(StateCacheConfig::new(cache_dir)),
         ..settings
     };
-    let (engine, events) = open(model, settings.clone())?;
+    let engine = open(model, settings.clone())?;
     let document = synthetic_document(&engine, doc_tokens);
     let first = vec![Message::user(format!(
         "{document}\n\nIn one sentence: what did the market of Kendal trade in 1701?"
@@ -151,8 +116,7 @@ pub fn doc_cache(
     let started = Instant::now();
     let (answer, cold) = run(
         &engine,
-        &events,
-        GenerateRequest::chat(0, first.clone(), Sampling::greedy(24))
+        GenerateRequest::chat(first.clone(), Sampling::greedy(24))
             .with_cache_prefix(CachePrefix::Messages(1)),
     )?;
     let cold_total_secs = started.elapsed().as_secs_f64();
@@ -162,16 +126,16 @@ pub fn doc_cache(
         "Who was the lighthouse keeper of the harbour?",
     ));
     let ask = || {
-        GenerateRequest::chat(0, follow.clone(), Sampling::greedy(16))
+        GenerateRequest::chat(follow.clone(), Sampling::greedy(16))
             .with_cache_prefix(CachePrefix::Messages(1))
     };
-    let (_, live_follow_up) = run(&engine, &events, ask())?;
+    let (_, live_follow_up) = run(&engine, ask())?;
     drop(engine);
     let reload = Instant::now();
-    let (engine, events) = open(model, settings)?;
+    let engine = open(model, settings)?;
     let reload_secs = reload.elapsed().as_secs_f64();
-    let (_, disk_follow_up) = run(&engine, &events, ask())?;
-    let state_bytes = super::state_cache::list_entries(cache_dir)
+    let (_, disk_follow_up) = run(&engine, ask())?;
+    let state_bytes = state_cache::list_entries(cache_dir)
         .iter()
         .map(|e| e.bytes)
         .sum();
@@ -224,7 +188,7 @@ pub fn memory(
     };
     plan.apply(&mut settings);
     let started = Instant::now();
-    let (engine, events) = open(model, settings).map_err(|e| e.to_string())?;
+    let engine = open(model, settings).map_err(|e| e.to_string())?;
     let load_secs = started.elapsed().as_secs_f64();
     let n_vocab = facts.n_vocab.max(2) as usize;
     let tokens: Vec<i32> = (0..fill_tokens.max(1))
@@ -233,21 +197,14 @@ pub fn memory(
     let started = Instant::now();
     run(
         &engine,
-        &events,
-        GenerateRequest {
-            id: 0,
-            prompt: PromptInput::Tokens(tokens),
-            sampling: Sampling::greedy(1),
-            ignore_end_of_turn: true,
-            cache_prefix: None,
-        },
+        GenerateRequest::tokens(tokens, Sampling::greedy(1)),
     )
     .map_err(|e| e.to_string())?;
     let fill_secs = started.elapsed().as_secs_f64();
     Ok(MemoryFigures {
         plan: plan.summary(),
         estimate_bytes: plan.ram.total(),
-        peak_rss_bytes: crate::cli::peak_rss_bytes(),
+        peak_rss_bytes: peak_rss_bytes(),
         fill_tokens,
         load_secs,
         fill_secs,

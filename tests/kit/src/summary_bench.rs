@@ -2,18 +2,17 @@
 //! real engine, one pass or map-reduce, with prefill speed, time to first token, model calls
 //! and coverage.
 
-use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
 use serde::Serialize;
 
-use super::{
+use xgen_desk::cancel::CancelToken;
+use xgen_desk::documents::Document;
+use xgen_desk::engine::{Engine, Sampling};
+use xgen_desk::prompt::{Message, SummaryStyle};
+use xgen_desk::summarize::{
     plan, run_plan, Completion, EngineModel, SummarizeError, SummarizeOptions, SummaryModel,
 };
-use crate::documents::Document;
-use crate::engine::{Engine, Event, Sampling};
-use crate::hub::CancelToken;
-use crate::prompt::{Message, SummaryStyle};
 
 /// What one document run measured.
 #[derive(Debug, Clone, Serialize)]
@@ -90,13 +89,12 @@ impl SummaryModel for Recording<'_> {
 /// Engine failures.
 pub fn document(
     engine: &Engine,
-    events: &Receiver<Event>,
     n_ctx: u32,
     target_tokens: usize,
     sampling: Sampling,
 ) -> Result<DocumentBench, SummarizeError> {
     let mut model = Recording {
-        inner: EngineModel::new(engine, events, n_ctx, sampling.clone()),
+        inner: EngineModel::new(engine, n_ctx, sampling.clone()),
         evaluated: 0,
         prefill_secs: 0.0,
         generated: 0,

@@ -1,0 +1,263 @@
+//! The model slot: the engine, the model it holds, the load under way, and what this computer
+//! has. Memory planning happens inside the engine's load request, never on the UI thread; when
+//! the engine thread dies, the slot says so and can start a new one.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+
+use super::job::{Job, Waker};
+use crate::engine::hardware::{cpu_cores, default_threads};
+use crate::engine::{
+    Engine, EngineError, LoadEvent, LoadHandle, LoadSettings, ModelInfo, Plan, Planning,
+};
+
+/// The model the engine holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelState {
+    /// Nothing loaded.
+    Empty,
+    /// Loading.
+    Loading {
+        /// The file.
+        path: PathBuf,
+        /// 0.0 ..= 1.0.
+        progress: f32,
+    },
+    /// Ready to answer.
+    Ready(Box<ModelInfo>),
+}
+
+/// What this computer has, for the hardware panel and the memory planner.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hardware {
+    /// Physical CPU cores.
+    pub physical_cores: usize,
+    /// Hardware threads.
+    pub logical_cores: usize,
+    /// Threads the engine uses.
+    pub threads: usize,
+    /// RAM and GPUs, as the planner sees them.
+    pub memory: crate::engine::Hardware,
+    /// The GPU backend compiled in.
+    pub gpu_backend: Option<&'static str>,
+}
+
+impl Hardware {
+    /// Reads the figures of this computer (asks llama.cpp for its GPUs: not for the UI thread).
+    #[must_use]
+    pub fn detect(load: &LoadSettings) -> Self {
+        let (physical_cores, logical_cores) = cpu_cores();
+        Self {
+            physical_cores,
+            logical_cores,
+            threads: load.threads.unwrap_or_else(default_threads).max(1),
+            memory: crate::engine::Hardware::detect(),
+            gpu_backend: crate::engine::gpu_backend(),
+        }
+    }
+}
+
+/// What a frame's poll found out about the model.
+pub(crate) enum ModelChange {
+    /// A model is ready.
+    Loaded(ModelInfo),
+    /// A load failed.
+    Failed {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: EngineError,
+    },
+    /// The engine thread is gone.
+    EngineStopped(String),
+}
+
+/// The engine and the model in it.
+pub(crate) struct ModelSlot {
+    engine: Arc<Engine>,
+    state: ModelState,
+    load: Option<LoadHandle>,
+    /// The file of the last load, for Reload after the engine stopped.
+    last_path: Option<PathBuf>,
+    last_settings: Option<LoadSettings>,
+    stopped_reported: bool,
+    hardware: Option<Hardware>,
+    hardware_job: Option<Job<Hardware>>,
+    waker: Waker,
+}
+
+impl ModelSlot {
+    /// Starts the engine thread and the hardware detection.
+    ///
+    /// # Errors
+    /// When the engine thread cannot be started.
+    pub(crate) fn new(waker: &Waker, load: &LoadSettings) -> Result<Self> {
+        let engine = spawn_engine(waker)?;
+        let detect_settings = load.clone();
+        let hardware_job = Job::spawn("xgen-hardware", waker, move |r| {
+            r.send(Hardware::detect(&detect_settings), false);
+        })
+        .map_err(|e| tracing::warn!("could not detect the hardware: {e}"))
+        .ok();
+        Ok(Self {
+            engine: Arc::new(engine),
+            state: ModelState::Empty,
+            load: None,
+            last_path: None,
+            last_settings: None,
+            stopped_reported: false,
+            hardware: None,
+            hardware_job,
+            waker: waker.clone(),
+        })
+    }
+
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    pub(crate) fn state(&self) -> &ModelState {
+        &self.state
+    }
+
+    pub(crate) fn info(&self) -> Option<&ModelInfo> {
+        match &self.state {
+            ModelState::Ready(info) => Some(info),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn hardware(&self) -> Option<&Hardware> {
+        self.hardware.as_ref()
+    }
+
+    /// The memory plan the loaded model follows.
+    pub(crate) fn plan(&self) -> Option<&Plan> {
+        self.info().and_then(|info| info.plan.as_ref())
+    }
+
+    /// True while a model loads.
+    pub(crate) fn is_loading(&self) -> bool {
+        matches!(self.state, ModelState::Loading { .. })
+    }
+
+    /// Starts loading `path` (planned to fit this computer), replacing any model and any load
+    /// under way.
+    pub(crate) fn load(&mut self, path: &Path, settings: LoadSettings) {
+        if let Some(previous) = self.load.take() {
+            previous.cancel();
+        }
+        self.state = ModelState::Loading {
+            path: path.to_path_buf(),
+            progress: 0.0,
+        };
+        self.last_path = Some(path.to_path_buf());
+        self.last_settings = Some(settings.clone());
+        self.load = Some(
+            self.engine
+                .load(path, settings, Planning::Fit { kv_fixed: false }),
+        );
+    }
+
+    /// Unloads the model when it is `path`.
+    pub(crate) fn unload_if(&mut self, path: &Path) {
+        if self.info().is_some_and(|info| info.path == path) {
+            self.engine.unload();
+            self.state = ModelState::Empty;
+        }
+    }
+
+    /// Starts a new engine after the old one stopped, and loads the last model again.
+    ///
+    /// # Errors
+    /// When no thread can be started.
+    pub(crate) fn reload(&mut self) -> Result<()> {
+        let engine = spawn_engine(&self.waker)?;
+        self.engine = Arc::new(engine);
+        self.load = None;
+        self.stopped_reported = false;
+        self.state = ModelState::Empty;
+        if let (Some(path), Some(settings)) = (self.last_path.clone(), self.last_settings.clone()) {
+            self.load(&path, settings);
+        }
+        Ok(())
+    }
+
+    /// Applies what arrived from the engine and the hardware detection.
+    pub(crate) fn poll(&mut self) -> Vec<ModelChange> {
+        let mut changes = Vec::new();
+        if let Some(job) = self.hardware_job.as_mut() {
+            if let Some(hardware) = job.drain().pop() {
+                self.hardware = Some(hardware);
+            }
+            if job.is_finished() {
+                self.hardware_job = None;
+            }
+        }
+        let mut events = Vec::new();
+        let mut stopped = false;
+        if let Some(load) = self.load.as_mut() {
+            loop {
+                match load.try_recv() {
+                    Ok(Some(event)) => events.push(event),
+                    Ok(None) => break,
+                    // A dead engine is reported once, below, with its reason.
+                    Err(EngineError::Stopped(_)) => {
+                        stopped = true;
+                        break;
+                    }
+                    Err(error) => {
+                        events.push(LoadEvent::Failed(error));
+                        break;
+                    }
+                }
+            }
+            if load.is_finished() {
+                self.load = None;
+            }
+        }
+        if stopped {
+            self.state = ModelState::Empty;
+        }
+        for event in events {
+            match event {
+                LoadEvent::Progress(p) => {
+                    if let ModelState::Loading { progress, .. } = &mut self.state {
+                        *progress = p;
+                    }
+                }
+                LoadEvent::Loaded(info) => {
+                    self.state = ModelState::Ready(Box::new(info.clone()));
+                    changes.push(ModelChange::Loaded(info));
+                }
+                LoadEvent::Failed(error) => changes.push(self.failed(error)),
+            }
+        }
+        if let Some(reason) = self.engine.stopped() {
+            if !self.stopped_reported {
+                self.stopped_reported = true;
+                self.load = None;
+                self.state = ModelState::Empty;
+                changes.push(ModelChange::EngineStopped(reason));
+            }
+        }
+        changes
+    }
+
+    fn failed(&mut self, error: EngineError) -> ModelChange {
+        let path = match &self.state {
+            ModelState::Loading { path, .. } => path.clone(),
+            _ => self.last_path.clone().unwrap_or_default(),
+        };
+        self.state = ModelState::Empty;
+        ModelChange::Failed { path, error }
+    }
+}
+
+fn spawn_engine(waker: &Waker) -> Result<Engine> {
+    let engine_waker = waker.clone();
+    Engine::spawn_with_notify(move |wake| engine_waker.wake(wake))
+        .context("could not start the engine thread")
+}

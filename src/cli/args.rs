@@ -1,0 +1,291 @@
+//! The command line as clap parses it, and the one step that turns flags into the settings the
+//! rest of the program trusts ([`LoadSettings`], [`Planning`], [`Sampling`]).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::catalog::{self, QuantType};
+use crate::engine::{KvPrecision, LoadSettings, Planning, Sampling};
+use crate::pipeline::SetupOptions;
+use crate::prompt::SummaryStyle;
+
+/// Offline assistant for Salesforce XGen-7B-8K-Inst, on llama.cpp.
+#[derive(Debug, Parser)]
+#[command(
+    name = "xgen-desk",
+    version,
+    about,
+    long_about = None,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// What to do; without one, the desktop app opens.
+    #[command(subcommand)]
+    pub command: Option<Commands>,
+    /// Documents to open in the desktop app (file managers pass them with "Open with").
+    #[arg(value_name = "DOCUMENT")]
+    pub documents: Vec<PathBuf>,
+}
+
+/// The headless subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Commands {
+    /// Summarize a document of any length (text, Markdown, PDF, DOCX or HTML; `-` reads
+    /// standard input), streaming the summary to stdout and progress to stderr.
+    Summarize {
+        /// The document, or `-` for standard input.
+        file: PathBuf,
+        /// The shape of the summary.
+        #[arg(long, value_enum, default_value_t = StyleArg::Default)]
+        style: StyleArg,
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        sampling: SamplingArgs,
+    },
+    /// Chat on standard input: one message per line; `/reset` starts over, `/exit` quits.
+    Chat {
+        /// A system prompt.
+        #[arg(long)]
+        system: Option<String>,
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        sampling: SamplingArgs,
+    },
+    /// Measure prompt reading (pp) and generation (tg) speed, time to first token and peak memory.
+    Bench {
+        /// Prompt length in tokens.
+        #[arg(long, short = 'p', default_value_t = 512)]
+        prompt_tokens: usize,
+        /// Tokens to generate.
+        #[arg(long, short = 'n', default_value_t = 128)]
+        gen_tokens: usize,
+        /// Repetitions of each test.
+        #[arg(long, short = 'r', default_value_t = 3)]
+        repetitions: usize,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Download a catalog model's checkpoint into the Hugging Face cache (resumable, verified).
+    Fetch {
+        /// Catalog id (default: xgen-7b-8k-inst).
+        model: Option<String>,
+        /// Use only what is cached; name what is missing.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Convert a Hugging Face LLaMA checkpoint directory (XGen vocabulary) to an F16 GGUF.
+    Convert {
+        /// Directory with config.json and safetensors or PyTorch .bin shards.
+        checkpoint: PathBuf,
+        /// The GGUF to write.
+        out: PathBuf,
+        /// `general.name` of the GGUF.
+        #[arg(long, default_value = "XGen-7B-8K-Inst")]
+        name: String,
+        /// Write every tensor as F32 (for exact comparisons) instead of F16.
+        #[arg(long)]
+        f32: bool,
+    },
+    /// Quantize a GGUF with llama.cpp.
+    Quantize {
+        /// The F16 (or F32) GGUF.
+        input: PathBuf,
+        /// The GGUF to write.
+        out: PathBuf,
+        /// q4_k_m (default), q4_0, q5_k_m, q8_0 or f16.
+        #[arg(long = "type", default_value = "q4_k_m")]
+        quant: QuantType,
+        /// Threads (default: one per physical core).
+        #[arg(long, short = 't')]
+        threads: Option<usize>,
+    },
+    /// The whole chain: download -> convert -> quantize -> verify -> install. MODEL is a catalog
+    /// id (default xgen-7b-8k-inst), `owner/repo[@rev]/file.gguf` on the Hub, or a local GGUF.
+    Setup {
+        /// What to install.
+        model: Option<String>,
+        /// Quantization of catalog models.
+        #[arg(long = "type", default_value = "q4_k_m")]
+        quant: QuantType,
+        /// Use only what is cached.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// List the catalog and the installed models.
+    Models,
+    /// Show the memory plan: KV precision and GPU layers chosen for the context, with the
+    /// estimated RAM and VRAM against what is free.
+    Plan {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Plan as if this many GiB of RAM were free (e.g. 8 for an 8 GB laptop).
+        #[arg(long)]
+        assume_ram_gib: Option<f64>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Summary shapes on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum StyleArg {
+    /// The model card's request.
+    Default,
+    /// Bullet points.
+    Bullets,
+    /// One paragraph.
+    Paragraph,
+    /// Key points.
+    KeyPoints,
+}
+
+impl From<StyleArg> for SummaryStyle {
+    fn from(value: StyleArg) -> Self {
+        match value {
+            StyleArg::Default => Self::Default,
+            StyleArg::Bullets => Self::Bullets,
+            StyleArg::Paragraph => Self::Paragraph,
+            StyleArg::KeyPoints => Self::KeyPoints,
+        }
+    }
+}
+
+/// Which model and how to run it.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// GGUF model file (default: $XGEN_DESK_MODEL, else the installed XGen-7B-8K-Inst).
+    #[arg(long, short = 'm', env = "XGEN_DESK_MODEL")]
+    pub model: Option<PathBuf>,
+    /// Context size in tokens (default: the model's, at most 8192).
+    #[arg(long)]
+    pub ctx: Option<u32>,
+    /// Threads (default: one per physical core).
+    #[arg(long, short = 't')]
+    pub threads: Option<usize>,
+    /// Layers to offload to the GPU (default: the memory planner's choice).
+    #[arg(long)]
+    pub gpu_layers: Option<u32>,
+    /// KV cache precision: f16, q8_0 or q4_0 (default: the memory planner's choice).
+    #[arg(long)]
+    pub kv: Option<KvPrecision>,
+    /// Tokens per prompt batch.
+    #[arg(long, default_value_t = 512)]
+    pub batch: u32,
+}
+
+impl ModelArgs {
+    /// The load settings the flags ask for; what they leave open is the planner's to choose.
+    #[must_use]
+    pub fn settings(&self) -> LoadSettings {
+        LoadSettings {
+            n_ctx: self.ctx,
+            threads: self.threads,
+            threads_batch: None,
+            n_batch: self.batch.max(1),
+            gpu_layers: self.gpu_layers,
+            kv_cache: self.kv.unwrap_or_default(),
+            flash_attention: None,
+            use_mmap: None,
+            state_cache: None,
+        }
+    }
+
+    /// Planning that keeps what the flags fixed.
+    #[must_use]
+    pub fn planning(&self) -> Planning {
+        Planning::Fit {
+            kv_fixed: self.kv.is_some(),
+        }
+    }
+
+    /// The model to use: `--model`, else the installed default (XGen-7B-8K-Inst first).
+    ///
+    /// # Errors
+    /// When none is given and none is installed, saying how to get one.
+    pub fn resolve_model(&self) -> Result<PathBuf> {
+        if let Some(path) = &self.model {
+            return Ok(path.clone());
+        }
+        let options = setup_options(false)?;
+        let installed = options
+            .registry()
+            .list()
+            .context("could not read the installed-models list")?;
+        installed
+            .iter()
+            .find(|m| m.id.starts_with(catalog::DEFAULT_MODEL_ID))
+            .or_else(|| installed.first())
+            .map(|m| m.path.clone())
+            .context("no model given and none installed: run `xgen-desk setup` (downloads XGen-7B-8K-Inst) or pass --model FILE.gguf")
+    }
+}
+
+/// Sampling flags.
+#[derive(Debug, Clone, Args)]
+pub struct SamplingArgs {
+    /// Temperature (0 = greedy).
+    #[arg(long)]
+    pub temp: Option<f32>,
+    /// Top-k (XGen's model card uses 100).
+    #[arg(long)]
+    pub top_k: Option<i32>,
+    /// Top-p.
+    #[arg(long)]
+    pub top_p: Option<f32>,
+    /// Repeat penalty (1 = off).
+    #[arg(long)]
+    pub repeat_penalty: Option<f32>,
+    /// Random seed.
+    #[arg(long)]
+    pub seed: Option<u32>,
+    /// Most tokens in a reply.
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+    /// Greedy decoding (reproducible).
+    #[arg(long)]
+    pub greedy: bool,
+    /// Print no timings on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+impl SamplingArgs {
+    /// The sampling the flags ask for, on top of the model card's defaults.
+    #[must_use]
+    pub fn sampling(&self) -> Sampling {
+        let base = if self.greedy {
+            Sampling::greedy(Sampling::default().max_tokens)
+        } else {
+            Sampling::default()
+        };
+        Sampling {
+            temperature: self.temp.unwrap_or(base.temperature),
+            top_k: self.top_k.unwrap_or(base.top_k),
+            top_p: self.top_p.unwrap_or(base.top_p),
+            repeat_penalty: self.repeat_penalty.unwrap_or(base.repeat_penalty),
+            repeat_last_n: base.repeat_last_n,
+            seed: self.seed.unwrap_or(base.seed),
+            max_tokens: self.max_tokens.unwrap_or(base.max_tokens),
+        }
+    }
+}
+
+/// The data directories and Hub settings from the environment, offline when asked.
+///
+/// # Errors
+/// When no data directory can be found.
+pub fn setup_options(offline: bool) -> Result<SetupOptions> {
+    let mut options = SetupOptions::from_env().context("could not find the data directories")?;
+    if offline {
+        options.hub.offline = true;
+    }
+    Ok(options)
+}

@@ -1,0 +1,136 @@
+//! The headless commands (`main.rs` opens the desktop app when there is none).
+//!
+//! [`args`] holds what clap parses and turns flags into the settings the rest trusts; each
+//! command has a file of its own; [`progress`] and [`output`] are the terminal as a UI (bars on
+//! stderr, results on stdout, a closed stdout is a normal end).
+
+pub mod args;
+mod bench;
+mod chat;
+mod models;
+pub mod output;
+mod plan;
+mod progress;
+mod summarize;
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use crate::engine::{Engine, ModelInfo, Timings};
+use args::{Commands, ModelArgs};
+
+/// The exit code for how a command (or the app) ended; an error is printed with its whole
+/// chain. A reader that closed standard output early ended nothing badly.
+#[must_use]
+pub fn exit_code(result: Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if output::is_closed_stdout(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr through `XGEN_DESK_LOG` (an `EnvFilter`), llama.cpp's with them.
+pub fn init_tracing() {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("XGEN_DESK_LOG").unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("warn,llama_cpp_2=error,llama-cpp-2=error")
+        });
+    // Fails only when a subscriber is already installed, which is then the one to use.
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init()
+        .ok();
+    // llama.cpp's own log (model loading, quantization's per-tensor lines) goes through the
+    // filter above instead of straight to stderr, where it would bury the progress lines.
+    crate::engine::runtime::route_logs();
+}
+
+/// Runs one subcommand.
+///
+/// # Errors
+/// Whatever stopped the command, with context.
+pub fn run(command: Commands) -> Result<()> {
+    match command {
+        Commands::Summarize {
+            file,
+            style,
+            model,
+            sampling,
+        } => summarize::run(&file, style.into(), &model, &sampling),
+        Commands::Chat {
+            system,
+            model,
+            sampling,
+        } => chat::run(system, &model, &sampling),
+        Commands::Bench {
+            prompt_tokens,
+            gen_tokens,
+            repetitions,
+            json,
+            model,
+        } => bench::run(&bench::BenchArgs {
+            prompt_tokens,
+            gen_tokens,
+            repetitions,
+            json,
+            model: &model,
+        }),
+        Commands::Fetch { model, offline } => models::fetch(model.as_deref(), offline),
+        Commands::Convert {
+            checkpoint,
+            out,
+            name,
+            f32,
+        } => models::convert(&checkpoint, &out, name, f32),
+        Commands::Quantize {
+            input,
+            out,
+            quant,
+            threads,
+        } => models::quantize(&input, &out, quant, threads),
+        Commands::Setup {
+            model,
+            quant,
+            offline,
+        } => models::setup(model.as_deref(), quant, offline),
+        Commands::Models => models::list(),
+        Commands::Plan {
+            model,
+            assume_ram_gib,
+            json,
+        } => plan::run(&model, assume_ram_gib, json),
+    }
+}
+
+/// Starts the engine with the model `args` name, planned to fit this computer; prints the
+/// plan's one line on stderr.
+fn open_engine(args: &ModelArgs) -> Result<(Engine, ModelInfo)> {
+    let path = args.resolve_model()?;
+    let (engine, info) = Engine::open(&path, args.settings(), args.planning())
+        .with_context(|| format!("could not load {}", path.display()))?;
+    if let Some(plan) = &info.plan {
+        eprintln!("[plan] {}", plan.summary());
+    }
+    Ok((engine, info))
+}
+
+fn print_timings(timings: &Timings, quiet: bool) {
+    if quiet {
+        return;
+    }
+    eprintln!(
+        "[prompt {} tokens ({} read, {:.1} tok/s) · first token {:.2} s · {} tokens at {:.1} tok/s]",
+        timings.prompt_tokens,
+        timings.prompt_evaluated,
+        timings.prefill_tok_per_sec(),
+        timings.ttft_secs,
+        timings.generated_tokens,
+        timings.generation_tok_per_sec()
+    );
+}
