@@ -45,12 +45,13 @@ impl Preset {
         }
     }
 
-    /// The sampling settings of the preset (keeping `max_tokens`).
+    /// The sampling settings of the preset (keeping `max_tokens`, the seed and drafts).
     #[must_use]
     pub fn apply(self, current: &Sampling) -> Sampling {
         let base = Sampling {
             max_tokens: current.max_tokens,
             seed: current.seed,
+            drafts: current.drafts,
             ..Sampling::default()
         };
         match self {

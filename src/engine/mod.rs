@@ -129,6 +129,14 @@ pub struct Sampling {
     pub seed: u32,
     /// Most tokens to generate; also reserved in the context before the prompt is accepted.
     pub max_tokens: u32,
+    /// Draft tokens from the prompt and check them in one batch (prompt-lookup decoding).
+    /// Changes only the speed: the reply is the same tokens either way.
+    #[serde(default = "drafts_default")]
+    pub drafts: bool,
+}
+
+fn drafts_default() -> bool {
+    true
 }
 
 impl Default for Sampling {
@@ -141,6 +149,7 @@ impl Default for Sampling {
             repeat_last_n: 64,
             seed: 0x5EED,
             max_tokens: 512,
+            drafts: true,
         }
     }
 }
@@ -293,6 +302,15 @@ pub struct Timings {
     pub generated_tokens: usize,
     /// Seconds spent generating after the first token.
     pub generation_secs: f64,
+    /// Batches that checked drafted tokens.
+    #[serde(default)]
+    pub draft_steps: usize,
+    /// Tokens drafted from the prompt and the reply.
+    #[serde(default)]
+    pub drafted: usize,
+    /// Drafted tokens the model agreed with (each saved one evaluation).
+    #[serde(default)]
+    pub draft_accepted: usize,
 }
 
 impl Timings {

@@ -19,10 +19,11 @@ use super::runtime::{backend, gpu_backend};
 use super::state_cache::{self, CachePrefix, StateCache};
 use super::{
     Command, EngineError, GenerateRequest, KvPrecision, LoadEvent, LoadSettings, ModelInfo, Outbox,
-    Plan, Planning, PromptInput, ReplyEvent, Sampling, StopReason, StopScanner, Timings,
-    TokenizeInput,
+    Plan, Planning, PromptInput, ReplyEvent, Sampling, StopReason, Timings, TokenizeInput,
 };
 use crate::prompt::{self, Message, PromptFormat, PromptPiece};
+
+mod decode;
 
 pub(super) fn run(inbox: &mpsc::Receiver<Command>) {
     let mut next = inbox.recv().ok();
@@ -629,73 +630,7 @@ impl Session<'_> {
             return Ok(());
         }
 
-        let mut sampler = self.build_sampler(&request.sampling);
-        let greedy = request.sampling.temperature <= 0.0;
-        let xgen = self.format == PromptFormat::Xgen;
-        let mut scanner = if xgen && matches!(request.prompt, PromptInput::Chat(_)) {
-            StopScanner::new(vec![format!("\n{}", prompt::XGEN_TURN_MARKER)], true)
-        } else {
-            StopScanner::new(Vec::new(), false)
-        };
-        let vocab = self.model.vocab();
-        let mut decoder = encoding_rs::UTF_8.new_decoder();
-        let mut piece = Vec::new();
-        let mut text = String::new();
-        let mut first_token_at = None;
-        let reason = loop {
-            if reply.cancelled() {
-                break StopReason::Cancelled;
-            }
-            let token = if greedy {
-                // Straight to the largest logit: skips building llama.cpp's candidate array over the
-                // whole vocabulary for every token.
-                argmax(self.ctx.get_logits_ith(-1))
-            } else {
-                sampler.sample(&self.ctx, -1)
-            };
-            let now = Instant::now();
-            if first_token_at.is_none() {
-                first_token_at = Some(now);
-                timings.ttft_secs = now.duration_since(started).as_secs_f64();
-            }
-            if vocab.is_eog(token) && !request.ignore_end_of_turn {
-                break StopReason::EndOfTurn;
-            }
-            timings.generated_tokens += 1;
-            piece.clear();
-            vocab.token_to_piece_into(token, &mut piece, false, None);
-            text.clear();
-            let max = decoder
-                .max_utf8_buffer_length(piece.len())
-                .unwrap_or(piece.len() * 3 + 4);
-            text.reserve(max);
-            // `text` was reserved for the worst case, so the decoder never reports a full buffer.
-            let (_, _, _) = decoder.decode_to_string(&piece, &mut text, false);
-            let visible = scanner.push(&text);
-            if !visible.is_empty() {
-                reply.send(ReplyEvent::Text(visible));
-            }
-            if scanner.stopped() && !request.ignore_end_of_turn {
-                break StopReason::EndOfTurn;
-            }
-            if timings.generated_tokens >= reserved {
-                break StopReason::MaxTokens;
-            }
-            if self.cached.len() + 1 >= n_ctx {
-                break StopReason::ContextFull;
-            }
-            if let Err(error) = self.evaluate(&[token], &mut |_| true) {
-                self.clear_cache();
-                return Err(error);
-            }
-        };
-        let tail = scanner.finish();
-        if !tail.is_empty() {
-            reply.send(ReplyEvent::Text(tail));
-        }
-        if let Some(first) = first_token_at {
-            timings.generation_secs = first.elapsed().as_secs_f64();
-        }
+        let reason = self.decode(request, reply, &mut timings, started)?;
         reply.send(ReplyEvent::Done { reason, timings });
         Ok(())
     }
