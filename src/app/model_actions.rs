@@ -149,7 +149,8 @@ impl XgenApp {
 
     /// Removes an installed model (and its file when the app made it).
     pub fn delete_model(&mut self, id: &str) {
-        let registry = Registry::new(self.opts.paths.registry_file());
+        let registry = Registry::new(self.opts.paths.registry_file())
+            .with_owned_dirs(self.opts.paths.models_dir(), &self.opts.hub.cache_dir);
         match registry.remove(id) {
             Ok(Some(removed)) => {
                 if let ModelState::Ready(info) = &self.model {
