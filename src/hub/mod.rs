@@ -777,9 +777,10 @@ fn cached_file_is_good(cache: &RepoCache, path: &std::path::Path) -> Result<bool
     }
     let etag = std::fs::read_link(path).ok().and_then(|target| {
         let etag = target.file_name()?.to_str()?.to_owned();
+        check_etag(&etag).ok()?;
         let into_blobs =
             std::fs::canonicalize(path).ok()? == std::fs::canonicalize(cache.blob(&etag)).ok()?;
-        (check_etag(&etag).is_ok() && into_blobs).then_some(etag)
+        into_blobs.then_some(etag)
     });
     // A copy (Windows) or a link someone else made: its ETag is unknown, only its presence
     // can be checked.
