@@ -463,9 +463,22 @@ const REGISTRY_VERSION: u32 = 1;
 /// The installed-models registry: a JSON file, rewritten atomically (temporary file in the same
 /// directory, fsync, rename, fsync of the directory) under an exclusive lock file, so the CLI and
 /// the GUI can change it at the same time without losing entries.
+///
+/// The file can be edited by hand, so the paths it records are not trusted when a model is
+/// removed: [`Registry::remove`] deletes only what setup itself makes, found where setup puts
+/// it ([`Registry::with_owned_dirs`]).
 #[derive(Debug, Clone)]
 pub struct Registry {
     path: PathBuf,
+    owned: Option<OwnedDirs>,
+}
+
+/// Where the files setup makes live: the models directory (converted GGUFs) and the Hugging
+/// Face cache (downloaded GGUFs).
+#[derive(Debug, Clone)]
+struct OwnedDirs {
+    models_dir: PathBuf,
+    hf_cache_dir: PathBuf,
 }
 
 impl Registry {
@@ -473,7 +486,22 @@ impl Registry {
     /// is read or created until used; a missing file is an empty registry.
     #[must_use]
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
+        Self {
+            path: path.into(),
+            owned: None,
+        }
+    }
+
+    /// The same registry, allowed to delete the files of removed models that setup made: a
+    /// converted GGUF directly in `models_dir`, a downloaded GGUF in the snapshot (and blob) of
+    /// `hf_cache_dir` that its entry names. Without this, [`Registry::remove`] deletes no file.
+    #[must_use]
+    pub fn with_owned_dirs(mut self, models_dir: &Path, hf_cache_dir: &Path) -> Self {
+        self.owned = Some(OwnedDirs {
+            models_dir: models_dir.to_path_buf(),
+            hf_cache_dir: hf_cache_dir.to_path_buf(),
+        });
+        self
     }
 
     /// The registry file.
@@ -511,8 +539,10 @@ impl Registry {
     }
 
     /// Removes the entry `id` and deletes its file when xgen-desk created it
-    /// ([`InstalledModel::owns_file`]). Returns the removed entry, `None` if it was not installed.
-    /// The file is deleted first, so a failure leaves the entry in place.
+    /// ([`InstalledModel::owns_file`]) and it is where setup puts such files (see
+    /// [`Registry::with_owned_dirs`]); any other path the entry names is left alone, with a
+    /// warning in the log. Returns the removed entry, `None` if it was not installed. The file
+    /// is deleted first, so a failure leaves the entry in place.
     ///
     /// # Errors
     /// [`RegistryError::DeleteFile`] if the file exists and cannot be deleted; other variants on
@@ -524,23 +554,29 @@ impl Registry {
             return Ok(None);
         };
         let entry = file.models.remove(index);
-        if entry.owns_file() {
-            // A GGUF downloaded from the Hub is a snapshot symlink into the HF cache's blobs/:
-            // delete the blob as well, or no space would be freed.
-            let target = std::fs::symlink_metadata(&entry.path)
-                .is_ok_and(|m| m.file_type().is_symlink())
-                .then(|| std::fs::canonicalize(&entry.path).ok())
-                .flatten();
-            for path in target.iter().chain(std::iter::once(&entry.path)) {
-                match std::fs::remove_file(path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(source) => {
-                        return Err(RegistryError::DeleteFile {
-                            path: path.clone(),
-                            source,
-                        });
-                    }
+        let deletable = match (&self.owned, entry.owns_file()) {
+            (Some(owned), true) => match owned.files_of(&entry) {
+                Ok(paths) => paths,
+                Err(reason) => {
+                    tracing::warn!(
+                        model = %entry.id,
+                        path = %entry.path.display(),
+                        "the model's file was kept: {reason}"
+                    );
+                    Vec::new()
+                }
+            },
+            _ => Vec::new(),
+        };
+        for path in &deletable {
+            match std::fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(RegistryError::DeleteFile {
+                        path: path.clone(),
+                        source,
+                    });
                 }
             }
         }
@@ -618,3 +654,151 @@ impl Registry {
 }
 
 pub use xgen_quantize::fsio::write_atomic;
+
+/// Most files looked at under one repository's `snapshots/` when checking whether another
+/// snapshot still uses a blob; beyond it the blob is kept.
+const MAX_SNAPSHOT_ENTRIES: usize = 100_000;
+
+impl OwnedDirs {
+    /// The files to delete with `entry`, or why none may be. Only the places setup writes to
+    /// count, computed from the entry's source rather than taken from its `path`: a hand-edited
+    /// `path` elsewhere (`/etc/passwd`, a person's own GGUF) is refused.
+    fn files_of(&self, entry: &InstalledModel) -> Result<Vec<PathBuf>, String> {
+        match &entry.source {
+            InstalledSource::LocalFile => Ok(Vec::new()),
+            InstalledSource::Catalog { .. } => self.converted_file(&entry.path),
+            InstalledSource::HubGguf {
+                repo, commit, file, ..
+            } => self.downloaded_files(&entry.path, repo, commit, file),
+        }
+    }
+
+    /// A GGUF setup converted: a regular file (not a link) directly in the models directory.
+    fn converted_file(&self, path: &Path) -> Result<Vec<PathBuf>, String> {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| {
+                !n.starts_with('.')
+                    && xgen_quantize::fsio::check_relative_name(n).is_ok()
+                    && Path::new(n)
+                        .extension()
+                        .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+            })
+            .ok_or("it is not the name of a GGUF file setup writes")?;
+        let models_dir = std::fs::canonicalize(&self.models_dir).map_err(|e| {
+            format!(
+                "the models directory {} cannot be resolved: {e}",
+                self.models_dir.display()
+            )
+        })?;
+        let in_models_dir = path
+            .parent()
+            .and_then(|p| std::fs::canonicalize(p).ok())
+            .is_some_and(|p| p == models_dir);
+        if !in_models_dir {
+            return Err(format!(
+                "it is not in the models directory {}",
+                models_dir.display()
+            ));
+        }
+        let file = models_dir.join(name);
+        match std::fs::symlink_metadata(&file) {
+            Ok(meta) if meta.is_file() => Ok(vec![file]),
+            Ok(_) => Err("it is a link or a folder, not a file setup wrote".to_owned()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(format!("it cannot be examined: {e}")),
+        }
+    }
+
+    /// A GGUF setup downloaded: the snapshot file of `repo@commit/file` in the Hugging Face
+    /// cache and, when it links to one of that repository's blobs that no other snapshot file
+    /// uses, the blob (or no space would be freed) and its verification record.
+    fn downloaded_files(
+        &self,
+        path: &Path,
+        repo: &str,
+        commit: &str,
+        file: &str,
+    ) -> Result<Vec<PathBuf>, String> {
+        let valid = crate::hub::check_repo_id(repo).is_ok()
+            && crate::hub::is_commit_hash(commit)
+            && xgen_quantize::fsio::check_relative_name(file).is_ok();
+        if !valid {
+            return Err("its source names no file of the download cache".to_owned());
+        }
+        let cache = crate::hub::RepoCache::new(&self.hf_cache_dir, repo);
+        let pointer = cache.snapshot_file(commit, file);
+        if !same_place(path, &pointer) {
+            return Err(format!(
+                "it is not the file {file} of {repo} in the download cache {}",
+                self.hf_cache_dir.display()
+            ));
+        }
+        let meta = match std::fs::symlink_metadata(&pointer) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(format!("it cannot be examined: {e}")),
+        };
+        if meta.is_dir() {
+            return Err("it is a folder".to_owned());
+        }
+        let mut files = Vec::new();
+        if meta.file_type().is_symlink() {
+            let blobs = std::fs::canonicalize(cache.repo_dir().join("blobs")).ok();
+            let blob = std::fs::canonicalize(&pointer)
+                .ok()
+                .filter(|b| blobs.is_some() && b.parent() == blobs.as_deref());
+            if let Some(blob) = blob {
+                if !linked_elsewhere(&cache.repo_dir().join("snapshots"), &blob, &pointer) {
+                    if let Some(etag) = blob.file_name().and_then(|n| n.to_str()) {
+                        files.push(cache.verified_marker(etag));
+                    }
+                    files.push(blob);
+                }
+            }
+        }
+        files.push(pointer);
+        Ok(files)
+    }
+}
+
+/// Whether two paths name the same directory entry (their folders resolve to the same place
+/// and their names are equal), without following a link at the end.
+fn same_place(a: &Path, b: &Path) -> bool {
+    let folder = |p: &Path| p.parent().and_then(|d| std::fs::canonicalize(d).ok());
+    a.file_name() == b.file_name() && folder(a).is_some() && folder(a) == folder(b)
+}
+
+/// Whether a link under `snapshots` other than `except` leads to `blob`. Undecided (too many
+/// entries, an unreadable folder) counts as yes, so a blob is deleted only when surely unused.
+fn linked_elsewhere(snapshots: &Path, blob: &Path, except: &Path) -> bool {
+    let mut stack = vec![snapshots.to_path_buf()];
+    let mut seen = 0usize;
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return true;
+        };
+        for entry in entries {
+            seen += 1;
+            let Ok(entry) = entry else { return true };
+            if seen > MAX_SNAPSHOT_ENTRIES {
+                return true;
+            }
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => stack.push(path),
+                Ok(t) if t.is_symlink() => {
+                    if !same_place(&path, except)
+                        && std::fs::canonicalize(&path).is_ok_and(|p| p == blob)
+                    {
+                        return true;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => return true,
+            }
+        }
+    }
+    false
+}

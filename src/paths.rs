@@ -9,8 +9,11 @@
 //!
 //! Downloads go to the shared Hugging Face cache ([`hf_cache_dir`]) so that checkpoints fetched by
 //! Python tools are reused and ours are visible to them.
+//!
+//! One running app per data directory: [`DataDirLock`].
 
 use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 /// Environment variable that puts every xgen-desk directory under one root.
@@ -153,6 +156,20 @@ impl AppPaths {
         self.data_dir.join("settings.json")
     }
 
+    /// The lock file one running app holds ([`DataDirLock`]).
+    #[must_use]
+    pub fn instance_lock_file(&self) -> PathBuf {
+        self.data_dir.join("xgen-desk.lock")
+    }
+
+    /// The process id of the app holding [`AppPaths::instance_lock_file`], for the message a
+    /// second instance shows. A file of its own, because on Windows a locked file cannot be
+    /// read by other processes.
+    #[must_use]
+    pub fn instance_pid_file(&self) -> PathBuf {
+        self.data_dir.join("xgen-desk.pid")
+    }
+
     /// Creates the data, models and work directories (not the shared HF cache).
     ///
     /// # Errors
@@ -213,4 +230,97 @@ fn hf_cache_from(env: &dyn Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
 
 fn default_hf_cache(env: &dyn Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
     hf_home_from(env).map(|home| home.join("hub"))
+}
+
+/// Why the data directory could not be locked.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another running xgen-desk holds the data directory.
+    #[error(
+        "xgen-desk is already running ({}); this window opens read-only",
+        pid.map_or_else(|| "another process".to_owned(), |p| format!("process {p}"))
+    )]
+    Held {
+        /// The process id the holder recorded, when it could be read.
+        pid: Option<u32>,
+    },
+    /// The lock file could not be created or locked.
+    #[error("cannot lock {}: {source}; check that the data directory is writable", path.display())]
+    Io {
+        /// The lock file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// One running app per data directory: an exclusive lock on
+/// [`AppPaths::instance_lock_file`], held for as long as this value lives. The operating
+/// system releases it when the process ends in any way (a crash or a kill included), so
+/// there is no stale lock to clean up. The holder's process id goes to
+/// [`AppPaths::instance_pid_file`] for the second instance's message.
+///
+/// Conversations and settings are rewritten whole on every change: without this lock two
+/// windows would overwrite each other's work. A second window gets [`LockError::Held`] and
+/// opens its conversation store read-only (`ConversationStore::read_only`).
+#[derive(Debug)]
+pub struct DataDirLock {
+    file: File,
+    pid_file: PathBuf,
+}
+
+impl DataDirLock {
+    /// Takes the lock of `paths`' data directory (created if missing), without waiting.
+    ///
+    /// # Errors
+    /// [`LockError::Held`] (with the holder's process id when known) while another process,
+    /// or another [`DataDirLock`] of this one, holds it; [`LockError::Io`] when the lock file
+    /// cannot be created or locked.
+    pub fn acquire(paths: &AppPaths) -> Result<Self, LockError> {
+        let path = paths.instance_lock_file();
+        let io = |source| LockError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(paths.data_dir()).map_err(io)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let pid = std::fs::read_to_string(paths.instance_pid_file())
+                    .ok()
+                    .and_then(|text| text.trim().parse().ok());
+                return Err(LockError::Held { pid });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        let pid_file = paths.instance_pid_file();
+        if let Err(e) = xgen_quantize::fsio::write_atomic(
+            &pid_file,
+            format!("{}\n", std::process::id()).as_bytes(),
+        ) {
+            // Only the second instance's message loses the number.
+            tracing::warn!(
+                "could not record the process id in {}: {e}",
+                pid_file.display()
+            );
+        }
+        Ok(Self { file, pid_file })
+    }
+}
+
+impl Drop for DataDirLock {
+    fn drop(&mut self) {
+        // The process id goes first, while the lock still keeps a next holder from writing
+        // its own; the lock itself goes when `file` closes.
+        xgen_quantize::fsio::remove_quietly(&self.pid_file);
+        if let Err(e) = self.file.unlock() {
+            tracing::debug!("could not unlock the data directory: {e}");
+        }
+    }
 }

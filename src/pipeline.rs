@@ -54,10 +54,12 @@ impl SetupOptions {
         }
     }
 
-    /// The installed-models registry.
+    /// The installed-models registry, allowed to delete what setup made in the models
+    /// directory and the download cache.
     #[must_use]
     pub fn registry(&self) -> Registry {
         Registry::new(self.paths.registry_file())
+            .with_owned_dirs(self.paths.models_dir(), &self.hub.cache_dir)
     }
 }
 

@@ -108,6 +108,12 @@ impl Conversations {
         let Some(i) = self.list.iter().position(|c| c.id == id) else {
             return;
         };
+        if self.store.is_read_only() {
+            notices.message(
+                "This window is read-only (another xgen-desk window is open): close that one to delete conversations.",
+            );
+            return;
+        }
         if let Err(e) = self.store.delete(id) {
             notices.error("The conversation could not be deleted.", &e);
             return;
@@ -126,6 +132,10 @@ impl Conversations {
 
     /// Saves conversation `id`; a failure is shown and the conversation stays open.
     pub(crate) fn save(&mut self, id: &str, notices: &mut Notices) {
+        // A read-only window (another one holds the data directory) said so once, at start.
+        if self.store.is_read_only() {
+            return;
+        }
         let Some(c) = self.list.iter().find(|c| c.id == id) else {
             return;
         };

@@ -37,7 +37,7 @@ use egui_commonmark::CommonMarkCache;
 use crate::catalog::{default_model, CatalogModel};
 use crate::engine::{Engine, LoadSettings, Plan, StateCacheConfig};
 use crate::hub::HubOptions;
-use crate::paths::AppPaths;
+use crate::paths::{AppPaths, DataDirLock, LockError};
 use crate::pipeline::SetupOptions;
 use chat::Chat;
 use conversations::Conversations;
@@ -169,6 +169,10 @@ pub struct XgenApp {
     markdown: CommonMarkCache,
     /// The conversation whose document the meter was last asked for.
     metered: Option<String>,
+    /// Held for the app's life: one window per data directory writes to it.
+    _instance: Option<DataDirLock>,
+    /// Another window holds the data directory: nothing is saved from this one.
+    read_only: bool,
 }
 
 impl XgenApp {
@@ -191,7 +195,34 @@ impl XgenApp {
             Settings::default()
         });
         let model = ModelSlot::new(&waker, &opts.load)?;
-        let store = ConversationStore::new(opts.paths.conversations_dir());
+        let (instance, read_only) = match DataDirLock::acquire(&opts.paths) {
+            Ok(lock) => (Some(lock), false),
+            Err(e @ LockError::Held { .. }) => {
+                notices.push(Notice {
+                    message: format!(
+                        "{}: conversations and settings changed here are not saved. Close the other window to work here.",
+                        first_sentence(&e.to_string()).trim_end_matches('.')
+                    ),
+                    details: Some(e.to_string()),
+                    action: None,
+                });
+                (None, true)
+            }
+            // A data directory that cannot be locked (a read-only or network file system) is
+            // still used; only the protection against a second window is lost.
+            Err(e) => {
+                notices.error(
+                    "The app's data folder could not be locked; do not open a second window.",
+                    &e,
+                );
+                (None, false)
+            }
+        };
+        let store = if read_only {
+            ConversationStore::read_only(opts.paths.conversations_dir())
+        } else {
+            ConversationStore::new(opts.paths.conversations_dir())
+        };
         let conversations = Conversations::load(store, &mut notices);
         let mut app = Self {
             waker,
@@ -206,6 +237,8 @@ impl XgenApp {
             notices,
             markdown: CommonMarkCache::default(),
             metered: None,
+            _instance: instance,
+            read_only,
             opts,
         };
         app.manager.refresh_installed(&app.opts, &mut app.notices);
@@ -255,6 +288,12 @@ impl XgenApp {
     #[must_use]
     pub fn is_generating(&self) -> bool {
         self.chat.is_generating()
+    }
+
+    /// True when another window holds the data directory and nothing is saved from this one.
+    #[must_use]
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     /// Problems shown in the window.
@@ -567,7 +606,9 @@ impl XgenApp {
         let meter_inputs_changed = self.settings.summary_style != self.saved_settings.summary_style
             || self.settings.summary_length != self.saved_settings.summary_length
             || self.settings.system_prompt != self.saved_settings.system_prompt;
-        if let Err(e) = self.settings.save(&self.opts.paths.settings_file()) {
+        if self.read_only {
+            // Another window owns the data directory (said once, at start).
+        } else if let Err(e) = self.settings.save(&self.opts.paths.settings_file()) {
             self.notices
                 .error("Your settings could not be saved.", e.as_ref());
         }

@@ -199,7 +199,8 @@ impl ModelManager {
         opts: &AppOptions,
         notices: &mut Notices,
     ) -> Option<PathBuf> {
-        let removed = match Registry::new(opts.paths.registry_file()).remove(id) {
+        let registry = SetupOptions::new(opts.paths.clone(), opts.hub.clone()).registry();
+        let removed = match registry.remove(id) {
             Ok(removed) => removed.map(|m| m.path),
             Err(e) => {
                 notices.error("The model could not be deleted.", &e);

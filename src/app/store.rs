@@ -1,7 +1,18 @@
 //! Conversations on disk: one JSON file per conversation, written atomically on every change,
 //! so a crash or a kill mid-save leaves the previous version intact.
+//!
+//! A conversation's file is the one it was read from (the store remembers it); only a new
+//! conversation gets a name, `<id>.json`, and only from an id of plain letters, digits, `-` and
+//! `_` ([`is_valid_id`]). Ids read from the files are checked the same way, so a hand-edited or
+//! planted file whose id is `../x` is reported as unreadable rather than followed.
+//!
+//! While another window of the app holds the data directory ([`crate::paths::DataDirLock`]),
+//! the store opens read-only ([`ConversationStore::read_only`]): it lists and loads, and refuses
+//! to save or delete, so two windows never overwrite each other's conversations.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +44,68 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    /// A file's conversation id is not one the app makes; the file is left alone.
+    #[error(
+        "{path} names its conversation {id:?}, which is not a valid id (1 to {MAX_ID_LEN} \
+         letters, digits, `-` or `_`); the file was left as it is"
+    )]
+    BadId {
+        /// The file.
+        path: PathBuf,
+        /// The id it holds (at most 200 characters of it).
+        id: String,
+    },
+    /// Two files hold a conversation of the same id; the second one is left alone, so saving
+    /// the first never overwrites it.
+    #[error(
+        "{path} holds conversation {id}, which was already read from {first}; the file was left \
+         as it is"
+    )]
+    DuplicateId {
+        /// The file left alone.
+        path: PathBuf,
+        /// The id.
+        id: String,
+        /// The file the conversation was read from.
+        first: PathBuf,
+    },
+    /// A conversation to save or delete has an id no file may be named after.
+    #[error(
+        "conversation id {id:?} is not valid (1 to {MAX_ID_LEN} letters, digits, `-` or `_`); \
+         nothing was written"
+    )]
+    UnsafeId {
+        /// The id (at most 200 characters of it).
+        id: String,
+    },
+    /// The store is read-only: another xgen-desk window uses the data directory.
+    #[error(
+        "conversations in {dir} are open read-only because another xgen-desk window is using \
+         them; changes here are not saved. Close the other window and open this one again to \
+         save"
+    )]
+    ReadOnly {
+        /// The conversations directory.
+        dir: PathBuf,
+    },
+}
+
+/// The longest conversation id.
+pub const MAX_ID_LEN: usize = 128;
+
+/// Whether `id` can be a conversation's id, and so name its file: 1 to [`MAX_ID_LEN`] ASCII
+/// letters, digits, `-` or `_` (the ids [`Conversation::new`] makes are digits and dashes).
+#[must_use]
+pub fn is_valid_id(id: &str) -> bool {
+    (1..=MAX_ID_LEN).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// At most 200 characters of an id, for messages.
+fn shown_id(id: &str) -> String {
+    id.chars().take(200).collect()
 }
 
 /// Figures about one reply.
@@ -113,7 +186,7 @@ impl ChatMessage {
 /// A conversation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Conversation {
-    /// File-name-safe unique id.
+    /// Unique id; names the file of a new conversation, so it must pass [`is_valid_id`].
     pub id: String,
     /// Title shown in the sidebar.
     pub title: String,
@@ -205,13 +278,37 @@ impl Default for Conversation {
 #[derive(Debug, Clone)]
 pub struct ConversationStore {
     dir: PathBuf,
+    read_only: bool,
+    /// The file each conversation was read from or saved to, by id (shared by clones).
+    files: Arc<Mutex<HashMap<String, PathBuf>>>,
 }
 
 impl ConversationStore {
     /// A store in `dir` (created on first save).
     #[must_use]
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+        Self {
+            dir: dir.into(),
+            read_only: false,
+            files: Arc::default(),
+        }
+    }
+
+    /// A store in `dir` that lists and loads but refuses to save or delete
+    /// ([`StoreError::ReadOnly`]): for a window opened while another one holds the data
+    /// directory.
+    #[must_use]
+    pub fn read_only(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            read_only: true,
+            ..Self::new(dir)
+        }
+    }
+
+    /// Whether saves and deletes are refused.
+    #[must_use]
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     /// The directory.
@@ -220,12 +317,36 @@ impl ConversationStore {
         &self.dir
     }
 
-    fn file(&self, id: &str) -> PathBuf {
-        self.dir.join(format!("{id}.json"))
+    fn files(&self) -> std::sync::MutexGuard<'_, HashMap<String, PathBuf>> {
+        // The map stays consistent whatever panicked while holding it: every change is one
+        // insert or remove.
+        self.files.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The file of conversation `id`: the one it was read from, else `<id>.json` for a valid id.
+    fn file(&self, id: &str) -> Result<PathBuf, StoreError> {
+        if let Some(path) = self.files().get(id) {
+            return Ok(path.clone());
+        }
+        if !is_valid_id(id) {
+            return Err(StoreError::UnsafeId { id: shown_id(id) });
+        }
+        Ok(self.dir.join(format!("{id}.json")))
+    }
+
+    fn check_writable(&self) -> Result<(), StoreError> {
+        if self.read_only {
+            Err(StoreError::ReadOnly {
+                dir: self.dir.clone(),
+            })
+        } else {
+            Ok(())
+        }
     }
 
     /// Every readable conversation, most recently changed first, plus the files that could not
-    /// be read (they are left alone, never overwritten).
+    /// be read (they are left alone, never overwritten): not JSON, not a conversation, an
+    /// invalid id, or an id another file already holds.
     ///
     /// # Errors
     /// When the directory exists but cannot be listed.
@@ -243,7 +364,7 @@ impl ConversationStore {
                 })
             }
         };
-        let mut conversations = Vec::new();
+        let mut read = Vec::new();
         let mut unreadable = Vec::new();
         for entry in entries.flatten() {
             let path = entry.path();
@@ -255,10 +376,32 @@ impl ConversationStore {
                 continue;
             }
             match Self::read(&path) {
-                Ok(c) => conversations.push(c),
+                Ok(c) => read.push((path, c)),
                 Err(e) => unreadable.push(e),
             }
         }
+        // Of two files with one id, the one named after it is the conversation's (then the
+        // first by name, so the choice does not depend on the listing order).
+        read.sort_by_cached_key(|(path, c)| {
+            let named_after = path.file_stem().is_some_and(|s| *s == *c.id);
+            (!named_after, path.clone())
+        });
+        let mut files = self.files();
+        files.clear();
+        let mut conversations = Vec::with_capacity(read.len());
+        for (path, c) in read {
+            if let Some(first) = files.get(&c.id) {
+                unreadable.push(StoreError::DuplicateId {
+                    path,
+                    id: c.id,
+                    first: first.clone(),
+                });
+                continue;
+            }
+            files.insert(c.id.clone(), path);
+            conversations.push(c);
+        }
+        drop(files);
         conversations.sort_by(|a, b| b.updated.cmp(&a.updated).then(b.id.cmp(&a.id)));
         Ok((conversations, unreadable))
     }
@@ -269,18 +412,29 @@ impl ConversationStore {
             path: path.to_path_buf(),
             source,
         })?;
-        serde_json::from_slice(&bytes).map_err(|source| StoreError::Parse {
-            path: path.to_path_buf(),
-            source,
-        })
+        let conversation: Conversation =
+            serde_json::from_slice(&bytes).map_err(|source| StoreError::Parse {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if !is_valid_id(&conversation.id) {
+            return Err(StoreError::BadId {
+                path: path.to_path_buf(),
+                id: shown_id(&conversation.id),
+            });
+        }
+        Ok(conversation)
     }
 
-    /// Saves a conversation atomically.
+    /// Saves a conversation atomically, to the file it was read from (a new one: `<id>.json`).
     ///
     /// # Errors
-    /// When the file cannot be written (the previous version is kept).
+    /// [`StoreError::ReadOnly`] in a read-only store, [`StoreError::UnsafeId`] for an id no
+    /// file may be named after, or when the file cannot be written (the previous version is
+    /// kept).
     pub fn save(&self, conversation: &Conversation) -> Result<(), StoreError> {
-        let path = self.file(&conversation.id);
+        self.check_writable()?;
+        let path = self.file(&conversation.id)?;
         let bytes =
             serde_json::to_vec_pretty(conversation).map_err(|source| StoreError::Parse {
                 path: path.clone(),
@@ -288,32 +442,51 @@ impl ConversationStore {
             })?;
         write_atomic(&path, &bytes).map_err(|source| StoreError::Io {
             action: "save",
-            path,
+            path: path.clone(),
             source,
-        })
+        })?;
+        self.files().insert(conversation.id.clone(), path);
+        Ok(())
     }
 
     /// Deletes a conversation's file (no error if it was never saved).
     ///
     /// # Errors
-    /// When the file exists and cannot be removed.
+    /// [`StoreError::ReadOnly`] in a read-only store, [`StoreError::UnsafeId`] for an id no
+    /// file may be named after, or when the file exists and cannot be removed.
     pub fn delete(&self, id: &str) -> Result<(), StoreError> {
-        let path = self.file(id);
+        self.check_writable()?;
+        let path = self.file(id)?;
         match std::fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(StoreError::Io {
-                action: "delete",
-                path,
-                source,
-            }),
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(StoreError::Io {
+                    action: "delete",
+                    path,
+                    source,
+                })
+            }
         }
+        self.files().remove(id);
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_are_plain_names() {
+        assert!(is_valid_id(&Conversation::new().id));
+        assert!(is_valid_id("loop"));
+        assert!(is_valid_id(&"a".repeat(MAX_ID_LEN)));
+        for bad in ["", "../x", "a/b", "a\\b", "a.json", "a b", "é", "a\0"] {
+            assert!(!is_valid_id(bad), "{bad:?}");
+        }
+        assert!(!is_valid_id(&"a".repeat(MAX_ID_LEN + 1)));
+    }
 
     #[test]
     fn title_comes_from_the_first_line_of_the_first_message() {

@@ -20,7 +20,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
-use xgen_quantize::fsio::hex;
+use xgen_quantize::fsio::{self, hex};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -33,6 +33,17 @@ pub const LLAMA_CPP_VERSION: &str = "llama-cpp-sys-2 0.1.161";
 const FORMAT: u32 = 1;
 
 const GIB: u64 = 1 << 30;
+
+/// The tag of temporary files (`.KEY.state.tmp-PID-N`, see `fsio::temp_path_beside`).
+const TMP_TAG: &str = "tmp";
+
+/// Writes and fsyncs a new file.
+fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write as _;
+    let mut file = File::create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
 
 /// Where the state cache lives and how large it may grow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -313,8 +324,8 @@ impl StateCache {
 
     fn remove_key(&self, key: &str) {
         let (state, meta) = self.paths(key);
-        xgen_quantize::fsio::remove_quietly(&meta);
-        xgen_quantize::fsio::remove_quietly(&state);
+        fsio::remove_quietly(&meta);
+        fsio::remove_quietly(&state);
     }
 
     /// Saves a state: `write` writes llama.cpp's state file to the path it is given. Then the
@@ -331,8 +342,11 @@ impl StateCache {
         fs::create_dir_all(&self.config.dir).map_err(io_err(&self.config.dir))?;
         let key = self.key(tokens);
         let (state, meta_path) = self.paths(&key);
-        let tmp_state = self.config.dir.join(format!("{key}.state.tmp"));
-        let tmp_meta = self.config.dir.join(format!("{key}.json.tmp"));
+        // Two engines (two app windows, the CLI beside the app) may save the same document at
+        // once: each writes its own temporary files, so neither renames or deletes the other's
+        // half-written state.
+        let tmp_state = fsio::temp_path_beside(&state, TMP_TAG);
+        let tmp_meta = fsio::temp_path_beside(&meta_path, TMP_TAG);
         let result = (|| {
             write(&tmp_state).map_err(StateCacheError::Save)?;
             let state_bytes = fs::metadata(&tmp_state).map_err(io_err(&tmp_state))?.len();
@@ -351,14 +365,18 @@ impl StateCache {
                 state_sha256: file_hash(&tmp_state).map_err(io_err(&tmp_state))?,
             };
             let text = serde_json::to_string_pretty(&meta).unwrap_or_default();
-            fs::write(&tmp_meta, text).map_err(io_err(&tmp_meta))?;
-            fs::rename(&tmp_state, &state).map_err(io_err(&state))?;
-            fs::rename(&tmp_meta, &meta_path).map_err(io_err(&meta_path))?;
+            write_synced(&tmp_meta, text.as_bytes()).map_err(io_err(&tmp_meta))?;
+            File::open(&tmp_state)
+                .and_then(|f| f.sync_all())
+                .map_err(io_err(&tmp_state))?;
+            // The state first: a sidecar never describes a state that is not there yet.
+            fsio::rename_durable(&tmp_state, &state).map_err(io_err(&state))?;
+            fsio::rename_durable(&tmp_meta, &meta_path).map_err(io_err(&meta_path))?;
             Ok(())
         })();
         if result.is_err() {
-            xgen_quantize::fsio::remove_quietly(&tmp_state);
-            xgen_quantize::fsio::remove_quietly(&tmp_meta);
+            fsio::remove_quietly(&tmp_state);
+            fsio::remove_quietly(&tmp_meta);
         }
         result?;
         self.trim(&key);
@@ -381,10 +399,13 @@ impl StateCache {
                     .ok()
                     .and_then(|t| t.elapsed().ok())
                     .unwrap_or_default();
-                // Someone else's write in progress is young; leftovers are old.
-                let stale_tmp = name.ends_with(".tmp") && age.as_secs() > 3600;
+                // Someone else's write in progress is young; leftovers are old. (Names ending in
+                // `.tmp` are the fixed temporary names of earlier versions.)
+                let tmp = (name.starts_with('.') && name.contains(&format!(".{TMP_TAG}-")))
+                    || name.ends_with(".tmp");
+                let stale_tmp = tmp && age.as_secs() > 3600;
                 if stray_state || stale_tmp {
-                    xgen_quantize::fsio::remove_quietly(&path);
+                    fsio::remove_quietly(&path);
                 }
             }
         }
@@ -431,6 +452,48 @@ mod tests {
         assert_ne!(a.key(&[1, 2, 3]), b.key(&[1, 2, 3]));
         assert_ne!(a.key(&[1, 2, 3]), a.key(&[1, 2, 4]));
         assert_eq!(a.key(&[1, 2, 3]), a.key(&[1, 2, 3]));
+    }
+
+    /// Two engines saving the same document at once (two windows, the CLI beside the app):
+    /// with one fixed temporary name per key, one renamed the other's half-written file away
+    /// and failed.
+    #[test]
+    fn concurrent_saves_of_one_key_use_their_own_temporary_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = StateCache::new(StateCacheConfig::new(dir.path()), "model".into());
+        let both_writing = std::sync::Barrier::new(2);
+        let results: Vec<Result<(), StateCacheError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = [1u8, 2]
+                .into_iter()
+                .map(|byte| {
+                    let (cache, both_writing) = (&cache, &both_writing);
+                    scope.spawn(move || {
+                        cache.store(&[1, 2, 3], |path| {
+                            fs::write(path, vec![byte; 4096]).map_err(|e| e.to_string())?;
+                            // Both are mid-save before either goes on to rename.
+                            both_writing.wait();
+                            Ok(())
+                        })
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("no panic"))
+                .collect()
+        });
+        for result in results {
+            result.expect("each save succeeds");
+        }
+        let state = cache.lookup(&[1, 2, 3]).expect("a verified entry");
+        let bytes = fs::read(state).expect("state");
+        assert!(bytes == vec![1u8; 4096] || bytes == vec![2u8; 4096]);
+        let names: Vec<String> = fs::read_dir(dir.path())
+            .expect("dir")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "one entry, no temporary files: {names:?}");
     }
 
     #[test]

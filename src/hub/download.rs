@@ -13,7 +13,7 @@ use reqwest::header::{
 };
 use reqwest::StatusCode;
 
-use super::verify::{Checksum, Hasher};
+use super::verify::{check_blob, mark_verified, BlobStatus, Checksum, Hasher};
 use super::BoxError;
 use super::{
     CancelToken, DownloadPlan, Hub, HubError, HubOptions, Meter, PlannedFile, ProgressFn, RepoCache,
@@ -151,8 +151,10 @@ impl Http {
         let etag = text("x-linked-etag")
             .or_else(|| text(ETAG.as_str()))
             .map(normalize_etag)
-            .filter(|e| !e.is_empty() && !e.contains(['/', '\\']) && e != "..")
+            .filter(|e| !e.is_empty())
             .ok_or_else(|| bad("missing ETag header"))?;
+        // The ETag names the blob file: a hostile server must not choose a path with it.
+        super::check_etag(&etag).map_err(hub.unsafe_name(repo, "ETag"))?;
         let size = text("x-linked-size")
             .or_else(|| text(CONTENT_LENGTH.as_str()))
             .and_then(|s| s.trim().parse::<u64>().ok())
@@ -183,9 +185,13 @@ impl Http {
         }
         let _lock = lock_blob(cache, &file.etag, cancel)?;
         // Another process may have finished it while we waited for the lock.
-        if std::fs::metadata(&blob).is_ok_and(|m| m.len() == file.size) {
-            meter.skip(file.size, progress);
-            return Ok(());
+        match check_blob(cache, &file.etag, Some(file.size), cancel, &mut |_| {})? {
+            BlobStatus::Good => {
+                meter.skip(file.size, progress);
+                return Ok(());
+            }
+            BlobStatus::Corrupt { actual } => super::discard_corrupt_blob(cache, file, &actual),
+            BlobStatus::Missing | BlobStatus::WrongSize => {}
         }
         let mut out = OpenOptions::new()
             .read(true)
@@ -305,6 +311,9 @@ impl Http {
             tracing::warn!(file = %file.name, etag = %file.etag, "ETag is not a checksum; only the size was verified");
         }
         xgen_quantize::fsio::rename_durable(&partial_path, &blob).map_err(io(&blob))?;
+        if !matches!(checksum, Checksum::Unverifiable) {
+            mark_verified(cache, &file.etag);
+        }
         Ok(())
     }
 

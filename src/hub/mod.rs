@@ -19,10 +19,11 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use cache::{is_commit_hash, RepoCache};
+pub use cache::{check_etag, check_repo_id, check_revision, is_commit_hash, RepoCache};
 pub use disk::{check_disk, system_disk_space, DiskNeed, DiskSpaceFn};
 pub(crate) use progress::Meter;
 pub use progress::{Progress, ProgressFn, Stage};
+use verify::BlobStatus;
 // Hub modules name the token through `super`; its home is `crate::cancel`.
 pub(crate) use crate::cancel::CancelToken;
 pub use verify::{git_blob_sha1, sha256_hex, Checksum};
@@ -272,6 +273,25 @@ pub enum HubError {
         /// The cause.
         source: std::io::Error,
     },
+    /// A repository id, revision, file name, commit or `ETag` cannot be used as a path in
+    /// the cache: it could land outside the repository's folder, or mean different things on
+    /// different systems. Nothing was written for it.
+    #[error(
+        "{what} {:?} of {repo} cannot be used as a name in the download cache ({}); nothing \
+         was written for it. If it came from the Hub endpoint ({endpoint}), that server may \
+         not be trustworthy",
+        source.name, source.reason
+    )]
+    UnsafeName {
+        /// Repository.
+        repo: String,
+        /// What the name is (`file name`, `revision`, ...).
+        what: &'static str,
+        /// The endpoint the download talks to.
+        endpoint: String,
+        /// The name and what is wrong with it.
+        source: xgen_quantize::fsio::UnsafePath,
+    },
     /// Any other error from `hf-hub`.
     #[error("Hugging Face Hub: {0}")]
     Hub(hf_hub::HFError),
@@ -304,7 +324,9 @@ pub struct PlannedFile {
     pub size: u64,
     /// Normalized `ETag`: the blob name in the cache and the checksum.
     pub etag: String,
-    /// The complete blob is already in the cache.
+    /// A blob of the right size is already in the cache. [`Hub::download`] checks its content
+    /// before using it (once: see [`RepoCache::verified_marker`]) and fetches it again if it
+    /// does not match.
     pub cached: bool,
     /// Bytes of an interrupted download already on disk (0 if none or cached).
     pub partial: u64,
@@ -431,6 +453,7 @@ impl Hub {
         revision: &str,
         files: &[String],
     ) -> Result<Snapshot, HubError> {
+        self.check_request(repo, revision, files)?;
         let cache = self.repo_cache(repo);
         let missing_all = || HubError::OfflineMissing {
             repo: repo.to_owned(),
@@ -449,10 +472,16 @@ impl Hub {
         if files.is_empty() && !dir.is_dir() {
             return Err(missing_all());
         }
-        let (present, missing): (Vec<_>, Vec<_>) = files
-            .iter()
-            .map(|f| (f, cache.snapshot_file(&commit, f)))
-            .partition(|(_, path)| path.is_file());
+        let mut present = Vec::with_capacity(files.len());
+        let mut missing = Vec::new();
+        for file in files {
+            let path = cache.snapshot_file(&commit, file);
+            if cached_file_is_good(&cache, &path)? {
+                present.push((file, path));
+            } else {
+                missing.push((file, path));
+            }
+        }
         if !missing.is_empty() {
             return Err(HubError::OfflineMissing {
                 repo: repo.to_owned(),
@@ -483,6 +512,7 @@ impl Hub {
         revision: &str,
         files: &[String],
     ) -> Result<DownloadPlan, HubError> {
+        self.check_request(repo, revision, files)?;
         let (Some(api), Some(http)) = (&self.api, &self.http) else {
             return Err(self.cached(repo, revision, files).err().unwrap_or(
                 HubError::OfflineMissing {
@@ -528,6 +558,11 @@ impl Hub {
             }
             files.to_vec()
         };
+        // The file list comes from the endpoint: each name becomes a path in the snapshot.
+        for file in &wanted {
+            xgen_quantize::fsio::check_relative_name(file)
+                .map_err(self.unsafe_name(repo, "file name"))?;
+        }
         let cache = self.repo_cache(repo);
         cache
             .write_ref(revision, &commit)
@@ -575,6 +610,7 @@ impl Hub {
         progress: &mut ProgressFn<'_>,
         cancel: &CancelToken,
     ) -> Result<Snapshot, HubError> {
+        self.check_plan(plan)?;
         let cache = self.repo_cache(&plan.repo);
         let mut meter = Meter::new(Stage::Download, 0, plan.total_bytes());
         meter.emit(progress);
@@ -584,11 +620,19 @@ impl Hub {
                 return Err(HubError::Cancelled);
             }
             meter.set_item(&file.name);
-            let blob = cache.blob(&file.etag);
-            let complete = std::fs::metadata(&blob).is_ok_and(|m| m.len() == file.size);
-            if complete {
-                meter.skip(file.size, progress);
+            let mut hashed = 0;
+            let status =
+                verify::check_blob(&cache, &file.etag, Some(file.size), cancel, &mut |n| {
+                    hashed += n;
+                    meter.skip_quietly(n, progress);
+                })?;
+            if status == BlobStatus::Good {
+                meter.skip(file.size.saturating_sub(hashed), progress);
             } else {
+                meter.rewind(hashed, progress);
+                if let BlobStatus::Corrupt { actual } = &status {
+                    discard_corrupt_blob(&cache, file, actual);
+                }
                 let Some(http) = &self.http else {
                     return Err(HubError::OfflineMissing {
                         repo: plan.repo.clone(),
@@ -645,6 +689,51 @@ impl Hub {
         self.download(&plan, progress, cancel)
     }
 
+    /// Turns a refused name into [`HubError::UnsafeName`].
+    fn unsafe_name(
+        &self,
+        repo: &str,
+        what: &'static str,
+    ) -> impl Fn(xgen_quantize::fsio::UnsafePath) -> HubError {
+        let repo = repo.to_owned();
+        let endpoint = self.opts.endpoint.clone();
+        move |source| HubError::UnsafeName {
+            repo: repo.clone(),
+            what,
+            endpoint: endpoint.clone(),
+            source,
+        }
+    }
+
+    /// Checks what the caller asks for before any of it names a path.
+    fn check_request(&self, repo: &str, revision: &str, files: &[String]) -> Result<(), HubError> {
+        check_repo_id(repo).map_err(self.unsafe_name(repo, "repository id"))?;
+        check_revision(revision).map_err(self.unsafe_name(repo, "revision"))?;
+        for file in files {
+            xgen_quantize::fsio::check_relative_name(file)
+                .map_err(self.unsafe_name(repo, "file name"))?;
+        }
+        Ok(())
+    }
+
+    /// Checks a plan (its fields are public, so it may not come from [`Hub::plan`]).
+    fn check_plan(&self, plan: &DownloadPlan) -> Result<(), HubError> {
+        let names: Vec<String> = plan.files.iter().map(|f| f.name.clone()).collect();
+        self.check_request(&plan.repo, &plan.revision, &names)?;
+        if !is_commit_hash(&plan.commit) {
+            return Err(self.unsafe_name(&plan.repo, "commit")(
+                xgen_quantize::fsio::UnsafePath {
+                    name: plan.commit.clone(),
+                    reason: "it is not a 40-hex-digit commit id",
+                },
+            ));
+        }
+        for file in &plan.files {
+            check_etag(&file.etag).map_err(self.unsafe_name(&plan.repo, "ETag"))?;
+        }
+        Ok(())
+    }
+
     fn map_hf_error(&self, err: hf_hub::HFError, repo: &str, revision: &str) -> HubError {
         let endpoint = self.opts.endpoint.clone();
         match err {
@@ -666,6 +755,54 @@ impl Hub {
             },
             other => HubError::Hub(other),
         }
+    }
+}
+
+/// Deletes a cached blob whose content does not match its checksum, so it is fetched again.
+fn discard_corrupt_blob(cache: &RepoCache, file: &PlannedFile, actual: &str) {
+    tracing::warn!(
+        file = %file.name,
+        expected = %file.etag,
+        %actual,
+        "the cached copy does not match the Hub's checksum; fetching it again"
+    );
+    xgen_quantize::fsio::remove_quietly(&cache.verified_marker(&file.etag));
+    xgen_quantize::fsio::remove_quietly(&cache.blob(&file.etag));
+}
+
+/// Whether a snapshot file found offline can be used: it exists, and when it is a link to a
+/// blob of this repository (how the cache is written on Unix), that blob's content matches
+/// its `ETag`. A corrupt blob is deleted (as online) and its file counts as missing.
+fn cached_file_is_good(cache: &RepoCache, path: &std::path::Path) -> Result<bool, HubError> {
+    if !path.is_file() {
+        return Ok(false);
+    }
+    let etag = std::fs::read_link(path).ok().and_then(|target| {
+        let etag = target.file_name()?.to_str()?.to_owned();
+        check_etag(&etag).ok()?;
+        let into_blobs =
+            std::fs::canonicalize(path).ok()? == std::fs::canonicalize(cache.blob(&etag)).ok()?;
+        into_blobs.then_some(etag)
+    });
+    // A copy (Windows) or a link someone else made: its ETag is unknown, only its presence
+    // can be checked.
+    let Some(etag) = etag else {
+        return Ok(true);
+    };
+    match verify::check_blob(cache, &etag, None, &CancelToken::new(), &mut |_| {})? {
+        BlobStatus::Good => Ok(true),
+        BlobStatus::Corrupt { actual } => {
+            tracing::warn!(
+                file = %path.display(),
+                expected = %etag,
+                %actual,
+                "the cached copy does not match its checksum; it was deleted"
+            );
+            xgen_quantize::fsio::remove_quietly(&cache.verified_marker(&etag));
+            xgen_quantize::fsio::remove_quietly(&cache.blob(&etag));
+            Ok(false)
+        }
+        BlobStatus::Missing | BlobStatus::WrongSize => Ok(false),
     }
 }
 

@@ -139,6 +139,21 @@ impl Meter {
         self.emit(progress);
     }
 
+    /// Like [`Meter::skip`], emitting at most every 100 ms or percent (for the many small
+    /// steps of checking a cached file).
+    pub(crate) fn skip_quietly(&mut self, n: u64, progress: &mut ProgressFn<'_>) {
+        self.done = self.done.saturating_add(n);
+        for sample in &mut self.samples {
+            sample.1 = sample.1.saturating_add(n);
+        }
+        let percent_step = (self.total / 100).max(1);
+        if self.last_emit.is_none_or(|t| t.elapsed() >= EMIT_EVERY)
+            || self.done.saturating_sub(self.last_emit_done) >= percent_step
+        {
+            self.emit(progress);
+        }
+    }
+
     /// Takes `n` units back (a corrupt partial file was discarded).
     pub(crate) fn rewind(&mut self, n: u64, progress: &mut ProgressFn<'_>) {
         self.done = self.done.saturating_sub(n);

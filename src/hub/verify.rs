@@ -2,9 +2,18 @@
 //!
 //! For LFS files (all weights) the `X-Linked-Etag` is the file's SHA-256. For small files kept
 //! in git the `ETag` is the git blob id: SHA-1 of `"blob <len>\0"` followed by the content.
+//!
+//! A blob already in the cache is checked the same way before it is used ([`check_blob`]):
+//! a file of the right size with other content (a disk error, a tool that wrote into the
+//! cache, an interrupted copy) is fetched again rather than trusted.
+
+use std::fs::File;
+use std::io::Read as _;
 
 use sha1::Digest as _;
-use xgen_quantize::fsio::hex;
+use xgen_quantize::fsio::{self, hex};
+
+use super::{CancelToken, HubError, RepoCache};
 
 /// What an `ETag` promises about the file content.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,4 +109,130 @@ pub fn git_blob_sha1(content: &[u8]) -> String {
 #[must_use]
 pub fn sha256_hex(content: &[u8]) -> String {
     hex(&sha2::Sha256::digest(content))
+}
+
+/// What a blob already in the cache turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum BlobStatus {
+    /// No blob (or something that is not a file).
+    Missing,
+    /// A blob of another size than the Hub's: a download to finish or redo.
+    WrongSize,
+    /// Its content matches the checksum (or was checked before and has not changed since; or
+    /// its `ETag` is not a checksum and the size is right).
+    Good,
+    /// Same size, other content.
+    Corrupt {
+        /// The digest of what is on disk.
+        actual: String,
+    },
+}
+
+/// What identifies one version of a file without reading it: size, modification time and,
+/// on Unix, device, inode and change time. Writing the content changes the modification and
+/// change times; the change time cannot be set back, so no edit goes unnoticed.
+fn stamp(meta: &std::fs::Metadata) -> String {
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        format!(
+            "{} {mtime} {} {} {}.{}",
+            meta.len(),
+            meta.dev(),
+            meta.ino(),
+            meta.ctime(),
+            meta.ctime_nsec()
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        format!("{} {mtime}", meta.len())
+    }
+}
+
+fn marker_text(etag: &str, meta: &std::fs::Metadata) -> String {
+    format!("xgen-desk verified blob v1\n{etag}\n{}\n", stamp(meta))
+}
+
+/// Records that the blob for `etag` was just checked (by its download or by
+/// [`check_blob`]), so the next run trusts it without hashing it again. Failing to record it
+/// costs only a second hash later, so errors are logged.
+pub(crate) fn mark_verified(cache: &RepoCache, etag: &str) {
+    let blob = cache.blob(etag);
+    let marker = cache.verified_marker(etag);
+    let written = std::fs::metadata(&blob)
+        .and_then(|meta| fsio::write_atomic(&marker, marker_text(etag, &meta).as_bytes()));
+    if let Err(e) = written {
+        tracing::debug!("could not record the check of {}: {e}", blob.display());
+    }
+}
+
+/// Decides whether the blob for `etag` already in the cache can be used: its size must be
+/// `size` (when known), and its content must match the checksum the `ETag` promises. The
+/// content is hashed only when no record of an earlier check matches the file's current
+/// size, times and inode, so a 27 GB checkpoint is read once, not at every start.
+/// `on_bytes` is told how many bytes each read hashed (for progress).
+///
+/// # Errors
+/// [`HubError::Cancelled`] when `cancel` is set while hashing; [`HubError::Io`] when the
+/// blob cannot be read.
+pub(crate) fn check_blob(
+    cache: &RepoCache,
+    etag: &str,
+    size: Option<u64>,
+    cancel: &CancelToken,
+    on_bytes: &mut dyn FnMut(u64),
+) -> Result<BlobStatus, HubError> {
+    let blob = cache.blob(etag);
+    let io = |source| HubError::Io {
+        path: blob.clone(),
+        source,
+    };
+    let meta = match std::fs::metadata(&blob) {
+        Ok(meta) if meta.is_file() => meta,
+        Ok(_) => return Ok(BlobStatus::Missing),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BlobStatus::Missing),
+        Err(e) => return Err(io(e)),
+    };
+    if size.is_some_and(|size| size != meta.len()) {
+        return Ok(BlobStatus::WrongSize);
+    }
+    let checksum = Checksum::from_etag(etag);
+    let Some(expected) = checksum.expected() else {
+        return Ok(BlobStatus::Good);
+    };
+    let marker = cache.verified_marker(etag);
+    if std::fs::read_to_string(&marker).is_ok_and(|text| text == marker_text(etag, &meta)) {
+        return Ok(BlobStatus::Good);
+    }
+    let mut file = File::open(&blob).map_err(io)?;
+    let mut hasher = Hasher::new(&checksum, meta.len());
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        if cancel.is_cancelled() {
+            return Err(HubError::Cancelled);
+        }
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io(e)),
+        };
+        hasher.update(&buf[..n]);
+        on_bytes(n as u64);
+    }
+    let actual = hasher.finish();
+    if actual != expected {
+        return Ok(BlobStatus::Corrupt { actual });
+    }
+    // Recorded only when nothing changed the file while it was read.
+    if std::fs::metadata(&blob).is_ok_and(|now| stamp(&now) == stamp(&meta)) {
+        mark_verified(cache, etag);
+    }
+    Ok(BlobStatus::Good)
 }

@@ -588,3 +588,35 @@ fn engine_death_shows_a_notice_and_reload_brings_the_model_back() {
     });
     assert!(last_reply(h.state()).stats.is_some_and(|s| s.tokens > 0));
 }
+
+/// A second window on the same data directory says another one is running and saves nothing,
+/// so the two cannot overwrite each other's conversations.
+#[test]
+fn a_second_window_on_the_same_data_opens_read_only() {
+    let tmp = temp_dir();
+    let opts = AppOptions {
+        autoload: false,
+        ..options(tmp.path())
+    };
+    let mut first = harness(opts.clone());
+    first.step();
+    assert!(!first.state().is_read_only());
+    let mut second = harness(opts.clone());
+    second.step();
+    assert!(second.state().is_read_only());
+    second.get_by_label_contains("already running");
+    second.event(egui::Event::Paste(document_text()));
+    second.step();
+    second.step();
+    assert!(second.state().conversation().document.is_some());
+    let store = ConversationStore::new(AppPaths::under(tmp.path()).conversations_dir());
+    assert!(
+        store.load_all().unwrap().0.is_empty(),
+        "the read-only window saved nothing"
+    );
+    drop(second);
+    drop(first);
+    // Once the first window is closed, the next one owns the data again.
+    let h = harness(opts);
+    assert!(!h.state().is_read_only());
+}

@@ -593,13 +593,15 @@ fn entry(id: &str, path: PathBuf, source: InstalledSource) -> InstalledModel {
 #[test]
 fn registry_round_trip_replace_and_remove() {
     let tmp = tempfile::tempdir().unwrap();
-    let registry = Registry::new(tmp.path().join("data/models.json"));
+    let paths = AppPaths::under(tmp.path());
+    let registry = Registry::new(paths.registry_file());
     assert!(
         registry.list().unwrap().is_empty(),
         "missing file is an empty registry"
     );
 
-    let owned = tmp.path().join("owned.gguf");
+    std::fs::create_dir_all(paths.models_dir()).unwrap();
+    let owned = paths.models_dir().join("owned.gguf");
     let local = tmp.path().join("local.gguf");
     std::fs::write(&owned, b"gguf").unwrap();
     std::fs::write(&local, b"gguf").unwrap();
@@ -619,7 +621,8 @@ fn registry_round_trip_replace_and_remove() {
     replaced.size_bytes = 7;
     registry.add(replaced.clone()).unwrap();
 
-    let reopened = Registry::new(registry.path());
+    let reopened =
+        Registry::new(registry.path()).with_owned_dirs(paths.models_dir(), paths.hf_cache_dir());
     let list = reopened.list().unwrap();
     assert_eq!(
         list.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
@@ -1196,4 +1199,283 @@ fn setup_cancelled_in_convert_resumes_to_a_validated_install() {
     .expect("third setup");
     assert!(again.already_installed);
     assert_eq!(again.model, installed);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names from outside data, and blobs already in the cache
+
+/// Everything under `root` except the Hugging Face cache folder: what a download must never
+/// create.
+fn outside_cache(env: &Env) -> Vec<PathBuf> {
+    std::fs::read_dir(&env.root)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| *p != env.cache())
+        .collect()
+}
+
+#[test]
+fn file_name_with_dot_dot_from_the_endpoint_cannot_escape_the_snapshot() {
+    // The endpoint lists a file whose name climbs out of snapshots/<commit>/ to the folder
+    // that holds the cache (and a plain file the URL normalisation would map it to, so the
+    // server answers for it).
+    let escape = "../../../../escape.txt";
+    let repo = MockRepo::new(
+        REPO,
+        COMMIT,
+        vec![
+            MockFile::new("config.json", b"{}".to_vec()),
+            MockFile::new(escape, b"planted".to_vec()),
+            MockFile::new("escape.txt", b"planted".to_vec()),
+        ],
+    );
+    let env = Env::new(repo);
+    let err = env
+        .client(env.opts())
+        .fetch(REPO, "main", &[], &[], &mut |_| {}, &CancelToken::new())
+        .expect_err("a hostile file name is refused");
+    assert!(
+        matches!(&err, HubError::UnsafeName { what: "file name", source, .. } if source.name == escape),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains(escape) && msg.contains("nothing was written"),
+        "{msg}"
+    );
+    assert!(
+        outside_cache(&env).is_empty(),
+        "written outside the cache: {:?}",
+        outside_cache(&env)
+    );
+    assert!(
+        nothing_downloaded(&env.hub),
+        "no content fetched for a refused listing"
+    );
+}
+
+#[test]
+fn file_name_with_backslashes_from_the_endpoint_is_refused() {
+    // `..\..\evil.txt` is one odd name on Linux but a path two folders up on Windows.
+    let evil = "..\\..\\evil.txt";
+    let repo = MockRepo::new(
+        REPO,
+        COMMIT,
+        vec![
+            MockFile::new("config.json", b"{}".to_vec()),
+            MockFile::new(evil, b"planted".to_vec()),
+        ],
+    );
+    let env = Env::new(repo);
+    let err = env
+        .client(env.opts())
+        .fetch(REPO, "main", &[], &[], &mut |_| {}, &CancelToken::new())
+        .expect_err("a backslash name is refused");
+    assert!(
+        matches!(&err, HubError::UnsafeName { source, .. } if source.name == evil),
+        "{err}"
+    );
+    let snapshot = env.repo_cache().snapshot_dir(COMMIT);
+    let made: Vec<_> = std::fs::read_dir(&snapshot)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(made.is_empty(), "snapshot entries: {made:?}");
+}
+
+#[test]
+fn revision_with_dot_dot_cannot_write_a_ref_outside_the_repo() {
+    let hostile = "../../../escaped-ref";
+    let env = Env::new(small_repo().with_ref(hostile));
+    let err = env
+        .client(env.opts())
+        .fetch(
+            REPO,
+            hostile,
+            &names(&env.repo),
+            &[],
+            &mut |_| {},
+            &CancelToken::new(),
+        )
+        .expect_err("a hostile revision is refused");
+    assert!(
+        matches!(
+            &err,
+            HubError::UnsafeName {
+                what: "revision",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(env.hub.requests().is_empty(), "refused before any request");
+    // The cache's own entry point refuses it too.
+    let io = env
+        .repo_cache()
+        .write_ref(hostile, COMMIT)
+        .expect_err("write_ref refuses");
+    assert_eq!(io.kind(), std::io::ErrorKind::InvalidInput, "{io}");
+    assert!(env.repo_cache().resolve_commit(hostile).is_none());
+    assert!(outside_cache(&env).is_empty(), "{:?}", outside_cache(&env));
+    for bad in [
+        "a\\b",
+        "main\0",
+        "/abs",
+        "x/.hidden",
+        "a..b",
+        "topic.lock",
+        "a b",
+    ] {
+        assert!(xgen_desk::hub::check_revision(bad).is_err(), "{bad:?}");
+    }
+    for good in ["main", "refs/pr/20", "v1.0", COMMIT] {
+        assert!(xgen_desk::hub::check_revision(good).is_ok(), "{good:?}");
+    }
+}
+
+#[test]
+fn link_snapshot_never_touches_anything_outside_the_snapshot() {
+    let env = Env::new(small_repo());
+    let cache = env.repo_cache();
+    let etag = env.repo.file(BIG).etag();
+
+    // A name that climbs out: the file there is someone else's.
+    let victim = env.root.join("victim.txt");
+    std::fs::write(&victim, b"mine").unwrap();
+    let err = cache
+        .link_snapshot(COMMIT, "../../../../victim.txt", &etag)
+        .expect_err("refused");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"mine");
+
+    // A folder of the snapshot replaced by a link to a folder outside: not followed.
+    let outside = env.root.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("x.bin"), b"mine too").unwrap();
+    let snapshot = cache.snapshot_dir(COMMIT);
+    std::fs::create_dir_all(&snapshot).unwrap();
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(&outside, snapshot.join("sub")).unwrap();
+        let err = cache
+            .link_snapshot(COMMIT, "sub/x.bin", &etag)
+            .expect_err("a linked folder is not followed");
+        assert!(err.to_string().contains("in the way"), "{err}");
+        assert_eq!(std::fs::read(outside.join("x.bin")).unwrap(), b"mine too");
+    }
+
+    // A directory where the file belongs is left alone, with its content.
+    std::fs::create_dir_all(snapshot.join("dir.bin")).unwrap();
+    std::fs::write(snapshot.join("dir.bin/keep"), b"keep").unwrap();
+    let err = cache
+        .link_snapshot(COMMIT, "dir.bin", &etag)
+        .expect_err("a directory is not replaced");
+    assert!(err.to_string().contains("is a directory"), "{err}");
+    assert_eq!(
+        std::fs::read(snapshot.join("dir.bin/keep")).unwrap(),
+        b"keep"
+    );
+
+    // A plain file or a stale link in the snapshot is replaced by the right link.
+    std::fs::write(snapshot.join(BIG), b"stale copy").unwrap();
+    let pointer = cache.link_snapshot(COMMIT, BIG, &etag).expect("replaced");
+    #[cfg(unix)]
+    assert!(std::fs::symlink_metadata(&pointer)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let again = cache.link_snapshot(COMMIT, BIG, &etag).expect("idempotent");
+    assert_eq!(again, pointer);
+}
+
+/// Overwrites one byte of `path` in place: same size, other content.
+fn corrupt_in_place(path: &Path, offset: u64) {
+    use std::io::{Seek, SeekFrom, Write};
+    // The verification record keys on times as well: make sure the write lands in a later
+    // clock tick than the check that wrote the record.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.seek(SeekFrom::Start(offset)).unwrap();
+    f.write_all(&[0x5a]).unwrap();
+    f.sync_all().unwrap();
+}
+
+#[test]
+fn corrupt_same_size_blob_in_the_cache_is_fetched_again() {
+    let env = Env::new(small_repo());
+    env.fetch(env.opts(), "main").expect("first fetch");
+    let big = env.repo.file(BIG).clone();
+    let config = env.repo.file("config.json").clone();
+    let cache = env.repo_cache();
+    corrupt_in_place(&cache.blob(&big.etag()), 4242);
+    corrupt_in_place(&cache.blob(&config.etag()), 2);
+    env.hub.clear_requests();
+
+    let snapshot = env.fetch(env.opts(), "main").expect("second fetch");
+    assert_snapshot_matches(&env, &snapshot);
+    assert_eq!(
+        env.hub.content_gets(&big).len(),
+        1,
+        "the LFS blob (sha256) was fetched again"
+    );
+    assert_eq!(
+        env.hub.content_gets(&config).len(),
+        1,
+        "the git file (git-sha1) was fetched again"
+    );
+    assert!(
+        env.hub.content_gets(env.repo.file(BIG2)).is_empty(),
+        "a good blob is not fetched again"
+    );
+}
+
+#[test]
+fn blob_from_another_tool_is_checked_once_and_then_trusted() {
+    let env = Env::new(small_repo());
+    let cache = env.repo_cache();
+    // As if Python's huggingface_hub had downloaded BIG: the blob is there, no record of ours.
+    let big = env.repo.file(BIG).clone();
+    std::fs::create_dir_all(cache.repo_dir().join("blobs")).unwrap();
+    std::fs::write(cache.blob(&big.etag()), &big.content).unwrap();
+    let marker = cache.verified_marker(&big.etag());
+    assert!(!marker.exists());
+
+    env.fetch(env.opts(), "main").expect("first fetch");
+    assert!(env.hub.content_gets(&big).is_empty(), "a good blob is used");
+    assert!(marker.is_file(), "its check is recorded");
+    let recorded = std::fs::metadata(&marker).unwrap().modified().unwrap();
+    assert!(
+        !marker.starts_with(cache.repo_dir().join("blobs")),
+        "the record is not kept among the blobs, where Python's tools look"
+    );
+
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    env.fetch(env.opts(), "main").expect("second fetch");
+    assert_eq!(
+        std::fs::metadata(&marker).unwrap().modified().unwrap(),
+        recorded,
+        "not hashed again while unchanged"
+    );
+}
+
+#[test]
+fn offline_mode_does_not_use_a_corrupt_cached_file() {
+    let env = Env::new(small_repo());
+    env.fetch(env.opts(), "main").expect("online fetch");
+    let big = env.repo.file(BIG).clone();
+    corrupt_in_place(&env.repo_cache().blob(&big.etag()), 77);
+    let mut opts = env.opts();
+    opts.offline = true;
+    let err = env.fetch(opts, "main").expect_err("corrupt file refused");
+    assert!(
+        matches!(&err, HubError::OfflineMissing { missing, .. } if missing == &vec![BIG.to_owned()]),
+        "{err}"
+    );
+    assert!(
+        !env.repo_cache().blob(&big.etag()).exists(),
+        "the corrupt blob was deleted"
+    );
+    // Online again, it comes back.
+    let snapshot = env.fetch(env.opts(), "main").expect("refetch");
+    assert_snapshot_matches(&env, &snapshot);
 }

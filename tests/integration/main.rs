@@ -16,5 +16,6 @@ mod hub;
 mod mock_hub;
 mod plan;
 mod state_cache;
+mod stores;
 mod summarize;
 mod xgen;
