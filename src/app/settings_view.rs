@@ -50,6 +50,10 @@ pub(super) fn settings_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
                 ui.add(egui::Slider::new(&mut s.max_tokens, 16..=4096).logarithmic(true));
                 ui.end_row();
             });
+            ui.checkbox(
+                &mut app.settings.sampling.drafts,
+                "Draft from the document: faster replies that quote it (the wording can differ slightly)",
+            );
             ui.add_space(10.0);
 
             let context_label_id = ui.strong("Context size").id;

@@ -252,10 +252,10 @@ pub struct SamplingArgs {
     /// Greedy decoding (reproducible).
     #[arg(long)]
     pub greedy: bool,
-    /// Do not draft tokens from the document (prompt-lookup decoding); the reply is the same,
-    /// only its speed changes.
+    /// Draft tokens from the document and check them in batches (prompt-lookup decoding):
+    /// faster when the reply quotes the text; the wording can differ slightly.
     #[arg(long)]
-    pub no_drafts: bool,
+    pub drafts: bool,
     /// Print no timings on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -278,7 +278,7 @@ impl SamplingArgs {
             repeat_last_n: base.repeat_last_n,
             seed: self.seed.unwrap_or(base.seed),
             max_tokens: self.max_tokens.unwrap_or(base.max_tokens),
-            drafts: !self.no_drafts,
+            drafts: self.drafts,
         }
     }
 }

@@ -129,14 +129,12 @@ pub struct Sampling {
     pub seed: u32,
     /// Most tokens to generate; also reserved in the context before the prompt is accepted.
     pub max_tokens: u32,
-    /// Draft tokens from the prompt and check them in one batch (prompt-lookup decoding).
-    /// Changes only the speed: the reply is the same tokens either way.
-    #[serde(default = "drafts_default")]
+    /// Draft tokens from the prompt and check them in one batch (prompt-lookup decoding):
+    /// faster replies that quote the document. The model still chooses every token, but over
+    /// batched arithmetic that differs slightly from a token evaluated alone, so the wording
+    /// can differ from a reply without drafts (see `engine::worker::decode`).
+    #[serde(default)]
     pub drafts: bool,
-}
-
-fn drafts_default() -> bool {
-    true
 }
 
 impl Default for Sampling {
@@ -149,7 +147,7 @@ impl Default for Sampling {
             repeat_last_n: 64,
             seed: 0x5EED,
             max_tokens: 512,
-            drafts: true,
+            drafts: false,
         }
     }
 }

@@ -300,3 +300,94 @@ fn a_request_whose_engine_died_ends_with_an_error() {
         .wait();
     assert!(matches!(later, Err(EngineError::Stopped(_))), "{later:?}");
 }
+
+fn report(name: &str) -> String {
+    let facts = [
+        "The Harbour Board approved a new ferry terminal for the north quay.",
+        "Construction will cost 48 million euros and take three years.",
+        "The terminal will have six berths, a waiting hall and a bicycle park.",
+        "Fishermen asked for a separate landing area, which the board promised.",
+        "The old customs house will become a museum of the harbour's history.",
+    ];
+    let mut text = format!("{name}\n\n");
+    for round in 0..4 {
+        for (i, fact) in facts.iter().enumerate() {
+            text.push_str(&format!("Item {}. {fact} ", round * 5 + i + 1));
+        }
+        text.push_str("\n\n");
+    }
+    text
+}
+
+/// Drafts from the prompt follow the model's own choices: a drafted reply is reproducible, and
+/// it agrees with plain decoding except where llama.cpp's arithmetic differs between a token
+/// evaluated alone and one evaluated in a batch (measured up to 0.46 logits on SmolLM2 with flash
+/// attention): then a near-tie can go the other way. Seeded sampling draws the same random
+/// numbers in the same order either way.
+#[test]
+fn drafts_follow_the_model_and_are_reproducible() {
+    let engine = loaded(2048);
+    let mut accepted = 0;
+    let mut identical = 0;
+    let mut cases = 0;
+    for (doc, request) in [
+        (
+            report("Harbour report"),
+            "Summarize the report in a few sentences.",
+        ),
+        (
+            report("Board minutes"),
+            "Which items mention the museum? Quote them.",
+        ),
+        (
+            "The river Lune flows through Lancaster. ".repeat(30),
+            "Repeat the first sentence of the text exactly.",
+        ),
+    ] {
+        let messages = vec![Message::user(format!("{doc}\n\n{request}"))];
+        for sampling in [
+            Sampling::greedy(96),
+            Sampling {
+                temperature: 0.8,
+                seed: 7,
+                max_tokens: 96,
+                ..Sampling::default()
+            },
+        ] {
+            let run = |drafts: bool| {
+                engine.clear_cache();
+                let sampling = Sampling {
+                    drafts,
+                    ..sampling.clone()
+                };
+                engine
+                    .generate(GenerateRequest::chat(messages.clone(), sampling))
+                    .wait()
+                    .expect("reply")
+            };
+            let plain = run(false);
+            let drafted = run(true);
+            let again = run(true);
+            assert_eq!(drafted.text, again.text, "drafted replies are reproducible");
+            assert_eq!(drafted.timings.drafted, again.timings.drafted);
+            assert_eq!(plain.timings.drafted, 0);
+            let agree = plain
+                .text
+                .chars()
+                .zip(drafted.text.chars())
+                .take_while(|(a, b)| a == b)
+                .count();
+            assert!(
+                agree >= 40,
+                "{request}: plain and drafted replies part after {agree} characters:\n{}\n{}",
+                plain.text,
+                drafted.text
+            );
+            cases += 1;
+            identical += usize::from(plain.text == drafted.text);
+            accepted += drafted.timings.draft_accepted;
+        }
+    }
+    println!("drafted replies identical to plain decoding: {identical} of {cases}");
+    assert!(accepted > 0, "no draft was ever kept");
+}

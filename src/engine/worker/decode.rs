@@ -4,10 +4,17 @@
 //! few tokens are looked up in everything the model has seen (prompt and reply); when they
 //! occurred before, the tokens that followed are proposed as a draft and evaluated in one batch
 //! together with the token just chosen. The model's own choice at each drafted position is then
-//! drawn exactly as plain decoding would draw it (argmax, or the sampler with its random
-//! state), and drafts are kept only while they equal that choice. The reply is therefore the
-//! same tokens plain decoding gives, with the same random numbers drawn in the same order; only
-//! the number of evaluations changes. The cache is trimmed back to what was kept.
+//! drawn the way plain decoding draws it (argmax, or the sampler with its random state, the
+//! same numbers in the same order), and drafts are kept only while they equal that choice. The
+//! cache is trimmed back to what was kept.
+//!
+//! The decision rule is plain decoding's, but not the arithmetic: llama.cpp computes a token's
+//! logits with other kernels when it shares a batch (tinyBLAS tiles, flash attention without
+//! the single-token split of the cache), and the results differ by up to about 0.5 logits on
+//! SmolLM2. Near-ties can then go the other way and the wording drifts from there, so drafts are
+//! opt-in (`Sampling::drafts`) and a drafted reply is reproducible but not always identical to a
+//! plain one. Making each row of a batch compute like a lone token would cost what the batch
+//! saves (`n_ubatch` 1), so no exact variant exists on these kernels.
 
 use std::time::Instant;
 
