@@ -1,13 +1,14 @@
 //! PDF: the text layer, page by page, through `pdf-extract`; each page becomes a marker.
 //!
-//! pdf-extract is not written for hostile files, so [`bounds`] first rewrites the document
-//! into a shape whose cost is known (streams decoded under a size limit, a flat page tree,
-//! forms checked for cycles and depth); each page is then read under `catch_unwind`, because
-//! pdf-extract panics on much that it does not expect, and one bad page must cost only that
-//! page. The running character count stops a document over the text limit while it is read,
-//! not after.
+//! pdf-extract is not written for hostile files, so the document is first rewritten into a
+//! shape whose cost is known: [`load`] decodes every stream under size limits, [`bounds`]
+//! flattens the page tree and checks the forms each page draws; each page is then read under
+//! `catch_unwind`, because pdf-extract panics on much that it does not expect, and one bad
+//! page must cost only that page. The running character count stops a document over the text
+//! limit while it is read, not after.
 
 mod bounds;
+mod load;
 
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -25,7 +26,7 @@ pub(crate) fn read(name: &str, bytes: &[u8], limits: &Limits) -> Result<Body, Do
     if !bytes.starts_with(b"%PDF-") {
         return Err(broken("it does not start with %PDF-".into()));
     }
-    let mut doc = catch_unwind(|| bounds::load(bytes))
+    let mut doc = catch_unwind(|| load::load(bytes))
         .map_err(|panic| broken(format!("the PDF parser failed: {}", panic_message(&panic))))?
         .map_err(broken)?;
     if doc.is_encrypted() && doc.decrypt("").is_err() {
@@ -34,6 +35,10 @@ pub(crate) fn read(name: &str, bytes: &[u8], limits: &Limits) -> Result<Body, Do
         });
     }
     read_pages(name, &mut doc, limits.max_text_chars)
+}
+
+fn mib(bytes: u64) -> u64 {
+    bytes >> 20
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
@@ -70,7 +75,7 @@ fn read_pages(
         if work.total > bounds::MAX_DOCUMENT_WORK {
             return Err(broken(format!(
                 "reading its pages would parse more than {} MiB of content",
-                bounds::MAX_DOCUMENT_WORK >> 20
+                mib(bounds::MAX_DOCUMENT_WORK)
             )));
         }
         bounds::select(doc, &pages, page);

@@ -329,7 +329,10 @@ fn page_tree_that_contains_itself_is_read_once() {
     let content = text_ops(&["Listed by a looping page tree."]);
     let mut pdf = Pdf::default();
     pdf.obj(1, "<< /Type /Catalog /Pages 2 0 R >>")
-        .obj(2, "<< /Type /Pages /Kids [3 0 R 2 0 R 6 0 R] /Count 3 >>")
+        .obj(
+            2,
+            "<< /Type /Pages /Kids [3 0 R 2 0 R 6 0 R] /Count 3 /MediaBox [0 0 612 792] >>",
+        )
         .obj(
             3,
             "<< /Type /Page /Parent 2 0 R /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
@@ -417,7 +420,7 @@ fn page_listed_forty_thousand_times_is_read_once() {
     let kids = "3 0 R ".repeat(40_000);
     let mut pdf = Pdf::default();
     pdf.obj(1, "<< /Type /Catalog /Pages 2 0 R >>")
-        .obj(2, &format!("<< /Type /Pages /Kids [{kids}] /Count 40000 >>"))
+        .obj(2, &format!("<< /Type /Pages /Kids [{kids}] /Count 40000 /MediaBox [0 0 612 792] >>"))
         .obj(
             3,
             "<< /Type /Page /Parent 2 0 R /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
@@ -446,7 +449,7 @@ fn pages_over_the_text_limit_stop_reading_early() {
     pdf.obj(1, "<< /Type /Catalog /Pages 2 0 R >>")
         .obj(
             2,
-            &format!("<< /Type /Pages /Kids [{kids}] /Count 19000 >>"),
+            &format!("<< /Type /Pages /Kids [{kids}] /Count 19000 /MediaBox [0 0 612 792] >>"),
         )
         .stream(4, "/Filter /FlateDecode", &content)
         .obj(5, FONT);
@@ -466,13 +469,62 @@ fn more_pages_than_the_page_limit_are_refused() {
     let mut pdf = Pdf::default();
     pdf.obj(1, "<< /Type /Catalog /Pages 2 0 R >>").obj(
         2,
-        &format!("<< /Type /Pages /Kids [{kids}] /Count 20001 >>"),
+        &format!("<< /Type /Pages /Kids [{kids}] /Count 20001 /MediaBox [0 0 612 792] >>"),
     );
     for i in 0..20_001 {
         pdf.obj(10 + i, "<< /Type /Page /Parent 2 0 R >>");
     }
     let outcome = read_bounded(&pdf.finish());
     assert_quick(&outcome, &["error BrokenPdf", "more than 20000 pages"]);
+}
+
+/// A `/ToUnicode` CMap nested 100,000 deep: pdf-extract's CMap parser recurses per level.
+/// The CMap is dropped and the page reads with the font's own encoding.
+#[test]
+fn cmap_nested_a_hundred_thousand_deep_is_dropped() {
+    let content = text_ops(&["Readable without its CMap."]);
+    let mut pdf = one_page(content.as_bytes(), "");
+    pdf.objects.retain(|(n, _)| *n != 5);
+    pdf.obj(
+        5,
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding \
+         /ToUnicode 6 0 R >>",
+    )
+    .stream(6, "", "[".repeat(100_000).as_bytes());
+    let outcome = read_bounded(&pdf.finish());
+    assert_quick(&outcome, &["ok pages=1", "Readable without its CMap."]);
+}
+
+/// A Type 1 font program nested 100,000 deep: pdf-extract's font parser recurses per level.
+#[test]
+fn font_program_nested_a_hundred_thousand_deep_is_dropped() {
+    let content = text_ops(&["Readable without its font program."]);
+    let mut pdf = one_page(content.as_bytes(), "");
+    pdf.objects.retain(|(n, _)| *n != 5);
+    let program = format!("%!PS-AdobeFont-1.0: Deep\n{}", "{".repeat(100_000));
+    let widths = "500 ".repeat(95);
+    pdf.obj(
+        5,
+        &format!(
+            "<< /Type /Font /Subtype /Type1 /BaseFont /Deep /Encoding /WinAnsiEncoding \
+             /FirstChar 32 /LastChar 126 /Widths [{widths}] /FontDescriptor 6 0 R >>"
+        ),
+    )
+    .obj(
+        6,
+        "<< /Type /FontDescriptor /FontName /Deep /Flags 32 /FontBBox [0 0 1000 1000] \
+         /ItalicAngle 0 /Ascent 800 /Descent -200 /CapHeight 700 /StemV 80 /FontFile 7 0 R >>",
+    )
+    .stream(
+        7,
+        &format!("/Length1 {} /Length2 0 /Length3 0", program.len()),
+        program.as_bytes(),
+    );
+    let outcome = read_bounded(&pdf.finish());
+    assert_quick(
+        &outcome,
+        &["ok pages=1", "Readable without its font program."],
+    );
 }
 
 /// A cross-reference stream whose field widths ask lopdf for a terabyte.
@@ -544,7 +596,10 @@ fn one_unreadable_page_costs_only_that_page() {
     let good = text_ops(&["The readable page."]);
     let mut pdf = Pdf::default();
     pdf.obj(1, "<< /Type /Catalog /Pages 2 0 R >>")
-        .obj(2, "<< /Type /Pages /Kids [3 0 R 6 0 R] /Count 2 >>")
+        .obj(
+            2,
+            "<< /Type /Pages /Kids [3 0 R 6 0 R] /Count 2 /MediaBox [0 0 612 792] >>",
+        )
         .obj(
             3,
             "<< /Type /Page /Parent 2 0 R /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
