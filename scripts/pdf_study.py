@@ -188,13 +188,27 @@ def read(path):
         return None
 
 
+def outcome(status, message):
+    """crash, timeout, empty (no text layer), over-limit (more text than xgen-desk accepts),
+    error (any other refusal) or ok."""
+    if status.startswith("crash") or status == "timeout":
+        return status.split(":")[0]
+    if status == "ok":
+        return "ok"
+    if "no text layer" in message:
+        return "empty"
+    if "characters of text; at most" in message:
+        return "over-limit"
+    return "error"
+
+
 def table(study, readers):
     rows = files(study)
     print(
-        "| reader | files | crashes | timeouts | errors | empty | median s/file | p90 s/file "
-        "| median recall | p10 recall | recall < 0.9 |"
+        "| reader | files | crashes | timeouts | errors | empty | over text limit "
+        "| median s/file | p90 s/file | median recall | p10 recall | files with recall < 0.9 |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for reader in readers:
         out_dir = os.path.join(study, "out", reader)
         with open(os.path.join(out_dir, "results.json")) as f:
@@ -204,31 +218,34 @@ def table(study, readers):
         detail = []
         for package, name, sha in rows:
             r = results.get(sha, {"status": "missing", "seconds": 0, "message": ""})
-            status = r["status"]
-            counts[status.split(":")[0]] += 1
+            kind = outcome(r["status"], r["message"])
+            ours = read(os.path.join(out_dir, f"{sha}.txt")) if kind == "ok" else ""
+            ours_words = words(ours or "")
+            if kind == "ok" and not ours_words:
+                kind = "empty"
+            counts[kind] += 1
             seconds.append(r["seconds"])
             ref_text = read(os.path.join(study, "reference", f"{sha}.txt"))
-            ours = read(os.path.join(out_dir, f"{sha}.txt")) if status == "ok" else ""
-            ours_words = words(ours or "")
-            if status == "ok" and not ours_words:
-                counts["empty"] += 1
             value = None
-            if ref_text is not None:
+            # Recall is measured where the reference has text, and where xgen-desk did not
+            # refuse the file by design (over the text limit): a crash, timeout, error or
+            # empty result where the reference found words counts as recall 0.
+            if ref_text is not None and kind != "over-limit":
                 ref_words = words(ref_text)
                 if len(ref_words) >= MIN_REFERENCE_WORDS:
                     value = recall(ours_words, ref_words)
                     recalls.append(value)
             detail.append(
-                [package, name, sha, status, r["seconds"],
+                [package, name, sha, kind, r["seconds"],
                  "" if value is None else f"{value:.4f}", r["message"]]
             )
         with open(os.path.join(study, f"{reader}.csv"), "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["package", "file", "sha", "status", "seconds", "recall", "message"])
+            w.writerow(["package", "file", "sha", "outcome", "seconds", "recall", "message"])
             w.writerows(detail)
         print(
             f"| {reader} | {len(rows)} | {counts['crash']} | {counts['timeout']} "
-            f"| {counts['error']} | {counts['empty']} "
+            f"| {counts['error']} | {counts['empty']} | {counts['over-limit']} "
             f"| {statistics.median(seconds):.2f} | {percentile(seconds, 0.9):.2f} "
             f"| {statistics.median(recalls):.3f} | {percentile(recalls, 0.1):.3f} "
             f"| {sum(1 for v in recalls if v < 0.9)} of {len(recalls)} |"
