@@ -231,7 +231,9 @@ def table(study, readers):
             # refuse the file by design (over the text limit): a crash, timeout, error or
             # empty result where the reference found words counts as recall 0.
             if ref_text is not None and kind != "over-limit":
-                ref_words = words(ref_text)
+                # pdfminer writes "(cid:N)" for a glyph it cannot map to Unicode: a
+                # placeholder, not a word of the document.
+                ref_words = words(re.sub(r"\(cid:\d+\)", " ", ref_text))
                 if len(ref_words) >= MIN_REFERENCE_WORDS:
                     value = recall(ours_words, ref_words)
                     recalls.append(value)
@@ -247,7 +249,7 @@ def table(study, readers):
             f"| {reader} | {len(rows)} | {counts['crash']} | {counts['timeout']} "
             f"| {counts['error']} | {counts['empty']} | {counts['over-limit']} "
             f"| {statistics.median(seconds):.2f} | {percentile(seconds, 0.9):.2f} "
-            f"| {statistics.median(recalls):.3f} | {percentile(recalls, 0.1):.3f} "
+            f"| {statistics.median(recalls):.4f} | {percentile(recalls, 0.1):.4f} "
             f"| {sum(1 for v in recalls if v < 0.9)} of {len(recalls)} |"
         )
 
