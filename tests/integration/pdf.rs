@@ -399,6 +399,18 @@ fn flate_bomb_in_image_is_never_decoded() {
     assert_quick(&outcome, &["ok pages=1", "Text beside a huge image."]);
 }
 
+/// pdf-extract holds a page's content parsed into operations at once, several times its size
+/// in bytes: a page with more than 32 MiB of content is not read.
+#[test]
+fn page_content_over_the_limit_is_refused() {
+    let pdf = one_page_with("/Filter /FlateDecode", &zeros_bomb(40), "");
+    let outcome = read_bounded(&pdf.finish());
+    assert_quick(
+        &outcome,
+        &["error BrokenPdf", "page 1: its content is over 32 MiB"],
+    );
+}
+
 #[test]
 fn streams_over_the_document_budget_are_refused() {
     // Nine streams of 60 MiB each: every one under the per-stream limit, 540 MiB together.

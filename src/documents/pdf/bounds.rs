@@ -25,6 +25,10 @@ pub(super) const MAX_PAGES: usize = 20_000;
 /// Deepest nesting of form XObjects followed. Real documents nest a few levels; pdf-extract
 /// spends a recursion (and stack) per level.
 pub(super) const MAX_FORM_DEPTH: usize = 32;
+/// Most bytes of content in one page's content streams, or in one form. pdf-extract holds a
+/// content stream parsed into operations at once, several times the size of its bytes; real
+/// pages hold kilobytes to a few megabytes.
+pub(super) const MAX_CONTENT_BYTES: u64 = 32 << 20;
 /// Most bytes of content pdf-extract may parse for one page, counting a form each time it is
 /// drawn.
 pub(super) const MAX_PAGE_WORK: u64 = 256 << 20;
@@ -215,8 +219,11 @@ pub(super) fn check_page(doc: &Document, page: ObjectId, work: &mut Work) -> Res
         .filter_map(|&id| doc.get_object(id).ok()?.as_stream().ok())
         .map(|s| s.content.len() as u64)
         .sum();
-    if cost > MAX_PAGE_WORK {
-        return Err(format!("its content is over {} MiB", mib(MAX_PAGE_WORK)));
+    if cost > MAX_CONTENT_BYTES {
+        return Err(format!(
+            "its content is over {} MiB",
+            mib(MAX_CONTENT_BYTES)
+        ));
     }
     let empty = Dictionary::new();
     let resources = dict
@@ -309,6 +316,14 @@ fn follow_forms(
         if stack.len() > MAX_FORM_DEPTH {
             return Err(format!(
                 "its form XObjects nest more than {MAX_FORM_DEPTH} deep"
+            ));
+        }
+        if stream.content.len() as u64 > MAX_CONTENT_BYTES {
+            return Err(format!(
+                "it draws a form XObject (object {} {}) of more than {} MiB",
+                id.0,
+                id.1,
+                mib(MAX_CONTENT_BYTES)
             ));
         }
         cost += stream.content.len() as u64;

@@ -23,6 +23,10 @@ pub(super) const MAX_STREAM_BYTES: usize = 64 << 20;
 pub(super) const MAX_DECODED_BYTES: usize = 512 << 20;
 /// Most bytes a cross-reference stream may decode to (an entry is a few bytes per object).
 const MAX_XREF_BYTES: usize = 64 << 20;
+/// Most bytes all cross-reference streams may decode to together.
+const MAX_XREF_TOTAL: usize = 256 << 20;
+/// Most cross-reference streams checked: a file has one per incremental update.
+const MAX_XREF_STREAMS: usize = 1000;
 
 /// Bytes decoded so far while lopdf loads a document, and the first limit crossed. lopdf calls
 /// the load filter as a plain `fn` on the loading thread (it is built without rayon), so the
@@ -346,17 +350,27 @@ fn run_length(input: &[u8], limit: usize) -> Result<Vec<u8>, TooLarge> {
 }
 
 /// lopdf decodes cross-reference streams while it reads the trailer, before any load filter
-/// runs, with no limit on size and with field widths taken as they come (`/W [1e12 …]`
-/// allocates that much). They are checked here, on the raw bytes: every stream whose
-/// dictionary says `/Type /XRef`.
+/// runs, with no limit on size and with field widths and entry counts taken as they come
+/// (`/W [1e12 …]` allocates that much; zero widths with a huge `/Index` loop without end).
+/// They are checked here, on the raw bytes: every stream whose dictionary says `/Type /XRef`.
+/// A real file has one per update; more than [`MAX_XREF_STREAMS`] is refused rather than
+/// scanned, and their decoding shares one budget.
 fn check_xref_streams(bytes: &[u8]) -> Result<(), String> {
     const WINDOW: usize = 4096;
     let mut from = 0;
+    let mut count = 0;
+    let mut budget = MAX_XREF_TOTAL;
     while let Some(found) = find(&bytes[from..], b"/XRef") {
         let at = from + found;
         from = at + 5;
         if bytes.get(from).is_some_and(|&c| is_regular(c)) {
             continue; // a longer name, such as /XRefStm
+        }
+        count += 1;
+        if count > MAX_XREF_STREAMS {
+            return Err(format!(
+                "it has more than {MAX_XREF_STREAMS} cross-reference streams"
+            ));
         }
         let start = rfind(&bytes[at.saturating_sub(WINDOW)..at], b"obj")
             .map_or(at, |p| at.saturating_sub(WINDOW) + p);
@@ -376,21 +390,32 @@ fn check_xref_streams(bytes: &[u8]) -> Result<(), String> {
             Some([b'\n' | b'\r', _]) => stream_at + 1,
             _ => stream_at,
         };
-        let decoded = inflate(&bytes[data_at..], MAX_XREF_BYTES).map_err(|TooLarge| {
+        let room = MAX_XREF_BYTES.min(budget);
+        let decoded = inflate(&bytes[data_at..], room).map_err(|TooLarge| {
             format!(
-                "its cross-reference stream decompresses to more than {} MiB",
-                mib(MAX_XREF_BYTES as u64)
+                "its cross-reference streams decompress to more than {} MiB",
+                mib(room as u64)
             )
         })?;
-        // Each entry lopdf reads takes the sum of the widths in bytes; an /Index that asks for
-        // more entries than the data holds makes it loop on zero-width fields.
+        budget -= decoded.len();
+        // Each entry lopdf reads takes the sum of the widths in bytes; an /Index (or a /Size,
+        // without one) that asks for more entries than the data holds makes it loop on
+        // zero-width fields.
         let entry = widths.iter().sum::<i64>().max(1);
         let index = int_array(dict, b"/Index");
-        let asked: i64 = index.iter().skip(1).step_by(2).map(|&n| n.max(0)).sum();
-        if asked > decoded.len() as i64 / entry + 1 {
+        let asked = if index.is_empty() {
+            int_array(dict, b"/Size").first().copied().unwrap_or(0)
+        } else {
+            index
+                .iter()
+                .skip(1)
+                .step_by(2)
+                .fold(0i64, |sum, &n| sum.saturating_add(n.max(0)))
+        };
+        let held = decoded.len() as i64 / entry;
+        if asked > held + 1 {
             return Err(format!(
-                "its cross-reference stream lists {asked} entries but holds {}",
-                decoded.len() as i64 / entry
+                "its cross-reference stream lists {asked} entries but holds {held}"
             ));
         }
     }
@@ -409,7 +434,8 @@ fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).rposition(|w| w == needle)
 }
 
-/// The integers of `KEY [a b c]` in raw dictionary bytes (empty when absent).
+/// The integers of `KEY [a b c]`, or of `KEY n`, in raw dictionary bytes (empty when absent;
+/// a token that is not a number reads as `i64::MAX`, which every check refuses).
 fn int_array(dict: &[u8], key: &[u8]) -> Vec<i64> {
     let mut from = 0;
     while let Some(p) = find(&dict[from..], key) {
@@ -420,10 +446,15 @@ fn int_array(dict: &[u8], key: &[u8]) -> Vec<i64> {
         }
         let rest = &dict[after..];
         let rest = &rest[rest.iter().take_while(|c| c.is_ascii_whitespace()).count()..];
-        let Some(body) = rest.strip_prefix(b"[") else {
-            return Vec::new();
+        let body = match rest.strip_prefix(b"[") {
+            Some(body) => &body[..body.iter().position(|&c| c == b']').unwrap_or(body.len())],
+            None => {
+                &rest[..rest
+                    .iter()
+                    .position(|&c| !is_regular(c))
+                    .unwrap_or(rest.len())]
+            }
         };
-        let body = &body[..body.iter().position(|&c| c == b']').unwrap_or(body.len())];
         return String::from_utf8_lossy(body)
             .split_ascii_whitespace()
             .map(|t| t.parse::<f64>().map_or(i64::MAX, |v| v as i64))
