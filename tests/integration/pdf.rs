@@ -539,6 +539,36 @@ fn font_program_nested_a_hundred_thousand_deep_is_dropped() {
     );
 }
 
+/// A `/ToUnicode` CMap that pdf-extract's CMap parser panics on ("bad length of hexstring"):
+/// before, every page using the font was lost; now the CMap is dropped once, at load, and the
+/// page reads with the font's own encoding, without a warning.
+#[test]
+fn cmap_that_the_parser_rejects_is_dropped_not_the_page() {
+    let content = text_ops(&["Readable despite a broken CMap."]);
+    let mut pdf = one_page(content.as_bytes(), "");
+    pdf.objects.retain(|(n, _)| *n != 5);
+    pdf.obj(
+        5,
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding \
+         /ToUnicode 6 0 R >>",
+    )
+    .stream(
+        6,
+        "",
+        b"begincmap 1 begincodespacerange <00> <FF> endcodespacerange \
+          1 beginbfchar <41> <004> endbfchar endcmap",
+    );
+    let outcome = read_bounded(&pdf.finish());
+    assert_quick(
+        &outcome,
+        &[
+            "ok pages=1",
+            "Readable despite a broken CMap.",
+            "warnings=[]",
+        ],
+    );
+}
+
 /// A cross-reference stream whose field widths ask lopdf for a terabyte.
 #[test]
 fn xref_stream_with_huge_field_widths_is_refused() {

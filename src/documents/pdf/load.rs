@@ -11,6 +11,7 @@
 use std::cell::Cell;
 use std::collections::HashSet;
 use std::io::{Read, Write};
+use std::panic::catch_unwind;
 
 use pdf_extract::{Dictionary, Document, LoadOptions, Object, ObjectId, Stream};
 
@@ -476,8 +477,10 @@ const MAX_NESTING: usize = 100;
 enum FontPart {
     /// A Type 1 font program (`/FontFile`): only its encoding is read.
     Type1Program,
-    /// A `/ToUnicode` CMap, or the `/Encoding` CMap of a Type 0 font.
+    /// A `/ToUnicode` CMap.
     CMap,
+    /// The `/Encoding` CMap of a Type 0 font.
+    EncodingCMap,
 }
 
 /// Shortens Type 1 font programs to their clear-text part (the encoding is there; the
@@ -501,7 +504,7 @@ fn tame_fonts(doc: &mut Document) {
             let part = match key.as_slice() {
                 b"FontFile" => Some(FontPart::Type1Program),
                 b"ToUnicode" => Some(FontPart::CMap),
-                b"Encoding" if is_type0(dict) => Some(FontPart::CMap),
+                b"Encoding" if is_type0(dict) => Some(FontPart::EncodingCMap),
                 _ => None,
             };
             match (part, value) {
@@ -528,13 +531,39 @@ fn tame_fonts(doc: &mut Document) {
                 stream.content.truncate(clear);
             }
         }
-        if nesting(&stream.content) > MAX_NESTING {
+        if nesting(&stream.content) > MAX_NESTING || !parses(part, &stream.content) {
             refused.insert(id);
         }
     }
     if !refused.is_empty() {
         drop_refused(doc, &refused);
     }
+}
+
+/// Whether pdf-extract's parser for this part reads it without failing. pdf-extract unwraps
+/// their results, so a CMap it cannot read costs every page the font is used on; dropped, the
+/// pages read with the font's own encoding. Checked once here (under `catch_unwind`: the
+/// parsers panic too) instead of failing on every page.
+fn parses(part: FontPart, content: &[u8]) -> bool {
+    catch_unwind(|| match part {
+        FontPart::Type1Program => type1_encoding_parser::get_encoding_map(content).is_ok(),
+        FontPart::CMap => {
+            adobe_cmap_parser::get_unicode_map(content).is_ok_and(|map| {
+                // As pdf-extract decodes each entry: UTF-16BE, a lone surrogate skipped.
+                map.values().all(|v| {
+                    let units: Vec<u16> = v
+                        .chunks(2)
+                        .map(|p| u16::from_be_bytes([p[0], *p.get(1).unwrap_or(&0)]))
+                        .collect();
+                    v.len() % 2 == 0
+                        && (matches!(units[..], [0xd800..=0xdfff])
+                            || String::from_utf16(&units).is_ok())
+                })
+            })
+        }
+        FontPart::EncodingCMap => adobe_cmap_parser::get_byte_mapping(content).is_ok(),
+    })
+    .unwrap_or(false)
 }
 
 fn is_type0(dict: &Dictionary) -> bool {
