@@ -1,13 +1,15 @@
 //! PDF: the text layer, page by page, through `pdf-extract`; each page becomes a marker.
 //!
 //! pdf-extract is not written for hostile files, so the document is first rewritten into a
-//! shape whose cost is known: [`load`] decodes every stream under size limits, [`bounds`]
-//! flattens the page tree and checks the forms each page draws; each page is then read under
+//! shape whose cost is known: [`load`] decodes every stream under size limits, [`fonts`]
+//! drops the font programs and CMaps its parsers would overflow or fail on, [`bounds`]
+//! flattens the page tree and checks the forms each page draws. Each page is then read under
 //! `catch_unwind`, because pdf-extract panics on much that it does not expect, and one bad
 //! page must cost only that page. The running character count stops a document over the text
 //! limit while it is read, not after.
 
 mod bounds;
+mod fonts;
 mod load;
 
 use std::fmt;
