@@ -538,7 +538,7 @@ fn from_bytes_with(
     let body = match format {
         Format::Text => text::read(name, bytes)?,
         Format::Markdown => markdown::read(name, bytes)?,
-        Format::Pdf => pdf::read(name, bytes)?,
+        Format::Pdf => pdf::read(name, bytes, limits)?,
         Format::Docx => docx::read(name, bytes, limits)?,
         Format::Html => html::read(name, bytes)?,
     };

@@ -1,14 +1,26 @@
 //! PDF: the text layer, page by page, through `pdf-extract`; each page becomes a marker.
 //!
-//! The parser is run under `catch_unwind`: a malformed file can make it panic, and a bad
-//! document must be an error message, never a crash.
+//! pdf-extract is not written for hostile files, so the document is first rewritten into a
+//! shape whose cost is known: [`load`] decodes every stream under size limits, [`fonts`]
+//! drops the font programs and CMaps its parsers would overflow or fail on, [`bounds`]
+//! flattens the page tree and checks the forms each page draws. Each page is then read under
+//! `catch_unwind`, because pdf-extract panics on much that it does not expect, and one bad
+//! page must cost only that page. The running character count stops a document over the text
+//! limit while it is read, not after.
 
+mod bounds;
+mod fonts;
+mod load;
+
+use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use super::{Body, DocumentError, SectionKind, Sep, TextBuilder};
+use pdf_extract::{MediaBox, OutputDev, OutputError, PlainTextOutput, Transform};
+
+use super::{Body, DocumentError, Limits, SectionKind, Sep, TextBuilder};
 
 /// A PDF document.
-pub(crate) fn read(name: &str, bytes: &[u8]) -> Result<Body, DocumentError> {
+pub(crate) fn read(name: &str, bytes: &[u8], limits: &Limits) -> Result<Body, DocumentError> {
     let broken = |reason: String| DocumentError::BrokenPdf {
         name: name.to_owned(),
         reason,
@@ -16,75 +28,178 @@ pub(crate) fn read(name: &str, bytes: &[u8]) -> Result<Body, DocumentError> {
     if !bytes.starts_with(b"%PDF-") {
         return Err(broken("it does not start with %PDF-".into()));
     }
-    match catch_unwind(AssertUnwindSafe(|| read_pages(name, bytes))) {
-        Ok(result) => result,
-        Err(panic) => {
-            let reason = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_else(|| "the PDF parser failed".into());
-            Err(broken(format!("the PDF parser failed: {reason}")))
-        }
-    }
-}
-
-fn read_pages(name: &str, bytes: &[u8]) -> Result<Body, DocumentError> {
-    let broken = |reason: String| DocumentError::BrokenPdf {
-        name: name.to_owned(),
-        reason,
-    };
-    let mut doc = pdf_extract::Document::load_mem(bytes).map_err(|e| broken(e.to_string()))?;
+    let mut doc = catch_unwind(|| load::load(bytes))
+        .map_err(|panic| broken(format!("the PDF parser failed: {}", panic_message(&panic))))?
+        .map_err(broken)?;
     if doc.is_encrypted() && doc.decrypt("").is_err() {
         return Err(DocumentError::EncryptedPdf {
             name: name.to_owned(),
         });
     }
-    let pages = doc.get_pages();
-    if pages.is_empty() {
+    read_pages(name, &mut doc, limits.max_text_chars)
+}
+
+fn mib(bytes: u64) -> u64 {
+    bytes >> 20
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "it panicked".into())
+}
+
+fn read_pages(
+    name: &str,
+    doc: &mut pdf_extract::Document,
+    max_chars: usize,
+) -> Result<Body, DocumentError> {
+    let broken = |reason: String| DocumentError::BrokenPdf {
+        name: name.to_owned(),
+        reason,
+    };
+    let pages = bounds::pages(doc).map_err(broken)?;
+    if pages.ids.is_empty() {
         return Err(broken("it has no pages".into()));
     }
     let mut out = TextBuilder::new();
-    let mut unreadable = Vec::new();
-    let mut first_error = None;
-    for &number in pages.keys() {
-        let mut raw = String::new();
-        let result = {
-            let mut sink = pdf_extract::PlainTextOutput::new(&mut raw);
-            pdf_extract::output_doc_page(&doc, &mut sink, number)
-        };
-        if let Err(error) = result {
-            unreadable.push(number);
-            first_error.get_or_insert_with(|| error.to_string());
+    let mut unreadable: Vec<(usize, String)> = Vec::new();
+    let mut work = bounds::Work::default();
+    let mut chars = 0;
+    for (index, &page) in pages.ids.iter().enumerate() {
+        let number = index + 1;
+        if let Err(reason) = bounds::check_page(doc, page, &mut work) {
+            unreadable.push((number, reason));
             continue;
+        }
+        if work.total > bounds::MAX_DOCUMENT_WORK {
+            return Err(broken(format!(
+                "reading its pages would parse more than {} MiB of content",
+                mib(bounds::MAX_DOCUMENT_WORK)
+            )));
+        }
+        bounds::select(doc, &pages, page);
+        let mut raw = String::new();
+        let mut sink = Counted {
+            inner: PlainTextOutput::new(&mut raw),
+            chars,
+            limit: max_chars,
+        };
+        let doc: &pdf_extract::Document = doc;
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            pdf_extract::output_doc_page(doc, &mut sink, 1)
+        }));
+        chars = sink.chars;
+        if chars > max_chars {
+            return Err(DocumentError::TooMuchText {
+                name: name.to_owned(),
+                chars,
+                limit: max_chars,
+            });
+        }
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                unreadable.push((number, error.to_string()));
+                continue;
+            }
+            Err(panic) => {
+                unreadable.push((
+                    number,
+                    format!("the PDF parser failed: {}", panic_message(&panic)),
+                ));
+                continue;
+            }
         }
         out.mark(SectionKind::Page, format!("page {number}"));
         for paragraph in paragraphs(&raw) {
             out.block(&paragraph, Sep::Paragraph);
         }
     }
-    if unreadable.len() == pages.len() {
-        return Err(broken(
-            first_error.unwrap_or_else(|| "no page could be read".into()),
+    let total = pages.ids.len();
+    if unreadable.len() == total {
+        let reason = unreadable.into_iter().next().map_or_else(
+            || "no page could be read".into(),
+            |(n, r)| format!("page {n}: {r}"),
+        );
+        return Err(broken(reason));
+    }
+    if let Some((first, reason)) = unreadable.first() {
+        let list: Vec<String> = unreadable.iter().map(|(n, _)| n.to_string()).collect();
+        out.warn(format!(
+            "{} of {total} pages could not be read and are left out: page {} (page {first}: {reason})",
+            unreadable.len(),
+            list.join(", ")
         ));
     }
-    if !unreadable.is_empty() {
-        let list: Vec<String> = unreadable.iter().map(u32::to_string).collect();
+    if pages.repeated > 0 {
         out.warn(format!(
-            "{} of {} pages could not be read and are left out: page {}",
-            unreadable.len(),
-            pages.len(),
-            list.join(", ")
+            "the PDF's page list names the same page more than once ({} repeats); each page is read once",
+            pages.repeated
         ));
     }
     let body = out.finish();
     if body.text.trim().is_empty() {
         return Err(DocumentError::ScannedPdf {
             name: name.to_owned(),
-            pages: pages.len(),
+            pages: total,
         });
     }
     Ok(body)
+}
+
+/// pdf-extract's plain-text output, counting characters as they come so that reading stops
+/// at the text limit instead of building the whole text first.
+struct Counted<'a> {
+    inner: PlainTextOutput<&'a mut String>,
+    chars: usize,
+    limit: usize,
+}
+
+impl OutputDev for Counted<'_> {
+    fn begin_page(
+        &mut self,
+        page_num: u32,
+        media_box: &MediaBox,
+        art_box: Option<(f64, f64, f64, f64)>,
+    ) -> Result<(), OutputError> {
+        self.inner.begin_page(page_num, media_box, art_box)
+    }
+
+    fn end_page(&mut self) -> Result<(), OutputError> {
+        self.inner.end_page()
+    }
+
+    fn output_character(
+        &mut self,
+        trm: &Transform,
+        width: f64,
+        spacing: f64,
+        font_size: f64,
+        char: &str,
+    ) -> Result<(), OutputError> {
+        self.chars += char.chars().count();
+        if self.chars > self.limit {
+            // pdf-extract stops at the first error; the caller sees the count and says why.
+            return Err(OutputError::FormatError(fmt::Error));
+        }
+        self.inner
+            .output_character(trm, width, spacing, font_size, char)
+    }
+
+    fn begin_word(&mut self) -> Result<(), OutputError> {
+        self.inner.begin_word()
+    }
+
+    fn end_word(&mut self) -> Result<(), OutputError> {
+        self.inner.end_word()
+    }
+
+    fn end_line(&mut self) -> Result<(), OutputError> {
+        self.inner.end_line()
+    }
 }
 
 /// Splits a page's extracted text into paragraphs at blank lines, with line-end spaces and

@@ -14,6 +14,7 @@ mod documents;
 mod engine;
 mod hub;
 mod mock_hub;
+mod pdf;
 mod plan;
 mod state_cache;
 mod stores;
