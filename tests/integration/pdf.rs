@@ -134,7 +134,6 @@ fn one_page_with(content_dict: &str, content: &[u8], xobjects: &str) -> Pdf {
 // ---------------------------------------------------------------------------------------------
 // Reading in a bounded child process
 
-const CHILD_ENV: &str = "XGEN_DESK_PDF_TEST_CHILD";
 const CHILD_MEMORY_KIB: u64 = 1 << 20;
 const CHILD_TIMEOUT: Duration = Duration::from_secs(90);
 /// What "within seconds" means on a loaded 2-core machine.
@@ -164,11 +163,10 @@ fn read_bounded(bytes: &[u8]) -> Outcome {
         .args([
             "pdf::child_reads_one_pdf",
             "--exact",
-            "--ignored",
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(CHILD_ENV, &path)
+        .env(xgen_testkit::child::ROLE, &path)
         .env("RUST_BACKTRACE", "0")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -216,12 +214,20 @@ fn read_bounded(bytes: &[u8]) -> Outcome {
     Outcome { line, elapsed }
 }
 
-/// The entry point of the bounded child: reads the PDF named by the environment and prints
-/// how it ended on one line.
+/// The entry point of the bounded child: reads the PDF its role names and prints how it ended
+/// on one line. Run on its own, it reads a plain one-page PDF the same way.
 #[test]
-#[ignore = "the child process of the hostile-PDF tests, which run it under a memory limit"]
 fn child_reads_one_pdf() {
-    let path = std::env::var_os(CHILD_ENV).expect("run by read_bounded");
+    let Some(path) = xgen_testkit::child::role() else {
+        let dir = temp_dir();
+        let path = dir.path().join("plain.pdf");
+        let content = text_ops(&["A plain page of text."]);
+        std::fs::write(&path, one_page(content.as_bytes(), "").finish()).unwrap();
+        let doc = documents::extract(&path).unwrap();
+        assert_eq!(doc.page_count(), 1);
+        assert!(doc.text.contains("A plain page of text."), "{}", doc.text);
+        return;
+    };
     let line = match documents::extract(Path::new(&path)) {
         Ok(doc) => format!(
             "ok pages={} chars={} text={:?} warnings={:?}",
