@@ -23,6 +23,8 @@ use crate::pipeline::{self, SetupOptions};
 use crate::prompt::{Message, SummaryStyle};
 use crate::summarize::{self, EngineModel, SummarizeOptions};
 
+mod extract;
+
 /// Offline assistant for Salesforce XGen-7B-8K-Inst, on llama.cpp.
 #[derive(Debug, Parser)]
 #[command(
@@ -44,6 +46,9 @@ pub struct Cli {
 /// The headless subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Commands {
+    /// Print the text a document yields, as the model reads it, with page and heading
+    /// markers; `--json` prints format, pages, characters, warnings, sections and text.
+    Extract(extract::ExtractArgs),
     /// Summarize a document of any length (text, Markdown, PDF, DOCX or HTML; `-` reads
     /// standard input), streaming the summary to stdout and progress to stderr.
     Summarize {
@@ -376,6 +381,7 @@ fn init_tracing() {
 /// Whatever stopped the command, with context.
 pub fn run(command: Commands) -> Result<()> {
     match command {
+        Commands::Extract(args) => extract::run(&args),
         Commands::Summarize {
             file,
             style,
@@ -848,7 +854,8 @@ fn read_document(file: &Path) -> Result<Document> {
     let document = if file == Path::new("-") {
         documents::from_reader("standard input", std::io::stdin().lock())?
     } else {
-        documents::extract(file)?
+        // Read in a child process: a file that crashes or hangs a reader is an error here.
+        documents::extract_isolated(file, &crate::isolate::Isolation::current()?)?
     };
     Ok(document)
 }
