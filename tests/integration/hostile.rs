@@ -147,6 +147,36 @@ fn docx_zip_bomb_stops_at_the_xml_cap_in_bounded_memory() {
 }
 
 #[test]
+fn docx_whose_zip_header_understates_the_size_is_refused() {
+    // The archive says 1,000 bytes; 20 MiB come out. The header is not trusted.
+    use zip::write::SimpleFileOptions;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file("word/document.xml", options).expect("entry");
+    zip.write_all(b"<w:document xmlns:w=\"w\"><w:body><!--")
+        .expect("write");
+    zip.write_all(&vec![b'a'; 20 << 20]).expect("write");
+    zip.write_all(b"--></w:body></w:document>").expect("write");
+    let mut bytes = zip.finish().expect("finish").into_inner();
+    assert_eq!(&bytes[..4], b"PK\x03\x04");
+    bytes[22..26].copy_from_slice(&1000u32.to_le_bytes());
+    let central = bytes
+        .windows(4)
+        .rposition(|w| w == b"PK\x01\x02")
+        .expect("central directory");
+    bytes[central + 24..central + 28].copy_from_slice(&1000u32.to_le_bytes());
+    let error = read("liar.docx", "docx", bytes).expect_err("refused");
+    assert!(
+        matches!(error, DocumentError::BrokenDocx { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("larger than its declared"),
+        "{error}"
+    );
+}
+
+#[test]
 fn docx_text_limit_stops_reading_early() {
     let paragraphs = docx_paragraph("twenty characters ok", None).repeat(200_000);
     let docx = make_docx(&paragraphs);
