@@ -105,7 +105,7 @@ impl Isolation {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         #[cfg(unix)]
-        limits::apply(&mut command, self.memory_bytes);
+        limits::apply(&mut command, self.memory_bytes, self.wall);
         #[cfg(windows)]
         let job = limits::Job::new(self.memory_bytes).map_err(|source| IsolationError::Start {
             exe: self.exe.clone(),
@@ -392,10 +392,13 @@ fn crash(_: ExitStatus) -> Option<String> {
 mod limits {
     use std::os::unix::process::CommandExt;
     use std::process::Command;
+    use std::time::Duration;
 
     /// Sets, in the child before it runs the program, an address-space limit of
-    /// `memory_bytes` (never above the limit the parent has) and no core dumps.
-    pub(super) fn apply(command: &mut Command, memory_bytes: u64) {
+    /// `memory_bytes` (never above the limit the parent has), no core dumps, and a processor
+    /// time limit a little past `wall`: the parent's clock is the real limit, but a child
+    /// whose parent died (no one to kill it) must still end.
+    pub(super) fn apply(command: &mut Command, memory_bytes: u64, wall: Duration) {
         let wanted = libc::rlim_t::try_from(memory_bytes).unwrap_or(libc::RLIM_INFINITY);
         let mut current = libc::rlimit {
             rlim_cur: libc::RLIM_INFINITY,
@@ -417,6 +420,12 @@ mod limits {
             rlim_cur: 0,
             rlim_max: 0,
         };
+        let cpu_seconds = wall.as_secs().saturating_add(10);
+        let cpu = libc::rlimit {
+            rlim_cur: libc::rlim_t::try_from(cpu_seconds).unwrap_or(libc::RLIM_INFINITY),
+            rlim_max: libc::rlim_t::try_from(cpu_seconds.saturating_add(5))
+                .unwrap_or(libc::RLIM_INFINITY),
+        };
         let pre_exec = move || {
             // SAFETY: setrlimit is a plain system call, async-signal-safe, as is reading errno
             // into an io::Error (no allocation); the structs are copies owned by the closure.
@@ -426,8 +435,13 @@ mod limits {
             if failed && cfg!(target_os = "linux") {
                 return Err(std::io::Error::last_os_error());
             }
-            // SAFETY: as above. A core dump of a crashed reader is only a large file on disk.
-            unsafe { libc::setrlimit(libc::RLIMIT_CORE, &raw const no_core) };
+            // SAFETY: as above. A core dump of a crashed reader is only a large file on disk;
+            // the processor limit may fail only where the parent's own is lower, which then
+            // applies anyway.
+            unsafe {
+                libc::setrlimit(libc::RLIMIT_CORE, &raw const no_core);
+                libc::setrlimit(libc::RLIMIT_CPU, &raw const cpu);
+            }
             Ok(())
         };
         // SAFETY: the closure runs in the forked child before exec and only makes
