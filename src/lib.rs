@@ -4,6 +4,7 @@
 //! - [`engine`]: one named thread that owns llama.cpp; commands in, events out.
 //! - [`prompt`]: the XGen prompt format and GGUF chat templates.
 //! - [`documents`]: text and page/heading markers from text, Markdown, PDF, DOCX and HTML files.
+//! - [`isolate`]: work on untrusted files in a child process with time and memory limits.
 //! - [`summarize`]: token-exact one-pass or map-reduce summaries of documents of any length.
 //! - [`hub`] and [`catalog`]: model downloads from Hugging Face and the installed-model registry.
 //! - [`cli`]: the headless subcommands. [`app`]: the egui desktop app.
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod documents;
 pub mod engine;
 pub mod hub;
+pub mod isolate;
 pub mod paths;
 pub mod pipeline;
 pub mod prompt;

@@ -15,6 +15,7 @@ use super::{first_sentence, Notice, Notices};
 use crate::catalog::unix_now;
 use crate::documents::Document;
 use crate::engine::{Engine, EngineError, Sampling};
+use crate::isolate::Isolation;
 use crate::prompt::{summarize_request, Role};
 use crate::summarize::{self, EngineModel, SummarizeOptions};
 
@@ -77,11 +78,24 @@ impl Documents {
         }
     }
 
-    /// Reads a document file on a worker thread; it is attached when read.
-    pub(crate) fn open(&mut self, path: &Path, waker: &Waker, notices: &mut Notices) {
+    /// Reads a document file on a worker thread, in a child process with time and memory
+    /// limits (a file that crashes or hangs a reader becomes a notice); it is attached when
+    /// read.
+    pub(crate) fn open(
+        &mut self,
+        path: &Path,
+        isolation: &Isolation,
+        waker: &Waker,
+        notices: &mut Notices,
+    ) {
         let path = path.to_path_buf();
+        let isolation = isolation.clone();
         let job = Job::spawn("xgen-read-document", waker, move |r| {
-            let result = crate::documents::extract(&path).map_err(|e| format!("{e:#}"));
+            let cancel = r.cancel_token().clone();
+            let result = crate::documents::extract_isolated_until(&path, &isolation, &|| {
+                cancel.is_cancelled()
+            })
+            .map_err(|e| format!("{e:#}"));
             r.send(result, false);
         });
         match job {
@@ -215,14 +229,19 @@ impl Documents {
 
     /// Applies a picked file, a finished read or count. Returns a document that was read, to
     /// attach.
-    pub(crate) fn poll(&mut self, waker: &Waker, notices: &mut Notices) -> Option<Document> {
+    pub(crate) fn poll(
+        &mut self,
+        isolation: &Isolation,
+        waker: &Waker,
+        notices: &mut Notices,
+    ) -> Option<Document> {
         if let Some(job) = self.picking.as_mut() {
             let picked = job.drain().pop().flatten();
             if job.is_finished() {
                 self.picking = None;
             }
             if let Some(path) = picked {
-                self.open(&path, waker, notices);
+                self.open(&path, isolation, waker, notices);
             }
         }
         let mut read = None;

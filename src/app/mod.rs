@@ -37,6 +37,7 @@ use egui_commonmark::CommonMarkCache;
 use crate::catalog::{default_model, CatalogModel};
 use crate::engine::{Engine, LoadSettings, Plan, StateCacheConfig};
 use crate::hub::HubOptions;
+use crate::isolate::Isolation;
 use crate::paths::{AppPaths, DataDirLock, LockError};
 use crate::pipeline::SetupOptions;
 use chat::Chat;
@@ -65,6 +66,9 @@ pub struct AppOptions {
     pub load: LoadSettings,
     /// Load the last used model at start.
     pub autoload: bool,
+    /// How documents are read: in a child process of this program, with time and memory
+    /// limits (tests name the xgen-desk binary, since they run inside the test harness).
+    pub isolation: Isolation,
 }
 
 impl AppOptions {
@@ -80,6 +84,7 @@ impl AppOptions {
             setup_model: default_model(),
             load: LoadSettings::default(),
             autoload: true,
+            isolation: Isolation::current().context("could not find this program's file")?,
         })
     }
 }
@@ -373,7 +378,8 @@ impl XgenApp {
 
     /// Reads a document file on a worker thread and attaches it to a conversation.
     pub fn open_document(&mut self, path: &Path) {
-        self.documents.open(path, &self.waker, &mut self.notices);
+        self.documents
+            .open(path, &self.opts.isolation, &self.waker, &mut self.notices);
     }
 
     /// Attaches text (a paste) as the conversation's document.
@@ -501,7 +507,10 @@ impl XgenApp {
             self.on_model_change(change);
         }
         self.chat.poll(&mut self.conversations, &mut self.notices);
-        if let Some(doc) = self.documents.poll(&self.waker, &mut self.notices) {
+        if let Some(doc) = self
+            .documents
+            .poll(&self.opts.isolation, &self.waker, &mut self.notices)
+        {
             self.documents
                 .attach(doc, &mut self.conversations, &mut self.notices);
             self.view = View::Chat;
@@ -760,22 +769,29 @@ impl XgenApp {
             egui::Frame::group(ui.style())
                 .fill(ui.visuals().error_fg_color.gamma_multiply(0.12))
                 .show(ui, |ui| {
+                    // The buttons first, on the right, so a long message wraps beside them
+                    // instead of pushing them out of the window.
                     ui.horizontal(|ui| {
                         ui.colored_label(ui.visuals().error_fg_color, "!");
-                        ui.label(&n.message);
-                        let label = match n.action {
-                            Some(NoticeAction::Reload) => Some("Reload"),
-                            Some(NoticeAction::OpenModels) => Some("Open Models"),
-                            None => None,
-                        };
-                        if let Some(label) = label {
-                            if ui.button(label).clicked() {
-                                act = Some((i, n.action));
+                        ui.with_layout(egui::Layout::right_to_left(egui::Align::TOP), |ui| {
+                            if ui.small_button("Dismiss").clicked() {
+                                dismiss = Some(i);
                             }
-                        }
-                        if ui.small_button("Dismiss").clicked() {
-                            dismiss = Some(i);
-                        }
+                            let label = match n.action {
+                                Some(NoticeAction::Reload) => Some("Reload"),
+                                Some(NoticeAction::OpenModels) => Some("Open Models"),
+                                None => None,
+                            };
+                            if let Some(label) = label {
+                                if ui.button(label).clicked() {
+                                    act = Some((i, n.action));
+                                }
+                            }
+                            ui.with_layout(
+                                egui::Layout::left_to_right(egui::Align::TOP).with_main_wrap(true),
+                                |ui| ui.add(egui::Label::new(&n.message).wrap()),
+                            );
+                        });
                     });
                     if let Some(details) = &n.details {
                         ui.collapsing("Details", |ui| {

@@ -45,6 +45,9 @@ pub enum Commands {
         #[command(flatten)]
         sampling: SamplingArgs,
     },
+    /// Print the text a document yields, as the model reads it, with page and heading
+    /// markers; `--json` prints format, pages, characters, warnings, sections and text.
+    Extract(super::extract::ExtractArgs),
     /// Chat on standard input: one message per line; `/reset` starts over, `/exit` quits.
     Chat {
         /// A system prompt.

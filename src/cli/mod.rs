@@ -7,6 +7,7 @@
 pub mod args;
 mod bench;
 mod chat;
+mod extract;
 mod models;
 pub mod output;
 mod plan;
@@ -63,6 +64,7 @@ pub fn run(command: Commands) -> Result<()> {
             model,
             sampling,
         } => summarize::run(&file, style.into(), &model, &sampling),
+        Commands::Extract(args) => extract::run(&args),
         Commands::Chat {
             system,
             model,

@@ -87,7 +87,8 @@ fn read_document(file: &Path) -> Result<Document> {
     let document = if file == Path::new("-") {
         documents::from_reader("standard input", std::io::stdin().lock())?
     } else {
-        documents::extract(file)?
+        // Read in a child process: a file that crashes or hangs a reader is an error here.
+        documents::extract_isolated(file, &crate::isolate::Isolation::current()?)?
     };
     Ok(document)
 }

@@ -1,13 +1,27 @@
 //! Word (.docx): `word/document.xml` from the ZIP, read with `quick-xml`. Paragraphs become
 //! blocks, `Heading…`/`Title` paragraphs become markers, and tables become one line per row
-//! with cells separated by ` | `.
+//! with cells separated by ` | ` (a table inside a cell stays in that cell, its rows joined
+//! with `; `).
+//!
+//! Bounded on hostile files: the XML is parsed while it is unpacked and never past
+//! [`MAX_XML_BYTES`], whatever the archive claims; tables nest at most [`MAX_TABLE_DEPTH`]
+//! deep; nested tables write into one buffer, so each character is copied once whatever the
+//! depth (copying the inner text at every level made a 0.2 MB file of nested tables run for
+//! tens of minutes); and reading stops as soon as the text passes the character limit.
 
-use std::io::{Cursor, Read};
+use std::io::{BufReader, Cursor, Read};
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
 use super::{Body, DocumentError, Limits, SectionKind, Sep, TextBuilder};
+
+/// Most bytes of `word/document.xml` read. The XML of a 1,000-page report is about 20 MB;
+/// more than this is a ZIP bomb or a generated monster, refused before it fills memory.
+pub(crate) const MAX_XML_BYTES: u64 = 128 * 1024 * 1024;
+
+/// Deepest nesting of tables. Word documents nest a table or two; deeper is a crafted file.
+pub(crate) const MAX_TABLE_DEPTH: usize = 64;
 
 /// A `.docx` document.
 pub(crate) fn read(name: &str, bytes: &[u8], limits: &Limits) -> Result<Body, DocumentError> {
@@ -20,48 +34,202 @@ pub(crate) fn read(name: &str, bytes: &[u8], limits: &Limits) -> Result<Body, Do
     let part = archive
         .by_name("word/document.xml")
         .map_err(|_| broken("it has no word/document.xml".into()))?;
-    // The uncompressed size in the archive can lie: read at most the limit, whatever it says.
-    let cap = limits.max_file_bytes.saturating_mul(4);
-    let mut xml = Vec::new();
-    part.take(cap.saturating_add(1))
-        .read_to_end(&mut xml)
-        .map_err(|e| broken(format!("word/document.xml could not be unpacked: {e}")))?;
-    if xml.len() as u64 > cap {
-        return Err(DocumentError::TooLarge {
-            name: name.to_owned(),
-            bytes: xml.len() as u64,
-            limit: cap,
-        });
+    // The uncompressed size in the archive can lie: count what really comes out.
+    let capped = Capped {
+        inner: part,
+        left: MAX_XML_BYTES,
+        hit: false,
+    };
+    let mut reader = Reader::from_reader(BufReader::new(capped));
+    let result = parse(&mut reader, limits.max_text_chars);
+    if reader.get_ref().get_ref().hit {
+        return Err(broken(format!(
+            "its word/document.xml unpacks to more than {} MiB, far more than any real document: the file is damaged or built to exhaust memory",
+            MAX_XML_BYTES >> 20
+        )));
     }
-    let xml =
-        String::from_utf8(xml).map_err(|_| broken("word/document.xml is not UTF-8".into()))?;
-    parse(&xml).map_err(broken)
+    result.map_err(broken)
 }
 
-/// A table being read: rows of cells; a cell's paragraphs are joined with spaces.
-#[derive(Default)]
+/// A reader that fails once more than `left` bytes have come through.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+    hit: bool,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        match self.left.checked_sub(n as u64) {
+            Some(left) => {
+                self.left = left;
+                Ok(n)
+            }
+            None => {
+                self.hit = true;
+                Err(std::io::Error::other("word/document.xml is too large"))
+            }
+        }
+    }
+}
+
+/// One open table: where its text starts in [`Tables::text`] and where its open row and cell
+/// start, so that an empty row or table can be taken back by truncating.
 struct Table {
-    rows: Vec<String>,
-    cells: Vec<String>,
-    cell: String,
+    /// Offset of the table's text (before the space that separates it from cell text).
+    start: usize,
+    /// Rows with text so far.
+    rows: usize,
+    /// Offset of the open row (before its separator), if a row is open.
+    row_start: Option<usize>,
+    /// Cells opened in the open row.
+    row_cells: usize,
+    /// Whether the open row has any text.
+    row_has_text: bool,
+    /// Offset where the open cell's text starts.
+    cell_start: usize,
 }
 
+/// The text of the outermost open table, with one [`Table`] per level of nesting.
 #[derive(Default)]
+struct Tables {
+    text: String,
+    open: Vec<Table>,
+}
+
+impl Tables {
+    fn start_table(&mut self) -> Result<(), String> {
+        if self.open.len() >= MAX_TABLE_DEPTH {
+            return Err(format!(
+                "its tables are nested more than {MAX_TABLE_DEPTH} deep, which no word processor writes"
+            ));
+        }
+        let start = self.text.len();
+        if let Some(outer) = self.open.last() {
+            if self.text.len() > outer.cell_start {
+                self.text.push(' ');
+            }
+        }
+        self.open.push(Table {
+            start,
+            rows: 0,
+            row_start: None,
+            row_cells: 0,
+            row_has_text: false,
+            cell_start: start,
+        });
+        Ok(())
+    }
+
+    fn start_row(&mut self) {
+        self.end_row();
+        let nested = self.open.len() > 1;
+        let Some(table) = self.open.last_mut() else {
+            return;
+        };
+        table.row_start = Some(self.text.len());
+        if table.rows > 0 {
+            self.text.push_str(if nested { "; " } else { "\n" });
+        }
+        table.row_cells = 0;
+        table.row_has_text = false;
+        table.cell_start = self.text.len();
+    }
+
+    fn start_cell(&mut self) {
+        if self.open.last().is_some_and(|t| t.row_start.is_none()) {
+            self.start_row();
+        }
+        let Some(table) = self.open.last_mut() else {
+            return;
+        };
+        if table.row_cells > 0 {
+            self.text.push_str(" | ");
+        }
+        table.row_cells += 1;
+        table.cell_start = self.text.len();
+    }
+
+    /// Adds a paragraph's text (trimmed, not empty) to the open cell.
+    fn paragraph(&mut self, text: &str) {
+        let Some(table) = self.open.last_mut() else {
+            return;
+        };
+        if self.text.len() > table.cell_start {
+            self.text.push(' ');
+        }
+        // Line breaks inside a cell would split its row.
+        self.text
+            .extend(text.chars().map(|c| if c == '\n' { ' ' } else { c }));
+        table.row_has_text = true;
+    }
+
+    /// Closes the open row; a row without text is taken back.
+    fn end_row(&mut self) {
+        let Some(table) = self.open.last_mut() else {
+            return;
+        };
+        if let Some(start) = table.row_start.take() {
+            if table.row_has_text {
+                table.rows += 1;
+            } else {
+                self.text.truncate(start);
+            }
+        }
+    }
+
+    /// Closes the innermost table; returns the text of a finished outermost table.
+    fn end_table(&mut self) -> Option<String> {
+        self.end_row();
+        let table = self.open.pop()?;
+        if table.rows == 0 {
+            self.text.truncate(table.start);
+        }
+        match self.open.last_mut() {
+            Some(outer) => {
+                if table.rows > 0 {
+                    outer.row_has_text = true;
+                }
+                None
+            }
+            None => Some(std::mem::take(&mut self.text)),
+        }
+    }
+}
+
 struct State {
-    out: Option<TextBuilder>,
-    tables: Vec<Table>,
+    out: TextBuilder,
+    tables: Tables,
     paragraph: String,
     style: Option<String>,
     in_text: bool,
     in_properties: usize,
+    /// Characters gathered so far, in paragraphs, tables and the output together.
+    chars: usize,
+    max_chars: usize,
 }
 
 impl State {
-    fn builder(&mut self) -> &mut TextBuilder {
-        self.out.get_or_insert_with(TextBuilder::new)
+    fn new(max_chars: usize) -> Self {
+        Self {
+            out: TextBuilder::with_limit(max_chars),
+            tables: Tables::default(),
+            paragraph: String::new(),
+            style: None,
+            in_text: false,
+            in_properties: 0,
+            chars: 0,
+            max_chars,
+        }
     }
 
-    fn start(&mut self, e: &BytesStart<'_>, empty: bool) {
+    /// Whether the text has passed the limit: reading can stop.
+    fn full(&self) -> bool {
+        self.chars > self.max_chars || self.out.is_full()
+    }
+
+    fn start(&mut self, e: &BytesStart<'_>, empty: bool) -> Result<(), String> {
         match e.local_name().as_ref() {
             b"p" if !empty => {
                 self.paragraph.clear();
@@ -70,53 +238,30 @@ impl State {
             b"pPr" | b"rPr" | b"sectPr" if !empty => self.in_properties += 1,
             b"pStyle" => self.style = attribute(e, b"val"),
             b"t" if !empty => self.in_text = true,
-            b"tab" if self.in_properties == 0 => self.paragraph.push('\t'),
-            b"br" | b"cr" if self.in_properties == 0 => self.paragraph.push('\n'),
-            b"tbl" if !empty => self.tables.push(Table::default()),
-            b"tc" if !empty => {
-                if let Some(table) = self.tables.last_mut() {
-                    table.cell.clear();
-                }
-            }
+            b"tab" if self.in_properties == 0 => self.push_text("\t"),
+            b"br" | b"cr" if self.in_properties == 0 => self.push_text("\n"),
+            b"tbl" if !empty => self.tables.start_table()?,
+            b"tr" if !empty => self.tables.start_row(),
+            b"tc" if !empty => self.tables.start_cell(),
             _ => {}
         }
+        Ok(())
     }
 
     fn end(&mut self, local: &[u8]) {
         match local {
             b"t" => self.in_text = false,
             b"pPr" | b"rPr" | b"sectPr" => {
-                self.in_properties = self.in_properties.saturating_sub(1)
+                self.in_properties = self.in_properties.saturating_sub(1);
             }
             b"p" => self.end_paragraph(),
-            b"tc" => {
-                if let Some(table) = self.tables.last_mut() {
-                    let cell = std::mem::take(&mut table.cell);
-                    table.cells.push(cell.trim().to_owned());
-                }
-            }
-            b"tr" => {
-                if let Some(table) = self.tables.last_mut() {
-                    let cells = std::mem::take(&mut table.cells);
-                    if cells.iter().any(|c| !c.is_empty()) {
-                        table.rows.push(cells.join(" | "));
-                    }
-                }
-            }
+            b"tr" => self.tables.end_row(),
             b"tbl" => {
-                if let Some(table) = self.tables.pop() {
-                    let text = table.rows.join("\n");
-                    match self.tables.last_mut() {
-                        // A nested table stays inside its cell.
-                        Some(outer) => {
-                            if !outer.cell.is_empty() {
-                                outer.cell.push(' ');
-                            }
-                            outer.cell.push_str(&table.rows.join("; "));
-                        }
-                        None => self.builder().block(&text, Sep::Paragraph),
-                    }
-                    self.builder().separate(Sep::Paragraph);
+                if let Some(text) = self.tables.end_table() {
+                    self.out.block(&text, Sep::Paragraph);
+                }
+                if self.tables.open.is_empty() {
+                    self.out.separate(Sep::Paragraph);
                 }
             }
             _ => {}
@@ -125,42 +270,60 @@ impl State {
 
     fn end_paragraph(&mut self) {
         let text = std::mem::take(&mut self.paragraph);
-        let text = text.trim();
-        if let Some(table) = self.tables.last_mut() {
-            if !text.is_empty() {
-                if !table.cell.is_empty() {
-                    table.cell.push(' ');
-                }
-                table.cell.push_str(&text.replace('\n', " "));
+        let trimmed = text.trim();
+        if !self.tables.open.is_empty() {
+            if !trimmed.is_empty() {
+                self.tables.paragraph(trimmed);
             }
-            return;
-        }
-        let heading = self.style.as_deref().is_some_and(|s| {
-            let s = s.to_ascii_lowercase();
-            s.starts_with("heading") || s == "title" || s == "subtitle"
-        });
-        let text = text.to_owned();
-        let out = self.builder();
-        if heading && !text.is_empty() {
-            out.mark(SectionKind::Heading, text.replace('\n', " "));
-            out.block(&text, Sep::Paragraph);
-            out.separate(Sep::Paragraph);
         } else {
-            out.block(&text, Sep::Paragraph);
+            let heading = self.style.as_deref().is_some_and(|s| {
+                let s = s.to_ascii_lowercase();
+                s.starts_with("heading") || s == "title" || s == "subtitle"
+            });
+            if heading && !trimmed.is_empty() {
+                self.out
+                    .mark(SectionKind::Heading, trimmed.replace('\n', " "));
+                self.out.block(trimmed, Sep::Paragraph);
+                self.out.separate(Sep::Paragraph);
+            } else {
+                self.out.block(trimmed, Sep::Paragraph);
+            }
         }
+        // Reuse the allocation for the next paragraph.
+        self.paragraph = text;
+        self.paragraph.clear();
+    }
+
+    fn push_text(&mut self, text: &str) {
+        self.chars = self.chars.saturating_add(text.chars().count());
+        self.paragraph.push_str(text);
     }
 
     fn text(&mut self, text: &str) {
-        if !self.in_text {
-            return;
+        if self.in_text {
+            self.push_text(text);
         }
-        self.paragraph.push_str(text);
+    }
+
+    fn finish(mut self) -> Body {
+        // Text of a table the file never closed is still text.
+        while !self.tables.open.is_empty() {
+            if let Some(text) = self.tables.end_table() {
+                self.out.block(&text, Sep::Paragraph);
+            }
+        }
+        let mut body = self.out.finish();
+        if self.chars > self.max_chars {
+            body.overflow = true;
+            body.chars = body.chars.max(self.chars);
+        }
+        body
     }
 }
 
 fn attribute(e: &BytesStart<'_>, local: &[u8]) -> Option<String> {
     e.attributes()
-        .flatten()
+        .map_while(Result::ok)
         .find(|a| a.key.local_name().as_ref() == local)
         .and_then(|a| {
             a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
@@ -169,18 +332,23 @@ fn attribute(e: &BytesStart<'_>, local: &[u8]) -> Option<String> {
         })
 }
 
-fn parse(xml: &str) -> Result<Body, String> {
-    let mut reader = Reader::from_str(xml);
-    let mut state = State::default();
-    loop {
-        match reader.read_event().map_err(|e| {
-            format!(
-                "word/document.xml is not well-formed XML at byte {}: {e}",
-                reader.error_position()
-            )
-        })? {
-            Event::Start(e) => state.start(&e, false),
-            Event::Empty(e) => state.start(&e, true),
+fn parse<R: std::io::BufRead>(reader: &mut Reader<R>, max_chars: usize) -> Result<Body, String> {
+    let mut state = State::new(max_chars);
+    let mut buf = Vec::new();
+    while !state.full() {
+        buf.clear();
+        let event = match reader.read_event_into(&mut buf) {
+            Ok(event) => event,
+            Err(e) => {
+                return Err(format!(
+                    "word/document.xml is not well-formed XML at byte {}: {e}",
+                    reader.error_position()
+                ))
+            }
+        };
+        match event {
+            Event::Start(e) => state.start(&e, false)?,
+            Event::Empty(e) => state.start(&e, true)?,
             Event::End(e) => state.end(e.local_name().as_ref()),
             Event::Text(t) => {
                 let text = t.xml10_content().map_err(|e| e.to_string())?;
@@ -207,5 +375,5 @@ fn parse(xml: &str) -> Result<Body, String> {
             _ => {}
         }
     }
-    Ok(state.out.map(TextBuilder::finish).unwrap_or_default())
+    Ok(state.finish())
 }

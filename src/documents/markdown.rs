@@ -1,15 +1,20 @@
 //! Markdown: the text as written; ATX headings (`# Title`) outside code fences become markers.
 
-use super::{text, Body, DocumentError, Section, SectionKind};
+use super::{text, Body, DocumentError, Limits, Section, SectionKind};
 
 /// A Markdown document.
-pub(crate) fn read(name: &str, bytes: &[u8]) -> Result<Body, DocumentError> {
+pub(crate) fn read(name: &str, bytes: &[u8], limits: &Limits) -> Result<Body, DocumentError> {
     let text = text::decode(name, bytes)?;
-    let sections = headings(&text);
+    // A text that will be refused as too long gets no markers built first.
+    let sections = if text::over_limit(&text, limits) {
+        Vec::new()
+    } else {
+        headings(&text)
+    };
     Ok(Body {
         text,
         sections,
-        warnings: Vec::new(),
+        ..Body::default()
     })
 }
 

@@ -7,6 +7,7 @@
 
 mod docx;
 mod html;
+mod isolated;
 mod markdown;
 mod pdf;
 mod text;
@@ -17,6 +18,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use isolated::failure_json as isolated_failure_json;
+pub use isolated::{
+    extract_isolated, extract_isolated_until, marker_line, Extraction, PROTOCOL_VERSION,
+};
 pub use text::decode_text;
 
 /// Largest file accepted: 64 MiB.
@@ -155,8 +160,7 @@ impl Document {
         let name = name.into();
         let body = Body {
             text: text.into(),
-            sections: Vec::new(),
-            warnings: Vec::new(),
+            ..Body::default()
         };
         Self::from_body(name, Format::Text, body, &Limits::default())
     }
@@ -167,6 +171,14 @@ impl Document {
         body: Body,
         limits: &Limits,
     ) -> Result<Self, DocumentError> {
+        if body.overflow {
+            return Err(DocumentError::TooMuchText {
+                name,
+                chars: body.chars,
+                limit: limits.max_text_chars,
+                complete: false,
+            });
+        }
         if body.text.trim().is_empty() {
             return Err(DocumentError::Empty { name });
         }
@@ -178,6 +190,7 @@ impl Document {
                     name,
                     chars,
                     limit: limits.max_text_chars,
+                    complete: true,
                 });
             }
         }
@@ -265,14 +278,16 @@ pub enum DocumentError {
         limit: u64,
     },
     /// The extracted text is longer than the limit.
-    #[error("{name} holds {chars} characters of text; at most {limit} are accepted: split it into parts")]
+    #[error("{name} holds {} characters of text; at most {limit} are accepted: split it into parts", if *complete { chars.to_string() } else { format!("more than {limit}") })]
     TooMuchText {
         /// The document.
         name: String,
-        /// Characters extracted.
+        /// Characters extracted (when not `complete`: counted when reading stopped).
         chars: usize,
         /// The limit.
         limit: usize,
+        /// Whether all the text was read; reading stops once the limit is passed.
+        complete: bool,
     },
     /// The bytes are not text.
     #[error("{name} looks like a binary file (it contains NUL or control bytes), not a document: open a text, Markdown, PDF, Word (.docx) or HTML file")]
@@ -320,6 +335,50 @@ pub enum DocumentError {
         /// The parser's words.
         reason: String,
     },
+    /// The reader (in its own process) ran past its time limit and was stopped.
+    #[error("the {} reader stopped after {seconds} s on {name}: the file is too complex or damaged. Try a smaller or simpler copy (for example print or export it anew), or split it", format.name())]
+    ReaderTimedOut {
+        /// The document.
+        name: String,
+        /// The format it was read as.
+        format: Format,
+        /// The time limit.
+        seconds: u64,
+    },
+    /// The reader (in its own process) ran out of its memory limit.
+    #[error("reading {name} ran out of the {} reader's memory limit ({}): the file is damaged or built to exhaust memory. Try a smaller or simpler copy, or split it", format.name(), mib(*limit_bytes))]
+    ReaderOutOfMemory {
+        /// The document.
+        name: String,
+        /// The format it was read as.
+        format: Format,
+        /// The limit in bytes.
+        limit_bytes: u64,
+    },
+    /// The reader (in its own process) crashed.
+    #[error("the {} reader crashed on {name} ({what}): the file is damaged or built to break readers. Try another copy of it, or export it anew", format.name())]
+    ReaderCrashed {
+        /// The document.
+        name: String,
+        /// The format it was read as.
+        format: Format,
+        /// What happened (`stack overflow`, `SIGSEGV: invalid memory access`).
+        what: String,
+    },
+    /// The reader process could not be run or gave an answer that could not be understood.
+    #[error("could not read {name} in a separate process: {reason}")]
+    ReaderFailed {
+        /// The document.
+        name: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Reading was cancelled.
+    #[error("reading {name} was cancelled")]
+    Cancelled {
+        /// The document.
+        name: String,
+    },
     /// A `.docx` that could not be parsed.
     #[error("{name} is not a readable Word document ({reason}); the file may be damaged, or saved in another format")]
     BrokenDocx {
@@ -340,6 +399,10 @@ pub(crate) struct Body {
     pub(crate) text: String,
     pub(crate) sections: Vec<Section>,
     pub(crate) warnings: Vec<String>,
+    /// Reading stopped because the text passed the character limit; `text` is incomplete.
+    pub(crate) overflow: bool,
+    /// Characters counted when `overflow` is set (more than the limit).
+    pub(crate) chars: usize,
 }
 
 /// How two blocks of text are separated.
@@ -356,20 +419,40 @@ pub(crate) enum Sep {
 /// Builds a [`Body`] block by block, so that every format separates paragraphs the same way
 /// (a blank line, which the chunker cuts at first) and places markers at the start of the
 /// text they mark.
+///
+/// It counts the characters it holds and stops taking text once they pass its limit, so that
+/// a document that expands (pages listed many times, nested tables) is refused as soon as it
+/// is too long instead of after all of it has been built; [`TextBuilder::is_full`] tells a
+/// reader it can stop.
 #[derive(Debug)]
 pub(crate) struct TextBuilder {
     body: Body,
     pending_sep: Sep,
     pending_sections: Vec<(SectionKind, String)>,
+    chars: usize,
+    max_chars: usize,
 }
 
 impl TextBuilder {
+    /// A builder with the default character limit, [`MAX_TEXT_CHARS`].
     pub(crate) fn new() -> Self {
+        Self::with_limit(MAX_TEXT_CHARS)
+    }
+
+    /// A builder that stops taking text past `max_chars` characters.
+    pub(crate) fn with_limit(max_chars: usize) -> Self {
         Self {
             body: Body::default(),
             pending_sep: Sep::None,
             pending_sections: Vec::new(),
+            chars: 0,
+            max_chars,
         }
+    }
+
+    /// Whether the text passed the limit (the document will be refused as too long).
+    pub(crate) fn is_full(&self) -> bool {
+        self.body.overflow
     }
 
     /// Marks the start of a page or heading at the next block.
@@ -402,15 +485,23 @@ impl TextBuilder {
 
     fn push(&mut self, text: &str, sep: Sep) {
         self.separate(sep);
-        if text.trim().is_empty() {
+        if self.body.overflow || text.trim().is_empty() {
             return;
         }
-        if !self.body.text.is_empty() {
-            self.body.text.push_str(match self.pending_sep {
-                Sep::Paragraph => "\n\n",
-                Sep::Line | Sep::None => "\n",
-            });
+        let separator = match (self.body.text.is_empty(), self.pending_sep) {
+            (true, _) => "",
+            (false, Sep::Paragraph) => "\n\n",
+            (false, Sep::Line | Sep::None) => "\n",
+        };
+        self.chars = self
+            .chars
+            .saturating_add(separator.len() + text.chars().count());
+        if self.chars > self.max_chars {
+            self.body.overflow = true;
+            self.body.chars = self.chars;
+            return;
         }
+        self.body.text.push_str(separator);
         self.pending_sep = Sep::None;
         let offset = self.body.text.len();
         for (kind, label) in self.pending_sections.drain(..) {
@@ -445,10 +536,7 @@ pub fn extract(path: &Path) -> Result<Document, DocumentError> {
 /// # Errors
 /// As [`extract`].
 pub fn extract_with(path: &Path, limits: &Limits) -> Result<Document, DocumentError> {
-    let name = path.file_name().map_or_else(
-        || path.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
+    let name = file_name(path);
     let io = |source| DocumentError::Io {
         path: path.to_path_buf(),
         source,
@@ -468,6 +556,14 @@ pub fn extract_with(path: &Path, limits: &Limits) -> Result<Document, DocumentEr
     })?;
     let hint = path.extension().and_then(|e| e.to_str()).map(str::to_owned);
     from_bytes_with(&name, hint.as_deref(), &bytes, limits)
+}
+
+/// The name messages use for a file: its file name, or the whole path when it has none.
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 /// Reads a document from a stream (standard input), detecting its format from its bytes.
@@ -537,10 +633,10 @@ fn from_bytes_with(
     let format = choose_format(name, extension, bytes)?;
     let body = match format {
         Format::Text => text::read(name, bytes)?,
-        Format::Markdown => markdown::read(name, bytes)?,
+        Format::Markdown => markdown::read(name, bytes, limits)?,
         Format::Pdf => pdf::read(name, bytes, limits)?,
         Format::Docx => docx::read(name, bytes, limits)?,
-        Format::Html => html::read(name, bytes)?,
+        Format::Html => html::read(name, bytes, limits)?,
     };
     Document::from_body(name.to_owned(), format, body, limits)
 }

@@ -97,6 +97,7 @@ fn read_pages(
                 name: name.to_owned(),
                 chars,
                 limit: max_chars,
+                complete: false,
             });
         }
         match result {

@@ -1,6 +1,6 @@
 //! Plain text: UTF-8, UTF-16 with a byte-order mark, or Latin-1; binary data refused.
 
-use super::{Body, DocumentError};
+use super::{Body, DocumentError, Limits};
 
 /// Decodes document bytes: UTF-8, UTF-16 with a byte-order mark, or Latin-1 (as Windows-1252)
 /// as a fallback.
@@ -44,4 +44,10 @@ pub(crate) fn read(name: &str, bytes: &[u8]) -> Result<Body, DocumentError> {
         text: decode(name, bytes)?,
         ..Body::default()
     })
+}
+
+/// Whether `text` holds more characters than the limit (bytes bound characters, so most
+/// texts are answered without counting).
+pub(crate) fn over_limit(text: &str, limits: &Limits) -> bool {
+    text.len() > limits.max_text_chars && text.chars().count() > limits.max_text_chars
 }

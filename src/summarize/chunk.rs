@@ -90,36 +90,48 @@ pub fn chunk_text(
             chunks.push(chunk);
             continue;
         };
-        let tokens = count(&text[unit.clone()])?;
-        if current.estimate + tokens <= budget {
-            current.push(unit, level, tokens);
-            continue;
-        }
         if level == Level::Char {
-            // A run without spaces longer than the budget: cut it at the longest prefix
-            // that fits what is left of this chunk.
+            // A run without spaces: take the longest prefix that fits what is left of this
+            // chunk. The rest of the run is never counted whole (it can be megabytes), so
+            // each chunk costs about its own length, not the length of what remains.
             let room = budget.saturating_sub(current.estimate);
-            let take = longest_prefix(text, unit.clone(), room, count)?;
+            let (take, tokens) = longest_prefix(text, unit.clone(), room, count)?;
             if take > unit.start {
-                queue.push_front((take..unit.end, Level::Char));
-                let tokens = count(&text[unit.start..take])?;
+                if take < unit.end {
+                    queue.push_front((take..unit.end, Level::Char));
+                }
                 current.push(unit.start..take, Level::Char, tokens);
                 continue;
             }
             if current.units.is_empty() && current.overlap_start == current.start {
                 return Err(SummarizeError::BudgetTooSmall { budget });
             }
-        } else if tokens > budget || (current.estimate * 2 < budget && level < Level::Word) {
-            // Too big on its own, or the chunk is less than half full: cut the unit finer.
-            let finer = level.finer();
-            if finer == Level::Char {
-                queue.push_front((unit, finer));
-            } else {
-                for part in split(text, unit, finer).into_iter().rev() {
-                    queue.push_front((part, finer));
-                }
+        } else {
+            let tokens = count(&text[unit.clone()])?;
+            if current.estimate + tokens <= budget {
+                current.push(unit, level, tokens);
+                continue;
             }
-            continue;
+            if tokens > budget || (current.estimate * 2 < budget && level < Level::Word) {
+                // Too big on its own, or the chunk is less than half full: cut it finer, at
+                // the first level that does cut it (one piece would only be counted again).
+                let mut finer = level.finer();
+                loop {
+                    if finer == Level::Char {
+                        queue.push_front((unit, finer));
+                        break;
+                    }
+                    let parts = split(text, unit.clone(), finer);
+                    if parts.len() > 1 {
+                        for part in parts.into_iter().rev() {
+                            queue.push_front((part, finer));
+                        }
+                        break;
+                    }
+                    finer = finer.finer();
+                }
+                continue;
+            }
         }
         queue.push_front((unit, level));
         if current.units.is_empty() {
@@ -239,34 +251,58 @@ fn next_open(
     Ok(Open::new(start, end, tokens))
 }
 
-/// The longest prefix end (a char boundary in `unit`) whose text counts at most `room` tokens.
+/// The longest prefix end (a char boundary in `unit`) whose text counts at most `room`
+/// tokens, with that count (`unit.start` and 0 when not even one character fits).
+///
+/// The search first doubles a window from a guess of a few bytes per token until the window
+/// no longer fits (or is the whole unit), then bisects inside it: the text counted is a small
+/// multiple of the prefix found, however long the unit is.
 fn longest_prefix(
     text: &str,
     unit: Range<usize>,
     room: usize,
     count: &mut dyn FnMut(&str) -> Result<usize, SummarizeError>,
-) -> Result<usize, SummarizeError> {
-    let boundaries: Vec<usize> = text[unit.clone()]
+) -> Result<(usize, usize), SummarizeError> {
+    const GUESS_BYTES_PER_TOKEN: usize = 4;
+    let ceil_boundary = |mut i: usize| {
+        while i < unit.end && !text.is_char_boundary(i) {
+            i += 1;
+        }
+        i.min(unit.end)
+    };
+    // `fits` is a prefix end known to fit (with its count); `over` one known not to.
+    let mut fits = (unit.start, 0);
+    let mut step = room.max(1).saturating_mul(GUESS_BYTES_PER_TOKEN);
+    let over = loop {
+        let end = ceil_boundary(unit.start.saturating_add(step).min(unit.end));
+        let tokens = count(&text[unit.start..end])?;
+        if tokens > room {
+            break end;
+        }
+        fits = (end, tokens);
+        if end == unit.end {
+            return Ok(fits);
+        }
+        step = step.saturating_mul(2);
+    };
+    let boundaries: Vec<usize> = text[fits.0..over]
         .char_indices()
-        .map(|(i, _)| unit.start + i)
+        .map(|(i, _)| fits.0 + i)
         .skip(1)
-        .chain(std::iter::once(unit.end))
         .collect();
-    // Binary search over the boundaries for the last prefix that fits.
+    // Bisect for the last boundary that fits, strictly between `fits` and `over`.
     let (mut lo, mut hi) = (0usize, boundaries.len());
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        if count(&text[unit.start..boundaries[mid]])? <= room {
+        let tokens = count(&text[unit.start..boundaries[mid]])?;
+        if tokens <= room {
+            fits = (boundaries[mid], tokens);
             lo = mid + 1;
         } else {
             hi = mid;
         }
     }
-    Ok(if lo == 0 {
-        unit.start
-    } else {
-        boundaries[lo - 1]
-    })
+    Ok(fits)
 }
 
 /// Cuts `range` of `text` at `level` boundaries; each piece keeps the separator that ends it,

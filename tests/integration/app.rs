@@ -33,6 +33,7 @@ fn options(root: &Path) -> AppOptions {
             ..LoadSettings::default()
         },
         autoload: true,
+        isolation: xgen_desk::isolate::Isolation::with_exe(env!("CARGO_BIN_EXE_xgen-desk")),
     }
 }
 
@@ -619,4 +620,76 @@ fn a_second_window_on_the_same_data_opens_read_only() {
     // Once the first window is closed, the next one owns the data again.
     let h = harness(opts);
     assert!(!h.state().is_read_only());
+}
+
+/// Hostile and slow files dropped on the window become notices that say what was wrong, in
+/// words, while the window keeps drawing; the next ordinary document still reads and
+/// summarizes.
+#[test]
+fn hostile_files_become_notices_and_the_next_document_still_summarizes() {
+    use crate::documents::{docx_paragraph, make_docx, make_pdf};
+
+    let tmp = temp_dir();
+    let mut opts = with_model(tmp.path(), &smollm2());
+    // Reading a document past this is stopped (a real reader gets 60 s).
+    opts.isolation.wall = Duration::from_secs(2);
+    let mut h = harness(opts);
+    wait_for_model(&mut h);
+    h.state_mut().settings.summary_length = xgen_desk::app::SummaryLength::Short;
+    h.state_mut().settings.sampling.max_tokens = 16;
+
+    // Tables nested a million deep: before the readers were bounded, this 0.3 MB file hung.
+    let depth = 1_000_000;
+    let open = format!("<w:tbl><w:tr><w:tc>{}", docx_paragraph("x", None));
+    let mut body = open.repeat(depth);
+    body.push_str(&"</w:tc></w:tr></w:tbl>".repeat(depth));
+    let nested = tmp.path().join("nested.docx");
+    std::fs::write(&nested, make_docx(&body)).unwrap();
+    // A long PDF that takes its reader longer than allowed.
+    let line = ["A line of text on a page of a very long report."; 30];
+    let pages: Vec<&[&str]> = (0..3000).map(|_| &line[..]).collect();
+    let slow = tmp.path().join("slow.pdf");
+    std::fs::write(&slow, make_pdf(&pages)).unwrap();
+    let notes = tmp.path().join("notes.txt");
+    std::fs::write(&notes, document_text()).unwrap();
+
+    h.state_mut().open_document(&nested);
+    step_until(&mut h, "the nested-tables notice", |a| {
+        !a.notices().is_empty()
+    });
+    h.get_by_label_contains("nested more than 64 deep");
+    h.get_by_label("Dismiss").click();
+    h.step();
+    assert!(h.state().notices().is_empty(), "{:?}", h.state().notices());
+
+    let started = Instant::now();
+    h.state_mut().open_document(&slow);
+    step_until(&mut h, "the reader-stopped notice", |a| {
+        !a.notices().is_empty()
+    });
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let notice = &h.state().notices()[0].message;
+    assert!(notice.contains("slow.pdf"), "{notice}");
+    h.get_by_label_contains("stopped after 2 s");
+    assert!(
+        h.state().conversation().document.is_none(),
+        "nothing attached"
+    );
+    h.get_by_label("Dismiss").click();
+    h.step();
+
+    h.state_mut().open_document(&notes);
+    step_until(&mut h, "the document", |a| {
+        a.conversation().document.is_some()
+    });
+    step_until(&mut h, "the token meter", |a| a.document_meter().is_some());
+    h.get_by_label("Summarize").click();
+    step_until(&mut h, "the summary", |a| {
+        !a.is_generating()
+            && a.conversation()
+                .messages
+                .last()
+                .is_some_and(|m| !m.content.is_empty())
+    });
+    assert!(h.state().notices().is_empty(), "{:?}", h.state().notices());
 }

@@ -12,6 +12,8 @@ mod cli;
 mod common;
 mod documents;
 mod engine;
+mod fuzz_replay;
+mod hostile;
 mod hub;
 mod mock_hub;
 mod pdf;

@@ -1,0 +1,362 @@
+//! Reading a document in a child process (`xgen-desk extract --json FILE`), so that a file
+//! that crashes, hangs or exhausts a parser ends that process, not the program.
+//!
+//! The child prints one JSON object, [`Extraction`] when it read the file or [`Failure`] (and
+//! a non-zero exit) when the file is unreadable; both carry [`PROTOCOL_VERSION`].
+
+use std::ffi::OsStr;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Document, DocumentError, Format, Section, SectionKind};
+use crate::isolate::{Isolation, IsolationError};
+
+/// Version of the JSON the child prints; the parent refuses any other.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// What `xgen-desk extract --json` prints for a readable document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extraction {
+    /// [`PROTOCOL_VERSION`].
+    pub version: u32,
+    /// The file name.
+    pub name: String,
+    /// The format it was read as.
+    pub format: Format,
+    /// Pages (PDF; 0 for other formats).
+    pub pages: usize,
+    /// Characters of text.
+    pub characters: usize,
+    /// Things a reader should know.
+    pub warnings: Vec<String>,
+    /// Page and heading markers.
+    pub sections: Vec<Section>,
+    /// The text the model reads.
+    pub text: String,
+}
+
+impl Extraction {
+    /// The JSON form of a document.
+    #[must_use]
+    pub fn new(document: &Document) -> Self {
+        Self {
+            version: PROTOCOL_VERSION,
+            name: document.name.clone(),
+            format: document.format,
+            pages: document.page_count(),
+            characters: document.text.chars().count(),
+            warnings: document.warnings.clone(),
+            sections: document.sections.clone(),
+            text: document.text.clone(),
+        }
+    }
+}
+
+/// What `xgen-desk extract --json` prints for an unreadable document.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Failure {
+    /// [`PROTOCOL_VERSION`].
+    pub(crate) version: u32,
+    /// What was wrong.
+    pub(crate) error: WireError,
+}
+
+impl Failure {
+    /// The JSON form of an error.
+    #[must_use]
+    pub(crate) fn new(error: &DocumentError) -> Self {
+        Self {
+            version: PROTOCOL_VERSION,
+            error: WireError::from(error),
+        }
+    }
+}
+
+/// The line `extract --json` prints for an unreadable document.
+pub(crate) fn failure_json(error: &DocumentError) -> serde_json::Result<Vec<u8>> {
+    let mut json = serde_json::to_vec(&Failure::new(error))?;
+    json.push(b'\n');
+    Ok(json)
+}
+
+/// A [`DocumentError`] as JSON, so that the parent gives the same error the child met.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(crate) enum WireError {
+    Io {
+        path: PathBuf,
+        message: String,
+        not_found: bool,
+    },
+    TooLarge {
+        name: String,
+        bytes: u64,
+        limit: u64,
+    },
+    TooMuchText {
+        name: String,
+        chars: usize,
+        limit: usize,
+        complete: bool,
+    },
+    Binary {
+        name: String,
+    },
+    Empty {
+        name: String,
+    },
+    Unsupported {
+        name: String,
+        what: String,
+        hint: String,
+    },
+    ScannedPdf {
+        name: String,
+        pages: usize,
+    },
+    EncryptedPdf {
+        name: String,
+    },
+    BrokenPdf {
+        name: String,
+        reason: String,
+    },
+    BrokenDocx {
+        name: String,
+        reason: String,
+    },
+    /// Any other error, by its message.
+    Other {
+        name: String,
+        message: String,
+    },
+}
+
+impl From<&DocumentError> for WireError {
+    fn from(error: &DocumentError) -> Self {
+        match error {
+            DocumentError::Io { path, source } => Self::Io {
+                path: path.clone(),
+                message: source.to_string(),
+                not_found: source.kind() == std::io::ErrorKind::NotFound,
+            },
+            DocumentError::TooLarge { name, bytes, limit } => Self::TooLarge {
+                name: name.clone(),
+                bytes: *bytes,
+                limit: *limit,
+            },
+            DocumentError::TooMuchText {
+                name,
+                chars,
+                limit,
+                complete,
+            } => Self::TooMuchText {
+                name: name.clone(),
+                chars: *chars,
+                limit: *limit,
+                complete: *complete,
+            },
+            DocumentError::Binary { name } => Self::Binary { name: name.clone() },
+            DocumentError::Empty { name } => Self::Empty { name: name.clone() },
+            DocumentError::Unsupported { name, what, hint } => Self::Unsupported {
+                name: name.clone(),
+                what: what.clone(),
+                hint: hint.clone(),
+            },
+            DocumentError::ScannedPdf { name, pages } => Self::ScannedPdf {
+                name: name.clone(),
+                pages: *pages,
+            },
+            DocumentError::EncryptedPdf { name } => Self::EncryptedPdf { name: name.clone() },
+            DocumentError::BrokenPdf { name, reason } => Self::BrokenPdf {
+                name: name.clone(),
+                reason: reason.clone(),
+            },
+            DocumentError::BrokenDocx { name, reason } => Self::BrokenDocx {
+                name: name.clone(),
+                reason: reason.clone(),
+            },
+            other => Self::Other {
+                name: String::new(),
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+impl WireError {
+    fn into_error(self, name: &str) -> DocumentError {
+        match self {
+            Self::Io {
+                path,
+                message,
+                not_found,
+            } => DocumentError::Io {
+                path,
+                source: if not_found {
+                    std::io::Error::new(std::io::ErrorKind::NotFound, message)
+                } else {
+                    std::io::Error::other(message)
+                },
+            },
+            Self::TooLarge { name, bytes, limit } => DocumentError::TooLarge { name, bytes, limit },
+            Self::TooMuchText {
+                name,
+                chars,
+                limit,
+                complete,
+            } => DocumentError::TooMuchText {
+                name,
+                chars,
+                limit,
+                complete,
+            },
+            Self::Binary { name } => DocumentError::Binary { name },
+            Self::Empty { name } => DocumentError::Empty { name },
+            Self::Unsupported { name, what, hint } => {
+                DocumentError::Unsupported { name, what, hint }
+            }
+            Self::ScannedPdf { name, pages } => DocumentError::ScannedPdf { name, pages },
+            Self::EncryptedPdf { name } => DocumentError::EncryptedPdf { name },
+            Self::BrokenPdf { name, reason } => DocumentError::BrokenPdf { name, reason },
+            Self::BrokenDocx { name, reason } => DocumentError::BrokenDocx { name, reason },
+            Self::Other { message, .. } => DocumentError::ReaderFailed {
+                name: name.to_owned(),
+                reason: message,
+            },
+        }
+    }
+}
+
+/// Reads a document file in a child process (see [`Isolation`]): the same result as
+/// [`super::extract`], except that a crash, a hang or memory exhaustion of a reader becomes
+/// an error that names the file and what happened instead of ending this program.
+///
+/// # Errors
+/// Every error of [`super::extract`], and [`DocumentError::ReaderTimedOut`],
+/// [`DocumentError::ReaderOutOfMemory`], [`DocumentError::ReaderCrashed`] or
+/// [`DocumentError::ReaderFailed`].
+pub fn extract_isolated(path: &Path, isolation: &Isolation) -> Result<Document, DocumentError> {
+    extract_isolated_until(path, isolation, &|| false)
+}
+
+/// [`extract_isolated`] that stops (killing the child) as soon as `cancelled` answers `true`.
+///
+/// # Errors
+/// As [`extract_isolated`], and [`DocumentError::Cancelled`].
+pub fn extract_isolated_until(
+    path: &Path,
+    isolation: &Isolation,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Document, DocumentError> {
+    let name = super::file_name(path);
+    let format = probable_format(path, &name)?;
+    let args = [
+        OsStr::new("extract"),
+        OsStr::new("--json"),
+        // A file name that starts with `-` is still a file name.
+        OsStr::new("--"),
+        path.as_os_str(),
+    ];
+    let failed = |reason: String| DocumentError::ReaderFailed {
+        name: name.clone(),
+        reason,
+    };
+    let stdout = match isolation.run(&args, cancelled) {
+        Ok(stdout) => stdout,
+        Err(IsolationError::Exited {
+            code,
+            last_line,
+            stdout,
+        }) => {
+            return Err(match serde_json::from_slice::<Failure>(&stdout) {
+                Ok(failure) if failure.version == PROTOCOL_VERSION => {
+                    failure.error.into_error(&name)
+                }
+                _ => failed(format!(
+                    "the reader exited with code {code}{}",
+                    if last_line.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {last_line}")
+                    }
+                )),
+            })
+        }
+        Err(IsolationError::TimedOut { seconds }) => {
+            return Err(DocumentError::ReaderTimedOut {
+                name,
+                format,
+                seconds: seconds.round() as u64,
+            })
+        }
+        Err(IsolationError::OutOfMemory { limit_bytes }) => {
+            return Err(DocumentError::ReaderOutOfMemory {
+                name,
+                format,
+                limit_bytes,
+            })
+        }
+        Err(IsolationError::Crashed { what }) => {
+            return Err(DocumentError::ReaderCrashed { name, format, what })
+        }
+        Err(IsolationError::Cancelled) => return Err(DocumentError::Cancelled { name }),
+        Err(other) => return Err(failed(other.to_string())),
+    };
+    let extraction: Extraction = serde_json::from_slice(&stdout)
+        .map_err(|e| failed(format!("its answer could not be understood: {e}")))?;
+    if extraction.version != PROTOCOL_VERSION {
+        return Err(failed(format!(
+            "it answered in protocol version {}, not {PROTOCOL_VERSION}: the program was updated while running; start it again",
+            extraction.version
+        )));
+    }
+    let sections_fit = extraction
+        .sections
+        .windows(2)
+        .all(|w| w[0].offset <= w[1].offset)
+        && extraction
+            .sections
+            .iter()
+            .all(|s| extraction.text.is_char_boundary(s.offset));
+    if !sections_fit {
+        return Err(failed(
+            "its answer marks places outside the text it returned".into(),
+        ));
+    }
+    Ok(Document {
+        name,
+        format: extraction.format,
+        text: extraction.text,
+        sections: extraction.sections,
+        warnings: extraction.warnings,
+    })
+}
+
+/// The format the file will be read as, for messages about a reader that failed; files that
+/// cannot be opened fail here, without a child.
+fn probable_format(path: &Path, name: &str) -> Result<Format, DocumentError> {
+    const HEAD_BYTES: u64 = 64 * 1024;
+    let io = |source| DocumentError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut head = Vec::new();
+    file.take(HEAD_BYTES).read_to_end(&mut head).map_err(io)?;
+    let extension = path.extension().and_then(|e| e.to_str());
+    // A file the child will refuse is named by the child; only the format matters here.
+    Ok(super::choose_format(name, extension, &head).unwrap_or(Format::Text))
+}
+
+/// Page markers as the `extract` command prints them: `--- page 3 ---`; headings as
+/// `--- heading: Results ---`.
+#[must_use]
+pub fn marker_line(section: &Section) -> String {
+    match section.kind {
+        SectionKind::Page => format!("--- {} ---", section.label),
+        SectionKind::Heading => format!("--- heading: {} ---", section.label),
+    }
+}
