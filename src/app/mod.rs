@@ -301,6 +301,13 @@ impl XgenApp {
         self.model.plan()
     }
 
+    /// How far the engine has read the document on screen ahead of any request: (tokens read,
+    /// tokens, finished).
+    #[must_use]
+    pub fn preread_progress(&self) -> Option<(usize, usize, bool)> {
+        self.documents.preread(&self.conversation().id)
+    }
+
     /// What the running summary of a long document is doing: (status, parts read, parts).
     #[must_use]
     pub fn summary_job(&self) -> Option<(&str, Option<(usize, usize)>)> {
@@ -487,6 +494,11 @@ impl XgenApp {
             .map(|_| self.conversation().id.clone());
         if wanted != self.metered && self.model.info().is_some() {
             self.request_meter();
+        }
+        // Once a document is known to fit, the engine reads it ahead.
+        if self.model.info().is_some() {
+            self.documents
+                .start_preread(self.conversations.current(), &self.model, &self.settings);
         }
     }
 

@@ -25,11 +25,12 @@ use std::time::Duration;
 
 use crate::cancel::CancelToken;
 use crate::prompt::Message;
-pub use handle::{Finished, Handle, LoadHandle, ReplyHandle};
+pub use handle::{Finished, Handle, LoadHandle, PrereadHandle, ReplyHandle};
 pub use plan::{plan, plan_for_model, Hardware, ModelFacts, Plan, PlanError, PlanRequest};
 pub use request::{
     EngineError, GenerateRequest, KvPrecision, LoadEvent, LoadSettings, ModelInfo, Planning,
-    PromptInput, ReplyEvent, RequestEvent, Sampling, StopReason, Timings,
+    PrereadEvent, PrereadRequest, PromptInput, ReplyEvent, RequestEvent, Sampling, StopReason,
+    Timings,
 };
 pub use runtime::gpu_backend;
 pub use state_cache::{CachePrefix, StateCacheConfig};
@@ -46,6 +47,10 @@ pub(crate) enum Command {
     Generate {
         request: GenerateRequest,
         reply: Outbox<ReplyEvent>,
+    },
+    Preread {
+        request: PrereadRequest,
+        reply: Outbox<PrereadEvent>,
     },
     Tokenize {
         input: TokenizeInput,
@@ -271,6 +276,17 @@ impl Engine {
             notify: Arc::clone(&self.notify),
         };
         (outbox, Handle::new(id, rx, cancel, Arc::clone(&self.life)))
+    }
+
+    /// Reads a document ahead, between other requests: it gives way to any request within one
+    /// batch and goes on after it. A request about the document then finds it read; its state
+    /// goes to the disk cache in steps as it is read ([`LoadSettings::state_cache`]), so
+    /// reading resumes from the last step after a restart. A new read-ahead replaces the one
+    /// under way, which ends with what it read.
+    pub fn preread(&self, request: PrereadRequest) -> PrereadHandle {
+        let (reply, handle) = self.request();
+        self.send(Command::Preread { request, reply });
+        handle
     }
 
     /// Forgets the cached conversation, so the next prompt is read from the start.

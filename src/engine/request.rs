@@ -348,6 +348,38 @@ pub enum ReplyEvent {
     Failed(EngineError),
 }
 
+/// A document to read ahead, before anything is asked about it.
+#[derive(Debug, Clone)]
+pub struct PrereadRequest {
+    /// The prompt's messages up to the one that carries the document (system prompt first).
+    pub messages: Vec<Message>,
+    /// The document's part of that prompt ([`CachePrefix::Document`] as a rule).
+    pub prefix: CachePrefix,
+}
+
+/// What reading ahead reports, in order: progress, then one final event.
+#[derive(Debug, Clone)]
+pub enum PrereadEvent {
+    /// Tokens of the document read so far (from the live cache, the disk, or evaluated now).
+    Progress {
+        /// Tokens read.
+        done: usize,
+        /// Tokens of the document's prefix.
+        total: usize,
+    },
+    /// Reading ended.
+    Done {
+        /// Tokens read.
+        done: usize,
+        /// Tokens of the document's prefix.
+        total: usize,
+        /// Tokens whose state came from the disk cache.
+        restored: usize,
+    },
+    /// Reading failed (the model stays loaded).
+    Failed(EngineError),
+}
+
 /// The events of one request; the last one is final.
 pub trait RequestEvent: Send + 'static {
     /// True for the event that ends the request.
@@ -364,6 +396,16 @@ impl RequestEvent for LoadEvent {
 
     fn is_frequent(&self) -> bool {
         matches!(self, Self::Progress(_))
+    }
+}
+
+impl RequestEvent for PrereadEvent {
+    fn is_final(&self) -> bool {
+        !matches!(self, Self::Progress { .. })
+    }
+
+    fn is_frequent(&self) -> bool {
+        matches!(self, Self::Progress { .. })
     }
 }
 

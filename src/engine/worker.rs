@@ -16,14 +16,17 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
 use super::runtime::{backend, gpu_backend};
-use super::state_cache::{self, CachePrefix, StateCache};
+use super::state_cache::{self, StateCache};
 use super::{
     Command, EngineError, GenerateRequest, KvPrecision, LoadEvent, LoadSettings, ModelInfo, Outbox,
-    Plan, Planning, PromptInput, ReplyEvent, Sampling, StopReason, Timings, TokenizeInput,
+    Plan, Planning, PrereadEvent, PromptInput, ReplyEvent, Sampling, StopReason, Timings,
+    TokenizeInput,
 };
 use crate::prompt::{self, Message, PromptFormat, PromptPiece};
 
 mod decode;
+mod prefix;
+mod preread;
 
 pub(super) fn run(inbox: &mpsc::Receiver<Command>) {
     let mut next = inbox.recv().ok();
@@ -44,6 +47,9 @@ pub(super) fn run(inbox: &mpsc::Receiver<Command>) {
                 Err(error) => reply.send(LoadEvent::Failed(error)),
             },
             Command::Generate { reply, .. } => reply.send(ReplyEvent::Failed(EngineError::NoModel)),
+            Command::Preread { reply, .. } => {
+                reply.send(PrereadEvent::Failed(EngineError::NoModel));
+            }
             Command::Tokenize { reply, .. } => {
                 reply.send(Err(EngineError::NoModel)).ok();
             }
@@ -275,9 +281,30 @@ fn serve(
         n_batch: settings.n_batch.max(1) as usize,
         batch: LlamaBatch::new(settings.n_batch.max(1) as usize, 1),
     };
+    // A document read ahead advances one batch at a time while no command waits, so any
+    // request takes the engine within one batch and reading goes on after it.
+    let mut reading: Option<preread::Preread> = None;
     loop {
-        let command = inbox.recv().ok()?;
+        let command = match reading.as_mut() {
+            Some(job) => match inbox.try_recv() {
+                Ok(command) => command,
+                Err(mpsc::TryRecvError::Empty) => {
+                    if session.preread_step(job) {
+                        reading = None;
+                    }
+                    continue;
+                }
+                Err(mpsc::TryRecvError::Disconnected) => return None,
+            },
+            None => inbox.recv().ok()?,
+        };
         match command {
+            Command::Preread { request, reply } => {
+                if let Some(previous) = reading.take() {
+                    session.preread_end(previous);
+                }
+                reading = session.preread_start(&request, reply);
+            }
             Command::Generate { request, reply } => {
                 if let Err(error) = session.generate(&request, &reply) {
                     reply.send(ReplyEvent::Failed(error));
@@ -293,11 +320,23 @@ fn serve(
                     .ok();
             }
             Command::ClearCache => session.clear_cache(),
-            Command::Unload => return inbox.recv().ok(),
-            other @ (Command::Load { .. } | Command::Shutdown) => return Some(other),
+            Command::Unload => {
+                end_reading(&mut session, reading.take());
+                return inbox.recv().ok();
+            }
+            other @ (Command::Load { .. } | Command::Shutdown) => {
+                end_reading(&mut session, reading.take());
+                return Some(other);
+            }
             #[cfg(feature = "fault-injection")]
             Command::Panic => panic!("fault injected by a test"),
         }
+    }
+}
+
+fn end_reading(session: &mut Session<'_>, reading: Option<preread::Preread>) {
+    if let Some(job) = reading {
+        session.preread_end(job);
     }
 }
 
@@ -347,82 +386,6 @@ impl Session<'_> {
     fn clear_cache(&mut self) {
         self.ctx.clear_kv_cache();
         self.cached.clear();
-    }
-
-    /// How many leading tokens of `prompt` form the document prefix of `request` (0: none, or
-    /// no disk cache).
-    fn cache_prefix_len(&self, request: &GenerateRequest, prompt: &[LlamaToken]) -> usize {
-        if self.state_cache.is_none() {
-            return 0;
-        }
-        match (request.cache_prefix, &request.prompt) {
-            (None | Some(CachePrefix::Messages(0)), _)
-            | (Some(CachePrefix::Messages(_)), PromptInput::Tokens(_)) => 0,
-            (Some(CachePrefix::Tokens(n)), _) => n.min(prompt.len()),
-            (Some(CachePrefix::Messages(n)), PromptInput::Chat(messages)) => {
-                // A head the template cannot render alone is simply not cached.
-                self.prompt_tokens(&messages[..n.min(messages.len())])
-                    .map_or(0, |head| {
-                        head.iter().zip(prompt).take_while(|(a, b)| a == b).count()
-                    })
-            }
-        }
-    }
-
-    /// Loads the state of `prefix` from the disk cache when the live cache holds less of it.
-    /// Returns the number of tokens restored.
-    fn restore_prefix(&mut self, prefix: &[LlamaToken]) -> usize {
-        let Some(cache) = self.state_cache.clone() else {
-            return 0;
-        };
-        let live = self
-            .cached
-            .iter()
-            .zip(prefix)
-            .take_while(|(a, b)| a == b)
-            .count();
-        if prefix.is_empty() || live >= prefix.len() || prefix.len() >= self.ctx.n_ctx() as usize {
-            return 0;
-        }
-        let ids = token_ids(prefix);
-        let Some(file) = cache.lookup(&ids) else {
-            return 0;
-        };
-        self.clear_cache();
-        match self.ctx.state_seq_load_file(&file, 0, prefix.len()) {
-            Ok((tokens, _)) if tokens == prefix => {
-                self.cached = tokens;
-                cache.touch(&ids);
-                prefix.len()
-            }
-            other => {
-                tracing::warn!(
-                    "state cache: {} did not load ({:?}); deleting it",
-                    file.display(),
-                    other.err()
-                );
-                self.clear_cache();
-                cache.remove(&ids);
-                0
-            }
-        }
-    }
-
-    /// Saves the live cache (which holds exactly the document prefix) to the disk cache.
-    fn save_prefix(&self) {
-        let Some(cache) = &self.state_cache else {
-            return;
-        };
-        let tokens = &self.cached;
-        let result = cache.store(&token_ids(tokens), |path| {
-            self.ctx
-                .state_seq_save_file(path, 0, tokens)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        });
-        if let Err(e) = result {
-            tracing::warn!("state cache: not saved: {e}");
-        }
     }
 
     /// The prompt a conversation becomes, as tokens. Special tokens are parsed only in text the
