@@ -73,12 +73,18 @@ pub struct Validation {
 /// Checks that a GGUF loads (the engine fills this in); an error stops the setup.
 pub type Validator<'a> = dyn FnMut(&Path) -> Result<Validation, BoxError> + 'a;
 
-/// The real check: loads the GGUF on a short-lived engine and runs a token through it.
+/// The real check: loads the GGUF in a child process of this program (`xgen-desk check`, so
+/// that llama.cpp aborting on a malformed file ends only the child) and runs a token through
+/// it.
 ///
 /// # Errors
-/// The engine's load or evaluation error.
-pub fn validate_with_engine(path: &Path) -> Result<Validation, BoxError> {
-    let info = crate::engine::validate_model(path)?;
+/// The load or evaluation error, or what happened to the child.
+pub fn validate_isolated(
+    path: &Path,
+    isolation: &crate::isolate::Isolation,
+    cancel: &CancelToken,
+) -> Result<Validation, BoxError> {
+    let info = crate::engine::check::check_isolated(path, isolation, &|| cancel.is_cancelled())?;
     Ok(Validation {
         context_length: Some(info.n_ctx_train),
     })
@@ -406,6 +412,7 @@ fn install(
         context_length: validation.context_length.unwrap_or(new.context_length),
         source: new.source,
         installed_at: unix_now(),
+        modified: crate::catalog::modified_secs(&path),
         path,
     };
     opts.registry().add(entry.clone())?;

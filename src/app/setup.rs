@@ -80,8 +80,11 @@ impl ModelManager {
         let options = SetupOptions::new(opts.paths.clone(), opts.hub.clone());
         let source = ModelSource::Catalog(opts.setup_model);
         let quant = self.setup.quant;
+        let isolation = opts.isolation.clone();
         let job = Job::spawn("xgen-setup", waker, move |r| {
-            let mut validate = pipeline::validate_with_engine;
+            let cancel = r.cancel_token().clone();
+            let mut validate =
+                |path: &std::path::Path| pipeline::validate_isolated(path, &isolation, &cancel);
             let result = pipeline::setup(
                 &source,
                 quant,

@@ -8,6 +8,7 @@
 //! worker thread dies (a panic), each open handle ends with [`EngineError::Stopped`] and the
 //! reason, instead of waiting forever; [`Engine::stopped`] tells an idle caller.
 
+pub mod check;
 mod handle;
 pub mod hardware;
 pub mod plan;
