@@ -7,6 +7,8 @@
     clippy::let_underscore_must_use
 )]
 
+#[path = "suite/alloc.rs"]
+mod alloc;
 #[path = "suite/common.rs"]
 mod common;
 #[path = "suite/convert.rs"]
@@ -15,6 +17,8 @@ mod convert;
 mod faults;
 #[path = "suite/gguf.rs"]
 mod gguf;
+#[path = "suite/gguf_hostile.rs"]
+mod gguf_hostile;
 #[path = "suite/quantize.rs"]
 mod quantize;
 #[path = "suite/tokenizer.rs"]
