@@ -25,5 +25,7 @@ mod quantize;
 mod tokenizer;
 #[path = "suite/torch_bin.rs"]
 mod torch_bin;
+#[path = "suite/torch_hostile.rs"]
+mod torch_hostile;
 #[path = "suite/vocab.rs"]
 mod vocab;
