@@ -13,8 +13,12 @@ mod alloc;
 mod common;
 #[path = "suite/convert.rs"]
 mod convert;
+#[path = "suite/convert_hostile.rs"]
+mod convert_hostile;
 #[path = "suite/faults.rs"]
 mod faults;
+#[path = "suite/fuzz_replay.rs"]
+mod fuzz_replay;
 #[path = "suite/gguf.rs"]
 mod gguf;
 #[path = "suite/gguf_hostile.rs"]

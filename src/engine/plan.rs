@@ -157,11 +157,19 @@ impl ModelFacts {
     /// # Errors
     /// [`FactsError`] when the file is not a readable GGUF or lacks the dimensions.
     pub fn from_gguf(path: &Path) -> Result<Self, FactsError> {
-        let header_err = |reason: String| FactsError::Header {
+        let gguf = GgufFile::open_checked(path).map_err(|e| FactsError::Header {
             path: path.to_path_buf(),
-            reason,
-        };
-        let gguf = GgufFile::open_checked(path).map_err(|e| header_err(e.to_string()))?;
+            reason: e.to_string(),
+        })?;
+        Self::from_header(&gguf, path)
+    }
+
+    /// The facts of a header already read (and checked: [`GgufFile::open_checked`]); `path`
+    /// names the file in errors and gives the name when the header has none.
+    ///
+    /// # Errors
+    /// [`FactsError`] when the header lacks the dimensions or has absurd ones.
+    pub fn from_header(gguf: &GgufFile, path: &Path) -> Result<Self, FactsError> {
         let file_size = gguf.file_size;
         let architecture = gguf
             .get("general.architecture")

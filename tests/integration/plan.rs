@@ -459,6 +459,37 @@ fn more_layers_than_any_model_are_refused_by_the_planner() {
     assert!(error.to_string().contains("65537 layers"), "{error}");
 }
 
+#[path = "../../fuzz/entries/gguf_facts.rs"]
+mod gguf_facts;
+
+/// The `gguf_facts` fuzz target's entry on its saved corpus and every crash input found: no
+/// panic, each within seconds.
+#[test]
+fn gguf_facts_fuzz_corpus_and_crashes_replay_cleanly() {
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut inputs = Vec::new();
+    for kind in ["corpus", "artifacts"] {
+        if let Ok(entries) = std::fs::read_dir(fuzz.join(kind).join("gguf_facts")) {
+            inputs.extend(entries.map(|e| e.unwrap().path()).filter(|p| p.is_file()));
+        }
+    }
+    assert!(
+        !inputs.is_empty(),
+        "no saved inputs for fuzz target gguf_facts"
+    );
+    for path in inputs {
+        let bytes = std::fs::read(&path).unwrap();
+        let start = Instant::now();
+        let outcome = std::panic::catch_unwind(|| gguf_facts::run(&bytes));
+        assert!(outcome.is_ok(), "{} panicked", path.display());
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{}",
+            path.display()
+        );
+    }
+}
+
 /// Bytes of the tensor data of XGen-7B at Q4_K_M.
 const XGEN_WEIGHTS: u64 = 4_189_011_968;
 /// `output.weight` (Q6_K) and `output_norm`.
