@@ -170,12 +170,16 @@ impl GgufFile {
         }
         let alignment = match metadata.iter().find(|(k, _)| k == "general.alignment") {
             None => GGUF_DEFAULT_ALIGNMENT,
-            Some((key, GgufValue::U32(a))) if a.is_power_of_two() => u64::from(*a),
+            Some((_, GgufValue::U32(a))) if a.is_power_of_two() => u64::from(*a),
             Some((key, value)) => {
+                let found = match value {
+                    GgufValue::U32(a) => a.to_string(),
+                    other => format!("a value of type {:?}", other.value_type()),
+                };
                 return Err(GgufError::BadValue {
                     key: key.clone(),
-                    reason: format!("the alignment must be a u32 power of two, not {value:?}"),
-                })
+                    reason: format!("the alignment must be a u32 power of two, not {found}"),
+                });
             }
         };
         let mut tensors = Vec::with_capacity(n_tensors);
