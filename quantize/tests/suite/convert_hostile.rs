@@ -31,6 +31,10 @@ fn refused(hf: &Path, dir: &Path) -> ConvertError {
     let (result, peak) =
         peak_during(|| convert_checkpoint(hf, &out, &ConvertOptions::default(), |_| {}));
     let err = result.expect_err("conversion must fail");
+    println!(
+        "{err}: took {:?}, peak allocation {peak} bytes",
+        start.elapsed()
+    );
     assert!(start.elapsed() < Duration::from_secs(5), "{err}");
     assert!(peak < 16 * MIB, "peak {peak} bytes: {err}");
     assert!(!out.exists());

@@ -64,6 +64,7 @@ fn bounded<T>(secs: u64, max_bytes: usize, f: impl FnOnce() -> T) -> T {
     let start = Instant::now();
     let (out, peak) = peak_during(f);
     let took = start.elapsed();
+    println!("took {took:?}, peak allocation {peak} bytes");
     assert!(took < Duration::from_secs(secs), "took {took:?}");
     assert!(
         peak <= max_bytes,
