@@ -1,7 +1,5 @@
 //! The engine thread: owns the llama backend, the model and its context.
 
-use std::fs::File;
-use std::io::Read;
 use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::mpsc;
@@ -85,40 +83,19 @@ fn plan_load(
     }
 }
 
-/// Checks what llama.cpp would otherwise trip over: a missing, empty, truncated or foreign file.
+/// Checks what llama.cpp would otherwise trip over (a missing, empty, truncated or foreign
+/// file, a damaged header or tensor table), with the one GGUF check the converter uses too.
 fn validate_gguf(path: &Path) -> Result<(), EngineError> {
-    let bad = |reason: String| EngineError::BadModelFile {
-        path: path.to_path_buf(),
-        reason,
-    };
-    if !path.exists() {
-        return Err(EngineError::MissingFile(path.to_path_buf()));
+    match xgen_quantize::gguf::check_file(path) {
+        Ok(_) => Ok(()),
+        Err(xgen_quantize::GgufError::NotFound(_)) => {
+            Err(EngineError::MissingFile(path.to_path_buf()))
+        }
+        Err(error) => Err(EngineError::BadModelFile {
+            path: path.to_path_buf(),
+            reason: error.to_string(),
+        }),
     }
-    let mut file = File::open(path).map_err(|e| bad(format!("cannot open it: {e}")))?;
-    let len = file
-        .metadata()
-        .map_err(|e| bad(format!("cannot read its size: {e}")))?
-        .len();
-    if len == 0 {
-        return Err(bad("the file is empty".into()));
-    }
-    let mut magic = [0u8; 8];
-    if file.read_exact(&mut magic).is_err() {
-        return Err(bad(format!("the file is only {len} bytes long")));
-    }
-    if &magic[..4] != b"GGUF" {
-        return Err(bad(
-            "it does not start with the GGUF signature (is it a .bin, .safetensors or other file?)"
-                .into(),
-        ));
-    }
-    let version = u32::from_le_bytes([magic[4], magic[5], magic[6], magic[7]]);
-    if !(2..=3).contains(&version) {
-        return Err(bad(format!(
-            "GGUF version {version} is not supported (expected 2 or 3)"
-        )));
-    }
-    Ok(())
 }
 
 fn load_model(
