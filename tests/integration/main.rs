@@ -18,7 +18,10 @@ mod hub;
 mod mock_hub;
 mod pdf;
 mod plan;
+mod scripts;
 mod state_cache;
 mod stores;
 mod summarize;
+#[cfg(feature = "vulkan")]
+mod vulkan;
 mod xgen;
