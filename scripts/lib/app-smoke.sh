@@ -34,10 +34,14 @@ smoke_summary() {
 smoke_window() {
   local shot=$1 display xvfb_pid app_pid window="" window_id colors
   shift
-  display=":$((90 + RANDOM % 100))"
-  Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
+  # Xvfb picks a free display (others may run on this machine) and writes its number once it
+  # accepts connections.
+  rm -f "$work/display"
+  Xvfb -displayfd 5 -screen 0 1280x800x24 -nolisten tcp 5>"$work/display" >/dev/null 2>&1 &
   xvfb_pid=$!
-  for _ in $(seq 50); do DISPLAY=$display xwininfo -root >/dev/null 2>&1 && break; sleep 0.1; done
+  for _ in $(seq 300); do [[ -s "$work/display" ]] && break; sleep 0.1; done
+  [[ -s "$work/display" ]] || { kill "$xvfb_pid" 2>/dev/null || true; fail "Xvfb did not start within 30 s"; }
+  display=":$(head -n 1 "$work/display")"
   DISPLAY=$display setsid "$@" "$work/notes.txt" >"$work/app.log" 2>&1 &
   app_pid=$!
   smoke_stop() {
