@@ -1,11 +1,23 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh clone: system packages, the test model, every test, then
-# the .deb installer round trip.
+# The whole test suite, from a fresh clone: system packages (Debian/Ubuntu), the test model,
+# every test, then on Linux the installer round trips of the binary the tests just built: the
+# .deb (installed with dpkg, run, removed) and the AppImage (run without installing). On
+# macOS and Windows CI's `package` job builds their installers; no Linux installer is tried.
+#
+#   scripts/test.sh [cargo test arguments...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/os.sh
+os=$(xgen_os)
+echo "test: $os" >&2
 scripts/setup-deps.sh
 scripts/fetch-test-models.sh
-cargo test --workspace --no-fail-fast "$@"
-# The Linux installer: package the binary the tests just built, install it with dpkg, run it
-# (window under Xvfb, --version, a CLI summary), uninstall.
-scripts/package-deb-test.sh --profile dev --no-build
+xgen_run cargo test --workspace --no-fail-fast "$@"
+if [[ "$os" == linux ]]; then
+  # Package the binary the tests just built (target/debug, optimized here), so that no second
+  # build of llama.cpp is needed.
+  xgen_run scripts/package-deb-test.sh --profile dev --no-build
+  xgen_run scripts/package-appimage-test.sh --profile dev --no-build
+else
+  echo "test: no Linux installer round trip on $os" >&2
+fi

@@ -1038,6 +1038,9 @@ fn release_pages(map: &Mmap, data: &[u8]) {
             }
         }
     }
+    // Windows has no DONTNEED for a file view: the pages of a read-only mapping are clean and
+    // the memory manager trims them from the working set when memory is short, so peak use
+    // stays bounded there too, only later.
     #[cfg(not(unix))]
     let _ = (map, data);
 }

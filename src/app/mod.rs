@@ -522,7 +522,11 @@ impl XgenApp {
             ModelChange::Loaded(info) => {
                 if let Some(backend) = info.gpu_backend.as_deref().filter(|_| info.gpu_layers == 0)
                 {
-                    let why = info.plan.as_ref().and_then(|p| p.reasons.first().cloned());
+                    // The plan's reason about the GPU (its first is about the KV cache).
+                    let why = info
+                        .plan
+                        .as_ref()
+                        .and_then(|p| p.reasons.iter().find(|r| r.contains("GPU")).cloned());
                     self.notices.push(Notice {
                         message: format!(
                             "The {backend} GPU is not used for this model: it runs on the CPU, more slowly."

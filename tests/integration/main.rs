@@ -19,7 +19,10 @@ mod mock_hub;
 mod pdf;
 mod plan;
 mod preread;
+mod scripts;
 mod state_cache;
 mod stores;
 mod summarize;
+#[cfg(feature = "vulkan")]
+mod vulkan;
 mod xgen;

@@ -14,7 +14,7 @@ const GIB: u64 = 1 << 30;
 
 /// The facts of XGen-7B-8K-Inst at Q4_K_M, as read from the XGen-7B-shaped GGUF the
 /// benchmarks generate (`xgen-desk plan --json -m .cache/bench/xgen-7b-shaped.Q4_K_M.gguf`).
-fn xgen7b_q4km() -> ModelFacts {
+pub(crate) fn xgen7b_q4km() -> ModelFacts {
     ModelFacts {
         name: "XGen-7B-8K-Inst".into(),
         architecture: "llama".into(),
