@@ -7,6 +7,7 @@
 //! - [`chat::Chat`]: the composer and the reply being written (an engine request handle, or a
 //!   summary job);
 //! - [`document::Documents`]: reading files, the token meter, summaries in parts;
+//! - [`queue::Queue`]: many files summarized one after another, each result a conversation;
 //! - [`setup::ModelManager`]: the one-click setup and the installed models;
 //! - [`Settings`]: what people change, saved as it changes.
 //!
@@ -22,6 +23,8 @@ mod document;
 mod job;
 mod model;
 mod models;
+mod queue;
+mod queue_view;
 mod settings;
 mod settings_view;
 mod setup;
@@ -45,10 +48,12 @@ use conversations::Conversations;
 use document::Documents;
 use job::Waker;
 use model::{ModelChange, ModelSlot};
+use queue::Queue;
 use setup::{ManagerEvent, ModelManager};
 
 pub use document::DocumentMeter;
 pub use model::{Hardware, ModelState};
+pub use queue::{QueueAction, QueueItem, QueueStatus};
 pub use settings::{Preset, Settings, SummaryLength, ThemeChoice};
 pub use setup::SetupState;
 pub use store::{ChatMessage, Conversation, ConversationStore, ReplyStats, StoreError};
@@ -165,6 +170,7 @@ pub struct XgenApp {
     conversations: Conversations,
     chat: Chat,
     documents: Documents,
+    queue: Queue,
     manager: ModelManager,
     /// Settings in effect.
     pub settings: Settings,
@@ -229,12 +235,14 @@ impl XgenApp {
             ConversationStore::new(opts.paths.conversations_dir())
         };
         let conversations = Conversations::load(store, &mut notices);
+        let queue = Queue::load(opts.paths.queue_file(), read_only, &mut notices);
         let mut app = Self {
             waker,
             model,
             conversations,
             chat: Chat::default(),
             documents: Documents::default(),
+            queue,
             manager: ModelManager::default(),
             saved_settings: settings.clone(),
             settings,
@@ -349,6 +357,12 @@ impl XgenApp {
         self.model.plan()
     }
 
+    /// The files of the queue, in order.
+    #[must_use]
+    pub fn queue(&self) -> &[QueueItem] {
+        self.queue.items()
+    }
+
     /// What the running summary of a long document is doing: (status, parts read, parts).
     #[must_use]
     pub fn summary_job(&self) -> Option<(&str, Option<(usize, usize)>)> {
@@ -368,6 +382,7 @@ impl XgenApp {
     pub fn load_model(&mut self, path: &Path) {
         self.chat
             .abandon(&mut self.conversations, &mut self.notices);
+        self.queue.interrupt();
         let mut load = self.opts.load.clone();
         load.n_ctx = self.settings.n_ctx.or(load.n_ctx);
         if load.state_cache.is_none() {
@@ -380,6 +395,32 @@ impl XgenApp {
     pub fn open_document(&mut self, path: &Path) {
         self.documents
             .open(path, &self.opts.isolation, &self.waker, &mut self.notices);
+    }
+
+    /// Opens `paths`: one file as the conversation's document, several files or a folder
+    /// (searched for documents) as the queue.
+    pub fn open_documents(&mut self, paths: &[PathBuf]) {
+        match paths {
+            [] => {}
+            [one] if !one.is_dir() => self.open_document(one),
+            _ => self
+                .queue
+                .add(paths.to_vec(), &self.waker, &mut self.notices),
+        }
+    }
+
+    /// A queue button of file `id`.
+    pub fn queue_action(&mut self, id: u64, action: QueueAction) {
+        self.queue.act(id, action);
+    }
+
+    /// Writes the queue's report (each file's summary, source and coverage, and the failures)
+    /// as Markdown to `path` (what "Export all" does without the dialog).
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn export_queue_to(&self, path: &Path) -> Result<()> {
+        self.queue.export_to(path)
     }
 
     /// Attaches text (a paste) as the conversation's document.
@@ -516,6 +557,14 @@ impl XgenApp {
             self.view = View::Chat;
         }
         self.conversations.poll(&mut self.notices);
+        self.queue.poll(
+            &self.opts.isolation,
+            &self.waker,
+            &self.model,
+            &self.settings,
+            &mut self.conversations,
+            &mut self.notices,
+        );
         for event in self.manager.poll() {
             match event {
                 ManagerEvent::SetupDone(path) => {
@@ -654,7 +703,7 @@ impl XgenApp {
         {
             self.stop();
         }
-        // Files dropped on the window become the document.
+        // One file dropped on the window becomes the document; several, or a folder, the queue.
         let dropped: Vec<PathBuf> = ctx.input(|i| {
             i.raw
                 .dropped_files
@@ -662,9 +711,7 @@ impl XgenApp {
                 .map(|f| f.path().to_path_buf())
                 .collect()
         });
-        if let Some(path) = dropped.first() {
-            self.open_document(path);
-        }
+        self.open_documents(&dropped);
         // A long paste becomes a document instead of chat text.
         let pasted = ctx.input_mut(|i| {
             let mut long = None;
@@ -725,6 +772,12 @@ impl XgenApp {
             .resizable(true)
             .default_size(220.0)
             .show(ui, |ui| sidebar::sidebar_ui(self, ui));
+        if self.queue.visible {
+            egui::Panel::right("queue")
+                .resizable(true)
+                .default_size(300.0)
+                .show(ui, |ui| queue_view::queue_ui(self, ui));
+        }
         egui::CentralPanel::default().show(ui, |ui| {
             self.notices_ui(ui);
             match self.view {
@@ -734,7 +787,11 @@ impl XgenApp {
             }
         });
         self.save_settings_if_changed(&ctx);
-        if self.chat.is_generating() || self.manager.setup.running || self.model.is_loading() {
+        if self.chat.is_generating()
+            || self.manager.setup.running
+            || self.model.is_loading()
+            || self.queue.is_busy()
+        {
             // Keeps ETAs and spinners moving between events.
             ctx.request_repaint_after(Duration::from_millis(250));
         }
@@ -753,6 +810,9 @@ impl XgenApp {
                 .clicked()
             {
                 self.documents.pick(&self.waker, &mut self.notices);
+            }
+            if !self.queue.items().is_empty() {
+                ui.toggle_value(&mut self.queue.visible, "Queue");
             }
             ui.separator();
             ui.selectable_value(&mut self.view, View::Chat, "Chat");
@@ -863,8 +923,8 @@ pub fn run() -> Result<()> {
     run_with_documents(Vec::new())
 }
 
-/// [`run`], opening the first of `documents` (what a file manager passes with "Open with") in
-/// the first conversation.
+/// [`run`], opening `documents` (what a file manager passes with "Open with"): one as the
+/// conversation's document, several (or a folder) as the queue.
 ///
 /// # Errors
 /// When no window can be opened (no display, no OpenGL).
@@ -889,9 +949,7 @@ pub fn run_with_documents(documents: Vec<PathBuf>) -> Result<()> {
         options,
         Box::new(move |cc| {
             let mut app = XgenApp::new(&cc.egui_ctx, opts)?;
-            if let Some(document) = documents.first() {
-                app.open_document(document);
-            }
+            app.open_documents(&documents);
             Ok(Box::new(app))
         }),
     )
