@@ -60,6 +60,26 @@ fn item<'a>(app: &'a XgenApp, name: &str) -> &'a QueueItem {
         .unwrap_or_else(|| panic!("{name} is not queued: {:?}", app.queue()))
 }
 
+/// [`step_until`] that shows the queue when it times out.
+fn step_queue_until(
+    h: &mut egui_kittest::Harness<'_, XgenApp>,
+    what: &str,
+    done: impl Fn(&XgenApp) -> bool,
+) {
+    let deadline = std::time::Instant::now() + crate::common::TIMEOUT;
+    while !done(h.state()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}; queue: {:#?}; notices: {:?}",
+            h.state().queue(),
+            h.state().notices()
+        );
+        h.step();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    h.step();
+}
+
 fn settled(app: &XgenApp) -> bool {
     !app.queue().is_empty() && app.queue().iter().all(|i| !i.status.is_pending())
 }
@@ -80,7 +100,7 @@ fn dropped_files_are_summarized_in_turn_and_survive_a_restart() {
     let first_conversation = h.state().conversation().id.clone();
 
     drop_files(&mut h, &files);
-    step_until(&mut h, "the queue to finish", settled);
+    step_queue_until(&mut h, "the queue to finish", settled);
     let app = h.state();
     assert!(app.notices().is_empty(), "{:?}", app.notices());
     assert_eq!(
@@ -177,7 +197,7 @@ fn dropped_files_are_summarized_in_turn_and_survive_a_restart() {
     h.get_by_label("Retry").click();
     h.step();
     assert!(item(h.state(), "broken.pdf").status.is_pending());
-    step_until(&mut h, "the retry to fail again", settled);
+    step_queue_until(&mut h, "the retry to fail again", settled);
     assert_eq!(item(h.state(), "broken.pdf").status, QueueStatus::Failed);
     h.state_mut().queue_action(broken, QueueAction::Remove);
     h.step();
@@ -185,7 +205,7 @@ fn dropped_files_are_summarized_in_turn_and_survive_a_restart() {
 }
 
 /// A dropped folder is searched for documents; without a model the first one is read and
-/// waits. Pause, Cancel and Retry change single files; a restart keeps those choices and
+/// waits. Pause and Cancel change single files; a restart keeps those choices and
 /// resumes the rest, which is summarized once a model is loaded. A read-only second window
 /// never writes the queue's file.
 #[test]
@@ -204,7 +224,7 @@ fn a_dropped_folder_queues_its_documents_with_pause_cancel_retry_across_a_restar
     let mut h = harness(opts.clone());
     h.step();
     drop_files(&mut h, std::slice::from_ref(&folder));
-    step_until(&mut h, "the first document to be read", |a| {
+    step_queue_until(&mut h, "the first document to be read", |a| {
         a.queue()
             .first()
             .is_some_and(|i| i.status == QueueStatus::Read)
@@ -228,9 +248,13 @@ fn a_dropped_folder_queues_its_documents_with_pause_cancel_retry_across_a_restar
     h.step();
     assert_eq!(item(h.state(), "c.md").status, QueueStatus::Paused);
     assert_eq!(item(h.state(), "a.txt").status, QueueStatus::Cancelled);
-    h.state_mut().queue_action(a, QueueAction::Retry);
+    h.state_mut().queue_action(a, QueueAction::Resume);
     h.step();
-    assert!(item(h.state(), "a.txt").status.is_pending());
+    assert_eq!(
+        item(h.state(), "a.txt").status,
+        QueueStatus::Cancelled,
+        "Resume is for paused files; Retry brings a cancelled one back"
+    );
 
     // A second window on the same data shows the queue but never writes it.
     let queue_file = xgen_desk::paths::AppPaths::under(tmp.path()).queue_file();
@@ -250,25 +274,18 @@ fn a_dropped_folder_queues_its_documents_with_pause_cancel_retry_across_a_restar
     let mut h = harness(opts);
     h.step();
     assert_eq!(item(h.state(), "c.md").status, QueueStatus::Paused);
+    assert_eq!(item(h.state(), "a.txt").status, QueueStatus::Cancelled);
     assert!(item(h.state(), "b.txt").status.is_pending());
-    assert!(item(h.state(), "a.txt").status.is_pending());
     h.state_mut().settings.summary_length = xgen_desk::app::SummaryLength::Short;
     h.state_mut().load_model(&smollm2());
-    step_until(&mut h, "b and a to be summarized", |a| {
-        a.queue()
-            .iter()
-            .filter(|i| i.status == QueueStatus::Done)
-            .count()
-            == 2
+    step_queue_until(&mut h, "b to be summarized", |a| {
+        item(a, "b.txt").status == QueueStatus::Done
     });
     assert_eq!(item(h.state(), "c.md").status, QueueStatus::Paused, "held");
     h.state_mut().queue_action(c, QueueAction::Resume);
-    step_until(&mut h, "the resumed file", settled);
-    assert!(h
-        .state()
-        .queue()
-        .iter()
-        .all(|i| i.status == QueueStatus::Done));
+    step_queue_until(&mut h, "the resumed file", settled);
+    assert_eq!(item(h.state(), "c.md").status, QueueStatus::Done);
+    assert_eq!(item(h.state(), "a.txt").status, QueueStatus::Cancelled);
     assert!(h.state().notices().is_empty(), "{:?}", h.state().notices());
 }
 
