@@ -24,6 +24,7 @@ mod job;
 mod model;
 mod models;
 mod queue;
+mod queue_run;
 mod queue_view;
 mod settings;
 mod settings_view;

@@ -10,7 +10,6 @@
 //! so it survives a restart: work that was under way starts again from the file.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
@@ -18,17 +17,13 @@ use serde::{Deserialize, Serialize};
 use super::conversations::Conversations;
 use super::job::{Job, Waker};
 use super::model::ModelSlot;
-use super::settings::{style_label, Settings};
-use super::store::{ChatMessage, Conversation, ReplyStats};
+use super::queue_run::Running;
+use super::settings::Settings;
 use super::Notices;
 use crate::documents::{self, CollectLimits, Collected, Document, Format};
-use crate::engine::EngineError;
 use crate::isolate::Isolation;
-use crate::prompt::{summarize_request, SummaryStyle};
 use crate::summarize::report::{report_markdown, ReportEntry, ReportOutcome};
-use crate::summarize::{
-    self, Coverage, EngineModel, Phase, Progress, SummarizeError, SummarizeOptions, Summary,
-};
+use crate::summarize::Coverage;
 
 /// The version of the saved queue's format.
 const FORMAT_VERSION: u32 = 1;
@@ -108,7 +103,7 @@ pub struct QueueItem {
     pub progress: Option<f32>,
     /// The text, read and not yet summarized (not saved: read again after a restart).
     #[serde(skip)]
-    document: Option<Document>,
+    pub(crate) document: Option<Document>,
 }
 
 impl QueueItem {
@@ -134,7 +129,7 @@ impl QueueItem {
     }
 
     /// Back to a state nothing runs in: `status`, the summary under way dropped.
-    fn set_idle(&mut self, status: QueueStatus, detail: &str) {
+    pub(crate) fn set_idle(&mut self, status: QueueStatus, detail: &str) {
         self.status = status;
         detail.clone_into(&mut self.detail);
         self.progress = None;
@@ -166,53 +161,6 @@ struct Saved {
     version: u32,
     paused: bool,
     items: Vec<QueueItem>,
-}
-
-/// What a summary job reports.
-enum Msg {
-    Prefill(usize, usize),
-    Progress(Progress),
-    Piece(String),
-    Done(Result<Summary, Stop>),
-}
-
-/// Why a summary job ended without a summary.
-enum Stop {
-    /// The engine stopped or lost its model: the file waits for the model to come back.
-    Interrupted,
-    /// This file cannot be summarized.
-    Failed(String),
-}
-
-/// The file being summarized.
-struct Running {
-    id: u64,
-    job: Job<Msg>,
-    style: SummaryStyle,
-    max_tokens: u32,
-    /// Notes on each part, for follow-up questions when the document was read in parts.
-    notes: Vec<String>,
-    parts: usize,
-    parts_read: usize,
-    /// In a step that reads the document (one pass or a part), not in combining or writing.
-    reading: bool,
-    prefill: f32,
-    written: usize,
-}
-
-impl Running {
-    /// Reading counts for most of the time on a CPU: 80 %, writing the rest.
-    #[allow(clippy::cast_precision_loss)]
-    fn progress(&self) -> f32 {
-        let current = if self.reading { self.prefill } else { 0.0 };
-        let read = if self.written > 0 {
-            1.0
-        } else {
-            ((self.parts_read as f32 + current) / self.parts.max(1) as f32).min(1.0)
-        };
-        let written = (self.written as f32 / self.max_tokens.max(1) as f32).min(1.0);
-        0.8 * read + 0.2 * written
-    }
 }
 
 /// The queue of files to summarize, and its background work.
@@ -402,7 +350,7 @@ impl Queue {
                     item.format = Some(document.format);
                     item.document = Some(document);
                     item.status = QueueStatus::Read;
-                    "Read; summarized next".clone_into(&mut item.detail);
+                    item.detail.clear();
                 }
                 // The readers' messages say what was wrong and what to do, in words.
                 Err(reason) => item.set_idle(QueueStatus::Failed, &reason),
@@ -425,43 +373,17 @@ impl Queue {
         let Some(run) = self.running.as_mut() else {
             return;
         };
-        let messages = run.job.drain();
-        let finished = run.job.is_finished();
         let Some(item) = self.items.iter_mut().find(|i| i.id == run.id) else {
             self.running = None;
             return;
         };
-        for message in messages {
-            match message {
-                Msg::Prefill(done, total) => {
-                    #[allow(clippy::cast_precision_loss)]
-                    let fraction = done as f32 / total.max(1) as f32;
-                    run.prefill = fraction;
-                }
-                Msg::Progress(progress) => on_progress(run, item, progress),
-                Msg::Piece(text) => {
-                    if run.written == 0 {
-                        "Writing the summary".clone_into(&mut item.detail);
-                    }
-                    run.written += 1;
-                    item.summary.push_str(&text);
-                }
-                Msg::Done(result) => {
-                    let Some(run) = self.running.take() else {
-                        return;
-                    };
-                    finish(item, run, result, conversations, notices);
-                    self.dirty = true;
-                    return;
-                }
-            }
-            item.progress = Some(run.progress());
+        let Some(result) = run.poll(item) else {
+            return;
+        };
+        if let Some(run) = self.running.take() {
+            run.finish(item, result, conversations, notices);
         }
-        if finished {
-            item.set_idle(QueueStatus::Failed, "the summary stopped unexpectedly");
-            self.running = None;
-            self.dirty = true;
-        }
+        self.dirty = true;
     }
 
     /// Reads the first waiting file, unless one read file already waits for its turn.
@@ -520,50 +442,13 @@ impl Queue {
             item.set_idle(QueueStatus::Waiting, "");
             return;
         };
-        let style = settings.summary_style;
-        let max_tokens = settings.summary_length.max_tokens();
-        let options = SummarizeOptions::new(style, max_tokens);
-        let sampling = settings.sampling.clone();
-        let engine = Arc::clone(model.engine());
-        let job = Job::spawn("xgen-queue-summarize", waker, move |r| {
-            let mut model = EngineModel::new(&engine, n_ctx, sampling);
-            model.on_prefill = Some(Box::new(|done, total| {
-                r.send(Msg::Prefill(done, total), true);
-            }));
-            let result = summarize::summarize(
-                &mut model,
-                &document,
-                &options,
-                r.cancel_token(),
-                &mut |p| r.send(Msg::Progress(p.clone()), true),
-                &mut |piece| r.send(Msg::Piece(piece.to_owned()), true),
-            )
-            .map_err(|e| match e {
-                SummarizeError::Engine(EngineError::Stopped(_) | EngineError::NoModel) => {
-                    Stop::Interrupted
-                }
-                other => Stop::Failed(super::error_chain(&other)),
-            });
-            r.send(Msg::Done(result), false);
-        });
-        match job {
-            Ok(job) => {
+        match Running::start(item.id, document, model.engine(), n_ctx, settings, waker) {
+            Ok(run) => {
                 item.status = QueueStatus::Summarizing;
                 "Planning".clone_into(&mut item.detail);
                 item.progress = Some(0.0);
                 item.summary.clear();
-                self.running = Some(Running {
-                    id: item.id,
-                    job,
-                    style,
-                    max_tokens,
-                    notes: Vec::new(),
-                    parts: 1,
-                    parts_read: 0,
-                    reading: false,
-                    prefill: 0.0,
-                    written: 0,
-                });
+                self.running = Some(run);
             }
             Err(e) => item.set_idle(
                 QueueStatus::Failed,
@@ -732,139 +617,6 @@ impl Queue {
             );
         }
     }
-}
-
-fn on_progress(run: &mut Running, item: &mut QueueItem, progress: Progress) {
-    match progress {
-        Progress::Planned {
-            document_tokens,
-            parts,
-            ..
-        } => {
-            item.tokens = Some(document_tokens);
-            item.coverage = Some(Coverage {
-                read: 0,
-                total: parts,
-            });
-            run.parts = parts;
-        }
-        Progress::Step {
-            phase, coverage, ..
-        } => {
-            item.coverage = Some(coverage);
-            run.parts_read = coverage.read;
-            run.prefill = 0.0;
-            run.reading = matches!(phase, Phase::SinglePass | Phase::Read { .. });
-            item.detail = match phase {
-                Phase::SinglePass => "Reading the document".to_owned(),
-                Phase::Read { part, parts } => format!("Reading part {part} of {parts}"),
-                Phase::Combine {
-                    round,
-                    group,
-                    groups,
-                } => format!("Combining notes (round {round}, group {group} of {groups})"),
-                Phase::Final { inputs } => format!("Writing the summary from {inputs} notes"),
-            };
-        }
-        Progress::Partial {
-            phase,
-            location,
-            text,
-            coverage,
-            ..
-        } => {
-            item.coverage = Some(coverage);
-            run.parts_read = coverage.read;
-            if let Phase::Read { part, parts } = phase {
-                let place = location.map_or_else(String::new, |l| format!(", {l}"));
-                run.notes
-                    .push(format!("[Part {part} of {parts}{place}] {}", text.trim()));
-            }
-        }
-    }
-}
-
-/// A summary job ended: the result becomes a conversation, or the file fails or waits again.
-fn finish(
-    item: &mut QueueItem,
-    run: Running,
-    result: Result<Summary, Stop>,
-    conversations: &mut Conversations,
-    notices: &mut Notices,
-) {
-    let summary = match result {
-        Ok(summary) if summary.cancelled => {
-            item.set_idle(QueueStatus::Cancelled, "Cancelled");
-            return;
-        }
-        Ok(summary) => summary,
-        Err(Stop::Interrupted) => {
-            item.set_idle(QueueStatus::Read, "Waits for the model");
-            return;
-        }
-        Err(Stop::Failed(reason)) => {
-            item.set_idle(QueueStatus::Failed, &reason);
-            return;
-        }
-    };
-    let Some(document) = item.document.take() else {
-        item.set_idle(QueueStatus::Waiting, "");
-        return;
-    };
-    item.status = QueueStatus::Done;
-    item.progress = None;
-    item.coverage = Some(summary.coverage);
-    item.summary.clone_from(&summary.text);
-    item.detail = format!(
-        "{:.0} s, {} model call{}",
-        summary.total_secs,
-        summary.model_calls,
-        if summary.model_calls == 1 { "" } else { "s" }
-    );
-    let conversation = result_conversation(document, &summary, run.style, run.notes);
-    item.conversation = Some(conversation.id.clone());
-    conversations.add(conversation, notices);
-}
-
-/// A conversation that holds `document` and its summary, laid out as the document panel's
-/// own summary is, so follow-up questions reuse the same prompt.
-fn result_conversation(
-    document: Document,
-    summary: &Summary,
-    style: SummaryStyle,
-    notes: Vec<String>,
-) -> Conversation {
-    let mut request = ChatMessage::user(summarize_request(&document.text, style));
-    request.label = Some(format!("{} of **{}**", style_label(style), document.name));
-    let mut reply = ChatMessage::assistant(summary.text.clone());
-    reply.stats = summary.final_timings.as_ref().map(ReplyStats::from);
-    if !summary.single_pass {
-        if let Some(label) = request.label.as_mut() {
-            label.push_str(" (read in parts)");
-        }
-        // Follow-up questions are answered from the notes on each part, which fit in the
-        // context where the whole document does not.
-        if !notes.is_empty() {
-            request.content = format!(
-                "Here are notes on {}, part by part:\n\n{}\n\nPlease summarize the document from these notes.",
-                document.name,
-                notes.join("\n\n")
-            );
-        }
-        reply.label = Some(format!(
-            "{}\n\n*Read in {} parts ({:.0}% of the document), {} model calls, {:.0} s.*",
-            summary.text.trim_end(),
-            summary.coverage.total,
-            summary.coverage.percent(),
-            summary.model_calls,
-            summary.total_secs
-        ));
-    }
-    let mut conversation = Conversation::new();
-    conversation.title.clone_from(&document.name);
-    conversation.messages = vec![request, reply];
-    conversation.document = Some(document);
-    conversation
 }
 
 /// A note (`x could not be listed: ...`) as a sentence for a notice.
