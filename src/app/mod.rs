@@ -558,14 +558,15 @@ impl XgenApp {
             self.view = View::Chat;
         }
         self.conversations.poll(&mut self.notices);
-        self.queue.poll(
-            &self.opts.isolation,
-            &self.waker,
-            &self.model,
-            &self.settings,
-            &mut self.conversations,
-            &mut self.notices,
-        );
+        let env = queue::QueueEnv {
+            isolation: &self.opts.isolation,
+            waker: &self.waker,
+            model: &self.model,
+            settings: &self.settings,
+            chat_busy: self.chat.is_generating(),
+        };
+        self.queue
+            .poll(&env, &mut self.conversations, &mut self.notices);
         for event in self.manager.poll() {
             match event {
                 ManagerEvent::SetupDone(path) => {

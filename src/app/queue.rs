@@ -163,6 +163,16 @@ struct Saved {
     items: Vec<QueueItem>,
 }
 
+/// What the queue uses of the rest of the app each frame.
+pub(crate) struct QueueEnv<'a> {
+    pub(crate) isolation: &'a Isolation,
+    pub(crate) waker: &'a Waker,
+    pub(crate) model: &'a ModelSlot,
+    pub(crate) settings: &'a Settings,
+    /// A chat reply or a document's summary is being written.
+    pub(crate) chat_busy: bool,
+}
+
 /// The queue of files to summarize, and its background work.
 pub(crate) struct Queue {
     items: Vec<QueueItem>,
@@ -182,7 +192,8 @@ pub(crate) struct Queue {
 
 impl Queue {
     /// The queue saved in `file` (none yet: empty). Work that was under way when the app
-    /// ended waits for its turn again. A read-only window never writes the file.
+    /// ended waits for its turn again. A read-only window never writes the file and starts
+    /// paused.
     pub(crate) fn load(file: PathBuf, read_only: bool, notices: &mut Notices) -> Self {
         let mut queue = Self {
             items: Vec::new(),
@@ -207,7 +218,9 @@ impl Queue {
         };
         match serde_json::from_slice::<Saved>(&bytes) {
             Ok(saved) if saved.version == FORMAT_VERSION => {
-                queue.paused = saved.paused;
+                // A second window shows the queue the first one runs, without running it
+                // twice (Resume there runs it anyway).
+                queue.paused = saved.paused || read_only;
                 queue.items = saved.items;
                 for item in &mut queue.items {
                     if item.status.is_pending() {
@@ -281,10 +294,7 @@ impl Queue {
     /// Applies what the background work reported, starts the next work, saves changes.
     pub(crate) fn poll(
         &mut self,
-        isolation: &Isolation,
-        waker: &Waker,
-        model: &ModelSlot,
-        settings: &Settings,
+        env: &QueueEnv<'_>,
         conversations: &mut Conversations,
         notices: &mut Notices,
     ) {
@@ -300,8 +310,11 @@ impl Queue {
             }
         }
         if !self.paused {
-            self.start_reading(isolation, waker);
-            self.start_summary(waker, model, settings);
+            self.start_reading(env.isolation, env.waker);
+            // A reply the person asked for goes first: the next file waits for it.
+            if !env.chat_busy {
+                self.start_summary(env.waker, env.model, env.settings);
+            }
         }
         if self.dirty {
             self.dirty = false;
