@@ -150,6 +150,12 @@ impl AppPaths {
         self.data_dir.join("models.json")
     }
 
+    /// The app's queue of documents to summarize, with the summaries written so far (JSON).
+    #[must_use]
+    pub fn queue_file(&self) -> PathBuf {
+        self.data_dir.join("queue.json")
+    }
+
     /// User settings (JSON).
     #[must_use]
     pub fn settings_file(&self) -> PathBuf {

@@ -7,6 +7,7 @@
 //! - [`chat::Chat`]: the composer and the reply being written (an engine request handle, or a
 //!   summary job);
 //! - [`document::Documents`]: reading files, the token meter, summaries in parts;
+//! - [`queue::Queue`]: many files summarized one after another, each result a conversation;
 //! - [`setup::ModelManager`]: the one-click setup and the installed models;
 //! - [`Settings`]: what people change, saved as it changes.
 //!
@@ -24,6 +25,9 @@ mod job;
 mod model;
 mod models;
 mod notices;
+mod queue;
+mod queue_run;
+mod queue_view;
 mod settings;
 mod settings_view;
 mod setup;
@@ -31,7 +35,7 @@ mod sidebar;
 mod store;
 mod window;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use egui_commonmark::CommonMarkCache;
@@ -47,12 +51,14 @@ use conversations::Conversations;
 use document::Documents;
 use job::Waker;
 use model::{ModelChange, ModelSlot};
+use queue::Queue;
 use setup::{ManagerEvent, ModelManager};
 
 pub use document::DocumentMeter;
 pub use model::{Hardware, ModelState};
 pub(crate) use notices::{error_chain, first_sentence, Notices};
 pub use notices::{Notice, NoticeAction};
+pub use queue::{QueueAction, QueueItem, QueueStatus};
 pub use settings::{Preset, Settings, SummaryLength, ThemeChoice};
 pub use setup::SetupState;
 pub use store::{ChatMessage, Conversation, ConversationStore, ReplyStats, StoreError};
@@ -117,6 +123,7 @@ pub struct XgenApp {
     conversations: Conversations,
     chat: Chat,
     documents: Documents,
+    queue: Queue,
     manager: ModelManager,
     /// Settings in effect.
     pub settings: Settings,
@@ -181,12 +188,14 @@ impl XgenApp {
             ConversationStore::new(opts.paths.conversations_dir())
         };
         let conversations = Conversations::load(store, &mut notices);
+        let queue = Queue::load(opts.paths.queue_file(), read_only, &mut notices);
         let mut app = Self {
             waker,
             model,
             conversations,
             chat: Chat::default(),
             documents: Documents::default(),
+            queue,
             manager: ModelManager::default(),
             saved_settings: settings.clone(),
             settings,
@@ -308,6 +317,12 @@ impl XgenApp {
         self.documents.preread(&self.conversation().id)
     }
 
+    /// The files of the queue, in order.
+    #[must_use]
+    pub fn queue(&self) -> &[QueueItem] {
+        self.queue.items()
+    }
+
     /// What the running summary of a long document is doing: (status, parts read, parts).
     #[must_use]
     pub fn summary_job(&self) -> Option<(&str, Option<(usize, usize)>)> {
@@ -327,6 +342,7 @@ impl XgenApp {
     pub fn load_model(&mut self, path: &Path) {
         self.chat
             .abandon(&mut self.conversations, &mut self.notices);
+        self.queue.interrupt();
         let mut load = self.opts.load.clone();
         load.n_ctx = self.settings.n_ctx.or(load.n_ctx);
         if load.state_cache.is_none() {
@@ -339,6 +355,32 @@ impl XgenApp {
     pub fn open_document(&mut self, path: &Path) {
         self.documents
             .open(path, &self.opts.isolation, &self.waker, &mut self.notices);
+    }
+
+    /// Opens `paths`: one file as the conversation's document, several files or a folder
+    /// (searched for documents) as the queue.
+    pub fn open_documents(&mut self, paths: &[PathBuf]) {
+        match paths {
+            [] => {}
+            [one] if !one.is_dir() => self.open_document(one),
+            _ => self
+                .queue
+                .add(paths.to_vec(), &self.waker, &mut self.notices),
+        }
+    }
+
+    /// A queue button of file `id`.
+    pub fn queue_action(&mut self, id: u64, action: QueueAction) {
+        self.queue.act(id, action);
+    }
+
+    /// Writes the queue's report (each file's summary, source and coverage, and the failures)
+    /// as Markdown to `path` (what "Export all" does without the dialog).
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn export_queue_to(&self, path: &Path) -> Result<()> {
+        self.queue.export_to(path)
     }
 
     /// Attaches text (a paste) as the conversation's document.
@@ -475,6 +517,15 @@ impl XgenApp {
             self.view = View::Chat;
         }
         self.conversations.poll(&mut self.notices);
+        let env = queue::QueueEnv {
+            isolation: &self.opts.isolation,
+            waker: &self.waker,
+            model: &self.model,
+            settings: &self.settings,
+            chat_busy: self.chat.is_generating(),
+        };
+        self.queue
+            .poll(&env, &mut self.conversations, &mut self.notices);
         for event in self.manager.poll() {
             match event {
                 ManagerEvent::SetupDone(path) => {

@@ -5,6 +5,7 @@
 //! [`Body`] through a [`TextBuilder`]; [`extract`] picks the format from the extension and the
 //! first bytes, and enforces the size limits the same way for all of them.
 
+mod collect;
 mod docx;
 mod html;
 mod isolated;
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use collect::{collect_documents, is_known_document, CollectLimits, Collected};
 pub(crate) use isolated::failure_json as isolated_failure_json;
 pub use isolated::{
     extract_isolated, extract_isolated_until, marker_line, Extraction, PROTOCOL_VERSION,

@@ -20,6 +20,7 @@
 
 mod chunk;
 mod engine_model;
+pub mod report;
 
 use std::time::Instant;
 

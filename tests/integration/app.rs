@@ -19,7 +19,7 @@ use xgen_desk::prompt::Role as ChatRole;
 use crate::common::{smollm2, temp_dir, TIMEOUT};
 use crate::mock_hub::{MockHub, MockRepo};
 
-fn options(root: &Path) -> AppOptions {
+pub(crate) fn options(root: &Path) -> AppOptions {
     let paths = AppPaths::under(root);
     let mut hub = HubOptions::new(paths.hf_cache_dir());
     hub.offline = true;
@@ -37,7 +37,7 @@ fn options(root: &Path) -> AppOptions {
     }
 }
 
-fn with_model(root: &Path, model: &Path) -> AppOptions {
+pub(crate) fn with_model(root: &Path, model: &Path) -> AppOptions {
     let opts = options(root);
     let settings = Settings {
         model: Some(model.to_path_buf()),
@@ -47,14 +47,18 @@ fn with_model(root: &Path, model: &Path) -> AppOptions {
     opts
 }
 
-fn harness(opts: AppOptions) -> Harness<'static, XgenApp> {
+pub(crate) fn harness(opts: AppOptions) -> Harness<'static, XgenApp> {
     Harness::builder()
         .with_size([1100.0, 760.0])
         .build_eframe(move |cc| XgenApp::new(&cc.egui_ctx, opts).expect("app starts"))
 }
 
 /// Runs frames until `done` holds (the app's threads wake it; the test polls).
-fn step_until(h: &mut Harness<'_, XgenApp>, what: &str, done: impl Fn(&XgenApp) -> bool) {
+pub(crate) fn step_until(
+    h: &mut Harness<'_, XgenApp>,
+    what: &str,
+    done: impl Fn(&XgenApp) -> bool,
+) {
     let deadline = Instant::now() + TIMEOUT;
     while !done(h.state()) {
         assert!(
@@ -70,7 +74,7 @@ fn step_until(h: &mut Harness<'_, XgenApp>, what: &str, done: impl Fn(&XgenApp) 
     h.step();
 }
 
-fn wait_for_model(h: &mut Harness<'_, XgenApp>) {
+pub(crate) fn wait_for_model(h: &mut Harness<'_, XgenApp>) {
     step_until(h, "the model to load", |a| {
         matches!(a.model(), ModelState::Ready(_)) || !a.notices().is_empty()
     });
@@ -82,7 +86,7 @@ fn wait_for_model(h: &mut Harness<'_, XgenApp>) {
 }
 
 /// Types `text` into the composer and presses Enter.
-fn ask(h: &mut Harness<'_, XgenApp>, text: &str) {
+pub(crate) fn ask(h: &mut Harness<'_, XgenApp>, text: &str) {
     let composer = h.get_by_role(Role::MultilineTextInput);
     composer.focus();
     composer.type_text(text);
@@ -90,13 +94,13 @@ fn ask(h: &mut Harness<'_, XgenApp>, text: &str) {
     h.key_press(egui::Key::Enter);
 }
 
-fn last_reply(app: &XgenApp) -> &xgen_desk::app::ChatMessage {
+pub(crate) fn last_reply(app: &XgenApp) -> &xgen_desk::app::ChatMessage {
     let last = app.conversation().messages.last().expect("a message");
     assert_eq!(last.role, ChatRole::Assistant);
     last
 }
 
-fn document_text() -> String {
+pub(crate) fn document_text() -> String {
     let paragraph = "The city council met on Tuesday to discuss the new library. The building \
 will have three floors, a reading garden and a room for children. Construction starts in \
 spring and should take eighteen months. The budget is twelve million euros, paid by the city \
