@@ -61,3 +61,104 @@ pub fn peak_rss_bytes() -> Option<u64> {
         None
     }
 }
+
+/// RAM the machine has and RAM available to this process, in bytes: the system's figures,
+/// bounded by the cgroup's memory limit when one is lower (containers, systemd slices).
+///
+/// A cgroup counts its page cache as used, and sysinfo's cgroup "free" is its limit minus
+/// that usage; but clean file cache the kernel drops on demand is as available as free memory
+/// (the system's own `MemAvailable` counts it). So inside a real limit, what is available is
+/// the limit less the usage that cannot be reclaimed (usage less inactive file pages), and a
+/// limit at or above the machine's RAM is no limit at all.
+#[must_use]
+pub fn memory() -> (u64, u64) {
+    let mut system = sysinfo::System::new();
+    system.refresh_memory();
+    let total = system.total_memory();
+    let available = system.available_memory();
+    match cgroup_memory() {
+        Some(cgroup) if cgroup.limit < total => {
+            let unreclaimable = cgroup.usage.saturating_sub(cgroup.inactive_file);
+            let cgroup_available = cgroup.limit.saturating_sub(unreclaimable);
+            (cgroup.limit, available.min(cgroup_available))
+        }
+        _ => (total, available),
+    }
+}
+
+/// A cgroup's memory figures, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CgroupMemory {
+    /// The limit (`memory.max`, `memory.limit_in_bytes`).
+    pub(crate) limit: u64,
+    /// What it uses, page cache included.
+    pub(crate) usage: u64,
+    /// File pages the kernel reclaims first.
+    pub(crate) inactive_file: u64,
+}
+
+/// This process's cgroup memory figures (v2, else v1) as the container sees them at
+/// `/sys/fs/cgroup`; `None` without a limit or off Linux.
+fn cgroup_memory() -> Option<CgroupMemory> {
+    if !cfg!(target_os = "linux") {
+        return None;
+    }
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    let v2 = || {
+        let limit = read("/sys/fs/cgroup/memory.max")?;
+        let usage = read("/sys/fs/cgroup/memory.current")?;
+        let stat = read("/sys/fs/cgroup/memory.stat")?;
+        parse_cgroup(&limit, &usage, &stat, "inactive_file")
+    };
+    let v1 = || {
+        let limit = read("/sys/fs/cgroup/memory/memory.limit_in_bytes")?;
+        let usage = read("/sys/fs/cgroup/memory/memory.usage_in_bytes")?;
+        let stat = read("/sys/fs/cgroup/memory/memory.stat")?;
+        parse_cgroup(&limit, &usage, &stat, "total_inactive_file")
+    };
+    v2().or_else(v1)
+}
+
+/// The figures from the text of a cgroup's limit, usage and `memory.stat` files; `None` when
+/// the limit is `max` (none) or a file does not parse.
+pub(crate) fn parse_cgroup(
+    limit: &str,
+    usage: &str,
+    stat: &str,
+    inactive_key: &str,
+) -> Option<CgroupMemory> {
+    let limit = limit.trim().parse().ok()?;
+    let usage = usage.trim().parse().ok()?;
+    let inactive_file = stat
+        .lines()
+        .filter_map(|line| line.split_once(' '))
+        .find(|(key, _)| *key == inactive_key)
+        .and_then(|(_, value)| value.trim().parse().ok())
+        .unwrap_or(0);
+    Some(CgroupMemory {
+        limit,
+        usage,
+        inactive_file,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_cgroup, CgroupMemory};
+
+    #[test]
+    fn cgroup_files_parse_and_max_means_no_limit() {
+        let stat = "cache 10\ntotal_inactive_file 6769594368\ninactive_file 102400\n";
+        assert_eq!(
+            parse_cgroup("8589934592\n", "13662183424\n", stat, "total_inactive_file"),
+            Some(CgroupMemory {
+                limit: 8_589_934_592,
+                usage: 13_662_183_424,
+                inactive_file: 6_769_594_368
+            })
+        );
+        assert_eq!(parse_cgroup("max\n", "1\n", stat, "inactive_file"), None);
+        let no_stat = parse_cgroup("100", "50", "", "inactive_file");
+        assert_eq!(no_stat.map(|c| c.inactive_file), Some(0));
+    }
+}

@@ -405,14 +405,7 @@ impl Hardware {
     /// llama.cpp's built-in backend lists.
     #[must_use]
     pub fn detect() -> Self {
-        let mut system = sysinfo::System::new();
-        system.refresh_memory();
-        let mut ram_total = system.total_memory();
-        let mut ram_available = system.available_memory();
-        if let Some(limits) = system.cgroup_limits() {
-            ram_total = ram_total.min(limits.total_memory);
-            ram_available = ram_available.min(limits.free_memory);
-        }
+        let (ram_total, ram_available) = super::hardware::memory();
         let gpus = if super::runtime::gpu_backend().is_some() {
             llama_cpp_2::list_llama_ggml_backend_devices()
                 .into_iter()
