@@ -105,7 +105,10 @@ impl Isolation {
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stderr(Stdio::piped())
+            // ggml prints a backtrace through gdb before it aborts: slow, and it would bury
+            // the assertion that says why under the debugger's lines.
+            .env("GGML_NO_BACKTRACE", "1");
         #[cfg(unix)]
         limits::apply(&mut command, self.memory_bytes, self.wall);
         #[cfg(windows)]

@@ -405,7 +405,8 @@ fn find_installed(
     let Some(existing) = opts.registry().get(&new.id)? else {
         return Ok(None);
     };
-    let same_file = std::fs::metadata(path).is_ok_and(|m| m.len() == existing.size_bytes);
+    // The same file, unchanged since it was checked (a changed file is checked again).
+    let same_file = existing.is_checked_file();
     Ok((existing.path == path && existing.source == new.source && same_file).then_some(existing))
 }
 

@@ -64,7 +64,16 @@ impl XgenApp {
     fn status_text(&self) -> String {
         match self.model.state() {
             ModelState::Empty => "No model loaded".to_owned(),
-            ModelState::Loading { path, progress } => format!(
+            ModelState::Loading {
+                path,
+                checking: true,
+                ..
+            } => format!(
+                "Checking {} in a separate process before its first use …",
+                path.file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            ),
+            ModelState::Loading { path, progress, .. } => format!(
                 "Loading {} … {:.0}%",
                 path.file_name()
                     .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),

@@ -338,7 +338,9 @@ impl XgenApp {
         self.view = view;
     }
 
-    /// Starts loading `path` (planned to fit this computer), replacing the loaded model.
+    /// Starts loading `path` (planned to fit this computer), replacing the loaded model. A
+    /// file the installed-models list does not record as checked (a file picked from disk, a
+    /// model file changed since) is first checked in a child process.
     pub fn load_model(&mut self, path: &Path) {
         self.chat
             .abandon(&mut self.conversations, &mut self.notices);
@@ -348,7 +350,15 @@ impl XgenApp {
         if load.state_cache.is_none() {
             load.state_cache = Some(StateCacheConfig::new(self.opts.paths.state_cache_dir()));
         }
-        self.model.load(path, load);
+        // The list records canonical paths.
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let checked = self
+            .manager
+            .installed
+            .iter()
+            .any(|m| m.path == canonical && m.is_checked_file());
+        let check = (!checked).then_some(&self.opts.isolation);
+        self.model.load(path, load, check);
     }
 
     /// Reads a document file on a worker thread and attaches it to a conversation.

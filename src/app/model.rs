@@ -8,10 +8,12 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 
 use super::job::{Job, Waker};
+use crate::engine::check::check_isolated;
 use crate::engine::hardware::{cpu_cores, default_threads};
 use crate::engine::{
     Engine, EngineError, LoadEvent, LoadHandle, LoadSettings, ModelInfo, Plan, Planning,
 };
+use crate::isolate::Isolation;
 
 /// The model the engine holds.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +26,8 @@ pub enum ModelState {
         path: PathBuf,
         /// 0.0 ..= 1.0.
         progress: f32,
+        /// The file is being checked in a separate process first (its first load).
+        checking: bool,
     },
     /// Ready to answer.
     Ready(Box<ModelInfo>),
@@ -74,14 +78,25 @@ pub(crate) enum ModelChange {
     EngineStopped(String),
 }
 
+/// A file checked in a child process before the engine loads it.
+struct PendingCheck {
+    job: Job<Result<(), EngineError>>,
+    path: PathBuf,
+    settings: LoadSettings,
+}
+
 /// The engine and the model in it.
 pub(crate) struct ModelSlot {
     engine: Arc<Engine>,
     state: ModelState,
     load: Option<LoadHandle>,
+    /// The check of a file's first load, in a child process, and the load that follows it.
+    check: Option<PendingCheck>,
     /// The file of the last load, for Reload after the engine stopped.
     last_path: Option<PathBuf>,
     last_settings: Option<LoadSettings>,
+    /// Whether the last file still needed its check.
+    last_check: Option<Isolation>,
     stopped_reported: bool,
     hardware: Option<Hardware>,
     hardware_job: Option<Job<Hardware>>,
@@ -105,8 +120,10 @@ impl ModelSlot {
             engine: Arc::new(engine),
             state: ModelState::Empty,
             load: None,
+            check: None,
             last_path: None,
             last_settings: None,
+            last_check: None,
             stopped_reported: false,
             hardware: None,
             hardware_job,
@@ -144,21 +161,51 @@ impl ModelSlot {
     }
 
     /// Starts loading `path` (planned to fit this computer), replacing any model and any load
-    /// under way.
-    pub(crate) fn load(&mut self, path: &Path, settings: LoadSettings) {
+    /// under way. With `check`, the file has not been checked yet: llama.cpp aborts the whole
+    /// process on some malformed files, so it first loads in a child process under these
+    /// limits, and only a file that passed reaches the engine (a failed check is a
+    /// [`ModelChange::Failed`] naming what happened to the child).
+    pub(crate) fn load(&mut self, path: &Path, settings: LoadSettings, check: Option<&Isolation>) {
         if let Some(previous) = self.load.take() {
             previous.cancel();
+        }
+        if let Some(previous) = self.check.take() {
+            previous.job.cancel();
         }
         self.state = ModelState::Loading {
             path: path.to_path_buf(),
             progress: 0.0,
+            checking: check.is_some(),
         };
         self.last_path = Some(path.to_path_buf());
         self.last_settings = Some(settings.clone());
-        self.load = Some(
-            self.engine
-                .load(path, settings, Planning::Fit { kv_fixed: false }),
-        );
+        self.last_check = check.cloned();
+        let Some(isolation) = check else {
+            self.load = Some(
+                self.engine
+                    .load(path, settings, Planning::Fit { kv_fixed: false }),
+            );
+            return;
+        };
+        let (isolation, file) = (isolation.clone(), path.to_path_buf());
+        let job = Job::spawn("xgen-model-check", &self.waker, move |r| {
+            let cancel = r.cancel_token().clone();
+            let checked = check_isolated(&file, &isolation, &|| cancel.is_cancelled());
+            r.send(checked.map(|_| ()), false);
+        });
+        match job {
+            Ok(job) => {
+                self.check = Some(PendingCheck {
+                    job,
+                    path: path.to_path_buf(),
+                    settings,
+                });
+            }
+            Err(e) => {
+                tracing::warn!("could not start the model check: {e}");
+                self.state = ModelState::Empty;
+            }
+        }
     }
 
     /// Unloads the model when it is `path`.
@@ -180,7 +227,8 @@ impl ModelSlot {
         self.stopped_reported = false;
         self.state = ModelState::Empty;
         if let (Some(path), Some(settings)) = (self.last_path.clone(), self.last_settings.clone()) {
-            self.load(&path, settings);
+            let check = self.last_check.clone();
+            self.load(&path, settings, check.as_ref());
         }
         Ok(())
     }
@@ -197,6 +245,7 @@ impl ModelSlot {
             }
         }
         let mut events = Vec::new();
+        self.poll_check(&mut events);
         let mut stopped = false;
         if let Some(load) = self.load.as_mut() {
             loop {
@@ -244,6 +293,38 @@ impl ModelSlot {
             }
         }
         changes
+    }
+
+    /// Starts the engine's load when the file passed its check; a failed check is the load's
+    /// failure.
+    fn poll_check(&mut self, events: &mut Vec<LoadEvent>) {
+        let Some(pending) = self.check.as_mut() else {
+            return;
+        };
+        let outcome = pending.job.drain().pop();
+        if outcome.is_none() && !pending.job.is_finished() {
+            return;
+        }
+        let Some(pending) = self.check.take() else {
+            return;
+        };
+        match outcome {
+            Some(Ok(())) => {
+                self.last_check = None;
+                self.state = ModelState::Loading {
+                    path: pending.path.clone(),
+                    progress: 0.0,
+                    checking: false,
+                };
+                self.load = Some(self.engine.load(
+                    &pending.path,
+                    pending.settings,
+                    Planning::Fit { kv_fixed: false },
+                ));
+            }
+            Some(Err(error)) => events.push(LoadEvent::Failed(error)),
+            None => events.push(LoadEvent::Failed(EngineError::LoadCancelled)),
+        }
     }
 
     fn failed(&mut self, error: EngineError) -> ModelChange {

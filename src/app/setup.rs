@@ -169,7 +169,11 @@ impl ModelManager {
         opts: &AppOptions,
         notices: &mut Notices,
     ) {
-        if self.installed.iter().any(|m| m.path == path) {
+        if self
+            .installed
+            .iter()
+            .any(|m| m.path == path && m.is_checked_file())
+        {
             return;
         }
         let options = SetupOptions::new(opts.paths.clone(), opts.hub.clone());

@@ -8,6 +8,7 @@
 )]
 
 mod app;
+mod check;
 mod cli;
 mod common;
 mod documents;
