@@ -9,6 +9,7 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use xgen_quantize::fsio::write_atomic;
 
 /// How the weights of a catalog checkpoint are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -676,8 +677,6 @@ impl Registry {
         write_atomic(&self.path, &json).map_err(|e| self.io_err(e))
     }
 }
-
-pub use xgen_quantize::fsio::write_atomic;
 
 /// Most files looked at under one repository's `snapshots/` when checking whether another
 /// snapshot still uses a blob; beyond it the blob is kept.

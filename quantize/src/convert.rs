@@ -560,10 +560,13 @@ fn add_model_metadata(
 
 /// Writes the model metadata, the XGen tokenizer and tensor infos for `cfg` into `w`.
 ///
-/// Used by the converter and by the random-weight fixtures, so both produce the same layout.
-/// Returns the planned tensors' GGUF names with their element types and 2-D/1-D row shapes
-/// (rows, cols).
-pub(crate) fn declare_llama_gguf(
+/// Used by the converter and by the random-weight fixtures of the test kit, so both produce
+/// the same layout. Returns the planned tensors' GGUF names with their element types and
+/// 2-D/1-D row shapes (rows, cols).
+///
+/// # Errors
+/// [`ConvertError`] when the vocabulary cannot be built or the writer refuses an entry.
+pub fn declare_llama_gguf(
     w: &mut GgufWriter,
     cfg: &LlamaConfig,
     name: &str,
@@ -945,7 +948,10 @@ pub fn convert_checkpoint(
 
 /// Ends a streamed GGUF: the last progress event, flush and fsync, then the partial file is
 /// renamed into place.
-pub(crate) fn finish_streamed_gguf(
+///
+/// # Errors
+/// [`ConvertError::Io`] when the file cannot be written, synced or renamed.
+pub fn finish_streamed_gguf(
     sink: crate::gguf::GgufTensorSink<BufWriter<File>>,
     partial: &Path,
     out: &Path,

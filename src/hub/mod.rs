@@ -24,8 +24,8 @@ pub use disk::{check_disk, system_disk_space, DiskNeed, DiskSpaceFn};
 pub(crate) use progress::Meter;
 pub use progress::{Progress, ProgressFn, Stage};
 use verify::BlobStatus;
-// Hub modules name the token through `super`; its home is `crate::cancel`.
-pub(crate) use crate::cancel::CancelToken;
+
+use crate::cancel::CancelToken;
 pub use verify::{git_blob_sha1, sha256_hex, Checksum};
 
 /// A boxed error cause (network errors come from several layers).

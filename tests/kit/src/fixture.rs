@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use safetensors::{Dtype, View};
 use serde_json::json;
 
-use crate::convert::{
+use xgen_quantize::convert::{
     declare_llama_gguf, finish_streamed_gguf, partial_path, ConvertError, ConvertProgress,
     ConvertSummary, LlamaConfig, OutType,
 };
-use crate::gguf::{GgmlType, GgufWriter};
+use xgen_quantize::gguf::{GgmlType, GgufWriter};
 
 /// Errors while writing fixtures.
 #[derive(Debug, thiserror::Error)]
@@ -479,7 +479,7 @@ pub fn write_random_f16_gguf(
         finish_streamed_gguf(sink, &partial, path, last, &mut progress, file_size)
     })();
     if result.is_err() {
-        crate::fsio::remove_quietly(&partial);
+        xgen_quantize::fsio::remove_quietly(&partial);
     }
     result
 }
