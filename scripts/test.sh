@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: system packages (Debian/Ubuntu), the test model,
-# every test, then on Linux the installer round trips of the binary the tests just built: the
-# .deb (installed with dpkg, run, removed) and the AppImage (run without installing). On
-# macOS and Windows CI's `package` job builds their installers; no Linux installer is tried.
+# formatting and lints, every test, then on Linux the installer round trips of the binary the
+# tests just built: the .deb (installed with dpkg, run, removed) and the AppImage (run without
+# installing). On macOS and Windows CI's `package` job builds their installers; no Linux
+# installer is tried.
 #
 #   scripts/test.sh [cargo test arguments...]
 set -euo pipefail
@@ -12,6 +13,12 @@ os=$(xgen_os)
 echo "test: $os" >&2
 scripts/setup-deps.sh
 scripts/fetch-test-models.sh
+# Formatting and lints first: cheap (clippy reuses llama.cpp's build) and what review expects.
+if command -v rustup >/dev/null 2>&1; then
+  rustup component add rustfmt clippy >/dev/null 2>&1 || true
+fi
+xgen_run cargo fmt --all --check
+xgen_run cargo clippy --workspace --all-targets -- -D warnings
 xgen_run cargo test --workspace --no-fail-fast "$@"
 if [[ "$os" == linux ]]; then
   # Package the binary the tests just built (target/debug, optimized here), so that no second

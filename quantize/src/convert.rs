@@ -375,9 +375,7 @@ impl LlamaConfig {
             num_attention_heads,
             num_key_value_heads,
             max_position_embeddings,
-            #[allow(clippy::cast_possible_truncation)]
             rms_norm_eps: rms_norm_eps as f32,
-            #[allow(clippy::cast_possible_truncation)]
             rope_theta: rope_theta as f32,
             vocab_size: need(dim("vocab_size", true)?),
             tie_word_embeddings,

@@ -391,7 +391,6 @@ fn count(
     };
     if !meter.fits() {
         // The summarizer's own plan says how many parts it will read.
-        #[allow(clippy::cast_possible_truncation)]
         let mut model = EngineModel::new(engine, n_ctx as u32, Sampling::default());
         let options = SummarizeOptions::new(style, reserved as u32);
         meter.parts = summarize::plan(&mut model, doc, &options).map_or(0, |plan| plan.parts());

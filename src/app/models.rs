@@ -190,7 +190,6 @@ fn setup_progress_ui(app: &XgenApp, ui: &mut egui::Ui) {
             text.push_str(&format!("{:.0}%", p.fraction() * 100.0));
         }
         if let Some(rate) = p.rate.filter(|_| stage == Stage::Download) {
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             let rate = rate as u64;
             text.push_str(&format!(" · {}/s", format_bytes(rate)));
         }
@@ -200,7 +199,6 @@ fn setup_progress_ui(app: &XgenApp, ui: &mut egui::Ui) {
         if let Some(item) = &p.item {
             text.push_str(&format!(" · {item}"));
         }
-        #[allow(clippy::cast_possible_truncation)]
         let fraction = p.fraction() as f32;
         ui.add(egui::ProgressBar::new(fraction).text(text));
     }

@@ -265,16 +265,6 @@ impl Queue {
         self.reading.is_some() || self.running.is_some() || !self.collecting.is_empty()
     }
 
-    /// The document read and waiting while another is summarized: where pre-reading (issue
-    /// 13 §1) hooks in, to read its prompt into the engine before its turn.
-    #[allow(dead_code)]
-    pub(crate) fn read_ahead(&self) -> Option<(u64, &Document)> {
-        self.items
-            .iter()
-            .filter(|i| i.status == QueueStatus::Read)
-            .find_map(|i| i.document.as_ref().map(|d| (i.id, d)))
-    }
-
     /// Adds files and the documents in folders (searched on a worker thread: a folder can be
     /// large) to the end of the queue.
     pub(crate) fn add(&mut self, paths: Vec<PathBuf>, waker: &Waker, notices: &mut Notices) {

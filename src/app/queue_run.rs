@@ -106,7 +106,6 @@ impl Running {
         for message in messages {
             match message {
                 Msg::Prefill(done, total) => {
-                    #[allow(clippy::cast_precision_loss)]
                     let fraction = done as f32 / total.max(1) as f32;
                     self.prefill = fraction;
                 }
@@ -128,7 +127,6 @@ impl Running {
     }
 
     /// Reading counts for most of the time on a CPU: 80 %, writing the rest.
-    #[allow(clippy::cast_precision_loss)]
     fn progress(&self) -> f32 {
         let current = if self.reading { self.prefill } else { 0.0 };
         let read = if self.written > 0 {

@@ -44,6 +44,12 @@ fn test_command_runs_the_linux_installers_only_on_linux() {
             log.contains("would run: cargo test --workspace --no-fail-fast"),
             "{log}"
         );
+        for lint in [
+            "would run: cargo fmt --all --check",
+            "would run: cargo clippy --workspace --all-targets -- -D warnings",
+        ] {
+            assert!(log.contains(lint), "{log}");
+        }
         assert!(log.contains("no Linux installer round trip"), "{log}");
         for linux_only in [
             "apt-get",
