@@ -41,6 +41,7 @@ use anyhow::{Context as _, Result};
 use egui_commonmark::CommonMarkCache;
 
 use crate::catalog::{default_model, CatalogModel};
+use crate::engine::hardware::Machine;
 use crate::engine::{Engine, LoadSettings, Plan, StateCacheConfig};
 use crate::hub::HubOptions;
 use crate::isolate::Isolation;
@@ -55,7 +56,7 @@ use queue::Queue;
 use setup::{ManagerEvent, ModelManager};
 
 pub use document::DocumentMeter;
-pub use model::{Hardware, ModelState};
+pub use model::ModelState;
 pub(crate) use notices::{error_chain, first_sentence, Notices};
 pub use notices::{Notice, NoticeAction};
 pub use queue::{QueueAction, QueueItem, QueueStatus};
@@ -300,7 +301,7 @@ impl XgenApp {
 
     /// What this computer has, once measured (off the UI thread, at start).
     #[must_use]
-    pub fn hardware(&self) -> Option<&Hardware> {
+    pub fn hardware(&self) -> Option<&Machine> {
         self.model.hardware()
     }
 

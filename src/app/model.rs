@@ -9,7 +9,7 @@ use anyhow::{Context as _, Result};
 
 use super::job::{Job, Waker};
 use crate::engine::check::check_isolated;
-use crate::engine::hardware::{cpu_cores, default_threads};
+use crate::engine::hardware::Machine;
 use crate::engine::{
     Engine, EngineError, LoadEvent, LoadHandle, LoadSettings, ModelInfo, Plan, Planning,
 };
@@ -31,36 +31,6 @@ pub enum ModelState {
     },
     /// Ready to answer.
     Ready(Box<ModelInfo>),
-}
-
-/// What this computer has, for the hardware panel and the memory planner.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Hardware {
-    /// Physical CPU cores.
-    pub physical_cores: usize,
-    /// Hardware threads.
-    pub logical_cores: usize,
-    /// Threads the engine uses.
-    pub threads: usize,
-    /// RAM and GPUs, as the planner sees them.
-    pub memory: crate::engine::Hardware,
-    /// The GPU backend compiled in.
-    pub gpu_backend: Option<&'static str>,
-}
-
-impl Hardware {
-    /// Reads the figures of this computer (asks llama.cpp for its GPUs: not for the UI thread).
-    #[must_use]
-    pub fn detect(load: &LoadSettings) -> Self {
-        let (physical_cores, logical_cores) = cpu_cores();
-        Self {
-            physical_cores,
-            logical_cores,
-            threads: load.threads.unwrap_or_else(default_threads).max(1),
-            memory: crate::engine::Hardware::detect(),
-            gpu_backend: crate::engine::gpu_backend(),
-        }
-    }
 }
 
 /// What a frame's poll found out about the model.
@@ -98,8 +68,8 @@ pub(crate) struct ModelSlot {
     /// Whether the last file still needed its check.
     last_check: Option<Isolation>,
     stopped_reported: bool,
-    hardware: Option<Hardware>,
-    hardware_job: Option<Job<Hardware>>,
+    hardware: Option<Machine>,
+    hardware_job: Option<Job<Machine>>,
     waker: Waker,
 }
 
@@ -112,7 +82,7 @@ impl ModelSlot {
         let engine = spawn_engine(waker)?;
         let detect_settings = load.clone();
         let hardware_job = Job::spawn("xgen-hardware", waker, move |r| {
-            r.send(Hardware::detect(&detect_settings), false);
+            r.send(Machine::detect(detect_settings.threads), false);
         })
         .map_err(|e| tracing::warn!("could not detect the hardware: {e}"))
         .ok();
@@ -146,7 +116,7 @@ impl ModelSlot {
         }
     }
 
-    pub(crate) fn hardware(&self) -> Option<&Hardware> {
+    pub(crate) fn hardware(&self) -> Option<&Machine> {
         self.hardware.as_ref()
     }
 

@@ -3,8 +3,9 @@
 
 use egui::RichText;
 
-use super::{Hardware, ModelState, XgenApp};
+use super::{ModelState, XgenApp};
 use crate::catalog::{quant_label, CatalogModel, QuantType};
+use crate::engine::hardware::Machine;
 use crate::engine::plan::kv_name;
 use crate::engine::{plan, ModelFacts, PlanRequest};
 use crate::hub::format_bytes;
@@ -40,7 +41,7 @@ fn catalog_facts(model: &CatalogModel, quant: QuantType) -> ModelFacts {
 }
 
 /// What the memory planner would choose for `quant` on this computer, in words.
-fn plan_text(hardware: &Hardware, model: &CatalogModel, quant: QuantType) -> (String, bool) {
+fn plan_text(hardware: &Machine, model: &CatalogModel, quant: QuantType) -> (String, bool) {
     let hardware = &hardware.memory;
     let request = PlanRequest {
         n_ctx: Some(model.context_length),

@@ -1,5 +1,7 @@
-//! What this computer has: cores and the thread count the engine uses, and the memory the
-//! process has used.
+//! What this computer has: cores and the thread count the engine uses, RAM and GPU memory (the
+//! planner's [`Hardware`]), and the memory the process has used.
+
+use serde::{Deserialize, Serialize};
 
 /// One thread per physical core: llama.cpp's default of 4 is wrong on most machines, and
 /// hyper-threads slow matrix work down rather than up.
@@ -59,6 +61,82 @@ pub fn peak_rss_bytes() -> Option<u64> {
     #[cfg(not(any(unix, windows)))]
     {
         None
+    }
+}
+
+/// One GPU as llama.cpp reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GpuMemory {
+    /// The device, e.g. "NVIDIA GeForce RTX 4060".
+    pub name: String,
+    /// Total memory in bytes.
+    pub total: u64,
+    /// Free memory in bytes.
+    pub free: u64,
+    /// True when the GPU shares the system RAM (Apple silicon, integrated GPUs): what it uses is
+    /// then taken from RAM too.
+    pub shared: bool,
+}
+
+/// The memory of the machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hardware {
+    /// Installed RAM in bytes.
+    pub ram_total: u64,
+    /// RAM available to a new program (free plus reclaimable cache), in bytes.
+    pub ram_available: u64,
+    /// GPUs usable by the built-in GPU backend (empty on CPU-only builds).
+    pub gpus: Vec<GpuMemory>,
+}
+
+impl Hardware {
+    /// A CPU-only machine with `available` bytes of free RAM.
+    #[must_use]
+    pub fn cpu_only(ram_total: u64, ram_available: u64) -> Self {
+        Self {
+            ram_total,
+            ram_available,
+            gpus: Vec::new(),
+        }
+    }
+
+    /// Reads this machine's figures: free RAM (within a container's memory limit) and the GPUs
+    /// llama.cpp's built-in backend lists.
+    #[must_use]
+    pub fn detect() -> Self {
+        let (ram_total, ram_available) = memory();
+        let gpus = if super::runtime::gpu_backend().is_some() {
+            llama_cpp_2::list_llama_ggml_backend_devices()
+                .into_iter()
+                .filter(|d| {
+                    matches!(
+                        d.device_type,
+                        llama_cpp_2::LlamaBackendDeviceType::Gpu
+                            | llama_cpp_2::LlamaBackendDeviceType::IntegratedGpu
+                    )
+                })
+                .map(|d| GpuMemory {
+                    shared: matches!(
+                        d.device_type,
+                        llama_cpp_2::LlamaBackendDeviceType::IntegratedGpu
+                    ) || cfg!(feature = "metal"),
+                    name: if d.description.is_empty() {
+                        d.name
+                    } else {
+                        d.description
+                    },
+                    total: d.memory_total as u64,
+                    free: d.memory_free as u64,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Self {
+            ram_total,
+            ram_available,
+            gpus,
+        }
     }
 }
 
@@ -160,5 +238,37 @@ mod tests {
         assert_eq!(parse_cgroup("max\n", "1\n", stat, "inactive_file"), None);
         let no_stat = parse_cgroup("100", "50", "", "inactive_file");
         assert_eq!(no_stat.map(|c| c.inactive_file), Some(0));
+    }
+}
+
+/// What this computer has, as the app's hardware panel shows it: cores, the engine's threads,
+/// RAM and GPUs as the planner sees them, and the GPU backend compiled in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Machine {
+    /// Physical CPU cores.
+    pub physical_cores: usize,
+    /// Hardware threads.
+    pub logical_cores: usize,
+    /// Threads the engine uses.
+    pub threads: usize,
+    /// RAM and GPUs, as the planner sees them.
+    pub memory: Hardware,
+    /// The GPU backend compiled in.
+    pub gpu_backend: Option<&'static str>,
+}
+
+impl Machine {
+    /// Reads the figures of this computer; `threads` is the engine's setting (`None`: one per
+    /// physical core). Asks llama.cpp for its GPUs: not for a UI thread.
+    #[must_use]
+    pub fn detect(threads: Option<usize>) -> Self {
+        let (physical_cores, logical_cores) = cpu_cores();
+        Self {
+            physical_cores,
+            logical_cores,
+            threads: threads.unwrap_or_else(default_threads).max(1),
+            memory: Hardware::detect(),
+            gpu_backend: super::runtime::gpu_backend(),
+        }
     }
 }
