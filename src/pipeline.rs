@@ -12,6 +12,9 @@
 //! process or another, stop with [`PipelineError::Busy`] instead of converting into, or
 //! deleting, the first one's work files. The converter and the quantizer also write under
 //! temporary names unique to each process and call.
+//!
+//! Longer than 600 lines: one stage machine (fetch, convert, quantize, validate, register)
+//! whose resume rules depend on each other; split by stage, each file would need the others'.
 
 use std::path::{Path, PathBuf};
 

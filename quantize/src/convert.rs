@@ -13,6 +13,10 @@
 //! to the directory ([`crate::fsio::confined_join`]), and a safetensors header must fit its
 //! file. The output is written under a temporary name unique to this process and call, fsynced,
 //! and renamed durably into place, so two conversions never share a half-written file.
+//!
+//! Longer than 600 lines: config validation, the tensor plan, shard reading (safetensors and
+//! PyTorch) and the streaming writer are one pipeline whose bounds (sizes, names, offsets) are
+//! checked against each other; the unpickler and the GGUF writer live in their own modules.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;

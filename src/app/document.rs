@@ -1,6 +1,9 @@
 //! Documents: open, paste, the exact token meter, and summaries in one pass or in parts. Each
 //! background piece (reading a file, counting tokens, a summary read in parts) is a job this
 //! feature owns.
+//!
+//! Longer than 600 lines: the document feature's three jobs (reading, counting, reading ahead)
+//! and the summary job share one per-conversation state; its drawing is in `chat_view.rs`.
 
 use std::path::Path;
 use std::sync::Arc;

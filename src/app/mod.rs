@@ -15,6 +15,9 @@
 //! the conversation, the model and the settings). Background work runs on named threads whose
 //! messages arrive on channels their owner polls each frame; every message wakes the UI, so the
 //! window never blocks.
+//!
+//! Longer than 600 lines: the composition root, where the feature states meet (their actions
+//! and the per-frame poll); drawing lives in `frame.rs` and the `*_view.rs` files.
 
 mod chat;
 mod chat_view;

@@ -8,6 +8,9 @@
 //! read document can be megabytes). The queue, with the summaries written so far, is saved to
 //! one JSON file on every change of state (atomically; never from a read-only second window),
 //! so it survives a restart: work that was under way starts again from the file.
+//!
+//! Longer than 600 lines: the queue's state, its persistence and its per-file actions form one
+//! state machine; the summary job is in `queue_run.rs`, the panel in `queue_view.rs`.
 
 use std::path::{Path, PathBuf};
 

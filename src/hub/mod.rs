@@ -8,6 +8,10 @@
 //!
 //! Flow: [`Hub::plan`] (metadata only) -> [`check_disk`] -> [`Hub::download`]. [`Hub::fetch`]
 //! does all three; in offline mode it only looks in the cache ([`Hub::cached`]).
+//!
+//! Longer than 600 lines: the Hub client's resolution of repositories and revisions and its
+//! typed errors; transfer (`download.rs`), cache layout (`cache.rs`), checksums (`verify.rs`),
+//! disk checks and progress have files of their own.
 
 mod cache;
 mod disk;
