@@ -99,13 +99,6 @@ impl AppPaths {
         }
     }
 
-    /// Returns a copy that uses `dir` as the Hugging Face cache.
-    #[must_use]
-    pub fn with_hf_cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.hf_cache_dir = dir.into();
-        self
-    }
-
     /// Conversations, the installed-models registry, settings.
     #[must_use]
     pub fn data_dir(&self) -> &Path {
@@ -203,13 +196,6 @@ impl AppPaths {
 pub fn hf_cache_dir() -> Option<PathBuf> {
     let env = |name: &str| std::env::var_os(name);
     hf_cache_from(&env).or_else(|| default_hf_cache(&env))
-}
-
-/// The Hugging Face home (`HF_HOME`, else `$XDG_CACHE_HOME/huggingface`, else
-/// `~/.cache/huggingface`), where `huggingface-cli login` stores the token.
-#[must_use]
-pub fn hf_home() -> Option<PathBuf> {
-    hf_home_from(&|name: &str| std::env::var_os(name))
 }
 
 pub(crate) fn hf_home_from(env: &dyn Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
