@@ -11,12 +11,9 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
-use xgen_desk::app::{AppOptions, ModelState, Settings, XgenApp};
-use xgen_desk::catalog;
+use xgen_desk::app::{ModelState, XgenApp};
 use xgen_desk::engine::plan::GpuMemory;
-use xgen_desk::engine::{plan, Hardware, LoadSettings, ModelFacts, PlanError, PlanRequest};
-use xgen_desk::hub::HubOptions;
-use xgen_desk::paths::AppPaths;
+use xgen_desk::engine::{plan, Hardware, ModelFacts, PlanError, PlanRequest};
 
 use crate::common::{smollm2, temp_dir, TIMEOUT};
 
@@ -246,29 +243,6 @@ fn more_gpu_layers_than_fit_are_refused_with_the_numbers() {
     );
 }
 
-fn app_options(root: &Path, model: &Path) -> AppOptions {
-    let paths = AppPaths::under(root);
-    let settings = Settings {
-        model: Some(model.to_path_buf()),
-        ..Settings::default()
-    };
-    settings.save(&paths.settings_file()).unwrap();
-    let mut hub = HubOptions::new(paths.hf_cache_dir());
-    hub.offline = true;
-    AppOptions {
-        paths,
-        hub,
-        setup_model: catalog::default_model(),
-        load: LoadSettings {
-            n_ctx: Some(2048),
-            threads: Some(2),
-            ..LoadSettings::default()
-        },
-        autoload: true,
-        isolation: xgen_desk::isolate::Isolation::with_exe(env!("CARGO_BIN_EXE_xgen-desk")),
-    }
-}
-
 /// The app with the model: run normally, lavapipe takes every layer and there is no notice;
 /// as the child of [`without_a_vulkan_driver_the_app_runs_on_the_cpu_and_says_so`] (no driver
 /// at all), the model runs on the CPU and the window says so.
@@ -282,7 +256,7 @@ fn app_gpu_notice_child() {
         lavapipe();
     }
     let tmp = temp_dir();
-    let opts = app_options(tmp.path(), &smollm2());
+    let opts = crate::app::with_model(tmp.path(), &smollm2());
     let mut h = Harness::builder()
         .with_size([1100.0, 760.0])
         .build_eframe(move |cc| XgenApp::new(&cc.egui_ctx, opts).expect("app starts"));
