@@ -3,8 +3,8 @@
 # as VULKAN_SDK (and CMAKE_PREFIX_PATH):
 #   - glslc, spirv-headers and Mesa's Vulkan drivers (lavapipe: a Vulkan device that runs on
 #     the CPU) from the system's own Debian 12 archive;
-#   - the Vulkan headers and loader (libvulkan-dev, libvulkan1; 1.4.309 when written) from
-#     Debian 13, trixie: Debian
+#   - the Vulkan headers (libvulkan-dev; 1.4.309 when written) from Debian 13, trixie (the
+#     build links against the system's own loader, libvulkan1): Debian
 #     12's 1.3.239 headers lack types llama.cpp's Vulkan code uses (vk::LayerSettingEXT and
 #     others) without a version guard. They are fetched with a private apt configuration (the
 #     system's sources stay as they are) and unpacked with `dpkg -x` into .cache/vulkan/root.
@@ -35,7 +35,13 @@ if [[ ${#missing[@]} -gt 0 ]]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [[ ! -f "$sdk/include/vulkan/vulkan.hpp" || ! -e "$sdk/lib/libvulkan.so" || ! -f "$root/version" ]]; then
+# The loader to link against: this system's own (the loader's ABI is stable across versions;
+# Debian 13's is built against glibc 2.38 and does not link on Debian 12 or Ubuntu 22.04).
+multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+loader=/usr/lib/$multiarch/libvulkan.so.1
+[[ -e $loader ]] || { echo "setup-vulkan: no Vulkan loader at $loader (libvulkan1)" >&2; exit 1; }
+if [[ ! -f "$sdk/include/vulkan/vulkan.hpp" || "$(readlink "$sdk/lib/libvulkan.so" 2>/dev/null)" != "$loader" \
+  || ! -f "$root/version" ]]; then
   echo "setup-vulkan: fetching libvulkan-dev from Debian 13 into $root" >&2
   rm -rf "$root"
   mkdir -p "$root/apt/etc" "$root/apt/state/lists/partial" "$root/apt/cache/archives/partial" "$root/debs"
@@ -48,12 +54,12 @@ if [[ ! -f "$sdk/include/vulkan/vulkan.hpp" || ! -e "$sdk/lib/libvulkan.so" || !
   apt-get "${apt_private[@]}" update -qq >&2
   # Whatever trixie has now (a pinned version would vanish with its next point release); the
   # check below makes sure the headers are new enough.
-  (cd "$root/debs" && apt-get "${apt_private[@]}" download -qq libvulkan-dev libvulkan1 >&2)
+  (cd "$root/debs" && apt-get "${apt_private[@]}" download -qq libvulkan-dev >&2)
   for deb in "$root"/debs/*.deb; do dpkg -x "$deb" "$root/root"; done
   # The layout VULKAN_SDK and CMake's FindVulkan expect: include/ and lib/ side by side.
-  mkdir -p "$sdk"
+  mkdir -p "$sdk/lib"
   ln -s ../root/usr/include "$sdk/include"
-  ln -s ../root/usr/lib/x86_64-linux-gnu "$sdk/lib"
+  ln -s "$loader" "$sdk/lib/libvulkan.so"
   dpkg-deb --field "$root"/debs/libvulkan-dev_*.deb Version >"$root/version"
   rm -rf "$root/apt"
 fi
