@@ -4,13 +4,17 @@
 //! - [`fixture`]: a tiny XGen-shaped checkpoint and GGUFs with random weights;
 //! - [`engine_bench`]: the document state cache and the memory planner measured on a model;
 //! - [`summary_bench`]: synthetic documents summarized in one pass or in parts;
+//! - [`draft_bench`]: generation with and without drafts, and the cost of a verify batch;
+//! - [`preread_bench`]: a summary clicked at times while its document is read ahead;
 //! - [`save_loop`]: a conversation saved over and over (the crash-safety test kills it);
 //! - `xgen-dev` (`src/bin/xgen-dev.rs`): the developer commands the benchmark scripts run.
 //!
 //! Depending on the kit turns on the engine's `fault-injection` feature.
 
+pub mod draft_bench;
 pub mod engine_bench;
 pub mod fixture;
+pub mod preread_bench;
 pub mod summary_bench;
 
 use std::path::Path;

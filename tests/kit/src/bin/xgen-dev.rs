@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use xgen_desk::cli::args::ModelArgs;
 use xgen_desk::engine::{Engine, PlanRequest, Sampling};
-use xgen_testkit::{engine_bench, summary_bench};
+use xgen_testkit::{draft_bench, engine_bench, preread_bench, summary_bench};
 
 /// Developer tools of xgen-desk (benchmarks and test-model generators).
 #[derive(Debug, Parser)]
@@ -47,6 +47,67 @@ enum DevCommand {
         cache_dir: PathBuf,
         #[command(flatten)]
         model: ModelArgs,
+    },
+    /// Time to the first word of a summary of an ~N-token document clicked cold (no reading
+    /// ahead), some seconds after reading ahead started, and once it finished; each on a fresh
+    /// engine with an empty state cache. Prints a table, then the figures as JSON.
+    BenchPreread {
+        /// Tokens of the document.
+        #[arg(long, default_value_t = 7500)]
+        doc_tokens: usize,
+        /// When Summarize is clicked: cold, seconds after reading ahead started, or finished.
+        #[arg(long, value_delimiter = ',', default_value = "cold,10,30,finished")]
+        clicks: Vec<String>,
+        /// Where each run's state cache goes (a fresh subdirectory per run, deleted after it).
+        #[arg(long)]
+        cache_dir: PathBuf,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Greedy summaries and document questions ("What does the document say about X? Quote
+    /// it.") with and without drafts: generation tok/s, acceptance, tokens per verify step and
+    /// how many replies came out identical. Prints a row per request, totals, then JSON.
+    BenchDrafts {
+        /// A document and its question topics: `PATH|topic|topic` (repeatable).
+        #[arg(long = "doc")]
+        docs: Vec<String>,
+        /// Also two synthetic documents (report prose and a market chronicle) of about this many
+        /// tokens (0: none).
+        #[arg(long, default_value_t = 1500)]
+        synthetic_tokens: usize,
+        /// Documents longer than this are cut (at a paragraph) to fit.
+        #[arg(long, default_value_t = 3000)]
+        max_doc_tokens: usize,
+        /// Most tokens of a summary.
+        #[arg(long, default_value_t = 256)]
+        summary_tokens: u32,
+        /// Most tokens of an answer.
+        #[arg(long, default_value_t = 160)]
+        answer_tokens: u32,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Time a batch of k+1 tokens with logits at every position (a verify step) against one
+    /// token, on llama.cpp directly, after DEPTH tokens; prints JSON.
+    BenchVerify {
+        /// The GGUF.
+        #[arg(long, short = 'm')]
+        model: PathBuf,
+        /// Tokens in the cache before each batch.
+        #[arg(long, default_value_t = 512)]
+        depth: usize,
+        /// Draft lengths k (0: one token).
+        #[arg(long, value_delimiter = ',', default_value = "0,1,2,4,8")]
+        ks: Vec<usize>,
+        /// Timed repetitions of each (after one warm-up).
+        #[arg(long, default_value_t = 7)]
+        reps: usize,
+        /// Threads (default: one per physical core).
+        #[arg(long, short = 't')]
+        threads: Option<usize>,
+        /// Flash attention off (the memory planner turns it on).
+        #[arg(long)]
+        no_flash: bool,
     },
     /// Plan, load, read FILL tokens, and print the plan's RAM estimate beside the peak RSS.
     BenchMemory {
@@ -126,6 +187,39 @@ fn run(command: DevCommand) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&figures)?);
             Ok(())
         }
+        DevCommand::BenchPreread {
+            doc_tokens,
+            clicks,
+            cache_dir,
+            model,
+        } => bench_preread(doc_tokens, &clicks, &cache_dir, &model),
+        DevCommand::BenchDrafts {
+            docs,
+            synthetic_tokens,
+            max_doc_tokens,
+            summary_tokens,
+            answer_tokens,
+            model,
+        } => bench_drafts(
+            &docs,
+            synthetic_tokens,
+            max_doc_tokens,
+            (summary_tokens, answer_tokens),
+            &model,
+        ),
+        DevCommand::BenchVerify {
+            model,
+            depth,
+            ks,
+            reps,
+            threads,
+            no_flash,
+        } => {
+            let figures = draft_bench::verify_cost(&model, depth, &ks, reps, threads, !no_flash)
+                .with_context(|| format!("the verify benchmark failed on {}", model.display()))?;
+            println!("{}", serde_json::to_string(&figures)?);
+            Ok(())
+        }
         DevCommand::BenchMemory { fill, model } => {
             let path = model.resolve_model()?;
             let request = PlanRequest::from_settings(&model.settings(), model.kv.is_some());
@@ -177,6 +271,180 @@ fn run(command: DevCommand) -> Result<()> {
         }
         DevCommand::SaveLoop { dir } => Ok(xgen_testkit::save_loop(&dir, None)?),
     }
+}
+
+fn bench_preread(
+    doc_tokens: usize,
+    clicks: &[String],
+    cache_dir: &std::path::Path,
+    model: &ModelArgs,
+) -> Result<()> {
+    let clicks = clicks
+        .iter()
+        .map(|c| preread_bench::Click::parse(c).map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<_>>>()?;
+    let path = model.resolve_model()?;
+    let mut settings = model.settings();
+    // The document, the summary request and a short reply.
+    let fit = u32::try_from(doc_tokens + 640)
+        .unwrap_or(u32::MAX)
+        .div_ceil(256)
+        .saturating_mul(256);
+    settings.n_ctx = Some(settings.n_ctx.unwrap_or(fit));
+    println!(
+        "{:<9} {:>9} {:>13} {:>8} {:>9} {:>9} {:>8} {:>8}",
+        "click", "ahead s", "read/prefix", "evaluated", "TTFT s", "engine s", "wait s", "load s"
+    );
+    let figures = preread_bench::run(
+        &path,
+        &settings,
+        model.planning(),
+        doc_tokens,
+        &clicks,
+        cache_dir,
+        &mut |r| {
+            println!(
+                "{:<9} {:>9.1} {:>6}/{:<6} {:>8} {:>9.3} {:>9.3} {:>8.3} {:>8.2}",
+                r.click,
+                r.read_ahead_secs,
+                r.read_at_click,
+                r.document_prefix_tokens,
+                r.prompt_evaluated,
+                r.ttft_secs,
+                r.engine_ttft_secs,
+                r.wait_secs,
+                r.load_secs
+            );
+        },
+    )
+    .with_context(|| format!("the reading-ahead benchmark failed on {}", path.display()))?;
+    println!("{}", serde_json::to_string(&figures)?);
+    Ok(())
+}
+
+fn bench_drafts(
+    docs: &[String],
+    synthetic_tokens: usize,
+    max_doc_tokens: usize,
+    (summary_tokens, answer_tokens): (u32, u32),
+    model: &ModelArgs,
+) -> Result<()> {
+    let path = model.resolve_model()?;
+    let mut settings = model.settings();
+    let fit = u32::try_from(max_doc_tokens + summary_tokens.max(answer_tokens) as usize + 128)
+        .unwrap_or(u32::MAX)
+        .div_ceil(256)
+        .saturating_mul(256);
+    settings.n_ctx = Some(settings.n_ctx.unwrap_or(fit));
+    let (engine, info) = Engine::open(&path, settings, model.planning())
+        .with_context(|| format!("could not load {}", path.display()))?;
+    let count = |text: &str| engine.count_tokens(text);
+    let mut documents = Vec::new();
+    for spec in docs {
+        let mut parts = spec.split('|');
+        let file = PathBuf::from(parts.next().unwrap_or_default());
+        let topics: Vec<String> = parts.map(str::to_owned).collect();
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("could not read {}", file.display()))?;
+        let name = file.file_name().map_or_else(
+            || file.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        documents.push(draft_bench::BenchDocument {
+            name,
+            text: draft_bench::truncate_to_tokens(&text, max_doc_tokens, &count)?,
+            topics,
+        });
+    }
+    if synthetic_tokens > 0 {
+        let report = summary_bench::synthetic_text(synthetic_tokens, &mut |t| {
+            engine.count_tokens(t).map_err(Into::into)
+        })?;
+        documents.push(draft_bench::BenchDocument {
+            name: "synthetic report".into(),
+            text: report,
+            topics: vec!["the survey of residents".into(), "Section 3".into()],
+        });
+        documents.push(draft_bench::BenchDocument {
+            name: "synthetic chronicle".into(),
+            text: engine_bench::synthetic_document(&engine, synthetic_tokens),
+            topics: vec![
+                "the lighthouse keeper of the harbour".into(),
+                "the market of Kendal".into(),
+            ],
+        });
+    }
+    println!(
+        "model {} · context {} · {} threads · greedy; summaries of at most {summary_tokens} tokens, answers {answer_tokens}",
+        info.name, info.n_ctx, info.threads.0
+    );
+    println!(
+        "{:<22} {:>5} {:<9} {:>6} {:>8} {:>8} {:>7} {:>8} {:>6} {:>9}  request",
+        "document",
+        "tok",
+        "kind",
+        "tokens",
+        "plain/s",
+        "draft/s",
+        "speedup",
+        "accepted",
+        "tok/st",
+        "identical"
+    );
+    let figures = draft_bench::generation(
+        &engine,
+        &documents,
+        summary_tokens,
+        answer_tokens,
+        &mut |p| {
+            let (plain, drafts) = (
+                p.plain.generation_tok_per_sec(),
+                p.drafts.generation_tok_per_sec(),
+            );
+            let per_step = if p.drafts.draft_steps > 0 {
+                (p.drafts.draft_accepted + p.drafts.draft_steps) as f64
+                    / p.drafts.draft_steps as f64
+            } else {
+                0.0
+            };
+            println!(
+                "{:<22} {:>5} {:<9} {:>6} {:>8.1} {:>8.1} {:>6.2}x {:>4}/{:<4} {:>5.2} {:>9}  {}",
+                p.document.chars().take(22).collect::<String>(),
+                p.document_tokens,
+                p.kind,
+                p.plain.generated_tokens,
+                plain,
+                drafts,
+                if plain > 0.0 { drafts / plain } else { 0.0 },
+                p.drafts.draft_accepted,
+                p.drafts.drafted,
+                per_step,
+                if p.identical { "yes" } else { "no" },
+                p.request.chars().take(60).collect::<String>()
+            );
+        },
+    )?;
+    for (kind, t) in [
+        ("summaries", &figures.summaries),
+        ("questions", &figures.questions),
+    ] {
+        println!(
+            "{kind}: {} replies, {} identical; {:.1} -> {:.1} tok/s ({:.2}x); acceptance {:.0}% ({} of {} drafted), {:.2} drafted and {:.2} tokens per verify step, {} verify steps",
+            t.replies,
+            t.identical,
+            t.plain_tok_per_sec(),
+            t.draft_tok_per_sec(),
+            if t.plain_tok_per_sec() > 0.0 { t.draft_tok_per_sec() / t.plain_tok_per_sec() } else { 0.0 },
+            t.acceptance() * 100.0,
+            t.accepted,
+            t.drafted,
+            t.drafted_per_step(),
+            t.tokens_per_step(),
+            t.draft_steps
+        );
+    }
+    println!("{}", serde_json::to_string(&figures)?);
+    Ok(())
 }
 
 fn bench_summarize(tokens: &[usize], max_tokens: u32, json: bool, model: &ModelArgs) -> Result<()> {
