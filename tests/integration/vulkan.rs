@@ -59,7 +59,8 @@ fn xgen_desk(args: &[&str], home: &Path) -> Output {
 fn offloaded(stderr: &str) -> (u32, u32) {
     let line = stderr
         .lines()
-        .find(|l| l.contains("layers to GPU"))
+        // Not "offloading N repeating layers to GPU", which comes first.
+        .find(|l| l.contains("offloaded ") && l.contains("layers to GPU"))
         .unwrap_or_else(|| panic!("no offload line in the log:\n{stderr}"));
     let figures = line
         .split("offloaded ")
