@@ -2,7 +2,7 @@
 # Builds xgen-desk with llama.cpp's Vulkan backend and runs the tests that need a Vulkan device
 # (tests/integration/vulkan.rs) on Mesa's lavapipe, a Vulkan driver that runs on the CPU, so
 # that the GPU code paths run for real on a machine without a GPU: the planner and
-# `xgen-desk plan` see the device and its memory; SmolLM2 gives the same greedy tokens with all
+# `xgen-desk plan` see the device and its memory; SmolLM2 follows the CPU's greedy words with all
 # layers, half the layers and no layer on the device; more layers than fit are refused with
 # the numbers; without a Vulkan driver the model runs on the CPU and the app says so.
 #
