@@ -217,7 +217,7 @@ impl Chat {
         if document_turn {
             request = request.with_cache_prefix(CachePrefix::Messages(system_messages + 1));
         }
-        let handle = model.engine().generate(request);
+        let handle = model.backend().generate(request);
         self.reply = Some(ActiveReply::new(ReplySource::Engine(handle), conversation));
     }
 

@@ -47,7 +47,8 @@ fn document_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
             #[allow(clippy::cast_precision_loss)]
             let fraction = used as f32 / meter.n_ctx.max(1) as f32;
             let text = format!(
-                "{} tokens · {} with the request and {} reserved for the summary, of {} — {}",
+                "{}{} tokens · {} with the request and {} reserved for the summary, of {} — {}",
+                if meter.estimated { "about " } else { "" },
                 thousands(meter.document_tokens),
                 thousands(meter.prompt_tokens),
                 thousands(meter.reserved),

@@ -3,7 +3,6 @@
 //! feature owns.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use super::chat::{reply_message, ActiveReply, Chat, ReplySource};
 use super::conversations::Conversations;
@@ -14,7 +13,7 @@ use super::store::{ChatMessage, Conversation, ReplyStats};
 use super::{first_sentence, Notice, Notices};
 use crate::catalog::unix_now;
 use crate::documents::Document;
-use crate::engine::{Engine, EngineError, Sampling};
+use crate::engine::{EngineError, Inference, Sampling};
 use crate::isolate::Isolation;
 use crate::prompt::{summarize_request, Role};
 use crate::summarize::{self, EngineModel, SummarizeOptions};
@@ -32,6 +31,8 @@ pub struct DocumentMeter {
     pub n_ctx: usize,
     /// Parts the document is read in (1 when it fits).
     pub parts: usize,
+    /// The counts are estimates (a server that cannot tokenize), not exact.
+    pub estimated: bool,
 }
 
 impl DocumentMeter {
@@ -162,15 +163,14 @@ impl Documents {
             self.meter_job = None;
             return;
         };
-        let Some(info) = model.info() else {
+        // The ready model counts, or XGen's tokenizer while the model still loads.
+        let Some((engine, n_ctx)) = model.counter() else {
             return;
         };
-        let n_ctx = info.n_ctx as usize;
         let id = conversation.id.clone();
         let system = settings.system_prompt.clone();
         let style = settings.summary_style;
         let reserved = settings.summary_length.max_tokens() as usize;
-        let engine = Arc::clone(model.engine());
         let job = Job::spawn("xgen-count-tokens", waker, move |r| {
             let result = count(&engine, &doc, &system, style, reserved, n_ctx);
             r.send((id, result), false);
@@ -275,7 +275,7 @@ impl Documents {
 }
 
 fn count(
-    engine: &Engine,
+    engine: &dyn Inference,
     doc: &Document,
     system: &str,
     style: crate::prompt::SummaryStyle,
@@ -293,6 +293,7 @@ fn count(
         reserved,
         n_ctx,
         parts: 1,
+        estimated: !engine.exact_counts(),
     };
     if !meter.fits() {
         // The summarizer's own plan says how many parts it will read.
@@ -371,7 +372,7 @@ fn start_summary_job(
     let options =
         SummarizeOptions::new(settings.summary_style, settings.summary_length.max_tokens());
     let sampling = settings.sampling.clone();
-    let engine = Arc::clone(model.engine());
+    let engine = model.backend();
     let job = Job::spawn("xgen-summarize", waker, move |r| {
         let mut model = EngineModel::new(&engine, n_ctx, sampling);
         let result = summarize::summarize(

@@ -40,6 +40,7 @@ use crate::hub::HubOptions;
 use crate::isolate::Isolation;
 use crate::paths::{AppPaths, DataDirLock, LockError};
 use crate::pipeline::SetupOptions;
+use crate::remote::{ServerConfig, ServerInfo};
 use chat::Chat;
 use conversations::Conversations;
 use document::Documents;
@@ -50,7 +51,7 @@ use setup::{ManagerEvent, ModelManager};
 pub use document::DocumentMeter;
 pub use model::{Hardware, ModelState};
 pub use settings::{Preset, Settings, SummaryLength, ThemeChoice};
-pub use setup::SetupState;
+pub use setup::{ServerList, SetupState};
 pub use store::{ChatMessage, Conversation, ConversationStore, ReplyStats, StoreError};
 
 /// Where the app keeps its files and which Hub and model it sets up.
@@ -247,8 +248,17 @@ impl XgenApp {
             opts,
         };
         app.manager.refresh_installed(&app.opts, &mut app.notices);
+        app.manager.load_servers(&app.opts, &mut app.notices);
         app.manager.detect_interrupted_setup(&app.opts);
         apply_theme(ctx, app.settings.theme);
+        // The server in use when the app closed is checked again; its key comes from the
+        // credential store.
+        if let Some(server) = app.manager.servers.active_server().cloned() {
+            if app.opts.autoload {
+                app.model.connect(server);
+                return Ok(app);
+            }
+        }
         let start_model = app
             .settings
             .model
@@ -349,6 +359,18 @@ impl XgenApp {
         self.model.plan()
     }
 
+    /// The inference server in use, as its connection check found it.
+    #[must_use]
+    pub fn server(&self) -> Option<&ServerInfo> {
+        self.model.server().map(crate::remote::RemoteEngine::info)
+    }
+
+    /// The servers added in the model manager.
+    #[must_use]
+    pub fn servers(&self) -> &ServerList {
+        &self.manager.servers
+    }
+
     /// What the running summary of a long document is doing: (status, parts read, parts).
     #[must_use]
     pub fn summary_job(&self) -> Option<(&str, Option<(usize, usize)>)> {
@@ -364,16 +386,40 @@ impl XgenApp {
         self.view = view;
     }
 
-    /// Starts loading `path` (planned to fit this computer), replacing the loaded model.
+    /// Starts loading `path` (planned to fit this computer), replacing the loaded model (or the
+    /// server in use).
     pub fn load_model(&mut self, path: &Path) {
         self.chat
             .abandon(&mut self.conversations, &mut self.notices);
+        self.manager
+            .no_server_in_use(&self.opts, self.read_only, &mut self.notices);
         let mut load = self.opts.load.clone();
         load.n_ctx = self.settings.n_ctx.or(load.n_ctx);
         if load.state_cache.is_none() {
             load.state_cache = Some(StateCacheConfig::new(self.opts.paths.state_cache_dir()));
         }
         self.model.load(path, load);
+    }
+
+    /// Checks an inference server and, once it answers, uses it instead of the local engine
+    /// (the local model is unloaded). The outcome shows in the model manager.
+    pub fn connect_server(&mut self, config: ServerConfig) {
+        self.chat
+            .abandon(&mut self.conversations, &mut self.notices);
+        self.manager.server_form.error = None;
+        self.model.connect(config);
+    }
+
+    /// Removes a server from the list (and its key from the credential store); stops using it
+    /// if it was in use.
+    pub fn remove_server(&mut self, url: &str) {
+        if self.server().is_some_and(|s| s.url == url) {
+            self.chat
+                .abandon(&mut self.conversations, &mut self.notices);
+            self.model.leave_server();
+        }
+        self.manager
+            .remove_server(url, &self.opts, self.read_only, &mut self.notices);
     }
 
     /// Reads a document file on a worker thread and attaches it to a conversation.
@@ -533,7 +579,7 @@ impl XgenApp {
             .document
             .as_ref()
             .map(|_| self.conversation().id.clone());
-        if wanted != self.metered && self.model.info().is_some() {
+        if wanted != self.metered && self.model.counter().is_some() {
             self.request_meter();
         }
     }
@@ -591,6 +637,28 @@ impl XgenApp {
                     message,
                     details: Some(error.to_string()),
                     action: None,
+                });
+            }
+            ModelChange::Connected {
+                info,
+                config,
+                warnings,
+            } => {
+                self.manager
+                    .server_in_use(config, &self.opts, self.read_only, &mut self.notices);
+                for warning in warnings {
+                    self.notices.message(&warning);
+                }
+                tracing::info!("using {} on {:?}", info.name, info.server);
+                self.request_meter();
+            }
+            ModelChange::ConnectFailed { url, error } => {
+                let message = first_sentence(&error.to_string());
+                self.manager.server_form.error = Some(error.to_string());
+                self.notices.push(Notice {
+                    message,
+                    details: Some(format!("{url}: {error}")),
+                    action: Some(NoticeAction::OpenModels),
                 });
             }
             ModelChange::EngineStopped(reason) => {
@@ -690,6 +758,14 @@ impl XgenApp {
                 path.file_name()
                     .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
                 progress * 100.0
+            ),
+            ModelState::Connecting { url } => format!("Connecting to {url} …"),
+            ModelState::Ready(info) if info.server.is_some() => format!(
+                "{} on {} · {} ctx per request · {} at a time",
+                info.name,
+                info.server.as_deref().unwrap_or_default(),
+                info.n_ctx,
+                self.server().map_or(1, |s| s.parallel)
             ),
             ModelState::Ready(info) => format!(
                 "{} · {} ctx · {} threads · {}",

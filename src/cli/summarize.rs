@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use super::args::{ModelArgs, SamplingArgs};
-use super::{open_engine, output, print_timings};
+use super::args::{ModelArgs, SamplingArgs, ServerArgs};
+use super::{open_backend, output, print_timings};
 use crate::cancel::CancelToken;
 use crate::documents::{self, Document};
 use crate::prompt::SummaryStyle;
@@ -20,6 +20,7 @@ pub fn run(
     file: &Path,
     style: SummaryStyle,
     model: &ModelArgs,
+    server: &ServerArgs,
     sampling_args: &SamplingArgs,
 ) -> Result<()> {
     let started = Instant::now();
@@ -27,7 +28,7 @@ pub fn run(
     for warning in &document.warnings {
         eprintln!("warning: {warning}");
     }
-    let (engine, info) = open_engine(model)?;
+    let (engine, info) = open_backend(model, server)?;
     let sampling = sampling_args.sampling();
     let quiet = sampling_args.quiet;
     let mut engine_model = EngineModel::new(&engine, info.n_ctx, sampling.clone());

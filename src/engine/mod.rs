@@ -8,6 +8,7 @@
 //! worker thread dies (a panic), each open handle ends with [`EngineError::Stopped`] and the
 //! reason, instead of waiting forever; [`Engine::stopped`] tells an idle caller.
 
+mod backend;
 mod handle;
 pub mod hardware;
 pub mod plan;
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cancel::CancelToken;
 use crate::prompt::Message;
+pub use backend::{Backend, Inference};
 pub use handle::{Finished, Handle, LoadHandle, ReplyHandle};
 pub use plan::{plan, plan_for_model, Hardware, ModelFacts, Plan, PlanError, PlanRequest};
 pub use runtime::gpu_backend;
@@ -264,6 +266,10 @@ pub struct ModelInfo {
     /// The memory plan the load followed ([`Planning::Fit`]).
     #[serde(default)]
     pub plan: Option<Plan>,
+    /// The server's address when the model runs on an inference server
+    /// ([`crate::remote::RemoteEngine`]); `None` for a model loaded here.
+    #[serde(default)]
+    pub server: Option<String>,
 }
 
 /// Why a reply ended.
@@ -457,6 +463,9 @@ pub enum EngineError {
     /// The engine thread is gone; a new engine must be started (the app's Reload).
     #[error("the engine stopped: {0}")]
     Stopped(String),
+    /// The inference server failed the request (unreachable, refused, dropped the connection).
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
 }
 
 /// Instructions for the engine thread.
@@ -500,7 +509,7 @@ pub enum Wake {
     Now,
 }
 
-type Notify = Arc<dyn Fn(Wake) + Send + Sync>;
+pub(crate) type Notify = Arc<dyn Fn(Wake) + Send + Sync>;
 
 /// The worker's side of a request: where its events go, and its cancel flag.
 pub(crate) struct Outbox<E> {
@@ -517,6 +526,23 @@ impl<E> Clone for Outbox<E> {
             notify: Arc::clone(&self.notify),
         }
     }
+}
+
+/// Both ends of a request, for engines that are not the worker thread (the remote engine):
+/// what the work sends on, and the handle the caller keeps.
+pub(crate) fn request_channel<E: RequestEvent>(
+    id: u64,
+    cancel: CancelToken,
+    notify: Notify,
+    life: Arc<Life>,
+) -> (Outbox<E>, Handle<E>) {
+    let (tx, rx) = mpsc::channel();
+    let outbox = Outbox {
+        events: tx,
+        cancel: cancel.clone(),
+        notify,
+    };
+    (outbox, Handle::new(id, rx, cancel, life))
 }
 
 impl<E: RequestEvent> Outbox<E> {
@@ -545,7 +571,7 @@ pub(crate) struct Life {
 }
 
 impl Life {
-    fn end(&self, reason: String) {
+    pub(crate) fn end(&self, reason: String) {
         if let Ok(mut ended) = self.ended.lock() {
             ended.get_or_insert(reason);
         }
@@ -687,14 +713,13 @@ impl Engine {
     }
 
     fn request_with<E: RequestEvent>(&self, cancel: CancelToken) -> (Outbox<E>, Handle<E>) {
-        let (tx, rx) = mpsc::channel();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let outbox = Outbox {
-            events: tx,
-            cancel: cancel.clone(),
-            notify: Arc::clone(&self.notify),
-        };
-        (outbox, Handle::new(id, rx, cancel, Arc::clone(&self.life)))
+        request_channel(
+            id,
+            cancel,
+            Arc::clone(&self.notify),
+            Arc::clone(&self.life),
+        )
     }
 
     /// Forgets the cached conversation, so the next prompt is read from the start.

@@ -63,6 +63,56 @@ pub trait SummaryModel {
         cancel: &CancelToken,
         on_piece: &mut dyn FnMut(&str),
     ) -> Result<Completion, SummarizeError>;
+
+    /// Answers independent prompts (the parts of a document), each with at most its number of
+    /// tokens, reporting each call as it starts and as it ends ([`PartEvent`]). Calls may run
+    /// at the same time (a server with several slots) and end in any order. Once `cancel` is
+    /// set, no call starts and those under way end as cancelled. By default: one after another.
+    ///
+    /// # Errors
+    /// The first failed call (the others are stopped).
+    fn complete_parts(
+        &mut self,
+        prompts: &[(Vec<Message>, u32)],
+        cancel: &CancelToken,
+        on_event: &mut dyn FnMut(PartEvent),
+    ) -> Result<(), SummarizeError> {
+        one_after_another(self, prompts, cancel, on_event)
+    }
+}
+
+/// A call of [`SummaryModel::complete_parts`] started or ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PartEvent {
+    /// The call for prompt `index` (0-based) started.
+    Started(usize),
+    /// The call for prompt `index` ended (cancelled ones with [`StopReason::Cancelled`]).
+    Finished(usize, Completion),
+}
+
+/// [`SummaryModel::complete_parts`] one call at a time, in order.
+///
+/// # Errors
+/// The first failed call.
+pub fn one_after_another<M: SummaryModel + ?Sized>(
+    model: &mut M,
+    prompts: &[(Vec<Message>, u32)],
+    cancel: &CancelToken,
+    on_event: &mut dyn FnMut(PartEvent),
+) -> Result<(), SummarizeError> {
+    for (index, (messages, max_tokens)) in prompts.iter().enumerate() {
+        if cancel.is_cancelled() {
+            return Ok(());
+        }
+        on_event(PartEvent::Started(index));
+        let completion = model.complete(messages, *max_tokens, cancel, &mut |_| {})?;
+        let stopped = completion.stop == StopReason::Cancelled;
+        on_event(PartEvent::Finished(index, completion));
+        if stopped {
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 /// A model's answer.
@@ -589,49 +639,71 @@ pub fn run_plan(
         } => (chunks, *partial_tokens),
     };
 
-    // Map: every chunk, in order.
+    // Map: every chunk; calls may run at the same time (a server's slots), and their notes
+    // are reported and kept in document order.
     let parts = chunks.len();
-    let mut partials = Vec::with_capacity(parts);
-    for (i, chunk) in chunks.iter().enumerate() {
-        if cancel.is_cancelled() {
-            summary.cancelled = true;
-            return finish(summary);
+    let locations: Vec<Option<String>> = chunks
+        .iter()
+        .map(|chunk| document.location(chunk.span()))
+        .collect();
+    let prompts: Vec<(Vec<Message>, u32)> = chunks
+        .iter()
+        .zip(&locations)
+        .enumerate()
+        .map(|(i, (chunk, location))| {
+            let messages =
+                chunk_messages(document, chunk, location.as_deref(), i, parts, options.style);
+            (messages, partial_tokens)
+        })
+        .collect();
+    let mut finished: Vec<Option<Completion>> = vec![None; parts];
+    let mut steps = vec![0usize; parts];
+    let mut partials: Vec<PartSummary> = Vec::with_capacity(parts);
+    let mut stopped = false;
+    model.complete_parts(&prompts, cancel, &mut |event| match event {
+        PartEvent::Started(i) => {
+            summary.model_calls += 1;
+            if let Some(step) = steps.get_mut(i) {
+                *step = summary.model_calls;
+            }
+            on_progress(&Progress::Step {
+                step: summary.model_calls,
+                phase: Phase::Read { part: i + 1, parts },
+                coverage: summary.coverage,
+            });
         }
-        let phase = Phase::Read { part: i + 1, parts };
-        summary.model_calls += 1;
-        on_progress(&Progress::Step {
-            step: summary.model_calls,
-            phase: phase.clone(),
-            coverage: summary.coverage,
-        });
-        let location = document.location(chunk.span());
-        let messages = chunk_messages(
-            document,
-            chunk,
-            location.as_deref(),
-            i,
-            parts,
-            options.style,
-        );
-        let completion = model.complete(&messages, partial_tokens, cancel, &mut |_| {})?;
-        if completion.stop == StopReason::Cancelled {
-            summary.cancelled = true;
-            return finish(summary);
+        PartEvent::Finished(i, completion) => {
+            if completion.stop == StopReason::Cancelled {
+                stopped = true;
+                return;
+            }
+            if let Some(slot) = finished.get_mut(i) {
+                *slot = Some(completion);
+            }
+            // Coverage counts the parts read from the start of the document.
+            while let Some(completion) = finished.get_mut(partials.len()).and_then(Option::take) {
+                let k = partials.len();
+                let location = locations.get(k).cloned().flatten();
+                summary.coverage.read = k + 1;
+                on_progress(&Progress::Partial {
+                    step: steps.get(k).copied().unwrap_or_default(),
+                    phase: Phase::Read { part: k + 1, parts },
+                    location: location.clone(),
+                    text: completion.text.clone(),
+                    coverage: summary.coverage,
+                });
+                partials.push(PartSummary {
+                    first: k + 1,
+                    last: k + 1,
+                    location,
+                    text: completion.text.trim().to_owned(),
+                });
+            }
         }
-        summary.coverage.read = i + 1;
-        on_progress(&Progress::Partial {
-            step: summary.model_calls,
-            phase,
-            location: location.clone(),
-            text: completion.text.clone(),
-            coverage: summary.coverage,
-        });
-        partials.push(PartSummary {
-            first: i + 1,
-            last: i + 1,
-            location,
-            text: completion.text.trim().to_owned(),
-        });
+    })?;
+    if stopped || partials.len() < parts {
+        summary.cancelled = true;
+        return finish(summary);
     }
 
     // Reduce: combine in groups until the final request fits, then the final pass.

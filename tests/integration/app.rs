@@ -19,7 +19,7 @@ use xgen_desk::prompt::Role as ChatRole;
 use crate::common::{smollm2, temp_dir, TIMEOUT};
 use crate::mock_hub::{MockHub, MockRepo};
 
-fn options(root: &Path) -> AppOptions {
+pub(crate) fn options(root: &Path) -> AppOptions {
     let paths = AppPaths::under(root);
     let mut hub = HubOptions::new(paths.hf_cache_dir());
     hub.offline = true;
@@ -47,14 +47,14 @@ fn with_model(root: &Path, model: &Path) -> AppOptions {
     opts
 }
 
-fn harness(opts: AppOptions) -> Harness<'static, XgenApp> {
+pub(crate) fn harness(opts: AppOptions) -> Harness<'static, XgenApp> {
     Harness::builder()
         .with_size([1100.0, 760.0])
         .build_eframe(move |cc| XgenApp::new(&cc.egui_ctx, opts).expect("app starts"))
 }
 
 /// Runs frames until `done` holds (the app's threads wake it; the test polls).
-fn step_until(h: &mut Harness<'_, XgenApp>, what: &str, done: impl Fn(&XgenApp) -> bool) {
+pub(crate) fn step_until(h: &mut Harness<'_, XgenApp>, what: &str, done: impl Fn(&XgenApp) -> bool) {
     let deadline = Instant::now() + TIMEOUT;
     while !done(h.state()) {
         assert!(
@@ -96,7 +96,7 @@ fn last_reply(app: &XgenApp) -> &xgen_desk::app::ChatMessage {
     last
 }
 
-fn document_text() -> String {
+pub(crate) fn document_text() -> String {
     let paragraph = "The city council met on Tuesday to discuss the new library. The building \
 will have three floors, a reading garden and a room for children. Construction starts in \
 spring and should take eighteen months. The budget is twelve million euros, paid by the city \

@@ -18,6 +18,7 @@ mod hub;
 mod mock_hub;
 mod pdf;
 mod plan;
+mod remote;
 mod state_cache;
 mod stores;
 mod summarize;

@@ -1,0 +1,122 @@
+//! Where replies come from: the local engine thread, an inference server, or (while a local
+//! XGen model loads) only XGen's tokenizer. Each gives the same request handles, so the app,
+//! the CLI and the summarizer do not care which one answers.
+
+use std::sync::Arc;
+
+use super::{
+    request_channel, Engine, EngineError, GenerateRequest, Life, Notify, ReplyEvent,
+    ReplyHandle, Wake,
+};
+use crate::cancel::CancelToken;
+use crate::prompt::Message;
+use crate::remote::RemoteEngine;
+use crate::tokenizer::XgenTextTokenizer;
+
+/// What answers requests: generation and token counting.
+pub trait Inference: Send + Sync {
+    /// Starts a reply; `cancel` stops it (within a token here, by closing the request on a
+    /// server).
+    fn generate_with_cancel(&self, request: GenerateRequest, cancel: CancelToken) -> ReplyHandle;
+
+    /// Starts a reply with a cancel token of its own.
+    fn generate(&self, request: GenerateRequest) -> ReplyHandle {
+        self.generate_with_cancel(request, CancelToken::new())
+    }
+
+    /// Tokens of plain text (special tokens not parsed).
+    ///
+    /// # Errors
+    /// When there is nothing to count with, or the server cannot be asked.
+    fn count_tokens(&self, text: &str) -> Result<usize, EngineError>;
+
+    /// Tokens of the whole prompt a conversation becomes.
+    ///
+    /// # Errors
+    /// As [`Inference::count_tokens`], and template errors.
+    fn count_prompt_tokens(&self, messages: &[Message]) -> Result<usize, EngineError>;
+
+    /// Forgets any cached conversation.
+    fn clear_cache(&self) {}
+
+    /// Why the engine is gone, once it is.
+    fn stopped(&self) -> Option<String> {
+        None
+    }
+
+    /// Requests that are answered at the same time (a server's slots); 1 answers one after
+    /// another.
+    fn parallel_slots(&self) -> usize {
+        1
+    }
+
+    /// False when token counts are estimates (a server that cannot tokenize).
+    fn exact_counts(&self) -> bool {
+        true
+    }
+}
+
+impl Inference for Engine {
+    fn generate_with_cancel(&self, request: GenerateRequest, cancel: CancelToken) -> ReplyHandle {
+        Engine::generate_with_cancel(self, request, cancel)
+    }
+
+    fn count_tokens(&self, text: &str) -> Result<usize, EngineError> {
+        Engine::count_tokens(self, text)
+    }
+
+    fn count_prompt_tokens(&self, messages: &[Message]) -> Result<usize, EngineError> {
+        Engine::count_prompt_tokens(self, messages)
+    }
+
+    fn clear_cache(&self) {
+        Engine::clear_cache(self);
+    }
+
+    fn stopped(&self) -> Option<String> {
+        Engine::stopped(self)
+    }
+}
+
+impl Inference for XgenTextTokenizer {
+    /// Nothing can answer yet: the reply fails at once with [`EngineError::NoModel`].
+    fn generate_with_cancel(&self, _request: GenerateRequest, cancel: CancelToken) -> ReplyHandle {
+        let nobody: Notify = Arc::new(|_: Wake| {});
+        let (outbox, handle) = request_channel(0, cancel, nobody, Arc::new(Life::default()));
+        outbox.send(ReplyEvent::Failed(EngineError::NoModel));
+        handle
+    }
+
+    fn count_tokens(&self, text: &str) -> Result<usize, EngineError> {
+        Ok(self.count(text))
+    }
+
+    fn count_prompt_tokens(&self, messages: &[Message]) -> Result<usize, EngineError> {
+        Ok(self.prompt_ids(messages).len())
+    }
+}
+
+/// A shared handle to whatever answers: cheap to clone into a job thread.
+#[derive(Clone)]
+pub enum Backend {
+    /// The engine thread of this process.
+    Local(Arc<Engine>),
+    /// An inference server.
+    Remote(Arc<RemoteEngine>),
+    /// XGen's tokenizer alone, while a local XGen model loads: counts exactly, answers nothing.
+    Tokenizer(Arc<XgenTextTokenizer>),
+}
+
+/// A backend is used as the [`Inference`] it holds (`backend.generate(..)`, or `&backend`
+/// where a `&dyn Inference` is wanted).
+impl std::ops::Deref for Backend {
+    type Target = dyn Inference;
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Self::Local(engine) => engine.as_ref(),
+            Self::Remote(remote) => remote.as_ref(),
+            Self::Tokenizer(tokenizer) => tokenizer.as_ref(),
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! What goes wrong talking to an inference server, in words a person can act on.
+
+use std::error::Error as _;
+
+/// A failed connection check or request to an inference server. The messages hold no `": "`
+/// before their advice (details are cleaned of it), so the app's one-sentence notices keep all
+/// of it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RemoteError {
+    /// The address is not a usable URL.
+    #[error("{url:?} is not a server address ({reason}); write it like http://gpu-box:8080")]
+    InvalidUrl {
+        /// What was given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Nothing answered: wrong address or port, server down, firewall.
+    #[error("could not reach the server at {url} ({detail}); check the address and that the server is running")]
+    Unreachable {
+        /// The server.
+        url: String,
+        /// What the network said.
+        detail: String,
+    },
+    /// The TLS handshake failed: an `https://` address on a plain HTTP server, or a certificate
+    /// this computer does not trust.
+    #[error("could not open a secure (TLS) connection to {url} ({detail}); use http:// if the server does not speak HTTPS, or install its certificate")]
+    Tls {
+        /// The server.
+        url: String,
+        /// What TLS said.
+        detail: String,
+    },
+    /// The server wants an API key, or refused the one given.
+    #[error("the server at {url} refused the API key (HTTP {status}); enter the key the server was started with")]
+    Unauthorized {
+        /// The server.
+        url: String,
+        /// 401 or 403.
+        status: u16,
+    },
+    /// The model asked for is not served there.
+    #[error("the server has no model named {model:?}; it serves {}", .available.join(", "))]
+    NoSuchModel {
+        /// The model asked for.
+        model: String,
+        /// What the server lists in `/v1/models`.
+        available: Vec<String>,
+    },
+    /// The server answered with an error status.
+    #[error("the server answered HTTP {status} ({message})")]
+    Http {
+        /// The status.
+        status: u16,
+        /// The server's own message.
+        message: String,
+    },
+    /// The connection ended in the middle of a reply; what arrived before is kept.
+    #[error("the connection to the server was lost in the middle of the reply ({detail}); what arrived before is kept, and Regenerate asks again")]
+    Dropped {
+        /// What the network said.
+        detail: String,
+    },
+    /// The server answered something that is not what its API promises.
+    #[error("the server's answer could not be read ({0})")]
+    Protocol(String),
+    /// A thread or runtime for the requests could not be started.
+    #[error("could not start the connection threads ({0})")]
+    Runtime(String),
+}
+
+/// Where a request failed, for the words of the error.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Phase {
+    /// Before any answer came.
+    Connecting,
+    /// While the reply streamed.
+    Streaming,
+}
+
+impl RemoteError {
+    /// The error of a request that failed in `phase`, sorted into what a person can act on.
+    pub(crate) fn from_reqwest(url: &str, error: &reqwest::Error, phase: Phase) -> Self {
+        let detail = chain(error);
+        if matches!(phase, Phase::Streaming) {
+            return Self::Dropped { detail };
+        }
+        let lower = detail.to_ascii_lowercase();
+        let tls = [
+            "certificate",
+            "tls",
+            "ssl",
+            "handshake",
+            "corrupt message",
+            "invalidcontenttype",
+        ];
+        if tls.iter().any(|t| lower.contains(t)) {
+            return Self::Tls {
+                url: url.to_owned(),
+                detail,
+            };
+        }
+        if error.is_connect() || error.is_timeout() || error.is_request() {
+            return Self::Unreachable {
+                url: url.to_owned(),
+                detail,
+            };
+        }
+        if error.is_body() || error.is_decode() {
+            return Self::Dropped { detail };
+        }
+        Self::Unreachable {
+            url: url.to_owned(),
+            detail,
+        }
+    }
+
+    /// The error for a non-success status, with the server's message from `body` (an OpenAI
+    /// or llama-server error object, or plain text).
+    pub(crate) fn from_status(url: &str, status: u16, body: &str) -> Self {
+        if status == 401 || status == 403 {
+            return Self::Unauthorized {
+                url: url.to_owned(),
+                status,
+            };
+        }
+        Self::Http {
+            status,
+            message: server_message(body),
+        }
+    }
+}
+
+/// The message of an error body: `{"error": {"message": ..}}`, `{"message": ..}`,
+/// `{"error": ".."}`, or the text itself (shortened).
+pub(crate) fn server_message(body: &str) -> String {
+    let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
+    let from_json = parsed.as_ref().and_then(|v| {
+        let error = v.get("error").unwrap_or(v);
+        error
+            .get("message")
+            .and_then(serde_json::Value::as_str)
+            .or_else(|| error.as_str())
+            .map(str::to_owned)
+    });
+    let text = clean(&from_json.unwrap_or_else(|| body.trim().to_owned()));
+    if text.is_empty() {
+        return "no message".to_owned();
+    }
+    let mut short: String = text.chars().take(300).collect();
+    if short.len() < text.len() {
+        short.push('…');
+    }
+    short
+}
+
+/// The error and its causes, each once.
+fn chain(error: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = error.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    if parts.is_empty() {
+        parts.push(error.to_string());
+    }
+    clean(&parts.join(" / "))
+}
+
+/// Text for inside a message: no `": "`, no line breaks.
+pub(crate) fn clean(text: &str) -> String {
+    text.replace(": ", " - ").replace(['\n', '\r'], " ")
+}
