@@ -401,9 +401,33 @@ pub struct InstalledModel {
     pub source: InstalledSource,
     /// Seconds since the Unix epoch.
     pub installed_at: u64,
+    /// The file's modification time (seconds since the Unix epoch) when it was checked: a file
+    /// changed since is checked again, in a child process, before it loads in the app.
+    #[serde(default)]
+    pub modified: Option<u64>,
+}
+
+/// A file's modification time in seconds since the Unix epoch.
+#[must_use]
+pub fn modified_secs(path: &Path) -> Option<u64> {
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+    Some(
+        modified
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    )
 }
 
 impl InstalledModel {
+    /// True when the file is still the one that was checked (same size and modification
+    /// time): it may load in-process without another check.
+    #[must_use]
+    pub fn is_checked_file(&self) -> bool {
+        std::fs::metadata(&self.path).is_ok_and(|m| m.len() == self.size_bytes)
+            && self.modified.is_some()
+            && modified_secs(&self.path) == self.modified
+    }
+
     /// Whether [`Registry::remove`] deletes the file (files we created, not files registered in
     /// place).
     #[must_use]

@@ -318,6 +318,14 @@ fn classify(
         });
     }
     if let Some(what) = crash(status) {
+        // A C library that aborts says why on its last line (llama.cpp's `GGML_ASSERT(...)
+        // failed`); keep it beside the signal.
+        let said = last_line(stderr);
+        let what = if said.is_empty() {
+            what
+        } else {
+            format!("{what}; it said: {said}")
+        };
         return Err(IsolationError::Crashed { what });
     }
     let code = status.code().unwrap_or(-1);

@@ -6,6 +6,12 @@
 //! the intermediate files. Downloads, conversion (per tensor) and the waits between stages honour
 //! the [`CancelToken`]; llama.cpp quantization runs to the end of its stage once started (it has
 //! no cancel). A model already installed from the same commit is not set up again.
+//!
+//! One setup of a catalog model at a time: a lock file per model in the work directory (held
+//! by the operating system, so a crashed setup releases it) makes a second setup, from this
+//! process or another, stop with [`PipelineError::Busy`] instead of converting into, or
+//! deleting, the first one's work files. The converter and the quantizer also write under
+//! temporary names unique to each process and call.
 
 use std::path::{Path, PathBuf};
 
@@ -73,12 +79,18 @@ pub struct Validation {
 /// Checks that a GGUF loads (the engine fills this in); an error stops the setup.
 pub type Validator<'a> = dyn FnMut(&Path) -> Result<Validation, BoxError> + 'a;
 
-/// The real check: loads the GGUF on a short-lived engine and runs a token through it.
+/// The real check: loads the GGUF in a child process of this program (`xgen-desk check`, so
+/// that llama.cpp aborting on a malformed file ends only the child) and runs a token through
+/// it.
 ///
 /// # Errors
-/// The engine's load or evaluation error.
-pub fn validate_with_engine(path: &Path) -> Result<Validation, BoxError> {
-    let info = crate::engine::validate_model(path)?;
+/// The load or evaluation error, or what happened to the child.
+pub fn validate_isolated(
+    path: &Path,
+    isolation: &crate::isolate::Isolation,
+    cancel: &CancelToken,
+) -> Result<Validation, BoxError> {
+    let info = crate::engine::check::check_isolated(path, isolation, &|| cancel.is_cancelled())?;
     Ok(Validation {
         context_length: Some(info.n_ctx_train),
     })
@@ -171,6 +183,12 @@ pub enum PipelineError {
     /// removed: it starts over from the kept download).
     #[error("setup cancelled; run it again to continue where it stopped")]
     Cancelled,
+    /// Another setup of the same model holds its lock.
+    #[error("another setup of {model} is running (in this window or another program); wait for it to finish, then try again")]
+    Busy {
+        /// The catalog id.
+        model: String,
+    },
     /// The checkpoint format cannot be converted.
     #[error(
         "{model} is not stored as safetensors or PyTorch .bin shards, the formats the converter \
@@ -406,6 +424,7 @@ fn install(
         context_length: validation.context_length.unwrap_or(new.context_length),
         source: new.source,
         installed_at: unix_now(),
+        modified: crate::catalog::modified_secs(&path),
         path,
     };
     opts.registry().add(entry.clone())?;
@@ -445,6 +464,38 @@ fn work_dir(model: &CatalogModel, paths: &AppPaths) -> PathBuf {
     paths.work_dir().join(model.id)
 }
 
+/// The lock of one model's setup, released when dropped (or when the process ends).
+#[derive(Debug)]
+struct SetupLock {
+    _file: std::fs::File,
+}
+
+/// Takes the setup lock of `model`: `work/<id>.lock`, beside (not inside) the model's work
+/// directory, which a finished setup removes; the lock file itself stays, so a second setup
+/// never locks a file that a first one is about to delete.
+fn lock_setup(model: &CatalogModel, paths: &AppPaths) -> Result<SetupLock, PipelineError> {
+    let dir = paths.work_dir();
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| PipelineError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let path = dir.join(format!("{}.lock", model.id));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io(&path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(SetupLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(PipelineError::Busy {
+            model: model.id.to_owned(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(PipelineError::Io { path, source }),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn setup_catalog(
     model: &CatalogModel,
@@ -461,6 +512,8 @@ fn setup_catalog(
             default: crate::catalog::DEFAULT_MODEL_ID,
         });
     }
+    // Held to the end of this function: the work files are this setup's alone.
+    let _lock = lock_setup(model, &opts.paths)?;
     let hub = Hub::new(opts.hub.clone())?;
     // Resolve first, so the disk check knows what is cached, how big the weights really are,
     // and which F16 could be reused.
@@ -687,4 +740,30 @@ fn quant_from_file_name(name: &str) -> String {
         .iter()
         .find(|q| upper.contains(*q))
         .map_or_else(|| "unknown".to_owned(), |q| (*q).to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_setup_of_the_same_model_is_told_another_is_running() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let paths = AppPaths::under(root.path());
+        let catalog = crate::catalog::catalog();
+        let (a, b) = (&catalog[0], &catalog[1]);
+        let first = lock_setup(a, &paths).expect("first setup takes the lock");
+        let err = lock_setup(a, &paths).expect_err("second setup of the same model");
+        assert!(
+            matches!(&err, PipelineError::Busy { model } if model == a.id),
+            "{err}"
+        );
+        assert!(err.to_string().contains("another setup"), "{err}");
+        // Another model is not held up.
+        let other = lock_setup(b, &paths).expect("another model");
+        drop(first);
+        let again = lock_setup(a, &paths).expect("free once the first setup ended");
+        drop((again, other));
+        assert!(paths.work_dir().join(format!("{}.lock", a.id)).is_file());
+    }
 }

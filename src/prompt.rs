@@ -127,18 +127,33 @@ pub fn xgen_prompt(messages: &[Message]) -> String {
     out
 }
 
-/// The user message that asks XGen for a summary, as the model card words it.
+/// The user message that asks for a summary of `document`: the document first, then the
+/// request (the model card's words, pointing up: "the article above").
+///
+/// The document comes first so that its tokens are the same whatever is asked after it — a
+/// summary in any style, a question, a regenerate — and it is read once: ahead, as soon as it
+/// arrives, and from the cache (or the disk) for everything asked about it afterwards.
 #[must_use]
 pub fn summarize_request(document: &str, style: SummaryStyle) -> String {
     let ask = match style {
-        SummaryStyle::Default => "Please summarize the following article.",
-        SummaryStyle::Bullets => {
-            "Please summarize the following article as a list of bullet points."
-        }
-        SummaryStyle::Paragraph => "Please summarize the following article in one paragraph.",
-        SummaryStyle::KeyPoints => "Please list the key points of the following article.",
+        SummaryStyle::Default => "Please summarize the article above.",
+        SummaryStyle::Bullets => "Please summarize the article above as a list of bullet points.",
+        SummaryStyle::Paragraph => "Please summarize the article above in one paragraph.",
+        SummaryStyle::KeyPoints => "Please list the key points of the article above.",
     };
-    format!("{ask}\n\n{}", document.trim_end())
+    document_turn(document, ask)
+}
+
+/// A user message about a document: the document, a blank line, then what is asked.
+#[must_use]
+pub fn document_turn(document: &str, request: &str) -> String {
+    format!("{}\n\n{request}", document.trim_end())
+}
+
+/// Bytes at the start of a [`document_turn`] that are the document.
+#[must_use]
+pub fn document_len(document: &str) -> usize {
+    document.trim_end().len()
 }
 
 /// How a summary should read.
@@ -246,7 +261,7 @@ mod tests {
         ))]);
         assert_eq!(
             prompt,
-            "A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, detailed, and polite answers to the human's questions.\n\n### Human: Please summarize the following article.\n\nThe cat sat.\n###"
+            "A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, detailed, and polite answers to the human's questions.\n\n### Human: The cat sat.\n\nPlease summarize the article above.\n###"
         );
     }
 

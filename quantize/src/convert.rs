@@ -6,10 +6,17 @@
 //!
 //! Shards are memory-mapped and each tensor is converted a few rows at a time, so memory use
 //! stays at a few MiB however big the model is.
+//!
+//! A checkpoint directory is outside data: `config.json` and the index files are read with a
+//! size cap, every dimension is held to a range real models stay far inside
+//! ([`CONFIG_LIMITS`]) before anything is sized from it, shard names from an index are confined
+//! to the directory ([`crate::fsio::confined_join`]), and a safetensors header must fit its
+//! file. The output is written under a temporary name unique to this process and call, fsynced,
+//! and renamed durably into place, so two conversions never share a half-written file.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -19,12 +26,32 @@ use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
 
+use crate::fsio::{confined_join, rename_durable, temp_path_beside};
 use crate::gguf::{GgmlType, GgufError, GgufWriter};
 use crate::pytorch::{read_torch_checkpoint, TorchError};
 use crate::vocab::{VocabError, XgenVocab, XGEN_VOCAB_SIZE};
 
 /// Bytes buffered before they are handed to the GGUF writer (and a progress event is sent).
 const CHUNK_BYTES: usize = 4 << 20;
+
+/// Most bytes of `config.json` (real ones are a few KiB).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+/// Most bytes of a shard index (`*.index.json`; real ones are a few hundred KiB).
+pub const MAX_INDEX_BYTES: u64 = 64 << 20;
+/// Most bytes of a safetensors header (real ones are well under a MiB).
+pub const MAX_SAFETENSORS_HEADER: u64 = 32 << 20;
+
+/// The range each `config.json` dimension must lie in: `(field, least, most)`. Real models stay
+/// far inside them; a value outside is refused before anything is sized from it.
+pub const CONFIG_LIMITS: [(&str, usize, usize); 7] = [
+    ("hidden_size", 1, 1 << 16),
+    ("intermediate_size", 1, 1 << 18),
+    ("num_hidden_layers", 1, 1024),
+    ("num_attention_heads", 1, 1024),
+    ("num_key_value_heads", 1, 1024),
+    ("max_position_embeddings", 1, 1 << 24),
+    ("vocab_size", 1, 1 << 20),
+];
 
 /// Errors of [`convert_checkpoint`].
 #[derive(Debug, thiserror::Error)]
@@ -234,82 +261,135 @@ pub struct LlamaConfig {
     pub tie_word_embeddings: bool,
 }
 
-#[derive(Deserialize)]
-struct RawConfig {
-    architectures: Option<Vec<String>>,
-    hidden_size: Option<usize>,
-    intermediate_size: Option<usize>,
-    num_hidden_layers: Option<usize>,
-    num_attention_heads: Option<usize>,
-    num_key_value_heads: Option<usize>,
-    max_position_embeddings: Option<usize>,
-    rms_norm_eps: Option<f64>,
-    rope_theta: Option<f64>,
-    vocab_size: Option<usize>,
-    tie_word_embeddings: Option<bool>,
-}
-
 impl LlamaConfig {
     /// Reads and validates `config.json` (LLaMA architecture, required fields, head sizes).
     ///
     /// # Errors
     /// [`ConvertError::MissingConfig`], [`ConvertError::BadConfig`], [`ConvertError::NotLlama`].
     pub fn from_file(path: &Path) -> Result<Self, ConvertError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let text = match read_capped(path, MAX_CONFIG_BYTES) {
+            Err(ConvertError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
                 return Err(ConvertError::MissingConfig(
                     path.parent().unwrap_or(path).to_path_buf(),
                 ))
             }
-            Err(source) => {
-                return Err(ConvertError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })
-            }
+            other => other?,
         };
+        Self::from_json(path, &text)
+    }
+
+    /// Parses and validates the text of a `config.json` (`path` names it in errors). Every
+    /// dimension must lie in its [`CONFIG_LIMITS`] range, the heads must divide the hidden
+    /// size into even halves and the key/value heads must divide the heads.
+    ///
+    /// # Errors
+    /// [`ConvertError::BadConfig`] naming the field and its allowed range,
+    /// [`ConvertError::NotLlama`].
+    pub fn from_json(path: &Path, text: &str) -> Result<Self, ConvertError> {
         let bad = |reason: String| ConvertError::BadConfig {
             path: path.to_path_buf(),
             reason,
         };
-        let raw: RawConfig = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-        let architectures = raw.architectures.unwrap_or_default();
+        let raw: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let Some(obj) = raw.as_object() else {
+            return Err(bad("it is not a JSON object".to_owned()));
+        };
+        let architectures: Vec<String> = match obj.get("architectures") {
+            None | Some(serde_json::Value::Null) => Vec::new(),
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                .take(16)
+                .collect(),
+            Some(other) => return Err(bad(format!("architectures is {other}, not a list"))),
+        };
         if architectures.iter().all(|a| a != "LlamaForCausalLM") {
             return Err(ConvertError::NotLlama(architectures));
         }
-        let need = |v: Option<usize>, name: &str| v.ok_or_else(|| bad(format!("missing {name}")));
+        let dim = |field: &str, required: bool| -> Result<Option<usize>, ConvertError> {
+            let (min, max) = CONFIG_LIMITS
+                .iter()
+                .find(|(f, ..)| *f == field)
+                .map_or((0, usize::MAX), |&(_, min, max)| (min, max));
+            match obj.get(field) {
+                None | Some(serde_json::Value::Null) if required => {
+                    Err(bad(format!("missing {field}")))
+                }
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(v) => v
+                    .as_u64()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .filter(|n| (min..=max).contains(n))
+                    .map(Some)
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "{field} is {v}; it must be a whole number from {min} to {max}"
+                        ))
+                    }),
+            }
+        };
+        let real = |field: &str| -> Result<Option<f64>, ConvertError> {
+            match obj.get(field) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(v) => v
+                    .as_f64()
+                    .map(Some)
+                    .ok_or_else(|| bad(format!("{field} is {v}, not a number"))),
+            }
+        };
+        let need = |v: Option<usize>| v.unwrap_or_default();
+        let hidden_size = need(dim("hidden_size", true)?);
+        let intermediate_size = need(dim("intermediate_size", true)?);
+        let num_hidden_layers = need(dim("num_hidden_layers", true)?);
+        let num_attention_heads = need(dim("num_attention_heads", true)?);
+        let num_key_value_heads = dim("num_key_value_heads", false)?.unwrap_or(num_attention_heads);
+        let max_position_embeddings = need(dim("max_position_embeddings", true)?);
+        let rms_norm_eps =
+            real("rms_norm_eps")?.ok_or_else(|| bad("missing rms_norm_eps".to_owned()))?;
+        if !(rms_norm_eps > 0.0 && rms_norm_eps < 1.0) {
+            return Err(bad(format!(
+                "rms_norm_eps is {rms_norm_eps}; it must be a small positive number such as 1e-6"
+            )));
+        }
+        let rope_theta = real("rope_theta")?.unwrap_or(10000.0);
+        if !(rope_theta > 0.0 && rope_theta <= f64::from(f32::MAX)) {
+            return Err(bad(format!(
+                "rope_theta is {rope_theta}; it must be a positive number such as 10000"
+            )));
+        }
+        let tie_word_embeddings = match obj.get("tie_word_embeddings") {
+            None | Some(serde_json::Value::Null) => false,
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(other) => {
+                return Err(bad(format!(
+                    "tie_word_embeddings is {other}, not true or false"
+                )))
+            }
+        };
         let cfg = Self {
-            hidden_size: need(raw.hidden_size, "hidden_size")?,
-            intermediate_size: need(raw.intermediate_size, "intermediate_size")?,
-            num_hidden_layers: need(raw.num_hidden_layers, "num_hidden_layers")?,
-            num_attention_heads: need(raw.num_attention_heads, "num_attention_heads")?,
-            num_key_value_heads: raw
-                .num_key_value_heads
-                .or(raw.num_attention_heads)
-                .unwrap_or(0),
-            max_position_embeddings: need(raw.max_position_embeddings, "max_position_embeddings")?,
+            hidden_size,
+            intermediate_size,
+            num_hidden_layers,
+            num_attention_heads,
+            num_key_value_heads,
+            max_position_embeddings,
             #[allow(clippy::cast_possible_truncation)]
-            rms_norm_eps: raw
-                .rms_norm_eps
-                .ok_or_else(|| bad("missing rms_norm_eps".to_owned()))?
-                as f32,
+            rms_norm_eps: rms_norm_eps as f32,
             #[allow(clippy::cast_possible_truncation)]
-            rope_theta: raw.rope_theta.unwrap_or(10000.0) as f32,
-            vocab_size: need(raw.vocab_size, "vocab_size")?,
-            tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(false),
+            rope_theta: rope_theta as f32,
+            vocab_size: need(dim("vocab_size", true)?),
+            tie_word_embeddings,
         };
         let heads = cfg.num_attention_heads;
-        if heads == 0
-            || !cfg.hidden_size.is_multiple_of(heads)
-            || !(cfg.hidden_size / heads).is_multiple_of(2)
-        {
+        if !cfg.hidden_size.is_multiple_of(heads) || !(cfg.hidden_size / heads).is_multiple_of(2) {
             return Err(bad(format!(
-                "hidden_size {} is not divisible into {heads} heads of even size",
+                "num_attention_heads {heads} does not divide hidden_size {} into heads of even size",
                 cfg.hidden_size
             )));
         }
-        if cfg.num_key_value_heads == 0 || !heads.is_multiple_of(cfg.num_key_value_heads) {
+        if !heads.is_multiple_of(cfg.num_key_value_heads) {
             return Err(bad(format!(
                 "num_key_value_heads {} does not divide num_attention_heads {heads}",
                 cfg.num_key_value_heads
@@ -423,6 +503,37 @@ fn plan(cfg: &LlamaConfig, with_output: bool) -> Vec<Planned> {
     out
 }
 
+/// The number of tensors and the bytes of tensor data that converting a checkpoint with `cfg`
+/// writes, worked out without reading or writing anything.
+///
+/// # Errors
+/// [`ConvertError::Gguf`] with [`GgufError::Overflow`] naming the tensor whose size does not
+/// fit in 64 bits (impossible within [`CONFIG_LIMITS`]).
+pub fn planned_output(
+    cfg: &LlamaConfig,
+    out_type: OutType,
+    with_output: bool,
+) -> Result<(usize, u64), ConvertError> {
+    let planned = plan(cfg, with_output);
+    let mut total = 0u64;
+    for t in &planned {
+        let elem: u64 = match t.kind {
+            Kind::Norm => 4,
+            Kind::Matrix | Kind::Rope => match out_type {
+                OutType::F16 => 2,
+                OutType::F32 => 4,
+            },
+        };
+        total = t
+            .shape
+            .iter()
+            .try_fold(elem, |a, &d| a.checked_mul(d as u64))
+            .and_then(|bytes| total.checked_add(bytes))
+            .ok_or_else(|| GgufError::Overflow(format!("tensor {}", t.gguf)))?;
+    }
+    Ok((planned.len(), total))
+}
+
 /// Adds the `general.*` and `llama.*` metadata for `cfg`.
 fn add_model_metadata(
     w: &mut GgufWriter,
@@ -524,10 +635,7 @@ fn shards_of(dir: &Path, index: &str, single: &str) -> Result<Option<Vec<PathBuf
         struct Index {
             weight_map: BTreeMap<String, String>,
         }
-        let text = std::fs::read_to_string(&index).map_err(|source| ConvertError::Io {
-            path: index.clone(),
-            source,
-        })?;
+        let text = read_capped(&index, MAX_INDEX_BYTES)?;
         let parsed: Index = serde_json::from_str(&text).map_err(|e| ConvertError::BadIndex {
             path: index.clone(),
             reason: e.to_string(),
@@ -535,7 +643,11 @@ fn shards_of(dir: &Path, index: &str, single: &str) -> Result<Option<Vec<PathBuf
         let shards: BTreeSet<String> = parsed.weight_map.into_values().collect();
         let mut files = Vec::new();
         for shard in shards {
-            let path = dir.join(&shard);
+            // Names come from the checkpoint: `/etc/passwd` or `../x` must not be read.
+            let path = confined_join(dir, &shard).map_err(|e| ConvertError::BadIndex {
+                path: index.clone(),
+                reason: e.to_string(),
+            })?;
             if !path.is_file() {
                 return Err(ConvertError::MissingShard { shard, index });
             }
@@ -545,6 +657,84 @@ fn shards_of(dir: &Path, index: &str, single: &str) -> Result<Option<Vec<PathBuf
     }
     let single = dir.join(single);
     Ok(single.is_file().then(|| vec![single]))
+}
+
+/// One tensor of a safetensors file and where its bytes are in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorLocation {
+    /// Tensor name.
+    pub name: String,
+    /// Element type.
+    pub dtype: Dtype,
+    /// Shape, row-major.
+    pub shape: Vec<usize>,
+    /// Byte offset of the first element in the file.
+    pub start: usize,
+    /// Byte offset just past the last element.
+    pub end: usize,
+}
+
+/// The tensors of the safetensors file whose bytes are `file` (typically a memory map). The
+/// header's length is checked against [`MAX_SAFETENSORS_HEADER`] and the file before it is
+/// parsed, so a hostile header cannot make the parser allocate beyond a bounded multiple of
+/// what the file holds; the safetensors crate then checks that the tensors' offsets tile the
+/// data exactly.
+///
+/// # Errors
+/// What is wrong with the file, in words.
+pub fn safetensors_tensors(file: &[u8]) -> Result<Vec<TensorLocation>, String> {
+    let Some(len_bytes) = file.first_chunk::<8>() else {
+        return Err(format!(
+            "the file is {} bytes long, shorter than a safetensors header (an interrupted download?)",
+            file.len()
+        ));
+    };
+    let header = u64::from_le_bytes(*len_bytes);
+    if header > MAX_SAFETENSORS_HEADER {
+        return Err(format!(
+            "its header claims {header} bytes, more than the {MAX_SAFETENSORS_HEADER} any checkpoint needs (a damaged file?)"
+        ));
+    }
+    if header.saturating_add(8) > file.len() as u64 {
+        return Err(format!(
+            "its header claims {header} bytes but the file holds only {} (an interrupted download?)",
+            file.len()
+        ));
+    }
+    let st = SafeTensors::deserialize(file).map_err(|e| e.to_string())?;
+    let base = file.as_ptr() as usize;
+    Ok(st
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let start = (view.data().as_ptr() as usize) - base;
+            TensorLocation {
+                name,
+                dtype: view.dtype(),
+                shape: view.shape().to_vec(),
+                start,
+                end: start + view.data().len(),
+            }
+        })
+        .collect())
+}
+
+/// Reads a text file of at most `limit` bytes (a longer one is refused, not read).
+fn read_capped(path: &Path, limit: u64) -> Result<String, ConvertError> {
+    let io = |source| ConvertError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    let mut text = String::new();
+    file.take(limit + 1).read_to_string(&mut text).map_err(io)?;
+    if text.len() as u64 > limit {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("the file is larger than {limit} bytes, far more than such a file needs"),
+        )));
+    }
+    Ok(text)
 }
 
 /// Where one checkpoint tensor's bytes are: a byte range of a shard's memory map.
@@ -566,20 +756,20 @@ fn tensor_table(
     for (shard, (path, map)) in files.iter().zip(maps).enumerate() {
         match format {
             ShardFormat::Safetensors => {
-                let st = SafeTensors::deserialize(map).map_err(|e| ConvertError::BadShard {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                })?;
-                for (name, view) in st.tensors() {
-                    let start = (view.data().as_ptr() as usize) - (map.as_ptr() as usize);
+                let tensors =
+                    safetensors_tensors(map).map_err(|reason| ConvertError::BadShard {
+                        path: path.clone(),
+                        reason,
+                    })?;
+                for t in tensors {
                     let source = Source {
                         shard,
-                        start,
-                        end: start + view.data().len(),
-                        dtype: view.dtype(),
-                        shape: view.shape().to_vec(),
+                        start: t.start,
+                        end: t.end,
+                        dtype: t.dtype,
+                        shape: t.shape,
                     };
-                    table.insert(name, source);
+                    table.insert(t.name, source);
                 }
             }
             ShardFormat::Pytorch => {
@@ -605,9 +795,9 @@ fn tensor_table(
 }
 
 /// Converts the Hugging Face LLaMA checkpoint in `dir` (XGen: vocab_size 51200) to a GGUF at
-/// `out` with the XGen tokenizer, writing `out` + `.partial` first and renaming on success; the
-/// same tokenizer is written beside it as a Hugging Face `tokenizer.json`
-/// ([`crate::hf_tokenizer`]).
+/// `out` with the XGen tokenizer, writing a temporary file beside `out` (unique to this process
+/// and call) and renaming it durably on success; the same tokenizer is written beside it as a
+/// Hugging Face `tokenizer.json` ([`crate::hf_tokenizer`]).
 ///
 /// `progress` is called as each tensor starts and after every few MiB written;
 /// [`ConvertOptions::cancel`] is checked just before each of those calls.
@@ -624,6 +814,9 @@ pub fn convert_checkpoint(
     if cfg.vocab_size != XGEN_VOCAB_SIZE {
         return Err(ConvertError::VocabSize(cfg.vocab_size as u64));
     }
+    // The sizes are known from the config alone: an overflow stops here, before any file is
+    // opened or written.
+    planned_output(&cfg, options.out_type, true)?;
     let (format, files) = shard_files(dir)?;
     let mut maps = Vec::with_capacity(files.len());
     for path in &files {
@@ -678,7 +871,9 @@ pub fn convert_checkpoint(
     let file_size = writer.file_size();
     let bytes_total: u64 = writer.tensor_sizes().iter().sum();
 
-    let partial = partial_path(out);
+    // Unique to this process and call: two conversions to the same `out` never write, rename
+    // or delete each other's temporary file.
+    let partial = temp_path_beside(out, "partial");
     let result = (|| {
         let io = |source| ConvertError::Io {
             path: partial.clone(),
@@ -780,7 +975,8 @@ pub(crate) fn finish_streamed_gguf(
         .into_inner()
         .map_err(|e| io(partial, e.into_error()))?;
     file.sync_all().map_err(|e| io(partial, e))?;
-    std::fs::rename(partial, out).map_err(|e| io(out, e))?;
+    drop(file);
+    rename_durable(partial, out).map_err(|e| io(out, e))?;
     Ok(ConvertSummary {
         path: out.to_path_buf(),
         tensor_count,
@@ -788,7 +984,8 @@ pub(crate) fn finish_streamed_gguf(
     })
 }
 
-/// `path` with `.partial` appended to its file name.
+/// `path` with `.partial` appended to its file name (the fixtures' temporary name; conversion
+/// and quantization use [`temp_path_beside`], unique per process and call).
 #[must_use]
 pub fn partial_path(path: &Path) -> PathBuf {
     let mut s = path.as_os_str().to_owned();

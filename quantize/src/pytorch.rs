@@ -13,12 +13,28 @@
 //! `torch.HalfStorage`, `torch.BFloat16Storage`) and refuses any other global or opcode. It
 //! returns where each tensor's bytes are in the file, so they can be read from a memory map
 //! tensor by tensor.
+//!
+//! A checkpoint can come from anywhere, so the unpickler is bounded: `data.pkl` is read with a
+//! cap on its decompressed size ([`MAX_PICKLE_BYTES`]); values are shared, not copied, when the
+//! memo hands them out again (a few hundred bytes of pickle could otherwise describe more data
+//! than any memory holds); containers nest at most [`MAX_DEPTH`] deep, so building, comparing
+//! and dropping them never exhausts the stack; at most [`MAX_VALUES`] values are built; and
+//! dict keys are plain strings or integers, found through an index, so filling a dict is linear.
 
 use std::collections::HashMap;
 use std::io::{Cursor, Read};
+use std::rc::Rc;
 
 use safetensors::Dtype;
 use zip::CompressionMethod;
+
+/// Most bytes `data.pkl` may hold once decompressed (a state dict takes a few hundred bytes per
+/// tensor: real ones are well under a MiB).
+pub const MAX_PICKLE_BYTES: u64 = 16 << 20;
+/// Most levels of tuples and dicts inside each other (a state dict needs four).
+pub const MAX_DEPTH: usize = 64;
+/// Most values the unpickler builds (a state dict needs about a dozen per tensor).
+pub const MAX_VALUES: usize = 1 << 23;
 
 /// Errors of [`read_torch_checkpoint`].
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +45,14 @@ pub enum TorchError {
     /// The archive has no `data.pkl`, or more than one.
     #[error("the archive holds {0} data.pkl entries, expected exactly 1")]
     DataPkl(usize),
+    /// `data.pkl` decompresses to more than [`MAX_PICKLE_BYTES`].
+    #[error("{name} holds more than {limit} bytes once decompressed; a state dict needs far less (a damaged or hostile file)")]
+    PickleTooLarge {
+        /// The entry's name in the archive.
+        name: String,
+        /// The limit.
+        limit: u64,
+    },
     /// The pickle stream is malformed or uses an opcode outside the supported subset.
     #[error("pickle at byte {offset}: {reason}")]
     Pickle {
@@ -108,22 +132,31 @@ pub fn read_torch_checkpoint(file: &[u8]) -> Result<Vec<TorchTensor>, TorchError
     };
     let prefix = &pkl_name[..pkl_name.len() - "data.pkl".len()];
     let mut pickle = Vec::new();
+    // The size the archive declares can lie: the cap is applied to what decompression yields.
     archive
         .by_name(pkl_name)
         .map_err(zip_err)?
+        .take(MAX_PICKLE_BYTES + 1)
         .read_to_end(&mut pickle)
         .map_err(|e| TorchError::Zip(format!("{pkl_name}: {e}")))?;
+    if pickle.len() as u64 > MAX_PICKLE_BYTES {
+        return Err(TorchError::PickleTooLarge {
+            name: pkl_name.clone(),
+            limit: MAX_PICKLE_BYTES,
+        });
+    }
 
-    let entries = state_dict_entries(Unpickler::new(&pickle).run()?)?;
+    let entries = unpickle_state_dict(&pickle)?;
     let mut storages: HashMap<String, (usize, usize)> = HashMap::new();
     let mut out = Vec::with_capacity(entries.len());
-    for (name, t) in entries {
+    for t in entries {
+        let name = t.name;
         let bad = |reason: String| TorchError::BadStorage {
             name: name.clone(),
-            key: t.storage.key.clone(),
+            key: t.storage_key.clone(),
             reason,
         };
-        let elem = t.storage.dtype.size();
+        let elem = t.dtype.bitsize() / 8;
         let expected = row_major_strides(&t.size);
         let contiguous = t
             .size
@@ -138,10 +171,10 @@ pub fn read_torch_checkpoint(file: &[u8]) -> Result<Vec<TorchTensor>, TorchError
                 stride: t.stride,
             });
         }
-        let (data_start, data_len) = match storages.get(&t.storage.key) {
+        let (data_start, data_len) = match storages.get(&t.storage_key) {
             Some(&found) => found,
             None => {
-                let entry = format!("{prefix}data/{}", t.storage.key);
+                let entry = format!("{prefix}data/{}", t.storage_key);
                 let f = archive
                     .by_name_raw(entry.as_bytes())
                     .map_err(|e| bad(format!("{entry}: {e}")))?;
@@ -161,7 +194,7 @@ pub fn read_torch_checkpoint(file: &[u8]) -> Result<Vec<TorchTensor>, TorchError
                         "{entry} ends past the end of the file (truncated?)"
                     )));
                 }
-                storages.insert(t.storage.key.clone(), (start, len));
+                storages.insert(t.storage_key.clone(), (start, len));
                 (start, len)
             }
         };
@@ -184,7 +217,7 @@ pub fn read_torch_checkpoint(file: &[u8]) -> Result<Vec<TorchTensor>, TorchError
         let start = data_start + t.offset * elem;
         out.push(TorchTensor {
             name,
-            dtype: t.storage.dtype.safetensors(),
+            dtype: t.dtype,
             shape: t.size,
             start,
             end: data_start + range,
@@ -201,26 +234,54 @@ fn row_major_strides(size: &[usize]) -> Vec<usize> {
     strides
 }
 
-/// The name -> tensor entries of the unpickled top-level value.
-fn state_dict_entries(top: Value) -> Result<Vec<(String, TensorRef)>, TorchError> {
-    let Value::Dict(items) = top else {
+/// One tensor as `data.pkl` describes it, before its storage is found in the archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PickledTensor {
+    /// State-dict name.
+    pub name: String,
+    /// Element type: F32, F16 or BF16.
+    pub dtype: Dtype,
+    /// The storage's key (`data/<key>` in the archive).
+    pub storage_key: String,
+    /// Offset of the first element in the storage, in elements.
+    pub offset: usize,
+    /// Shape.
+    pub size: Vec<usize>,
+    /// Strides, in elements.
+    pub stride: Vec<usize>,
+}
+
+/// Runs the strict, bounded unpickler over a `data.pkl` stream and returns its state dict's
+/// tensors in order.
+///
+/// # Errors
+/// [`TorchError::Pickle`], [`TorchError::UnknownGlobal`] or [`TorchError::NotStateDict`].
+pub fn unpickle_state_dict(pickle: &[u8]) -> Result<Vec<PickledTensor>, TorchError> {
+    let top = Unpickler::new(pickle).run()?;
+    let Value::Dict(dict) = top else {
         return Err(TorchError::NotStateDict(format!(
             "top-level object is {}",
             top.kind()
         )));
     };
-    items
+    dict.items
         .into_iter()
         .map(|(k, v)| match (k, v) {
-            (Value::Str(name), Value::Tensor(t)) => Ok((name, t)),
-            (Value::Str(name), other) => Err(TorchError::NotStateDict(format!(
+            (Key::Str(name), Value::Tensor(t)) => Ok(PickledTensor {
+                name: name.to_string(),
+                dtype: t.storage.dtype.safetensors(),
+                storage_key: t.storage.key.to_string(),
+                offset: t.offset,
+                size: t.size.clone(),
+                stride: t.stride.clone(),
+            }),
+            (Key::Str(name), other) => Err(TorchError::NotStateDict(format!(
                 "{name} is {}, not a tensor",
                 other.kind()
             ))),
-            (other, _) => Err(TorchError::NotStateDict(format!(
-                "a key is {}, not a string",
-                other.kind()
-            ))),
+            (Key::Int(_), _) => Err(TorchError::NotStateDict(
+                "a key is an int, not a string".to_owned(),
+            )),
         })
         .collect()
 }
@@ -234,13 +295,6 @@ enum StorageType {
 }
 
 impl StorageType {
-    fn size(self) -> usize {
-        match self {
-            Self::Float => 4,
-            Self::Half | Self::BFloat16 => 2,
-        }
-    }
-
     fn safetensors(self) -> Dtype {
         match self {
             Self::Float => Dtype::F32,
@@ -274,7 +328,7 @@ impl Global {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct StorageRef {
     dtype: StorageType,
-    key: String,
+    key: Rc<str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -285,18 +339,43 @@ struct TensorRef {
     stride: Vec<usize>,
 }
 
-/// A value built by the unpickler: plain data only.
+/// A dict key: state dicts and their `_metadata` are keyed by strings (ints are allowed too).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Str(Rc<str>),
+    Int(i64),
+}
+
+/// A dict being filled: items in order, and where each key is, so that setting an item is
+/// constant time whatever the dict's size.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Dict {
+    items: Vec<(Key, Value)>,
+    index: HashMap<Key, usize>,
+    depth: usize,
+}
+
+/// A tuple, shared once built (the memo hands out the same one again).
+#[derive(Debug, PartialEq, Eq)]
+struct Tuple {
+    items: Vec<Value>,
+    depth: usize,
+}
+
+/// A value built by the unpickler: plain data only. Tuples, strings and tensors are shared
+/// through `Rc`, so a memo lookup costs nothing whatever the value's size; dicts are never
+/// shared (the memo refuses to hand them out), so the one being filled is owned by the stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Value {
     None,
     Bool(bool),
     Int(i64),
-    Str(String),
-    Tuple(Vec<Value>),
-    Dict(Vec<(Value, Value)>),
+    Str(Rc<str>),
+    Tuple(Rc<Tuple>),
+    Dict(Box<Dict>),
     Global(Global),
     Storage(StorageRef),
-    Tensor(TensorRef),
+    Tensor(Rc<TensorRef>),
 }
 
 impl Value {
@@ -313,6 +392,23 @@ impl Value {
             Self::Tensor(_) => "a tensor",
         }
     }
+
+    /// Levels of containers in the value (0 for a scalar), kept with each container so this is
+    /// constant time.
+    fn depth(&self) -> usize {
+        match self {
+            Self::Tuple(t) => t.depth,
+            Self::Dict(d) => d.depth,
+            _ => 0,
+        }
+    }
+}
+
+/// What the memo holds: a value to hand out again, or the mark of a dict, which is not.
+#[derive(Debug)]
+enum Memo {
+    Value(Value),
+    Dict,
 }
 
 struct Unpickler<'a> {
@@ -322,7 +418,9 @@ struct Unpickler<'a> {
     at: usize,
     stack: Vec<Value>,
     marks: Vec<usize>,
-    memo: HashMap<u32, Value>,
+    memo: HashMap<u32, Memo>,
+    /// Values built so far, against [`MAX_VALUES`].
+    made: usize,
 }
 
 impl<'a> Unpickler<'a> {
@@ -334,6 +432,7 @@ impl<'a> Unpickler<'a> {
             stack: Vec::new(),
             marks: Vec::new(),
             memo: HashMap::new(),
+            made: 0,
         }
     }
 
@@ -376,15 +475,14 @@ impl<'a> Unpickler<'a> {
         Ok(u64::from_le_bytes(a))
     }
 
-    fn line(&mut self) -> Result<String, TorchError> {
+    fn line(&mut self) -> Result<&'a str, TorchError> {
         let rest = &self.data[self.pos..];
         let n = rest
             .iter()
             .position(|&b| b == b'\n')
             .ok_or_else(|| self.err("unterminated GLOBAL line"))?;
-        let s = std::str::from_utf8(&rest[..n])
-            .map_err(|_| self.err("GLOBAL name is not UTF-8"))?
-            .to_owned();
+        let s =
+            std::str::from_utf8(&rest[..n]).map_err(|_| self.err("GLOBAL name is not UTF-8"))?;
         self.pos += n + 1;
         Ok(s)
     }
@@ -392,8 +490,20 @@ impl<'a> Unpickler<'a> {
     fn string(&mut self, len: usize) -> Result<Value, TorchError> {
         let b = self.take(len)?;
         std::str::from_utf8(b)
-            .map(|s| Value::Str(s.to_owned()))
+            .map(|s| Value::Str(Rc::from(s)))
             .map_err(|_| self.err("string is not UTF-8"))
+    }
+
+    /// Pushes a value, counting it against [`MAX_VALUES`].
+    fn push(&mut self, v: Value) -> Result<(), TorchError> {
+        self.made += 1;
+        if self.made > MAX_VALUES {
+            return Err(self.err(format!(
+                "more than {MAX_VALUES} values; a state dict needs a few per tensor"
+            )));
+        }
+        self.stack.push(v);
+        Ok(())
     }
 
     fn pop(&mut self) -> Result<Value, TorchError> {
@@ -420,22 +530,36 @@ impl<'a> Unpickler<'a> {
         Ok(self.stack.split_off(m))
     }
 
+    /// A tuple of `items`, refused past [`MAX_DEPTH`] levels.
+    fn tuple(&self, items: Vec<Value>) -> Result<Value, TorchError> {
+        let depth = 1 + items.iter().map(Value::depth).max().unwrap_or(0);
+        if depth > MAX_DEPTH {
+            return Err(self.err(format!("tuples nested more than {MAX_DEPTH} levels deep")));
+        }
+        Ok(Value::Tuple(Rc::new(Tuple { items, depth })))
+    }
+
     fn memo_get(&self, key: u32) -> Result<Value, TorchError> {
         match self.memo.get(&key) {
-            // Memo entries are copies: a dict could have changed since it was stored.
-            Some(Value::Dict(_)) => Err(self.err("shared reference to a dict is not supported")),
-            Some(v) => Ok(v.clone()),
+            // Shared, not copied: a tuple handed out twice is one tuple referenced twice.
+            Some(Memo::Value(v)) => Ok(v.clone()),
+            // A dict could change after it was stored, and the one being filled must have a
+            // single owner.
+            Some(Memo::Dict) => Err(self.err("shared reference to a dict is not supported")),
             None => Err(self.err(format!("memo key {key} not set"))),
         }
     }
 
     fn memo_put(&mut self, key: u32) -> Result<(), TorchError> {
-        let v = self
-            .stack
-            .last()
-            .cloned()
-            .ok_or_else(|| self.err("stack underflow"))?;
-        self.memo.insert(key, v);
+        let entry = match self.stack.last() {
+            Some(Value::Dict(_)) => Memo::Dict,
+            Some(v) => Memo::Value(v.clone()),
+            None => return Err(self.err("stack underflow")),
+        };
+        if self.memo.len() >= MAX_VALUES {
+            return Err(self.err(format!("more than {MAX_VALUES} memo entries")));
+        }
+        self.memo.insert(key, entry);
         Ok(())
     }
 
@@ -445,23 +569,43 @@ impl<'a> Unpickler<'a> {
             module: module.to_owned(),
             name: name.to_owned(),
         })?;
-        self.stack.push(Value::Global(g));
-        Ok(())
+        self.push(Value::Global(g))
     }
 
     fn set_items(&mut self, items: Vec<Value>) -> Result<(), TorchError> {
         if !items.len().is_multiple_of(2) {
             return Err(self.err("odd number of items for a dict"));
         }
+        let at = self.at;
+        let err = |reason: String| TorchError::Pickle { offset: at, reason };
         let Value::Dict(dict) = self.top()? else {
-            return Err(self.err("SETITEM(S) on something that is not a dict"));
+            return Err(err("SETITEM(S) on something that is not a dict".to_owned()));
         };
         let mut it = items.into_iter();
         while let (Some(k), Some(v)) = (it.next(), it.next()) {
-            if let Some(slot) = dict.iter_mut().find(|(old, _)| *old == k) {
-                slot.1 = v;
-            } else {
-                dict.push((k, v));
+            let key = match k {
+                Value::Str(s) => Key::Str(s),
+                Value::Int(i) => Key::Int(i),
+                other => {
+                    return Err(err(format!(
+                        "a dict key is {}; a state dict's keys are strings",
+                        other.kind()
+                    )))
+                }
+            };
+            let depth = 1 + v.depth();
+            if depth > MAX_DEPTH {
+                return Err(err(format!(
+                    "dicts nested more than {MAX_DEPTH} levels deep"
+                )));
+            }
+            dict.depth = dict.depth.max(depth);
+            match dict.index.get(&key) {
+                Some(&i) => dict.items[i].1 = v,
+                None => {
+                    dict.index.insert(key.clone(), dict.items.len());
+                    dict.items.push((key, v));
+                }
             }
         }
         Ok(())
@@ -476,36 +620,43 @@ impl<'a> Unpickler<'a> {
 
     fn int_tuple(&self, v: &Value, what: &str) -> Result<Vec<usize>, TorchError> {
         match v {
-            Value::Tuple(items) => items.iter().map(|i| self.int_arg(i, what)).collect(),
+            Value::Tuple(t) => t.items.iter().map(|i| self.int_arg(i, what)).collect(),
             other => Err(self.err(format!("{what} is {}, expected a tuple", other.kind()))),
         }
     }
 
-    fn persistent_load(&self, pid: Value) -> Result<Value, TorchError> {
-        let Value::Tuple(items) = pid else {
+    fn persistent_load(&self, pid: &Value) -> Result<Value, TorchError> {
+        let Value::Tuple(t) = pid else {
             return Err(self.err(format!("persistent id is {}", pid.kind())));
         };
-        match items.as_slice() {
+        match t.items.as_slice() {
             [Value::Str(tag), Value::Global(Global::Storage(dtype)), Value::Str(key), Value::Str(_location), Value::Int(_numel)]
-                if tag == "storage" =>
+                if &**tag == "storage" =>
             {
                 Ok(Value::Storage(StorageRef {
                     dtype: *dtype,
-                    key: key.clone(),
+                    key: Rc::clone(key),
                 }))
             }
-            _ => Err(self.err(format!(
-                "unsupported persistent id {items:?} (expected ('storage', torch.FloatStorage|HalfStorage|BFloat16Storage, key, location, numel))"
+            items => Err(self.err(format!(
+                "unsupported persistent id ({}) (expected ('storage', torch.FloatStorage|HalfStorage|BFloat16Storage, key, location, numel))",
+                items.iter().map(Value::kind).collect::<Vec<_>>().join(", ")
             ))),
         }
     }
 
-    fn reduce(&self, func: Value, args: Value) -> Result<Value, TorchError> {
+    fn reduce(&self, func: &Value, args: &Value) -> Result<Value, TorchError> {
         let Value::Tuple(args) = args else {
             return Err(self.err(format!("REDUCE arguments are {}", args.kind())));
         };
+        let args = args.items.as_slice();
         match func {
-            Value::Global(Global::OrderedDict) if args.is_empty() => Ok(Value::Dict(Vec::new())),
+            Value::Global(Global::OrderedDict) if args.is_empty() => {
+                Ok(Value::Dict(Box::new(Dict {
+                    depth: 1,
+                    ..Dict::default()
+                })))
+            }
             Value::Global(Global::RebuildTensorV2) if (6..=7).contains(&args.len()) => {
                 let Value::Storage(storage) = &args[0] else {
                     return Err(
@@ -516,15 +667,15 @@ impl<'a> Unpickler<'a> {
                 let size = self.int_tuple(&args[2], "size")?;
                 let stride = self.int_tuple(&args[3], "stride")?;
                 match &args[5] {
-                    Value::Dict(hooks) if hooks.is_empty() => {}
+                    Value::Dict(hooks) if hooks.items.is_empty() => {}
                     _ => return Err(self.err("tensor with backward hooks")),
                 }
-                Ok(Value::Tensor(TensorRef {
+                Ok(Value::Tensor(Rc::new(TensorRef {
                     storage: storage.clone(),
                     offset,
                     size,
                     stride,
-                }))
+                })))
             }
             other => Err(self.err(format!(
                 "unsupported call of {} with {} arguments",
@@ -559,24 +710,35 @@ impl<'a> Unpickler<'a> {
                     }
                     return Ok(v);
                 }
-                b'(' => self.marks.push(self.stack.len()),
-                b'}' => self.stack.push(Value::Dict(Vec::new())),
-                b')' => self.stack.push(Value::Tuple(Vec::new())),
-                b'N' => self.stack.push(Value::None),
-                0x88 => self.stack.push(Value::Bool(true)),
-                0x89 => self.stack.push(Value::Bool(false)),
+                b'(' => {
+                    if self.marks.len() >= MAX_VALUES {
+                        return Err(self.err(format!("more than {MAX_VALUES} MARKs")));
+                    }
+                    self.marks.push(self.stack.len());
+                }
+                b'}' => self.push(Value::Dict(Box::new(Dict {
+                    depth: 1,
+                    ..Dict::default()
+                })))?,
+                b')' => {
+                    let t = self.tuple(Vec::new())?;
+                    self.push(t)?;
+                }
+                b'N' => self.push(Value::None)?,
+                0x88 => self.push(Value::Bool(true))?,
+                0x89 => self.push(Value::Bool(false))?,
                 // BININT, BININT1, BININT2
                 b'J' => {
                     let v = self.u32()?.cast_signed();
-                    self.stack.push(Value::Int(i64::from(v)));
+                    self.push(Value::Int(i64::from(v)))?;
                 }
                 b'K' => {
                     let v = self.u8()?;
-                    self.stack.push(Value::Int(i64::from(v)));
+                    self.push(Value::Int(i64::from(v)))?;
                 }
                 b'M' => {
                     let v = self.u16()?;
-                    self.stack.push(Value::Int(i64::from(v)));
+                    self.push(Value::Int(i64::from(v)))?;
                 }
                 // LONG1: little-endian two's complement of n bytes.
                 0x8a => {
@@ -592,23 +754,23 @@ impl<'a> Unpickler<'a> {
                     if n > 0 && n < 8 && b[n - 1] & 0x80 != 0 {
                         v -= 1i64 << (8 * n);
                     }
-                    self.stack.push(Value::Int(v));
+                    self.push(Value::Int(v))?;
                 }
                 // BINUNICODE, SHORT_BINUNICODE, BINUNICODE8
                 b'X' => {
                     let n = self.u32()? as usize;
                     let s = self.string(n)?;
-                    self.stack.push(s);
+                    self.push(s)?;
                 }
                 0x8c => {
                     let n = usize::from(self.u8()?);
                     let s = self.string(n)?;
-                    self.stack.push(s);
+                    self.push(s)?;
                 }
                 0x8d => {
                     let n = usize::try_from(self.u64()?).unwrap_or(usize::MAX);
                     let s = self.string(n)?;
-                    self.stack.push(s);
+                    self.push(s)?;
                 }
                 // BINPUT, LONG_BINPUT, MEMOIZE
                 b'q' => {
@@ -627,18 +789,18 @@ impl<'a> Unpickler<'a> {
                 b'h' => {
                     let k = u32::from(self.u8()?);
                     let v = self.memo_get(k)?;
-                    self.stack.push(v);
+                    self.push(v)?;
                 }
                 b'j' => {
                     let k = self.u32()?;
                     let v = self.memo_get(k)?;
-                    self.stack.push(v);
+                    self.push(v)?;
                 }
                 // GLOBAL, STACK_GLOBAL
                 b'c' => {
                     let module = self.line()?;
                     let name = self.line()?;
-                    self.push_global(&module, &name)?;
+                    self.push_global(module, name)?;
                 }
                 0x93 => {
                     let name = self.pop()?;
@@ -651,13 +813,14 @@ impl<'a> Unpickler<'a> {
                 // BINPERSID
                 b'Q' => {
                     let pid = self.pop()?;
-                    let v = self.persistent_load(pid)?;
-                    self.stack.push(v);
+                    let v = self.persistent_load(&pid)?;
+                    self.push(v)?;
                 }
                 // TUPLE, TUPLE1, TUPLE2, TUPLE3
                 b't' => {
                     let items = self.pop_mark()?;
-                    self.stack.push(Value::Tuple(items));
+                    let t = self.tuple(items)?;
+                    self.push(t)?;
                 }
                 0x85..=0x87 => {
                     let n = usize::from(op - 0x84);
@@ -666,14 +829,15 @@ impl<'a> Unpickler<'a> {
                         items.push(self.pop()?);
                     }
                     items.reverse();
-                    self.stack.push(Value::Tuple(items));
+                    let t = self.tuple(items)?;
+                    self.push(t)?;
                 }
                 // REDUCE
                 b'R' => {
                     let args = self.pop()?;
                     let func = self.pop()?;
-                    let v = self.reduce(func, args)?;
-                    self.stack.push(v);
+                    let v = self.reduce(&func, &args)?;
+                    self.push(v)?;
                 }
                 // BUILD: only the attribute state of an OrderedDict (`_metadata`), dropped.
                 b'b' => {
@@ -720,15 +884,16 @@ mod tests {
             0x8a, 2, 0xff, 0x7f, b'X', 2, 0, 0, 0, b'a', b'b', b't', b'.',
         ]);
         let v = Unpickler::new(&p).run().unwrap();
+        let Value::Tuple(t) = v else { panic!("{v:?}") };
         assert_eq!(
-            v,
-            Value::Tuple(vec![
+            t.items,
+            [
                 Value::Int(7),
                 Value::Int(300),
                 Value::Int(-5),
                 Value::Int(0x7fff),
                 Value::Str("ab".into())
-            ])
+            ]
         );
     }
 

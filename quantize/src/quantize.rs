@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{mpsc, Mutex, Once};
 
-use crate::convert::partial_path;
+use crate::fsio::{rename_durable, temp_path_beside};
 use crate::llama_log::{self, LogLevel};
 
 /// A llama.cpp quantization type.
@@ -180,8 +180,9 @@ enum Msg {
     Done(u32, String),
 }
 
-/// Quantizes the GGUF at `input` to `quant` with `nthread` threads (0 = all cores), writing
-/// `output` + `.partial` and renaming it to `output` on success.
+/// Quantizes the GGUF at `input` to `quant` with `nthread` threads (0 = all cores), writing a
+/// temporary file beside `output` (unique to this process and call, so two quantizations to
+/// the same `output` never share one) and renaming it durably to `output` on success.
 ///
 /// llama.cpp runs on an internal worker thread; `progress` is called on the calling thread as
 /// llama.cpp starts each tensor. The calling thread blocks until the end (llama.cpp has no
@@ -200,7 +201,7 @@ pub fn quantize_gguf(
     let input_size = std::fs::metadata(input)
         .map_err(|_| QuantizeError::MissingInput(input.to_path_buf()))?
         .len();
-    let partial = partial_path(output);
+    let partial = temp_path_beside(output, "partial");
     let c_in = path_cstring(input)?;
     let c_out = path_cstring(&partial)?;
     let _guard = QUANTIZE_LOCK
@@ -285,10 +286,16 @@ pub fn quantize_gguf(
             message,
         });
     }
-    std::fs::rename(&partial, output).map_err(|source| QuantizeError::Io {
-        path: output.to_path_buf(),
-        source,
-    })?;
+    // llama.cpp does not fsync what it wrote: the data must be on disk before the rename
+    // makes it the output.
+    let synced = std::fs::File::open(&partial).and_then(|f| f.sync_all());
+    if let Err(source) = synced.and_then(|()| rename_durable(&partial, output)) {
+        crate::fsio::remove_quietly(&partial);
+        return Err(QuantizeError::Io {
+            path: output.to_path_buf(),
+            source,
+        });
+    }
     let output_size = std::fs::metadata(output)
         .map_err(|source| QuantizeError::Io {
             path: output.to_path_buf(),

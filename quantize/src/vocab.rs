@@ -297,9 +297,9 @@ impl XgenVocab {
     pub fn add_to_gguf(&self, writer: &mut GgufWriter) -> Result<(), GgufError> {
         writer.add_string("tokenizer.ggml.model", "gpt2")?;
         writer.add_string("tokenizer.ggml.pre", "gpt-2")?;
-        writer.add_string_array("tokenizer.ggml.tokens", self.tokens.clone())?;
+        writer.add_string_array("tokenizer.ggml.tokens", &self.tokens)?;
         writer.add_i32_array("tokenizer.ggml.token_type", self.token_types.clone())?;
-        writer.add_string_array("tokenizer.ggml.merges", self.merges.clone())?;
+        writer.add_string_array("tokenizer.ggml.merges", &self.merges)?;
         writer.add_u32("tokenizer.ggml.bos_token_id", ENDOFTEXT_ID)?;
         writer.add_u32("tokenizer.ggml.eos_token_id", ENDOFTEXT_ID)?;
         writer.add_bool("tokenizer.ggml.add_bos_token", false)?;

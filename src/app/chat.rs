@@ -7,13 +7,13 @@ use std::time::Instant;
 use super::conversations::Conversations;
 use super::document::{self, SummaryJob};
 use super::model::ModelSlot;
-use super::store::{ChatMessage, ReplyStats};
+use super::store::{ChatMessage, Conversation, ReplyStats};
 use super::{first_sentence, Notice, NoticeAction, Notices, Settings};
 use crate::catalog::unix_now;
 use crate::engine::{
     CachePrefix, EngineError, GenerateRequest, ReplyEvent, ReplyHandle, Sampling, StopReason,
 };
-use crate::prompt::Role;
+use crate::prompt::{document_len, document_turn, Role};
 
 /// Where a reply's text comes from.
 pub(crate) enum ReplySource {
@@ -109,10 +109,7 @@ impl Chat {
         let c = conversations.current_mut();
         match (&c.document, c.messages.is_empty()) {
             (Some(doc), true) => {
-                let mut m = ChatMessage::user(format!(
-                    "{text}\n\nAnswer using this document:\n\n{}",
-                    doc.text.trim_end()
-                ));
+                let mut m = ChatMessage::user(document_turn(&doc.text, &text));
                 m.label = Some(format!("{text}\n\n*about **{}***", doc.name));
                 c.messages.push(m);
             }
@@ -202,11 +199,10 @@ impl Chat {
         }
         let c = conversations.current();
         let prompt = c.prompt(&settings.system_prompt);
-        // The turn that carries a document is saved to the disk state cache after it is read,
-        // so reopening the conversation later does not read the document again.
-        let document_turn =
-            c.document.is_some() && c.messages.first().is_some_and(|m| m.label.is_some());
+        // The document at the start of the first turn is kept in the disk state cache once
+        // read, so every request about it — now, or after a restart — finds it read.
         let system_messages = prompt.len() - c.messages.len();
+        let document = document_prefix(c, system_messages);
         let conversation = c.id.clone();
         conversations
             .current_mut()
@@ -214,8 +210,8 @@ impl Chat {
             .push(ChatMessage::assistant(String::new()));
         conversations.save_current(notices);
         let mut request = GenerateRequest::chat(prompt, sampling);
-        if document_turn {
-            request = request.with_cache_prefix(CachePrefix::Messages(system_messages + 1));
+        if let Some(prefix) = document {
+            request = request.with_cache_prefix(prefix);
         }
         let handle = model.backend().generate(request);
         self.reply = Some(ActiveReply::new(ReplySource::Engine(handle), conversation));
@@ -319,6 +315,23 @@ fn end_with_error(
         details: Some(error.to_string()),
         action: None,
     });
+}
+
+/// The document part of a conversation's prompt, when its first message starts with its
+/// document (`system_messages` messages come before it).
+pub(crate) fn document_prefix(c: &Conversation, system_messages: usize) -> Option<CachePrefix> {
+    let doc = c.document.as_ref()?;
+    let first = c.messages.first()?;
+    let bytes = document_len(&doc.text);
+    (first.role == Role::User
+        && first
+            .content
+            .as_bytes()
+            .starts_with(&doc.text.as_bytes()[..bytes]))
+    .then_some(CachePrefix::Document {
+        message: system_messages,
+        bytes,
+    })
 }
 
 pub(crate) fn reply_message<'a>(

@@ -46,8 +46,15 @@ fn document_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
             let used = meter.prompt_tokens + meter.reserved;
             #[allow(clippy::cast_precision_loss)]
             let fraction = used as f32 / meter.n_ctx.max(1) as f32;
+            let reading = match app.preread_progress() {
+                Some((done, total, _)) if done >= total && total > 0 => " · read".to_owned(),
+                Some((done, total, false)) => {
+                    format!(" · read {} of {} tokens", thousands(done), thousands(total))
+                }
+                _ => String::new(),
+            };
             let text = format!(
-                "{}{} tokens · {} with the request and {} reserved for the summary, of {} — {}",
+                "{}{} tokens · {} with the request and {} reserved for the summary, of {} — {}{reading}",
                 if meter.estimated { "about " } else { "" },
                 thousands(meter.document_tokens),
                 thousands(meter.prompt_tokens),

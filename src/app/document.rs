@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use super::chat::{reply_message, ActiveReply, Chat, ReplySource};
+use super::chat::{
+    document_prefix as chat_document_prefix, reply_message, ActiveReply, Chat, ReplySource,
+};
 use super::conversations::Conversations;
 use super::job::{Job, Waker};
 use super::model::ModelSlot;
@@ -13,7 +15,9 @@ use super::store::{ChatMessage, Conversation, ReplyStats};
 use super::{first_sentence, Notice, Notices};
 use crate::catalog::unix_now;
 use crate::documents::Document;
-use crate::engine::{EngineError, Inference, Sampling};
+use crate::engine::{
+    EngineError, Inference, PrereadEvent, PrereadHandle, PrereadRequest, Sampling,
+};
 use crate::isolate::Isolation;
 use crate::prompt::{summarize_request, Role};
 use crate::summarize::{self, EngineModel, SummarizeOptions};
@@ -49,6 +53,16 @@ pub(crate) const DOCUMENT_EXTENSIONS: &[&str] =
 
 type MeterResult = (String, Result<DocumentMeter, EngineError>);
 
+/// A document being read into the engine ahead of any request.
+pub(crate) struct Preread {
+    conversation: String,
+    handle: PrereadHandle,
+    /// Tokens read, of tokens to read.
+    pub(crate) progress: (usize, usize),
+    /// Reading ended (all of it, or as far as it got).
+    pub(crate) finished: bool,
+}
+
 /// Reading, measuring and summarizing documents.
 #[derive(Default)]
 pub(crate) struct Documents {
@@ -56,6 +70,7 @@ pub(crate) struct Documents {
     reading: Option<Job<Result<Document, String>>>,
     meter: Option<(String, DocumentMeter)>,
     meter_job: Option<Job<MeterResult>>,
+    preread: Option<Preread>,
 }
 
 impl Documents {
@@ -69,6 +84,64 @@ impl Documents {
             .as_ref()
             .filter(|(id, _)| id == conversation)
             .map(|(_, m)| *m)
+    }
+
+    /// The read-ahead of `conversation`'s document: (tokens read, tokens, finished).
+    pub(crate) fn preread(&self, conversation: &str) -> Option<(usize, usize, bool)> {
+        self.preread
+            .as_ref()
+            .filter(|p| p.conversation == conversation)
+            .map(|p| (p.progress.0, p.progress.1, p.finished))
+    }
+
+    /// Starts reading the document on screen into the engine, once it is known to fit the
+    /// context, so that whatever is asked first finds it read. The engine reads between other
+    /// requests and keeps what it read on disk in steps.
+    pub(crate) fn start_preread(
+        &mut self,
+        conversation: &Conversation,
+        model: &ModelSlot,
+        settings: &Settings,
+    ) {
+        let Some(meter) = self.meter(&conversation.id) else {
+            return;
+        };
+        if !meter.fits()
+            || self
+                .preread
+                .as_ref()
+                .is_some_and(|p| p.conversation == conversation.id)
+        {
+            return;
+        }
+        let Some(doc) = conversation.document.as_ref() else {
+            return;
+        };
+        // The conversation's own first turn when it starts with the document, else the turn a
+        // summary would start with: both begin with the same document tokens.
+        let mut probe = conversation.clone();
+        if chat_document_prefix(&probe, 0).is_none() {
+            probe.messages = vec![ChatMessage::user(summarize_request(
+                &doc.text,
+                settings.summary_style,
+            ))];
+        }
+        let mut messages = probe.prompt(&settings.system_prompt);
+        let system_messages = messages.len() - probe.messages.len();
+        messages.truncate(system_messages + 1);
+        let Some(prefix) = chat_document_prefix(&probe, system_messages) else {
+            return;
+        };
+        let handle = model.backend().preread(PrereadRequest { messages, prefix });
+        if let Some(previous) = self.preread.take() {
+            previous.handle.cancel();
+        }
+        self.preread = Some(Preread {
+            conversation: conversation.id.clone(),
+            handle,
+            progress: (0, meter.prompt_tokens),
+            finished: false,
+        });
     }
 
     /// Opens a native dialog for a document; the file picked is read.
@@ -158,6 +231,11 @@ impl Documents {
         waker: &Waker,
         notices: &mut Notices,
     ) {
+        // What the engine read ahead belongs to the old figures (another model, conversation
+        // or system prompt): it starts again once the new ones are in.
+        if let Some(previous) = self.preread.take() {
+            previous.handle.cancel();
+        }
         let Some(doc) = conversation.document.clone() else {
             self.meter = None;
             self.meter_job = None;
@@ -172,7 +250,7 @@ impl Documents {
         let style = settings.summary_style;
         let reserved = settings.summary_length.max_tokens() as usize;
         let job = Job::spawn("xgen-count-tokens", waker, move |r| {
-            let result = count(&engine, &doc, &system, style, reserved, n_ctx);
+            let result = count(&*engine, &doc, &system, style, reserved, n_ctx);
             r.send((id, result), false);
         });
         match job {
@@ -256,6 +334,25 @@ impl Documents {
             }
             if job.is_finished() {
                 self.reading = None;
+            }
+        }
+        if let Some(preread) = self.preread.as_mut() {
+            loop {
+                match preread.handle.try_recv() {
+                    Ok(Some(PrereadEvent::Progress { done, total })) => {
+                        preread.progress = (done, total);
+                    }
+                    Ok(Some(PrereadEvent::Done { done, total, .. })) => {
+                        preread.progress = (done, total);
+                        preread.finished = true;
+                    }
+                    Ok(Some(PrereadEvent::Failed(error))) => {
+                        preread.finished = true;
+                        tracing::warn!("reading ahead failed: {error}");
+                    }
+                    // A stopped engine is reported by the model slot.
+                    Ok(None) | Err(_) => break,
+                }
             }
         }
         if let Some(job) = self.meter_job.as_mut() {
@@ -374,7 +471,7 @@ fn start_summary_job(
     let sampling = settings.sampling.clone();
     let engine = model.backend();
     let job = Job::spawn("xgen-summarize", waker, move |r| {
-        let mut model = EngineModel::new(&engine, n_ctx, sampling);
+        let mut model = EngineModel::new(&*engine, n_ctx, sampling);
         let result = summarize::summarize(
             &mut model,
             &doc,

@@ -19,19 +19,21 @@ mod chat;
 mod chat_view;
 mod conversations;
 mod document;
+mod frame;
 mod job;
 mod model;
 mod models;
+mod notices;
 mod settings;
 mod settings_view;
 mod setup;
 mod sidebar;
 mod store;
+mod window;
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
-use anyhow::{anyhow, Context as _, Result};
+use anyhow::{Context as _, Result};
 use egui_commonmark::CommonMarkCache;
 
 use crate::catalog::{default_model, CatalogModel};
@@ -50,9 +52,13 @@ use setup::{ManagerEvent, ModelManager};
 
 pub use document::DocumentMeter;
 pub use model::{Hardware, ModelState};
+pub(crate) use notices::{error_chain, first_sentence, Notices};
+pub use notices::{Notice, NoticeAction};
 pub use settings::{Preset, Settings, SummaryLength, ThemeChoice};
 pub use setup::{ServerList, SetupState};
 pub use store::{ChatMessage, Conversation, ConversationStore, ReplyStats, StoreError};
+use window::apply_theme;
+pub use window::{run, run_with_documents};
 
 /// Where the app keeps its files and which Hub and model it sets up.
 #[derive(Debug, Clone)]
@@ -87,60 +93,6 @@ impl AppOptions {
             autoload: true,
             isolation: Isolation::current().context("could not find this program's file")?,
         })
-    }
-}
-
-/// Something a notice offers to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoticeAction {
-    /// Start a new engine and load the model again (after the engine stopped).
-    Reload,
-    /// Show the model manager.
-    OpenModels,
-}
-
-/// A problem shown in the window.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notice {
-    /// One sentence a person can act on.
-    pub message: String,
-    /// The whole error chain, shown on demand.
-    pub details: Option<String>,
-    /// A button beside it.
-    pub action: Option<NoticeAction>,
-}
-
-impl Notice {
-    fn text(message: &str) -> Self {
-        Self {
-            message: message.to_owned(),
-            details: None,
-            action: None,
-        }
-    }
-}
-
-/// The notices on screen.
-#[derive(Debug, Default)]
-pub(crate) struct Notices(Vec<Notice>);
-
-impl Notices {
-    pub(crate) fn push(&mut self, notice: Notice) {
-        self.0.push(notice);
-    }
-
-    /// A message written for people, shown whole.
-    pub(crate) fn message(&mut self, message: &str) {
-        self.push(Notice::text(message));
-    }
-
-    /// `message`, with the error's whole chain as the details.
-    pub(crate) fn error(&mut self, message: &str, error: &(dyn std::error::Error + 'static)) {
-        self.push(Notice {
-            message: message.to_owned(),
-            details: Some(error_chain(error)),
-            action: None,
-        });
     }
 }
 
@@ -371,6 +323,13 @@ impl XgenApp {
         &self.manager.servers
     }
 
+    /// How far the engine has read the document on screen ahead of any request: (tokens read,
+    /// tokens, finished).
+    #[must_use]
+    pub fn preread_progress(&self) -> Option<(usize, usize, bool)> {
+        self.documents.preread(&self.conversation().id)
+    }
+
     /// What the running summary of a long document is doing: (status, parts read, parts).
     #[must_use]
     pub fn summary_job(&self) -> Option<(&str, Option<(usize, usize)>)> {
@@ -582,6 +541,11 @@ impl XgenApp {
         if wanted != self.metered && self.model.counter().is_some() {
             self.request_meter();
         }
+        // Once a document is known to fit, the engine reads it ahead.
+        if self.model.info().is_some() {
+            self.documents
+                .start_preread(self.conversations.current(), &self.model, &self.settings);
+        }
     }
 
     fn request_meter(&mut self) {
@@ -694,282 +658,4 @@ impl XgenApp {
             self.request_meter();
         }
     }
-
-    fn shortcuts(&mut self, ctx: &egui::Context) {
-        use egui::{Key, KeyboardShortcut, Modifiers};
-        let shortcut = |key| KeyboardShortcut::new(Modifiers::COMMAND, key);
-        if ctx.input_mut(|i| i.consume_shortcut(&shortcut(Key::O))) {
-            self.documents.pick(&self.waker, &mut self.notices);
-        }
-        if ctx.input_mut(|i| i.consume_shortcut(&shortcut(Key::N))) {
-            self.new_conversation();
-        }
-        if ctx.input_mut(|i| i.consume_shortcut(&shortcut(Key::Comma))) {
-            self.view = if self.view == View::Settings {
-                View::Chat
-            } else {
-                View::Settings
-            };
-        }
-        if self.conversation().document.is_some()
-            && !self.chat.is_generating()
-            && ctx.input_mut(|i| i.consume_shortcut(&shortcut(Key::Enter)))
-        {
-            self.summarize();
-        }
-        if self.chat.is_generating()
-            && ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Escape))
-        {
-            self.stop();
-        }
-        // Files dropped on the window become the document.
-        let dropped: Vec<PathBuf> = ctx.input(|i| {
-            i.raw
-                .dropped_files
-                .iter()
-                .map(|f| f.path().to_path_buf())
-                .collect()
-        });
-        if let Some(path) = dropped.first() {
-            self.open_document(path);
-        }
-        // A long paste becomes a document instead of chat text.
-        let pasted = ctx.input_mut(|i| {
-            let mut long = None;
-            i.events.retain(|e| match e {
-                egui::Event::Paste(text) if text.chars().count() >= PASTE_AS_DOCUMENT_CHARS => {
-                    long = Some(text.clone());
-                    false
-                }
-                _ => true,
-            });
-            long
-        });
-        if let Some(text) = pasted {
-            self.attach_text("Pasted text", &text);
-        }
-    }
-
-    fn status_text(&self) -> String {
-        match self.model.state() {
-            ModelState::Empty => "No model loaded".to_owned(),
-            ModelState::Loading { path, progress } => format!(
-                "Loading {} … {:.0}%",
-                path.file_name()
-                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-                progress * 100.0
-            ),
-            ModelState::Connecting { url } => format!("Connecting to {url} …"),
-            ModelState::Ready(info) if info.server.is_some() => format!(
-                "{} on {} · {} ctx per request · {} at a time",
-                info.name,
-                info.server.as_deref().unwrap_or_default(),
-                info.n_ctx,
-                self.server().map_or(1, |s| s.parallel)
-            ),
-            ModelState::Ready(info) => format!(
-                "{} · {} ctx · {} threads · {}",
-                info.name,
-                info.n_ctx,
-                info.threads.0,
-                info.gpu_backend.as_deref().map_or_else(
-                    || "CPU".to_owned(),
-                    |b| format!("{b}, {} layers on GPU", info.gpu_layers)
-                )
-            ),
-        }
-    }
-
-    /// Draws one frame.
-    pub fn ui(&mut self, ui: &mut egui::Ui) {
-        let ctx = ui.ctx().clone();
-        self.poll();
-        self.shortcuts(&ctx);
-        let status = self.status_text();
-
-        egui::Panel::top("toolbar").show(ui, |ui| self.toolbar_ui(ui));
-        egui::Panel::bottom("status").show(ui, |ui| {
-            ui.horizontal(|ui| {
-                ui.label(&status);
-                if self.documents.is_reading() {
-                    ui.spinner();
-                    ui.label("Reading the document…");
-                }
-            });
-        });
-        egui::Panel::left("conversations")
-            .resizable(true)
-            .default_size(220.0)
-            .show(ui, |ui| sidebar::sidebar_ui(self, ui));
-        egui::CentralPanel::default().show(ui, |ui| {
-            self.notices_ui(ui);
-            match self.view {
-                View::Chat => chat_view::chat_ui(self, ui),
-                View::Models => models::models_ui(self, ui),
-                View::Settings => settings_view::settings_ui(self, ui),
-            }
-        });
-        self.save_settings_if_changed(&ctx);
-        if self.chat.is_generating() || self.manager.setup.running || self.model.is_loading() {
-            // Keeps ETAs and spinners moving between events.
-            ctx.request_repaint_after(Duration::from_millis(250));
-        }
-    }
-
-    fn toolbar_ui(&mut self, ui: &mut egui::Ui) {
-        ui.horizontal(|ui| {
-            ui.heading("xgen-desk");
-            ui.separator();
-            if ui.button("New chat").on_hover_text("Ctrl+N").clicked() {
-                self.new_conversation();
-            }
-            if ui
-                .button("Open document…")
-                .on_hover_text("Ctrl+O — .txt .md .pdf .docx .html")
-                .clicked()
-            {
-                self.documents.pick(&self.waker, &mut self.notices);
-            }
-            ui.separator();
-            ui.selectable_value(&mut self.view, View::Chat, "Chat");
-            ui.selectable_value(&mut self.view, View::Models, "Models");
-            ui.selectable_value(&mut self.view, View::Settings, "Settings")
-                .on_hover_text("Ctrl+,");
-        });
-    }
-
-    fn notices_ui(&mut self, ui: &mut egui::Ui) {
-        let mut dismiss = None;
-        let mut act = None;
-        for (i, n) in self.notices.0.iter().enumerate() {
-            egui::Frame::group(ui.style())
-                .fill(ui.visuals().error_fg_color.gamma_multiply(0.12))
-                .show(ui, |ui| {
-                    // The buttons first, on the right, so a long message wraps beside them
-                    // instead of pushing them out of the window.
-                    ui.horizontal(|ui| {
-                        ui.colored_label(ui.visuals().error_fg_color, "!");
-                        ui.with_layout(egui::Layout::right_to_left(egui::Align::TOP), |ui| {
-                            if ui.small_button("Dismiss").clicked() {
-                                dismiss = Some(i);
-                            }
-                            let label = match n.action {
-                                Some(NoticeAction::Reload) => Some("Reload"),
-                                Some(NoticeAction::OpenModels) => Some("Open Models"),
-                                None => None,
-                            };
-                            if let Some(label) = label {
-                                if ui.button(label).clicked() {
-                                    act = Some((i, n.action));
-                                }
-                            }
-                            ui.with_layout(
-                                egui::Layout::left_to_right(egui::Align::TOP).with_main_wrap(true),
-                                |ui| ui.add(egui::Label::new(&n.message).wrap()),
-                            );
-                        });
-                    });
-                    if let Some(details) = &n.details {
-                        ui.collapsing("Details", |ui| {
-                            ui.label(egui::RichText::new(details).monospace());
-                        });
-                    }
-                });
-        }
-        if let Some((i, action)) = act {
-            self.dismiss_notice(i);
-            match action {
-                Some(NoticeAction::Reload) => self.reload_engine(),
-                Some(NoticeAction::OpenModels) => self.view = View::Models,
-                None => {}
-            }
-        } else if let Some(i) = dismiss {
-            self.dismiss_notice(i);
-        }
-    }
-}
-
-impl eframe::App for XgenApp {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        Self::ui(self, ui);
-    }
-}
-
-fn apply_theme(ctx: &egui::Context, theme: ThemeChoice) {
-    let preference = match theme {
-        ThemeChoice::System => egui::ThemePreference::System,
-        ThemeChoice::Light => egui::ThemePreference::Light,
-        ThemeChoice::Dark => egui::ThemePreference::Dark,
-    };
-    ctx.options_mut(|o| o.theme_preference = preference);
-}
-
-/// The error and its causes, each once.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut details = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !details.contains(&text) {
-            details.push_str(": ");
-            details.push_str(&text);
-        }
-        source = s.source();
-    }
-    details
-}
-
-fn first_sentence(text: &str) -> String {
-    let mut s = text.split(": ").next().unwrap_or(text).trim().to_owned();
-    if let Some(first) = s.get(..1) {
-        let upper = first.to_uppercase();
-        s.replace_range(..1, &upper);
-    }
-    if !s.ends_with('.') {
-        s.push('.');
-    }
-    s
-}
-
-/// Opens the window and runs until it is closed.
-///
-/// # Errors
-/// When no window can be opened (no display, no OpenGL).
-pub fn run() -> Result<()> {
-    run_with_documents(Vec::new())
-}
-
-/// [`run`], opening the first of `documents` (what a file manager passes with "Open with") in
-/// the first conversation.
-///
-/// # Errors
-/// When no window can be opened (no display, no OpenGL).
-pub fn run_with_documents(documents: Vec<PathBuf>) -> Result<()> {
-    let opts = AppOptions::from_env()?;
-    let mut viewport = egui::ViewportBuilder::default();
-    // The installers' icon (assets/); a PNG that does not decode only costs the window icon.
-    if let Ok(icon) = eframe::icon_data::from_png_bytes(include_bytes!("../../assets/icon.png")) {
-        viewport = viewport.with_icon(icon);
-    }
-    let options = eframe::NativeOptions {
-        viewport: viewport
-            .with_title("xgen-desk")
-            .with_app_id("xgen-desk")
-            .with_inner_size([1100.0, 760.0])
-            .with_min_inner_size([640.0, 420.0])
-            .with_drag_and_drop(true),
-        ..Default::default()
-    };
-    eframe::run_native(
-        "xgen-desk",
-        options,
-        Box::new(move |cc| {
-            let mut app = XgenApp::new(&cc.egui_ctx, opts)?;
-            if let Some(document) = documents.first() {
-                app.open_document(document);
-            }
-            Ok(Box::new(app))
-        }),
-    )
-    .map_err(|e| anyhow!("could not open the window: {e}"))
 }

@@ -12,8 +12,8 @@ use anyhow::{Context as _, Result};
 use super::job::{Job, Waker};
 use crate::engine::hardware::{cpu_cores, default_threads};
 use crate::engine::{
-    Backend, Engine, EngineError, LoadEvent, LoadHandle, LoadSettings, ModelFacts, ModelInfo,
-    Plan, Planning,
+    Backend, Engine, EngineError, LoadEvent, LoadHandle, LoadSettings, ModelFacts, ModelInfo, Plan,
+    Planning,
 };
 use crate::remote::{secret, RemoteEngine, RemoteError, ServerConfig};
 use crate::tokenizer::XgenTextTokenizer;

@@ -369,40 +369,42 @@ fn servers_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
 
 fn server_form_ui(app: &mut XgenApp, ui: &mut egui::Ui, connecting: Option<&str>) {
     let form = &mut app.manager.server_form;
-    egui::Grid::new("server-form").num_columns(2).show(ui, |ui| {
-        let label = ui.label("Server URL");
-        ui.add(
-            egui::TextEdit::singleline(&mut form.url)
-                .hint_text("http://gpu-box:8080")
-                .desired_width(320.0),
-        )
-        .labelled_by(label.id);
-        ui.end_row();
-        let label = ui.label("API key");
-        ui.add(
-            egui::TextEdit::singleline(&mut form.api_key)
-                .password(true)
-                .hint_text("if the server wants one (kept in the system's credential store)")
-                .desired_width(320.0),
-        )
-        .labelled_by(label.id);
-        ui.end_row();
-        let label = ui.label("Model");
-        ui.add(
-            egui::TextEdit::singleline(&mut form.model)
-                .hint_text("empty: the first the server lists")
-                .desired_width(320.0),
-        )
-        .labelled_by(label.id);
-        ui.end_row();
-        let label = ui.label("Parts at a time");
-        ui.horizontal(|ui| {
-            ui.add(egui::DragValue::new(&mut form.parallel).range(0..=64))
-                .labelled_by(label.id);
-            ui.weak("0: as many as the server has slots");
+    egui::Grid::new("server-form")
+        .num_columns(2)
+        .show(ui, |ui| {
+            let label = ui.label("Server URL");
+            ui.add(
+                egui::TextEdit::singleline(&mut form.url)
+                    .hint_text("http://gpu-box:8080")
+                    .desired_width(320.0),
+            )
+            .labelled_by(label.id);
+            ui.end_row();
+            let label = ui.label("API key");
+            ui.add(
+                egui::TextEdit::singleline(&mut form.api_key)
+                    .password(true)
+                    .hint_text("if the server wants one (kept in the system's credential store)")
+                    .desired_width(320.0),
+            )
+            .labelled_by(label.id);
+            ui.end_row();
+            let label = ui.label("Model");
+            ui.add(
+                egui::TextEdit::singleline(&mut form.model)
+                    .hint_text("empty: the first the server lists")
+                    .desired_width(320.0),
+            )
+            .labelled_by(label.id);
+            ui.end_row();
+            let label = ui.label("Parts at a time");
+            ui.horizontal(|ui| {
+                ui.add(egui::DragValue::new(&mut form.parallel).range(0..=64))
+                    .labelled_by(label.id);
+                ui.weak("0: as many as the server has slots");
+            });
+            ui.end_row();
         });
-        ui.end_row();
-    });
     if let Some(warning) = crate::remote::plain_http_warning(&form.url) {
         ui.colored_label(ui.visuals().warn_fg_color, warning);
     }

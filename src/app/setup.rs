@@ -183,7 +183,12 @@ impl ModelManager {
     }
 
     /// No server is in use any more (a local model was chosen).
-    pub(crate) fn no_server_in_use(&mut self, opts: &AppOptions, read_only: bool, notices: &mut Notices) {
+    pub(crate) fn no_server_in_use(
+        &mut self,
+        opts: &AppOptions,
+        read_only: bool,
+        notices: &mut Notices,
+    ) {
         if self.servers.active.take().is_some() {
             self.save_servers(opts, read_only, notices);
         }
@@ -220,8 +225,10 @@ impl ModelManager {
         let options = SetupOptions::new(opts.paths.clone(), opts.hub.clone());
         let source = ModelSource::Catalog(opts.setup_model);
         let quant = self.setup.quant;
+        let isolation = opts.isolation.clone();
         let job = Job::spawn("xgen-setup", waker, move |r| {
-            let mut validate = pipeline::validate_with_engine;
+            let cancel = r.cancel_token().clone();
+            let mut validate = |path: &Path| pipeline::validate_isolated(path, &isolation, &cancel);
             let result = pipeline::setup(
                 &source,
                 quant,

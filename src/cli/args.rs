@@ -50,6 +50,8 @@ pub enum Commands {
     /// Print the text a document yields, as the model reads it, with page and heading
     /// markers; `--json` prints format, pages, characters, warnings, sections and text.
     Extract(super::extract::ExtractArgs),
+    /// Load a GGUF and run a token through it; `--json` prints its facts (or the error).
+    Check(super::check::CheckArgs),
     /// Chat on standard input: one message per line; `/reset` starts over, `/exit` quits.
     Chat {
         /// A system prompt.

@@ -7,6 +7,7 @@
 pub mod args;
 mod bench;
 mod chat;
+mod check;
 mod extract;
 mod models;
 pub mod output;
@@ -68,6 +69,7 @@ pub fn run(command: Commands) -> Result<()> {
             sampling,
         } => summarize::run(&file, style.into(), &model, &server, &sampling),
         Commands::Extract(args) => extract::run(&args),
+        Commands::Check(args) => check::run(&args),
         Commands::Chat {
             system,
             model,

@@ -107,7 +107,9 @@ pub fn setup(model: Option<&str>, quant: QuantType, offline: bool) -> Result<()>
     })?;
     let options = setup_options(offline)?;
     let mut bar = StageProgress::new("");
-    let mut validate = pipeline::validate_with_engine;
+    let isolation = crate::isolate::Isolation::current()?;
+    let cancel = CancelToken::new();
+    let mut validate = |path: &Path| pipeline::validate_isolated(path, &isolation, &cancel);
     let outcome = pipeline::setup(
         &source,
         quant,

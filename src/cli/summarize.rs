@@ -31,7 +31,7 @@ pub fn run(
     let (engine, info) = open_backend(model, server)?;
     let sampling = sampling_args.sampling();
     let quiet = sampling_args.quiet;
-    let mut engine_model = EngineModel::new(&engine, info.n_ctx, sampling.clone());
+    let mut engine_model = EngineModel::new(&*engine, info.n_ctx, sampling.clone());
     let options = SummarizeOptions::new(style, sampling.max_tokens);
     let plan = summarize::plan(&mut engine_model, &document, &options)
         .with_context(|| format!("cannot summarize {}", document.name))?;

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use super::{
-    request_channel, Engine, EngineError, GenerateRequest, Life, Notify, ReplyEvent,
-    ReplyHandle, Wake,
+    request_channel, Engine, EngineError, GenerateRequest, Handle, Life, Notify, PrereadEvent,
+    PrereadHandle, PrereadRequest, ReplyEvent, ReplyHandle, RequestEvent, Wake,
 };
 use crate::cancel::CancelToken;
 use crate::prompt::Message;
@@ -35,6 +35,16 @@ pub trait Inference: Send + Sync {
     /// # Errors
     /// As [`Inference::count_tokens`], and template errors.
     fn count_prompt_tokens(&self, messages: &[Message]) -> Result<usize, EngineError>;
+
+    /// Reads a document ahead of any request about it ([`Engine::preread`]). Where nothing
+    /// can be read ahead, the handle ends at once, having read nothing.
+    fn preread(&self, _request: PrereadRequest) -> PrereadHandle {
+        ended_at_once(PrereadEvent::Done {
+            done: 0,
+            total: 0,
+            restored: 0,
+        })
+    }
 
     /// Forgets any cached conversation.
     fn clear_cache(&self) {}
@@ -69,6 +79,10 @@ impl Inference for Engine {
         Engine::count_prompt_tokens(self, messages)
     }
 
+    fn preread(&self, request: PrereadRequest) -> PrereadHandle {
+        Engine::preread(self, request)
+    }
+
     fn clear_cache(&self) {
         Engine::clear_cache(self);
     }
@@ -81,9 +95,10 @@ impl Inference for Engine {
 impl Inference for XgenTextTokenizer {
     /// Nothing can answer yet: the reply fails at once with [`EngineError::NoModel`].
     fn generate_with_cancel(&self, _request: GenerateRequest, cancel: CancelToken) -> ReplyHandle {
-        let nobody: Notify = Arc::new(|_: Wake| {});
-        let (outbox, handle) = request_channel(0, cancel, nobody, Arc::new(Life::default()));
-        outbox.send(ReplyEvent::Failed(EngineError::NoModel));
+        let handle = ended_at_once(ReplyEvent::Failed(EngineError::NoModel));
+        if cancel.is_cancelled() {
+            handle.cancel();
+        }
         handle
     }
 
@@ -94,6 +109,15 @@ impl Inference for XgenTextTokenizer {
     fn count_prompt_tokens(&self, messages: &[Message]) -> Result<usize, EngineError> {
         Ok(self.prompt_ids(messages).len())
     }
+}
+
+/// A handle whose request ended before it began, with `event`.
+pub(crate) fn ended_at_once<E: RequestEvent>(event: E) -> Handle<E> {
+    let nobody: Notify = Arc::new(|_: Wake| {});
+    let (outbox, handle) =
+        request_channel(0, CancelToken::new(), nobody, Arc::new(Life::default()));
+    outbox.send(event);
+    handle
 }
 
 /// A shared handle to whatever answers: cheap to clone into a job thread.

@@ -24,6 +24,9 @@ pub type LoadHandle = Handle<LoadEvent>;
 /// A reply ([`super::Engine::generate`]).
 pub type ReplyHandle = Handle<ReplyEvent>;
 
+/// A document read ahead ([`super::Engine::preread`]).
+pub type PrereadHandle = Handle<super::PrereadEvent>;
+
 impl<E: RequestEvent> Handle<E> {
     pub(super) fn new(
         id: u64,

@@ -17,12 +17,18 @@
 //!   logits (vocabulary x batch) and, without flash attention, the attention scores (context x
 //!   batch x heads);
 //! - a fixed overhead for the program, the tokenizer and llama.cpp's bookkeeping.
+//!
+//! The header is read before llama.cpp ever sees the file, from files nobody vetted: it goes
+//! through [`GgufFile::open_checked`] (bounded memory, tensor data inside the file), every
+//! dimension is held to a range real models stay far inside ([`LIMITS`]), and the estimates use
+//! saturating arithmetic, so an absurd figure can only mean "does not fit", never an overflow.
+//! The search over GPU layers is linear in the layer count (per-layer sizes are summed once).
 
 use std::fmt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use xgen_quantize::gguf::{GgufFile, GgufValue};
+use xgen_quantize::gguf::{GgufArray, GgufFile, GgufValue};
 
 use super::{KvPrecision, LoadSettings};
 
@@ -41,6 +47,26 @@ pub const VRAM_OVERHEAD: u64 = 400 * MIB;
 pub const RAM_HEADROOM: u64 = 256 * MIB;
 /// VRAM left free (other programs, the display).
 pub const VRAM_HEADROOM: u64 = 256 * MIB;
+
+/// Most repeating layers a model may have (the largest today have a few hundred).
+pub const MAX_LAYERS: u32 = 1 << 16;
+
+/// The range each header fact must lie in: `(key suffix, least, most)`. Real models stay far
+/// inside them; a value outside means a damaged or hostile file, refused before anything is
+/// sized from it.
+pub const LIMITS: [(&str, u64, u64); 8] = [
+    ("block_count", 1, MAX_LAYERS as u64),
+    ("embedding_length", 1, 1 << 20),
+    ("attention.head_count", 0, 1 << 16),
+    ("attention.head_count_kv", 0, 1 << 16),
+    ("attention.key_length", 0, 1 << 16),
+    ("attention.value_length", 0, 1 << 16),
+    ("feed_forward_length", 0, 1 << 24),
+    ("context_length", 1, 1 << 28),
+];
+
+/// The range of the vocabulary size (`tokenizer.ggml.tokens` or `vocab_size`).
+pub const VOCAB_LIMIT: (u64, u64) = (1, 1 << 24);
 
 /// What the planner needs to know about a model, read from its GGUF header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,21 +127,27 @@ pub enum FactsError {
         /// The key.
         key: String,
     },
+    /// A dimension outside the range any model has.
+    #[error("{path}: {key} is {value}, outside the range a model can have ({min} to {max}); the file is damaged or not a model")]
+    Implausible {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The key.
+        key: String,
+        /// The value found.
+        value: u64,
+        /// The least allowed.
+        min: u64,
+        /// The most allowed.
+        max: u64,
+    },
 }
 
 fn int_value(value: &GgufValue) -> Option<u64> {
     match value {
-        GgufValue::U8(v) => Some(u64::from(*v)),
-        GgufValue::U16(v) => Some(u64::from(*v)),
-        GgufValue::U32(v) => Some(u64::from(*v)),
-        GgufValue::U64(v) => Some(*v),
-        GgufValue::I8(v) => u64::try_from(*v).ok(),
-        GgufValue::I16(v) => u64::try_from(*v).ok(),
-        GgufValue::I32(v) => u64::try_from(*v).ok(),
-        GgufValue::I64(v) => u64::try_from(*v).ok(),
         // Per-layer arrays (some architectures): the largest entry.
-        GgufValue::Array { values, .. } => values.iter().filter_map(int_value).max(),
-        _ => None,
+        GgufValue::Array(a) => a.max_unsigned(),
+        other => other.as_unsigned(),
     }
 }
 
@@ -125,56 +157,86 @@ impl ModelFacts {
     /// # Errors
     /// [`FactsError`] when the file is not a readable GGUF or lacks the dimensions.
     pub fn from_gguf(path: &Path) -> Result<Self, FactsError> {
-        let header_err = |reason: String| FactsError::Header {
+        let gguf = GgufFile::open_checked(path).map_err(|e| FactsError::Header {
             path: path.to_path_buf(),
-            reason,
-        };
-        let gguf = GgufFile::read(path).map_err(|e| header_err(e.to_string()))?;
-        let file_size = std::fs::metadata(path)
-            .map_err(|e| header_err(e.to_string()))?
-            .len();
+            reason: e.to_string(),
+        })?;
+        Self::from_header(&gguf, path)
+    }
+
+    /// The facts of a header already read (and checked: [`GgufFile::open_checked`]); `path`
+    /// names the file in errors and gives the name when the header has none.
+    ///
+    /// # Errors
+    /// [`FactsError`] when the header lacks the dimensions or has absurd ones.
+    pub fn from_header(gguf: &GgufFile, path: &Path) -> Result<Self, FactsError> {
+        let file_size = gguf.file_size;
         let architecture = gguf
             .get("general.architecture")
             .and_then(GgufValue::as_str)
             .unwrap_or("llama")
             .to_owned();
         let key = |suffix: &str| format!("{architecture}.{suffix}");
-        let get = |suffix: &str| gguf.get(&key(suffix)).and_then(int_value);
-        let need = |suffix: &str| {
-            get(suffix)
-                .and_then(|v| u32::try_from(v).ok())
-                .ok_or_else(|| FactsError::MissingKey {
+        // Each fact within its range, or an error naming the key and the value.
+        let checked = |key: String, value: u64, (min, max): (u64, u64)| {
+            u32::try_from(value)
+                .ok()
+                .filter(|_| (min..=max).contains(&value))
+                .ok_or(FactsError::Implausible {
                     path: path.to_path_buf(),
-                    key: key(suffix),
+                    key,
+                    value,
+                    min,
+                    max,
                 })
+        };
+        let limit = |suffix: &str| {
+            LIMITS
+                .iter()
+                .find(|(k, ..)| *k == suffix)
+                .map_or((0, u64::from(u32::MAX)), |&(_, min, max)| (min, max))
+        };
+        let get = |suffix: &str| -> Result<Option<u32>, FactsError> {
+            gguf.get(&key(suffix))
+                .and_then(int_value)
+                .map(|v| checked(key(suffix), v, limit(suffix)))
+                .transpose()
+        };
+        let need = |suffix: &str| {
+            get(suffix)?.ok_or_else(|| FactsError::MissingKey {
+                path: path.to_path_buf(),
+                key: key(suffix),
+            })
         };
         let n_layer = need("block_count")?;
         let n_embd = need("embedding_length")?;
+        // Recurrent models (Mamba, RWKV) have no attention heads; a width per head still needs
+        // a divisor.
         let n_head = need("attention.head_count")?.max(1);
-        let n_head_kv = get("attention.head_count_kv")
-            .and_then(|v| u32::try_from(v).ok())
-            .unwrap_or(n_head);
+        let n_head_kv = get("attention.head_count_kv")?.unwrap_or(n_head);
         let head_dim = n_embd / n_head;
-        let dim = |suffix: &str| {
-            get(suffix)
-                .and_then(|v| u32::try_from(v).ok())
-                .unwrap_or(head_dim)
+        let head_dim_k = get("attention.key_length")?.unwrap_or(head_dim);
+        let head_dim_v = get("attention.value_length")?.unwrap_or(head_dim);
+        let n_ff = match get("feed_forward_length")? {
+            Some(v) => v,
+            None => checked(
+                key("feed_forward_length"),
+                4 * u64::from(n_embd),
+                limit("feed_forward_length"),
+            )?,
         };
-        let head_dim_k = dim("attention.key_length");
-        let head_dim_v = dim("attention.value_length");
-        let n_ff = get("feed_forward_length")
-            .and_then(|v| u32::try_from(v).ok())
-            .unwrap_or(4 * n_embd);
-        let n_ctx_train = get("context_length")
-            .and_then(|v| u32::try_from(v).ok())
-            .unwrap_or(4096);
-        let n_vocab = gguf
+        let n_ctx_train = get("context_length")?.unwrap_or(4096);
+        let n_vocab = match gguf
             .get("tokenizer.ggml.tokens")
             .and_then(GgufValue::as_array)
-            .map(<[GgufValue]>::len)
-            .and_then(|n| u32::try_from(n).ok())
-            .or_else(|| get("vocab_size").and_then(|v| u32::try_from(v).ok()))
-            .unwrap_or(32_000);
+            .map(GgufArray::len)
+        {
+            Some(n) => checked("tokenizer.ggml.tokens".to_owned(), n, VOCAB_LIMIT)?,
+            None => match gguf.get(&key("vocab_size")).and_then(int_value) {
+                Some(n) => checked(key("vocab_size"), n, VOCAB_LIMIT)?,
+                None => 32_000,
+            },
+        };
 
         // Tensor sizes from the offsets: each tensor runs to the next one (padding included).
         let data_len = file_size.saturating_sub(gguf.data_offset);
@@ -187,6 +249,7 @@ impl ModelFacts {
                 .map_or(data_len, |&next| gguf.tensors[next].offset);
             sizes[i] = end.saturating_sub(gguf.tensors[i].offset);
         }
+        // n_layer is at most MAX_LAYERS: this is at most 512 KiB.
         let mut layer_bytes = vec![0u64; n_layer as usize];
         let mut output_bytes = 0u64;
         let mut embd_bytes = 0u64;
@@ -196,18 +259,18 @@ impl ModelFacts {
             if let Some(rest) = name.strip_prefix("blk.") {
                 let layer = rest.split('.').next().and_then(|n| n.parse::<usize>().ok());
                 if let Some(slot) = layer.and_then(|l| layer_bytes.get_mut(l)) {
-                    *slot += size;
+                    *slot = slot.saturating_add(*size);
                 }
             } else if name.starts_with("output") {
                 has_output |= name == "output.weight";
-                output_bytes += size;
+                output_bytes = output_bytes.saturating_add(*size);
             } else if name == "token_embd.weight" {
                 embd_bytes = *size;
             }
         }
         if !has_output {
             // Tied embeddings: a GPU holds its own copy of them as the output layer.
-            output_bytes += embd_bytes;
+            output_bytes = output_bytes.saturating_add(embd_bytes);
         }
         let name = gguf
             .get("general.name")
@@ -241,15 +304,18 @@ impl ModelFacts {
     /// KV cache bytes per token per layer at a precision.
     #[must_use]
     pub fn kv_bytes_per_token_layer(&self, kv: KvPrecision) -> u64 {
-        let width = u64::from(self.n_head_kv) * u64::from(self.head_dim_k + self.head_dim_v);
+        let width = u64::from(self.n_head_kv)
+            .saturating_mul(u64::from(self.head_dim_k) + u64::from(self.head_dim_v));
         let (num, den) = kv_bytes_ratio(kv);
-        width * num / den
+        width.saturating_mul(num) / den
     }
 
     /// The whole KV cache for `n_ctx` tokens (padded as llama.cpp pads it).
     #[must_use]
     pub fn kv_bytes(&self, n_ctx: u32, kv: KvPrecision) -> u64 {
-        u64::from(pad_ctx(n_ctx)) * u64::from(self.n_layer) * self.kv_bytes_per_token_layer(kv)
+        u64::from(pad_ctx(n_ctx))
+            .saturating_mul(u64::from(self.n_layer))
+            .saturating_mul(self.kv_bytes_per_token_layer(kv))
     }
 
     /// The part of the compute buffer that is written, and so resident, when the engine reads a
@@ -257,7 +323,9 @@ impl ModelFacts {
     /// logits of every token in the batch stay untouched.
     #[must_use]
     pub fn compute_resident_bytes(&self, n_ctx: u32, n_ubatch: u32, flash_attention: bool) -> u64 {
-        let unused_logits = 4 * u64::from(n_ubatch.max(1) - 1) * u64::from(self.n_vocab);
+        let unused_logits = u64::from(n_ubatch.max(1) - 1)
+            .saturating_mul(u64::from(self.n_vocab))
+            .saturating_mul(4);
         self.compute_bytes(n_ctx, n_ubatch, flash_attention)
             .saturating_sub(unused_logits)
     }
@@ -267,15 +335,19 @@ impl ModelFacts {
     #[must_use]
     pub fn compute_bytes(&self, n_ctx: u32, n_ubatch: u32, flash_attention: bool) -> u64 {
         let ub = u64::from(n_ubatch.max(1));
-        let f32s =
-            ub * (u64::from(self.n_vocab) + u64::from(self.n_ff) + 4 * u64::from(self.n_embd));
+        // Each term is at most 2^34 (u32 sums), the batch at most 2^32: saturating products.
+        let f32s = ub.saturating_mul(
+            u64::from(self.n_vocab) + u64::from(self.n_ff) + 4 * u64::from(self.n_embd),
+        );
         let scores = if flash_attention {
             0
         } else {
             // Attention scores and their softmax, f32, for every head.
-            2 * ub * u64::from(pad_ctx(n_ctx)) * u64::from(self.n_head)
+            (2 * ub)
+                .saturating_mul(u64::from(pad_ctx(n_ctx)))
+                .saturating_mul(u64::from(self.n_head))
         };
-        4 * (f32s + scores)
+        f32s.saturating_add(scores).saturating_mul(4)
     }
 }
 
@@ -435,7 +507,10 @@ impl MemoryUse {
     /// The sum.
     #[must_use]
     pub fn total(&self) -> u64 {
-        self.weights + self.kv_cache + self.compute + self.overhead
+        self.weights
+            .saturating_add(self.kv_cache)
+            .saturating_add(self.compute)
+            .saturating_add(self.overhead)
     }
 }
 
@@ -571,6 +646,14 @@ pub enum PlanError {
         /// What would help.
         hint: String,
     },
+    /// The model's facts are outside what any model has (see [`MAX_LAYERS`]).
+    #[error("{model} cannot be planned for: {reason}")]
+    ImplausibleModel {
+        /// The model.
+        model: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A quantized KV cache was asked for with flash attention off.
     #[error("a {} KV cache needs flash attention, which was turned off", kv_name(*.0))]
     QuantizedKvNeedsFlashAttention(KvPrecision),
@@ -601,51 +684,74 @@ struct Estimate {
     vram: MemoryUse,
 }
 
-fn estimate(
-    facts: &ModelFacts,
-    n_ctx: u32,
-    n_batch: u32,
-    gpu_layers: u32,
-    kv: KvPrecision,
-    flash: bool,
-) -> Estimate {
-    let n_layer = facts.n_layer;
-    let on_gpu = gpu_layers.min(n_layer + 1);
-    // llama.cpp offloads the output layer first, then the last repeating layers.
-    let gpu_repeating = on_gpu.saturating_sub(1);
-    let first_gpu_layer = (n_layer - gpu_repeating) as usize;
-    let gpu_layer_weights: u64 = facts.layer_bytes[first_gpu_layer.min(facts.layer_bytes.len())..]
-        .iter()
-        .sum();
-    let gpu_output = if on_gpu > 0 { facts.output_bytes } else { 0 };
-    // Tied embeddings stay on the CPU for the input even when the output copy is offloaded.
-    let ram_output_moved = if facts.tied_embeddings { 0 } else { gpu_output };
-    let kv_per_layer = u64::from(pad_ctx(n_ctx)) * facts.kv_bytes_per_token_layer(kv);
-    let compute = facts.compute_bytes(n_ctx, n_batch, flash);
-    let ram_weights = facts
-        .weights_bytes
-        .saturating_sub(gpu_layer_weights + ram_output_moved);
-    let mut ram = MemoryUse {
-        weights: ram_weights,
-        kv_cache: kv_per_layer * u64::from(n_layer - gpu_repeating),
-        compute: facts.compute_resident_bytes(n_ctx, n_batch, flash),
-        overhead: RAM_OVERHEAD + ram_weights / RAM_OVERHEAD_PER_WEIGHT,
-    };
-    let gpu_weights = gpu_layer_weights + gpu_output;
-    let mut vram = MemoryUse::default();
-    if on_gpu > 0 {
-        vram = MemoryUse {
-            weights: gpu_weights,
-            kv_cache: kv_per_layer * u64::from(gpu_repeating),
-            compute,
-            overhead: VRAM_OVERHEAD,
-        };
-        // The CPU keeps a small buffer for the layers it still runs and the inputs.
-        if gpu_repeating == n_layer {
-            ram.compute /= 8;
+/// `facts` with the per-layer sizes summed once from each layer to the last, so that the
+/// weights of any number of offloaded layers cost one lookup: the search over GPU layers stays
+/// linear in the layer count.
+struct Sized<'a> {
+    facts: &'a ModelFacts,
+    /// `from_layer[i]`: bytes of layers `i..` (one more entry than layers, the last 0).
+    from_layer: Vec<u64>,
+}
+
+impl<'a> Sized<'a> {
+    fn new(facts: &'a ModelFacts) -> Self {
+        let mut from_layer = vec![0u64; facts.layer_bytes.len() + 1];
+        for (i, bytes) in facts.layer_bytes.iter().enumerate().rev() {
+            from_layer[i] = from_layer[i + 1].saturating_add(*bytes);
         }
+        Self { facts, from_layer }
     }
-    Estimate { ram, vram }
+
+    fn estimate(
+        &self,
+        n_ctx: u32,
+        n_batch: u32,
+        gpu_layers: u32,
+        kv: KvPrecision,
+        flash: bool,
+    ) -> Estimate {
+        let facts = self.facts;
+        let n_layer = facts.n_layer;
+        let on_gpu = gpu_layers.min(n_layer.saturating_add(1));
+        // llama.cpp offloads the output layer first, then the last repeating layers.
+        let gpu_repeating = on_gpu.saturating_sub(1);
+        let first_gpu_layer = (n_layer - gpu_repeating) as usize;
+        let gpu_layer_weights = self
+            .from_layer
+            .get(first_gpu_layer)
+            .copied()
+            .unwrap_or_default();
+        let gpu_output = if on_gpu > 0 { facts.output_bytes } else { 0 };
+        // Tied embeddings stay on the CPU for the input even when the output copy is offloaded.
+        let ram_output_moved = if facts.tied_embeddings { 0 } else { gpu_output };
+        let kv_per_layer =
+            u64::from(pad_ctx(n_ctx)).saturating_mul(facts.kv_bytes_per_token_layer(kv));
+        let compute = facts.compute_bytes(n_ctx, n_batch, flash);
+        let ram_weights = facts
+            .weights_bytes
+            .saturating_sub(gpu_layer_weights.saturating_add(ram_output_moved));
+        let mut ram = MemoryUse {
+            weights: ram_weights,
+            kv_cache: kv_per_layer.saturating_mul(u64::from(n_layer - gpu_repeating)),
+            compute: facts.compute_resident_bytes(n_ctx, n_batch, flash),
+            overhead: RAM_OVERHEAD + ram_weights / RAM_OVERHEAD_PER_WEIGHT,
+        };
+        let gpu_weights = gpu_layer_weights.saturating_add(gpu_output);
+        let mut vram = MemoryUse::default();
+        if on_gpu > 0 {
+            vram = MemoryUse {
+                weights: gpu_weights,
+                kv_cache: kv_per_layer.saturating_mul(u64::from(gpu_repeating)),
+                compute,
+                overhead: VRAM_OVERHEAD,
+            };
+            // The CPU keeps a small buffer for the layers it still runs and the inputs.
+            if gpu_repeating == n_layer {
+                ram.compute /= 8;
+            }
+        }
+        Estimate { ram, vram }
+    }
 }
 
 /// Chooses GPU layers and KV precision for `request` on `hardware`.
@@ -657,12 +763,23 @@ fn estimate(
 ///
 /// # Errors
 /// [`PlanError::DoesNotFit`] when no configuration fits; [`PlanError::QuantizedKvNeedsFlashAttention`]
-/// for a contradictory request.
+/// for a contradictory request; [`PlanError::ImplausibleModel`] for more than [`MAX_LAYERS`]
+/// layers.
 pub fn plan(
     facts: &ModelFacts,
     hardware: &Hardware,
     request: &PlanRequest,
 ) -> Result<Plan, PlanError> {
+    let layers = facts
+        .n_layer
+        .max(u32::try_from(facts.layer_bytes.len()).unwrap_or(u32::MAX));
+    if layers > MAX_LAYERS {
+        return Err(PlanError::ImplausibleModel {
+            model: facts.name.clone(),
+            reason: format!("{layers} layers, more than the {MAX_LAYERS} any model has"),
+        });
+    }
+    let sized = Sized::new(facts);
     let n_ctx = request
         .n_ctx
         .unwrap_or_else(|| facts.n_ctx_train.min(8192))
@@ -683,11 +800,13 @@ pub fn plan(
         None if request.flash_attention == Some(false) => vec![KvPrecision::F16],
         None => vec![KvPrecision::F16, KvPrecision::Q8_0, KvPrecision::Q4_0],
     };
-    let layer_choices: Vec<u32> = match (request.gpu_layers, gpu) {
-        (Some(n), Some(_)) => vec![n.min(total_layers)],
-        (_, None) => vec![0],
-        (None, Some(_)) => (0..=total_layers).rev().collect(),
+    // From the most layers on the GPU to the fewest.
+    let layer_choices = match (request.gpu_layers, gpu) {
+        (Some(n), Some(_)) => n.min(total_layers)..=n.min(total_layers),
+        (_, None) => 0..=0,
+        (None, Some(_)) => 0..=total_layers,
     };
+    let fewest_layers = *layer_choices.start();
     let flash_for = |kv: KvPrecision| match kv {
         KvPrecision::Q8_0 | KvPrecision::Q4_0 => true,
         // Flash attention saves the attention scores' memory and is as fast on CPU and GPU.
@@ -695,9 +814,10 @@ pub fn plan(
     };
     let fits = |e: &Estimate| {
         let vram = e.vram.total();
-        let ram = e.ram.total() + if shared { vram } else { 0 };
+        let ram = e.ram.total().saturating_add(if shared { vram } else { 0 });
         ram <= ram_budget && (vram == 0 || (gpu.is_some() && vram <= vram_budget))
     };
+    let needs = |e: &Estimate| e.ram.total().saturating_add(e.vram.total());
 
     // For each KV precision, the most GPU layers that fit.
     let mut best: Option<(u32, KvPrecision, Estimate)> = None;
@@ -707,11 +827,11 @@ pub fn plan(
         if quality_last_resort && best.is_some() {
             break;
         }
-        for &layers in &layer_choices {
-            let e = estimate(facts, n_ctx, request.n_batch, layers, kv, flash_for(kv));
-            let better_than_smallest = smallest.as_ref().is_none_or(|(_, _, s)| {
-                e.ram.total() + e.vram.total() < s.ram.total() + s.vram.total()
-            });
+        for layers in layer_choices.clone().rev() {
+            let e = sized.estimate(n_ctx, request.n_batch, layers, kv, flash_for(kv));
+            let better_than_smallest = smallest
+                .as_ref()
+                .is_none_or(|(_, _, s)| needs(&e) < needs(s));
             if fits(&e) {
                 let improves = best.as_ref().is_none_or(|(l, _, _)| layers > *l);
                 if improves {
@@ -728,20 +848,22 @@ pub fn plan(
     let Some((gpu_layers, kv, e)) = best else {
         let (layers, kv, e) = smallest.unwrap_or_else(|| {
             let kv = kv_choices.last().copied().unwrap_or(KvPrecision::F16);
-            let layers = layer_choices.last().copied().unwrap_or(0);
-            let e = estimate(facts, n_ctx, request.n_batch, layers, kv, flash_for(kv));
-            (layers, kv, e)
+            let e = sized.estimate(n_ctx, request.n_batch, fewest_layers, kv, flash_for(kv));
+            (fewest_layers, kv, e)
         });
         return Err(PlanError::DoesNotFit {
             model: facts.name.clone(),
             n_ctx,
             kv_cache: kv,
             gpu_layers: layers,
-            ram_needed: e.ram.total() + if shared { e.vram.total() } else { 0 },
+            ram_needed: e
+                .ram
+                .total()
+                .saturating_add(if shared { e.vram.total() } else { 0 }),
             vram_needed: e.vram.total(),
             ram_budget,
             vram_budget,
-            hint: does_not_fit_hint(facts, hardware, request, n_ctx, ram_budget),
+            hint: does_not_fit_hint(&sized, hardware, request, n_ctx, ram_budget),
         });
     };
 
@@ -806,7 +928,7 @@ pub fn plan(
 
 /// What would make it fit: the largest context that fits on the CPU with the smallest cache.
 fn does_not_fit_hint(
-    facts: &ModelFacts,
+    sized: &Sized<'_>,
     hardware: &Hardware,
     request: &PlanRequest,
     n_ctx: u32,
@@ -822,7 +944,7 @@ fn does_not_fit_hint(
     let mut ctx = n_ctx;
     while ctx > 256 {
         ctx = (ctx / 2).max(256);
-        let e = estimate(facts, ctx, request.n_batch, layers, kv, flash);
+        let e = sized.estimate(ctx, request.n_batch, layers, kv, flash);
         if e.ram.total() <= ram_budget && (layers == 0 || e.vram.total() > 0) {
             return format!(
                 "A {ctx}-token context would fit; or close other programs, or use a smaller quantization of the model."
@@ -831,7 +953,7 @@ fn does_not_fit_hint(
     }
     format!(
         "The weights alone need {}: use a smaller quantization or a machine with more memory.",
-        gib(facts.weights_bytes)
+        gib(sized.facts.weights_bytes)
     )
 }
 

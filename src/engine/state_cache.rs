@@ -76,6 +76,15 @@ pub enum CachePrefix {
     Messages(usize),
     /// The first `n` tokens of the prompt.
     Tokens(usize),
+    /// A document at the start of message `message`, `bytes` long: the prompt up to where any
+    /// request after the document begins. Every question and summary style about the document
+    /// shares these tokens, so it is read once.
+    Document {
+        /// Index of the message in the prompt's messages.
+        message: usize,
+        /// Bytes of the message's content that are the document.
+        bytes: usize,
+    },
 }
 
 /// The sidecar of a state file.

@@ -1,7 +1,5 @@
 //! The engine thread: owns the llama backend, the model and its context.
 
-use std::fs::File;
-use std::io::Read;
 use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::mpsc;
@@ -16,14 +14,17 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
 use super::runtime::{backend, gpu_backend};
-use super::state_cache::{self, CachePrefix, StateCache};
+use super::state_cache::{self, StateCache};
 use super::{
     Command, EngineError, GenerateRequest, KvPrecision, LoadEvent, LoadSettings, ModelInfo, Outbox,
-    Plan, Planning, PromptInput, ReplyEvent, Sampling, StopReason, Timings, TokenizeInput,
+    Plan, Planning, PrereadEvent, PromptInput, ReplyEvent, Sampling, StopReason, Timings,
+    TokenizeInput,
 };
 use crate::prompt::{self, Message, PromptFormat, PromptPiece};
 
 mod decode;
+mod prefix;
+mod preread;
 
 pub(super) fn run(inbox: &mpsc::Receiver<Command>) {
     let mut next = inbox.recv().ok();
@@ -44,6 +45,9 @@ pub(super) fn run(inbox: &mpsc::Receiver<Command>) {
                 Err(error) => reply.send(LoadEvent::Failed(error)),
             },
             Command::Generate { reply, .. } => reply.send(ReplyEvent::Failed(EngineError::NoModel)),
+            Command::Preread { reply, .. } => {
+                reply.send(PrereadEvent::Failed(EngineError::NoModel));
+            }
             Command::Tokenize { reply, .. } => {
                 reply.send(Err(EngineError::NoModel)).ok();
             }
@@ -79,40 +83,19 @@ fn plan_load(
     }
 }
 
-/// Checks what llama.cpp would otherwise trip over: a missing, empty, truncated or foreign file.
+/// Checks what llama.cpp would otherwise trip over (a missing, empty, truncated or foreign
+/// file, a damaged header or tensor table), with the one GGUF check the converter uses too.
 fn validate_gguf(path: &Path) -> Result<(), EngineError> {
-    let bad = |reason: String| EngineError::BadModelFile {
-        path: path.to_path_buf(),
-        reason,
-    };
-    if !path.exists() {
-        return Err(EngineError::MissingFile(path.to_path_buf()));
+    match xgen_quantize::gguf::check_file(path) {
+        Ok(_) => Ok(()),
+        Err(xgen_quantize::GgufError::NotFound(_)) => {
+            Err(EngineError::MissingFile(path.to_path_buf()))
+        }
+        Err(error) => Err(EngineError::BadModelFile {
+            path: path.to_path_buf(),
+            reason: error.to_string(),
+        }),
     }
-    let mut file = File::open(path).map_err(|e| bad(format!("cannot open it: {e}")))?;
-    let len = file
-        .metadata()
-        .map_err(|e| bad(format!("cannot read its size: {e}")))?
-        .len();
-    if len == 0 {
-        return Err(bad("the file is empty".into()));
-    }
-    let mut magic = [0u8; 8];
-    if file.read_exact(&mut magic).is_err() {
-        return Err(bad(format!("the file is only {len} bytes long")));
-    }
-    if &magic[..4] != b"GGUF" {
-        return Err(bad(
-            "it does not start with the GGUF signature (is it a .bin, .safetensors or other file?)"
-                .into(),
-        ));
-    }
-    let version = u32::from_le_bytes([magic[4], magic[5], magic[6], magic[7]]);
-    if !(2..=3).contains(&version) {
-        return Err(bad(format!(
-            "GGUF version {version} is not supported (expected 2 or 3)"
-        )));
-    }
-    Ok(())
 }
 
 fn load_model(
@@ -276,9 +259,30 @@ fn serve(
         n_batch: settings.n_batch.max(1) as usize,
         batch: LlamaBatch::new(settings.n_batch.max(1) as usize, 1),
     };
+    // A document read ahead advances one batch at a time while no command waits, so any
+    // request takes the engine within one batch and reading goes on after it.
+    let mut reading: Option<preread::Preread> = None;
     loop {
-        let command = inbox.recv().ok()?;
+        let command = match reading.as_mut() {
+            Some(job) => match inbox.try_recv() {
+                Ok(command) => command,
+                Err(mpsc::TryRecvError::Empty) => {
+                    if session.preread_step(job) {
+                        reading = None;
+                    }
+                    continue;
+                }
+                Err(mpsc::TryRecvError::Disconnected) => return None,
+            },
+            None => inbox.recv().ok()?,
+        };
         match command {
+            Command::Preread { request, reply } => {
+                if let Some(previous) = reading.take() {
+                    session.preread_end(previous);
+                }
+                reading = session.preread_start(&request, reply);
+            }
             Command::Generate { request, reply } => {
                 if let Err(error) = session.generate(&request, &reply) {
                     reply.send(ReplyEvent::Failed(error));
@@ -294,11 +298,23 @@ fn serve(
                     .ok();
             }
             Command::ClearCache => session.clear_cache(),
-            Command::Unload => return inbox.recv().ok(),
-            other @ (Command::Load { .. } | Command::Shutdown) => return Some(other),
+            Command::Unload => {
+                end_reading(&mut session, reading.take());
+                return inbox.recv().ok();
+            }
+            other @ (Command::Load { .. } | Command::Shutdown) => {
+                end_reading(&mut session, reading.take());
+                return Some(other);
+            }
             #[cfg(feature = "fault-injection")]
             Command::Panic => panic!("fault injected by a test"),
         }
+    }
+}
+
+fn end_reading(session: &mut Session<'_>, reading: Option<preread::Preread>) {
+    if let Some(job) = reading {
+        session.preread_end(job);
     }
 }
 
@@ -348,82 +364,6 @@ impl Session<'_> {
     fn clear_cache(&mut self) {
         self.ctx.clear_kv_cache();
         self.cached.clear();
-    }
-
-    /// How many leading tokens of `prompt` form the document prefix of `request` (0: none, or
-    /// no disk cache).
-    fn cache_prefix_len(&self, request: &GenerateRequest, prompt: &[LlamaToken]) -> usize {
-        if self.state_cache.is_none() {
-            return 0;
-        }
-        match (request.cache_prefix, &request.prompt) {
-            (None | Some(CachePrefix::Messages(0)), _)
-            | (Some(CachePrefix::Messages(_)), PromptInput::Tokens(_)) => 0,
-            (Some(CachePrefix::Tokens(n)), _) => n.min(prompt.len()),
-            (Some(CachePrefix::Messages(n)), PromptInput::Chat(messages)) => {
-                // A head the template cannot render alone is simply not cached.
-                self.prompt_tokens(&messages[..n.min(messages.len())])
-                    .map_or(0, |head| {
-                        head.iter().zip(prompt).take_while(|(a, b)| a == b).count()
-                    })
-            }
-        }
-    }
-
-    /// Loads the state of `prefix` from the disk cache when the live cache holds less of it.
-    /// Returns the number of tokens restored.
-    fn restore_prefix(&mut self, prefix: &[LlamaToken]) -> usize {
-        let Some(cache) = self.state_cache.clone() else {
-            return 0;
-        };
-        let live = self
-            .cached
-            .iter()
-            .zip(prefix)
-            .take_while(|(a, b)| a == b)
-            .count();
-        if prefix.is_empty() || live >= prefix.len() || prefix.len() >= self.ctx.n_ctx() as usize {
-            return 0;
-        }
-        let ids = token_ids(prefix);
-        let Some(file) = cache.lookup(&ids) else {
-            return 0;
-        };
-        self.clear_cache();
-        match self.ctx.state_seq_load_file(&file, 0, prefix.len()) {
-            Ok((tokens, _)) if tokens == prefix => {
-                self.cached = tokens;
-                cache.touch(&ids);
-                prefix.len()
-            }
-            other => {
-                tracing::warn!(
-                    "state cache: {} did not load ({:?}); deleting it",
-                    file.display(),
-                    other.err()
-                );
-                self.clear_cache();
-                cache.remove(&ids);
-                0
-            }
-        }
-    }
-
-    /// Saves the live cache (which holds exactly the document prefix) to the disk cache.
-    fn save_prefix(&self) {
-        let Some(cache) = &self.state_cache else {
-            return;
-        };
-        let tokens = &self.cached;
-        let result = cache.store(&token_ids(tokens), |path| {
-            self.ctx
-                .state_seq_save_file(path, 0, tokens)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        });
-        if let Err(e) = result {
-            tracing::warn!("state cache: not saved: {e}");
-        }
     }
 
     /// The prompt a conversation becomes, as tokens. Special tokens are parsed only in text the

@@ -188,21 +188,17 @@ pub(crate) fn parse_event(route: Route, data: &Value) -> Chunk {
                 let total = count(p, "total").unwrap_or(0);
                 let cache = count(p, "cache").unwrap_or(0);
                 let processed = count(p, "processed").unwrap_or(0);
-                chunk.progress = Some((
-                    processed.saturating_sub(cache),
-                    total.saturating_sub(cache),
-                ));
+                chunk.progress =
+                    Some((processed.saturating_sub(cache), total.saturating_sub(cache)));
             }
             if let Some(text) = data.get("content").and_then(Value::as_str) {
                 text.clone_into(&mut chunk.text);
             }
             if data.get("stop").and_then(Value::as_bool) == Some(true) {
-                chunk.finish = Some(
-                    match data.get("stop_type").and_then(Value::as_str) {
-                        Some("limit") => StopReason::MaxTokens,
-                        _ => StopReason::EndOfTurn,
-                    },
-                );
+                chunk.finish = Some(match data.get("stop_type").and_then(Value::as_str) {
+                    Some("limit") => StopReason::MaxTokens,
+                    _ => StopReason::EndOfTurn,
+                });
                 if let Some(n) = count(data, "tokens_evaluated") {
                     chunk.figures.prompt_tokens = Some(n);
                 }

@@ -16,9 +16,12 @@
 //! stops the server.
 
 mod api;
+mod check;
 mod error;
+mod preread;
 pub mod secret;
 mod stream;
+mod url;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,17 +29,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::cancel::CancelToken;
 use crate::engine::{
     request_channel, EngineError, GenerateRequest, Inference, Life, ModelInfo, Notify,
-    PromptInput, ReplyEvent, ReplyHandle, StopScanner, Wake,
+    PrereadHandle, PrereadRequest, PromptInput, ReplyEvent, ReplyHandle, StopScanner, Wake,
 };
 use crate::prompt::{Message, XGEN_TURN_MARKER};
 use crate::tokenizer::XgenTextTokenizer;
 use api::{Ask, Route};
 pub use error::RemoteError;
+pub use url::{normalize_url, plain_http_warning};
 
 /// How long a connection may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -118,50 +122,6 @@ pub struct ServerInfo {
     pub warning: Option<String>,
 }
 
-/// The base URL of `url`: trimmed, without a trailing `/` or `/v1`.
-///
-/// # Errors
-/// [`RemoteError::InvalidUrl`] for anything that is not an `http(s)://host[:port][/path]`.
-pub fn normalize_url(url: &str) -> Result<String, RemoteError> {
-    let invalid = |reason: &str| RemoteError::InvalidUrl {
-        url: url.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let trimmed = url.trim().trim_end_matches('/');
-    let base = trimmed.strip_suffix("/v1").unwrap_or(trimmed);
-    let parsed = reqwest::Url::parse(base).map_err(|e| invalid(&e.to_string()))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(invalid("it must start with http:// or https://"));
-    }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(invalid("it names no host"));
-    }
-    if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err(invalid("it must not carry a query or fragment"));
-    }
-    Ok(base.to_owned())
-}
-
-/// A warning for a plain-HTTP address that is not this computer: prompts, documents and the
-/// API key would cross the network unencrypted.
-#[must_use]
-pub fn plain_http_warning(url: &str) -> Option<String> {
-    let parsed = reqwest::Url::parse(url.trim()).ok()?;
-    if parsed.scheme() != "http" {
-        return None;
-    }
-    let host = parsed.host_str()?;
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    (!loopback).then(|| {
-        "This server is reached over plain HTTP: your documents, chats and API key cross the network unencrypted. Use https:// unless the network is private and trusted.".to_owned()
-    })
-}
-
 /// An inference server used as the engine.
 pub struct RemoteEngine {
     runtime: Option<tokio::runtime::Runtime>,
@@ -236,10 +196,8 @@ impl RemoteEngine {
         };
         let info = runtime.block_on(engine.check(config))?;
         if info.xgen {
-            engine.tokenizer = Some(
-                XgenTextTokenizer::shared()
-                    .map_err(|e| RemoteError::Runtime(e.to_string()))?,
-            );
+            engine.tokenizer =
+                Some(XgenTextTokenizer::shared().map_err(|e| RemoteError::Runtime(e.to_string()))?);
         }
         engine.info = info;
         engine.runtime = Some(runtime);
@@ -309,170 +267,6 @@ impl RemoteEngine {
         }
         serde_json::from_str(&text)
             .map_err(|e| RemoteError::Protocol(format!("{path} did not answer JSON ({e})")))
-    }
-
-    async fn check(&self, config: &ServerConfig) -> Result<ServerInfo, RemoteError> {
-        let mut info = self.info.clone();
-        let listed = self
-            .exchange(reqwest::Method::GET, "/v1/models", None)
-            .await
-            .map_err(|e| match e {
-                RemoteError::Http { status: 404, .. } => RemoteError::Protocol(
-                    "it has no /v1/models, so it is not an OpenAI-compatible server such as llama-server or vLLM".to_owned(),
-                ),
-                other => other,
-            })?;
-        let entries = listed
-            .get("data")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        info.models = entries
-            .iter()
-            .filter_map(|m| m.get("id").and_then(Value::as_str).map(str::to_owned))
-            .collect();
-        let chosen = match config.model.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
-            Some(wanted) => entries.iter().find(|m| model_matches(m, wanted)).ok_or_else(|| {
-                RemoteError::NoSuchModel {
-                    model: wanted.to_owned(),
-                    available: info.models.clone(),
-                }
-            })?,
-            None => entries.first().ok_or_else(|| {
-                RemoteError::Protocol("the server lists no model in /v1/models".to_owned())
-            })?,
-        };
-        chosen
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .clone_into(&mut info.model);
-        let meta = chosen.get("meta");
-        let meta_u32 = |key: &str| {
-            meta.and_then(|m| m.get(key))
-                .and_then(Value::as_u64)
-                .and_then(|n| u32::try_from(n).ok())
-        };
-        info.n_ctx_train = meta_u32("n_ctx_train");
-        let max_model_len = chosen
-            .get("max_model_len")
-            .and_then(Value::as_u64)
-            .and_then(|n| u32::try_from(n).ok());
-
-        // llama-server answers /props (and wants the key for it); vLLM has none.
-        let props = match self.exchange(reqwest::Method::GET, "/props", None).await {
-            Ok(props) => Some(props),
-            Err(e @ RemoteError::Unauthorized { .. }) => return Err(e),
-            Err(_) => None,
-        };
-        if let Some(props) = props.filter(|p| p.get("total_slots").is_some()) {
-            info.kind = ServerKind::LlamaServer;
-            info.total_slots = props
-                .get("total_slots")
-                .and_then(Value::as_u64)
-                .and_then(|n| usize::try_from(n).ok());
-            info.n_ctx = props
-                .pointer("/default_generation_settings/n_ctx")
-                .and_then(Value::as_u64)
-                .and_then(|n| u32::try_from(n).ok())
-                .or_else(|| meta_u32("n_ctx"))
-                .unwrap_or(0);
-        } else {
-            info.kind = ServerKind::OpenAi;
-            info.n_ctx = max_model_len.unwrap_or(0);
-        }
-        info.xgen = self.is_xgen(&info, meta_u32("n_vocab")).await;
-        if info.n_ctx == 0 {
-            info.n_ctx = if info.xgen { 8192 } else { 4096 };
-        }
-        info.counts = if info.xgen {
-            TokenCounts::Exact
-        } else if self.server_counts(&info, "probe").await.is_ok() {
-            TokenCounts::Server
-        } else {
-            TokenCounts::Estimated
-        };
-        info.parallel = config
-            .parallel
-            .filter(|n| *n > 0)
-            .or(info.total_slots)
-            .unwrap_or(1)
-            .max(1);
-        Ok(info)
-    }
-
-    /// XGen's vocabulary: ids 50295 and 50256 are `<fim_prefix>` and `<|endoftext|>`.
-    async fn is_xgen(&self, info: &ServerInfo, n_vocab: Option<u32>) -> bool {
-        if n_vocab.is_some_and(|n| n != 51200) {
-            return false;
-        }
-        let body = json!({"tokens": [50295, 50256], "model": info.model});
-        match self
-            .exchange(reqwest::Method::POST, "/detokenize", Some(&body))
-            .await
-        {
-            Ok(answer) => {
-                let text = answer
-                    .get("content")
-                    .or_else(|| answer.get("prompt"))
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                text == "<fim_prefix><|endoftext|>"
-            }
-            // A server without /detokenize: trust the model's name.
-            Err(RemoteError::Http { status: 404, .. }) => {
-                info.model.to_ascii_lowercase().contains("xgen")
-            }
-            Err(_) => false,
-        }
-    }
-
-    /// Counts with the server's `/tokenize` (llama-server's or vLLM's form).
-    async fn server_counts(&self, info: &ServerInfo, text: &str) -> Result<usize, RemoteError> {
-        let body = match info.kind {
-            ServerKind::LlamaServer => {
-                json!({"content": text, "add_special": false, "parse_special": false})
-            }
-            ServerKind::OpenAi => {
-                json!({"model": info.model, "prompt": text, "add_special_tokens": false})
-            }
-        };
-        let answer = self
-            .exchange(reqwest::Method::POST, "/tokenize", Some(&body))
-            .await?;
-        token_count(&answer)
-    }
-
-    /// Counts the prompt a conversation becomes on the server (its chat template).
-    async fn server_prompt_counts(&self, messages: &[Message]) -> Result<usize, RemoteError> {
-        let chat: Vec<Value> = messages
-            .iter()
-            .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
-            .collect();
-        match self.info.kind {
-            ServerKind::LlamaServer => {
-                let body = json!({"messages": chat});
-                let rendered = self
-                    .exchange(reqwest::Method::POST, "/apply-template", Some(&body))
-                    .await?;
-                let prompt = rendered
-                    .get("prompt")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| RemoteError::Protocol("/apply-template gave no prompt".into()))?;
-                let body = json!({"content": prompt, "add_special": true, "parse_special": true});
-                let answer = self
-                    .exchange(reqwest::Method::POST, "/tokenize", Some(&body))
-                    .await?;
-                token_count(&answer)
-            }
-            ServerKind::OpenAi => {
-                let body = json!({"model": self.info.model, "messages": chat});
-                let answer = self
-                    .exchange(reqwest::Method::POST, "/tokenize", Some(&body))
-                    .await?;
-                token_count(&answer)
-            }
-        }
     }
 
     fn block_on<F: std::future::Future>(&self, future: F) -> Result<F::Output, EngineError> {
@@ -591,6 +385,10 @@ impl Inference for RemoteEngine {
         }
     }
 
+    fn preread(&self, request: PrereadRequest) -> PrereadHandle {
+        self.preread_on_server(&request)
+    }
+
     fn stopped(&self) -> Option<String> {
         self.life.ended()
     }
@@ -621,27 +419,6 @@ fn with_json(request: reqwest::RequestBuilder, body: &Value) -> reqwest::Request
         .body(body.to_string())
 }
 
-/// A model entry of `/v1/models` is `wanted` by id, or (llama-server) by alias.
-fn model_matches(entry: &Value, wanted: &str) -> bool {
-    entry.get("id").and_then(Value::as_str) == Some(wanted)
-        || entry
-            .get("aliases")
-            .and_then(Value::as_array)
-            .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(wanted)))
-}
-
-/// The number of tokens in a `/tokenize` answer (`tokens` array, or vLLM's `count`).
-fn token_count(answer: &Value) -> Result<usize, RemoteError> {
-    if let Some(n) = answer.get("count").and_then(Value::as_u64) {
-        return usize::try_from(n).map_err(|e| RemoteError::Protocol(e.to_string()));
-    }
-    answer
-        .get("tokens")
-        .and_then(Value::as_array)
-        .map(Vec::len)
-        .ok_or_else(|| RemoteError::Protocol("/tokenize gave no tokens".to_owned()))
-}
-
 /// About 3 characters per token: more tokens than most text has, so plans made from it fit.
 fn estimate(text: &str) -> usize {
     text.chars().count().div_ceil(3)
@@ -650,32 +427,6 @@ fn estimate(text: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_are_normalized_or_refused_in_words() {
-        assert_eq!(
-            normalize_url(" http://h:8080/v1/ ").unwrap(),
-            "http://h:8080"
-        );
-        assert_eq!(
-            normalize_url("https://x.org/llm").unwrap(),
-            "https://x.org/llm"
-        );
-        let err = normalize_url("gpu-box:8080").unwrap_err().to_string();
-        assert!(err.contains("http://"), "{err}");
-        assert!(normalize_url("ftp://h").is_err());
-    }
-
-    #[test]
-    fn plain_http_warns_only_off_this_computer() {
-        assert!(plain_http_warning("http://127.0.0.1:8080").is_none());
-        assert!(plain_http_warning("http://localhost:8080").is_none());
-        assert!(plain_http_warning("http://[::1]:8080").is_none());
-        assert!(plain_http_warning("https://gpu.example.org").is_none());
-        let warning = plain_http_warning("http://192.168.1.20:8080").unwrap();
-        assert!(warning.contains("unencrypted"), "{warning}");
-        assert!(plain_http_warning("http://gpu-box:8080").is_some());
-    }
 
     #[test]
     fn the_api_key_never_shows_in_debug_or_json() {

@@ -10,7 +10,9 @@ use serde_json::Value;
 
 use super::api::{self, Chunk, Figures, Route};
 use super::error::{Phase, RemoteError};
-use crate::engine::{EngineError, Outbox, ReplyEvent, StopReason, StopScanner, Timings};
+use crate::engine::{
+    EngineError, Outbox, ReplyEvent, RequestEvent, StopReason, StopScanner, Timings,
+};
 
 /// How often a waiting request looks at its cancel flag.
 const CANCEL_POLL: Duration = Duration::from_millis(25);
@@ -62,7 +64,10 @@ fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// Waits for `future`, giving up when the request is cancelled. `None` means cancelled.
-async fn unless_cancelled<F: Future>(outbox: &Outbox<ReplyEvent>, future: F) -> Option<F::Output> {
+pub(crate) async fn unless_cancelled<E: RequestEvent, F: Future>(
+    outbox: &Outbox<E>,
+    future: F,
+) -> Option<F::Output> {
     let mut future = std::pin::pin!(future);
     loop {
         if outbox.cancelled() {
@@ -127,7 +132,10 @@ impl Reply {
         self.outbox.send(event);
     }
 
-    async fn stream(&mut self, request: reqwest::RequestBuilder) -> Result<StopReason, RemoteError> {
+    async fn stream(
+        &mut self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<StopReason, RemoteError> {
         let Some(sent) = unless_cancelled(&self.outbox, request.send()).await else {
             return Ok(StopReason::Cancelled);
         };
@@ -159,9 +167,11 @@ impl Reply {
             };
             for line in lines.push(&bytes) {
                 let data = match line {
-                    SseLine::Done => return finish.ok_or_else(|| RemoteError::Dropped {
-                        detail: "the stream ended before the reply did".to_owned(),
-                    }),
+                    SseLine::Done => {
+                        return finish.ok_or_else(|| RemoteError::Dropped {
+                            detail: "the stream ended before the reply did".to_owned(),
+                        })
+                    }
                     SseLine::Error(text) => {
                         return Err(RemoteError::Http {
                             status: 500,
@@ -253,10 +263,7 @@ mod tests {
         );
         assert_eq!(
             lines.push(b"error: {\"message\":\"x\"}\ndata: [DONE]\n"),
-            vec![
-                SseLine::Error("{\"message\":\"x\"}".into()),
-                SseLine::Done
-            ]
+            vec![SseLine::Error("{\"message\":\"x\"}".into()), SseLine::Done]
         );
     }
 }

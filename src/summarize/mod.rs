@@ -651,8 +651,14 @@ pub fn run_plan(
         .zip(&locations)
         .enumerate()
         .map(|(i, (chunk, location))| {
-            let messages =
-                chunk_messages(document, chunk, location.as_deref(), i, parts, options.style);
+            let messages = chunk_messages(
+                document,
+                chunk,
+                location.as_deref(),
+                i,
+                parts,
+                options.style,
+            );
             (messages, partial_tokens)
         })
         .collect();

@@ -54,7 +54,11 @@ pub(crate) fn harness(opts: AppOptions) -> Harness<'static, XgenApp> {
 }
 
 /// Runs frames until `done` holds (the app's threads wake it; the test polls).
-pub(crate) fn step_until(h: &mut Harness<'_, XgenApp>, what: &str, done: impl Fn(&XgenApp) -> bool) {
+pub(crate) fn step_until(
+    h: &mut Harness<'_, XgenApp>,
+    what: &str,
+    done: impl Fn(&XgenApp) -> bool,
+) {
     let deadline = Instant::now() + TIMEOUT;
     while !done(h.state()) {
         assert!(
@@ -146,6 +150,12 @@ fn paste_summarize_stop_and_follow_up() {
     assert!(meter.prompt_tokens > exact);
     h.get_by_label_contains(&format!("{} tokens ·", thousands(exact)));
     h.get_by_label_contains("fits");
+    // Reading starts when the document arrives, before anything is asked.
+    step_until(&mut h, "the document to be read ahead", |a| {
+        a.preread_progress()
+            .is_some_and(|(done, total, finished)| finished && done == total && total > 0)
+    });
+    h.get_by_label_contains("· read");
 
     h.get_by_label("Summarize").click();
     step_until(&mut h, "the summary to stream", |a| {
@@ -162,8 +172,8 @@ fn paste_summarize_stop_and_follow_up() {
     assert!(!reply.content.is_empty());
     let stats = reply.stats.expect("stats");
     assert!(
-        stats.prompt_evaluated >= meter.prompt_tokens - 2,
-        "{stats:?}"
+        stats.prompt_evaluated * 4 < stats.prompt_tokens,
+        "the summary found the document read ahead: {stats:?}"
     );
     h.get_by_label("(stopped)");
 
@@ -182,7 +192,12 @@ fn paste_summarize_stop_and_follow_up() {
         h.state().conversation().messages[2].content,
         "When does construction start?"
     );
-    h.get_by_label_contains("prompt tokens from cache");
+    assert_eq!(
+        h.get_all_by_label_contains("prompt tokens from cache")
+            .count(),
+        2,
+        "the summary and the answer both"
+    );
 
     // Saved as it changed.
     let store = ConversationStore::new(AppPaths::under(tmp.path()).conversations_dir());

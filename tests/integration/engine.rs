@@ -217,7 +217,7 @@ fn bad_model_files_give_errors_not_crashes() {
     for (path, expect) in [
         (&truncated, ""),
         (&empty, "empty"),
-        (&text, "GGUF signature"),
+        (&text, "not a GGUF file"),
         (&header_only, ""),
         (&missing, "does not exist"),
     ] {

@@ -587,6 +587,7 @@ fn entry(id: &str, path: PathBuf, source: InstalledSource) -> InstalledModel {
         context_length: 8192,
         source,
         installed_at: 1_700_000_000,
+        modified: None,
     }
 }
 

@@ -18,7 +18,7 @@ mod hub;
 mod mock_hub;
 mod pdf;
 mod plan;
-mod remote;
+mod preread;
 mod state_cache;
 mod stores;
 mod summarize;

@@ -1,8 +1,12 @@
 //! The memory planner: decisions for given RAM/VRAM figures, and its estimate against a real
 //! SmolLM2 load.
 
-use xgen_desk::engine::plan::{GpuMemory, MemoryUse};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use xgen_desk::engine::plan::{FactsError, GpuMemory, MemoryUse, LIMITS};
 use xgen_desk::engine::{plan, Hardware, KvPrecision, ModelFacts, PlanError, PlanRequest};
+use xgen_quantize::GgufWriter;
 
 use crate::common::smollm2;
 
@@ -273,8 +277,7 @@ fn facts_come_from_the_gguf_header() {
     assert!(layers > 0 && layers + facts.output_bytes <= facts.weights_bytes);
     assert!(facts.weights_bytes > facts.file_size / 2, "{facts:?}");
     assert!(facts.tied_embeddings, "SmolLM2 ties its embeddings");
-    let error =
-        ModelFacts::from_gguf(std::path::Path::new("/nonexistent.gguf")).expect_err("missing file");
+    let error = ModelFacts::from_gguf(Path::new("/nonexistent.gguf")).expect_err("missing file");
     assert!(error.to_string().contains("nonexistent.gguf"));
 }
 
@@ -328,6 +331,173 @@ fn estimate_is_close_to_the_real_peak_memory() {
         let ratio = estimate / peak;
         println!("SmolLM2 2048 tokens, KV {kv}: estimate {estimate:.0}, peak RSS {peak:.0}, ratio {ratio:.2}");
         assert!((0.85..1.2).contains(&ratio), "KV {kv}: {figures}");
+    }
+}
+
+/// A GGUF with a llama header (no tensors): small valid dimensions, with `set` overriding them.
+fn header_gguf(dir: &Path, name: &str, set: &[(&str, u32)]) -> PathBuf {
+    let mut facts = vec![
+        ("block_count", 2),
+        ("embedding_length", 64),
+        ("attention.head_count", 4),
+        ("context_length", 512),
+    ];
+    for &(key, value) in set {
+        facts.retain(|(k, _)| *k != key);
+        facts.push((key, value));
+    }
+    let mut w = GgufWriter::new();
+    w.add_string("general.architecture", "llama").unwrap();
+    for (key, value) in facts {
+        w.add_u32(&format!("llama.{key}"), value).unwrap();
+    }
+    let path = dir.join(name);
+    w.start(std::fs::File::create(&path).unwrap())
+        .unwrap()
+        .finish()
+        .unwrap();
+    path
+}
+
+#[test]
+fn block_count_u32_max_is_refused_naming_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = header_gguf(dir.path(), "layers.gguf", &[("block_count", u32::MAX)]);
+    let start = Instant::now();
+    let error = ModelFacts::from_gguf(&path).expect_err("4 billion layers");
+    assert!(start.elapsed() < Duration::from_secs(2));
+    assert!(
+        matches!(&error, FactsError::Implausible { key, value, .. } if key == "llama.block_count" && *value == u64::from(u32::MAX)),
+        "{error}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("llama.block_count") && message.contains("4294967295"),
+        "{message}"
+    );
+}
+
+#[test]
+fn absurd_header_dimensions_are_refused_before_any_arithmetic() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(ModelFacts::from_gguf(&header_gguf(dir.path(), "ok.gguf", &[])).is_ok());
+    let mut cases: Vec<(&str, u32)> = LIMITS.iter().map(|(key, ..)| (*key, u32::MAX)).collect();
+    cases.extend([
+        ("block_count", 0),
+        ("context_length", 0),
+        ("vocab_size", 0),
+        ("vocab_size", u32::MAX),
+        // 4 x 2^30 overflows the u32 the default feed-forward width was computed in.
+        ("embedding_length", 1 << 30),
+    ]);
+    for (i, (key, value)) in cases.into_iter().enumerate() {
+        let path = header_gguf(dir.path(), &format!("bad{i}.gguf"), &[(key, value)]);
+        let error = ModelFacts::from_gguf(&path).expect_err(key);
+        let want = format!("llama.{key}");
+        assert!(
+            matches!(&error, FactsError::Implausible { key: k, value: v, .. } if *k == want && *v == u64::from(value)),
+            "{key} = {value}: {error}"
+        );
+        assert!(error.to_string().contains(&value.to_string()), "{error}");
+    }
+}
+
+/// Facts of a model with `n_layer` layers of `layer` bytes each.
+fn layered(n_layer: u32, layer: u64) -> ModelFacts {
+    ModelFacts {
+        name: "layered".into(),
+        n_layer,
+        weights_bytes: u64::from(n_layer).saturating_mul(layer),
+        layer_bytes: vec![layer; n_layer as usize],
+        output_bytes: layer,
+        // A tiny KV cache, so that the weights decide.
+        n_head_kv: 1,
+        head_dim_k: 1,
+        head_dim_v: 1,
+        ..xgen7b_q4km()
+    }
+}
+
+#[test]
+fn the_gpu_planner_is_linear_in_the_layer_count() {
+    // 65536 layers of 64 KiB and a GPU that takes none of them: every layer count is tried
+    // for two KV precisions. Summing the layers anew for each count took seconds.
+    let facts = layered(1 << 16, 1 << 16);
+    let start = Instant::now();
+    let result = plan(&facts, &gpu(0.5), &request(4096));
+    let took = start.elapsed();
+    assert!(result.is_ok(), "{result:?}");
+    assert!(took < Duration::from_millis(250), "planning took {took:?}");
+}
+
+#[test]
+fn extreme_facts_never_overflow_the_planner() {
+    let facts = ModelFacts {
+        n_embd: u32::MAX,
+        n_head: u32::MAX,
+        n_head_kv: u32::MAX,
+        head_dim_k: u32::MAX,
+        head_dim_v: u32::MAX,
+        n_ff: u32::MAX,
+        n_vocab: u32::MAX,
+        n_ctx_train: u32::MAX,
+        file_size: u64::MAX,
+        weights_bytes: u64::MAX,
+        output_bytes: u64::MAX,
+        ..layered(4096, u64::MAX / 2)
+    };
+    let huge = PlanRequest {
+        n_ctx: Some(u32::MAX),
+        n_batch: u32::MAX,
+        flash_attention: Some(false),
+        ..PlanRequest::default()
+    };
+    for hardware in [Hardware::cpu_only(u64::MAX, u64::MAX), gpu(16.0)] {
+        let error = plan(&facts, &hardware, &huge).expect_err("nothing that large fits");
+        assert!(matches!(error, PlanError::DoesNotFit { .. }), "{error}");
+        assert!(facts.kv_bytes(u32::MAX, KvPrecision::F16) == u64::MAX);
+    }
+}
+
+#[test]
+fn more_layers_than_any_model_are_refused_by_the_planner() {
+    let facts = layered((1 << 16) + 1, 1);
+    let error = plan(&facts, &gpu(16.0), &request(4096)).expect_err("too many layers");
+    assert!(
+        matches!(error, PlanError::ImplausibleModel { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("65537 layers"), "{error}");
+}
+
+#[path = "../../fuzz/models/entries/gguf_facts.rs"]
+mod gguf_facts;
+
+/// The `gguf_facts` fuzz target's entry on its saved corpus and every crash input found: no
+/// panic, each within seconds.
+#[test]
+fn gguf_facts_fuzz_corpus_and_crashes_replay_cleanly() {
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/models");
+    let mut inputs = Vec::new();
+    for kind in ["corpus", "artifacts"] {
+        if let Ok(entries) = std::fs::read_dir(fuzz.join(kind).join("gguf_facts")) {
+            inputs.extend(entries.map(|e| e.unwrap().path()).filter(|p| p.is_file()));
+        }
+    }
+    assert!(
+        !inputs.is_empty(),
+        "no saved inputs for fuzz target gguf_facts"
+    );
+    for path in inputs {
+        let bytes = std::fs::read(&path).unwrap();
+        let start = Instant::now();
+        let outcome = std::panic::catch_unwind(|| gguf_facts::run(&bytes));
+        assert!(outcome.is_ok(), "{} panicked", path.display());
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{}",
+            path.display()
+        );
     }
 }
 

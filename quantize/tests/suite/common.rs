@@ -74,6 +74,24 @@ pub fn llama_logits(model: &LlamaModel, tokens: &[u32]) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// The temporary files a conversion or quantization to `out` left beside it
+/// (`.{name}.partial-{pid}-{n}`): none once it has finished or failed.
+pub fn partials(out: &Path) -> Vec<PathBuf> {
+    let prefix = format!(
+        ".{}.partial",
+        out.file_name().expect("file name").to_string_lossy()
+    );
+    let dir = out.parent().expect("parent");
+    std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+        })
+        .collect()
+}
+
 /// Index of the largest value.
 pub fn argmax(v: &[f32]) -> usize {
     let mut best = 0;

@@ -20,7 +20,7 @@ fn writer_round_trips_metadata_tensor_infos_and_data() {
     w.add_f32("a.f32", 1.5).unwrap();
     w.add_bool("a.bool", true).unwrap();
     w.add_string("a.str", "héllo").unwrap();
-    w.add_string_array("a.strs", vec!["x".into(), "".into(), "ĠĠ".into()])
+    w.add_string_array("a.strs", &["x".into(), "".into(), "ĠĠ".into()])
         .unwrap();
     w.add_i32_array("a.i32s", vec![1, -2, 3]).unwrap();
     assert!(matches!(
@@ -54,13 +54,15 @@ fn writer_round_trips_metadata_tensor_infos_and_data() {
     assert_eq!(f.get("a.f32"), Some(&GgufValue::F32(1.5)));
     assert_eq!(f.get("a.bool"), Some(&GgufValue::Bool(true)));
     assert_eq!(f.get("a.str").and_then(GgufValue::as_str), Some("héllo"));
-    let strs = f.get("a.strs").unwrap();
-    assert!(
-        matches!(strs, GgufValue::Array { elem: GgufValueType::String, values } if values.len() == 3)
+    let strs = f.get("a.strs").and_then(GgufValue::as_array).unwrap();
+    assert_eq!(strs.elem_type(), GgufValueType::String);
+    assert_eq!(
+        strs.as_strings().unwrap().iter().collect::<Vec<_>>(),
+        ["x", "", "ĠĠ"]
     );
     assert_eq!(
-        f.get("a.i32s").unwrap().as_array().unwrap(),
-        [GgufValue::I32(1), GgufValue::I32(-2), GgufValue::I32(3)]
+        f.get("a.i32s").unwrap().as_array().unwrap().as_i32s(),
+        Some(&[1, -2, 3][..])
     );
     let odd = f.tensor("t.odd").unwrap();
     let mat = f.tensor("t.mat").unwrap();

@@ -77,7 +77,7 @@ fn f16_to_q4_k_m_and_q8_0() {
         let out = dir.path().join(format!("tiny-{quant}.gguf"));
         let mut events = Vec::new();
         let summary = quantize_gguf(&f16, &out, quant, 2, |p| events.push(p)).unwrap();
-        assert!(!xgen_quantize::convert::partial_path(&out).exists());
+        assert!(common::partials(&out).is_empty());
         let ratio = summary.output_size as f64 / f16_size as f64;
         println!(
             "{quant}: {} -> {} bytes (ratio {ratio:.3}), {} progress events",
@@ -165,5 +165,5 @@ fn quantize_errors_name_the_input() {
     );
     assert!(err.to_string().contains("garbage.gguf"));
     assert!(!out.exists());
-    assert!(!xgen_quantize::convert::partial_path(&out).exists());
+    assert!(common::partials(&out).is_empty());
 }

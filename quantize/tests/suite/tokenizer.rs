@@ -152,7 +152,11 @@ fn llama_cpp_and_tokenizer_json_tokenize_like_tiktoken_reference() {
             .into_iter()
             .map(|t| t.0 as u32)
             .collect();
-        let hf_ids = hf_tokenizer.encode(text.as_str(), false).unwrap().get_ids().to_vec();
+        let hf_ids = hf_tokenizer
+            .encode(text.as_str(), false)
+            .unwrap()
+            .get_ids()
+            .to_vec();
         if got != want || hf_ids != want {
             mismatches.push(format!(
                 "{text:?}\n  llama.cpp  {got:?}\n  tokenizers {hf_ids:?}\n  tiktoken   {want:?}"
@@ -186,7 +190,9 @@ fn llama_cpp_and_tokenizer_json_tokenize_like_tiktoken_reference() {
     // With the Hugging Face default (specials parsed, as tokenization_xgen.py does), the
     // specials are their ids; decoding gives the text back.
     hf_tokenizer.set_encode_special_tokens(false);
-    let parsed = hf_tokenizer.encode("a<|endoftext|><fim_prefix>", false).unwrap();
+    let parsed = hf_tokenizer
+        .encode("a<|endoftext|><fim_prefix>", false)
+        .unwrap();
     assert_eq!(&parsed.get_ids()[1..], &[50256, 50295]);
     let ids = reference.encode_ordinary("x    y\tz");
     assert_eq!(hf_tokenizer.decode(&ids, false).unwrap(), "x    y\tz");

@@ -173,7 +173,7 @@ impl Session<'_> {
             next = Next::Logits(i32::try_from(draft.len()).unwrap_or(i32::MAX));
             for (i, &drafted) in draft.iter().enumerate() {
                 if reply.cancelled() {
-                    self.trim(base + 1 + kept);
+                    self.truncate_cache(base + 1 + kept);
                     break 'reply StopReason::Cancelled;
                 }
                 let index = i32::try_from(i).unwrap_or(i32::MAX);
@@ -185,15 +185,15 @@ impl Session<'_> {
                 kept += 1;
                 timings.draft_accepted += 1;
                 if let Emitted::Stop(reason) = self.emit(chosen, request, timings, &mut stream) {
-                    self.trim(base + 1 + kept);
+                    self.truncate_cache(base + 1 + kept);
                     break 'reply reason;
                 }
                 if timings.generated_tokens >= reserved {
-                    self.trim(base + 1 + kept);
+                    self.truncate_cache(base + 1 + kept);
                     break 'reply StopReason::MaxTokens;
                 }
             }
-            self.trim(base + 1 + kept);
+            self.truncate_cache(base + 1 + kept);
             // Longer drafts while they are kept whole, shorter after a miss.
             draft_len = if kept == draft.len() {
                 (draft_len * 2).min(MAX_DRAFT)
@@ -278,22 +278,6 @@ impl Session<'_> {
         self.cached.push(token);
         self.cached.extend_from_slice(draft);
         Ok(())
-    }
-
-    /// Drops everything in the cache after the first `len` tokens (a rejected draft).
-    fn trim(&mut self, len: usize) {
-        if len >= self.cached.len() {
-            return;
-        }
-        let removed = self
-            .ctx
-            .kv_cache_seq_rm(0, Some(u32::try_from(len).unwrap_or(u32::MAX)), None)
-            .is_ok();
-        if removed {
-            self.cached.truncate(len);
-        } else {
-            self.clear_cache();
-        }
     }
 }
 

@@ -219,7 +219,7 @@ fn bench_summarize(
     }
     for &target in tokens {
         let figures =
-            summary_bench::document(&engine, info.n_ctx, target, Sampling::greedy(max_tokens))
+            summary_bench::document(&*engine, info.n_ctx, target, Sampling::greedy(max_tokens))
                 .with_context(|| format!("the {target}-token document failed"))?;
         if json {
             println!("{}", serde_json::to_string(&figures)?);

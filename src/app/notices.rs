@@ -1,0 +1,138 @@
+//! Notices: problems shown in the window in words a person can act on, with the whole error
+//! chain one click away and, where one helps, a button (Reload, Open Models).
+
+use super::{View, XgenApp};
+
+/// Something a notice offers to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeAction {
+    /// Start a new engine and load the model again (after the engine stopped).
+    Reload,
+    /// Show the model manager.
+    OpenModels,
+}
+
+/// A problem shown in the window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// One sentence a person can act on.
+    pub message: String,
+    /// The whole error chain, shown on demand.
+    pub details: Option<String>,
+    /// A button beside it.
+    pub action: Option<NoticeAction>,
+}
+
+impl Notice {
+    pub(crate) fn text(message: &str) -> Self {
+        Self {
+            message: message.to_owned(),
+            details: None,
+            action: None,
+        }
+    }
+}
+
+/// The notices on screen.
+#[derive(Debug, Default)]
+pub(crate) struct Notices(pub(super) Vec<Notice>);
+
+impl Notices {
+    pub(crate) fn push(&mut self, notice: Notice) {
+        self.0.push(notice);
+    }
+
+    /// A message written for people, shown whole.
+    pub(crate) fn message(&mut self, message: &str) {
+        self.push(Notice::text(message));
+    }
+
+    /// `message`, with the error's whole chain as the details.
+    pub(crate) fn error(&mut self, message: &str, error: &(dyn std::error::Error + 'static)) {
+        self.push(Notice {
+            message: message.to_owned(),
+            details: Some(error_chain(error)),
+            action: None,
+        });
+    }
+}
+
+/// The error and its causes, each once.
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut details = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !details.contains(&text) {
+            details.push_str(": ");
+            details.push_str(&text);
+        }
+        source = s.source();
+    }
+    details
+}
+
+pub(crate) fn first_sentence(text: &str) -> String {
+    let mut s = text.split(": ").next().unwrap_or(text).trim().to_owned();
+    if let Some(first) = s.get(..1) {
+        let upper = first.to_uppercase();
+        s.replace_range(..1, &upper);
+    }
+    if !s.ends_with('.') {
+        s.push('.');
+    }
+    s
+}
+
+impl XgenApp {
+    /// Draws the notices above the central panel.
+    pub(super) fn notices_ui(&mut self, ui: &mut egui::Ui) {
+        let mut dismiss = None;
+        let mut act = None;
+        for (i, n) in self.notices.0.iter().enumerate() {
+            egui::Frame::group(ui.style())
+                .fill(ui.visuals().error_fg_color.gamma_multiply(0.12))
+                .show(ui, |ui| {
+                    // The buttons first, on the right, so a long message wraps beside them
+                    // instead of pushing them out of the window.
+                    ui.horizontal(|ui| {
+                        ui.colored_label(ui.visuals().error_fg_color, "!");
+                        ui.with_layout(egui::Layout::right_to_left(egui::Align::TOP), |ui| {
+                            if ui.small_button("Dismiss").clicked() {
+                                dismiss = Some(i);
+                            }
+                            let label = match n.action {
+                                Some(NoticeAction::Reload) => Some("Reload"),
+                                Some(NoticeAction::OpenModels) => Some("Open Models"),
+                                None => None,
+                            };
+                            if let Some(label) = label {
+                                if ui.button(label).clicked() {
+                                    act = Some((i, n.action));
+                                }
+                            }
+                            ui.with_layout(
+                                egui::Layout::left_to_right(egui::Align::TOP).with_main_wrap(true),
+                                |ui| ui.add(egui::Label::new(&n.message).wrap()),
+                            );
+                        });
+                    });
+                    if let Some(details) = &n.details {
+                        ui.collapsing("Details", |ui| {
+                            ui.label(egui::RichText::new(details).monospace());
+                        });
+                    }
+                });
+        }
+        if let Some((i, action)) = act {
+            self.dismiss_notice(i);
+            match action {
+                Some(NoticeAction::Reload) => self.reload_engine(),
+                Some(NoticeAction::OpenModels) => self.view = View::Models,
+                None => {}
+            }
+        } else if let Some(i) = dismiss {
+            self.dismiss_notice(i);
+        }
+    }
+}
