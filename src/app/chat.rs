@@ -301,7 +301,10 @@ fn end_with_error(
             Some(m) if m.role == Role::Assistant && m.content.is_empty() => {
                 c.messages.pop();
             }
-            Some(m) if m.role == Role::Assistant => m.stopped = true,
+            Some(m) if m.role == Role::Assistant => {
+                m.stopped = true;
+                m.cut_off = true;
+            }
             _ => {}
         }
     }

@@ -177,7 +177,10 @@ fn messages_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
                                 }
                             ));
                         }
-                        if message.stopped {
+                        if message.cut_off {
+                            ui.colored_label(ui.visuals().warn_fg_color, "(cut off)")
+                                .on_hover_text("The reply broke off here; Regenerate asks again");
+                        } else if message.stopped {
                             ui.weak("(stopped)");
                         }
                         if streaming {

@@ -638,11 +638,16 @@ fn on_done(
         }
         Err(e) => {
             if let Some(c) = conversations.by_id_mut(&id) {
-                if c.messages
-                    .last()
-                    .is_some_and(|m| m.role == Role::Assistant && m.content.is_empty())
-                {
-                    c.messages.pop();
+                match c.messages.last_mut() {
+                    Some(m) if m.role == Role::Assistant && m.content.is_empty() => {
+                        c.messages.pop();
+                    }
+                    // What the final pass wrote before it failed is kept, marked.
+                    Some(m) if m.role == Role::Assistant => {
+                        m.stopped = true;
+                        m.cut_off = true;
+                    }
+                    _ => {}
                 }
             }
             notices.push(Notice {

@@ -352,6 +352,9 @@ fn servers_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
             info.parallel,
             if info.parallel == 1 { "" } else { "s" },
         ));
+        if let Some(warning) = &info.warning {
+            ui.colored_label(ui.visuals().warn_fg_color, warning);
+        }
         if info.models.len() > 1 {
             ui.label(format!("It also serves: {}", info.models.join(", ")));
         }

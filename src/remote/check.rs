@@ -7,18 +7,26 @@ use serde_json::{json, Value};
 use super::{RemoteEngine, RemoteError, ServerConfig, ServerInfo, ServerKind, TokenCounts};
 use crate::prompt::Message;
 
+/// How long the plain TCP connection that tells a TLS problem from an unreachable server may
+/// take.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 impl RemoteEngine {
     pub(super) async fn check(&self, config: &ServerConfig) -> Result<ServerInfo, RemoteError> {
         let mut info = self.info.clone();
-        let listed = self
+        let listed = match self
             .exchange(reqwest::Method::GET, "/v1/models", None)
             .await
-            .map_err(|e| match e {
-                RemoteError::Http { status: 404, .. } => RemoteError::Protocol(
+        {
+            Ok(listed) => listed,
+            Err(RemoteError::Http { status: 404, .. }) => {
+                return Err(RemoteError::Protocol(
                     "it has no /v1/models, so it is not an OpenAI-compatible server such as llama-server or vLLM".to_owned(),
-                ),
-                other => other,
-            })?;
+                ))
+            }
+            Err(e @ RemoteError::Unreachable { .. }) => return Err(self.why_unreachable(e).await),
+            Err(other) => return Err(other),
+        };
         let entries = listed
             .get("data")
             .and_then(Value::as_array)
@@ -102,6 +110,35 @@ impl RemoteEngine {
             .unwrap_or(1)
             .max(1);
         Ok(info)
+    }
+
+    /// An `https://` address that could not be reached although something listens there is a
+    /// TLS problem: a plain HTTP server reads the TLS greeting as the start of a request and
+    /// waits for the rest, so the handshake times out instead of failing.
+    async fn why_unreachable(&self, error: RemoteError) -> RemoteError {
+        let RemoteError::Unreachable { url, .. } = &error else {
+            return error;
+        };
+        let Ok(parsed) = reqwest::Url::parse(url) else {
+            return error;
+        };
+        let (Some(host), Some(port)) = (parsed.host_str(), parsed.port_or_known_default()) else {
+            return error;
+        };
+        if parsed.scheme() != "https" {
+            return error;
+        }
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let probe =
+            tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect((host, port))).await;
+        if matches!(probe, Ok(Ok(_))) {
+            RemoteError::Tls {
+                url: url.clone(),
+                detail: "the port answers but no TLS handshake completed in time, so it may be a plain HTTP server".to_owned(),
+            }
+        } else {
+            error
+        }
     }
 
     /// XGen's vocabulary: ids 50295 and 50256 are `<fim_prefix>` and `<|endoftext|>`.

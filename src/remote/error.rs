@@ -176,3 +176,37 @@ fn chain(error: &reqwest::Error) -> String {
 pub(crate) fn clean(text: &str) -> String {
     text.replace(": ", " - ").replace(['\n', '\r'], " ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_become_words_with_the_servers_own_message() {
+        let url = "http://gpu-box:8080";
+        assert_eq!(
+            RemoteError::from_status(url, 401, "{}"),
+            RemoteError::Unauthorized {
+                url: url.to_owned(),
+                status: 401
+            }
+        );
+        let body =
+            r#"{"error":{"code":500,"message":"slot 0: out of memory","type":"server_error"}}"#;
+        let error = RemoteError::from_status(url, 500, body);
+        assert_eq!(
+            error,
+            RemoteError::Http {
+                status: 500,
+                message: "slot 0 - out of memory".to_owned()
+            }
+        );
+        // One sentence: the app's notices keep everything before a ": ".
+        assert!(!error.to_string().contains(": "), "{error}");
+        let plain = RemoteError::from_status(url, 502, "Bad Gateway\n");
+        assert!(
+            plain.to_string().contains("HTTP 502 (Bad Gateway)"),
+            "{plain}"
+        );
+    }
+}

@@ -86,7 +86,7 @@ fn wait_for_model(h: &mut Harness<'_, XgenApp>) {
 }
 
 /// Types `text` into the composer and presses Enter.
-fn ask(h: &mut Harness<'_, XgenApp>, text: &str) {
+pub(crate) fn ask(h: &mut Harness<'_, XgenApp>, text: &str) {
     let composer = h.get_by_role(Role::MultilineTextInput);
     composer.focus();
     composer.type_text(text);

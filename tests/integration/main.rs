@@ -19,6 +19,7 @@ mod mock_hub;
 mod pdf;
 mod plan;
 mod preread;
+mod remote;
 mod state_cache;
 mod stores;
 mod summarize;

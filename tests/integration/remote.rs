@@ -42,6 +42,7 @@ fn llama_server_bin() -> PathBuf {
 struct Server {
     child: Child,
     url: String,
+    port: u16,
     log: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -54,6 +55,11 @@ impl Server {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        Self::start_on(model, args, port)
+    }
+
+    /// [`Server::start`] on `port` (a server started again where the app knows it).
+    fn start_on(model: &Path, args: &[&str], port: u16) -> Self {
         let dir = temp_dir();
         let log = dir.path().join("llama-server.log");
         let log_file = std::fs::File::create(&log).expect("log file");
@@ -71,6 +77,7 @@ impl Server {
         let mut server = Self {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            port,
             log,
             _dir: dir,
         };
@@ -164,7 +171,10 @@ fn chat_streams_from_llama_server_with_counts_and_timings() {
     assert_eq!(info.n_ctx, 2048);
     assert_eq!((info.total_slots, info.parallel), (Some(1), 1));
     assert!(info.warning.is_none(), "loopback needs no warning");
-    assert_eq!(remote.model_info().server.as_deref(), Some(server.url.as_str()));
+    assert_eq!(
+        remote.model_info().server.as_deref(),
+        Some(server.url.as_str())
+    );
 
     // The server's tokenizer counts as the local engine does.
     let (engine, loaded) = engine_with(&smollm2(), small_settings(2048));
@@ -174,15 +184,21 @@ fn chat_streams_from_llama_server_with_counts_and_timings() {
         remote.count_tokens(text).unwrap(),
         engine.count_tokens(text).unwrap()
     );
+    // The prompt is counted with the server's own chat template (SmolLM2's adds a default
+    // system prompt that llama.cpp's built-in template does not), so the count is what the
+    // server reads (checked against its figures below).
     let messages = vec![Message::user("Name three colours.")];
     let prompt = remote.count_prompt_tokens(&messages).unwrap();
     let local = engine.count_prompt_tokens(&messages).unwrap();
-    assert!(prompt.abs_diff(local) <= 2, "server {prompt}, local {local}");
+    assert!(prompt >= local, "server {prompt}, local {local}");
 
     let ask = || {
         let mut pieces = Vec::new();
         let finished = remote
-            .generate(GenerateRequest::chat(messages.clone(), Sampling::greedy(24)))
+            .generate(GenerateRequest::chat(
+                messages.clone(),
+                Sampling::greedy(24),
+            ))
             .wait_with(|event| {
                 if let ReplyEvent::Text(t) = event {
                     pieces.push(t.clone());
@@ -296,14 +312,25 @@ fn summary_in_parts_over_two_slots_keeps_order_and_coverage() {
     let expected: Vec<(usize, usize)> = (1..=parts).map(|p| (p, p)).collect();
     assert_eq!(partials, expected);
     // Part 2 was asked for before part 1's note came back: both slots worked at once.
-    let position = |wanted: &dyn Fn(&Progress) -> bool| {
-        events.iter().position(|e| wanted(e)).expect("event")
-    };
+    let position =
+        |wanted: &dyn Fn(&Progress) -> bool| events.iter().position(wanted).expect("event");
     let part2_started = position(&|e| {
-        matches!(e, Progress::Step { phase: Phase::Read { part: 2, .. }, .. })
+        matches!(
+            e,
+            Progress::Step {
+                phase: Phase::Read { part: 2, .. },
+                ..
+            }
+        )
     });
     let part1_read = position(&|e| {
-        matches!(e, Progress::Partial { phase: Phase::Read { part: 1, .. }, .. })
+        matches!(
+            e,
+            Progress::Partial {
+                phase: Phase::Read { part: 1, .. },
+                ..
+            }
+        )
     });
     assert!(part2_started < part1_read, "{events:?}");
 }
@@ -361,10 +388,16 @@ fn server_killed_mid_reply_keeps_the_text_and_says_so() {
     );
     assert!(!text.is_empty(), "the text before the cut arrived");
     let message = error.to_string();
-    assert!(message.contains("lost") && message.contains("kept"), "{message}");
+    assert!(
+        message.contains("lost") && message.contains("kept"),
+        "{message}"
+    );
     // A new request is refused in words, not hung.
     let again = remote
-        .generate(GenerateRequest::chat(vec![Message::user("hi")], Sampling::greedy(4)))
+        .generate(GenerateRequest::chat(
+            vec![Message::user("hi")],
+            Sampling::greedy(4),
+        ))
         .wait()
         .expect_err("the server is gone");
     assert!(
@@ -377,7 +410,16 @@ fn server_killed_mid_reply_keeps_the_text_and_says_so() {
 fn wrong_api_key_and_wrong_model_name_are_refused_in_words() {
     let server = Server::start(
         &smollm2(),
-        &["-c", "1024", "-np", "1", "--api-key", "right-key", "--alias", "smol"],
+        &[
+            "-c",
+            "1024",
+            "-np",
+            "1",
+            "--api-key",
+            "right-key",
+            "--alias",
+            "smol",
+        ],
     );
     for key in [None, Some("wrong-key")] {
         let config = ServerConfig {
@@ -408,7 +450,10 @@ fn wrong_api_key_and_wrong_model_name_are_refused_in_words() {
     let remote = connect(&with_key(Some("smol")));
     assert_eq!(remote.info().model, "smol");
     let reply = remote
-        .generate(GenerateRequest::chat(vec![Message::user("Hi")], Sampling::greedy(4)))
+        .generate(GenerateRequest::chat(
+            vec![Message::user("Hi")],
+            Sampling::greedy(4),
+        ))
         .wait()
         .expect("the right key works for replies too");
     assert!(reply.timings.generated_tokens >= 1);
@@ -465,12 +510,22 @@ fn cli_summarizes_and_chats_through_a_server() {
         .expect("run xgen-desk");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    assert!(stderr.contains("[server]") && stderr.contains("2 requests at a time"), "{stderr}");
+    assert!(
+        stderr.contains("[server]") && stderr.contains("2 requests at a time"),
+        "{stderr}"
+    );
     assert!(stderr.contains("coverage 100%"), "{stderr}");
     assert!(!String::from_utf8_lossy(&output.stdout).trim().is_empty());
 
     let mut chat = Command::new(env!("CARGO_BIN_EXE_xgen-desk"))
-        .args(["chat", "--server", &server.url, "--greedy", "--max-tokens", "12"])
+        .args([
+            "chat",
+            "--server",
+            &server.url,
+            "--greedy",
+            "--max-tokens",
+            "12",
+        ])
         .env("XGEN_DESK_HOME", dir.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -483,12 +538,22 @@ fn cli_summarizes_and_chats_through_a_server() {
         stdin.write_all(b"Say hello.\n/exit\n").unwrap();
     }
     let output = chat.wait_with_output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(!String::from_utf8_lossy(&output.stdout).trim().is_empty());
 
     // A missing key variable is an error that names it.
     let output = Command::new(env!("CARGO_BIN_EXE_xgen-desk"))
-        .args(["chat", "--server", &server.url, "--api-key-env", "XGEN_TEST_NO_SUCH_VAR"])
+        .args([
+            "chat",
+            "--server",
+            &server.url,
+            "--api-key-env",
+            "XGEN_TEST_NO_SUCH_VAR",
+        ])
         .env("XGEN_DESK_HOME", dir.path())
         .stdin(Stdio::null())
         .output()
@@ -507,7 +572,11 @@ fn app_adds_a_server_and_summarizes_through_it() {
     let server = Server::start(&smollm2(), &["-c", "4096", "-np", "2"]);
     let tmp = temp_dir();
     let mut h = harness(options(tmp.path()));
-    assert_eq!(h.state().view(), View::Models, "no model: the model manager");
+    assert_eq!(
+        h.state().view(),
+        View::Models,
+        "no model: the model manager"
+    );
     let url_field = h.get_by_role_and_label(egui::accesskit::Role::TextInput, "Server URL");
     url_field.focus();
     url_field.type_text(&server.url);
@@ -544,5 +613,81 @@ fn app_adds_a_server_and_summarizes_through_it() {
     step_until(&mut h, "the server after a restart", |a| {
         matches!(a.model(), ModelState::Ready(_)) || !a.notices().is_empty()
     });
-    assert_eq!(h.state().server().map(|s| s.url.clone()), Some(server.url.clone()));
+    assert_eq!(
+        h.state().server().map(|s| s.url.clone()),
+        Some(server.url.clone())
+    );
+}
+
+/// A reply cut off by the server's death keeps its text, marked, with a notice that says what
+/// happened; once the server is back, Regenerate writes it again. The form warns about plain
+/// HTTP to another computer before anything is sent.
+#[test]
+fn app_keeps_a_reply_cut_off_by_the_server_and_regenerates_it() {
+    use crate::app::{ask, harness, options, step_until};
+    use xgen_desk::app::{ModelState, View};
+    use xgen_desk::prompt::Role;
+
+    let args = ["-c", "2048", "-np", "1"];
+    let mut server = Server::start(&smollm2(), &args);
+    let tmp = temp_dir();
+    let mut h = harness(options(tmp.path()));
+    assert_eq!(h.state().view(), View::Models);
+    let url_field = h.get_by_role_and_label(egui::accesskit::Role::TextInput, "Server URL");
+    url_field.focus();
+    url_field.type_text("http://192.0.2.7:8080");
+    h.step();
+    h.get_by_label_contains("unencrypted");
+
+    h.state_mut().connect_server(server.config());
+    step_until(&mut h, "the server to answer", |a| {
+        matches!(a.model(), ModelState::Ready(_)) || !a.notices().is_empty()
+    });
+    assert!(h.state().server().is_some(), "{:?}", h.state().notices());
+    h.state_mut().show_view(View::Chat);
+    h.state_mut().settings.sampling.max_tokens = 1500;
+    h.step();
+    h.step();
+    ask(
+        &mut h,
+        "Count from one to five hundred, in words, one number per line.",
+    );
+    step_until(&mut h, "the first words of the reply", |a| {
+        a.conversation()
+            .messages
+            .last()
+            .is_some_and(|m| m.role == Role::Assistant && !m.content.is_empty())
+    });
+    server.kill();
+    step_until(&mut h, "the cut-off reply to end", |a| !a.is_generating());
+    let reply = h.state().conversation().messages.last().unwrap().clone();
+    assert_eq!(reply.role, Role::Assistant);
+    assert!(!reply.content.is_empty() && reply.cut_off, "{reply:?}");
+    let notice = h
+        .state()
+        .notices()
+        .first()
+        .expect("a notice")
+        .message
+        .clone();
+    assert!(
+        notice.contains("lost") && notice.contains("Regenerate"),
+        "{notice}"
+    );
+    h.get_by_label("(cut off)");
+
+    // Back on the same address: Regenerate asks again.
+    let _server = Server::start_on(&smollm2(), &args, server.port);
+    h.state_mut().settings.sampling.max_tokens = 16;
+    h.get_by_label("Regenerate").click();
+    step_until(&mut h, "the new reply", |a| {
+        !a.is_generating()
+            && a.conversation()
+                .messages
+                .last()
+                .is_some_and(|m| m.role == Role::Assistant && m.stats.is_some())
+    });
+    let again = h.state().conversation().messages.last().unwrap().clone();
+    assert!(!again.cut_off && !again.content.is_empty(), "{again:?}");
+    assert_eq!(h.state().conversation().messages.len(), 2);
 }
