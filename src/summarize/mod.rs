@@ -20,6 +20,7 @@
 
 mod chunk;
 mod engine_model;
+mod map;
 
 use std::time::Instant;
 
@@ -32,6 +33,7 @@ use crate::prompt::{summarize_request, Message, SummaryStyle};
 
 pub use chunk::{chunk_text, Chunk};
 pub use engine_model::EngineModel;
+pub use map::{one_after_another, PartEvent};
 
 /// What the summarizer needs from a model.
 pub trait SummaryModel {
@@ -79,40 +81,6 @@ pub trait SummaryModel {
     ) -> Result<(), SummarizeError> {
         one_after_another(self, prompts, cancel, on_event)
     }
-}
-
-/// A call of [`SummaryModel::complete_parts`] started or ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PartEvent {
-    /// The call for prompt `index` (0-based) started.
-    Started(usize),
-    /// The call for prompt `index` ended (cancelled ones with [`StopReason::Cancelled`]).
-    Finished(usize, Completion),
-}
-
-/// [`SummaryModel::complete_parts`] one call at a time, in order.
-///
-/// # Errors
-/// The first failed call.
-pub fn one_after_another<M: SummaryModel + ?Sized>(
-    model: &mut M,
-    prompts: &[(Vec<Message>, u32)],
-    cancel: &CancelToken,
-    on_event: &mut dyn FnMut(PartEvent),
-) -> Result<(), SummarizeError> {
-    for (index, (messages, max_tokens)) in prompts.iter().enumerate() {
-        if cancel.is_cancelled() {
-            return Ok(());
-        }
-        on_event(PartEvent::Started(index));
-        let completion = model.complete(messages, *max_tokens, cancel, &mut |_| {})?;
-        let stopped = completion.stop == StopReason::Cancelled;
-        on_event(PartEvent::Finished(index, completion));
-        if stopped {
-            return Ok(());
-        }
-    }
-    Ok(())
 }
 
 /// A model's answer.
@@ -402,7 +370,7 @@ pub fn plan(
         let mut worst = 0usize;
         for (i, chunk) in chunks.iter().enumerate() {
             let location = document.location(chunk.span());
-            let messages = chunk_messages(
+            let messages = map::chunk_messages(
                 document,
                 chunk,
                 location.as_deref(),
@@ -455,24 +423,6 @@ pub fn part_messages(
         "This is part {part} of {parts} of a long article.{place} Please summarize this part, keeping {focus}, names and figures.\n\n{}",
         text.trim_end()
     ))]
-}
-
-/// The prompt for chunk `index` (0-based) of `parts`, at `location` in the document.
-fn chunk_messages(
-    document: &Document,
-    chunk: &Chunk,
-    location: Option<&str>,
-    index: usize,
-    parts: usize,
-    style: SummaryStyle,
-) -> Vec<Message> {
-    part_messages(
-        index + 1,
-        parts,
-        location,
-        chunk.text(&document.text),
-        style,
-    )
 }
 
 /// A summary of one or more consecutive parts.
@@ -639,78 +589,21 @@ pub fn run_plan(
         } => (chunks, *partial_tokens),
     };
 
-    // Map: every chunk; calls may run at the same time (a server's slots), and their notes
-    // are reported and kept in document order.
-    let parts = chunks.len();
-    let locations: Vec<Option<String>> = chunks
-        .iter()
-        .map(|chunk| document.location(chunk.span()))
-        .collect();
-    let prompts: Vec<(Vec<Message>, u32)> = chunks
-        .iter()
-        .zip(&locations)
-        .enumerate()
-        .map(|(i, (chunk, location))| {
-            let messages = chunk_messages(
-                document,
-                chunk,
-                location.as_deref(),
-                i,
-                parts,
-                options.style,
-            );
-            (messages, partial_tokens)
-        })
-        .collect();
-    let mut finished: Vec<Option<Completion>> = vec![None; parts];
-    let mut steps = vec![0usize; parts];
-    let mut partials: Vec<PartSummary> = Vec::with_capacity(parts);
-    let mut stopped = false;
-    model.complete_parts(&prompts, cancel, &mut |event| match event {
-        PartEvent::Started(i) => {
-            summary.model_calls += 1;
-            if let Some(step) = steps.get_mut(i) {
-                *step = summary.model_calls;
-            }
-            on_progress(&Progress::Step {
-                step: summary.model_calls,
-                phase: Phase::Read { part: i + 1, parts },
-                coverage: summary.coverage,
-            });
-        }
-        PartEvent::Finished(i, completion) => {
-            if completion.stop == StopReason::Cancelled {
-                stopped = true;
-                return;
-            }
-            if let Some(slot) = finished.get_mut(i) {
-                *slot = Some(completion);
-            }
-            // Coverage counts the parts read from the start of the document.
-            while let Some(completion) = finished.get_mut(partials.len()).and_then(Option::take) {
-                let k = partials.len();
-                let location = locations.get(k).cloned().flatten();
-                summary.coverage.read = k + 1;
-                on_progress(&Progress::Partial {
-                    step: steps.get(k).copied().unwrap_or_default(),
-                    phase: Phase::Read { part: k + 1, parts },
-                    location: location.clone(),
-                    text: completion.text.clone(),
-                    coverage: summary.coverage,
-                });
-                partials.push(PartSummary {
-                    first: k + 1,
-                    last: k + 1,
-                    location,
-                    text: completion.text.trim().to_owned(),
-                });
-            }
-        }
-    })?;
-    if stopped || partials.len() < parts {
+    // Map: every chunk, the calls perhaps at the same time (a server's slots).
+    let Some(mut partials) = map::read_parts(
+        model,
+        document,
+        chunks,
+        partial_tokens,
+        options.style,
+        &mut summary,
+        cancel,
+        on_progress,
+    )?
+    else {
         summary.cancelled = true;
         return finish(summary);
-    }
+    };
 
     // Reduce: combine in groups until the final request fits, then the final pass.
     let n_ctx = plan.n_ctx;

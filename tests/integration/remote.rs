@@ -11,9 +11,12 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::kittest::Queryable;
 use xgen_desk::engine::{
-    EngineError, GenerateRequest, Inference, ReplyEvent, Sampling, StopReason,
+    CachePrefix, EngineError, GenerateRequest, Inference, PrereadEvent, PrereadRequest, ReplyEvent,
+    Sampling, StopReason,
 };
-use xgen_desk::prompt::{summarize_request, xgen_prompt, Message, SummaryStyle};
+use xgen_desk::prompt::{
+    document_len, document_turn, summarize_request, xgen_prompt, Message, SummaryStyle,
+};
 use xgen_desk::remote::secret::{self, KeyStorage};
 use xgen_desk::remote::{RemoteEngine, RemoteError, ServerConfig, ServerKind, TokenCounts};
 use xgen_desk::summarize::{self, EngineModel, Phase, Progress, SummarizeOptions};
@@ -690,4 +693,49 @@ fn app_keeps_a_reply_cut_off_by_the_server_and_regenerates_it() {
     let again = h.state().conversation().messages.last().unwrap().clone();
     assert!(!again.cut_off && !again.content.is_empty(), "{again:?}");
     assert_eq!(h.state().conversation().messages.len(), 2);
+}
+
+/// A document read ahead on llama-server stays in a slot: a question about it afterwards reads
+/// only what follows the document.
+#[test]
+fn preread_leaves_the_document_in_a_server_slot() {
+    let gguf = crate::xgen::tiny_xgen_gguf();
+    let server = Server::start(gguf, &["-c", "1024", "-np", "1"]);
+    let remote = connect(&server.config());
+    let document = long_document(500);
+    let prefix = CachePrefix::Document {
+        message: 0,
+        bytes: document_len(&document),
+    };
+    let summary = vec![Message::user(summarize_request(
+        &document,
+        SummaryStyle::Default,
+    ))];
+    let mut handle = remote.preread(PrereadRequest {
+        messages: summary,
+        prefix,
+    });
+    let mut progress = Vec::new();
+    let (done, total) = loop {
+        match handle.recv().expect("read ahead") {
+            Some(PrereadEvent::Progress { done, .. }) => progress.push(done),
+            Some(PrereadEvent::Done { done, total, .. }) => break (done, total),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(total > 100 && done == total, "{done} of {total}");
+    assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
+
+    // A question, not the summary the prefix was read for: the document is not read again.
+    let question = vec![Message::user(document_turn(
+        &document,
+        "Who asked for a crane?",
+    ))];
+    let finished = remote
+        .generate(GenerateRequest::chat(question, Sampling::greedy(4)))
+        .wait()
+        .expect("a reply");
+    let t = finished.timings;
+    assert!(t.prompt_tokens > total, "{t:?}");
+    assert!(t.prompt_evaluated <= t.prompt_tokens - total, "{t:?}");
 }
