@@ -18,7 +18,7 @@ if [[ -z $model ]]; then
   model=.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
 fi
 server=$(scripts/llama-cpp-tools.sh server)
-dev=${XGEN_DEV_BIN:-target/debug/xgen-dev}
+dev=${XGEN_DEV_BIN:-${CARGO_TARGET_DIR:-target}/debug/xgen-dev}
 [[ -n ${XGEN_DEV_BIN:-} ]] || cargo build --workspace --quiet --bin xgen-dev
 port=${XGEN_BENCH_PORT:-18431}
 url=http://127.0.0.1:$port

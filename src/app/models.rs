@@ -356,7 +356,34 @@ fn servers_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
             ui.colored_label(ui.visuals().warn_fg_color, warning);
         }
         if info.models.len() > 1 {
-            ui.label(format!("It also serves: {}", info.models.join(", ")));
+            // The models of its /v1/models: choosing another checks the server again with it.
+            let mut chosen = info.model.clone();
+            let label = ui.label("Model on this server");
+            egui::ComboBox::from_id_salt("server-model")
+                .selected_text(&chosen)
+                .show_ui(ui, |ui| {
+                    for model in &info.models {
+                        ui.selectable_value(&mut chosen, model.clone(), model);
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+            if chosen != info.model {
+                let saved = app
+                    .manager
+                    .servers
+                    .servers
+                    .iter()
+                    .find(|s| s.url == info.url)
+                    .cloned();
+                use_server = Some(crate::remote::ServerConfig {
+                    model: Some(chosen),
+                    ..saved.unwrap_or_else(|| crate::remote::ServerConfig {
+                        url: info.url.clone(),
+                        ..crate::remote::ServerConfig::default()
+                    })
+                });
+            }
         }
     }
     egui::CollapsingHeader::new("Add a server")
