@@ -43,12 +43,8 @@ model=$PWD/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
 [[ -f "$model" ]] || fail "test model $model missing"
 
 work=$(mktemp -d)
-xvfb_pid=""
-app_pid=""
 installed=0
 cleanup() {
-  [[ -n "$app_pid" ]] && kill "$app_pid" 2>/dev/null || true
-  [[ -n "$xvfb_pid" ]] && kill "$xvfb_pid" 2>/dev/null || true
   if [[ $installed -eq 1 ]]; then $sudo dpkg --purge xgen-desk >/dev/null 2>&1 || true; fi
   rm -rf "$work"
 }
@@ -84,47 +80,14 @@ done
 
 # 3. --version and a CLI summary with the installed binary; data goes to a scratch home.
 export XGEN_DESK_HOME="$work/home"
-version=$(/usr/bin/xgen-desk --version)
-[[ "$version" == "xgen-desk $crate_version" ]] || fail "--version printed '$version'"
-say "$version"
-printf '%s\n' "The town council met on Monday night." \
-  "It approved a new bicycle lane on Main Street and delayed the library budget until March." \
-  "Residents spoke for and against the lane for two hours." > "$work/notes.txt"
-summary=$(/usr/bin/xgen-desk summarize "$work/notes.txt" --model "$model" --ctx 2048 \
-  --max-tokens 48 --greedy --threads 2 2>"$work/summarize.log") \
-  || { cat "$work/summarize.log" >&2; fail "summarize failed"; }
-[[ -n "${summary//[[:space:]]/}" ]] || fail "empty summary"
-say "summary: $summary"
+# shellcheck source=scripts/lib/app-smoke.sh
+source scripts/lib/app-smoke.sh
+smoke_version /usr/bin/xgen-desk
+smoke_summary "$model" /usr/bin/xgen-desk
 
 # 4. The desktop app under Xvfb, opened on a document as a file manager would: its window
 #    appears, then a screenshot.
-display=":$((90 + RANDOM % 100))"
-Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
-xvfb_pid=$!
-for _ in $(seq 50); do DISPLAY=$display xwininfo -root >/dev/null 2>&1 && break; sleep 0.1; done
-DISPLAY=$display /usr/bin/xgen-desk "$work/notes.txt" >"$work/app.log" 2>&1 &
-app_pid=$!
-window=""
-for _ in $(seq 300); do
-  kill -0 "$app_pid" 2>/dev/null || { cat "$work/app.log" >&2; fail "the app exited"; }
-  window=$(DISPLAY=$display xwininfo -root -tree | grep -i '"xgen-desk"' | head -n 1 || true)
-  [[ -n "$window" ]] && break
-  sleep 0.1
-done
-[[ -n "$window" ]] || { cat "$work/app.log" >&2; fail "no xgen-desk window within 30 s"; }
-say "window:$window"
-window_id=$(awk '{print $1}' <<<"$window")
-DISPLAY=$display xprop -id "$window_id" -f _NET_WM_ICON 32c _NET_WM_ICON | grep -q '= 512, 512,' \
-  || fail "the window has no 512x512 icon"
-sleep 2 # let it draw its first frames
-mkdir -p target/packages
-shot=target/packages/screenshot.png
-DISPLAY=$display import -window root "$shot"
-colors=$(convert "$shot" -format '%k' info:)
-[[ "$colors" -gt 10 ]] || fail "screenshot has $colors colours: nothing was drawn"
-say "screenshot: $shot ($colors colours)"
-kill "$app_pid"; wait "$app_pid" 2>/dev/null || true; app_pid=""
-kill "$xvfb_pid"; wait "$xvfb_pid" 2>/dev/null || true; xvfb_pid=""
+smoke_window target/packages/screenshot.png /usr/bin/xgen-desk
 
 # 5. Uninstall: the package and every file it installed are gone.
 $sudo dpkg --purge xgen-desk >/dev/null

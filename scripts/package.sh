@@ -7,18 +7,22 @@
 # --profile  the Cargo profile whose binary is packaged (default release: optimized with LTO,
 #            what people install; `dev` packages target/debug, which is also optimized here,
 #            for quick checks of the packaging itself).
-# --formats  cargo-packager formats (default: deb on Linux, app,dmg on macOS, nsis on Windows).
+# --formats  installer formats (default: deb on Linux, app,dmg on macOS, nsis on Windows);
+#            `appimage` is built by scripts/package-appimage.sh, the rest by cargo-packager.
 # --features GPU backend(s) to build in (comma-separated); default CPU only.
 # --no-build package the binary already built for the profile.
 #
 # Uses `cargo packager` when installed (`cargo install cargo-packager --locked`); on Linux x86-64
 # without it, runs the same tool from its prebuilt Node-API build on npm
 # (@crabnebula/packager-linux-x64-gnu), cached in .cache/packager. Prints the packages' paths.
+# XGEN_DESK_OS and XGEN_DESK_DRY_RUN (scripts/lib/os.sh) show what it would do on another OS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/os.sh
 
 PACKAGER_NPM_VERSION=0.11.2
-python=$(command -v python3 || command -v python) || { echo "package: needs Python 3.11+" >&2; exit 1; }
+python=$(xgen_python)
+os=$(xgen_os)
 profile=release
 formats=""
 build=1
@@ -29,7 +33,7 @@ while [[ $# -gt 0 ]]; do
     --formats) formats="$2"; shift 2 ;;
     --features) IFS=, read -ra list <<<"$2"; for f in "${list[@]}"; do features+=(--features "xgen-desk/$f"); done; shift 2 ;;
     --no-build) build=0; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "package: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -39,20 +43,25 @@ case "$profile" in
   *) bin_dir="target/$profile"; cargo_profile=(--profile "$profile") ;;
 esac
 if [[ -z "$formats" ]]; then
-  case "$(uname -s)" in
-    Darwin) formats=app,dmg ;;
-    MINGW*|MSYS*|CYGWIN*|Windows_NT) formats=nsis ;;
+  case "$os" in
+    macos) formats=app,dmg ;;
+    windows) formats=nsis ;;
     *) formats=deb ;;
   esac
 fi
+# The AppImage is assembled offline by its own script; cargo-packager makes the others.
+appimage=0
+packager_formats=$("$python" -c 'import sys; print(",".join(f for f in sys.argv[1].split(",") if f and f != "appimage"))' "$formats")
+[[ ",$formats," == *,appimage,* ]] && appimage=1
 
 if [[ $build -eq 1 ]]; then
   # --workspace: the same feature resolution as the tests, so llama.cpp is built once; without
   # the test kit, whose fault injection must never reach an installer.
-  cargo build --workspace --exclude xgen-testkit ${cargo_profile[@]+"${cargo_profile[@]}"} ${features[@]+"${features[@]}"}
+  xgen_run cargo build --workspace --exclude xgen-testkit ${cargo_profile[@]+"${cargo_profile[@]}"} ${features[@]+"${features[@]}"}
 fi
 binary="$bin_dir/xgen-desk"
-[[ -x "$binary" || -x "$binary.exe" ]] || { echo "package: no binary at $binary (build it or drop --no-build)" >&2; exit 1; }
+[[ -x "$binary" || -x "$binary.exe" || "${XGEN_DESK_DRY_RUN:-}" == 1 ]] \
+  || { echo "package: no binary at $binary (build it or drop --no-build)" >&2; exit 1; }
 
 # The package version must be the crate's, and the release profile uses the file as it is;
 # other profiles get a copy of it (as JSON) that points at their binary directory.
@@ -74,6 +83,10 @@ PY
 )
 
 run_packager() {
+  if [[ "${XGEN_DESK_DRY_RUN:-}" == 1 ]]; then
+    xgen_run cargo packager "$@"
+    return
+  fi
   if cargo packager --version >/dev/null 2>&1; then
     cargo packager "$@"
     return
@@ -109,7 +122,13 @@ run_packager() {
     })();' -- "$@"
 }
 
-run_packager -c "$config" --formats "$formats" >&2
+if [[ -n "$packager_formats" ]]; then
+  run_packager -c "$config" --formats "$packager_formats" >&2
+fi
+if [[ $appimage -eq 1 ]]; then
+  xgen_run scripts/package-appimage.sh --profile "$profile" --no-build >/dev/null
+fi
+[[ "${XGEN_DESK_DRY_RUN:-}" == 1 ]] && exit 0
 out_dir=$("$python" -c 'import json, sys, tomllib
 c = sys.argv[1]
 print(json.loads(c)["out-dir"] if c.startswith("{") else tomllib.load(open(c, "rb"))["out-dir"])' "$config")

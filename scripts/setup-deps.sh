@@ -2,8 +2,10 @@
 # Installs the system packages xgen-desk needs to build, test and take screenshots on
 # Debian/Ubuntu: cmake and libclang (llama.cpp and its bindings), X11/GL (the window), Xvfb and
 # ImageMagick (headless screenshots), Python with pip (fetching the test model from PyPI).
-# Installs only what is missing; does nothing on other systems.
+# Installs only what is missing; does nothing on macOS and Windows (CI's runners have what
+# the build needs: Xcode's tools, MSVC and CMake) or on other Linux distributions.
 set -euo pipefail
+source "$(dirname "$0")/lib/os.sh"
 
 packages=(
   build-essential cmake pkg-config libclang-dev
@@ -13,6 +15,11 @@ packages=(
   python3 python3-pip
 )
 
+os=$(xgen_os)
+if [[ "$os" != linux ]]; then
+  echo "setup-deps: nothing to install on $os" >&2
+  exit 0
+fi
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
   echo "setup-deps: not a Debian-like system; install cmake, libclang, X11/GL headers and python3-pip yourself" >&2
   exit 0
@@ -37,5 +44,5 @@ fi
 sudo=""
 if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
 echo "setup-deps: installing ${missing[*]}" >&2
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+xgen_run $sudo apt-get update -qq
+xgen_run env DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

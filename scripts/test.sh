@@ -1,13 +1,34 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh clone: system packages, the test model, llama-server, every
-# test, then the .deb installer round trip.
+# The whole test suite, from a fresh clone: system packages (Debian/Ubuntu), the test model,
+# llama-server (built once, cached), formatting and lints, every test, then on Linux the
+# installer round trips of the binary the tests just built: the .deb (installed with dpkg, run,
+# removed) and the AppImage (run without installing). On macOS and Windows CI's `package` job builds their installers; no Linux
+# installer is tried.
+#
+#   scripts/test.sh [cargo test arguments...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/os.sh
+os=$(xgen_os)
+echo "test: $os" >&2
 scripts/setup-deps.sh
 scripts/fetch-test-models.sh
-# llama-server for the remote-engine tests (built once from the llama-cpp-python sdist, cached).
-scripts/llama-cpp-tools.sh server >/dev/null
-cargo test --workspace --no-fail-fast "$@"
-# The Linux installer: package the binary the tests just built, install it with dpkg, run it
-# (window under Xvfb, --version, a CLI summary), uninstall.
-scripts/package-deb-test.sh --profile dev --no-build
+# llama-server for the remote-engine tests: built once from the llama.cpp of the
+# llama-cpp-python sdist (the llama-cpp-sys-2 crate ships llama.cpp without the server's
+# sources), cached in .cache/llama-server-*: about 13 CPU-minutes the first time.
+xgen_run scripts/llama-cpp-tools.sh server >/dev/null
+# Formatting and lints first: cheap (clippy reuses llama.cpp's build) and what review expects.
+if command -v rustup >/dev/null 2>&1; then
+  rustup component add rustfmt clippy >/dev/null 2>&1 || true
+fi
+xgen_run cargo fmt --all --check
+xgen_run cargo clippy --workspace --all-targets -- -D warnings
+xgen_run cargo test --workspace --no-fail-fast "$@"
+if [[ "$os" == linux ]]; then
+  # Package the binary the tests just built (target/debug, optimized here), so that no second
+  # build of llama.cpp is needed.
+  xgen_run scripts/package-deb-test.sh --profile dev --no-build
+  xgen_run scripts/package-appimage-test.sh --profile dev --no-build
+else
+  echo "test: no Linux installer round trip on $os" >&2
+fi

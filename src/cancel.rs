@@ -16,12 +16,6 @@ impl CancelToken {
         Self::default()
     }
 
-    /// Wraps an existing flag.
-    #[must_use]
-    pub fn from_flag(flag: Arc<AtomicBool>) -> Self {
-        Self(flag)
-    }
-
     /// The shared flag (for APIs that take an `Arc<AtomicBool>`).
     #[must_use]
     pub fn flag(&self) -> &Arc<AtomicBool> {

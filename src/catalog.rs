@@ -4,11 +4,16 @@
 //! Catalog sizes are the Hub's published sizes rounded to 10 MB: they size the free-disk check
 //! before anything is fetched. The download itself trusts the sizes and checksums the Hub
 //! returns for the resolved commit.
+//!
+//! Longer than 600 lines: the catalog and the registry are small, but the registry's file
+//! locking, atomic updates and the rules for which files a removal may delete belong together
+//! with the entries they guard.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use xgen_quantize::fsio::write_atomic;
 
 /// How the weights of a catalog checkpoint are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -676,8 +681,6 @@ impl Registry {
         write_atomic(&self.path, &json).map_err(|e| self.io_err(e))
     }
 }
-
-pub use xgen_quantize::fsio::write_atomic;
 
 /// Most files looked at under one repository's `snapshots/` when checking whether another
 /// snapshot still uses a blob; beyond it the blob is kept.

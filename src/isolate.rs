@@ -5,7 +5,9 @@
 //! or loop; `catch_unwind` stops none of these, and each would take the window down with it.
 //! In a child process the worst a file can do is end that process: the parent kills it when
 //! it runs past its time, the operating system refuses it memory past its limit (RLIMIT_AS on
-//! Linux and macOS, a job object on Windows), and every way it can end becomes an
+//! Linux, a job object on Windows; on macOS, which accepts RLIMIT_AS but does not enforce it,
+//! the parent watches the child's memory footprint and kills it past the limit), and every
+//! way it can end becomes an
 //! [`IsolationError`] that says in words what happened.
 //!
 //! The protocol is the child's standard output (read up to a cap) and exit status; the last
@@ -37,8 +39,8 @@ pub struct Isolation {
     pub exe: PathBuf,
     /// Wall-clock limit; the child is killed when it runs longer.
     pub wall: Duration,
-    /// Memory limit in bytes: address space on Linux and macOS (where macOS enforces it),
-    /// committed memory on Windows.
+    /// Memory limit in bytes: address space on Linux, committed memory on Windows, the
+    /// physical footprint (checked every few milliseconds) on macOS.
     pub memory_bytes: u64,
     /// Most bytes of standard output accepted; more ends the child.
     pub max_output_bytes: usize,
@@ -103,7 +105,10 @@ impl Isolation {
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stderr(Stdio::piped())
+            // ggml prints a backtrace through gdb before it aborts: slow, and it would bury
+            // the assertion that says why under the debugger's lines.
+            .env("GGML_NO_BACKTRACE", "1");
         #[cfg(unix)]
         limits::apply(&mut command, self.memory_bytes, self.wall);
         #[cfg(windows)]
@@ -150,6 +155,12 @@ impl Isolation {
             if cancelled() {
                 kill(&mut child);
                 return Err(IsolationError::Cancelled);
+            }
+            if over_memory(&child, self.memory_bytes) {
+                kill(&mut child);
+                return Err(IsolationError::OutOfMemory {
+                    limit_bytes: self.memory_bytes,
+                });
             }
             if started.elapsed() >= self.wall {
                 kill(&mut child);
@@ -352,6 +363,31 @@ fn panic_message(stderr: &str) -> String {
     last_line(stderr)
 }
 
+/// Whether the child uses more than `limit` bytes, where the operating system does not
+/// enforce the limit itself: macOS accepts RLIMIT_AS but ignores it, so the parent reads the
+/// child's physical footprint (what Activity Monitor shows as its memory) at every poll. A
+/// reader that allocates gigabytes within one poll gets past this check until the next one,
+/// which still stops it long before a laptop starts swapping.
+#[cfg(target_os = "macos")]
+fn over_memory(child: &Child, limit: u64) -> bool {
+    let Ok(pid) = libc::c_int::try_from(child.id()) else {
+        return false;
+    };
+    // SAFETY: all-zero is a valid `rusage_info_v2` (integers only).
+    let mut info: libc::rusage_info_v2 = unsafe { std::mem::zeroed() };
+    // SAFETY: proc_pid_rusage writes one `rusage_info_v2` (the flavor asked for) into the
+    // buffer, which lives for the call; a child that has ended gives an error, not a write.
+    let read =
+        unsafe { libc::proc_pid_rusage(pid, libc::RUSAGE_INFO_V2, (&raw mut info).cast()) } == 0;
+    read && info.ri_phys_footprint > limit
+}
+
+/// Linux (RLIMIT_AS) and Windows (the job object) refuse the memory themselves.
+#[cfg(not(target_os = "macos"))]
+fn over_memory(_: &Child, _: u64) -> bool {
+    false
+}
+
 /// A crash (a signal on Unix, an exception code on Windows), in words.
 #[cfg(unix)]
 fn crash(status: ExitStatus) -> Option<String> {
@@ -439,7 +475,8 @@ mod limits {
             // into an io::Error (no allocation); the structs are copies owned by the closure.
             let failed = unsafe { libc::setrlimit(libc::RLIMIT_AS, &raw const memory) } != 0;
             // macOS accepts but does not enforce RLIMIT_AS, and may refuse some values: there
-            // the wall clock is the guard, and a refusal must not stop the reader.
+            // the parent's footprint watch (`over_memory`) is the guard, and a refusal must
+            // not stop the reader.
             if failed && cfg!(target_os = "linux") {
                 return Err(std::io::Error::last_os_error());
             }

@@ -3,6 +3,7 @@
 //! The binary is thin (`main.rs`); everything lives here so that tests build the real parts.
 //! - [`engine`]: one named thread that owns llama.cpp; commands in, events out.
 //! - [`remote`]: the same requests answered by an inference server (llama-server, vLLM).
+//! - [`backend`]: whichever answers (the engine here, a server, or XGen's tokenizer alone).
 //! - [`tokenizer`]: XGen's exact tokenizer without the model (`tokenizer.json`).
 //! - [`prompt`]: the XGen prompt format and GGUF chat templates.
 //! - [`documents`]: text and page/heading markers from text, Markdown, PDF, DOCX and HTML files.
@@ -12,6 +13,7 @@
 //! - [`cli`]: the headless subcommands. [`app`]: the egui desktop app.
 
 pub mod app;
+pub mod backend;
 pub mod cancel;
 pub mod catalog;
 pub mod cli;

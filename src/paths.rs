@@ -99,13 +99,6 @@ impl AppPaths {
         }
     }
 
-    /// Returns a copy that uses `dir` as the Hugging Face cache.
-    #[must_use]
-    pub fn with_hf_cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.hf_cache_dir = dir.into();
-        self
-    }
-
     /// Conversations, the installed-models registry, settings.
     #[must_use]
     pub fn data_dir(&self) -> &Path {
@@ -148,6 +141,12 @@ impl AppPaths {
     #[must_use]
     pub fn registry_file(&self) -> PathBuf {
         self.data_dir.join("models.json")
+    }
+
+    /// The app's queue of documents to summarize, with the summaries written so far (JSON).
+    #[must_use]
+    pub fn queue_file(&self) -> PathBuf {
+        self.data_dir.join("queue.json")
     }
 
     /// User settings (JSON).
@@ -197,13 +196,6 @@ impl AppPaths {
 pub fn hf_cache_dir() -> Option<PathBuf> {
     let env = |name: &str| std::env::var_os(name);
     hf_cache_from(&env).or_else(|| default_hf_cache(&env))
-}
-
-/// The Hugging Face home (`HF_HOME`, else `$XDG_CACHE_HOME/huggingface`, else
-/// `~/.cache/huggingface`), where `huggingface-cli login` stores the token.
-#[must_use]
-pub fn hf_home() -> Option<PathBuf> {
-    hf_home_from(&|name: &str| std::env::var_os(name))
 }
 
 pub(crate) fn hf_home_from(env: &dyn Fn(&str) -> Option<OsString>) -> Option<PathBuf> {

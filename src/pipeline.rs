@@ -12,6 +12,9 @@
 //! process or another, stop with [`PipelineError::Busy`] instead of converting into, or
 //! deleting, the first one's work files. The converter and the quantizer also write under
 //! temporary names unique to each process and call.
+//!
+//! Longer than 600 lines: one stage machine (fetch, convert, quantize, validate, register)
+//! whose resume rules depend on each other; split by stage, each file would need the others'.
 
 use std::path::{Path, PathBuf};
 
@@ -405,7 +408,8 @@ fn find_installed(
     let Some(existing) = opts.registry().get(&new.id)? else {
         return Ok(None);
     };
-    let same_file = std::fs::metadata(path).is_ok_and(|m| m.len() == existing.size_bytes);
+    // The same file, unchanged since it was checked (a changed file is checked again).
+    let same_file = existing.is_checked_file();
     Ok((existing.path == path && existing.source == new.source && same_file).then_some(existing))
 }
 

@@ -13,6 +13,10 @@ use std::sync::{Arc, OnceLock};
 use xgen_quantize::hf_tokenizer::{xgen_tokenizer_json, TOKENIZER_JSON};
 use xgen_quantize::vocab::{FIRST_NAMED_SPECIAL_ID, XGEN_VOCAB_SIZE};
 
+use crate::cancel::CancelToken;
+use crate::engine::{
+    ended_at_once, EngineError, GenerateRequest, Inference, ReplyEvent, ReplyHandle,
+};
 use crate::prompt::{xgen_prompt, Message, XGEN_EOS};
 
 /// What can go wrong building the tokenizer.
@@ -115,5 +119,26 @@ impl XgenTextTokenizer {
     #[must_use]
     pub fn prompt_ids(&self, messages: &[Message]) -> Vec<u32> {
         self.encode(&xgen_prompt(messages))
+    }
+}
+
+/// XGen's tokenizer alone, while a local XGen model loads: it counts exactly and answers
+/// nothing.
+impl Inference for XgenTextTokenizer {
+    /// Nothing can answer yet: the reply fails at once with [`EngineError::NoModel`].
+    fn generate_with_cancel(&self, _request: GenerateRequest, cancel: CancelToken) -> ReplyHandle {
+        let handle = ended_at_once(ReplyEvent::Failed(EngineError::NoModel));
+        if cancel.is_cancelled() {
+            handle.cancel();
+        }
+        handle
+    }
+
+    fn count_tokens(&self, text: &str) -> Result<usize, EngineError> {
+        Ok(self.count(text))
+    }
+
+    fn count_prompt_tokens(&self, messages: &[Message]) -> Result<usize, EngineError> {
+        Ok(self.prompt_ids(messages).len())
     }
 }

@@ -13,6 +13,10 @@
 //! to the directory ([`crate::fsio::confined_join`]), and a safetensors header must fit its
 //! file. The output is written under a temporary name unique to this process and call, fsynced,
 //! and renamed durably into place, so two conversions never share a half-written file.
+//!
+//! Longer than 600 lines: config validation, the tensor plan, shard reading (safetensors and
+//! PyTorch) and the streaming writer are one pipeline whose bounds (sizes, names, offsets) are
+//! checked against each other; the unpickler and the GGUF writer live in their own modules.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
@@ -375,9 +379,7 @@ impl LlamaConfig {
             num_attention_heads,
             num_key_value_heads,
             max_position_embeddings,
-            #[allow(clippy::cast_possible_truncation)]
             rms_norm_eps: rms_norm_eps as f32,
-            #[allow(clippy::cast_possible_truncation)]
             rope_theta: rope_theta as f32,
             vocab_size: need(dim("vocab_size", true)?),
             tie_word_embeddings,
@@ -560,10 +562,13 @@ fn add_model_metadata(
 
 /// Writes the model metadata, the XGen tokenizer and tensor infos for `cfg` into `w`.
 ///
-/// Used by the converter and by the random-weight fixtures, so both produce the same layout.
-/// Returns the planned tensors' GGUF names with their element types and 2-D/1-D row shapes
-/// (rows, cols).
-pub(crate) fn declare_llama_gguf(
+/// Used by the converter and by the random-weight fixtures of the test kit, so both produce
+/// the same layout. Returns the planned tensors' GGUF names with their element types and
+/// 2-D/1-D row shapes (rows, cols).
+///
+/// # Errors
+/// [`ConvertError`] when the vocabulary cannot be built or the writer refuses an entry.
+pub fn declare_llama_gguf(
     w: &mut GgufWriter,
     cfg: &LlamaConfig,
     name: &str,
@@ -954,7 +959,10 @@ pub fn convert_checkpoint(
 
 /// Ends a streamed GGUF: the last progress event, flush and fsync, then the partial file is
 /// renamed into place.
-pub(crate) fn finish_streamed_gguf(
+///
+/// # Errors
+/// [`ConvertError::Io`] when the file cannot be written, synced or renamed.
+pub fn finish_streamed_gguf(
     sink: crate::gguf::GgufTensorSink<BufWriter<File>>,
     partial: &Path,
     out: &Path,
@@ -1047,6 +1055,9 @@ fn release_pages(map: &Mmap, data: &[u8]) {
             }
         }
     }
+    // Windows has no DONTNEED for a file view: the pages of a read-only mapping are clean and
+    // the memory manager trims them from the working set when memory is short, so peak use
+    // stays bounded there too, only later.
     #[cfg(not(unix))]
     let _ = (map, data);
 }

@@ -14,7 +14,6 @@
 #![deny(missing_docs)]
 
 pub mod convert;
-pub mod fixture;
 pub mod fsio;
 pub mod gguf;
 pub mod hf_tokenizer;
@@ -26,10 +25,6 @@ pub mod vocab;
 pub use convert::{
     convert_checkpoint, ConvertError, ConvertOptions, ConvertProgress, ConvertSummary, LlamaConfig,
     OutType,
-};
-pub use fixture::{
-    write_random_f16_gguf, write_tiny_xgen_checkpoint, write_xgen7b_shaped_f16_gguf, FixtureError,
-    TinyConfig, WeightDtype,
 };
 pub use gguf::{GgmlType, GgufError, GgufFile, GgufValue, GgufWriter};
 pub use pytorch::{read_torch_checkpoint, TorchError, TorchTensor};

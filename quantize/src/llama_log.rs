@@ -117,17 +117,6 @@ pub fn install() {
     unsafe { llama_cpp_sys_2::llama_log_set(Some(dispatch), std::ptr::null_mut()) };
 }
 
-/// Puts back the callback the dispatcher replaced (if it is still installed).
-pub fn uninstall() {
-    let Ok(mut forward) = FORWARD.lock() else {
-        return;
-    };
-    if let Some(f) = forward.take() {
-        // SAFETY: restoring the exact callback and user data llama.cpp had before.
-        unsafe { llama_cpp_sys_2::llama_log_set(f.callback, f.user_data as *mut c_void) };
-    }
-}
-
 /// While alive, llama.cpp messages logged on the thread that created it go to its closure
 /// (as well as to the forwarded callback). Dropping it ends the capture.
 pub struct ThreadCapture {

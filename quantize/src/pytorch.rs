@@ -20,6 +20,9 @@
 //! than any memory holds); containers nest at most [`MAX_DEPTH`] deep, so building, comparing
 //! and dropping them never exhausts the stack; at most [`MAX_VALUES`] values are built; and
 //! dict keys are plain strings or integers, found through an index, so filling a dict is linear.
+//!
+//! Longer than 600 lines: a bounded unpickler (every opcode a checkpoint uses, with memory and
+//! depth limits) and the zip reading around it, which checks what the pickle names.
 
 use std::collections::HashMap;
 use std::io::{Cursor, Read};

@@ -81,7 +81,6 @@ impl Chat {
         let (done, total) = r.prefill?;
         let (since, first_done) = r.prefill_first?;
         let read = done.checked_sub(first_done).filter(|n| *n > 0)?;
-        #[allow(clippy::cast_precision_loss)]
         let secs = since.elapsed().as_secs_f64() / read as f64 * total.saturating_sub(done) as f64;
         Some(secs)
     }

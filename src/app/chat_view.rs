@@ -44,7 +44,6 @@ fn document_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
     match (app.document_meter(), app.model()) {
         (Some(meter), _) => {
             let used = meter.prompt_tokens + meter.reserved;
-            #[allow(clippy::cast_precision_loss)]
             let fraction = used as f32 / meter.n_ctx.max(1) as f32;
             let reading = match app.preread_progress() {
                 Some((done, total, _)) if done >= total && total > 0 => " · read".to_owned(),
@@ -240,7 +239,6 @@ fn job_ui(app: &XgenApp, ui: &mut egui::Ui) {
     };
     match coverage {
         Some((read, total)) if total > 0 => {
-            #[allow(clippy::cast_precision_loss)]
             let fraction = read as f32 / total as f32;
             ui.add(
                 egui::ProgressBar::new(fraction)
@@ -256,7 +254,6 @@ fn job_ui(app: &XgenApp, ui: &mut egui::Ui) {
 fn prefill_ui(app: &XgenApp, ui: &mut egui::Ui) {
     match app.chat.prefill() {
         Some((done, total)) if total > 0 && done < total => {
-            #[allow(clippy::cast_precision_loss)]
             let fraction = done as f32 / total as f32;
             let eta = app
                 .chat

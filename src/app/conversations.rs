@@ -79,6 +79,16 @@ impl Conversations {
         self.current = 0;
     }
 
+    /// Adds a finished conversation (a result of the queue) at the top of the list and saves
+    /// it; the one on screen stays on screen.
+    pub(crate) fn add(&mut self, conversation: Conversation, notices: &mut Notices) {
+        let id = conversation.id.clone();
+        let current = self.current().id.clone();
+        self.list.insert(0, conversation);
+        self.current = self.list.iter().position(|c| c.id == current).unwrap_or(0);
+        self.save(&id, notices);
+    }
+
     /// Shows conversation `id`; false when there is none.
     pub(crate) fn select(&mut self, id: &str) -> bool {
         match self.list.iter().position(|c| c.id == id) {

@@ -1,6 +1,9 @@
 //! Documents: open, paste, the exact token meter, and summaries in one pass or in parts. Each
 //! background piece (reading a file, counting tokens, a summary read in parts) is a job this
 //! feature owns.
+//!
+//! Longer than 600 lines: the document feature's three jobs (reading, counting, reading ahead)
+//! and the summary job share one per-conversation state; its drawing is in `chat_view.rs`.
 
 use std::path::Path;
 
@@ -394,7 +397,6 @@ fn count(
     };
     if !meter.fits() {
         // The summarizer's own plan says how many parts it will read.
-        #[allow(clippy::cast_possible_truncation)]
         let mut model = EngineModel::new(engine, n_ctx as u32, Sampling::default());
         let options = SummarizeOptions::new(style, reserved as u32);
         meter.parts = summarize::plan(&mut model, doc, &options).map_or(0, |plan| plan.parts());

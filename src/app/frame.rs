@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::PASTE_AS_DOCUMENT_CHARS;
-use super::{chat_view, models, settings_view, sidebar, ModelState, View, XgenApp};
+use super::{chat_view, models, queue_view, settings_view, sidebar, ModelState, View, XgenApp};
 
 impl XgenApp {
     fn shortcuts(&mut self, ctx: &egui::Context) {
@@ -35,7 +35,7 @@ impl XgenApp {
         {
             self.stop();
         }
-        // Files dropped on the window become the document.
+        // One file dropped on the window becomes the document; several, or a folder, the queue.
         let dropped: Vec<PathBuf> = ctx.input(|i| {
             i.raw
                 .dropped_files
@@ -43,9 +43,7 @@ impl XgenApp {
                 .map(|f| f.path().to_path_buf())
                 .collect()
         });
-        if let Some(path) = dropped.first() {
-            self.open_document(path);
-        }
+        self.open_documents(&dropped);
         // A long paste becomes a document instead of chat text.
         let pasted = ctx.input_mut(|i| {
             let mut long = None;
@@ -66,7 +64,16 @@ impl XgenApp {
     fn status_text(&self) -> String {
         match self.model.state() {
             ModelState::Empty => "No model loaded".to_owned(),
-            ModelState::Loading { path, progress } => format!(
+            ModelState::Loading {
+                path,
+                checking: true,
+                ..
+            } => format!(
+                "Checking {} in a separate process before its first use …",
+                path.file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            ),
+            ModelState::Loading { path, progress, .. } => format!(
                 "Loading {} … {:.0}%",
                 path.file_name()
                     .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
@@ -114,6 +121,12 @@ impl XgenApp {
             .resizable(true)
             .default_size(220.0)
             .show(ui, |ui| sidebar::sidebar_ui(self, ui));
+        if self.queue.visible {
+            egui::Panel::right("queue")
+                .resizable(true)
+                .default_size(300.0)
+                .show(ui, |ui| queue_view::queue_ui(self, ui));
+        }
         egui::CentralPanel::default().show(ui, |ui| {
             self.notices_ui(ui);
             match self.view {
@@ -123,7 +136,11 @@ impl XgenApp {
             }
         });
         self.save_settings_if_changed(&ctx);
-        if self.chat.is_generating() || self.manager.setup.running || self.model.is_loading() {
+        if self.chat.is_generating()
+            || self.manager.setup.running
+            || self.model.is_loading()
+            || self.queue.is_busy()
+        {
             // Keeps ETAs and spinners moving between events.
             ctx.request_repaint_after(Duration::from_millis(250));
         }
@@ -142,6 +159,9 @@ impl XgenApp {
                 .clicked()
             {
                 self.documents.pick(&self.waker, &mut self.notices);
+            }
+            if !self.queue.items().is_empty() {
+                ui.toggle_value(&mut self.queue.visible, "Queue");
             }
             ui.separator();
             ui.selectable_value(&mut self.view, View::Chat, "Chat");

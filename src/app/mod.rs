@@ -7,6 +7,7 @@
 //! - [`chat::Chat`]: the composer and the reply being written (an engine request handle, or a
 //!   summary job);
 //! - [`document::Documents`]: reading files, the token meter, summaries in parts;
+//! - [`queue::Queue`]: many files summarized one after another, each result a conversation;
 //! - [`setup::ModelManager`]: the one-click setup and the installed models;
 //! - [`Settings`]: what people change, saved as it changes.
 //!
@@ -14,6 +15,9 @@
 //! the conversation, the model and the settings). Background work runs on named threads whose
 //! messages arrive on channels their owner polls each frame; every message wakes the UI, so the
 //! window never blocks.
+//!
+//! Longer than 600 lines: the composition root, where the feature states meet (their actions
+//! and the per-frame poll); drawing lives in `frame.rs` and the `*_view.rs` files.
 
 mod chat;
 mod chat_view;
@@ -24,6 +28,9 @@ mod job;
 mod model;
 mod models;
 mod notices;
+mod queue;
+mod queue_run;
+mod queue_view;
 mod settings;
 mod settings_view;
 mod setup;
@@ -31,12 +38,13 @@ mod sidebar;
 mod store;
 mod window;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use egui_commonmark::CommonMarkCache;
 
 use crate::catalog::{default_model, CatalogModel};
+use crate::engine::hardware::Machine;
 use crate::engine::{Engine, LoadSettings, Plan, StateCacheConfig};
 use crate::hub::HubOptions;
 use crate::isolate::Isolation;
@@ -48,12 +56,14 @@ use conversations::Conversations;
 use document::Documents;
 use job::Waker;
 use model::{ModelChange, ModelSlot};
+use queue::Queue;
 use setup::{ManagerEvent, ModelManager};
 
 pub use document::DocumentMeter;
-pub use model::{Hardware, ModelState};
+pub use model::ModelState;
 pub(crate) use notices::{error_chain, first_sentence, Notices};
 pub use notices::{Notice, NoticeAction};
+pub use queue::{QueueAction, QueueItem, QueueStatus};
 pub use settings::{Preset, Settings, SummaryLength, ThemeChoice};
 pub use setup::{ServerList, SetupState};
 pub use store::{ChatMessage, Conversation, ConversationStore, ReplyStats, StoreError};
@@ -118,6 +128,7 @@ pub struct XgenApp {
     conversations: Conversations,
     chat: Chat,
     documents: Documents,
+    queue: Queue,
     manager: ModelManager,
     /// Settings in effect.
     pub settings: Settings,
@@ -182,12 +193,14 @@ impl XgenApp {
             ConversationStore::new(opts.paths.conversations_dir())
         };
         let conversations = Conversations::load(store, &mut notices);
+        let queue = Queue::load(opts.paths.queue_file(), read_only, &mut notices);
         let mut app = Self {
             waker,
             model,
             conversations,
             chat: Chat::default(),
             documents: Documents::default(),
+            queue,
             manager: ModelManager::default(),
             saved_settings: settings.clone(),
             settings,
@@ -301,7 +314,7 @@ impl XgenApp {
 
     /// What this computer has, once measured (off the UI thread, at start).
     #[must_use]
-    pub fn hardware(&self) -> Option<&Hardware> {
+    pub fn hardware(&self) -> Option<&Machine> {
         self.model.hardware()
     }
 
@@ -330,6 +343,12 @@ impl XgenApp {
         self.documents.preread(&self.conversation().id)
     }
 
+    /// The files of the queue, in order.
+    #[must_use]
+    pub fn queue(&self) -> &[QueueItem] {
+        self.queue.items()
+    }
+
     /// What the running summary of a long document is doing: (status, parts read, parts).
     #[must_use]
     pub fn summary_job(&self) -> Option<(&str, Option<(usize, usize)>)> {
@@ -346,10 +365,12 @@ impl XgenApp {
     }
 
     /// Starts loading `path` (planned to fit this computer), replacing the loaded model (or the
-    /// server in use).
+    /// server in use). A file the installed-models list does not record as checked (a file
+    /// picked from disk, a model file changed since) is first checked in a child process.
     pub fn load_model(&mut self, path: &Path) {
         self.chat
             .abandon(&mut self.conversations, &mut self.notices);
+        self.queue.interrupt();
         self.manager
             .no_server_in_use(&self.opts, self.read_only, &mut self.notices);
         let mut load = self.opts.load.clone();
@@ -357,7 +378,15 @@ impl XgenApp {
         if load.state_cache.is_none() {
             load.state_cache = Some(StateCacheConfig::new(self.opts.paths.state_cache_dir()));
         }
-        self.model.load(path, load);
+        // The list records canonical paths.
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let checked = self
+            .manager
+            .installed
+            .iter()
+            .any(|m| m.path == canonical && m.is_checked_file());
+        let check = (!checked).then_some(&self.opts.isolation);
+        self.model.load(path, load, check);
     }
 
     /// Checks an inference server and, once it answers, uses it instead of the local engine
@@ -385,6 +414,32 @@ impl XgenApp {
     pub fn open_document(&mut self, path: &Path) {
         self.documents
             .open(path, &self.opts.isolation, &self.waker, &mut self.notices);
+    }
+
+    /// Opens `paths`: one file as the conversation's document, several files or a folder
+    /// (searched for documents) as the queue.
+    pub fn open_documents(&mut self, paths: &[PathBuf]) {
+        match paths {
+            [] => {}
+            [one] if !one.is_dir() => self.open_document(one),
+            _ => self
+                .queue
+                .add(paths.to_vec(), &self.waker, &mut self.notices),
+        }
+    }
+
+    /// A queue button of file `id`.
+    pub fn queue_action(&mut self, id: u64, action: QueueAction) {
+        self.queue.act(id, action);
+    }
+
+    /// Writes the queue's report (each file's summary, source and coverage, and the failures)
+    /// as Markdown to `path` (what "Export all" does without the dialog).
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn export_queue_to(&self, path: &Path) -> Result<()> {
+        self.queue.export_to(path)
     }
 
     /// Attaches text (a paste) as the conversation's document.
@@ -521,6 +576,15 @@ impl XgenApp {
             self.view = View::Chat;
         }
         self.conversations.poll(&mut self.notices);
+        let env = queue::QueueEnv {
+            isolation: &self.opts.isolation,
+            waker: &self.waker,
+            model: &self.model,
+            settings: &self.settings,
+            chat_busy: self.chat.is_generating(),
+        };
+        self.queue
+            .poll(&env, &mut self.conversations, &mut self.notices);
         for event in self.manager.poll() {
             match event {
                 ManagerEvent::SetupDone(path) => {
@@ -568,7 +632,11 @@ impl XgenApp {
             ModelChange::Loaded(info) => {
                 if let Some(backend) = info.gpu_backend.as_deref().filter(|_| info.gpu_layers == 0)
                 {
-                    let why = info.plan.as_ref().and_then(|p| p.reasons.first().cloned());
+                    // The plan's reason about the GPU (its first is about the KV cache).
+                    let why = info
+                        .plan
+                        .as_ref()
+                        .and_then(|p| p.reasons.iter().find(|r| r.contains("GPU")).cloned());
                     self.notices.push(Notice {
                         message: format!(
                             "The {backend} GPU is not used for this model: it runs on the CPU, more slowly."

@@ -10,11 +10,13 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 
 use super::job::{Job, Waker};
-use crate::engine::hardware::{cpu_cores, default_threads};
+use crate::backend::Backend;
+use crate::engine::check::check_isolated;
+use crate::engine::hardware::Machine;
 use crate::engine::{
-    Backend, Engine, EngineError, LoadEvent, LoadHandle, LoadSettings, ModelFacts, ModelInfo, Plan,
-    Planning,
+    Engine, EngineError, LoadEvent, LoadHandle, LoadSettings, ModelFacts, ModelInfo, Plan, Planning,
 };
+use crate::isolate::Isolation;
 use crate::remote::{secret, RemoteEngine, RemoteError, ServerConfig};
 use crate::tokenizer::XgenTextTokenizer;
 
@@ -29,6 +31,8 @@ pub enum ModelState {
         path: PathBuf,
         /// 0.0 ..= 1.0.
         progress: f32,
+        /// The file is being checked in a separate process first (its first load).
+        checking: bool,
     },
     /// Checking an inference server and connecting to it.
     Connecting {
@@ -37,36 +41,6 @@ pub enum ModelState {
     },
     /// Ready to answer (here, or on the server [`ModelInfo::server`] names).
     Ready(Box<ModelInfo>),
-}
-
-/// What this computer has, for the hardware panel and the memory planner.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Hardware {
-    /// Physical CPU cores.
-    pub physical_cores: usize,
-    /// Hardware threads.
-    pub logical_cores: usize,
-    /// Threads the engine uses.
-    pub threads: usize,
-    /// RAM and GPUs, as the planner sees them.
-    pub memory: crate::engine::Hardware,
-    /// The GPU backend compiled in.
-    pub gpu_backend: Option<&'static str>,
-}
-
-impl Hardware {
-    /// Reads the figures of this computer (asks llama.cpp for its GPUs: not for the UI thread).
-    #[must_use]
-    pub fn detect(load: &LoadSettings) -> Self {
-        let (physical_cores, logical_cores) = cpu_cores();
-        Self {
-            physical_cores,
-            logical_cores,
-            threads: load.threads.unwrap_or_else(default_threads).max(1),
-            memory: crate::engine::Hardware::detect(),
-            gpu_backend: crate::engine::gpu_backend(),
-        }
-    }
 }
 
 /// What a frame's poll found out about the model.
@@ -106,6 +80,13 @@ type Connection = Result<(RemoteEngine, Option<String>), RemoteError>;
 /// XGen's tokenizer for a model being loaded, and the context the model will have.
 type LoadingTokenizer = Option<(Arc<XgenTextTokenizer>, u32)>;
 
+/// A file checked in a child process before the engine loads it.
+struct PendingCheck {
+    job: Job<Result<(), EngineError>>,
+    path: PathBuf,
+    settings: LoadSettings,
+}
+
 /// The engine and the model in it.
 pub(crate) struct ModelSlot {
     engine: Arc<Engine>,
@@ -116,12 +97,16 @@ pub(crate) struct ModelSlot {
     tokenizer_job: Option<Job<LoadingTokenizer>>,
     state: ModelState,
     load: Option<LoadHandle>,
+    /// The check of a file's first load, in a child process, and the load that follows it.
+    check: Option<PendingCheck>,
     /// The file of the last load, for Reload after the engine stopped.
     last_path: Option<PathBuf>,
     last_settings: Option<LoadSettings>,
+    /// Whether the last file still needed its check.
+    last_check: Option<Isolation>,
     stopped_reported: bool,
-    hardware: Option<Hardware>,
-    hardware_job: Option<Job<Hardware>>,
+    hardware: Option<Machine>,
+    hardware_job: Option<Job<Machine>>,
     waker: Waker,
 }
 
@@ -134,7 +119,7 @@ impl ModelSlot {
         let engine = spawn_engine(waker)?;
         let detect_settings = load.clone();
         let hardware_job = Job::spawn("xgen-hardware", waker, move |r| {
-            r.send(Hardware::detect(&detect_settings), false);
+            r.send(Machine::detect(detect_settings.threads), false);
         })
         .map_err(|e| tracing::warn!("could not detect the hardware: {e}"))
         .ok();
@@ -146,8 +131,10 @@ impl ModelSlot {
             tokenizer_job: None,
             state: ModelState::Empty,
             load: None,
+            check: None,
             last_path: None,
             last_settings: None,
+            last_check: None,
             stopped_reported: false,
             hardware: None,
             hardware_job,
@@ -196,7 +183,7 @@ impl ModelSlot {
         }
     }
 
-    pub(crate) fn hardware(&self) -> Option<&Hardware> {
+    pub(crate) fn hardware(&self) -> Option<&Machine> {
         self.hardware.as_ref()
     }
 
@@ -214,23 +201,53 @@ impl ModelSlot {
     }
 
     /// Starts loading `path` (planned to fit this computer), replacing any model and any load
-    /// under way.
-    pub(crate) fn load(&mut self, path: &Path, settings: LoadSettings) {
+    /// under way. With `check`, the file has not been checked yet: llama.cpp aborts the whole
+    /// process on some malformed files, so it first loads in a child process under these
+    /// limits, and only a file that passed reaches the engine (a failed check is a
+    /// [`ModelChange::Failed`] naming what happened to the child).
+    pub(crate) fn load(&mut self, path: &Path, settings: LoadSettings, check: Option<&Isolation>) {
         if let Some(previous) = self.load.take() {
             previous.cancel();
+        }
+        if let Some(previous) = self.check.take() {
+            previous.job.cancel();
         }
         self.leave_server();
         self.state = ModelState::Loading {
             path: path.to_path_buf(),
             progress: 0.0,
+            checking: check.is_some(),
         };
         self.start_tokenizer_job(path, &settings);
         self.last_path = Some(path.to_path_buf());
         self.last_settings = Some(settings.clone());
-        self.load = Some(
-            self.engine
-                .load(path, settings, Planning::Fit { kv_fixed: false }),
-        );
+        self.last_check = check.cloned();
+        let Some(isolation) = check else {
+            self.load = Some(
+                self.engine
+                    .load(path, settings, Planning::Fit { kv_fixed: false }),
+            );
+            return;
+        };
+        let (isolation, file) = (isolation.clone(), path.to_path_buf());
+        let job = Job::spawn("xgen-model-check", &self.waker, move |r| {
+            let cancel = r.cancel_token().clone();
+            let checked = check_isolated(&file, &isolation, &|| cancel.is_cancelled());
+            r.send(checked.map(|_| ()), false);
+        });
+        match job {
+            Ok(job) => {
+                self.check = Some(PendingCheck {
+                    job,
+                    path: path.to_path_buf(),
+                    settings,
+                });
+            }
+            Err(e) => {
+                tracing::warn!("could not start the model check: {e}");
+                self.state = ModelState::Empty;
+            }
+        }
     }
 
     /// Reads the `tokenizer.json` beside an XGen GGUF off the UI thread, for counting tokens
@@ -262,6 +279,9 @@ impl ModelSlot {
     pub(crate) fn connect(&mut self, config: ServerConfig) {
         if let Some(previous) = self.load.take() {
             previous.cancel();
+        }
+        if let Some(previous) = self.check.take() {
+            previous.job.cancel();
         }
         self.connecting = None;
         let waker = self.waker.clone();
@@ -310,7 +330,8 @@ impl ModelSlot {
         self.stopped_reported = false;
         self.state = ModelState::Empty;
         if let (Some(path), Some(settings)) = (self.last_path.clone(), self.last_settings.clone()) {
-            self.load(&path, settings);
+            let check = self.last_check.clone();
+            self.load(&path, settings, check.as_ref());
         }
         Ok(())
     }
@@ -328,6 +349,7 @@ impl ModelSlot {
             }
         }
         let mut events = Vec::new();
+        self.poll_check(&mut events);
         let mut stopped = false;
         if let Some(load) = self.load.as_mut() {
             loop {
@@ -429,6 +451,38 @@ impl ModelSlot {
                 self.state = ModelState::Empty;
             }
             None => {}
+        }
+    }
+
+    /// Starts the engine's load when the file passed its check; a failed check is the load's
+    /// failure.
+    fn poll_check(&mut self, events: &mut Vec<LoadEvent>) {
+        let Some(pending) = self.check.as_mut() else {
+            return;
+        };
+        let outcome = pending.job.drain().pop();
+        if outcome.is_none() && !pending.job.is_finished() {
+            return;
+        }
+        let Some(pending) = self.check.take() else {
+            return;
+        };
+        match outcome {
+            Some(Ok(())) => {
+                self.last_check = None;
+                self.state = ModelState::Loading {
+                    path: pending.path.clone(),
+                    progress: 0.0,
+                    checking: false,
+                };
+                self.load = Some(self.engine.load(
+                    &pending.path,
+                    pending.settings,
+                    Planning::Fit { kv_fixed: false },
+                ));
+            }
+            Some(Err(error)) => events.push(LoadEvent::Failed(error)),
+            None => events.push(LoadEvent::Failed(EngineError::LoadCancelled)),
         }
     }
 

@@ -3,8 +3,9 @@
 
 use egui::RichText;
 
-use super::{Hardware, ModelState, XgenApp};
+use super::{ModelState, XgenApp};
 use crate::catalog::{quant_label, CatalogModel, QuantType};
+use crate::engine::hardware::Machine;
 use crate::engine::plan::kv_name;
 use crate::engine::{plan, ModelFacts, PlanRequest};
 use crate::hub::format_bytes;
@@ -40,7 +41,7 @@ fn catalog_facts(model: &CatalogModel, quant: QuantType) -> ModelFacts {
 }
 
 /// What the memory planner would choose for `quant` on this computer, in words.
-fn plan_text(hardware: &Hardware, model: &CatalogModel, quant: QuantType) -> (String, bool) {
+fn plan_text(hardware: &Machine, model: &CatalogModel, quant: QuantType) -> (String, bool) {
     let hardware = &hardware.memory;
     let request = PlanRequest {
         n_ctx: Some(model.context_length),
@@ -192,7 +193,6 @@ fn setup_progress_ui(app: &XgenApp, ui: &mut egui::Ui) {
             text.push_str(&format!("{:.0}%", p.fraction() * 100.0));
         }
         if let Some(rate) = p.rate.filter(|_| stage == Stage::Download) {
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             let rate = rate as u64;
             text.push_str(&format!(" · {}/s", format_bytes(rate)));
         }
@@ -202,7 +202,6 @@ fn setup_progress_ui(app: &XgenApp, ui: &mut egui::Ui) {
         if let Some(item) = &p.item {
             text.push_str(&format!(" · {item}"));
         }
-        #[allow(clippy::cast_possible_truncation)]
         let fraction = p.fraction() as f32;
         ui.add(egui::ProgressBar::new(fraction).text(text));
     }

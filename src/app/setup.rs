@@ -89,7 +89,7 @@ impl ServerList {
     fn save(&self, path: &Path) -> anyhow::Result<()> {
         use anyhow::Context as _;
         let bytes = serde_json::to_vec_pretty(self).context("could not encode the servers")?;
-        crate::catalog::write_atomic(path, &bytes)
+        xgen_quantize::fsio::write_atomic(path, &bytes)
             .with_context(|| format!("could not save {}", path.display()))
     }
 
@@ -313,7 +313,11 @@ impl ModelManager {
         opts: &AppOptions,
         notices: &mut Notices,
     ) {
-        if self.installed.iter().any(|m| m.path == path) {
+        if self
+            .installed
+            .iter()
+            .any(|m| m.path == path && m.is_checked_file())
+        {
             return;
         }
         let options = SetupOptions::new(opts.paths.clone(), opts.hub.clone());

@@ -16,10 +16,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{unix_now, write_atomic};
+use crate::catalog::unix_now;
 use crate::documents::Document;
 use crate::engine::Timings;
 use crate::prompt::{Message, Role};
+use xgen_quantize::fsio::write_atomic;
 
 /// What can go wrong with saved conversations.
 #[derive(Debug, thiserror::Error)]

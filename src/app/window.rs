@@ -23,8 +23,8 @@ pub fn run() -> Result<()> {
     run_with_documents(Vec::new())
 }
 
-/// [`run`], opening the first of `documents` (what a file manager passes with "Open with") in
-/// the first conversation.
+/// [`run`], opening `documents` (what a file manager passes with "Open with"): one as the
+/// conversation's document, several (or a folder) as the queue.
 ///
 /// # Errors
 /// When no window can be opened (no display, no OpenGL).
@@ -49,9 +49,7 @@ pub fn run_with_documents(documents: Vec<PathBuf>) -> Result<()> {
         options,
         Box::new(move |cc| {
             let mut app = XgenApp::new(&cc.egui_ctx, opts)?;
-            if let Some(document) = documents.first() {
-                app.open_document(document);
-            }
+            app.open_documents(&documents);
             Ok(Box::new(app))
         }),
     )

@@ -32,11 +32,19 @@ pub struct Cli {
 /// The headless subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Commands {
-    /// Summarize a document of any length (text, Markdown, PDF, DOCX or HTML; `-` reads
-    /// standard input), streaming the summary to stdout and progress to stderr.
+    /// Summarize documents of any length (text, Markdown, PDF, DOCX or HTML; `-` reads
+    /// standard input), streaming the summary to stdout and progress to stderr. Several files
+    /// or a folder (searched recursively, known formats only) give one Markdown report, or
+    /// with `--out DIR` one `.summary.md` file each; files that cannot be summarized are listed
+    /// on stderr and the exit code is 2 (1 when none could be).
     Summarize {
-        /// The document, or `-` for standard input.
-        file: PathBuf,
+        /// Documents or folders, or `-` for standard input (alone).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Write one Markdown file per document into this folder (created if missing) and
+        /// print their paths, instead of the report on stdout.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
         /// The shape of the summary.
         #[arg(long, value_enum, default_value_t = StyleArg::Default)]
         style: StyleArg,

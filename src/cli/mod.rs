@@ -20,17 +20,23 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use crate::engine::{Backend, Engine, ModelInfo, Timings};
+use crate::backend::Backend;
+use crate::engine::{Engine, ModelInfo, Timings};
 use crate::remote::{RemoteEngine, ServerInfo, ServerKind, TokenCounts};
 use args::{Commands, ModelArgs, ServerArgs};
 
-/// The exit code for how a command (or the app) ended; an error is printed with its whole
-/// chain. A reader that closed standard output early ended nothing badly.
+/// The exit code for how a command (or the app) ended: 0, 1 for an error (printed with its
+/// whole chain), 2 when `summarize` of several documents could summarize only some of them. A
+/// reader that closed standard output early ended nothing badly.
 #[must_use]
 pub fn exit_code(result: Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if output::is_closed_stdout(&err) => ExitCode::SUCCESS,
+        Err(err) if err.is::<summarize::SomeFailed>() => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(summarize::SOME_FAILED_EXIT_CODE)
+        }
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
@@ -62,12 +68,20 @@ pub fn init_tracing() {
 pub fn run(command: Commands) -> Result<()> {
     match command {
         Commands::Summarize {
-            file,
+            files,
+            out,
             style,
             model,
             server,
             sampling,
-        } => summarize::run(&file, style.into(), &model, &server, &sampling),
+        } => summarize::run_all(
+            &files,
+            out.as_deref(),
+            style.into(),
+            &model,
+            &server,
+            &sampling,
+        ),
         Commands::Extract(args) => extract::run(&args),
         Commands::Check(args) => check::run(&args),
         Commands::Chat {

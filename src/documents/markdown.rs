@@ -1,4 +1,7 @@
-//! Markdown: the text as written; ATX headings (`# Title`) outside code fences become markers.
+//! Markdown: the text as written; its headings (read by pulldown-cmark, as CommonMark defines
+//! them) become markers.
+
+use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
 use super::{text, Body, DocumentError, Limits, Section, SectionKind};
 
@@ -18,48 +21,38 @@ pub(crate) fn read(name: &str, bytes: &[u8], limits: &Limits) -> Result<Body, Do
     })
 }
 
-/// The ATX headings of a Markdown text, at the offsets of their lines.
+/// The headings of a Markdown text (ATX `# Title` and setext `Title\n===`), at the offsets
+/// where they start, as CommonMark reads them: nothing inside code blocks or HTML counts.
 fn headings(text: &str) -> Vec<Section> {
     let mut sections = Vec::new();
-    let mut fence: Option<&str> = None;
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let start = offset;
-        offset += line.len();
-        let trimmed = line.trim_start_matches(' ');
-        if line.len() - trimmed.len() > 3 {
-            continue;
-        }
-        let trimmed = trimmed.trim_end();
-        if let Some(open) = fence {
-            if trimmed.starts_with(open) {
-                fence = None;
+    // The heading being read: where it starts and its text so far.
+    let mut open: Option<(usize, String)> = None;
+    for (event, range) in Parser::new_ext(text, Options::empty()).into_offset_iter() {
+        match event {
+            Event::Start(Tag::Heading { .. }) => open = Some((range.start, String::new())),
+            Event::End(TagEnd::Heading(_)) => {
+                if let Some((offset, label)) = open.take() {
+                    let label = label.split_whitespace().collect::<Vec<_>>().join(" ");
+                    if !label.is_empty() {
+                        sections.push(Section {
+                            offset,
+                            kind: SectionKind::Heading,
+                            label,
+                        });
+                    }
+                }
             }
-            continue;
-        }
-        if trimmed.starts_with("```") {
-            fence = Some("```");
-            continue;
-        }
-        if trimmed.starts_with("~~~") {
-            fence = Some("~~~");
-            continue;
-        }
-        let hashes = trimmed.bytes().take_while(|&b| b == b'#').count();
-        if !(1..=6).contains(&hashes) {
-            continue;
-        }
-        let rest = &trimmed[hashes..];
-        if !(rest.is_empty() || rest.starts_with([' ', '\t'])) {
-            continue;
-        }
-        let label = rest.trim().trim_end_matches('#').trim();
-        if !label.is_empty() {
-            sections.push(Section {
-                offset: start,
-                kind: SectionKind::Heading,
-                label: label.to_owned(),
-            });
+            Event::Text(t) | Event::Code(t) if open.is_some() => {
+                if let Some((_, label)) = open.as_mut() {
+                    label.push_str(&t);
+                }
+            }
+            Event::SoftBreak | Event::HardBreak if open.is_some() => {
+                if let Some((_, label)) = open.as_mut() {
+                    label.push(' ');
+                }
+            }
+            _ => {}
         }
     }
     sections

@@ -8,11 +8,12 @@
 //! worker thread dies (a panic), each open handle ends with [`EngineError::Stopped`] and the
 //! reason, instead of waiting forever; [`Engine::stopped`] tells an idle caller.
 
-mod backend;
 pub mod check;
 mod handle;
 pub mod hardware;
+mod inference;
 pub mod plan;
+mod remote_error;
 mod request;
 pub mod runtime;
 pub mod state_cache;
@@ -27,10 +28,11 @@ use std::time::Duration;
 
 use crate::cancel::CancelToken;
 use crate::prompt::Message;
-pub(crate) use backend::ended_at_once;
-pub use backend::{Backend, Inference};
 pub use handle::{Finished, Handle, LoadHandle, PrereadHandle, ReplyHandle};
+pub(crate) use inference::ended_at_once;
+pub use inference::Inference;
 pub use plan::{plan, plan_for_model, Hardware, ModelFacts, Plan, PlanError, PlanRequest};
+pub use remote_error::RemoteError;
 pub use request::{
     EngineError, GenerateRequest, KvPrecision, LoadEvent, LoadSettings, ModelInfo, Planning,
     PrereadEvent, PrereadRequest, PromptInput, ReplyEvent, RequestEvent, Sampling, StopReason,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::hardware;
 use super::plan::{Plan, PlanError};
+use super::remote_error::RemoteError;
 use super::state_cache::{CachePrefix, StateCacheConfig};
 use crate::prompt::Message;
 
@@ -242,8 +243,8 @@ pub struct ModelInfo {
     /// The memory plan the load followed ([`Planning::Fit`]).
     #[serde(default)]
     pub plan: Option<Plan>,
-    /// The server's address when the model runs on an inference server
-    /// ([`crate::remote::RemoteEngine`]); `None` for a model loaded here.
+    /// The server's address when the model runs on an inference server (`crate::remote`);
+    /// `None` for a model loaded here.
     #[serde(default)]
     pub server: Option<String>,
 }
@@ -485,5 +486,5 @@ pub enum EngineError {
     Stopped(String),
     /// The inference server failed the request (unreachable, refused, dropped the connection).
     #[error(transparent)]
-    Remote(#[from] crate::remote::RemoteError),
+    Remote(#[from] RemoteError),
 }

@@ -136,10 +136,10 @@ impl RepoCache {
     }
 
     /// Points `snapshots/<commit>/<file>` at the blob for `etag` (relative symlink on Unix, a
-    /// copy elsewhere). An existing link or file there is replaced atomically (a new link is
-    /// renamed over it); a directory is never touched, and neither is anything outside the
-    /// snapshot: the names are checked, and every folder on the way must be a real directory
-    /// (a link standing in for one could lead anywhere).
+    /// hard link, or failing that a copy, on Windows). An existing link or file there is
+    /// replaced atomically (a new link is renamed over it); a directory is never touched, and
+    /// neither is anything outside the snapshot: the names are checked, and every folder on the
+    /// way must be a real directory (a link standing in for one could lead anywhere).
     ///
     /// # Errors
     /// `InvalidInput` for an unsafe commit, file name or `ETag`; an error naming the path when
@@ -187,8 +187,12 @@ impl RepoCache {
         let tmp = fsio::temp_path_beside(&pointer, "link");
         #[cfg(unix)]
         let made = std::os::unix::fs::symlink(&target, &tmp);
+        // Windows: a symbolic link needs administrator rights or developer mode; a hard link
+        // shares the blob's data without them (the 27 GB checkpoint is not stored twice), and
+        // a copy is the last resort, on a file system without hard links.
         #[cfg(not(unix))]
-        let made = std::fs::copy(self.blob(etag), &tmp).map(|_| ());
+        let made = std::fs::hard_link(self.blob(etag), &tmp)
+            .or_else(|_| std::fs::copy(self.blob(etag), &tmp).map(|_| ()));
         let result = made.and_then(|()| fsio::rename_durable(&tmp, &pointer));
         if result.is_err() {
             fsio::remove_quietly(&tmp);

@@ -15,9 +15,8 @@ use reqwest::StatusCode;
 
 use super::verify::{check_blob, mark_verified, BlobStatus, Checksum, Hasher};
 use super::BoxError;
-use super::{
-    CancelToken, DownloadPlan, Hub, HubError, HubOptions, Meter, PlannedFile, ProgressFn, RepoCache,
-};
+use super::{DownloadPlan, Hub, HubError, HubOptions, Meter, PlannedFile, ProgressFn, RepoCache};
+use crate::cancel::CancelToken;
 
 const CHUNK: usize = 256 * 1024;
 const MAX_REDIRECTS: usize = 5;

@@ -8,6 +8,10 @@
 //!
 //! Flow: [`Hub::plan`] (metadata only) -> [`check_disk`] -> [`Hub::download`]. [`Hub::fetch`]
 //! does all three; in offline mode it only looks in the cache ([`Hub::cached`]).
+//!
+//! Longer than 600 lines: the Hub client's resolution of repositories and revisions and its
+//! typed errors; transfer (`download.rs`), cache layout (`cache.rs`), checksums (`verify.rs`),
+//! disk checks and progress have files of their own.
 
 mod cache;
 mod disk;
@@ -24,8 +28,8 @@ pub use disk::{check_disk, system_disk_space, DiskNeed, DiskSpaceFn};
 pub(crate) use progress::Meter;
 pub use progress::{Progress, ProgressFn, Stage};
 use verify::BlobStatus;
-// Hub modules name the token through `super`; its home is `crate::cancel`.
-pub(crate) use crate::cancel::CancelToken;
+
+use crate::cancel::CancelToken;
 pub use verify::{git_blob_sha1, sha256_hex, Checksum};
 
 /// A boxed error cause (network errors come from several layers).
@@ -301,7 +305,6 @@ pub enum HubError {
 #[must_use]
 pub fn format_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    #[allow(clippy::cast_precision_loss)]
     let mut value = bytes as f64;
     let mut unit = 0;
     while value >= 1000.0 && unit < UNITS.len() - 1 {

@@ -54,7 +54,6 @@ impl Progress {
         if self.total == 0 {
             0.0
         } else {
-            #[allow(clippy::cast_precision_loss)]
             let f = self.done as f64 / self.total as f64;
             f.clamp(0.0, 1.0)
         }
@@ -166,7 +165,6 @@ impl Meter {
         self.last_emit_done = self.done;
         let rate = self.rate();
         let eta = rate.filter(|r| *r > 0.0).map(|r| {
-            #[allow(clippy::cast_precision_loss)]
             let left = self.total.saturating_sub(self.done) as f64;
             Duration::from_secs_f64(left / r)
         });
@@ -183,7 +181,6 @@ impl Meter {
     fn rate(&self) -> Option<f64> {
         let (first, last) = (self.samples.front()?, self.samples.back()?);
         let secs = last.0.duration_since(first.0).as_secs_f64();
-        #[allow(clippy::cast_precision_loss)]
         let rate = last.1.saturating_sub(first.1) as f64 / secs;
         (secs >= 0.2).then_some(rate)
     }

@@ -13,7 +13,8 @@ use std::io::Read as _;
 use sha1::Digest as _;
 use xgen_quantize::fsio::{self, hex};
 
-use super::{CancelToken, HubError, RepoCache};
+use super::{HubError, RepoCache};
+use crate::cancel::CancelToken;
 
 /// What an `ETag` promises about the file content.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -37,7 +37,7 @@ pub(crate) fn options(root: &Path) -> AppOptions {
     }
 }
 
-fn with_model(root: &Path, model: &Path) -> AppOptions {
+pub(crate) fn with_model(root: &Path, model: &Path) -> AppOptions {
     let opts = options(root);
     let settings = Settings {
         model: Some(model.to_path_buf()),
@@ -74,7 +74,7 @@ pub(crate) fn step_until(
     h.step();
 }
 
-fn wait_for_model(h: &mut Harness<'_, XgenApp>) {
+pub(crate) fn wait_for_model(h: &mut Harness<'_, XgenApp>) {
     step_until(h, "the model to load", |a| {
         matches!(a.model(), ModelState::Ready(_)) || !a.notices().is_empty()
     });
@@ -94,7 +94,7 @@ pub(crate) fn ask(h: &mut Harness<'_, XgenApp>, text: &str) {
     h.key_press(egui::Key::Enter);
 }
 
-fn last_reply(app: &XgenApp) -> &xgen_desk::app::ChatMessage {
+pub(crate) fn last_reply(app: &XgenApp) -> &xgen_desk::app::ChatMessage {
     let last = app.conversation().messages.last().expect("a message");
     assert_eq!(last.role, ChatRole::Assistant);
     last
@@ -707,4 +707,56 @@ fn hostile_files_become_notices_and_the_next_document_still_summarizes() {
                 .is_some_and(|m| !m.content.is_empty())
     });
     assert!(h.state().notices().is_empty(), "{:?}", h.state().notices());
+}
+
+/// A model file nobody checked loads first in a child process: one that makes llama.cpp abort
+/// becomes a notice while the window lives on; a good one is checked once, recorded in the
+/// installed-models list, and loads without a check afterwards.
+#[test]
+fn a_model_that_aborts_llama_cpp_is_checked_apart_and_the_window_lives_on() {
+    let tmp = temp_dir();
+    let bad = crate::common::aborting_gguf(tmp.path());
+    let opts = with_model(tmp.path(), &bad);
+    let registry = catalog::Registry::new(opts.paths.registry_file());
+    let mut h = harness(opts);
+    step_until(&mut h, "the check's error", |a| !a.notices().is_empty());
+    assert_eq!(*h.state().model(), ModelState::Empty);
+    let details = h.state().notices()[0].details.clone().unwrap_or_default();
+    assert!(details.contains("id_to_token"), "{details}");
+    h.get_by_label_contains("could not be loaded");
+    h.get_by_label("Dismiss").click();
+    h.step();
+
+    let good = std::fs::canonicalize(smollm2()).unwrap();
+    h.state_mut().load_model(&good);
+    assert!(
+        matches!(
+            h.state().model(),
+            ModelState::Loading { checking: true, .. }
+        ),
+        "{:?}",
+        h.state().model()
+    );
+    wait_for_model(&mut h);
+    let entry = registry
+        .list()
+        .unwrap()
+        .into_iter()
+        .find(|m| m.path == good)
+        .expect("the loaded model is in the list");
+    assert!(entry.is_checked_file(), "{entry:?}");
+
+    h.state_mut().load_model(&good);
+    assert!(
+        matches!(
+            h.state().model(),
+            ModelState::Loading {
+                checking: false,
+                ..
+            }
+        ),
+        "a checked file loads without another check: {:?}",
+        h.state().model()
+    );
+    wait_for_model(&mut h);
 }

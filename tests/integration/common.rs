@@ -68,3 +68,24 @@ pub fn collect(
 pub fn temp_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
 }
+
+/// A copy of the test model that passes every header check but makes llama.cpp abort the
+/// whole process when it loads: two tokens of its vocabulary are the same string, and
+/// llama.cpp's vocabulary loader asserts (`GGML_ASSERT(id_to_token.size() ==
+/// token_to_id.size())`) instead of returning an error.
+pub fn aborting_gguf(dir: &std::path::Path) -> PathBuf {
+    let mut bytes = std::fs::read(smollm2()).expect("read the test model");
+    // Token strings are a u64 length and the bytes: "!" and then "\"" in the vocabulary.
+    let mut pattern = 1u64.to_le_bytes().to_vec();
+    pattern.push(b'!');
+    pattern.extend(1u64.to_le_bytes());
+    pattern.push(b'"');
+    let at = bytes
+        .windows(pattern.len())
+        .position(|w| w == pattern)
+        .expect("the test model's vocabulary has \"!\" then '\"'");
+    bytes[at + pattern.len() - 1] = b'!';
+    let path = dir.join("duplicate-token.gguf");
+    std::fs::write(&path, bytes).expect("write the aborting model");
+    path
+}

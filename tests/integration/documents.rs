@@ -427,6 +427,11 @@ fn text_in_utf16_and_latin1_and_markdown_headings() {
     assert_eq!(doc.text, md, "Markdown text is kept as written");
     assert_eq!(labels(&doc), ["Intro", "Details"]);
     assert_eq!(section_text(&doc, "Details"), "## Details ##\nMore.\n");
+    // Setext headings count; text inside an HTML block or an indented code block does not.
+    let md = "Overview\n========\nText.\n\n<div>\n# inside html\n</div>\n\n    # code\n\nNext `part`\n---\nEnd.\n";
+    let doc = documents::extract(&write(dir.path(), "setext.md", md.as_bytes())).expect("md");
+    assert_eq!(labels(&doc), ["Overview", "Next part"]);
+    assert_eq!(section_text(&doc, "Next part"), "Next `part`\n---\nEnd.\n");
 
     // The CLI's decoder is the documents' one.
     assert_eq!(documents::decode_text(b"plain").as_deref(), Some("plain"));

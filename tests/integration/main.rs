@@ -8,6 +8,7 @@
 )]
 
 mod app;
+mod check;
 mod cli;
 mod common;
 mod documents;
@@ -19,8 +20,12 @@ mod mock_hub;
 mod pdf;
 mod plan;
 mod preread;
+mod queue;
 mod remote;
+mod scripts;
 mod state_cache;
 mod stores;
 mod summarize;
+#[cfg(feature = "vulkan")]
+mod vulkan;
 mod xgen;

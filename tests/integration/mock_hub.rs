@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use xgen_desk::catalog::CatalogModel;
 use xgen_desk::hub::{git_blob_sha1, sha256_hex};
-use xgen_quantize::{write_tiny_xgen_checkpoint, TinyConfig};
+use xgen_testkit::fixture::{write_tiny_xgen_checkpoint, TinyConfig};
 
 /// Files at or above this size are served as LFS files (redirect + `X-Linked-Etag`).
 pub const LFS_THRESHOLD: usize = 10 * 1024;

@@ -14,7 +14,7 @@ const GIB: u64 = 1 << 30;
 
 /// The facts of XGen-7B-8K-Inst at Q4_K_M, as read from the XGen-7B-shaped GGUF the
 /// benchmarks generate (`xgen-desk plan --json -m .cache/bench/xgen-7b-shaped.Q4_K_M.gguf`).
-fn xgen7b_q4km() -> ModelFacts {
+pub(crate) fn xgen7b_q4km() -> ModelFacts {
     ModelFacts {
         name: "XGen-7B-8K-Inst".into(),
         architecture: "llama".into(),
@@ -511,3 +511,51 @@ const B: u64 = 113_868_800;
 const XGEN_LAYERS: [u64; 32] = [
     A, A, A, A, B, B, A, B, B, A, B, B, A, B, B, A, B, B, A, B, B, A, B, B, A, B, B, A, A, A, A, A,
 ];
+
+/// A field of `/proc/meminfo`, in bytes.
+#[cfg(target_os = "linux")]
+fn meminfo_bytes(field: &str) -> u64 {
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{field}:")))
+        .unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+/// Page cache the kernel can drop is available memory: a machine that has read many files (a
+/// build, a model) must not look full to the planner. Inside a container whose memory limit is
+/// below the machine's RAM the limit bounds it instead.
+#[cfg(target_os = "linux")]
+#[test]
+fn available_ram_counts_page_cache_the_kernel_can_drop() {
+    let hardware = Hardware::detect();
+    let total = meminfo_bytes("MemTotal");
+    let limit = [
+        "/sys/fs/cgroup/memory.max",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ]
+    .iter()
+    .find_map(|p| std::fs::read_to_string(p).ok())
+    .and_then(|s| s.trim().parse::<u64>().ok())
+    .filter(|&l| l < total);
+    match limit {
+        Some(limit) => {
+            assert_eq!(hardware.ram_total, limit);
+            assert!(hardware.ram_available <= limit, "{hardware:?}");
+        }
+        None => {
+            assert_eq!(hardware.ram_total, total);
+            // Read twice around detect, so that what others did in between is allowed for.
+            let available = meminfo_bytes("MemAvailable");
+            let low = available.min(meminfo_bytes("MemAvailable")) as f64 * 0.9;
+            assert!(
+                hardware.ram_available as f64 >= low,
+                "the planner sees {} MiB available, the system {} MiB",
+                hardware.ram_available >> 20,
+                available >> 20
+            );
+        }
+    }
+}

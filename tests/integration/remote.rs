@@ -28,8 +28,10 @@ use crate::common::{engine_with, small_settings, smollm2, temp_dir, TIMEOUT};
 fn llama_server_bin() -> PathBuf {
     let path = std::env::var_os("XGEN_TEST_LLAMA_SERVER").map_or_else(
         || {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join(".cache/llama-server-0.3.36/bin/llama-server")
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!(
+                ".cache/llama-server-0.3.36/bin/llama-server{}",
+                std::env::consts::EXE_SUFFIX
+            ))
         },
         PathBuf::from,
     );

@@ -5,9 +5,8 @@ use std::sync::OnceLock;
 
 use xgen_desk::engine::{GenerateRequest, Sampling, StopReason};
 use xgen_desk::prompt::{summarize_request, xgen_prompt, Message, SummaryStyle};
-use xgen_quantize::{
-    convert_checkpoint, write_tiny_xgen_checkpoint, ConvertOptions, TinyConfig, XgenTokenizer,
-};
+use xgen_quantize::{convert_checkpoint, ConvertOptions, XgenTokenizer};
+use xgen_testkit::fixture::{write_tiny_xgen_checkpoint, TinyConfig};
 
 use crate::common::{collect, engine_with, small_settings};
 

@@ -328,12 +328,6 @@ pub struct GgufTensorInfo {
 }
 
 impl GgufTensorInfo {
-    /// Number of elements (saturating at `u64::MAX`; the reader refuses shapes that overflow).
-    #[must_use]
-    pub fn n_elements(&self) -> u64 {
-        self.checked_n_elements().unwrap_or(u64::MAX)
-    }
-
     /// Number of elements, or `None` when the product overflows.
     #[must_use]
     pub fn checked_n_elements(&self) -> Option<u64> {

@@ -327,24 +327,6 @@ impl GgufArray {
         }
     }
 
-    /// The elements, if this is a kept u32 array.
-    #[must_use]
-    pub fn as_u32s(&self) -> Option<&[u32]> {
-        match self {
-            Self::U32(v) => Some(v),
-            _ => None,
-        }
-    }
-
-    /// The elements, if this is a kept f32 array.
-    #[must_use]
-    pub fn as_f32s(&self) -> Option<&[f32]> {
-        match self {
-            Self::F32(v) => Some(v),
-            _ => None,
-        }
-    }
-
     /// The largest non-negative element of a kept integer array (per-layer values such as
     /// some architectures' head counts), or `None` for other arrays and empty ones.
     #[must_use]

@@ -10,9 +10,8 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
-use xgen_quantize::{
-    convert_checkpoint, write_tiny_xgen_checkpoint, ConvertOptions, OutType, TinyConfig,
-};
+use xgen_quantize::{convert_checkpoint, ConvertOptions, OutType};
+use xgen_testkit::fixture::{write_tiny_xgen_checkpoint, TinyConfig};
 
 /// llama.cpp's backend may be initialised once per process.
 pub fn backend() -> &'static LlamaBackend {

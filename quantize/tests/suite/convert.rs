@@ -6,9 +6,8 @@ use std::path::Path;
 
 use safetensors::SafeTensors;
 use xgen_quantize::gguf::{read_tensor_bytes, GgufFile};
-use xgen_quantize::{
-    convert_checkpoint, ConvertOptions, GgmlType, OutType, TinyConfig, WeightDtype, XgenTokenizer,
-};
+use xgen_quantize::{convert_checkpoint, ConvertOptions, GgmlType, OutType, XgenTokenizer};
+use xgen_testkit::fixture::{TinyConfig, WeightDtype};
 
 use crate::common;
 

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use xgen_quantize::convert::{planned_output, safetensors_tensors, CONFIG_LIMITS};
 use xgen_quantize::{
-    convert_checkpoint, ConvertError, ConvertOptions, GgufFile, LlamaConfig, OutType, TinyConfig,
+    convert_checkpoint, ConvertError, ConvertOptions, GgufFile, LlamaConfig, OutType,
 };
+use xgen_testkit::fixture::TinyConfig;
 
 use crate::alloc::peak_during;
 use crate::common;
@@ -89,7 +90,7 @@ fn absurd_config_values_are_refused_naming_the_field_and_its_range() {
         );
     }
     // Every limit admits XGen-7B itself.
-    let xgen = xgen_quantize::fixture::xgen7b_config();
+    let xgen = xgen_testkit::fixture::xgen7b_config();
     let (count, bytes) = planned_output(&xgen, OutType::F16, true).unwrap();
     assert_eq!(count, 291);
     // 6,895,702,016 parameters: the norms (2 per layer and the last) in f32, the rest in f16.

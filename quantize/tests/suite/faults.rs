@@ -1,9 +1,8 @@
 //! Each broken input gives its own, specific error.
 
 use xgen_quantize::gguf::GgufFile;
-use xgen_quantize::{
-    convert_checkpoint, ConvertError, ConvertOptions, GgufError, OutType, TinyConfig,
-};
+use xgen_quantize::{convert_checkpoint, ConvertError, ConvertOptions, GgufError, OutType};
+use xgen_testkit::fixture::TinyConfig;
 
 use crate::common;
 

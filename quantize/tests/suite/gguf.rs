@@ -2,11 +2,10 @@
 
 use std::fs::File;
 
-use xgen_quantize::fixture::xgen7b_config;
 use xgen_quantize::gguf::{read_tensor_bytes, GgufValue, GgufValueType};
-use xgen_quantize::{
-    write_random_f16_gguf, GgmlType, GgufError, GgufFile, GgufWriter, LlamaConfig,
-};
+use xgen_quantize::{GgmlType, GgufError, GgufFile, GgufWriter, LlamaConfig};
+use xgen_testkit::fixture::write_random_f16_gguf;
+use xgen_testkit::fixture::xgen7b_config;
 
 use crate::common;
 

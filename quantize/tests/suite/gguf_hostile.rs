@@ -5,14 +5,13 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use xgen_quantize::fixture::xgen7b_config;
 use xgen_quantize::gguf::{
     check_file, read_tensor_bytes, GgufArray, GgufStrings, GgufTensorInfo, GgufValue,
     GgufValueType, ReadOptions,
 };
-use xgen_quantize::{
-    write_random_f16_gguf, GgmlType, GgufError, GgufFile, GgufWriter, LlamaConfig,
-};
+use xgen_quantize::{GgmlType, GgufError, GgufFile, GgufWriter, LlamaConfig};
+use xgen_testkit::fixture::write_random_f16_gguf;
+use xgen_testkit::fixture::xgen7b_config;
 
 use crate::alloc::peak_during;
 use crate::common;

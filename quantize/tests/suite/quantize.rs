@@ -2,7 +2,8 @@
 
 use xgen_quantize::gguf::GgufFile;
 use xgen_quantize::quantize::parse_progress_line;
-use xgen_quantize::{quantize_gguf, GgmlType, OutType, QuantType, QuantizeError, TinyConfig};
+use xgen_quantize::{quantize_gguf, GgmlType, OutType, QuantType, QuantizeError};
+use xgen_testkit::fixture::TinyConfig;
 
 use crate::common;
 

@@ -1,8 +1,9 @@
 //! llama.cpp tokenization of the converted GGUF == the tiktoken reference == the Hugging Face
 //! `tokenizers` crate reading the `tokenizer.json` the converter wrote beside it, token for token.
 
-use xgen_quantize::fixture::SplitMix64;
-use xgen_quantize::{OutType, TinyConfig, XgenTokenizer};
+use xgen_quantize::{OutType, XgenTokenizer};
+use xgen_testkit::fixture::SplitMix64;
+use xgen_testkit::fixture::TinyConfig;
 
 use crate::common;
 

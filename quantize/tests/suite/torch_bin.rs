@@ -7,8 +7,9 @@ use std::process::Command;
 
 use xgen_quantize::{
     convert_checkpoint, read_torch_checkpoint, ConvertError, ConvertOptions, ConvertProgress,
-    OutType, TinyConfig, TorchError, WeightDtype,
+    OutType, TorchError,
 };
+use xgen_testkit::fixture::{TinyConfig, WeightDtype};
 
 use crate::common;
 

@@ -1,6 +1,7 @@
 //! The test and benchmark kit of xgen-desk: what tests and benchmark scripts need and the
 //! shipped binary must not carry.
 //!
+//! - [`fixture`]: a tiny XGen-shaped checkpoint and GGUFs with random weights;
 //! - [`engine_bench`]: the document state cache and the memory planner measured on a model;
 //! - [`summary_bench`]: synthetic documents summarized in one pass or in parts;
 //! - [`save_loop`]: a conversation saved over and over (the crash-safety test kills it);
@@ -9,6 +10,7 @@
 //! Depending on the kit turns on the engine's `fault-injection` feature.
 
 pub mod engine_bench;
+pub mod fixture;
 pub mod summary_bench;
 
 use std::path::Path;

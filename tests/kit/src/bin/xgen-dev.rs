@@ -6,8 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use xgen_desk::backend::Backend;
 use xgen_desk::cli::args::{ModelArgs, ServerArgs};
-use xgen_desk::engine::{Backend, Engine, ModelInfo, PlanRequest, Sampling};
+use xgen_desk::engine::{Engine, ModelInfo, PlanRequest, Sampling};
 use xgen_desk::remote::RemoteEngine;
 use xgen_testkit::{engine_bench, summary_bench};
 
@@ -140,7 +141,7 @@ fn run(command: DevCommand) -> Result<()> {
         }
         DevCommand::MakeXgen7bShaped { out, seed } => {
             let mut last_decile = None;
-            let summary = xgen_quantize::write_xgen7b_shaped_f16_gguf(&out, seed, |p| {
+            let summary = xgen_testkit::fixture::write_xgen7b_shaped_f16_gguf(&out, seed, |p| {
                 let decile = p.bytes_done.saturating_mul(10) / p.bytes_total.max(1);
                 if last_decile != Some(decile) {
                     last_decile = Some(decile);
@@ -164,17 +165,17 @@ fn run(command: DevCommand) -> Result<()> {
             layers,
             heads,
         } => {
-            let config = xgen_quantize::TinyConfig {
+            let config = xgen_testkit::fixture::TinyConfig {
                 hidden_size: hidden,
                 intermediate_size: intermediate,
                 num_hidden_layers: layers,
                 num_attention_heads: heads,
                 num_key_value_heads: heads,
-                ..xgen_quantize::TinyConfig::default()
+                ..xgen_testkit::fixture::TinyConfig::default()
             };
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("could not create {}", dir.display()))?;
-            xgen_quantize::write_tiny_xgen_checkpoint(&dir, &config, seed)
+            xgen_testkit::fixture::write_tiny_xgen_checkpoint(&dir, &config, seed)
                 .with_context(|| format!("could not write {}", dir.display()))?;
             eprintln!("tiny XGen checkpoint written to {}", dir.display());
             Ok(())

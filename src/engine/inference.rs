@@ -1,17 +1,15 @@
-//! Where replies come from: the local engine thread, an inference server, or (while a local
-//! XGen model loads) only XGen's tokenizer. Each gives the same request handles, so the app,
-//! the CLI and the summarizer do not care which one answers.
+//! What answers requests, as a trait: the engine thread here, and elsewhere an inference server
+//! (`crate::remote`) or XGen's tokenizer alone (`crate::tokenizer`). Each gives the same
+//! request handles, so the app, the CLI and the summarizer do not care which one answers.
 
 use std::sync::Arc;
 
 use super::{
     request_channel, Engine, EngineError, GenerateRequest, Handle, Life, Notify, PrereadEvent,
-    PrereadHandle, PrereadRequest, ReplyEvent, ReplyHandle, RequestEvent, Wake,
+    PrereadHandle, PrereadRequest, ReplyHandle, RequestEvent, Wake,
 };
 use crate::cancel::CancelToken;
 use crate::prompt::Message;
-use crate::remote::RemoteEngine;
-use crate::tokenizer::XgenTextTokenizer;
 
 /// What answers requests: generation and token counting.
 pub trait Inference: Send + Sync {
@@ -92,25 +90,6 @@ impl Inference for Engine {
     }
 }
 
-impl Inference for XgenTextTokenizer {
-    /// Nothing can answer yet: the reply fails at once with [`EngineError::NoModel`].
-    fn generate_with_cancel(&self, _request: GenerateRequest, cancel: CancelToken) -> ReplyHandle {
-        let handle = ended_at_once(ReplyEvent::Failed(EngineError::NoModel));
-        if cancel.is_cancelled() {
-            handle.cancel();
-        }
-        handle
-    }
-
-    fn count_tokens(&self, text: &str) -> Result<usize, EngineError> {
-        Ok(self.count(text))
-    }
-
-    fn count_prompt_tokens(&self, messages: &[Message]) -> Result<usize, EngineError> {
-        Ok(self.prompt_ids(messages).len())
-    }
-}
-
 /// A handle whose request ended before it began, with `event`.
 pub(crate) fn ended_at_once<E: RequestEvent>(event: E) -> Handle<E> {
     let nobody: Notify = Arc::new(|_: Wake| {});
@@ -118,29 +97,4 @@ pub(crate) fn ended_at_once<E: RequestEvent>(event: E) -> Handle<E> {
         request_channel(0, CancelToken::new(), nobody, Arc::new(Life::default()));
     outbox.send(event);
     handle
-}
-
-/// A shared handle to whatever answers: cheap to clone into a job thread.
-#[derive(Clone)]
-pub enum Backend {
-    /// The engine thread of this process.
-    Local(Arc<Engine>),
-    /// An inference server.
-    Remote(Arc<RemoteEngine>),
-    /// XGen's tokenizer alone, while a local XGen model loads: counts exactly, answers nothing.
-    Tokenizer(Arc<XgenTextTokenizer>),
-}
-
-/// A backend is used as the [`Inference`] it holds (`backend.generate(..)`, or `&backend`
-/// where a `&dyn Inference` is wanted).
-impl std::ops::Deref for Backend {
-    type Target = dyn Inference;
-
-    fn deref(&self) -> &Self::Target {
-        match self {
-            Self::Local(engine) => engine.as_ref(),
-            Self::Remote(remote) => remote.as_ref(),
-            Self::Tokenizer(tokenizer) => tokenizer.as_ref(),
-        }
-    }
 }

@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use safetensors::{Dtype, View};
 use serde_json::json;
 
-use crate::convert::{
+use xgen_quantize::convert::{
     declare_llama_gguf, finish_streamed_gguf, partial_path, ConvertError, ConvertProgress,
     ConvertSummary, LlamaConfig, OutType,
 };
-use crate::gguf::{GgmlType, GgufWriter};
+use xgen_quantize::gguf::{GgmlType, GgufWriter};
 
 /// Errors while writing fixtures.
 #[derive(Debug, thiserror::Error)]
@@ -147,9 +147,7 @@ impl SplitMix64 {
 
     /// Uniform in (0, 1].
     pub fn next_f64(&mut self) -> f64 {
-        #[allow(clippy::cast_precision_loss)]
-        let v = ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64;
-        v
+        ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
     }
 
     /// A standard normal sample (Box-Muller).
@@ -190,7 +188,6 @@ fn random_tensor(
     let n: usize = shape.iter().product();
     let mut data = Vec::with_capacity(n * 4);
     for _ in 0..n {
-        #[allow(clippy::cast_possible_truncation)]
         let v = (mean + std * rng.next_normal()) as f32;
         dtype.push(&mut data, v);
     }
@@ -282,12 +279,10 @@ pub fn write_tiny_xgen_checkpoint(
     let h = c.hidden_size;
     let head_dim = h / c.num_attention_heads.max(1);
     let kv = c.num_key_value_heads * head_dim;
-    #[allow(clippy::cast_precision_loss)]
     let qk_std = 4.0 / (h as f64).sqrt();
     let inv_freq = || {
         let mut data = Vec::new();
         for i in (0..head_dim).step_by(2) {
-            #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
             let v = (1.0 / 10000f64.powf(i as f64 / head_dim as f64)) as f32;
             c.dtype.push(&mut data, v);
         }
@@ -479,7 +474,7 @@ pub fn write_random_f16_gguf(
         finish_streamed_gguf(sink, &partial, path, last, &mut progress, file_size)
     })();
     if result.is_err() {
-        crate::fsio::remove_quietly(&partial);
+        xgen_quantize::fsio::remove_quietly(&partial);
     }
     result
 }
@@ -495,7 +490,6 @@ fn fill_random_f16(buf: &mut [u8], state: &mut u64) {
         *state = x;
         let mut bytes = [0u8; 8];
         for (k, half) in bytes.chunks_exact_mut(2).enumerate() {
-            #[allow(clippy::cast_possible_truncation)]
             let r = (x >> (16 * k)) as u16;
             let exp = 9 + ((r >> 10) & 0x3);
             let bits = (r & 0x8000) | (exp << 10) | (r & 0x03FF);

@@ -1,0 +1,135 @@
+//! The scripts CI runs on each OS, run here as macOS and Windows would run them: the OS is
+//! switched with `XGEN_DESK_OS` and `XGEN_DESK_DRY_RUN=1` prints the long commands instead of
+//! running them (`scripts/lib/os.sh`), so the branches those runners take are exercised on
+//! Linux. Unix only: on Windows `bash` may name WSL's rather than Git's.
+#![cfg(unix)]
+
+use std::path::Path;
+use std::process::Command;
+
+/// Runs `script` (a path under the repository) with `args` as `os` would, in dry-run mode;
+/// returns its standard error, where the scripts say what they do.
+fn dry_run(os: &str, script: &str, args: &[&str], path: Option<&str>) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut command = Command::new("bash");
+    command
+        .arg(root.join(script))
+        .args(args)
+        .current_dir(root)
+        .env("XGEN_DESK_OS", os)
+        .env("XGEN_DESK_DRY_RUN", "1");
+    if let Some(path) = path {
+        command.env("PATH", path);
+    }
+    let output = command.output().expect("run bash");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    println!("$ XGEN_DESK_OS={os} {script} {}\n{stderr}", args.join(" "));
+    assert!(
+        output.status.success(),
+        "{script} failed as {os}:\n{stderr}"
+    );
+    stderr
+}
+
+#[test]
+fn test_command_runs_the_linux_installers_only_on_linux() {
+    for os in ["macos", "windows"] {
+        let log = dry_run(os, "scripts/test.sh", &[], None);
+        assert!(log.contains(&format!("test: {os}")), "{log}");
+        assert!(
+            log.contains(&format!("setup-deps: nothing to install on {os}")),
+            "{log}"
+        );
+        assert!(
+            log.contains("would run: cargo test --workspace --no-fail-fast"),
+            "{log}"
+        );
+        for lint in [
+            "would run: scripts/llama-cpp-tools.sh server",
+            "would run: cargo fmt --all --check",
+            "would run: cargo clippy --workspace --all-targets -- -D warnings",
+        ] {
+            assert!(log.contains(lint), "{log}");
+        }
+        assert!(log.contains("no Linux installer round trip"), "{log}");
+        for linux_only in [
+            "apt-get",
+            "dpkg",
+            "package-deb-test",
+            "package-appimage-test",
+        ] {
+            assert!(!log.contains(linux_only), "{os} ran {linux_only}:\n{log}");
+        }
+    }
+    let log = dry_run("linux", "scripts/test.sh", &["--", "--skip", "x"], None);
+    assert!(
+        log.contains("would run: cargo test --workspace --no-fail-fast -- --skip x"),
+        "{log}"
+    );
+    assert!(
+        log.contains("would run: scripts/package-deb-test.sh --profile dev --no-build"),
+        "{log}"
+    );
+    assert!(
+        log.contains("would run: scripts/package-appimage-test.sh --profile dev --no-build"),
+        "{log}"
+    );
+}
+
+#[test]
+fn package_script_makes_each_os_installer_from_a_build_without_the_test_kit() {
+    let build = "would run: cargo build --workspace --exclude xgen-testkit --release";
+    let packager = "would run: cargo packager -c packaging/Packager.toml --formats";
+    for (os, formats) in [("macos", "app,dmg"), ("windows", "nsis"), ("linux", "deb")] {
+        let log = dry_run(os, "scripts/package.sh", &[], None);
+        assert!(log.contains(build), "{log}");
+        assert!(log.contains(&format!("{packager} {formats}\n")), "{log}");
+        assert!(!log.contains("package-appimage"), "{log}");
+    }
+    // CI's Linux package job: cargo-packager makes the .deb, the AppImage is assembled
+    // offline by its own script from the same binary.
+    let log = dry_run(
+        "linux",
+        "scripts/package.sh",
+        &["--formats", "deb,appimage", "--features", "vulkan"],
+        None,
+    );
+    assert!(
+        log.contains(&format!("{build} --features xgen-desk/vulkan")),
+        "{log}"
+    );
+    assert!(log.contains(&format!("{packager} deb\n")), "{log}");
+    assert!(
+        log.contains("would run: scripts/package-appimage.sh --profile release --no-build"),
+        "{log}"
+    );
+}
+
+/// macOS has no `sha256sum` (nor does a minimal Windows shell need one): the test model is
+/// checked in Python. Stand-ins that fail and leave a mark take their names on the PATH.
+#[test]
+fn fetching_the_test_model_needs_no_sha256sum() {
+    crate::common::smollm2();
+    let stubs = crate::common::temp_dir();
+    let marker = stubs.path().join("called");
+    for tool in ["sha256sum", "shasum"] {
+        let stub = stubs.path().join(tool);
+        std::fs::write(
+            &stub,
+            format!("#!/bin/sh\necho {tool} >> '{}'\nexit 1\n", marker.display()),
+        )
+        .unwrap();
+        let mut permissions = std::fs::metadata(&stub).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+        std::fs::set_permissions(&stub, permissions).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        stubs.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for os in ["macos", "windows", "linux"] {
+        dry_run(os, "scripts/fetch-test-models.sh", &[], Some(&path));
+    }
+    assert!(!marker.exists(), "a sha256 tool was called");
+}
