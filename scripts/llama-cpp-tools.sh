@@ -1,21 +1,88 @@
 #!/usr/bin/env bash
-# Builds llama.cpp's own tools (llama-bench, llama-quantize) from the llama.cpp vendored in the
-# PyPI sdist of llama-cpp-python, with native CPU features, for side-by-side benchmarks.
-# Prints the directory holding the binaries.
+# Builds llama.cpp's own tools from the llama.cpp vendored in the PyPI sdist of
+# llama-cpp-python (fetched once into .cache/sdist, then used offline). The llama-cpp-sys-2
+# crate xgen-desk links ships llama.cpp without the tools' sources, so this is the nearest
+# packaged llama.cpp that has them.
+#
+#   scripts/llama-cpp-tools.sh           llama-bench and llama-quantize, native CPU features, for
+#                                        side-by-side benchmarks; prints the directory holding them
+#   scripts/llama-cpp-tools.sh server    llama-server alone (Release, the CPU features xgen-desk's
+#                                        own build targets: x86-64-v3 on x86-64), for the tests and
+#                                        benchmarks of the remote engine; prints the binary's path
+#                                        (.cache/llama-server-VERSION/bin/llama-server, .exe on
+#                                        Windows)
+#
+# Each build is cached under .cache/ and reused while its binaries exist. With
+# XGEN_DESK_DRY_RUN=1 the download and build commands are printed, not run (scripts/lib/os.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/os.sh
+what=${1:-bench}
 version=${LLAMA_CPP_PYTHON_VERSION:-0.3.36}
 root=.cache/llama-cpp-python-$version
-bin=$root/build/bin
-if [[ -x $bin/llama-bench && -x $bin/llama-quantize ]]; then echo "$bin"; exit 0; fi
-mkdir -p .cache/sdist
-if ! ls .cache/sdist/llama_cpp_python-"$version".tar.gz >/dev/null 2>&1; then
-  python3 -m pip download --quiet --no-deps --no-binary=:all: -d .cache/sdist "llama-cpp-python==$version" >&2
-fi
-rm -rf "$root.src" && mkdir -p "$root.src"
-tar -xzf .cache/sdist/llama_cpp_python-"$version".tar.gz -C "$root.src" --strip-components=1
-cmake -S "$root.src/vendor/llama.cpp" -B "$root/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
-  -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-  -DLLAMA_BUILD_SERVER=OFF -DBUILD_SHARED_LIBS=OFF >&2
-cmake --build "$root/build" --config Release -j "$(nproc)" --target llama-bench llama-quantize >&2
-echo "$bin"
+src=$root.src/vendor/llama.cpp
+exe=
+[[ $(xgen_os) == windows ]] && exe=.exe
+jobs=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
+
+extract() {
+  [[ -f $src/CMakeLists.txt && -f $src/tools/server/CMakeLists.txt ]] && return
+  mkdir -p .cache/sdist
+  if ! ls .cache/sdist/llama_cpp_python-"$version".tar.gz >/dev/null 2>&1; then
+    xgen_run "$(xgen_python)" -m pip download --quiet --no-deps --no-binary=:all: \
+      -d .cache/sdist "llama-cpp-python==$version" >&2
+  fi
+  xgen_run rm -rf "$root.src"
+  xgen_run mkdir -p "$root.src"
+  xgen_run tar -xzf .cache/sdist/llama_cpp_python-"$version".tar.gz -C "$root.src" \
+    --strip-components=1
+}
+
+common_flags=(-DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF
+  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DBUILD_SHARED_LIBS=OFF)
+
+# The binary `name` built under `build`: bin/ with one-configuration generators (Make, Ninja),
+# bin/Release/ with Visual Studio's; copied to bin/ so that callers find it in one place.
+place() {
+  local build=$1 name=$2
+  if [[ ! -f $build/bin/$name$exe && -f $build/bin/Release/$name$exe ]]; then
+    xgen_run cp "$build/bin/Release/$name$exe" "$build/bin/$name$exe"
+  fi
+}
+
+case $what in
+  bench)
+    bin=$root/build/bin
+    if [[ -x $bin/llama-bench$exe && -x $bin/llama-quantize$exe ]]; then echo "$bin"; exit 0; fi
+    extract
+    xgen_run cmake -S "$src" -B "$root/build" "${common_flags[@]}" -DGGML_NATIVE=ON \
+      -DLLAMA_BUILD_SERVER=OFF >&2
+    xgen_run cmake --build "$root/build" --config Release -j "$jobs" \
+      --target llama-bench llama-quantize >&2
+    place "$root/build" llama-bench
+    place "$root/build" llama-quantize
+    echo "$bin"
+    ;;
+  server)
+    build=.cache/llama-server-$version
+    server=$build/bin/llama-server$exe
+    if [[ -x $server ]]; then echo "$server"; exit 0; fi
+    extract
+    cpu=(-DGGML_NATIVE=ON)
+    if [[ $(uname -m) == x86_64 ]]; then
+      # What .cargo/config.toml gives llama-cpp-sys-2: AVX2, FMA, F16C, BMI2 (x86-64-v3).
+      cpu=(-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+        -DGGML_BMI2=ON -DGGML_SSE42=ON)
+    fi
+    # No web UI (it would be fetched from the network); the HTTP API is all the tests use.
+    xgen_run cmake -S "$src" -B "$build" "${common_flags[@]}" "${cpu[@]}" -DLLAMA_BUILD_SERVER=ON \
+      -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF >&2
+    xgen_run cmake --build "$build" --config Release -j "$jobs" --target llama-server >&2
+    place "$build" llama-server
+    echo "$server"
+    ;;
+  *)
+    echo "usage: $0 [bench|server]" >&2
+    exit 2
+    ;;
+esac

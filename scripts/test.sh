@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: system packages (Debian/Ubuntu), the test model,
-# formatting and lints, every test, then on Linux the installer round trips of the binary the
-# tests just built: the .deb (installed with dpkg, run, removed) and the AppImage (run without
-# installing). On macOS and Windows CI's `package` job builds their installers; no Linux
+# llama-server (built once, cached), formatting and lints, every test, then on Linux the
+# installer round trips of the binary the tests just built: the .deb (installed with dpkg, run,
+# removed) and the AppImage (run without installing). On macOS and Windows CI's `package` job builds their installers; no Linux
 # installer is tried.
 #
 #   scripts/test.sh [cargo test arguments...]
@@ -13,6 +13,10 @@ os=$(xgen_os)
 echo "test: $os" >&2
 scripts/setup-deps.sh
 scripts/fetch-test-models.sh
+# llama-server for the remote-engine tests: built once from the llama.cpp of the
+# llama-cpp-python sdist (the llama-cpp-sys-2 crate ships llama.cpp without the server's
+# sources), cached in .cache/llama-server-*: about 13 CPU-minutes the first time.
+xgen_run scripts/llama-cpp-tools.sh server >/dev/null
 # Formatting and lints first: cheap (clippy reuses llama.cpp's build) and what review expects.
 if command -v rustup >/dev/null 2>&1; then
   rustup component add rustfmt clippy >/dev/null 2>&1 || true

@@ -2,6 +2,9 @@
 //!
 //! The binary is thin (`main.rs`); everything lives here so that tests build the real parts.
 //! - [`engine`]: one named thread that owns llama.cpp; commands in, events out.
+//! - [`remote`]: the same requests answered by an inference server (llama-server, vLLM).
+//! - [`backend`]: whichever answers (the engine here, a server, or XGen's tokenizer alone).
+//! - [`tokenizer`]: XGen's exact tokenizer without the model (`tokenizer.json`).
 //! - [`prompt`]: the XGen prompt format and GGUF chat templates.
 //! - [`documents`]: text and page/heading markers from text, Markdown, PDF, DOCX and HTML files.
 //! - [`isolate`]: work on untrusted files in a child process with time and memory limits.
@@ -10,6 +13,7 @@
 //! - [`cli`]: the headless subcommands. [`app`]: the egui desktop app.
 
 pub mod app;
+pub mod backend;
 pub mod cancel;
 pub mod catalog;
 pub mod cli;
@@ -20,6 +24,8 @@ pub mod isolate;
 pub mod paths;
 pub mod pipeline;
 pub mod prompt;
+pub mod remote;
 pub mod summarize;
+pub mod tokenizer;
 
 pub use xgen_quantize as quantize;

@@ -608,6 +608,11 @@ fn setup_catalog(
             return Err(e);
         }
     };
+    // XGen's tokenizer beside the installed model, for counting tokens without loading it
+    // (the converter wrote one beside the F16, which is removed below).
+    if let Err(e) = xgen_quantize::hf_tokenizer::write_beside(&final_path) {
+        tracing::warn!("no tokenizer.json beside {}: {e}", final_path.display());
+    }
     let outcome = install(opts, new, final_path, &validation)?;
     let work = work_dir(model, &opts.paths);
     match std::fs::remove_dir_all(&work) {

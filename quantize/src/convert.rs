@@ -801,7 +801,8 @@ fn tensor_table(
 
 /// Converts the Hugging Face LLaMA checkpoint in `dir` (XGen: vocab_size 51200) to a GGUF at
 /// `out` with the XGen tokenizer, writing a temporary file beside `out` (unique to this process
-/// and call) and renaming it durably on success.
+/// and call) and renaming it durably on success; the same tokenizer is written beside it as a
+/// Hugging Face `tokenizer.json` ([`crate::hf_tokenizer`]).
 ///
 /// `progress` is called as each tensor starts and after every few MiB written;
 /// [`ConvertOptions::cancel`] is checked just before each of those calls.
@@ -945,7 +946,15 @@ pub fn convert_checkpoint(
     if result.is_err() {
         crate::fsio::remove_quietly(&partial);
     }
-    result
+    let summary = result?;
+    // The tokenizer beside the model, for counting tokens without loading it.
+    crate::hf_tokenizer::write_beside(out).map_err(|e| match e {
+        crate::hf_tokenizer::TokenizerJsonError::Vocab(e) => ConvertError::Vocab(e),
+        crate::hf_tokenizer::TokenizerJsonError::Io { path, source } => {
+            ConvertError::Io { path, source }
+        }
+    })?;
+    Ok(summary)
 }
 
 /// Ends a streamed GGUF: the last progress event, flush and fsync, then the partial file is

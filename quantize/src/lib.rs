@@ -2,6 +2,7 @@
 //! XGen tokenizer, and quantization with llama.cpp.
 //!
 //! - [`vocab`]: the XGen vocabulary as GGUF metadata, and a tiktoken reference encoder.
+//! - [`hf_tokenizer`]: the same vocabulary as a Hugging Face `tokenizer.json`.
 //! - [`gguf`]: a streaming GGUF v3 writer and a header/metadata reader.
 //! - [`convert`]: safetensors or PyTorch `.bin` checkpoint -> GGUF F16/F32, tensor by tensor.
 //! - [`pytorch`]: the tensor table of a PyTorch zip checkpoint, read by a strict unpickler.
@@ -15,6 +16,7 @@
 pub mod convert;
 pub mod fsio;
 pub mod gguf;
+pub mod hf_tokenizer;
 pub mod llama_log;
 pub mod pytorch;
 pub mod quantize;

@@ -212,7 +212,7 @@ impl Chat {
         if let Some(prefix) = document {
             request = request.with_cache_prefix(prefix);
         }
-        let handle = model.engine().generate(request);
+        let handle = model.backend().generate(request);
         self.reply = Some(ActiveReply::new(ReplySource::Engine(handle), conversation));
     }
 
@@ -300,7 +300,10 @@ fn end_with_error(
             Some(m) if m.role == Role::Assistant && m.content.is_empty() => {
                 c.messages.pop();
             }
-            Some(m) if m.role == Role::Assistant => m.stopped = true,
+            Some(m) if m.role == Role::Assistant => {
+                m.stopped = true;
+                m.cut_off = true;
+            }
             _ => {}
         }
     }

@@ -53,7 +53,8 @@ fn document_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
                 _ => String::new(),
             };
             let text = format!(
-                "{} tokens · {} with the request and {} reserved for the summary, of {} — {}{reading}",
+                "{}{} tokens · {} with the request and {} reserved for the summary, of {} — {}{reading}",
+                if meter.estimated { "about " } else { "" },
                 thousands(meter.document_tokens),
                 thousands(meter.prompt_tokens),
                 thousands(meter.reserved),
@@ -175,7 +176,10 @@ fn messages_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
                                 }
                             ));
                         }
-                        if message.stopped {
+                        if message.cut_off {
+                            ui.colored_label(ui.visuals().warn_fg_color, "(cut off)")
+                                .on_hover_text("The reply broke off here; Regenerate asks again");
+                        } else if message.stopped {
                             ui.weak("(stopped)");
                         }
                         if streaming {

@@ -6,7 +6,6 @@
 //! and the summary job share one per-conversation state; its drawing is in `chat_view.rs`.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use super::chat::{
     document_prefix as chat_document_prefix, reply_message, ActiveReply, Chat, ReplySource,
@@ -19,7 +18,9 @@ use super::store::{ChatMessage, Conversation, ReplyStats};
 use super::{first_sentence, Notice, Notices};
 use crate::catalog::unix_now;
 use crate::documents::Document;
-use crate::engine::{Engine, EngineError, PrereadEvent, PrereadHandle, PrereadRequest, Sampling};
+use crate::engine::{
+    EngineError, Inference, PrereadEvent, PrereadHandle, PrereadRequest, Sampling,
+};
 use crate::isolate::Isolation;
 use crate::prompt::{summarize_request, Role};
 use crate::summarize::{self, EngineModel, SummarizeOptions};
@@ -37,6 +38,8 @@ pub struct DocumentMeter {
     pub n_ctx: usize,
     /// Parts the document is read in (1 when it fits).
     pub parts: usize,
+    /// The counts are estimates (a server that cannot tokenize), not exact.
+    pub estimated: bool,
 }
 
 impl DocumentMeter {
@@ -132,7 +135,7 @@ impl Documents {
         let Some(prefix) = chat_document_prefix(&probe, system_messages) else {
             return;
         };
-        let handle = model.engine().preread(PrereadRequest { messages, prefix });
+        let handle = model.backend().preread(PrereadRequest { messages, prefix });
         if let Some(previous) = self.preread.take() {
             previous.handle.cancel();
         }
@@ -241,17 +244,16 @@ impl Documents {
             self.meter_job = None;
             return;
         };
-        let Some(info) = model.info() else {
+        // The ready model counts, or XGen's tokenizer while the model still loads.
+        let Some((engine, n_ctx)) = model.counter() else {
             return;
         };
-        let n_ctx = info.n_ctx as usize;
         let id = conversation.id.clone();
         let system = settings.system_prompt.clone();
         let style = settings.summary_style;
         let reserved = settings.summary_length.max_tokens() as usize;
-        let engine = Arc::clone(model.engine());
         let job = Job::spawn("xgen-count-tokens", waker, move |r| {
-            let result = count(&engine, &doc, &system, style, reserved, n_ctx);
+            let result = count(&*engine, &doc, &system, style, reserved, n_ctx);
             r.send((id, result), false);
         });
         match job {
@@ -373,7 +375,7 @@ impl Documents {
 }
 
 fn count(
-    engine: &Engine,
+    engine: &dyn Inference,
     doc: &Document,
     system: &str,
     style: crate::prompt::SummaryStyle,
@@ -391,6 +393,7 @@ fn count(
         reserved,
         n_ctx,
         parts: 1,
+        estimated: !engine.exact_counts(),
     };
     if !meter.fits() {
         // The summarizer's own plan says how many parts it will read.
@@ -468,9 +471,9 @@ fn start_summary_job(
     let options =
         SummarizeOptions::new(settings.summary_style, settings.summary_length.max_tokens());
     let sampling = settings.sampling.clone();
-    let engine = Arc::clone(model.engine());
+    let engine = model.backend();
     let job = Job::spawn("xgen-summarize", waker, move |r| {
-        let mut model = EngineModel::new(&engine, n_ctx, sampling);
+        let mut model = EngineModel::new(&*engine, n_ctx, sampling);
         let result = summarize::summarize(
             &mut model,
             &doc,
@@ -637,11 +640,16 @@ fn on_done(
         }
         Err(e) => {
             if let Some(c) = conversations.by_id_mut(&id) {
-                if c.messages
-                    .last()
-                    .is_some_and(|m| m.role == Role::Assistant && m.content.is_empty())
-                {
-                    c.messages.pop();
+                match c.messages.last_mut() {
+                    Some(m) if m.role == Role::Assistant && m.content.is_empty() => {
+                        c.messages.pop();
+                    }
+                    // What the final pass wrote before it failed is kept, marked.
+                    Some(m) if m.role == Role::Assistant => {
+                        m.stopped = true;
+                        m.cut_off = true;
+                    }
+                    _ => {}
                 }
             }
             notices.push(Notice {

@@ -79,6 +79,14 @@ impl XgenApp {
                     .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
                 progress * 100.0
             ),
+            ModelState::Connecting { url } => format!("Connecting to {url} …"),
+            ModelState::Ready(info) if info.server.is_some() => format!(
+                "{} on {} · {} ctx per request · {} at a time",
+                info.name,
+                info.server.as_deref().unwrap_or_default(),
+                info.n_ctx,
+                self.server().map_or(1, |s| s.parallel)
+            ),
             ModelState::Ready(info) => format!(
                 "{} · {} ctx · {} threads · {}",
                 info.name,

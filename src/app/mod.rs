@@ -50,6 +50,7 @@ use crate::hub::HubOptions;
 use crate::isolate::Isolation;
 use crate::paths::{AppPaths, DataDirLock, LockError};
 use crate::pipeline::SetupOptions;
+use crate::remote::{ServerConfig, ServerInfo};
 use chat::Chat;
 use conversations::Conversations;
 use document::Documents;
@@ -64,7 +65,7 @@ pub(crate) use notices::{error_chain, first_sentence, Notices};
 pub use notices::{Notice, NoticeAction};
 pub use queue::{QueueAction, QueueItem, QueueStatus};
 pub use settings::{Preset, Settings, SummaryLength, ThemeChoice};
-pub use setup::SetupState;
+pub use setup::{ServerList, SetupState};
 pub use store::{ChatMessage, Conversation, ConversationStore, ReplyStats, StoreError};
 use window::apply_theme;
 pub use window::{run, run_with_documents};
@@ -212,8 +213,17 @@ impl XgenApp {
             opts,
         };
         app.manager.refresh_installed(&app.opts, &mut app.notices);
+        app.manager.load_servers(&app.opts, &mut app.notices);
         app.manager.detect_interrupted_setup(&app.opts);
         apply_theme(ctx, app.settings.theme);
+        // The server in use when the app closed is checked again; its key comes from the
+        // credential store.
+        if let Some(server) = app.manager.servers.active_server().cloned() {
+            if app.opts.autoload {
+                app.model.connect(server);
+                return Ok(app);
+            }
+        }
         let start_model = app
             .settings
             .model
@@ -314,6 +324,18 @@ impl XgenApp {
         self.model.plan()
     }
 
+    /// The inference server in use, as its connection check found it.
+    #[must_use]
+    pub fn server(&self) -> Option<&ServerInfo> {
+        self.model.server().map(crate::remote::RemoteEngine::info)
+    }
+
+    /// The servers added in the model manager.
+    #[must_use]
+    pub fn servers(&self) -> &ServerList {
+        &self.manager.servers
+    }
+
     /// How far the engine has read the document on screen ahead of any request: (tokens read,
     /// tokens, finished).
     #[must_use]
@@ -342,13 +364,15 @@ impl XgenApp {
         self.view = view;
     }
 
-    /// Starts loading `path` (planned to fit this computer), replacing the loaded model. A
-    /// file the installed-models list does not record as checked (a file picked from disk, a
-    /// model file changed since) is first checked in a child process.
+    /// Starts loading `path` (planned to fit this computer), replacing the loaded model (or the
+    /// server in use). A file the installed-models list does not record as checked (a file
+    /// picked from disk, a model file changed since) is first checked in a child process.
     pub fn load_model(&mut self, path: &Path) {
         self.chat
             .abandon(&mut self.conversations, &mut self.notices);
         self.queue.interrupt();
+        self.manager
+            .no_server_in_use(&self.opts, self.read_only, &mut self.notices);
         let mut load = self.opts.load.clone();
         load.n_ctx = self.settings.n_ctx.or(load.n_ctx);
         if load.state_cache.is_none() {
@@ -363,6 +387,27 @@ impl XgenApp {
             .any(|m| m.path == canonical && m.is_checked_file());
         let check = (!checked).then_some(&self.opts.isolation);
         self.model.load(path, load, check);
+    }
+
+    /// Checks an inference server and, once it answers, uses it instead of the local engine
+    /// (the local model is unloaded). The outcome shows in the model manager.
+    pub fn connect_server(&mut self, config: ServerConfig) {
+        self.chat
+            .abandon(&mut self.conversations, &mut self.notices);
+        self.manager.server_form.error = None;
+        self.model.connect(config);
+    }
+
+    /// Removes a server from the list (and its key from the credential store); stops using it
+    /// if it was in use.
+    pub fn remove_server(&mut self, url: &str) {
+        if self.server().is_some_and(|s| s.url == url) {
+            self.chat
+                .abandon(&mut self.conversations, &mut self.notices);
+            self.model.leave_server();
+        }
+        self.manager
+            .remove_server(url, &self.opts, self.read_only, &mut self.notices);
     }
 
     /// Reads a document file on a worker thread and attaches it to a conversation.
@@ -557,7 +602,7 @@ impl XgenApp {
             .document
             .as_ref()
             .map(|_| self.conversation().id.clone());
-        if wanted != self.metered && self.model.info().is_some() {
+        if wanted != self.metered && self.model.counter().is_some() {
             self.request_meter();
         }
         // Once a document is known to fit, the engine reads it ahead.
@@ -624,6 +669,28 @@ impl XgenApp {
                     message,
                     details: Some(error.to_string()),
                     action: None,
+                });
+            }
+            ModelChange::Connected {
+                info,
+                config,
+                warnings,
+            } => {
+                self.manager
+                    .server_in_use(config, &self.opts, self.read_only, &mut self.notices);
+                for warning in warnings {
+                    self.notices.message(&warning);
+                }
+                tracing::info!("using {} on {:?}", info.name, info.server);
+                self.request_meter();
+            }
+            ModelChange::ConnectFailed { url, error } => {
+                let message = first_sentence(&error.to_string());
+                self.manager.server_form.error = Some(error.to_string());
+                self.notices.push(Notice {
+                    message,
+                    details: Some(format!("{url}: {error}")),
+                    action: Some(NoticeAction::OpenModels),
                 });
             }
             ModelChange::EngineStopped(reason) => {

@@ -1,5 +1,5 @@
 //! The model manager: the XGen card with its one-click setup, local GGUF files, installed
-//! models, and what this computer has.
+//! models, inference servers, and what this computer has.
 
 use egui::RichText;
 
@@ -70,6 +70,8 @@ pub(super) fn models_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
             catalog_card_ui(app, ui);
             ui.add_space(10.0);
             installed_ui(app, ui);
+            ui.add_space(10.0);
+            servers_ui(app, ui);
             ui.add_space(10.0);
             hardware_ui(app, ui);
         });
@@ -240,9 +242,9 @@ fn installed_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
         return;
     }
     let loaded = match app.model.state() {
-        ModelState::Ready(info) => Some(info.path.clone()),
+        ModelState::Ready(info) if info.server.is_none() => Some(info.path.clone()),
         ModelState::Loading { path, .. } => Some(path.clone()),
-        ModelState::Empty => None,
+        ModelState::Ready(_) | ModelState::Connecting { .. } | ModelState::Empty => None,
     };
     let mut use_model = None;
     let mut delete = None;
@@ -296,6 +298,163 @@ fn installed_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
                 app.manager.confirm_delete = None;
             }
         });
+    }
+}
+
+/// Inference servers: the saved ones (Use, Remove), the one in use and what it serves, and a
+/// form to add one (address, API key, model, parts at a time) with a connection check.
+fn servers_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
+    ui.strong("Inference servers");
+    ui.weak("Use llama-server or vLLM on another computer instead of this one (see the README for serving XGen to a team).");
+    let in_use = app.server().cloned();
+    let connecting = match app.model.state() {
+        ModelState::Connecting { url } => Some(url.clone()),
+        _ => None,
+    };
+    let mut use_server = None;
+    let mut remove = None;
+    if !app.manager.servers.servers.is_empty() {
+        egui::Grid::new("servers")
+            .striped(true)
+            .num_columns(4)
+            .show(ui, |ui| {
+                for server in &app.manager.servers.servers {
+                    ui.label(&server.url);
+                    ui.label(server.model.as_deref().unwrap_or("first model listed"));
+                    if in_use.as_ref().is_some_and(|s| s.url == server.url) {
+                        ui.label("in use");
+                    } else if ui.button("Use").clicked() {
+                        use_server = Some(server.clone());
+                    }
+                    if ui.button("Remove").clicked() {
+                        remove = Some(server.url.clone());
+                    }
+                    ui.end_row();
+                }
+            });
+    }
+    if let Some(info) = &in_use {
+        let counts = match info.counts {
+            crate::remote::TokenCounts::Exact => "exact token counts (XGen's tokenizer)",
+            crate::remote::TokenCounts::Server => "token counts from the server",
+            crate::remote::TokenCounts::Estimated => "token counts estimated",
+        };
+        ui.label(format!(
+            "In use: {} on {} ({}) · {} tokens per request · {} part{} at a time · {counts}",
+            info.model,
+            info.url,
+            match info.kind {
+                crate::remote::ServerKind::LlamaServer => "llama-server",
+                crate::remote::ServerKind::OpenAi => "OpenAI-compatible",
+            },
+            info.n_ctx,
+            info.parallel,
+            if info.parallel == 1 { "" } else { "s" },
+        ));
+        if let Some(warning) = &info.warning {
+            ui.colored_label(ui.visuals().warn_fg_color, warning);
+        }
+        if info.models.len() > 1 {
+            // The models of its /v1/models: choosing another checks the server again with it.
+            let mut chosen = info.model.clone();
+            let label = ui.label("Model on this server");
+            egui::ComboBox::from_id_salt("server-model")
+                .selected_text(&chosen)
+                .show_ui(ui, |ui| {
+                    for model in &info.models {
+                        ui.selectable_value(&mut chosen, model.clone(), model);
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+            if chosen != info.model {
+                let saved = app
+                    .manager
+                    .servers
+                    .servers
+                    .iter()
+                    .find(|s| s.url == info.url)
+                    .cloned();
+                use_server = Some(crate::remote::ServerConfig {
+                    model: Some(chosen),
+                    ..saved.unwrap_or_else(|| crate::remote::ServerConfig {
+                        url: info.url.clone(),
+                        ..crate::remote::ServerConfig::default()
+                    })
+                });
+            }
+        }
+    }
+    egui::CollapsingHeader::new("Add a server")
+        .default_open(app.manager.servers.servers.is_empty())
+        .show(ui, |ui| server_form_ui(app, ui, connecting.as_deref()));
+    if let Some(config) = use_server {
+        app.connect_server(config);
+    }
+    if let Some(url) = remove {
+        app.remove_server(&url);
+    }
+}
+
+fn server_form_ui(app: &mut XgenApp, ui: &mut egui::Ui, connecting: Option<&str>) {
+    let form = &mut app.manager.server_form;
+    egui::Grid::new("server-form")
+        .num_columns(2)
+        .show(ui, |ui| {
+            let label = ui.label("Server URL");
+            ui.add(
+                egui::TextEdit::singleline(&mut form.url)
+                    .hint_text("http://gpu-box:8080")
+                    .desired_width(320.0),
+            )
+            .labelled_by(label.id);
+            ui.end_row();
+            let label = ui.label("API key");
+            ui.add(
+                egui::TextEdit::singleline(&mut form.api_key)
+                    .password(true)
+                    .hint_text("if the server wants one (kept in the system's credential store)")
+                    .desired_width(320.0),
+            )
+            .labelled_by(label.id);
+            ui.end_row();
+            let label = ui.label("Model");
+            ui.add(
+                egui::TextEdit::singleline(&mut form.model)
+                    .hint_text("empty: the first the server lists")
+                    .desired_width(320.0),
+            )
+            .labelled_by(label.id);
+            ui.end_row();
+            let label = ui.label("Parts at a time");
+            ui.horizontal(|ui| {
+                ui.add(egui::DragValue::new(&mut form.parallel).range(0..=64))
+                    .labelled_by(label.id);
+                ui.weak("0: as many as the server has slots");
+            });
+            ui.end_row();
+        });
+    if let Some(warning) = crate::remote::plain_http_warning(&form.url) {
+        ui.colored_label(ui.visuals().warn_fg_color, warning);
+    }
+    if let Some(error) = &form.error {
+        ui.colored_label(ui.visuals().error_fg_color, error);
+    }
+    let mut connect = false;
+    ui.horizontal(|ui| {
+        let ready = !form.url.trim().is_empty() && connecting.is_none();
+        connect = ui
+            .add_enabled(ready, egui::Button::new("Connect"))
+            .on_hover_text("Check the server (address, key, model) and use it")
+            .clicked();
+        if let Some(url) = connecting {
+            ui.spinner();
+            ui.label(format!("Checking {url}…"));
+        }
+    });
+    if connect {
+        let config = app.manager.server_form.config();
+        app.connect_server(config);
     }
 }
 

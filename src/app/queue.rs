@@ -448,7 +448,7 @@ impl Queue {
             item.set_idle(QueueStatus::Waiting, "");
             return;
         };
-        match Running::start(item.id, document, model.engine(), n_ctx, settings, waker) {
+        match Running::start(item.id, document, model.backend(), n_ctx, settings, waker) {
             Ok(run) => {
                 item.status = QueueStatus::Summarizing;
                 "Planning".clone_into(&mut item.detail);

@@ -2,16 +2,15 @@
 //! over the shared engine (one pass or map-reduce, as for a single document), the progress it
 //! reports, and its result turned into a conversation with the document attached.
 
-use std::sync::Arc;
-
 use super::conversations::Conversations;
 use super::job::{Job, Waker};
 use super::queue::{QueueItem, QueueStatus};
 use super::settings::{style_label, Settings};
 use super::store::{ChatMessage, Conversation, ReplyStats};
 use super::Notices;
+use crate::backend::Backend;
 use crate::documents::Document;
-use crate::engine::{Engine, EngineError};
+use crate::engine::EngineError;
 use crate::prompt::{summarize_request, SummaryStyle};
 use crate::summarize::{
     self, Coverage, EngineModel, Phase, Progress, SummarizeError, SummarizeOptions, Summary,
@@ -55,7 +54,7 @@ impl Running {
     pub(crate) fn start(
         id: u64,
         document: Document,
-        engine: &Arc<Engine>,
+        engine: Backend,
         n_ctx: u32,
         settings: &Settings,
         waker: &Waker,
@@ -64,9 +63,8 @@ impl Running {
         let max_tokens = settings.summary_length.max_tokens();
         let options = SummarizeOptions::new(style, max_tokens);
         let sampling = settings.sampling.clone();
-        let engine = Arc::clone(engine);
         let job = Job::spawn("xgen-queue-summarize", waker, move |r| {
-            let mut model = EngineModel::new(&engine, n_ctx, sampling);
+            let mut model = EngineModel::new(&*engine, n_ctx, sampling);
             model.on_prefill = Some(Box::new(|done, total| {
                 r.send(Msg::Prefill(done, total), true);
             }));

@@ -1,12 +1,17 @@
 //! The model manager's state: the one-click setup (download -> convert -> quantize -> check)
-//! running as a job, and the installed models.
+//! running as a job, the installed models, and the inference servers added (saved in
+//! `servers.json` beside the settings, without their API keys, which live in the operating
+//! system's credential store).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 
 use super::job::{Job, Waker};
 use super::{AppOptions, Notices};
 use crate::catalog::{InstalledModel, ModelSource, QuantType, Registry};
 use crate::pipeline::{self, Progress, SetupOptions, Stage, Validation};
+use crate::remote::{normalize_url, ServerConfig};
 
 /// What the model manager's jobs produced.
 pub(crate) enum ManagerEvent {
@@ -55,12 +60,79 @@ impl std::fmt::Debug for SetupState {
     }
 }
 
-/// Setup, installed models, and the model delete being confirmed.
+/// The inference servers added in the model manager.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerList {
+    /// Servers, most recently used first.
+    pub servers: Vec<ServerConfig>,
+    /// The one in use (its URL): connected again when the app starts.
+    pub active: Option<String>,
+}
+
+impl ServerList {
+    fn file(opts: &AppOptions) -> PathBuf {
+        opts.paths.data_dir().join("servers.json")
+    }
+
+    /// Reads the list; a missing file is an empty list.
+    fn load(path: &Path) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is not a valid list of servers", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(e).with_context(|| format!("could not read {}", path.display())),
+        }
+    }
+
+    fn save(&self, path: &Path) -> anyhow::Result<()> {
+        use anyhow::Context as _;
+        let bytes = serde_json::to_vec_pretty(self).context("could not encode the servers")?;
+        xgen_quantize::fsio::write_atomic(path, &bytes)
+            .with_context(|| format!("could not save {}", path.display()))
+    }
+
+    /// The server in use, as saved.
+    #[must_use]
+    pub fn active_server(&self) -> Option<&ServerConfig> {
+        let active = self.active.as_deref()?;
+        self.servers.iter().find(|s| s.url == active)
+    }
+}
+
+/// What is typed in the "Add a server" form.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ServerForm {
+    pub(crate) url: String,
+    pub(crate) api_key: String,
+    pub(crate) model: String,
+    /// Parts summarized at the same time; 0 asks the server.
+    pub(crate) parallel: usize,
+    /// The last check's error, in words.
+    pub(crate) error: Option<String>,
+}
+
+impl ServerForm {
+    /// The configuration the form describes.
+    pub(crate) fn config(&self) -> ServerConfig {
+        ServerConfig {
+            url: self.url.trim().to_owned(),
+            api_key: Some(self.api_key.trim().to_owned()).filter(|k| !k.is_empty()),
+            model: Some(self.model.trim().to_owned()).filter(|m| !m.is_empty()),
+            parallel: Some(self.parallel).filter(|n| *n > 0),
+        }
+    }
+}
+
+/// Setup, installed models, servers, and the model delete being confirmed.
 #[derive(Default)]
 pub(crate) struct ModelManager {
     pub(crate) setup: SetupState,
     pub(crate) installed: Vec<InstalledModel>,
     pub(crate) confirm_delete: Option<String>,
+    pub(crate) servers: ServerList,
+    pub(crate) server_form: ServerForm,
     picking: Option<Job<Option<PathBuf>>>,
 }
 
@@ -69,6 +141,79 @@ impl ModelManager {
         match Registry::new(opts.paths.registry_file()).list() {
             Ok(list) => self.installed = list,
             Err(e) => notices.error("The list of installed models could not be read.", &e),
+        }
+    }
+
+    /// Reads the saved servers.
+    pub(crate) fn load_servers(&mut self, opts: &AppOptions, notices: &mut Notices) {
+        match ServerList::load(&ServerList::file(opts)) {
+            Ok(list) => self.servers = list,
+            Err(e) => notices.error("The list of servers could not be read.", e.as_ref()),
+        }
+    }
+
+    fn save_servers(&self, opts: &AppOptions, read_only: bool, notices: &mut Notices) {
+        if read_only {
+            return;
+        }
+        if let Err(e) = self.servers.save(&ServerList::file(opts)) {
+            notices.error("The list of servers could not be saved.", e.as_ref());
+        }
+    }
+
+    /// Notes that the server of `config` is in use (first in the list), and saves the list.
+    pub(crate) fn server_in_use(
+        &mut self,
+        config: ServerConfig,
+        opts: &AppOptions,
+        read_only: bool,
+        notices: &mut Notices,
+    ) {
+        let url = normalize_url(&config.url).unwrap_or_else(|_| config.url.clone());
+        let config = ServerConfig {
+            url: url.clone(),
+            api_key: None,
+            ..config
+        };
+        self.servers.servers.retain(|s| s.url != url);
+        self.servers.servers.insert(0, config);
+        self.servers.active = Some(url);
+        self.server_form.error = None;
+        self.save_servers(opts, read_only, notices);
+    }
+
+    /// No server is in use any more (a local model was chosen).
+    pub(crate) fn no_server_in_use(
+        &mut self,
+        opts: &AppOptions,
+        read_only: bool,
+        notices: &mut Notices,
+    ) {
+        if self.servers.active.take().is_some() {
+            self.save_servers(opts, read_only, notices);
+        }
+    }
+
+    /// Removes a server from the list (and its API key from the credential store, off the UI
+    /// thread).
+    pub(crate) fn remove_server(
+        &mut self,
+        url: &str,
+        opts: &AppOptions,
+        read_only: bool,
+        notices: &mut Notices,
+    ) {
+        self.servers.servers.retain(|s| s.url != url);
+        if self.servers.active.as_deref() == Some(url) {
+            self.servers.active = None;
+        }
+        self.save_servers(opts, read_only, notices);
+        let url = url.to_owned();
+        let forgotten = std::thread::Builder::new()
+            .name("xgen-forget-key".into())
+            .spawn(move || crate::remote::secret::forget(&url));
+        if let Err(e) = forgotten {
+            tracing::warn!("could not forget the server's API key: {e}");
         }
     }
 
@@ -83,8 +228,7 @@ impl ModelManager {
         let isolation = opts.isolation.clone();
         let job = Job::spawn("xgen-setup", waker, move |r| {
             let cancel = r.cancel_token().clone();
-            let mut validate =
-                |path: &std::path::Path| pipeline::validate_isolated(path, &isolation, &cancel);
+            let mut validate = |path: &Path| pipeline::validate_isolated(path, &isolation, &cancel);
             let result = pipeline::setup(
                 &source,
                 quant,

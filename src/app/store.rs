@@ -153,6 +153,10 @@ pub struct ChatMessage {
     /// The reply was stopped before its end.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stopped: bool,
+    /// The reply broke off because the engine or the server failed (a lost connection, a
+    /// server error); the text that came before is kept, and Regenerate asks again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cut_off: bool,
 }
 
 impl ChatMessage {
@@ -165,6 +169,7 @@ impl ChatMessage {
             label: None,
             stats: None,
             stopped: false,
+            cut_off: false,
         }
     }
 

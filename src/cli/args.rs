@@ -51,6 +51,8 @@ pub enum Commands {
         #[command(flatten)]
         model: ModelArgs,
         #[command(flatten)]
+        server: ServerArgs,
+        #[command(flatten)]
         sampling: SamplingArgs,
     },
     /// Print the text a document yields, as the model reads it, with page and heading
@@ -65,6 +67,8 @@ pub enum Commands {
         system: Option<String>,
         #[command(flatten)]
         model: ModelArgs,
+        #[command(flatten)]
+        server: ServerArgs,
         #[command(flatten)]
         sampling: SamplingArgs,
     },
@@ -238,6 +242,47 @@ impl ModelArgs {
             .or_else(|| installed.first())
             .map(|m| m.path.clone())
             .context("no model given and none installed: run `xgen-desk setup` (downloads XGen-7B-8K-Inst) or pass --model FILE.gguf")
+    }
+}
+
+/// An inference server to use instead of a local model.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// Use the llama-server or vLLM at URL instead of a local model (e.g. http://gpu-box:8080).
+    #[arg(long, env = "XGEN_DESK_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// The model to use on the server (default: the first one it lists).
+    #[arg(long, value_name = "NAME")]
+    pub server_model: Option<String>,
+    /// The environment variable holding the server's API key (default: XGEN_DESK_API_KEY, if set).
+    #[arg(long, value_name = "VAR")]
+    pub api_key_env: Option<String>,
+    /// Parts of a long document summarized at the same time (default: the server's slots).
+    #[arg(long, value_name = "N")]
+    pub parallel: Option<usize>,
+}
+
+impl ServerArgs {
+    /// The server to use, if one is given; the API key is read from its variable here.
+    ///
+    /// # Errors
+    /// When `--api-key-env` names a variable that is not set.
+    pub fn config(&self) -> Result<Option<crate::remote::ServerConfig>> {
+        let Some(url) = self.server.as_deref().filter(|u| !u.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let api_key = match &self.api_key_env {
+            Some(var) => Some(std::env::var(var).with_context(|| {
+                format!("--api-key-env {var}: the environment variable {var} is not set")
+            })?),
+            None => std::env::var("XGEN_DESK_API_KEY").ok(),
+        };
+        Ok(Some(crate::remote::ServerConfig {
+            url: url.to_owned(),
+            api_key: api_key.filter(|k| !k.is_empty()),
+            model: self.server_model.clone(),
+            parallel: self.parallel.filter(|n| *n > 0),
+        }))
     }
 }
 

@@ -4,8 +4,8 @@ use std::io::{BufRead, IsTerminal};
 
 use anyhow::{Context, Result};
 
-use super::args::{ModelArgs, SamplingArgs};
-use super::{open_engine, output, print_timings};
+use super::args::{ModelArgs, SamplingArgs, ServerArgs};
+use super::{open_backend, output, print_timings};
 use crate::engine::{EngineError, GenerateRequest, ReplyEvent};
 use crate::prompt::Message;
 
@@ -13,8 +13,13 @@ use crate::prompt::Message;
 ///
 /// # Errors
 /// A model that does not load, or standard input/output failing.
-pub fn run(system: Option<String>, model: &ModelArgs, sampling: &SamplingArgs) -> Result<()> {
-    let (engine, info) = open_engine(model)?;
+pub fn run(
+    system: Option<String>,
+    model: &ModelArgs,
+    server: &ServerArgs,
+    sampling: &SamplingArgs,
+) -> Result<()> {
+    let (engine, info) = open_backend(model, server)?;
     let interactive = std::io::stdin().is_terminal();
     if interactive {
         eprintln!(

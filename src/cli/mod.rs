@@ -16,11 +16,14 @@ mod progress;
 mod summarize;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
+use crate::backend::Backend;
 use crate::engine::{Engine, ModelInfo, Timings};
-use args::{Commands, ModelArgs};
+use crate::remote::{RemoteEngine, ServerInfo, ServerKind, TokenCounts};
+use args::{Commands, ModelArgs, ServerArgs};
 
 /// The exit code for how a command (or the app) ended: 0, 1 for an error (printed with its
 /// whole chain), 2 when `summarize` of several documents could summarize only some of them. A
@@ -69,15 +72,24 @@ pub fn run(command: Commands) -> Result<()> {
             out,
             style,
             model,
+            server,
             sampling,
-        } => summarize::run_all(&files, out.as_deref(), style.into(), &model, &sampling),
+        } => summarize::run_all(
+            &files,
+            out.as_deref(),
+            style.into(),
+            &model,
+            &server,
+            &sampling,
+        ),
         Commands::Extract(args) => extract::run(&args),
         Commands::Check(args) => check::run(&args),
         Commands::Chat {
             system,
             model,
+            server,
             sampling,
-        } => chat::run(system, &model, &sampling),
+        } => chat::run(system, &model, &server, &sampling),
         Commands::Bench {
             prompt_tokens,
             gen_tokens,
@@ -128,6 +140,44 @@ fn open_engine(args: &ModelArgs) -> Result<(Engine, ModelInfo)> {
         eprintln!("[plan] {}", plan.summary());
     }
     Ok((engine, info))
+}
+
+/// The server `server` names when one is given, else the local engine with the model `model`
+/// names; prints what was chosen on stderr.
+fn open_backend(model: &ModelArgs, server: &ServerArgs) -> Result<(Backend, ModelInfo)> {
+    let Some(config) = server.config()? else {
+        let (engine, info) = open_engine(model)?;
+        return Ok((Backend::Local(Arc::new(engine)), info));
+    };
+    let remote = RemoteEngine::connect(&config)
+        .with_context(|| format!("could not use the server {}", config.url))?;
+    if let Some(warning) = &remote.info().warning {
+        eprintln!("warning: {warning}");
+    }
+    eprintln!("[server] {}", describe_server(remote.info()));
+    let info = remote.model_info();
+    Ok((Backend::Remote(Arc::new(remote)), info))
+}
+
+/// One line about a server in use.
+fn describe_server(info: &ServerInfo) -> String {
+    format!(
+        "{} on {} ({}): {} tokens per request, {} request{} at a time, {}",
+        info.model,
+        info.url,
+        match info.kind {
+            ServerKind::LlamaServer => "llama-server",
+            ServerKind::OpenAi => "OpenAI-compatible",
+        },
+        info.n_ctx,
+        info.parallel,
+        if info.parallel == 1 { "" } else { "s" },
+        match info.counts {
+            TokenCounts::Exact => "XGen prompt format, exact token counts",
+            TokenCounts::Server => "the server's chat template and token counts",
+            TokenCounts::Estimated => "the server's chat template, token counts estimated",
+        }
+    )
 }
 
 fn print_timings(timings: &Timings, quiet: bool) {

@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-use super::args::{ModelArgs, SamplingArgs};
-use super::{open_engine, output, print_timings};
+use super::args::{ModelArgs, SamplingArgs, ServerArgs};
+use super::{open_backend, output, print_timings};
 use crate::cancel::CancelToken;
 use crate::documents::{self, CollectLimits, Document, DocumentError};
 use crate::engine::EngineError;
@@ -45,11 +45,12 @@ pub fn run_all(
     out: Option<&Path>,
     style: SummaryStyle,
     model: &ModelArgs,
+    server: &ServerArgs,
     sampling: &SamplingArgs,
 ) -> Result<()> {
     match files {
-        [file] if out.is_none() && !file.is_dir() => run(file, style, model, sampling),
-        _ => run_many(files, out, style, model, sampling),
+        [file] if out.is_none() && !file.is_dir() => run(file, style, model, server, sampling),
+        _ => run_many(files, out, style, model, server, sampling),
     }
 }
 
@@ -61,6 +62,7 @@ pub fn run(
     file: &Path,
     style: SummaryStyle,
     model: &ModelArgs,
+    server: &ServerArgs,
     sampling_args: &SamplingArgs,
 ) -> Result<()> {
     let started = Instant::now();
@@ -68,10 +70,10 @@ pub fn run(
     for warning in &document.warnings {
         eprintln!("warning: {warning}");
     }
-    let (engine, info) = open_engine(model)?;
+    let (engine, info) = open_backend(model, server)?;
     let sampling = sampling_args.sampling();
     let quiet = sampling_args.quiet;
-    let mut engine_model = EngineModel::new(&engine, info.n_ctx, sampling.clone());
+    let mut engine_model = EngineModel::new(&*engine, info.n_ctx, sampling.clone());
     let options = SummarizeOptions::new(style, sampling.max_tokens);
     let plan = summarize::plan(&mut engine_model, &document, &options)
         .with_context(|| format!("cannot summarize {}", document.name))?;
@@ -207,6 +209,7 @@ fn run_many(
     out: Option<&Path>,
     style: SummaryStyle,
     model: &ModelArgs,
+    server: &ServerArgs,
     sampling_args: &SamplingArgs,
 ) -> Result<()> {
     let started = Instant::now();
@@ -227,9 +230,9 @@ fn run_many(
     let total = collected.files.len();
     // The first documents are read while the model loads.
     let reads = ReadAhead::start(collected.files, Isolation::current()?)?;
-    let (engine, info) = open_engine(model)?;
+    let (engine, info) = open_backend(model, server)?;
     let sampling = sampling_args.sampling();
-    let mut engine_model = EngineModel::new(&engine, info.n_ctx, sampling.clone());
+    let mut engine_model = EngineModel::new(&*engine, info.n_ctx, sampling.clone());
     let run = Batch {
         options: SummarizeOptions::new(style, sampling.max_tokens),
         out,

@@ -11,7 +11,9 @@
 pub mod check;
 mod handle;
 pub mod hardware;
+mod inference;
 pub mod plan;
+mod remote_error;
 mod request;
 pub mod runtime;
 pub mod state_cache;
@@ -27,7 +29,10 @@ use std::time::Duration;
 use crate::cancel::CancelToken;
 use crate::prompt::Message;
 pub use handle::{Finished, Handle, LoadHandle, PrereadHandle, ReplyHandle};
+pub(crate) use inference::ended_at_once;
+pub use inference::Inference;
 pub use plan::{plan, plan_for_model, Hardware, ModelFacts, Plan, PlanError, PlanRequest};
+pub use remote_error::RemoteError;
 pub use request::{
     EngineError, GenerateRequest, KvPrecision, LoadEvent, LoadSettings, ModelInfo, Planning,
     PrereadEvent, PrereadRequest, PromptInput, ReplyEvent, RequestEvent, Sampling, StopReason,
@@ -82,7 +87,7 @@ pub enum Wake {
     Now,
 }
 
-type Notify = Arc<dyn Fn(Wake) + Send + Sync>;
+pub(crate) type Notify = Arc<dyn Fn(Wake) + Send + Sync>;
 
 /// The worker's side of a request: where its events go, and its cancel flag.
 pub(crate) struct Outbox<E> {
@@ -99,6 +104,23 @@ impl<E> Clone for Outbox<E> {
             notify: Arc::clone(&self.notify),
         }
     }
+}
+
+/// Both ends of a request, for engines that are not the worker thread (the remote engine):
+/// what the work sends on, and the handle the caller keeps.
+pub(crate) fn request_channel<E: RequestEvent>(
+    id: u64,
+    cancel: CancelToken,
+    notify: Notify,
+    life: Arc<Life>,
+) -> (Outbox<E>, Handle<E>) {
+    let (tx, rx) = mpsc::channel();
+    let outbox = Outbox {
+        events: tx,
+        cancel: cancel.clone(),
+        notify,
+    };
+    (outbox, Handle::new(id, rx, cancel, life))
 }
 
 impl<E: RequestEvent> Outbox<E> {
@@ -127,7 +149,7 @@ pub(crate) struct Life {
 }
 
 impl Life {
-    fn end(&self, reason: String) {
+    pub(crate) fn end(&self, reason: String) {
         if let Ok(mut ended) = self.ended.lock() {
             ended.get_or_insert(reason);
         }
@@ -269,14 +291,8 @@ impl Engine {
     }
 
     fn request_with<E: RequestEvent>(&self, cancel: CancelToken) -> (Outbox<E>, Handle<E>) {
-        let (tx, rx) = mpsc::channel();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let outbox = Outbox {
-            events: tx,
-            cancel: cancel.clone(),
-            notify: Arc::clone(&self.notify),
-        };
-        (outbox, Handle::new(id, rx, cancel, Arc::clone(&self.life)))
+        request_channel(id, cancel, Arc::clone(&self.notify), Arc::clone(&self.life))
     }
 
     /// Reads a document ahead, between other requests: it gives way to any request within one

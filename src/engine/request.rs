@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::hardware;
 use super::plan::{Plan, PlanError};
+use super::remote_error::RemoteError;
 use super::state_cache::{CachePrefix, StateCacheConfig};
 use crate::prompt::Message;
 
@@ -242,6 +243,10 @@ pub struct ModelInfo {
     /// The memory plan the load followed ([`Planning::Fit`]).
     #[serde(default)]
     pub plan: Option<Plan>,
+    /// The server's address when the model runs on an inference server (`crate::remote`);
+    /// `None` for a model loaded here.
+    #[serde(default)]
+    pub server: Option<String>,
 }
 
 /// Why a reply ended.
@@ -315,6 +320,8 @@ fn rate(tokens: usize, secs: f64) -> f64 {
 }
 
 /// What a model load reports, in order: progress, then one final event.
+// One `Loaded` per load: boxing it would save nothing worth the indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum LoadEvent {
     /// Loading advanced (0.0 ..= 1.0).
@@ -477,4 +484,7 @@ pub enum EngineError {
     /// The engine thread is gone; a new engine must be started (the app's Reload).
     #[error("the engine stopped: {0}")]
     Stopped(String),
+    /// The inference server failed the request (unreachable, refused, dropped the connection).
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
 }

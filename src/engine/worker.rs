@@ -237,6 +237,7 @@ fn serve(
         },
         gpu_backend: gpu_backend().map(str::to_owned),
         plan,
+        server: None,
     };
     load.send(LoadEvent::Loaded(info));
 

@@ -23,6 +23,7 @@
 
 mod chunk;
 mod engine_model;
+mod map;
 pub mod report;
 
 use std::time::Instant;
@@ -36,6 +37,7 @@ use crate::prompt::{summarize_request, Message, SummaryStyle};
 
 pub use chunk::{chunk_text, Chunk};
 pub use engine_model::EngineModel;
+pub use map::{one_after_another, PartEvent};
 
 /// What the summarizer needs from a model.
 pub trait SummaryModel {
@@ -67,6 +69,22 @@ pub trait SummaryModel {
         cancel: &CancelToken,
         on_piece: &mut dyn FnMut(&str),
     ) -> Result<Completion, SummarizeError>;
+
+    /// Answers independent prompts (the parts of a document), each with at most its number of
+    /// tokens, reporting each call as it starts and as it ends ([`PartEvent`]). Calls may run
+    /// at the same time (a server with several slots) and end in any order. Once `cancel` is
+    /// set, no call starts and those under way end as cancelled. By default: one after another.
+    ///
+    /// # Errors
+    /// The first failed call (the others are stopped).
+    fn complete_parts(
+        &mut self,
+        prompts: &[(Vec<Message>, u32)],
+        cancel: &CancelToken,
+        on_event: &mut dyn FnMut(PartEvent),
+    ) -> Result<(), SummarizeError> {
+        one_after_another(self, prompts, cancel, on_event)
+    }
 }
 
 /// A model's answer.
@@ -356,7 +374,7 @@ pub fn plan(
         let mut worst = 0usize;
         for (i, chunk) in chunks.iter().enumerate() {
             let location = document.location(chunk.span());
-            let messages = chunk_messages(
+            let messages = map::chunk_messages(
                 document,
                 chunk,
                 location.as_deref(),
@@ -409,24 +427,6 @@ pub fn part_messages(
         "This is part {part} of {parts} of a long article.{place} Please summarize this part, keeping {focus}, names and figures.\n\n{}",
         text.trim_end()
     ))]
-}
-
-/// The prompt for chunk `index` (0-based) of `parts`, at `location` in the document.
-fn chunk_messages(
-    document: &Document,
-    chunk: &Chunk,
-    location: Option<&str>,
-    index: usize,
-    parts: usize,
-    style: SummaryStyle,
-) -> Vec<Message> {
-    part_messages(
-        index + 1,
-        parts,
-        location,
-        chunk.text(&document.text),
-        style,
-    )
 }
 
 /// A summary of one or more consecutive parts.
@@ -593,50 +593,21 @@ pub fn run_plan(
         } => (chunks, *partial_tokens),
     };
 
-    // Map: every chunk, in order.
-    let parts = chunks.len();
-    let mut partials = Vec::with_capacity(parts);
-    for (i, chunk) in chunks.iter().enumerate() {
-        if cancel.is_cancelled() {
-            summary.cancelled = true;
-            return finish(summary);
-        }
-        let phase = Phase::Read { part: i + 1, parts };
-        summary.model_calls += 1;
-        on_progress(&Progress::Step {
-            step: summary.model_calls,
-            phase: phase.clone(),
-            coverage: summary.coverage,
-        });
-        let location = document.location(chunk.span());
-        let messages = chunk_messages(
-            document,
-            chunk,
-            location.as_deref(),
-            i,
-            parts,
-            options.style,
-        );
-        let completion = model.complete(&messages, partial_tokens, cancel, &mut |_| {})?;
-        if completion.stop == StopReason::Cancelled {
-            summary.cancelled = true;
-            return finish(summary);
-        }
-        summary.coverage.read = i + 1;
-        on_progress(&Progress::Partial {
-            step: summary.model_calls,
-            phase,
-            location: location.clone(),
-            text: completion.text.clone(),
-            coverage: summary.coverage,
-        });
-        partials.push(PartSummary {
-            first: i + 1,
-            last: i + 1,
-            location,
-            text: completion.text.trim().to_owned(),
-        });
-    }
+    // Map: every chunk, the calls perhaps at the same time (a server's slots).
+    let Some(mut partials) = map::read_parts(
+        model,
+        document,
+        chunks,
+        partial_tokens,
+        options.style,
+        &mut summary,
+        cancel,
+        on_progress,
+    )?
+    else {
+        summary.cancelled = true;
+        return finish(summary);
+    };
 
     // Reduce: combine in groups until the final request fits, then the final pass.
     let n_ctx = plan.n_ctx;

@@ -21,6 +21,7 @@ mod pdf;
 mod plan;
 mod preread;
 mod queue;
+mod remote;
 mod scripts;
 mod state_cache;
 mod stores;

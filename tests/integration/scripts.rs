@@ -45,6 +45,7 @@ fn test_command_runs_the_linux_installers_only_on_linux() {
             "{log}"
         );
         for lint in [
+            "would run: scripts/llama-cpp-tools.sh server",
             "would run: cargo fmt --all --check",
             "would run: cargo clippy --workspace --all-targets -- -D warnings",
         ] {

@@ -11,7 +11,7 @@ use xgen_testkit::fixture::{write_tiny_xgen_checkpoint, TinyConfig};
 use crate::common::{collect, engine_with, small_settings};
 
 /// One tiny XGen GGUF for every test in this module.
-fn tiny_xgen_gguf() -> &'static std::path::Path {
+pub(crate) fn tiny_xgen_gguf() -> &'static std::path::Path {
     static GGUF: OnceLock<(tempfile::TempDir, std::path::PathBuf)> = OnceLock::new();
     let (_, path) = GGUF.get_or_init(|| {
         let dir = crate::common::temp_dir();

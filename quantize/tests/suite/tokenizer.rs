@@ -1,4 +1,5 @@
-//! llama.cpp tokenization of the converted GGUF == the tiktoken reference, token for token.
+//! llama.cpp tokenization of the converted GGUF == the tiktoken reference == the Hugging Face
+//! `tokenizers` crate reading the `tokenizer.json` the converter wrote beside it, token for token.
 
 use xgen_quantize::{OutType, XgenTokenizer};
 use xgen_testkit::fixture::SplitMix64;
@@ -124,13 +125,22 @@ fn random_corpus(n: usize, seed: u64) -> Vec<String> {
 }
 
 #[test]
-fn llama_cpp_tokenizes_like_tiktoken_reference() {
+fn llama_cpp_and_tokenizer_json_tokenize_like_tiktoken_reference() {
     let dir = common::tempdir();
     let hf = common::tiny_checkpoint(dir.path(), &TinyConfig::default(), 7);
     let gguf = common::convert(&hf, dir.path(), "tiny-f32.gguf", OutType::F32);
     let model = common::load(&gguf);
     let vocab = model.vocab();
     let reference = XgenTokenizer::new().unwrap();
+    // The converter wrote the Hugging Face tokenizer beside the GGUF; documents are encoded
+    // with special-token parsing off.
+    let json = dir.path().join(xgen_quantize::hf_tokenizer::TOKENIZER_JSON);
+    let mut hf_tokenizer = tokenizers::Tokenizer::from_file(&json).unwrap();
+    assert_eq!(hf_tokenizer.get_vocab_size(true), 51200);
+    assert_eq!(hf_tokenizer.token_to_id("<fim_prefix>"), Some(50295));
+    assert_eq!(hf_tokenizer.token_to_id("<|endoftext|>"), Some(50256));
+    assert_eq!(hf_tokenizer.token_to_id("<mask_1>"), Some(51199));
+    hf_tokenizer.set_encode_special_tokens(true);
 
     let mut corpus = hand_written_corpus();
     corpus.extend(random_corpus(3000, 11));
@@ -143,9 +153,14 @@ fn llama_cpp_tokenizes_like_tiktoken_reference() {
             .into_iter()
             .map(|t| t.0 as u32)
             .collect();
-        if got != want {
+        let hf_ids = hf_tokenizer
+            .encode(text.as_str(), false)
+            .unwrap()
+            .get_ids()
+            .to_vec();
+        if got != want || hf_ids != want {
             mismatches.push(format!(
-                "{text:?}\n  llama.cpp {got:?}\n  tiktoken  {want:?}"
+                "{text:?}\n  llama.cpp  {got:?}\n  tokenizers {hf_ids:?}\n  tiktoken   {want:?}"
             ));
         }
         assert_eq!(
@@ -172,4 +187,14 @@ fn llama_cpp_tokenizes_like_tiktoken_reference() {
     assert_eq!(reference.encode_ordinary("x    y"), vec![87, 50285, 331]);
     assert_eq!(reference.encode_ordinary(&" ".repeat(31)), vec![50257]);
     assert_eq!(reference.encode_ordinary(&"\t".repeat(9)), vec![50287]);
+
+    // With the Hugging Face default (specials parsed, as tokenization_xgen.py does), the
+    // specials are their ids; decoding gives the text back.
+    hf_tokenizer.set_encode_special_tokens(false);
+    let parsed = hf_tokenizer
+        .encode("a<|endoftext|><fim_prefix>", false)
+        .unwrap();
+    assert_eq!(&parsed.get_ids()[1..], &[50256, 50295]);
+    let ids = reference.encode_ordinary("x    y\tz");
+    assert_eq!(hf_tokenizer.decode(&ids, false).unwrap(), "x    y\tz");
 }

@@ -8,10 +8,11 @@ use serde::Serialize;
 
 use xgen_desk::cancel::CancelToken;
 use xgen_desk::documents::Document;
-use xgen_desk::engine::{Engine, Sampling};
+use xgen_desk::engine::{Inference, Sampling};
 use xgen_desk::prompt::{Message, SummaryStyle};
 use xgen_desk::summarize::{
-    plan, run_plan, Completion, EngineModel, SummarizeError, SummarizeOptions, SummaryModel,
+    plan, run_plan, Completion, EngineModel, PartEvent, SummarizeError, SummarizeOptions,
+    SummaryModel,
 };
 
 /// What one document run measured.
@@ -81,14 +82,38 @@ impl SummaryModel for Recording<'_> {
         self.generated += completion.timings.generated_tokens;
         Ok(completion)
     }
+
+    fn complete_parts(
+        &mut self,
+        prompts: &[(Vec<Message>, u32)],
+        cancel: &CancelToken,
+        on_event: &mut dyn FnMut(PartEvent),
+    ) -> Result<(), SummarizeError> {
+        let Self {
+            inner,
+            evaluated,
+            prefill_secs,
+            generated,
+        } = self;
+        inner.complete_parts(prompts, cancel, &mut |event| {
+            if let PartEvent::Finished(_, completion) = &event {
+                *evaluated += completion.timings.prompt_evaluated;
+                *prefill_secs += completion.timings.prefill_secs;
+                *generated += completion.timings.generated_tokens;
+            }
+            on_event(event);
+        })
+    }
 }
 
-/// Summarizes a synthetic document of about `target_tokens` tokens, from a cold cache.
+/// Summarizes a synthetic document of about `target_tokens` tokens, from a cold cache (the
+/// local engine's; a server keeps its own), with the parts in parallel where `engine` has
+/// several slots.
 ///
 /// # Errors
 /// Engine failures.
 pub fn document(
-    engine: &Engine,
+    engine: &dyn Inference,
     n_ctx: u32,
     target_tokens: usize,
     sampling: Sampling,

@@ -6,8 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use xgen_desk::cli::args::ModelArgs;
-use xgen_desk::engine::{Engine, PlanRequest, Sampling};
+use xgen_desk::backend::Backend;
+use xgen_desk::cli::args::{ModelArgs, ServerArgs};
+use xgen_desk::engine::{Engine, ModelInfo, PlanRequest, Sampling};
+use xgen_desk::remote::RemoteEngine;
 use xgen_testkit::{draft_bench, engine_bench, preread_bench, summary_bench};
 
 /// Developer tools of xgen-desk (benchmarks and test-model generators).
@@ -35,6 +37,8 @@ enum DevCommand {
         json: bool,
         #[command(flatten)]
         model: ModelArgs,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// Read a document of about N tokens cold (saving its state), then time a follow-up from
     /// the live cache and from the disk state in a fresh engine; prints JSON.
@@ -170,7 +174,8 @@ fn run(command: DevCommand) -> Result<()> {
             max_tokens,
             json,
             model,
-        } => bench_summarize(&tokens, max_tokens, json, &model),
+            server,
+        } => bench_summarize(&tokens, max_tokens, json, &model, &server),
         DevCommand::BenchDocCache {
             doc_tokens,
             cache_dir,
@@ -447,19 +452,43 @@ fn bench_drafts(
     Ok(())
 }
 
-fn bench_summarize(tokens: &[usize], max_tokens: u32, json: bool, model: &ModelArgs) -> Result<()> {
-    let path = model.resolve_model()?;
-    let (engine, info) = Engine::open(&path, model.settings(), model.planning())
-        .with_context(|| format!("could not load {}", path.display()))?;
+fn bench_summarize(
+    tokens: &[usize],
+    max_tokens: u32,
+    json: bool,
+    model: &ModelArgs,
+    server: &ServerArgs,
+) -> Result<()> {
+    let (engine, info): (Backend, ModelInfo) = match server.config()? {
+        Some(config) => {
+            let remote = RemoteEngine::connect(&config)
+                .with_context(|| format!("could not use the server {}", config.url))?;
+            let info = remote.model_info();
+            (Backend::Remote(std::sync::Arc::new(remote)), info)
+        }
+        None => {
+            let path = model.resolve_model()?;
+            let (engine, info) = Engine::open(&path, model.settings(), model.planning())
+                .with_context(|| format!("could not load {}", path.display()))?;
+            (Backend::Local(std::sync::Arc::new(engine)), info)
+        }
+    };
     if !json {
         println!(
-            "model {} · context {} · {} threads · greedy, summaries of at most {max_tokens} tokens",
-            info.name, info.n_ctx, info.threads.0
+            "model {} · context {} · {} · {} call{} at a time · greedy, summaries of at most {max_tokens} tokens",
+            info.name,
+            info.n_ctx,
+            info.server.as_deref().map_or_else(
+                || format!("{} threads", info.threads.0),
+                |url| format!("server {url}")
+            ),
+            engine.parallel_slots(),
+            if engine.parallel_slots() == 1 { "" } else { "s" },
         );
     }
     for &target in tokens {
         let figures =
-            summary_bench::document(&engine, info.n_ctx, target, Sampling::greedy(max_tokens))
+            summary_bench::document(&*engine, info.n_ctx, target, Sampling::greedy(max_tokens))
                 .with_context(|| format!("the {target}-token document failed"))?;
         if json {
             println!("{}", serde_json::to_string(&figures)?);
