@@ -379,7 +379,11 @@ fn bench_drafts(
         info.name, info.n_ctx, info.threads.0
     );
     println!(
-        "{:<22} {:>5} {:<9} {:>6} {:>8} {:>8} {:>7} {:>8} {:>6} {:>9}  request",
+        "identical: yes, or the characters the two replies share from the start / the plain \
+         reply's (! when the plain reply asked twice differed too)"
+    );
+    println!(
+        "{:<22} {:>5} {:<9} {:>6} {:>8} {:>8} {:>7} {:>7} {:>8} {:>6} {:>9}  request",
         "document",
         "tok",
         "kind",
@@ -387,6 +391,7 @@ fn bench_drafts(
         "plain/s",
         "draft/s",
         "speedup",
+        "cpu x",
         "accepted",
         "tok/st",
         "identical"
@@ -407,8 +412,15 @@ fn bench_drafts(
             } else {
                 0.0
             };
+            // Generated tokens per CPU second, with drafts against without.
+            let cpu = match (p.plain_cpu_secs, p.drafts_cpu_secs) {
+                (Some(a), Some(b)) if a > 0.0 && b > 0.0 => {
+                    (p.drafts.generated_tokens as f64 / b) / (p.plain.generated_tokens as f64 / a)
+                }
+                _ => 0.0,
+            };
             println!(
-                "{:<22} {:>5} {:<9} {:>6} {:>8.1} {:>8.1} {:>6.2}x {:>4}/{:<4} {:>5.2} {:>9}  {}",
+                "{:<22} {:>5} {:<9} {:>6} {:>8.1} {:>8.1} {:>6.2}x {:>6.2}x {:>4}/{:<4} {:>5.2} {:>9}  {}",
                 p.document.chars().take(22).collect::<String>(),
                 p.document_tokens,
                 p.kind,
@@ -416,10 +428,20 @@ fn bench_drafts(
                 plain,
                 drafts,
                 if plain > 0.0 { drafts / plain } else { 0.0 },
+                cpu,
                 p.drafts.draft_accepted,
                 p.drafts.drafted,
                 per_step,
-                if p.identical { "yes" } else { "no" },
+                match (p.identical, p.plain_repeat_identical) {
+                    (true, _) => "yes".to_owned(),
+                    (false, None) => format!("{}/{}", p.common_prefix_chars, p.plain_chars),
+                    (false, Some(again)) => format!(
+                        "{}/{}{}",
+                        p.common_prefix_chars,
+                        p.plain_chars,
+                        if again { "" } else { "!" }
+                    ),
+                },
                 p.request.chars().take(60).collect::<String>()
             );
         },
@@ -429,12 +451,14 @@ fn bench_drafts(
         ("questions", &figures.questions),
     ] {
         println!(
-            "{kind}: {} replies, {} identical; {:.1} -> {:.1} tok/s ({:.2}x); acceptance {:.0}% ({} of {} drafted), {:.2} drafted and {:.2} tokens per verify step, {} verify steps",
+            "{kind}: {} replies, {} identical ({:.0}% of the characters before the first difference); {:.1} -> {:.1} tok/s ({:.2}x; per CPU second {:.2}x); acceptance {:.0}% ({} of {} drafted), {:.2} drafted and {:.2} tokens per verify step, {} verify steps",
             t.replies,
             t.identical,
+            if t.plain_chars > 0 { 100.0 * t.common_prefix_chars as f64 / t.plain_chars as f64 } else { 0.0 },
             t.plain_tok_per_sec(),
             t.draft_tok_per_sec(),
             if t.plain_tok_per_sec() > 0.0 { t.draft_tok_per_sec() / t.plain_tok_per_sec() } else { 0.0 },
+            t.cpu_speedup(),
             t.acceptance() * 100.0,
             t.accepted,
             t.drafted,
