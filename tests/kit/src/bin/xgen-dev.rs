@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use xgen_desk::cli::args::ModelArgs;
-use xgen_desk::engine::{Engine, PlanRequest, Sampling};
+use xgen_desk::engine::{Engine, PlanRequest, Planning, Sampling};
 use xgen_testkit::{draft_bench, engine_bench, preread_bench, summary_bench};
 
 /// Developer tools of xgen-desk (benchmarks and test-model generators).
@@ -84,6 +84,10 @@ enum DevCommand {
         /// Most tokens of an answer.
         #[arg(long, default_value_t = 160)]
         answer_tokens: u32,
+        /// Flash attention off, and no memory planning (which turns it on): single-token
+        /// decoding then splits no attention across threads, unlike a verify batch.
+        #[arg(long)]
+        no_flash: bool,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -199,12 +203,14 @@ fn run(command: DevCommand) -> Result<()> {
             max_doc_tokens,
             summary_tokens,
             answer_tokens,
+            no_flash,
             model,
         } => bench_drafts(
             &docs,
             synthetic_tokens,
             max_doc_tokens,
             (summary_tokens, answer_tokens),
+            no_flash,
             &model,
         ),
         DevCommand::BenchVerify {
@@ -327,16 +333,22 @@ fn bench_drafts(
     synthetic_tokens: usize,
     max_doc_tokens: usize,
     (summary_tokens, answer_tokens): (u32, u32),
+    no_flash: bool,
     model: &ModelArgs,
 ) -> Result<()> {
     let path = model.resolve_model()?;
     let mut settings = model.settings();
+    let mut planning = model.planning();
+    if no_flash {
+        settings.flash_attention = Some(false);
+        planning = Planning::Off;
+    }
     let fit = u32::try_from(max_doc_tokens + summary_tokens.max(answer_tokens) as usize + 128)
         .unwrap_or(u32::MAX)
         .div_ceil(256)
         .saturating_mul(256);
     settings.n_ctx = Some(settings.n_ctx.unwrap_or(fit));
-    let (engine, info) = Engine::open(&path, settings, model.planning())
+    let (engine, info) = Engine::open(&path, settings, planning)
         .with_context(|| format!("could not load {}", path.display()))?;
     let count = |text: &str| engine.count_tokens(text);
     let mut documents = Vec::new();
@@ -375,8 +387,14 @@ fn bench_drafts(
         });
     }
     println!(
-        "model {} · context {} · {} threads · greedy; summaries of at most {summary_tokens} tokens, answers {answer_tokens}",
-        info.name, info.n_ctx, info.threads.0
+        "model {} · context {} · {} threads · {} · greedy; summaries of at most {summary_tokens} tokens, answers {answer_tokens}",
+        info.name,
+        info.n_ctx,
+        info.threads.0,
+        info.plan.as_ref().map_or_else(
+            || format!("flash attention {}", if no_flash { "off" } else { "llama.cpp's choice" }),
+            xgen_desk::engine::Plan::summary
+        )
     );
     println!(
         "identical: yes, or the characters the two replies share from the start / the plain \
