@@ -47,8 +47,21 @@ pub struct DraftPair {
     pub plain: Timings,
     /// With drafts.
     pub drafts: Timings,
+    /// CPU seconds of the reply without drafts (prompt tail and generation).
+    pub plain_cpu_secs: Option<f64>,
+    /// CPU seconds of the reply with drafts.
+    pub drafts_cpu_secs: Option<f64>,
     /// The two replies have the same text.
     pub identical: bool,
+    /// Characters the two replies share from their start (where a near-tie went the other
+    /// way, when they differ).
+    pub common_prefix_chars: usize,
+    /// Characters of the reply without drafts.
+    pub plain_chars: usize,
+    /// For the first request about each document, the reply without drafts asked a second
+    /// time: whether it came out the same (plain decoding is reproducible, so a difference
+    /// with drafts comes from the drafts).
+    pub plain_repeat_identical: Option<bool>,
     /// The reply without drafts (its start), to see what the model did.
     pub reply_start: String,
 }
@@ -60,6 +73,10 @@ pub struct DraftTotals {
     pub replies: usize,
     /// Replies with the same text with and without drafts.
     pub identical: usize,
+    /// Characters the replies with and without drafts share from their start, summed.
+    pub common_prefix_chars: usize,
+    /// Characters of the replies without drafts, summed.
+    pub plain_chars: usize,
     /// Tokens generated without drafts (the first of each reply not counted).
     pub plain_tokens: usize,
     /// Seconds of generation without drafts.
@@ -68,6 +85,10 @@ pub struct DraftTotals {
     pub draft_tokens: usize,
     /// Seconds of generation with drafts.
     pub draft_secs: f64,
+    /// Tokens generated without drafts, in all, and their CPU seconds.
+    pub plain_cpu: (usize, f64),
+    /// Tokens generated with drafts, in all, and their CPU seconds.
+    pub draft_cpu: (usize, f64),
     /// Verify batches.
     pub draft_steps: usize,
     /// Tokens drafted.
@@ -82,10 +103,18 @@ impl DraftTotals {
     fn add(&mut self, pair: &DraftPair) {
         self.replies += 1;
         self.identical += usize::from(pair.identical);
+        self.common_prefix_chars += pair.common_prefix_chars;
+        self.plain_chars += pair.plain_chars;
         self.plain_tokens += pair.plain.generated_tokens.saturating_sub(1);
         self.plain_secs += pair.plain.generation_secs;
         self.draft_tokens += pair.drafts.generated_tokens.saturating_sub(1);
         self.draft_secs += pair.drafts.generation_secs;
+        if let (Some(plain), Some(drafts)) = (pair.plain_cpu_secs, pair.drafts_cpu_secs) {
+            self.plain_cpu.0 += pair.plain.generated_tokens;
+            self.plain_cpu.1 += plain;
+            self.draft_cpu.0 += pair.drafts.generated_tokens;
+            self.draft_cpu.1 += drafts;
+        }
         self.draft_steps += pair.drafts.draft_steps;
         self.drafted += pair.drafts.drafted;
         self.accepted += pair.drafts.draft_accepted;
@@ -102,6 +131,13 @@ impl DraftTotals {
     #[must_use]
     pub fn draft_tok_per_sec(&self) -> f64 {
         ratio(self.draft_tokens as f64, self.draft_secs)
+    }
+
+    /// Generated tokens per CPU second with drafts against without (0 where unknown).
+    #[must_use]
+    pub fn cpu_speedup(&self) -> f64 {
+        let plain = ratio(self.plain_cpu.0 as f64, self.plain_cpu.1);
+        ratio(ratio(self.draft_cpu.0 as f64, self.draft_cpu.1), plain)
     }
 
     /// Drafted tokens kept, of those drafted.
@@ -124,6 +160,30 @@ impl DraftTotals {
     pub fn drafted_per_step(&self) -> f64 {
         ratio(self.drafted as f64, self.draft_steps as f64)
     }
+}
+
+/// CPU seconds this process's live threads have run (Linux: the sum of
+/// `/proc/self/task/*/schedstat`, in nanoseconds; `None` elsewhere). On a machine shared with
+/// other work, wall time measures the neighbours as much as the model; with one thread, CPU
+/// time measures the model's own work.
+#[must_use]
+pub fn process_cpu_secs() -> Option<f64> {
+    let tasks = std::fs::read_dir("/proc/self/task").ok()?;
+    let mut nanos = 0u64;
+    for task in tasks.flatten() {
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        nanos += stat
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    #[allow(clippy::cast_precision_loss)]
+    Some(nanos as f64 / 1e9)
+}
+
+fn cpu_since(start: Option<f64>) -> Option<f64> {
+    Some(process_cpu_secs()? - start?)
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -191,6 +251,7 @@ pub fn generation(
                 answer_tokens,
             ));
         }
+        let mut first_of_document = true;
         for (kind, content, max_tokens) in requests {
             let ask = |drafts: bool| {
                 // Both replies start from the same cache: the document, then this request read
@@ -212,7 +273,9 @@ pub fn generation(
                         message: 0,
                         bytes: document_len(&doc.text),
                     });
-                engine.generate(request).wait()
+                let cpu = process_cpu_secs();
+                let finished = engine.generate(request).wait()?;
+                Ok::<_, EngineError>((finished, cpu_since(cpu)))
             };
             let (plain, drafted) = if order.is_multiple_of(2) {
                 let plain = ask(false)?;
@@ -222,12 +285,30 @@ pub fn generation(
                 (ask(false)?, drafted)
             };
             order += 1;
+            let ((plain, plain_cpu_secs), (drafted, drafts_cpu_secs)) = (plain, drafted);
+            let plain_repeat_identical = if first_of_document {
+                first_of_document = false;
+                Some(ask(false)?.0.text == plain.text)
+            } else {
+                None
+            };
+            let common_prefix_chars = plain
+                .text
+                .chars()
+                .zip(drafted.text.chars())
+                .take_while(|(a, b)| a == b)
+                .count();
             let pair = DraftPair {
                 document: doc.name.clone(),
                 document_tokens,
                 kind,
                 request: content[document_len(&doc.text)..].trim().to_owned(),
+                plain_cpu_secs,
+                drafts_cpu_secs,
                 identical: plain.text == drafted.text,
+                common_prefix_chars,
+                plain_chars: plain.text.chars().count(),
+                plain_repeat_identical,
                 reply_start: plain.text.chars().take(100).collect(),
                 plain: plain.timings,
                 drafts: drafted.timings,
@@ -287,6 +368,10 @@ pub struct VerifyCost {
     pub median_secs: f64,
     /// Against one token.
     pub ratio: f64,
+    /// Median CPU seconds of one batch (all threads), where known.
+    pub median_cpu_secs: Option<f64>,
+    /// CPU time against one token's.
+    pub cpu_ratio: Option<f64>,
     /// Every repetition's seconds.
     pub secs: Vec<f64>,
 }
@@ -395,6 +480,7 @@ pub fn verify_cost(
     }
     let depth_u32 = u32::try_from(depth).map_err(|e| decode_error(&e))?;
     let mut secs: Vec<Vec<f64>> = vec![Vec::new(); ks.len()];
+    let mut cpu_secs: Vec<Vec<f64>> = vec![Vec::new(); ks.len()];
     // Round 0 is a warm-up, not counted.
     for round in 0..=reps {
         for (slot, &k) in ks.iter().enumerate() {
@@ -405,13 +491,18 @@ pub fn verify_cost(
                     .add(token(depth + i), at, &[0], true)
                     .map_err(|e| decode_error(&e))?;
             }
+            let cpu = process_cpu_secs();
             let started = Instant::now();
             ctx.decode(&mut batch).map_err(|e| decode_error(&e))?;
             let elapsed = started.elapsed().as_secs_f64();
+            let cpu = cpu_since(cpu);
             ctx.kv_cache_seq_rm(0, Some(depth_u32), None)
                 .map_err(|e| decode_error(&e))?;
             if round > 0 {
                 secs[slot].push(elapsed);
+                if let Some(cpu) = cpu {
+                    cpu_secs[slot].push(cpu);
+                }
             }
         }
     }
@@ -420,14 +511,22 @@ pub fn verify_cost(
         .iter()
         .position(|&k| k == 0)
         .map_or(f64::NAN, |i| medians[i]);
+    let cpu_medians: Vec<Option<f64>> = cpu_secs
+        .iter()
+        .map(|s| (!s.is_empty()).then(|| median(s)))
+        .collect();
+    let cpu_one = ks.iter().position(|&k| k == 0).and_then(|i| cpu_medians[i]);
     let costs = ks
         .iter()
         .zip(medians)
+        .zip(cpu_medians)
         .zip(secs)
-        .map(|((&k, median_secs), secs)| VerifyCost {
+        .map(|(((&k, median_secs), median_cpu_secs), secs)| VerifyCost {
             k,
             median_secs,
             ratio: median_secs / one,
+            median_cpu_secs,
+            cpu_ratio: median_cpu_secs.zip(cpu_one).map(|(c, one)| c / one),
             secs,
         })
         .collect();

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use xgen_desk::backend::Backend;
 use xgen_desk::cli::args::{ModelArgs, ServerArgs};
-use xgen_desk::engine::{Engine, ModelInfo, PlanRequest, Sampling};
+use xgen_desk::engine::{Engine, ModelInfo, PlanRequest, Planning, Sampling};
 use xgen_desk::remote::RemoteEngine;
 use xgen_testkit::{draft_bench, engine_bench, preread_bench, summary_bench};
 
@@ -88,6 +88,10 @@ enum DevCommand {
         /// Most tokens of an answer.
         #[arg(long, default_value_t = 160)]
         answer_tokens: u32,
+        /// Flash attention off, and no memory planning (which turns it on): single-token
+        /// decoding then splits no attention across threads, unlike a verify batch.
+        #[arg(long)]
+        no_flash: bool,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -204,12 +208,14 @@ fn run(command: DevCommand) -> Result<()> {
             max_doc_tokens,
             summary_tokens,
             answer_tokens,
+            no_flash,
             model,
         } => bench_drafts(
             &docs,
             synthetic_tokens,
             max_doc_tokens,
             (summary_tokens, answer_tokens),
+            no_flash,
             &model,
         ),
         DevCommand::BenchVerify {
@@ -332,16 +338,22 @@ fn bench_drafts(
     synthetic_tokens: usize,
     max_doc_tokens: usize,
     (summary_tokens, answer_tokens): (u32, u32),
+    no_flash: bool,
     model: &ModelArgs,
 ) -> Result<()> {
     let path = model.resolve_model()?;
     let mut settings = model.settings();
+    let mut planning = model.planning();
+    if no_flash {
+        settings.flash_attention = Some(false);
+        planning = Planning::Off;
+    }
     let fit = u32::try_from(max_doc_tokens + summary_tokens.max(answer_tokens) as usize + 128)
         .unwrap_or(u32::MAX)
         .div_ceil(256)
         .saturating_mul(256);
     settings.n_ctx = Some(settings.n_ctx.unwrap_or(fit));
-    let (engine, info) = Engine::open(&path, settings, model.planning())
+    let (engine, info) = Engine::open(&path, settings, planning)
         .with_context(|| format!("could not load {}", path.display()))?;
     let count = |text: &str| engine.count_tokens(text);
     let mut documents = Vec::new();
@@ -380,11 +392,21 @@ fn bench_drafts(
         });
     }
     println!(
-        "model {} · context {} · {} threads · greedy; summaries of at most {summary_tokens} tokens, answers {answer_tokens}",
-        info.name, info.n_ctx, info.threads.0
+        "model {} · context {} · {} threads · {} · greedy; summaries of at most {summary_tokens} tokens, answers {answer_tokens}",
+        info.name,
+        info.n_ctx,
+        info.threads.0,
+        info.plan.as_ref().map_or_else(
+            || format!("flash attention {}", if no_flash { "off" } else { "llama.cpp's choice" }),
+            xgen_desk::engine::Plan::summary
+        )
     );
     println!(
-        "{:<22} {:>5} {:<9} {:>6} {:>8} {:>8} {:>7} {:>8} {:>6} {:>9}  request",
+        "identical: yes, or the characters the two replies share from the start / the plain \
+         reply's (! when the plain reply asked twice differed too)"
+    );
+    println!(
+        "{:<22} {:>5} {:<9} {:>6} {:>8} {:>8} {:>7} {:>7} {:>8} {:>6} {:>9}  request",
         "document",
         "tok",
         "kind",
@@ -392,6 +414,7 @@ fn bench_drafts(
         "plain/s",
         "draft/s",
         "speedup",
+        "cpu x",
         "accepted",
         "tok/st",
         "identical"
@@ -412,8 +435,15 @@ fn bench_drafts(
             } else {
                 0.0
             };
+            // Generated tokens per CPU second, with drafts against without.
+            let cpu = match (p.plain_cpu_secs, p.drafts_cpu_secs) {
+                (Some(a), Some(b)) if a > 0.0 && b > 0.0 => {
+                    (p.drafts.generated_tokens as f64 / b) / (p.plain.generated_tokens as f64 / a)
+                }
+                _ => 0.0,
+            };
             println!(
-                "{:<22} {:>5} {:<9} {:>6} {:>8.1} {:>8.1} {:>6.2}x {:>4}/{:<4} {:>5.2} {:>9}  {}",
+                "{:<22} {:>5} {:<9} {:>6} {:>8.1} {:>8.1} {:>6.2}x {:>6.2}x {:>4}/{:<4} {:>5.2} {:>9}  {}",
                 p.document.chars().take(22).collect::<String>(),
                 p.document_tokens,
                 p.kind,
@@ -421,10 +451,20 @@ fn bench_drafts(
                 plain,
                 drafts,
                 if plain > 0.0 { drafts / plain } else { 0.0 },
+                cpu,
                 p.drafts.draft_accepted,
                 p.drafts.drafted,
                 per_step,
-                if p.identical { "yes" } else { "no" },
+                match (p.identical, p.plain_repeat_identical) {
+                    (true, _) => "yes".to_owned(),
+                    (false, None) => format!("{}/{}", p.common_prefix_chars, p.plain_chars),
+                    (false, Some(again)) => format!(
+                        "{}/{}{}",
+                        p.common_prefix_chars,
+                        p.plain_chars,
+                        if again { "" } else { "!" }
+                    ),
+                },
                 p.request.chars().take(60).collect::<String>()
             );
         },
@@ -434,12 +474,14 @@ fn bench_drafts(
         ("questions", &figures.questions),
     ] {
         println!(
-            "{kind}: {} replies, {} identical; {:.1} -> {:.1} tok/s ({:.2}x); acceptance {:.0}% ({} of {} drafted), {:.2} drafted and {:.2} tokens per verify step, {} verify steps",
+            "{kind}: {} replies, {} identical ({:.0}% of the characters before the first difference); {:.1} -> {:.1} tok/s ({:.2}x; per CPU second {:.2}x); acceptance {:.0}% ({} of {} drafted), {:.2} drafted and {:.2} tokens per verify step, {} verify steps",
             t.replies,
             t.identical,
+            if t.plain_chars > 0 { 100.0 * t.common_prefix_chars as f64 / t.plain_chars as f64 } else { 0.0 },
             t.plain_tok_per_sec(),
             t.draft_tok_per_sec(),
             if t.plain_tok_per_sec() > 0.0 { t.draft_tok_per_sec() / t.plain_tok_per_sec() } else { 0.0 },
+            t.cpu_speedup(),
             t.acceptance() * 100.0,
             t.accepted,
             t.drafted,
