@@ -595,6 +595,9 @@ fn app_adds_a_server_and_summarizes_through_it() {
     assert_eq!(info.parallel, 2);
     h.get_by_label_contains("In use: ");
 
+    // Short, so that a loaded machine finishes within the wait.
+    h.state_mut().settings.summary_length = xgen_desk::app::SummaryLength::Short;
+    h.state_mut().settings.sampling.max_tokens = 24;
     let doc = document_text().repeat(4);
     h.event(egui::Event::Paste(doc.clone()));
     step_until(&mut h, "the token meter", |a| a.document_meter().is_some());
