@@ -23,7 +23,18 @@ if command -v rustup >/dev/null 2>&1; then
 fi
 xgen_run cargo fmt --all --check
 xgen_run cargo clippy --workspace --all-targets -- -D warnings
-xgen_run cargo test --workspace --no-fail-fast "$@"
+# The output is kept, so that the failures can be printed again last: a log read from its end
+# (CI shows the tail) then starts with what failed, not with the later test targets' output.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+xgen_run cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
+if ((status != 0)); then
+  echo "test: FAILED (exit $status); the failures again:" >&2
+  awk '/^failures:$/ { on = 1 } on { print } /^test result:/ { on = 0 }' "$log" \
+    | grep -Ev '^(llama|graph|sched|ggml|load)[a-z_]*[:(]' | tail -n 200 >&2
+  exit "$status"
+fi
 if [[ "$os" == linux ]]; then
   # Package the binary the tests just built (target/debug, optimized here), so that no second
   # build of llama.cpp is needed.
