@@ -5,7 +5,9 @@
 //! conversation with the document attached, so follow-up questions work as for one document.
 //!
 //! The next file is read while the previous one is summarized, never more than one ahead (a
-//! read document can be megabytes). The queue, with the summaries written so far, is saved to
+//! read document can be megabytes); on a server with several slots its document is also read
+//! into a spare slot while the previous summary is written ([`Ahead`]), and its summary waits
+//! for that reading to end. The queue, with the summaries written so far, is saved to
 //! one JSON file on every change of state (atomically; never from a read-only second window),
 //! so it survives a restart: work that was under way starts again from the file.
 //!
@@ -20,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::conversations::Conversations;
 use super::job::{Job, Waker};
 use super::model::ModelSlot;
-use super::queue_run::Running;
+use super::queue_run::{Ahead, Running};
 use super::settings::Settings;
 use super::Notices;
 use crate::documents::{self, CollectLimits, Collected, Document, Format};
@@ -190,6 +192,8 @@ pub(crate) struct Queue {
     collecting: Vec<Job<Collected>>,
     reading: Option<(u64, Job<Result<Document, String>>)>,
     running: Option<Running>,
+    /// The next file read ahead into a server slot.
+    ahead: Option<Ahead>,
     export: Option<Job<String>>,
 }
 
@@ -209,6 +213,7 @@ impl Queue {
             collecting: Vec::new(),
             reading: None,
             running: None,
+            ahead: None,
             export: None,
         };
         let bytes = match std::fs::read(&queue.file) {
@@ -308,6 +313,7 @@ impl Queue {
             if !env.chat_busy {
                 self.start_summary(env.waker, env.model, env.settings);
             }
+            self.read_ahead(env.model, env.settings);
         }
         if self.dirty {
             self.dirty = false;
@@ -444,6 +450,14 @@ impl Queue {
         else {
             return;
         };
+        // Being read into a server slot: its summary starts from there once that ends.
+        if self
+            .ahead
+            .as_ref()
+            .is_some_and(|a| a.id == item.id && !a.is_finished())
+        {
+            return;
+        }
         let Some(document) = item.document.clone() else {
             item.set_idle(QueueStatus::Waiting, "");
             return;
@@ -464,6 +478,38 @@ impl Queue {
         self.dirty = true;
     }
 
+    /// While a summary is written, reads the next read file into a spare server slot (see
+    /// [`Ahead`]); one file at a time.
+    fn read_ahead(&mut self, model: &ModelSlot, settings: &Settings) {
+        if let Some(ahead) = self.ahead.as_mut() {
+            if let Some((done, total)) = ahead.poll() {
+                if let Some(item) = self
+                    .items
+                    .iter_mut()
+                    .find(|i| i.id == ahead.id && i.status == QueueStatus::Read)
+                {
+                    item.detail = format!("Read ahead on the server: {done} of {total} tokens");
+                }
+            }
+            if !ahead.is_finished() {
+                return;
+            }
+        }
+        if !self.running.as_ref().is_some_and(Running::is_writing) {
+            return;
+        }
+        let Some(next) = self.items.iter().find(|i| i.status == QueueStatus::Read) else {
+            return;
+        };
+        if self.ahead.as_ref().is_some_and(|a| a.id == next.id) {
+            return;
+        }
+        let Some(document) = next.document.as_ref() else {
+            return;
+        };
+        self.ahead = Ahead::start(next.id, document, &model.backend(), settings.summary_style);
+    }
+
     /// Stops whatever runs for file `id` (dropping a job stops its work).
     fn stop_work(&mut self, id: u64) {
         if self.reading.as_ref().is_some_and(|(i, _)| *i == id) {
@@ -471,6 +517,9 @@ impl Queue {
         }
         if self.running.as_ref().is_some_and(|r| r.id == id) {
             self.running = None;
+        }
+        if self.ahead.as_ref().is_some_and(|a| a.id == id) {
+            self.ahead = None;
         }
     }
 
@@ -529,6 +578,7 @@ impl Queue {
     pub(crate) fn interrupt(&mut self) {
         self.reading = None;
         self.running = None;
+        self.ahead = None;
         for item in &mut self.items {
             match item.status {
                 QueueStatus::Reading => item.set_idle(QueueStatus::Waiting, ""),

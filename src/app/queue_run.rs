@@ -1,6 +1,7 @@
 //! The summary of one file of the queue: a job on its own thread that runs the summarizer
 //! over the shared engine (one pass or map-reduce, as for a single document), the progress it
-//! reports, and its result turned into a conversation with the document attached.
+//! reports, and its result turned into a conversation with the document attached; and the
+//! next file read ahead into a spare server slot while this one is written ([`Ahead`]).
 
 use super::conversations::Conversations;
 use super::job::{Job, Waker};
@@ -10,8 +11,8 @@ use super::store::{ChatMessage, Conversation, ReplyStats};
 use super::Notices;
 use crate::backend::Backend;
 use crate::documents::Document;
-use crate::engine::EngineError;
-use crate::prompt::{summarize_request, SummaryStyle};
+use crate::engine::{CachePrefix, EngineError, PrereadEvent, PrereadHandle, PrereadRequest};
+use crate::prompt::{document_len, summarize_request, SummaryStyle};
 use crate::summarize::{
     self, Coverage, EngineModel, Phase, Progress, SummarizeError, SummarizeOptions, Summary,
 };
@@ -96,6 +97,12 @@ impl Running {
             prefill: 0.0,
             written: 0,
         })
+    }
+
+    /// The final summary is being streamed: the document (or its last part) has been read,
+    /// and one request of the engine is in use.
+    pub(crate) fn is_writing(&self) -> bool {
+        self.written > 0
     }
 
     /// Applies what the job reported to `item`; the end, once the job ended.
@@ -226,6 +233,63 @@ impl Running {
         let conversation = result_conversation(document, &summary, self.style, self.notes);
         item.conversation = Some(conversation.id.clone());
         conversations.add(conversation, notices);
+    }
+}
+
+/// The next file of the queue, read ahead while the file before it is written.
+///
+/// Only where requests are answered side by side (a server with several slots): the summary
+/// being written holds one slot, and another reads the next file's one-pass prompt up to the
+/// end of its document, so that its summary then reads only the request (llama-server gives a
+/// request the slot whose cache shares most with it). The local engine has one context, and
+/// the summary being written uses it: there the next file is only extracted ahead
+/// ([`super::queue`]), as a second context would take the cores the summary runs on. A
+/// document longer than a slot ends at once, having read nothing (it is read in parts).
+pub(crate) struct Ahead {
+    pub(crate) id: u64,
+    handle: PrereadHandle,
+}
+
+impl Ahead {
+    /// Starts reading `document` (file `id`) ahead, where `engine` answers several requests
+    /// at once; `None` where it does not.
+    pub(crate) fn start(
+        id: u64,
+        document: &Document,
+        engine: &Backend,
+        style: SummaryStyle,
+    ) -> Option<Self> {
+        if engine.parallel_slots() < 2 {
+            return None;
+        }
+        let handle = engine.preread(PrereadRequest {
+            messages: summarize::single_pass_messages(document, style),
+            prefix: CachePrefix::Document {
+                message: 0,
+                bytes: document_len(&document.text),
+            },
+        });
+        Some(Self { id, handle })
+    }
+
+    /// The tokens read so far and in all, from what arrived since the last call. A failure
+    /// only ends the reading ahead: the summary reads the document itself.
+    pub(crate) fn poll(&mut self) -> Option<(usize, usize)> {
+        let mut last = None;
+        while let Ok(Some(event)) = self.handle.try_recv() {
+            match event {
+                PrereadEvent::Progress { done, total } | PrereadEvent::Done { done, total, .. } => {
+                    last = Some((done, total));
+                }
+                PrereadEvent::Failed(_) => {}
+            }
+        }
+        last
+    }
+
+    /// The reading ahead ended (done, failed, or nothing to read).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.handle.is_finished()
     }
 }
 

@@ -27,7 +27,7 @@ impl egui::DroppedFile for Dropped {
     }
 }
 
-fn drop_files(h: &mut egui_kittest::Harness<'_, XgenApp>, paths: &[PathBuf]) {
+pub(crate) fn drop_files(h: &mut egui_kittest::Harness<'_, XgenApp>, paths: &[PathBuf]) {
     h.input_mut().dropped_files = paths
         .iter()
         .map(|p| Arc::new(Dropped(p.clone())) as egui::DroppedFileHandle)
@@ -61,7 +61,7 @@ fn item<'a>(app: &'a XgenApp, name: &str) -> &'a QueueItem {
 }
 
 /// [`step_until`] that shows the queue when it times out.
-fn step_queue_until(
+pub(crate) fn step_queue_until(
     h: &mut egui_kittest::Harness<'_, XgenApp>,
     what: &str,
     done: impl Fn(&XgenApp) -> bool,

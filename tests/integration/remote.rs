@@ -744,3 +744,57 @@ fn preread_leaves_the_document_in_a_server_slot() {
     assert!(t.prompt_tokens > total, "{t:?}");
     assert!(t.prompt_evaluated <= t.prompt_tokens - total, "{t:?}");
 }
+
+/// Files dropped while a server with two slots is in use: the next file's document is read
+/// into the spare slot while the summary before it is written, so its own summary reads only
+/// the request; the first file, read by nobody before, is read whole.
+#[test]
+fn queue_reads_the_next_file_ahead_in_a_spare_slot() {
+    use crate::app::{harness, options, step_until};
+    use crate::queue::{drop_files, step_queue_until};
+    use xgen_desk::app::{ModelState, QueueStatus};
+
+    let server = Server::start(crate::xgen::tiny_xgen_gguf(), &["-c", "2048", "-np", "2"]);
+    let tmp = temp_dir();
+    let mut h = harness(options(tmp.path()));
+    // Random weights write any character: a box for what the fonts lack, as outside tests.
+    h.ctx
+        .set_missing_glyph_policy(egui::MissingGlyphPolicy::Tofu);
+    h.state_mut().connect_server(server.config());
+    step_until(&mut h, "the server to answer", |a| {
+        matches!(a.model(), ModelState::Ready(_)) || !a.notices().is_empty()
+    });
+    assert!(h.state().server().is_some(), "{:?}", h.state().notices());
+    // Long enough to write that the next file is read meanwhile.
+    h.state_mut().settings.summary_length = xgen_desk::app::SummaryLength::Medium;
+    let docs = tmp.path().join("docs");
+    std::fs::create_dir(&docs).unwrap();
+    let first = docs.join("harbour.txt");
+    std::fs::write(&first, format!("Minutes.\n\n{}", long_document(300))).unwrap();
+    let second = docs.join("market.txt");
+    let market = long_document(300).replace("harbour", "market");
+    std::fs::write(&second, format!("A report.\n\n{market}")).unwrap();
+    drop_files(&mut h, &[first, second]);
+    step_queue_until(&mut h, "both summaries", |a| {
+        a.queue().len() == 2 && a.queue().iter().all(|i| !i.status.is_pending())
+    });
+
+    let app = h.state();
+    let stats = |name: &str| {
+        let item = app.queue().iter().find(|i| i.name == name).unwrap();
+        assert_eq!(item.status, QueueStatus::Done, "{item:?}");
+        let id = item.conversation.as_deref().expect("a conversation");
+        let c = app.conversations().iter().find(|c| c.id == id).unwrap();
+        let stats = c.messages[1].stats.expect("the server's figures");
+        (item.tokens.expect("counted"), stats)
+    };
+    let (tokens, first) = stats("harbour.txt");
+    assert!(tokens > 200, "{tokens}");
+    assert!(first.prompt_evaluated > tokens, "read whole: {first:?}");
+    let (tokens, second) = stats("market.txt");
+    assert!(second.prompt_tokens > tokens, "{second:?}");
+    assert!(
+        second.prompt_evaluated < 32,
+        "read ahead, so only the request is read: {second:?}"
+    );
+}
