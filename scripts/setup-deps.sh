@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages xgen-desk needs to build, test and take screenshots on
 # Debian/Ubuntu: cmake and libclang (llama.cpp and its bindings), X11/GL (the window), Xvfb and
-# ImageMagick (headless screenshots), Python with pip (fetching the test model from PyPI).
+# ImageMagick (headless screenshots), fontconfig and a font (the characters egui's own fonts
+# lack come from the system's fonts), Python with pip (fetching the test model from PyPI).
 # Installs only what is missing; does nothing on macOS and Windows (CI's runners have what
 # the build needs: Xcode's tools, MSVC and CMake) or on other Linux distributions.
 set -euo pipefail
@@ -12,6 +13,7 @@ packages=(
   libx11-dev libxcursor-dev libxrandr-dev libxi-dev libxkbcommon-dev libxkbcommon-x11-0
   libgl1-mesa-dev libgl1-mesa-dri libegl1 libwayland-dev
   xvfb xauth imagemagick xdotool
+  libfontconfig1 fonts-dejavu-core
   python3 python3-pip
 )
 

@@ -151,6 +151,12 @@ impl XgenApp {
     /// # Errors
     /// When the engine thread cannot be started.
     pub fn new(ctx: &egui::Context, opts: AppOptions) -> Result<Self> {
+        // Documents and replies hold any character; egui's fonts cover Latin, Greek and
+        // Cyrillic. The rest is looked up in the system's fonts on first use (in the
+        // background), so an arrow or a Chinese document shows its text, not boxes.
+        ctx.add_font_provider(std::sync::Arc::new(
+            egui_system_font_provider::SystemFontProvider::new(),
+        ));
         let waker = Waker::new(ctx);
         let mut notices = Notices::default();
         if let Err(e) = opts.paths.create_all() {

@@ -284,6 +284,23 @@ fn first_run_shows_the_model_manager_and_keeps_unsent_text() {
     h.get_by_label_contains("Load a model first");
 }
 
+/// Text that egui's own fonts cannot draw (arrows, math, symbols) is drawn from the system's
+/// fonts: the harness panics on a missing glyph, as it does without them.
+#[test]
+fn characters_beyond_the_built_in_fonts_come_from_the_system() {
+    let tmp = temp_dir();
+    let mut h = harness(options(tmp.path()));
+    h.step();
+    h.get_by_label("Chat").click();
+    h.step();
+    let id = h.state().conversation().id.clone();
+    let title = "Costs \u{2192} prices \u{2265} 3 \u{2605}";
+    h.state_mut().rename_conversation(&id, title);
+    h.step();
+    h.step();
+    h.get_by_label_contains("Costs \u{2192} prices");
+}
+
 #[test]
 fn conversations_survive_a_restart() {
     let tmp = temp_dir();
