@@ -532,7 +532,7 @@ mod limits {
                 | JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE
                 | JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION;
             info.ProcessMemoryLimit = usize::try_from(memory_bytes).unwrap_or(usize::MAX);
-            let size = u32::try_from(std::mem::size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>())
+            let size = u32::try_from(size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>())
                 .unwrap_or(u32::MAX);
             // SAFETY: `info` is a live, initialized struct of the class and size passed.
             let ok = unsafe {

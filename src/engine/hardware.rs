@@ -51,12 +51,12 @@ pub fn peak_rss_bytes() -> Option<u64> {
         };
         use windows_sys::Win32::System::Threading::GetCurrentProcess;
         let mut counters = PROCESS_MEMORY_COUNTERS::default();
-        let size = u32::try_from(std::mem::size_of::<PROCESS_MEMORY_COUNTERS>()).ok()?;
+        let size = u32::try_from(size_of::<PROCESS_MEMORY_COUNTERS>()).ok()?;
         counters.cb = size;
         // SAFETY: the pseudo-handle of the current process needs no closing; `counters` is a
         // live struct of the size passed.
         let ok = unsafe { K32GetProcessMemoryInfo(GetCurrentProcess(), &raw mut counters, size) };
-        (ok != 0).then(|| counters.PeakWorkingSetSize as u64)
+        (ok != 0).then_some(counters.PeakWorkingSetSize as u64)
     }
     #[cfg(not(any(unix, windows)))]
     {

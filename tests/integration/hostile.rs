@@ -4,6 +4,7 @@
 //! reading them in the isolated reader under a memory limit. Also: the isolation itself
 //! (every way a child can end) and the `extract` command.
 
+#[cfg(unix)]
 use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -12,7 +13,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use xgen_desk::documents::{self, Document, DocumentError, Format, Limits, MAX_TEXT_CHARS};
-use xgen_desk::isolate::{Isolation, IsolationError};
+use xgen_desk::isolate::Isolation;
+#[cfg(unix)]
+use xgen_desk::isolate::IsolationError;
 use xgen_desk::summarize::{chunk_text, SummarizeError};
 
 use crate::common::temp_dir;
