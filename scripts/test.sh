@@ -25,10 +25,11 @@ xgen_run cargo fmt --all --check
 xgen_run cargo clippy --workspace --all-targets -- -D warnings
 # The output is kept, so that the failures can be printed again last: a log read from its end
 # (CI shows the tail) then starts with what failed, not with the later test targets' output.
+# All of it goes to stderr, where the other steps' output goes.
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-xgen_run cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
+xgen_run cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$log" >&2 || status=$?
 if ((status != 0)); then
   echo "test: FAILED (exit $status); the failures again:" >&2
   awk '/^failures:$/ { on = 1 } on { print } /^test result:/ { on = 0 }' "$log" \
