@@ -146,6 +146,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn thousands_are_grouped_by_threes() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(12_345), "12,345");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
     fn a_report_has_each_document_with_source_summary_and_coverage() {
         let entries = [
             ReportEntry {

@@ -15,6 +15,7 @@ use xgen_desk::hub::HubOptions;
 use xgen_desk::paths::AppPaths;
 use xgen_desk::pipeline::Stage;
 use xgen_desk::prompt::Role as ChatRole;
+use xgen_desk::summarize::report::thousands;
 
 use crate::common::{smollm2, temp_dir, TIMEOUT};
 use crate::mock_hub::{MockHub, MockRepo};
@@ -109,18 +110,6 @@ and a regional grant. Residents asked for longer opening hours and more parking.
         .map(|i| format!("Part {i}. {paragraph}"))
         .collect::<Vec<_>>()
         .join("\n\n")
-}
-
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Paste a document -> exact token meter -> Summarize -> text streams -> Stop -> a follow-up is
