@@ -648,7 +648,7 @@ fn a_second_window_on_the_same_data_opens_read_only() {
 /// summarizes.
 #[test]
 fn hostile_files_become_notices_and_the_next_document_still_summarizes() {
-    use crate::documents::{docx_paragraph, make_docx, make_pdf};
+    use crate::documents::{docx_paragraph, make_docx, make_slow_pdf};
 
     let tmp = temp_dir();
     let mut opts = with_model(tmp.path(), &smollm2());
@@ -666,11 +666,9 @@ fn hostile_files_become_notices_and_the_next_document_still_summarizes() {
     body.push_str(&"</w:tc></w:tr></w:tbl>".repeat(depth));
     let nested = tmp.path().join("nested.docx");
     std::fs::write(&nested, make_docx(&body)).unwrap();
-    // A long PDF that takes its reader longer than allowed.
-    let line = ["A line of text on a page of a very long report."; 30];
-    let pages: Vec<&[&str]> = (0..3000).map(|_| &line[..]).collect();
+    // A PDF that takes its reader far longer than allowed on any machine (about 40 s here).
     let slow = tmp.path().join("slow.pdf");
-    std::fs::write(&slow, make_pdf(&pages)).unwrap();
+    std::fs::write(&slow, make_slow_pdf(200)).unwrap();
     let notes = tmp.path().join("notes.txt");
     std::fs::write(&notes, document_text()).unwrap();
 

@@ -50,11 +50,55 @@ pub fn make_pdf(pages: &[&[&str]]) -> Vec<u8> {
             content.len()
         ));
     }
+    let objects: Vec<Vec<u8>> = objects.into_iter().map(String::into_bytes).collect();
+    pdf_file(&objects)
+}
+
+/// A PDF whose reading takes long whatever the machine (about 0.2 s a page here, so 200
+/// pages are about 40 s) in a small file and bounded memory: every page draws one shared,
+/// compressed content stream of a MiB of operators that draw nothing (`1 w q Q`), so no
+/// text limit stops it early and every page is parsed anew.
+pub fn make_slow_pdf(pages: usize) -> Vec<u8> {
+    let content = b"1 w q Q ".repeat((1 << 20) / 8);
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(&content).unwrap();
+    let data = encoder.finish().unwrap();
+    // 1: catalog, 2: pages, 3: the content stream, then one page object per page.
+    let kids: Vec<String> = (0..pages).map(|i| format!("{} 0 R", 4 + i)).collect();
+    let mut objects = vec![
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        format!(
+            "<< /Type /Pages /Kids [{}] /Count {pages} >>",
+            kids.join(" ")
+        )
+        .into_bytes(),
+    ];
+    let mut stream = format!(
+        "<< /Filter /FlateDecode /Length {} >>\nstream\n",
+        data.len()
+    )
+    .into_bytes();
+    stream.extend_from_slice(&data);
+    stream.extend_from_slice(b"\nendstream");
+    objects.push(stream);
+    for _ in 0..pages {
+        objects.push(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R >>".to_vec(),
+        );
+    }
+    pdf_file(&objects)
+}
+
+/// A PDF file of `objects`, numbered from 1, with its cross-reference table; object 1 is the
+/// catalog.
+fn pdf_file(objects: &[Vec<u8>]) -> Vec<u8> {
     let mut out = b"%PDF-1.4\n%\xE2\xE3\xCF\xD3\n".to_vec();
     let mut offsets = Vec::new();
     for (i, body) in objects.iter().enumerate() {
         offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+        out.extend_from_slice(body);
+        out.extend_from_slice(b"\nendobj\n");
     }
     let xref = out.len();
     out.extend_from_slice(
