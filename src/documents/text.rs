@@ -1,9 +1,15 @@
-//! Plain text: UTF-8, UTF-16 with a byte-order mark, or Latin-1; binary data refused.
+//! Plain text: UTF-8 (also with a few damaged bytes or cut mid-character), UTF-16 with or
+//! without a byte-order mark, or Latin-1; binary data refused.
 
 use super::{Body, DocumentError, Limits};
 
-/// Decodes document bytes: UTF-8, UTF-16 with a byte-order mark, or Latin-1 (as Windows-1252)
-/// as a fallback.
+/// How much of a file the encoding and binary checks look at.
+const SAMPLE_BYTES: usize = 64 * 1024;
+
+/// Decodes document bytes: UTF-8, UTF-16 with a byte-order mark or (for text mostly in Latin
+/// script) without one, or Latin-1 (as Windows-1252) as a fallback. UTF-8 with a few damaged
+/// bytes, or cut in the middle of a character, stays UTF-8 with U+FFFD where bytes were bad,
+/// instead of turning every accented letter of the file into two Latin-1 ones.
 ///
 /// Returns `None` when the bytes look binary (NUL bytes, or more than 5% control bytes).
 #[must_use]
@@ -12,16 +18,18 @@ pub fn decode_text(bytes: &[u8]) -> Option<String> {
         let (text, _, _) = encoding.decode(bytes);
         return Some(text.into_owned());
     }
-    let sample = &bytes[..bytes.len().min(64 * 1024)];
-    let control = sample
-        .iter()
-        .filter(|&&b| b < 0x09 || (0x0E..0x20).contains(&b))
-        .count();
+    let sample = &bytes[..bytes.len().min(SAMPLE_BYTES)];
+    if let Some(encoding) = utf16_without_bom(sample) {
+        let (text, _) = encoding.decode_without_bom_handling(bytes);
+        return looks_like_text(&text).then(|| text.into_owned());
+    }
+    let control = sample.iter().filter(|&&b| is_control(b.into())).count();
     if sample.contains(&0) || control * 100 > sample.len().max(1) * 5 {
         return None;
     }
     match std::str::from_utf8(bytes) {
         Ok(text) => Some(text.to_owned()),
+        Err(_) if mostly_utf8(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
         // Windows-1252 is Latin-1 with printable characters (curly quotes, dashes, the euro
         // sign) where Latin-1 has unused control codes: what "Latin-1" files hold in practice.
         Err(_) => {
@@ -29,6 +37,72 @@ pub fn decode_text(bytes: &[u8]) -> Option<String> {
             Some(text.into_owned())
         }
     }
+}
+
+/// C0 control characters other than tab, line feed, vertical tab, form feed and carriage
+/// return.
+fn is_control(c: u32) -> bool {
+    c < 0x09 || (0x0E..0x20).contains(&c)
+}
+
+/// UTF-16 without a byte-order mark (some Windows tools write it), recognised by its zero
+/// bytes: text mostly in Latin script has a zero high byte in most code units, so the zeros
+/// sit almost all at odd offsets (little-endian) or at even ones (big-endian). Text in other
+/// scripts has no such pattern and is not recognised.
+fn utf16_without_bom(sample: &[u8]) -> Option<&'static encoding_rs::Encoding> {
+    let units = sample.len() / 2;
+    if units < 2 {
+        return None;
+    }
+    let (mut even, mut odd) = (0usize, 0usize);
+    for pair in sample.chunks_exact(2) {
+        even += usize::from(pair[0] == 0);
+        odd += usize::from(pair[1] == 0);
+    }
+    // Most units zero on one side, almost none on the other.
+    let one_sided = |zeros: usize, other: usize| zeros * 10 >= units * 6 && other * 50 <= units;
+    if one_sided(odd, even) {
+        Some(encoding_rs::UTF_16LE)
+    } else if one_sided(even, odd) {
+        Some(encoding_rs::UTF_16BE)
+    } else {
+        None
+    }
+}
+
+/// Whether decoded text reads as text: no NUL, few control characters, few code units that
+/// were not valid UTF-16 (arrays of 16-bit numbers have zero bytes in the same places).
+fn looks_like_text(text: &str) -> bool {
+    let mut chars = 0usize;
+    let mut bad = 0usize;
+    for c in text.chars().take(SAMPLE_BYTES) {
+        if c == '\0' {
+            return false;
+        }
+        chars += 1;
+        bad += usize::from(is_control(c.into()) || c == char::REPLACEMENT_CHARACTER);
+    }
+    bad * 100 <= chars.max(1) * 5
+}
+
+/// Bytes that are UTF-8 apart from a few damaged sequences: at least 20 well-formed non-ASCII
+/// characters for each bad sequence, or a single bad sequence that is a character cut off at
+/// the end (a file truncated by a byte limit). Latin-1 text has almost no well-formed UTF-8
+/// sequences, so it does not pass.
+fn mostly_utf8(bytes: &[u8]) -> bool {
+    let mut non_ascii = 0usize;
+    let mut bad = 0usize;
+    let mut cut_at_end = false;
+    for chunk in bytes.utf8_chunks() {
+        non_ascii += chunk.valid().chars().filter(|c| !c.is_ascii()).count();
+        if !chunk.invalid().is_empty() {
+            bad += 1;
+            cut_at_end = std::str::from_utf8(chunk.invalid())
+                .err()
+                .is_some_and(|e| e.error_len().is_none());
+        }
+    }
+    bad * 20 <= non_ascii || (bad == 1 && cut_at_end)
 }
 
 /// Decodes bytes as text or says the file is binary.

@@ -482,6 +482,62 @@ fn text_in_utf16_and_latin1_and_markdown_headings() {
     assert_eq!(documents::decode_text(b"\x00\x01binary"), None);
 }
 
+/// Text files as tools write them: UTF-16 without a byte-order mark (either byte order),
+/// UTF-8 cut mid-character or with a stray bad byte, Latin-1; and binaries whose zero bytes
+/// look like UTF-16's are still refused.
+#[test]
+fn text_encodings_found_in_the_wild() {
+    let text = "Notes from the meeting: the café opens on Monday, naïve plans aside.\n";
+    let utf16 = |big_endian: bool| -> Vec<u8> {
+        text.encode_utf16()
+            .flat_map(|u| {
+                if big_endian {
+                    u.to_be_bytes()
+                } else {
+                    u.to_le_bytes()
+                }
+            })
+            .collect()
+    };
+    assert_eq!(documents::decode_text(&utf16(false)).as_deref(), Some(text));
+    assert_eq!(documents::decode_text(&utf16(true)).as_deref(), Some(text));
+
+    // UTF-8 cut in the middle of its last character (a file truncated by a byte limit).
+    let long = text.repeat(3) + "é";
+    let cut = &long.as_bytes()[..long.len() - 1];
+    let decoded = documents::decode_text(cut).unwrap();
+    assert!(decoded.starts_with(&text.repeat(3)), "{decoded}");
+    assert!(decoded.ends_with('\u{FFFD}'), "{decoded}");
+    // Mostly UTF-8 with one damaged byte: the accents stay accents.
+    let mut damaged = "Zoë’s résumé — “quoted” — naïve café. "
+        .repeat(10)
+        .into_bytes();
+    damaged[0] = 0xFF;
+    let decoded = documents::decode_text(&damaged).unwrap();
+    assert!(decoded.contains("résumé"), "{decoded}");
+    assert_eq!(decoded.matches('\u{FFFD}').count(), 1, "{decoded}");
+    // Latin-1 (as Windows-1252) is still Latin-1.
+    assert_eq!(
+        documents::decode_text(b"caf\xe9 na\xefve \x93quoted\x94\n").as_deref(),
+        Some("café naïve “quoted”\n")
+    );
+
+    // 16-bit numbers have zero high bytes like UTF-16 text but decode to control characters.
+    let numbers: Vec<u8> = (0u16..2000).flat_map(|n| (n % 20).to_le_bytes()).collect();
+    assert_eq!(documents::decode_text(&numbers), None);
+    // UTF-32 has zeros on both sides.
+    let utf32: Vec<u8> = text
+        .chars()
+        .flat_map(|c| u32::from(c).to_le_bytes())
+        .collect();
+    assert_eq!(documents::decode_text(&utf32), None);
+
+    // Through the readers: a BOM-less UTF-16 .txt reads as text.
+    let dir = temp_dir();
+    let doc = documents::extract(&write(dir.path(), "utf16.txt", &utf16(false))).expect("utf-16");
+    assert_eq!(doc.text, text);
+}
+
 #[test]
 fn pasted_text_and_stdin() {
     let doc = Document::from_text("pasted", "  Some pasted words.  ").expect("pasted");
