@@ -98,7 +98,7 @@ impl Format {
     /// The format the first bytes show, when they show one.
     #[must_use]
     pub fn sniff(bytes: &[u8]) -> Option<Self> {
-        if bytes.starts_with(b"%PDF-") {
+        if pdf::header_offset(bytes).is_some() {
             return Some(Self::Pdf);
         }
         if bytes.starts_with(b"PK\x03\x04") && contains(bytes, b"word/") {

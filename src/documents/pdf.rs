@@ -25,18 +25,39 @@ pub(crate) fn read(name: &str, bytes: &[u8], limits: &Limits) -> Result<Body, Do
         name: name.to_owned(),
         reason,
     };
-    if !bytes.starts_with(b"%PDF-") {
-        return Err(broken("it does not start with %PDF-".into()));
-    }
-    let mut doc = catch_unwind(|| load::load(bytes))
-        .map_err(|panic| broken(format!("the PDF parser failed: {}", panic_message(&panic))))?
-        .map_err(broken)?;
+    let Some(start) = header_offset(bytes) else {
+        return Err(broken(format!(
+            "it has no %PDF- header in its first {HEADER_WINDOW} bytes"
+        )));
+    };
+    let parse = |bytes: &[u8]| {
+        catch_unwind(|| load::load(bytes))
+            .map_err(|panic| broken(format!("the PDF parser failed: {}", panic_message(&panic))))?
+            .map_err(broken)
+    };
+    // Bytes before the header (a byte-order mark, a mail or HTTP header saved with the file)
+    // were added after the PDF was written, so its offsets count from the header; a file
+    // whose writer counted them too still parses whole.
+    let mut doc = match parse(&bytes[start..]) {
+        Err(_) if start > 0 => parse(bytes)?,
+        parsed => parsed?,
+    };
     if doc.is_encrypted() && doc.decrypt("").is_err() {
         return Err(DocumentError::EncryptedPdf {
             name: name.to_owned(),
         });
     }
     read_pages(name, &mut doc, limits.max_text_chars)
+}
+
+/// How far into a file its `%PDF-` header may start: PDF readers accept bytes before the
+/// header, within the first kilobyte.
+const HEADER_WINDOW: usize = 1024;
+
+/// Where the `%PDF-` header starts, if it does within [`HEADER_WINDOW`] bytes.
+pub(crate) fn header_offset(bytes: &[u8]) -> Option<usize> {
+    let head = &bytes[..bytes.len().min(HEADER_WINDOW + 5)];
+    head.windows(5).position(|w| w == b"%PDF-")
 }
 
 fn mib(bytes: u64) -> u64 {

@@ -16,7 +16,7 @@ const SAMPLE_BYTES: usize = 64 * 1024;
 pub fn decode_text(bytes: &[u8]) -> Option<String> {
     if let Some((encoding, _)) = encoding_rs::Encoding::for_bom(bytes) {
         let (text, _, _) = encoding.decode(bytes);
-        return Some(text.into_owned());
+        return looks_like_text(&text).then(|| text.into_owned());
     }
     let sample = &bytes[..bytes.len().min(SAMPLE_BYTES)];
     if let Some(encoding) = utf16_without_bom(sample) {

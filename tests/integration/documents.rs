@@ -231,6 +231,39 @@ fn pdf_with_two_pages_keeps_page_markers() {
     assert!(doc.warnings.is_empty(), "{:?}", doc.warnings);
 }
 
+/// Bytes before the `%PDF-` header (a byte-order mark, a saved mail or HTTP header) are
+/// accepted within the first kilobyte, as PDF readers do, with or without the extension.
+#[test]
+fn pdf_with_bytes_before_its_header_is_read() {
+    let dir = temp_dir();
+    let pdf = make_pdf(&[&["Text after a prefix."]]);
+    for (name, prefix) in [
+        ("bom.pdf", &b"\xEF\xBB\xBF"[..]),
+        ("bom-no-extension", &b"\xEF\xBB\xBF"[..]),
+        ("saved.pdf", &b"Content-Type: application/pdf\r\n\r\n"[..]),
+    ] {
+        let mut bytes = prefix.to_vec();
+        bytes.extend_from_slice(&pdf);
+        let doc = documents::extract(&write(dir.path(), name, &bytes)).expect(name);
+        assert_eq!(doc.format, Format::Pdf, "{name}");
+        assert!(
+            doc.text.contains("Text after a prefix."),
+            "{name}: {:?}",
+            doc.text
+        );
+    }
+    // Past the first kilobyte it is not a PDF header.
+    let mut bytes = vec![b' '; 2000];
+    bytes.extend_from_slice(&pdf);
+    let error = documents::extract(&write(dir.path(), "late.pdf", &bytes)).expect_err("late");
+    assert!(
+        error
+            .to_string()
+            .contains("no %PDF- header in its first 1024 bytes"),
+        "{error}"
+    );
+}
+
 #[test]
 fn pdf_is_recognised_by_its_bytes_without_extension() {
     let dir = temp_dir();
@@ -531,6 +564,11 @@ fn text_encodings_found_in_the_wild() {
         .flat_map(|c| u32::from(c).to_le_bytes())
         .collect();
     assert_eq!(documents::decode_text(&utf32), None);
+
+    // A byte-order mark in front of binary data does not make it text.
+    let mut marked = b"\xEF\xBB\xBF".to_vec();
+    marked.extend((0u8..=255).cycle().take(4096));
+    assert_eq!(documents::decode_text(&marked), None);
 
     // Through the readers: a BOM-less UTF-16 .txt reads as text.
     let dir = temp_dir();
