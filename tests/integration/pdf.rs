@@ -66,6 +66,43 @@ impl Pdf {
     }
 }
 
+impl Pdf {
+    /// The file with a cross-reference stream instead of a table, stored without a filter
+    /// (`/W [1 4 1]`), as qpdf and other writers make them.
+    fn finish_with_xref_stream(&self) -> Vec<u8> {
+        let mut out = b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n".to_vec();
+        let xref_number = self.objects.iter().map(|(n, _)| n + 1).max().unwrap_or(1);
+        let mut offsets = vec![None; xref_number as usize + 1];
+        for (number, body) in &self.objects {
+            offsets[*number as usize] = Some(out.len());
+            out.extend_from_slice(format!("{number} 0 obj\n").as_bytes());
+            out.extend_from_slice(body);
+            out.extend_from_slice(b"\nendobj\n");
+        }
+        let xref = out.len();
+        offsets[xref_number as usize] = Some(xref);
+        let mut data = Vec::new();
+        for offset in offsets {
+            data.push(u8::from(offset.is_some()));
+            data.extend_from_slice(&(offset.unwrap_or(0) as u32).to_be_bytes());
+            data.push(if offset.is_some() { 0 } else { 255 });
+        }
+        out.extend_from_slice(
+            format!(
+                "{xref_number} 0 obj\n<< /Type /XRef /Size {} /W [1 4 1] /Root 1 0 R /Length {} >>\nstream\n",
+                xref_number + 1,
+                data.len()
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(&data);
+        out.extend_from_slice(
+            format!("\nendstream\nendobj\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
+        );
+        out
+    }
+}
+
 const FONT: &str =
     "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>";
 
@@ -598,6 +635,30 @@ fn xref_stream_with_huge_field_widths_is_refused() {
     out.extend_from_slice(format!("\nendstream\nendobj\nstartxref\n{xref_at}\n%%EOF\n").as_bytes());
     let outcome = read_bounded(&out);
     assert_quick(&outcome, &["error BrokenPdf", "field widths"]);
+}
+
+/// A cross-reference stream stored without a filter reads like any other (the check of its
+/// entries used to inflate it, found nothing, and refused the file).
+#[test]
+fn uncompressed_xref_stream_is_read() {
+    let content = text_ops(&["Indexed by a plain stream."]);
+    let pdf = one_page(content.as_bytes(), "").finish_with_xref_stream();
+    let outcome = read_bounded(&pdf);
+    assert_quick(&outcome, &["ok pages=1", "Indexed by a plain stream."]);
+}
+
+/// Unfiltered, a cross-reference stream that asks for far more entries than its bytes hold is
+/// still refused.
+#[test]
+fn uncompressed_xref_stream_asking_for_endless_entries_is_refused() {
+    let mut out = b"%PDF-1.7\n".to_vec();
+    let xref_at = out.len();
+    out.extend_from_slice(
+        b"1 0 obj\n<< /Type /XRef /Size 2 /W [0 0 0] /Index [0 4611686018427387904] /Length 4 >>\nstream\nabcd",
+    );
+    out.extend_from_slice(format!("\nendstream\nendobj\nstartxref\n{xref_at}\n%%EOF\n").as_bytes());
+    let outcome = read_bounded(&out);
+    assert_quick(&outcome, &["error BrokenPdf", "entries"]);
 }
 
 /// A cross-reference stream with zero-width fields that asks for 2^62 entries.
