@@ -230,7 +230,7 @@ fn paragraphs(raw: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
     for line in raw.lines() {
-        let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+        let line = collapse_leaders(&line.split_whitespace().collect::<Vec<_>>().join(" "));
         if line.is_empty() {
             if !current.is_empty() {
                 out.push(std::mem::take(&mut current));
@@ -244,6 +244,58 @@ fn paragraphs(raw: &str) -> Vec<String> {
     }
     if !current.is_empty() {
         out.push(current);
+    }
+    out
+}
+
+/// Leaders, the runs of dots (`. . . . .`, `.....`, `·····`) that join a table-of-contents
+/// entry to its page number, and long rules of `_` or `-` (form fields, separators), shortened
+/// to three characters: a line of dot leaders is dozens of tokens that say nothing, and a
+/// manual's contents pages can cost thousands of a summary's tokens.
+fn collapse_leaders(line: &str) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let mut out = String::with_capacity(line.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let least = match c {
+            '.' | '·' | '•' => 4,
+            '_' | '-' | '=' => 8,
+            _ => 0,
+        };
+        if least == 0 {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        // The run: `c`, then more `c`, each after at most one space.
+        let mut count = 1;
+        let mut end = i + 1;
+        loop {
+            let next = if chars.get(end) == Some(&' ') {
+                end + 1
+            } else {
+                end
+            };
+            if chars.get(next) == Some(&c) {
+                count += 1;
+                end = next + 1;
+            } else {
+                break;
+            }
+        }
+        if count >= least {
+            if !out.is_empty() && !out.ends_with(' ') {
+                out.push(' ');
+            }
+            out.extend([c; 3]);
+            if end < chars.len() && chars[end] != ' ' {
+                out.push(' ');
+            }
+        } else {
+            out.extend(&chars[i..end]);
+        }
+        i = end;
     }
     out
 }

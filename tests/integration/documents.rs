@@ -231,6 +231,33 @@ fn pdf_with_two_pages_keeps_page_markers() {
     assert!(doc.warnings.is_empty(), "{:?}", doc.warnings);
 }
 
+/// A contents page's dot leaders and long rules shrink to three characters; ordinary dots,
+/// ellipses, version numbers and hyphens stay as written.
+#[test]
+fn pdf_leaders_and_rules_are_shortened() {
+    let dir = temp_dir();
+    let lines: &[&str] = &[
+        "1 Introduction . . . . . . . . . . . . . . . . . . . . . . . . . 1",
+        "2.1 ASN.1 syntax.......................................... 12",
+        "Signature: ______________________________ Date: __________",
+        "Wait... version 1.2.3.4 is well-known - see -- below....",
+    ];
+    let path = write(dir.path(), "contents.pdf", &make_pdf(&[lines]));
+    let doc = documents::extract(&path).expect("pdf");
+    let text: Vec<&str> = doc.text.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(
+        text,
+        [
+            "1 Introduction ... 1",
+            "2.1 ASN.1 syntax ... 12",
+            "Signature: ___ Date: ___",
+            "Wait... version 1.2.3.4 is well-known - see -- below ...",
+        ],
+        "{}",
+        doc.text
+    );
+}
+
 /// Bytes before the `%PDF-` header (a byte-order mark, a saved mail or HTTP header) are
 /// accepted within the first kilobyte, as PDF readers do, with or without the extension.
 #[test]
