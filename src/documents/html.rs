@@ -169,7 +169,13 @@ struct Attributes {
     aria_hidden: bool,
     invisible_style: bool,
     role_main: bool,
+    /// A heading's permalink anchor (`¶`, `#` or an icon) that documentation generators add.
+    permalink: bool,
 }
+
+/// Classes documentation generators give a heading's permalink anchor: Sphinx, markdown-it /
+/// VuePress, Docusaurus, AnchorJS.
+const PERMALINK_CLASSES: &[&str] = &["headerlink", "header-anchor", "hash-link", "anchorjs-link"];
 
 impl Attributes {
     fn set(&mut self, seen: &mut u8, name: &str, value: &str) {
@@ -179,6 +185,7 @@ impl Attributes {
             "aria-hidden" => 2,
             "style" => 4,
             "role" => 8,
+            "class" => 16,
             _ => return,
         };
         if *seen & bit != 0 {
@@ -197,7 +204,12 @@ impl Attributes {
                 self.invisible_style =
                     style.contains("display:none") || style.contains("visibility:hidden");
             }
-            _ => self.role_main = value == "main",
+            8 => self.role_main = value == "main",
+            _ => {
+                self.permalink = value
+                    .split_ascii_whitespace()
+                    .any(|class| PERMALINK_CLASSES.contains(&class));
+            }
         }
     }
 }
@@ -670,6 +682,7 @@ impl PageReader {
             || attributes.hidden
             || attributes.aria_hidden
             || attributes.invisible_style
+            || (name == "a" && attributes.permalink)
     }
 
     /// Opens an element.

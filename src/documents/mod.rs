@@ -438,6 +438,18 @@ pub(crate) struct TextBuilder {
     max_chars: usize,
 }
 
+/// `text` without characters of Unicode's private use areas: in PDFs, Word files and web
+/// pages they are icon-font glyphs (Font Awesome's link icon after every heading of a Sphinx
+/// page, Wingdings bullets) that mean nothing to a reader and cost tokens.
+fn without_private_use(text: &str) -> std::borrow::Cow<'_, str> {
+    let private = |c: char| matches!(u32::from(c), 0xE000..=0xF8FF | 0xF_0000..=0xF_FFFD | 0x10_0000..=0x10_FFFD);
+    if text.contains(private) {
+        text.replace(private, "").into()
+    } else {
+        text.into()
+    }
+}
+
 impl TextBuilder {
     /// A builder with the default character limit, [`MAX_TEXT_CHARS`].
     pub(crate) fn new() -> Self {
@@ -473,11 +485,12 @@ impl TextBuilder {
     /// Adds a block of text (trimmed; blank blocks are dropped), separated from the previous
     /// one by at least `sep`.
     pub(crate) fn block(&mut self, text: &str, sep: Sep) {
-        self.push(text.trim(), sep);
+        self.push(without_private_use(text).trim(), sep);
     }
 
     /// Adds preformatted text: only blank lines around it are dropped, indentation is kept.
     pub(crate) fn verbatim(&mut self, text: &str, sep: Sep) {
+        let text = without_private_use(text);
         let text = text.trim_end();
         let first_line = text
             .char_indices()

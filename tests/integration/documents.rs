@@ -231,6 +231,30 @@ fn pdf_with_two_pages_keeps_page_markers() {
     assert!(doc.warnings.is_empty(), "{:?}", doc.warnings);
 }
 
+/// Documentation pages: the permalink anchors generators put after each heading (Sphinx's
+/// `¶`, VuePress's `#`, icon-font glyphs) are not text; a link that happens to be called
+/// "anchor" still is.
+#[test]
+fn html_heading_permalinks_and_icon_glyphs_are_left_out() {
+    let dir = temp_dir();
+    let html = "<!doctype html><html><body><main>\
+        <h1>Storage daemon<a class=\"headerlink\" href=\"#sd\" title=\"Link\">\u{f0c1}</a></h1>\
+        <h2 id=\"x\"><a class=\"header-anchor\" href=\"#x\">#</a> Options</h2>\
+        <h2>Usage<a class=\"headerlink\" href=\"#u\">¶</a></h2>\
+        <p><i class=\"fa fa-warning\">\u{f071}</i> Never modify an image in use.</p>\
+        <p>See <a class=\"anchor-link external\" href=\"/a\">the anchor guide</a>.</p>\
+        </main></body></html>";
+    let doc = documents::extract(&write(dir.path(), "page.html", html.as_bytes())).expect("html");
+    assert_eq!(
+        doc.text,
+        "Storage daemon\n\nOptions\n\nUsage\n\nNever modify an image in use.\n\nSee the anchor guide.",
+        "{:?}",
+        doc.text
+    );
+    let labels: Vec<&str> = doc.sections.iter().map(|s| s.label.as_str()).collect();
+    assert_eq!(labels, ["Storage daemon", "Options", "Usage"]);
+}
+
 /// A contents page's dot leaders and long rules shrink to three characters; ordinary dots,
 /// ellipses, version numbers and hyphens stay as written.
 #[test]
