@@ -19,6 +19,7 @@ pub mod catalog;
 pub mod cli;
 pub mod documents;
 pub mod engine;
+pub mod error_text;
 pub mod hub;
 pub mod isolate;
 pub mod paths;

@@ -172,7 +172,7 @@ impl Documents {
             let result = crate::documents::extract_isolated_until(&path, &isolation, &|| {
                 cancel.is_cancelled()
             })
-            .map_err(|e| format!("{e:#}"));
+            .map_err(|e| crate::error_text::chain(&e));
             r.send(result, false);
         });
         match job {
@@ -482,7 +482,7 @@ fn start_summary_job(
             &mut |p| r.send(SummaryMsg::Progress(p.clone()), true),
             &mut |piece| r.send(SummaryMsg::Piece(piece.to_owned()), true),
         )
-        .map_err(|e| super::error_chain(&e));
+        .map_err(|e| crate::error_text::chain(&e));
         r.send(SummaryMsg::Done(result), false);
     });
     let job = match job {

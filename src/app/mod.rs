@@ -61,7 +61,7 @@ use setup::{ManagerEvent, ModelManager};
 
 pub use document::DocumentMeter;
 pub use model::ModelState;
-pub(crate) use notices::{error_chain, first_sentence, Notices};
+pub(crate) use notices::{first_sentence, Notices};
 pub use notices::{Notice, NoticeAction};
 pub use queue::{QueueAction, QueueItem, QueueStatus};
 pub use settings::{Preset, Settings, SummaryLength, ThemeChoice};

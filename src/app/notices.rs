@@ -51,25 +51,10 @@ impl Notices {
     pub(crate) fn error(&mut self, message: &str, error: &(dyn std::error::Error + 'static)) {
         self.push(Notice {
             message: message.to_owned(),
-            details: Some(error_chain(error)),
+            details: Some(crate::error_text::chain(error)),
             action: None,
         });
     }
-}
-
-/// The error and its causes, each once.
-pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut details = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !details.contains(&text) {
-            details.push_str(": ");
-            details.push_str(&text);
-        }
-        source = s.source();
-    }
-    details
 }
 
 pub(crate) fn first_sentence(text: &str) -> String {

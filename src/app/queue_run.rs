@@ -81,7 +81,7 @@ impl Running {
                 SummarizeError::Engine(EngineError::Stopped(_) | EngineError::NoModel) => {
                     Stop::Interrupted
                 }
-                other => Stop::Failed(super::error_chain(&other)),
+                other => Stop::Failed(crate::error_text::chain(&other)),
             });
             r.send(Msg::Done(result), false);
         });

@@ -238,7 +238,7 @@ impl ModelManager {
                 r.cancel_token(),
             )
             .map(|outcome| outcome.model)
-            .map_err(|e| super::error_chain(&e));
+            .map_err(|e| crate::error_text::chain(&e));
             r.send(SetupMsg::Done(result), false);
         });
         match job {

@@ -66,7 +66,7 @@ pub fn run(
             Err(err @ EngineError::Stopped(_)) => return Err(err.into()),
             Err(err) => {
                 history.pop();
-                eprintln!("error: {:#}", anyhow::Error::new(err));
+                eprintln!("error: {}", crate::error_text::chain(&err));
             }
         }
     }

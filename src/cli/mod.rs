@@ -34,11 +34,11 @@ pub fn exit_code(result: Result<()>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if output::is_closed_stdout(&err) => ExitCode::SUCCESS,
         Err(err) if err.is::<summarize::SomeFailed>() => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", crate::error_text::chain(err.as_ref()));
             ExitCode::from(summarize::SOME_FAILED_EXIT_CODE)
         }
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", crate::error_text::chain(err.as_ref()));
             ExitCode::FAILURE
         }
     }

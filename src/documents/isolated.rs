@@ -127,6 +127,10 @@ pub(crate) enum WireError {
         name: String,
         reason: String,
     },
+    NotAFile {
+        name: String,
+        what: super::SpecialFile,
+    },
     /// Any other error, by its message.
     Other {
         name: String,
@@ -178,6 +182,10 @@ impl From<&DocumentError> for WireError {
                 name: name.clone(),
                 reason: reason.clone(),
             },
+            DocumentError::NotAFile { name, what } => Self::NotAFile {
+                name: name.clone(),
+                what: *what,
+            },
             other => Self::Other {
                 name: String::new(),
                 message: other.to_string(),
@@ -222,6 +230,7 @@ impl WireError {
             Self::EncryptedPdf { name } => DocumentError::EncryptedPdf { name },
             Self::BrokenPdf { name, reason } => DocumentError::BrokenPdf { name, reason },
             Self::BrokenDocx { name, reason } => DocumentError::BrokenDocx { name, reason },
+            Self::NotAFile { name, what } => DocumentError::NotAFile { name, what },
             Self::Other { message, .. } => DocumentError::ReaderFailed {
                 name: name.to_owned(),
                 reason: message,
@@ -252,6 +261,11 @@ pub fn extract_isolated_until(
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Document, DocumentError> {
     let name = super::file_name(path);
+    // Opening a named pipe waits for a writer, and nothing bounds that wait here (the reader's
+    // time limit starts with the child): refuse what is not a file before opening it.
+    if let Some(what) = super::SpecialFile::of(path) {
+        return Err(DocumentError::NotAFile { name, what });
+    }
     let format = probable_format(path, &name)?;
     let args = [
         OsStr::new("extract"),

@@ -384,6 +384,14 @@ pub enum DocumentError {
         /// The document.
         name: String,
     },
+    /// A folder, a named pipe, a socket or a device where a document file was expected.
+    #[error("{name} is {what}{}", what.advice())]
+    NotAFile {
+        /// The path's name.
+        name: String,
+        /// What it is.
+        what: SpecialFile,
+    },
     /// A `.docx` that could not be parsed.
     #[error("{name} is not a readable Word document ({reason}); the file may be damaged, or saved in another format")]
     BrokenDocx {
@@ -392,6 +400,68 @@ pub enum DocumentError {
         /// The parser's words.
         reason: String,
     },
+}
+
+/// What a path that is not a regular file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpecialFile {
+    /// A directory.
+    Folder,
+    /// A named pipe (FIFO): opening it waits until something writes to it.
+    Pipe,
+    /// A Unix socket.
+    Socket,
+    /// A character or block device (`/dev/zero`), possibly endless.
+    Device,
+}
+
+impl SpecialFile {
+    /// What it is, in the kind of path `path` points at (following links), or `None` for a
+    /// regular file or a path that cannot be looked at (opening it will say why).
+    #[must_use]
+    pub fn of(path: &Path) -> Option<Self> {
+        let kind = std::fs::metadata(path).ok()?.file_type();
+        if kind.is_file() {
+            return None;
+        }
+        if kind.is_dir() {
+            return Some(Self::Folder);
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileTypeExt;
+            if kind.is_fifo() {
+                return Some(Self::Pipe);
+            }
+            if kind.is_socket() {
+                return Some(Self::Socket);
+            }
+        }
+        Some(Self::Device)
+    }
+
+    fn advice(self) -> &'static str {
+        match self {
+            Self::Folder => {
+                ": drop the folder on the window, or give it to `xgen-desk summarize`, to summarize the documents in it"
+            }
+            Self::Pipe | Self::Socket | Self::Device => {
+                ", not a file: save what it gives to a file and open that"
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for SpecialFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Folder => "a folder",
+            Self::Pipe => "a named pipe",
+            Self::Socket => "a socket",
+            Self::Device => "a device",
+        })
+    }
 }
 
 fn mib(bytes: u64) -> String {
@@ -555,6 +625,11 @@ pub fn extract(path: &Path) -> Result<Document, DocumentError> {
 /// As [`extract`].
 pub fn extract_with(path: &Path, limits: &Limits) -> Result<Document, DocumentError> {
     let name = file_name(path);
+    // Pipes and devices are read as streams here (`xgen-desk summarize <(command)`, capped at
+    // the size limit); the app refuses them before they are opened (see `extract_isolated`).
+    if let Some(what @ SpecialFile::Folder) = SpecialFile::of(path) {
+        return Err(DocumentError::NotAFile { name, what });
+    }
     let io = |source| DocumentError::Io {
         path: path.to_path_buf(),
         source,

@@ -565,6 +565,67 @@ fn isolated_reader_gives_what_reading_in_process_gives() {
     );
 }
 
+/// What is not a file gets a clear error without being opened: a named pipe nobody writes to
+/// would keep the reader waiting forever, a device would stream until a limit. A folder is
+/// refused by both readers; the in-process one (the CLI's) reads a pipe as a stream.
+#[cfg(unix)]
+#[test]
+fn folders_pipes_and_devices_are_not_documents() {
+    use xgen_desk::documents::SpecialFile;
+
+    let dir = temp_dir();
+    let fifo = dir.path().join("notes.txt");
+    let status = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(status.success());
+    for (path, what) in [
+        (fifo.clone(), SpecialFile::Pipe),
+        (PathBuf::from("/dev/zero"), SpecialFile::Device),
+        (dir.path().to_path_buf(), SpecialFile::Folder),
+    ] {
+        let isolated = {
+            let path = path.clone();
+            within("the isolated reader on a special file", move || {
+                documents::extract_isolated(&path, &isolation(2048))
+            })
+        };
+        let error = isolated.expect_err("not a file");
+        assert!(
+            matches!(&error, DocumentError::NotAFile { what: w, .. } if *w == what),
+            "{error:?}"
+        );
+        let text = error.to_string();
+        assert!(text.contains(&format!("is {what}")), "{text}");
+        let advice = if what == SpecialFile::Folder {
+            "summarize the documents in it"
+        } else {
+            "save what it gives to a file"
+        };
+        assert!(text.contains(advice), "{text}");
+    }
+    let error = documents::extract(dir.path()).expect_err("a folder");
+    assert!(
+        matches!(
+            error,
+            DocumentError::NotAFile {
+                what: SpecialFile::Folder,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    // In process, a pipe is a stream: what is written to it is read.
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(&fifo, "Text that came through a pipe.\n"))
+    };
+    let doc = within("reading a pipe in process", move || {
+        documents::extract(&fifo)
+    })
+    .expect("read from the pipe");
+    writer.join().unwrap().unwrap();
+    assert_eq!(doc.text, "Text that came through a pipe.\n");
+}
+
 // ---- The extract command ----
 
 fn xgen_desk(args: &[&str]) -> std::process::Output {
