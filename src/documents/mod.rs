@@ -164,7 +164,7 @@ impl Document {
     ) -> Result<Self, DocumentError> {
         let name = name.into();
         let body = Body {
-            text: text.into(),
+            text: text::unix_newlines(text.into()),
             ..Body::default()
         };
         Self::from_body(name, Format::Text, body, &Limits::default())

@@ -12,8 +12,24 @@ const SAMPLE_BYTES: usize = 64 * 1024;
 /// instead of turning every accented letter of the file into two Latin-1 ones.
 ///
 /// Returns `None` when the bytes look binary (NUL bytes, or more than 5% control bytes).
+///
+/// Line ends come out as `\n` (Windows' `\r\n` and old Macs' `\r` are converted): a carriage
+/// return is a token of its own for the model on every line, and says nothing.
 #[must_use]
 pub fn decode_text(bytes: &[u8]) -> Option<String> {
+    decode_any(bytes).map(unix_newlines)
+}
+
+/// `text` with `\r\n` and lone `\r` line ends as `\n`.
+pub(crate) fn unix_newlines(text: String) -> String {
+    if text.contains('\r') {
+        text.replace("\r\n", "\n").replace('\r', "\n")
+    } else {
+        text
+    }
+}
+
+fn decode_any(bytes: &[u8]) -> Option<String> {
     if let Some((encoding, _)) = encoding_rs::Encoding::for_bom(bytes) {
         let (text, _, _) = encoding.decode(bytes);
         return looks_like_text(&text).then(|| text.into_owned());

@@ -621,8 +621,21 @@ fn text_encodings_found_in_the_wild() {
     marked.extend((0u8..=255).cycle().take(4096));
     assert_eq!(documents::decode_text(&marked), None);
 
-    // Through the readers: a BOM-less UTF-16 .txt reads as text.
+    // Windows and old Mac line ends become `\n`, in files and in pasted text; Markdown's
+    // headings are found in the converted text.
+    assert_eq!(
+        documents::decode_text(b"one\r\ntwo\rthree\n").as_deref(),
+        Some("one\ntwo\nthree\n")
+    );
+    let pasted = Document::from_text("pasted", "Pasted\r\nfrom Windows.\r\n").unwrap();
+    assert_eq!(pasted.text, "Pasted\nfrom Windows.\n");
     let dir = temp_dir();
+    let md = "# Title\r\n\r\nLine.\r\n\r\n## Next\r\nMore.\r\n";
+    let doc = documents::extract(&write(dir.path(), "crlf.md", md.as_bytes())).expect("md");
+    assert_eq!(doc.text, "# Title\n\nLine.\n\n## Next\nMore.\n");
+    assert_eq!(section_text(&doc, "Next"), "## Next\nMore.\n");
+
+    // Through the readers: a BOM-less UTF-16 .txt reads as text.
     let doc = documents::extract(&write(dir.path(), "utf16.txt", &utf16(false))).expect("utf-16");
     assert_eq!(doc.text, text);
 }
