@@ -424,13 +424,35 @@ impl XgenApp {
 
     /// Opens `paths`: one file as the conversation's document, several files or a folder
     /// (searched for documents) as the queue.
+    ///
+    /// A GGUF file among them is a model, not a document: the first one is loaded (checked
+    /// first in a child process, like a file picked in Models).
     pub fn open_documents(&mut self, paths: &[PathBuf]) {
-        match paths {
+        let (models, documents): (Vec<&PathBuf>, Vec<&PathBuf>) = paths.iter().partition(|p| {
+            p.extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+        });
+        if let Some(model) = models.first() {
+            if models.len() > 1 {
+                self.notices.message(&format!(
+                    "One model is loaded at a time: {} was loaded, the {} other GGUF files were not.",
+                    model.file_name().map_or_else(
+                        || model.display().to_string(),
+                        |n| n.to_string_lossy().into_owned()
+                    ),
+                    models.len() - 1
+                ));
+            }
+            self.load_model(model);
+        }
+        match documents.as_slice() {
             [] => {}
             [one] if !one.is_dir() => self.open_document(one),
-            _ => self
-                .queue
-                .add(paths.to_vec(), &self.waker, &mut self.notices),
+            _ => self.queue.add(
+                documents.into_iter().cloned().collect(),
+                &self.waker,
+                &mut self.notices,
+            ),
         }
     }
 

@@ -307,7 +307,7 @@ pub enum DocumentError {
         name: String,
     },
     /// A format xgen-desk does not read.
-    #[error("{name} is {what}, which xgen-desk cannot read: open a text, Markdown, PDF, Word (.docx) or HTML file{hint}")]
+    #[error("{name} is {what}, which xgen-desk does not read as a document: open a text, Markdown, PDF, Word (.docx) or HTML file{hint}")]
     Unsupported {
         /// The document.
         name: String,
@@ -630,6 +630,10 @@ pub fn extract_with(path: &Path, limits: &Limits) -> Result<Document, DocumentEr
     if let Some(what @ SpecialFile::Folder) = SpecialFile::of(path) {
         return Err(DocumentError::NotAFile { name, what });
     }
+    let extension = path.extension().and_then(|e| e.to_str());
+    if let Some(error) = unsupported_extension(&name, extension) {
+        return Err(error);
+    }
     let io = |source| DocumentError::Io {
         path: path.to_path_buf(),
         source,
@@ -647,8 +651,7 @@ pub fn extract_with(path: &Path, limits: &Limits) -> Result<Document, DocumentEr
         ReadError::Io(source) => io(source),
         ReadError::Doc(error) => error,
     })?;
-    let hint = path.extension().and_then(|e| e.to_str()).map(str::to_owned);
-    from_bytes_with(&name, hint.as_deref(), &bytes, limits)
+    from_bytes_with(&name, extension, &bytes, limits)
 }
 
 /// The name messages use for a file: its file name, or the whole path when it has none.
@@ -734,6 +737,32 @@ fn from_bytes_with(
     Document::from_body(name.to_owned(), format, body, limits)
 }
 
+const GGUF_WHAT: &str = "a GGUF model file";
+const GGUF_HINT: &str = "; to chat with it, drop it on the window or open it in Models";
+
+/// Files known by their extension to be something xgen-desk does not read as a document,
+/// with what to do instead; checked before the size limit, which a model file would
+/// otherwise be refused by with a misleading message.
+fn unsupported_extension(name: &str, extension: Option<&str>) -> Option<DocumentError> {
+    let (what, hint) = match extension.map(str::to_ascii_lowercase).as_deref() {
+        Some("doc") => (
+            "a Word 97-2003 document (.doc)".to_owned(),
+            "; save it as .docx or PDF in Word or LibreOffice",
+        ),
+        Some(ext @ ("odt" | "rtf" | "pages" | "epub" | "xlsx" | "xls" | "pptx" | "ppt")) => (
+            format!("a .{ext} file"),
+            "; export it as PDF or .docx first",
+        ),
+        Some("gguf") => (GGUF_WHAT.to_owned(), GGUF_HINT),
+        _ => return None,
+    };
+    Some(DocumentError::Unsupported {
+        name: name.to_owned(),
+        what,
+        hint: hint.to_owned(),
+    })
+}
+
 fn choose_format(
     name: &str,
     extension: Option<&str>,
@@ -746,20 +775,11 @@ fn choose_format(
         what: what.to_owned(),
         hint: hint.to_owned(),
     };
-    match extension.map(str::to_ascii_lowercase).as_deref() {
-        Some("doc") => {
-            return Err(unsupported(
-                "a Word 97-2003 document (.doc)",
-                "; save it as .docx or PDF in Word or LibreOffice",
-            ))
-        }
-        Some(ext @ ("odt" | "rtf" | "pages" | "epub" | "xlsx" | "xls" | "pptx" | "ppt")) => {
-            return Err(unsupported(
-                &format!("a .{ext} file"),
-                "; export it as PDF or .docx first",
-            ))
-        }
-        _ => {}
+    if let Some(error) = unsupported_extension(name, extension) {
+        return Err(error);
+    }
+    if bytes.starts_with(b"GGUF") {
+        return Err(unsupported(GGUF_WHAT, GGUF_HINT));
     }
     Ok(match (by_extension, sniffed) {
         // A declared PDF or DOCX is parsed as one, so a damaged file says so.

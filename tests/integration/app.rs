@@ -571,6 +571,40 @@ fn opened_files_become_documents_or_clear_errors() {
     assert_eq!(h.state().conversations().len(), 1, "nothing attached");
 }
 
+/// A GGUF file dropped on the window is a model, not a document: it is checked apart and
+/// loaded, while a document dropped with it opens as the document.
+#[test]
+fn a_dropped_gguf_loads_as_the_model() {
+    let tmp = temp_dir();
+    let opts = AppOptions {
+        autoload: false,
+        ..options(tmp.path())
+    };
+    let notes = tmp.path().join("notes.txt");
+    std::fs::write(&notes, document_text()).unwrap();
+    let mut h = harness(opts);
+    h.step();
+    assert_eq!(*h.state().model(), ModelState::Empty);
+    crate::queue::drop_files(&mut h, &[smollm2(), notes]);
+    assert!(
+        matches!(
+            h.state().model(),
+            ModelState::Loading { checking: true, .. }
+        ),
+        "{:?}",
+        h.state().model()
+    );
+    wait_for_model(&mut h);
+    step_until(&mut h, "the document", |a| {
+        a.conversation().document.is_some()
+    });
+    assert_eq!(
+        h.state().conversation().document.as_ref().unwrap().name,
+        "notes.txt"
+    );
+    assert!(h.state().notices().is_empty(), "{:?}", h.state().notices());
+}
+
 /// When the engine thread dies, the window says so within a second (and keeps working), and
 /// Reload starts a new engine with the model, which then answers.
 #[test]

@@ -452,6 +452,27 @@ fn broken_docx_and_other_office_files_are_refused_clearly() {
     let path = write(dir.path(), "old.doc", b"\xD0\xCF\x11\xE0 old word");
     let error = documents::extract(&path).expect_err(".doc");
     assert!(error.to_string().contains("save it as .docx"), "{error}");
+
+    // A model file is named as one, by its extension before the size limit (a real one is
+    // gigabytes), or by its bytes; the message says where models go.
+    let model = dir.path().join("big.gguf");
+    let file = std::fs::File::create(&model).unwrap();
+    file.set_len(MAX_FILE_BYTES + 1).unwrap();
+    drop(file);
+    let renamed = write(dir.path(), "weights.bin", b"GGUF\x03\x00\x00\x00rest");
+    for path in [model, renamed] {
+        let error = documents::extract(&path).expect_err("a model");
+        assert!(
+            matches!(error, DocumentError::Unsupported { .. }),
+            "{error:?}"
+        );
+        let text = error.to_string();
+        assert!(text.contains("is a GGUF model file"), "{text}");
+        assert!(
+            text.contains("drop it on the window or open it in Models"),
+            "{text}"
+        );
+    }
 }
 
 #[test]
