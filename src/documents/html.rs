@@ -132,6 +132,40 @@ const CLOSES_P: &[&str] = &[
     "summary",
 ];
 
+/// The encoding a page declares in its first kilobyte (`<meta charset="shift_jis">` or
+/// `<meta http-equiv="Content-Type" content="text/html; charset=windows-1251">`), as a
+/// browser's pre-scan finds it.
+fn declared_charset(bytes: &[u8]) -> Option<&'static encoding_rs::Encoding> {
+    let head = bytes[..bytes.len().min(1024)].to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(at) = head[from..]
+        .windows(8)
+        .position(|w| w == b"charset=")
+        .map(|p| from + p + 8)
+    {
+        from = at;
+        // Only inside a <meta> tag.
+        let tag_start = head[..at].iter().rposition(|&c| c == b'<');
+        let in_meta = tag_start
+            .is_some_and(|t| head[t..].starts_with(b"<meta") && !head[t..at].contains(&b'>'));
+        if !in_meta {
+            continue;
+        }
+        let label: Vec<u8> = head[at..]
+            .iter()
+            .copied()
+            .skip_while(|&c| c == b'"' || c == b'\'')
+            .take_while(|&c| {
+                !matches!(c, b'"' | b'\'' | b';' | b'>' | b'/') && !c.is_ascii_whitespace()
+            })
+            .collect();
+        if let Some(encoding) = encoding_rs::Encoding::for_label(&label) {
+            return Some(encoding);
+        }
+    }
+    None
+}
+
 /// An HTML document.
 pub(crate) fn read(name: &str, bytes: &[u8], limits: &Limits) -> Result<Body, DocumentError> {
     if bytes.len() as u64 > MAX_HTML_BYTES {
@@ -141,13 +175,12 @@ pub(crate) fn read(name: &str, bytes: &[u8], limits: &Limits) -> Result<Body, Do
             limit: MAX_HTML_BYTES,
         });
     }
-    let source = text::decode(name, bytes)?;
     // The tokenizer sees only `\n` line ends, as an HTML parser's input stream does.
-    let source = if source.contains('\r') {
-        source.replace("\r\n", "\n").replace('\r', "\n")
-    } else {
-        source
-    };
+    let source = text::decode_declared(bytes, declared_charset(bytes)).ok_or_else(|| {
+        DocumentError::Binary {
+            name: name.to_owned(),
+        }
+    })?;
     let mut finder = RegionFinder::default();
     tokenize(&source, &mut finder);
     let region = if finder.main {

@@ -1,15 +1,23 @@
 //! Plain text: UTF-8 (also with a few damaged bytes or cut mid-character), UTF-16 with or
-//! without a byte-order mark, or Latin-1; binary data refused.
+//! without a byte-order mark, a declared encoding (HTML's `charset`), or the legacy encoding
+//! Mozilla's detector guesses (Windows-1252, Windows-1251, Shift_JIS, GBK, …); binary data
+//! refused.
+
+use encoding_rs::Encoding;
 
 use super::{Body, DocumentError, Limits};
 
 /// How much of a file the encoding and binary checks look at.
 const SAMPLE_BYTES: usize = 64 * 1024;
+/// How much of a file the legacy-encoding detector reads (it needs far less to be sure).
+const DETECTOR_BYTES: usize = 1 << 20;
 
 /// Decodes document bytes: UTF-8, UTF-16 with a byte-order mark or (for text mostly in Latin
-/// script) without one, or Latin-1 (as Windows-1252) as a fallback. UTF-8 with a few damaged
-/// bytes, or cut in the middle of a character, stays UTF-8 with U+FFFD where bytes were bad,
-/// instead of turning every accented letter of the file into two Latin-1 ones.
+/// script) without one, or else the legacy encoding Mozilla's detector (`chardetng`, as in
+/// Firefox) guesses: Windows-1252 for Western text, Windows-1251 for Russian, Shift_JIS, GBK,
+/// and so on. UTF-8 with a few damaged bytes, or cut in the middle of a character, stays UTF-8
+/// with U+FFFD where bytes were bad, instead of turning every accented letter of the file
+/// into two Latin-1 ones.
 ///
 /// Returns `None` when the bytes look binary (NUL bytes, or more than 5% control bytes).
 ///
@@ -17,7 +25,13 @@ const SAMPLE_BYTES: usize = 64 * 1024;
 /// return is a token of its own for the model on every line, and says nothing.
 #[must_use]
 pub fn decode_text(bytes: &[u8]) -> Option<String> {
-    decode_any(bytes).map(unix_newlines)
+    decode_any(bytes, None).map(unix_newlines)
+}
+
+/// [`decode_text`] for a format that declares its encoding (an HTML page's `charset`): a
+/// byte-order mark still comes first, then the declared encoding, then detection.
+pub(crate) fn decode_declared(bytes: &[u8], declared: Option<&'static Encoding>) -> Option<String> {
+    decode_any(bytes, declared).map(unix_newlines)
 }
 
 /// `text` with `\r\n` and lone `\r` line ends as `\n`.
@@ -29,8 +43,8 @@ pub(crate) fn unix_newlines(text: String) -> String {
     }
 }
 
-fn decode_any(bytes: &[u8]) -> Option<String> {
-    if let Some((encoding, _)) = encoding_rs::Encoding::for_bom(bytes) {
+fn decode_any(bytes: &[u8], declared: Option<&'static Encoding>) -> Option<String> {
+    if let Some((encoding, _)) = Encoding::for_bom(bytes) {
         let (text, _, _) = encoding.decode(bytes);
         return looks_like_text(&text).then(|| text.into_owned());
     }
@@ -43,16 +57,34 @@ fn decode_any(bytes: &[u8]) -> Option<String> {
     if sample.contains(&0) || control * 100 > sample.len().max(1) * 5 {
         return None;
     }
+    // A declared single- or multi-byte encoding (a page that says UTF-16 without a byte-order
+    // mark is not UTF-16: it was read as ASCII to find the declaration).
+    if let Some(encoding) =
+        declared.filter(|e| *e != encoding_rs::UTF_16LE && *e != encoding_rs::UTF_16BE)
+    {
+        if encoding != encoding_rs::UTF_8 {
+            let (text, _) = encoding.decode_without_bom_handling(bytes);
+            return Some(text.into_owned());
+        }
+    }
     match std::str::from_utf8(bytes) {
         Ok(text) => Some(text.to_owned()),
         Err(_) if mostly_utf8(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
-        // Windows-1252 is Latin-1 with printable characters (curly quotes, dashes, the euro
-        // sign) where Latin-1 has unused control codes: what "Latin-1" files hold in practice.
         Err(_) => {
-            let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes);
+            let (text, _) = legacy_encoding(bytes).decode_without_bom_handling(bytes);
             Some(text.into_owned())
         }
     }
+}
+
+/// The legacy encoding of bytes that are not UTF-8, as Mozilla's detector guesses it from the
+/// first megabyte (Windows-1252, which is Latin-1 with curly quotes, dashes and the euro sign
+/// where Latin-1 has unused control codes, for Western text).
+fn legacy_encoding(bytes: &[u8]) -> &'static Encoding {
+    let mut detector = chardetng::EncodingDetector::new();
+    let head = &bytes[..bytes.len().min(DETECTOR_BYTES)];
+    detector.feed(head, head.len() == bytes.len());
+    detector.guess(None, false)
 }
 
 /// C0 control characters other than tab, line feed, vertical tab, form feed and carriage
@@ -65,7 +97,7 @@ fn is_control(c: u32) -> bool {
 /// bytes: text mostly in Latin script has a zero high byte in most code units, so the zeros
 /// sit almost all at odd offsets (little-endian) or at even ones (big-endian). Text in other
 /// scripts has no such pattern and is not recognised.
-fn utf16_without_bom(sample: &[u8]) -> Option<&'static encoding_rs::Encoding> {
+fn utf16_without_bom(sample: &[u8]) -> Option<&'static Encoding> {
     let units = sample.len() / 2;
     if units < 2 {
         return None;

@@ -231,6 +231,54 @@ fn pdf_with_two_pages_keeps_page_markers() {
     assert!(doc.warnings.is_empty(), "{:?}", doc.warnings);
 }
 
+/// A page's declared encoding is honoured (a `<meta charset>` or an `http-equiv` one in the
+/// first kilobyte), a byte-order mark wins over it, and a page without one is guessed.
+#[test]
+fn html_declared_and_guessed_encodings() {
+    let dir = temp_dir();
+    let page = |head: &str, body: &str| {
+        format!("<html><head>{head}</head><body><p>{body}</p></body></html>")
+    };
+    let cases: [(&str, &str, &str, &str); 4] = [
+        (
+            "sjis.html",
+            "<meta charset=\"shift_jis\">",
+            "日本語のページです。",
+            "shift_jis",
+        ),
+        (
+            "cyrillic.html",
+            "<meta http-equiv=\"Content-Type\" content=\"text/html; charset=windows-1251\">",
+            "Страница на русском языке.",
+            "windows-1251",
+        ),
+        (
+            "latin.htm",
+            "<meta charset='iso-8859-1' />",
+            "Café “au lait”.",
+            "windows-1252",
+        ),
+        (
+            "guessed.html",
+            "<title>no charset</title>",
+            "Страница без объявленной кодировки, но длинная.",
+            "windows-1251",
+        ),
+    ];
+    for (name, head, body, label) in cases {
+        let encoding = encoding_rs::Encoding::for_label(label.as_bytes()).unwrap();
+        let html = page(head, body);
+        let (bytes, _, _) = encoding.encode(&html);
+        let doc = documents::extract(&write(dir.path(), name, &bytes)).expect(name);
+        assert_eq!(doc.text, body, "{name}");
+    }
+    // A UTF-8 byte-order mark beats a wrong declaration.
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend_from_slice(page("<meta charset=\"windows-1251\">", "Zoë’s café.").as_bytes());
+    let doc = documents::extract(&write(dir.path(), "bom.html", &bytes)).expect("bom");
+    assert_eq!(doc.text, "Zoë’s café.");
+}
+
 /// Documentation pages: the permalink anchors generators put after each heading (Sphinx's
 /// `¶`, VuePress's `#`, icon-font glyphs) are not text; a link that happens to be called
 /// "anchor" still is.
@@ -636,6 +684,28 @@ fn text_encodings_found_in_the_wild() {
         .flat_map(|c| u32::from(c).to_le_bytes())
         .collect();
     assert_eq!(documents::decode_text(&utf32), None);
+
+    // Legacy encodings without a declaration, as Mozilla's detector guesses them.
+    for (label, sample) in [
+        (
+            "windows-1251",
+            "Русский текст в кодировке Windows: отчёт о продажах за третий квартал.",
+        ),
+        ("gbk", "中文文本文件。这是一个关于第三季度销售的报告。"),
+        (
+            "shift_jis",
+            "日本語のテキストファイルです。第三四半期の売上報告。",
+        ),
+    ] {
+        let encoding = encoding_rs::Encoding::for_label(label.as_bytes()).unwrap();
+        let (bytes, _, unmappable) = encoding.encode(sample);
+        assert!(!unmappable, "{label}");
+        assert_eq!(
+            documents::decode_text(&bytes).as_deref(),
+            Some(sample),
+            "{label}"
+        );
+    }
 
     // A byte-order mark in front of binary data does not make it text.
     let mut marked = b"\xEF\xBB\xBF".to_vec();
