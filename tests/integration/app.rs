@@ -336,12 +336,17 @@ fn conversations_survive_a_restart() {
 }
 
 /// The child process of [`a_save_killed_midway_leaves_a_whole_file`]: this test binary run
-/// again with a directory as its role saves there until it is killed. Run on its own, it saves both
-/// versions a few times and checks that the last one is what the file holds.
+/// again with a directory as its role saves there until it is killed, saying [`SAVED`] on stdout
+/// once its first save is complete. Run on its own, it saves both versions a few times and
+/// checks that the last one is what the file holds.
 #[test]
 fn save_loop_child() {
     if let Some(dir) = xgen_testkit::child::role() {
-        xgen_testkit::save_loop(Path::new(&dir), None).unwrap();
+        let dir = Path::new(&dir);
+        xgen_testkit::save_loop(dir, Some(1)).unwrap();
+        println!("{SAVED}");
+        std::io::Write::flush(&mut std::io::stdout()).unwrap();
+        xgen_testkit::save_loop(dir, None).unwrap();
         return;
     }
     let tmp = temp_dir();
@@ -355,35 +360,55 @@ fn save_loop_child() {
     );
 }
 
+/// What [`save_loop_child`] prints once its first save is complete.
+const SAVED: &str = "SAVE-LOOP-SAVED";
+
 /// A process killed while saving leaves the previous version (or the new one), never a torn
-/// file.
+/// file. Each kill comes a while after the child's first complete save, so that it lands in
+/// the loop (not in the child's start, which takes longer than the whole delay on a loaded
+/// machine), and a whole file is there every time.
 #[test]
 fn a_save_killed_midway_leaves_a_whole_file() {
+    use std::io::BufRead;
+
     let tmp = temp_dir();
     let dir = tmp.path().join("conversations");
     for delay_ms in [150_u64, 230, 310, 390, 470] {
         let mut child =
             xgen_testkit::child::command("app::save_loop_child", &dir.to_string_lossy())
-                .stdout(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
                 .spawn()
                 .expect("start the save loop");
+        // libtest may print `test name ... ` before the child's own output, on the same line.
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = std::io::BufReader::new(stdout).lines();
+            let saved = lines.any(|line| line.is_ok_and(|l| l.contains(SAVED)));
+            let _ = tx.send(saved);
+            // Read on until the child is gone, so that it never blocks on a full pipe.
+            lines.for_each(drop);
+        });
+        let saved = rx.recv_timeout(TIMEOUT);
+        assert!(
+            matches!(saved, Ok(true)),
+            "the save loop's first save did not complete: {saved:?}"
+        );
         std::thread::sleep(Duration::from_millis(delay_ms));
         child.kill().expect("kill");
         child.wait().unwrap();
         let (list, bad) = ConversationStore::new(&dir).load_all().unwrap();
         assert!(bad.is_empty(), "a torn file: {bad:?}");
-        if let Some(c) = list.first() {
-            let letter = c.title.clone();
-            assert!(letter == "A" || letter == "B");
-            assert_eq!(c.messages.len(), 64);
-            assert!(c
-                .messages
-                .iter()
-                .all(|m| m.content.chars().all(|ch| ch.to_string() == letter)));
-        }
+        assert_eq!(list.len(), 1, "a save completed before the kill");
+        let c = &list[0];
+        let letter = c.title.clone();
+        assert!(letter == "A" || letter == "B");
+        assert_eq!(c.messages.len(), 64);
+        assert!(c
+            .messages
+            .iter()
+            .all(|m| m.content.chars().all(|ch| ch.to_string() == letter)));
     }
-    let (list, _) = ConversationStore::new(&dir).load_all().unwrap();
-    assert_eq!(list.len(), 1, "the loop saved at least once in 1.5 s");
 }
 
 /// The model manager against the loopback Hub: click -> progress -> cancel -> resume -> the
@@ -605,7 +630,7 @@ fn a_dropped_gguf_loads_as_the_model() {
     assert!(h.state().notices().is_empty(), "{:?}", h.state().notices());
 }
 
-/// When the engine thread dies, the window says so within a second (and keeps working), and
+/// When the engine thread dies, the window says so in its next frame (and keeps working), and
 /// Reload starts a new engine with the model, which then answers.
 #[test]
 fn engine_death_shows_a_notice_and_reload_brings_the_model_back() {
@@ -614,17 +639,23 @@ fn engine_death_shows_a_notice_and_reload_brings_the_model_back() {
     wait_for_model(&mut h);
     h.state_mut().settings.sampling.max_tokens = 8;
     h.state().inject_engine_panic();
-    let died = Instant::now();
-    step_until(&mut h, "the engine-stopped notice", |a| {
-        a.notices()
-            .iter()
-            .any(|n| n.message.contains("engine stopped"))
-    });
+    // The thread's death takes as long as the machine makes it (a panic message, a backtrace
+    // when asked for); what the window owes is to show it in the first frame after it.
+    let deadline = Instant::now() + TIMEOUT;
+    while h.state().engine().stopped().is_none() {
+        assert!(Instant::now() < deadline, "the engine thread did not stop");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    h.step();
     assert!(
-        died.elapsed() < Duration::from_secs(1),
-        "noticed after {:?}",
-        died.elapsed()
+        h.state()
+            .notices()
+            .iter()
+            .any(|n| n.message.contains("engine stopped")),
+        "the first frame after the engine died shows it: {:?}",
+        h.state().notices()
     );
+    h.step();
     assert_eq!(*h.state().model(), ModelState::Empty);
     h.get_by_label("Details").click();
     h.step();

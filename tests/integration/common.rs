@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use xgen_desk::engine::{
@@ -48,6 +49,90 @@ pub fn engine_with(
         .wait()
         .map_err(|e| e.to_string());
     (engine, info)
+}
+
+/// A gate between the engine thread and a test. While it is started, the engine thread waits
+/// after each event it sends (the engine's notify hook runs on its thread right after the send)
+/// until the test says it handled that event, so what the test does on an event (a cancel)
+/// happens before the engine does any more work, however a loaded or a fast machine schedules
+/// the two threads.
+#[derive(Clone, Default)]
+pub struct Lockstep(Arc<(Mutex<Steps>, Condvar)>);
+
+#[derive(Default)]
+struct Steps {
+    on: bool,
+    sent: u64,
+    handled: u64,
+}
+
+/// A started [`Lockstep`]; dropping it lets the engine run freely again.
+pub struct Stepping(Lockstep);
+
+impl Drop for Stepping {
+    fn drop(&mut self) {
+        let (steps, changed) = &*(self.0).0;
+        steps.lock().unwrap_or_else(|e| e.into_inner()).on = false;
+        changed.notify_all();
+    }
+}
+
+impl Lockstep {
+    /// An engine whose thread waits at this gate, with `path` loaded as given.
+    pub fn engine_with(
+        &self,
+        path: &std::path::Path,
+        settings: LoadSettings,
+    ) -> (Engine, Result<ModelInfo, String>) {
+        let gate = self.clone();
+        let engine = Engine::spawn_with_notify(move |_| gate.after_event()).expect("spawn engine");
+        let info = engine
+            .load(path, settings, Planning::Off)
+            .wait()
+            .map_err(|e| e.to_string());
+        (engine, info)
+    }
+
+    /// From now until the result is dropped, each event of `engine` (which waits at this gate)
+    /// waits for [`Lockstep::handled`].
+    pub fn start(&self, engine: &Engine) -> Stepping {
+        // A handle returns its final event as soon as it is sent, a moment before the engine
+        // thread calls its hook for it: a round trip to the engine thread makes sure that the
+        // hook of an earlier request's last event is not taken for one of the next request's.
+        let _ = engine.count_tokens("");
+        let mut steps = self.0 .0.lock().unwrap();
+        *steps = Steps {
+            on: true,
+            ..Steps::default()
+        };
+        Stepping(self.clone())
+    }
+
+    /// The test handled one more event: the engine thread may go on.
+    pub fn handled(&self) {
+        let (steps, changed) = &*self.0;
+        steps.lock().unwrap().handled += 1;
+        changed.notify_all();
+    }
+
+    /// On the engine thread, after each event: waits while the test has not handled it. A test
+    /// that forgets an event makes the engine thread panic after [`TIMEOUT`], which the test
+    /// sees as `EngineError::Stopped` with this message, instead of hanging.
+    fn after_event(&self) {
+        let (steps, changed) = &*self.0;
+        let mut steps = steps.lock().unwrap();
+        if !steps.on {
+            return;
+        }
+        steps.sent += 1;
+        let (_steps, waited) = changed
+            .wait_timeout_while(steps, TIMEOUT, |s| s.on && s.handled < s.sent)
+            .unwrap();
+        assert!(
+            !waited.timed_out(),
+            "the test did not handle an engine event within {TIMEOUT:?}"
+        );
+    }
 }
 
 /// Runs a request to the end; returns the text pieces, why it stopped and the timings.

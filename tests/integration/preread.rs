@@ -10,7 +10,7 @@ use xgen_desk::engine::{
 };
 use xgen_desk::prompt::{document_len, document_turn, summarize_request, Message, SummaryStyle};
 
-use crate::common::{engine_with, small_settings, smollm2, temp_dir};
+use crate::common::{engine_with, small_settings, smollm2, temp_dir, Lockstep};
 
 fn settings(cache: &Path, n_ctx: u32, n_batch: u32) -> LoadSettings {
     LoadSettings {
@@ -172,7 +172,13 @@ fn a_request_takes_the_engine_while_a_document_is_read_ahead() {
 fn reading_ahead_resumes_from_the_last_step_after_a_restart() {
     let cache = temp_dir();
     let doc = document(60);
-    let engine = open(settings(cache.path(), 4096, 256));
+    // The lockstep holds the engine after each step until the test has looked at it, so the
+    // cancel lands right after the step past 2048 tokens however late a loaded machine wakes
+    // the test (else the rest of the document could be read first, and saved whole).
+    let gate = Lockstep::default();
+    let (engine, info) = gate.engine_with(&smollm2(), settings(cache.path(), 4096, 256));
+    info.expect("SmolLM2 loads");
+    let stepping = gate.start(&engine);
     let mut reading = engine.preread(PrereadRequest {
         messages: vec![Message::user(summarize_request(
             &doc,
@@ -189,10 +195,11 @@ fn reading_ahead_resumes_from_the_last_step_after_a_restart() {
                 reading.cancel();
                 break total;
             }
-            PrereadEvent::Progress { .. } => {}
+            PrereadEvent::Progress { .. } => gate.handled(),
             other => panic!("reading ended early: {other:?}"),
         }
     };
+    drop(stepping);
     assert!(total > 2300, "a document over one step: {total}");
     while !matches!(
         reading.recv().unwrap(),

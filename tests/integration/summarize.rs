@@ -13,7 +13,7 @@ use xgen_desk::summarize::{
     SummarizeError, SummarizeOptions, SummaryModel,
 };
 
-use crate::common::{engine_with, small_settings, smollm2};
+use crate::common::{small_settings, smollm2, Lockstep};
 
 /// Words count as tokens.
 fn words(text: &str) -> Result<usize, SummarizeError> {
@@ -620,7 +620,8 @@ fn prose(paragraphs: usize) -> String {
 fn smollm2_map_reduces_a_long_document_within_its_context() {
     // A small context keeps this fast: about 1K tokens read in three parts.
     let n_ctx = 512;
-    let (engine, info) = engine_with(&smollm2(), small_settings(n_ctx));
+    let gate = Lockstep::default();
+    let (engine, info) = gate.engine_with(&smollm2(), small_settings(n_ctx));
     let info = info.expect("SmolLM2 loads");
     let document = Document::from_text("reports", prose(18)).expect("document");
     let sampling = Sampling::greedy(32);
@@ -694,11 +695,15 @@ fn smollm2_map_reduces_a_long_document_within_its_context() {
         started.elapsed().as_secs_f64()
     );
 
-    // Cancel within the streamed final pass: the engine stops within a token.
+    // Cancel within the streamed final pass: the engine stops within a token. The lockstep
+    // holds the engine thread until the test has acted on each event (prompt progress, text),
+    // so the count starts at the cancel on any machine.
     let cancel = CancelToken::new();
     let short = Document::from_text("short", prose(2)).expect("short");
     let mut model = EngineModel::new(&engine, info.n_ctx, Sampling::greedy(200));
+    model.on_prefill = Some(Box::new(|_, _| gate.handled()));
     let mut pieces = 0;
+    let stepping = gate.start(&engine);
     let summary = summarize(
         &mut model,
         &short,
@@ -708,9 +713,11 @@ fn smollm2_map_reduces_a_long_document_within_its_context() {
         &mut |_| {
             pieces += 1;
             cancel.cancel();
+            gate.handled();
         },
     )
     .expect("cancelled summary");
+    drop(stepping);
     assert!(summary.single_pass && summary.cancelled);
     assert!(
         pieces <= 4,
