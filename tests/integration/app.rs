@@ -87,6 +87,19 @@ pub(crate) fn wait_for_model(h: &mut Harness<'_, XgenApp>) {
 }
 
 /// Types `text` into the composer and presses Enter.
+/// The model is loading, checked first in a child process or not.
+#[track_caller]
+fn assert_loading(h: &Harness<'_, XgenApp>, checked_apart: bool) {
+    assert!(
+        matches!(
+            h.state().model(),
+            ModelState::Loading { checking, .. } if *checking == checked_apart
+        ),
+        "expected loading with checking = {checked_apart}: {:?}",
+        h.state().model()
+    );
+}
+
 pub(crate) fn ask(h: &mut Harness<'_, XgenApp>, text: &str) {
     let composer = h.get_by_role(Role::MultilineTextInput);
     composer.focus();
@@ -611,14 +624,7 @@ fn a_dropped_gguf_loads_as_the_model() {
     h.step();
     assert_eq!(*h.state().model(), ModelState::Empty);
     crate::queue::drop_files(&mut h, &[smollm2(), notes]);
-    assert!(
-        matches!(
-            h.state().model(),
-            ModelState::Loading { checking: true, .. }
-        ),
-        "{:?}",
-        h.state().model()
-    );
+    assert_loading(&h, true);
     wait_for_model(&mut h);
     step_until(&mut h, "the document", |a| {
         a.conversation().document.is_some()
@@ -798,14 +804,7 @@ fn a_model_that_aborts_llama_cpp_is_checked_apart_and_the_window_lives_on() {
 
     let good = std::fs::canonicalize(smollm2()).unwrap();
     h.state_mut().load_model(&good);
-    assert!(
-        matches!(
-            h.state().model(),
-            ModelState::Loading { checking: true, .. }
-        ),
-        "{:?}",
-        h.state().model()
-    );
+    assert_loading(&h, true);
     wait_for_model(&mut h);
     let entry = registry
         .list()
@@ -816,16 +815,7 @@ fn a_model_that_aborts_llama_cpp_is_checked_apart_and_the_window_lives_on() {
     assert!(entry.is_checked_file(), "{entry:?}");
 
     h.state_mut().load_model(&good);
-    assert!(
-        matches!(
-            h.state().model(),
-            ModelState::Loading {
-                checking: false,
-                ..
-            }
-        ),
-        "a checked file loads without another check: {:?}",
-        h.state().model()
-    );
+    // A checked file loads without another check.
+    assert_loading(&h, false);
     wait_for_model(&mut h);
 }
