@@ -40,15 +40,8 @@ impl Pdf {
 
     /// The file, with `/Root 1 0 R`.
     fn finish(&self) -> Vec<u8> {
-        let mut out = b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n".to_vec();
         let size = self.objects.iter().map(|(n, _)| n + 1).max().unwrap_or(1);
-        let mut offsets = vec![None; size as usize];
-        for (number, body) in &self.objects {
-            offsets[*number as usize] = Some(out.len());
-            out.extend_from_slice(format!("{number} 0 obj\n").as_bytes());
-            out.extend_from_slice(body);
-            out.extend_from_slice(b"\nendobj\n");
-        }
+        let (mut out, offsets) = self.objects_written(size as usize);
         let xref = out.len();
         out.extend_from_slice(format!("xref\n0 {size}\n").as_bytes());
         for offset in offsets {
@@ -64,21 +57,28 @@ impl Pdf {
         );
         out
     }
-}
 
-impl Pdf {
-    /// The file with a cross-reference stream instead of a table, stored without a filter
-    /// (`/W [1 4 1]`), as qpdf and other writers make them.
-    fn finish_with_xref_stream(&self) -> Vec<u8> {
+    /// The header and the objects, with each object's offset by number (`None` for numbers
+    /// not used), `numbers` long.
+    fn objects_written(&self, numbers: usize) -> (Vec<u8>, Vec<Option<usize>>) {
         let mut out = b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n".to_vec();
-        let xref_number = self.objects.iter().map(|(n, _)| n + 1).max().unwrap_or(1);
-        let mut offsets = vec![None; xref_number as usize + 1];
+        let mut offsets = vec![None; numbers];
         for (number, body) in &self.objects {
             offsets[*number as usize] = Some(out.len());
             out.extend_from_slice(format!("{number} 0 obj\n").as_bytes());
             out.extend_from_slice(body);
             out.extend_from_slice(b"\nendobj\n");
         }
+        (out, offsets)
+    }
+}
+
+impl Pdf {
+    /// The file with a cross-reference stream instead of a table, stored without a filter
+    /// (`/W [1 4 1]`), as qpdf and other writers make them.
+    fn finish_with_xref_stream(&self) -> Vec<u8> {
+        let xref_number = self.objects.iter().map(|(n, _)| n + 1).max().unwrap_or(1);
+        let (mut out, mut offsets) = self.objects_written(xref_number as usize + 1);
         let xref = out.len();
         offsets[xref_number as usize] = Some(xref);
         let mut data = Vec::new();
