@@ -395,6 +395,7 @@ pub struct InstalledModel {
     /// Name shown to people.
     pub display_name: String,
     /// The GGUF file.
+    #[serde(with = "crate::paths::any_path")]
     pub path: PathBuf,
     /// Quantization type name (`Q4_K_M`), or what the GGUF declares for downloaded files.
     pub quantization: String,

@@ -316,3 +316,102 @@ impl Drop for DataDirLock {
         }
     }
 }
+
+/// Serde for paths that are not valid Unicode (Linux allows any bytes but `/` and NUL in a
+/// name; Windows, unpaired surrogates): written as a string when they are valid, otherwise as
+/// the raw bytes (Unix) or UTF-16 units (Windows), so that saving the queue, the settings or
+/// the installed-models list never fails because of one file's name. Use with
+/// `#[serde(with = "crate::paths::any_path")]`, or `any_path::option` for an `Option`.
+pub mod any_path {
+    use std::path::{Path, PathBuf};
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Text(String),
+        #[cfg(unix)]
+        Bytes(Vec<u8>),
+        #[cfg(windows)]
+        Wide(Vec<u16>),
+    }
+
+    fn stored(path: &Path) -> Stored {
+        if let Some(text) = path.to_str() {
+            return Stored::Text(text.to_owned());
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            Stored::Bytes(path.as_os_str().as_bytes().to_vec())
+        }
+        #[cfg(windows)]
+        {
+            use std::os::windows::ffi::OsStrExt;
+            Stored::Wide(path.as_os_str().encode_wide().collect())
+        }
+        #[cfg(not(any(unix, windows)))]
+        Stored::Text(path.to_string_lossy().into_owned())
+    }
+
+    fn path(stored: Stored) -> PathBuf {
+        match stored {
+            Stored::Text(text) => PathBuf::from(text),
+            #[cfg(unix)]
+            Stored::Bytes(bytes) => {
+                use std::os::unix::ffi::OsStringExt;
+                PathBuf::from(std::ffi::OsString::from_vec(bytes))
+            }
+            #[cfg(windows)]
+            Stored::Wide(units) => {
+                use std::os::windows::ffi::OsStringExt;
+                PathBuf::from(std::ffi::OsString::from_wide(&units))
+            }
+        }
+    }
+
+    /// Writes `path`.
+    ///
+    /// # Errors
+    /// The serializer's.
+    pub fn serialize<S: Serializer>(path: &Path, serializer: S) -> Result<S::Ok, S::Error> {
+        stored(path).serialize(serializer)
+    }
+
+    /// Reads a path written by [`serialize`] (or a plain string).
+    ///
+    /// # Errors
+    /// The deserializer's.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<PathBuf, D::Error> {
+        Stored::deserialize(deserializer).map(path)
+    }
+
+    /// The same for `Option<PathBuf>`.
+    pub mod option {
+        use std::path::PathBuf;
+
+        use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+        /// Writes `path`, or `null`.
+        ///
+        /// # Errors
+        /// The serializer's.
+        pub fn serialize<S: Serializer>(
+            path: &Option<PathBuf>,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            path.as_deref().map(super::stored).serialize(serializer)
+        }
+
+        /// Reads a path or `null`.
+        ///
+        /// # Errors
+        /// The deserializer's.
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<Option<PathBuf>, D::Error> {
+            Ok(Option::<super::Stored>::deserialize(deserializer)?.map(super::path))
+        }
+    }
+}

@@ -38,8 +38,12 @@ impl Notice {
 pub(crate) struct Notices(pub(super) Vec<Notice>);
 
 impl Notices {
+    /// Shows `notice`, unless the same one is on screen already (a problem met again, such as
+    /// a save that keeps failing, is said once).
     pub(crate) fn push(&mut self, notice: Notice) {
-        self.0.push(notice);
+        if !self.0.contains(&notice) {
+            self.0.push(notice);
+        }
     }
 
     /// A message written for people, shown whole.
@@ -75,39 +79,43 @@ impl XgenApp {
         let mut dismiss = None;
         let mut act = None;
         for (i, n) in self.notices.0.iter().enumerate() {
-            egui::Frame::group(ui.style())
-                .fill(ui.visuals().error_fg_color.gamma_multiply(0.12))
-                .show(ui, |ui| {
-                    // The buttons first, on the right, so a long message wraps beside them
-                    // instead of pushing them out of the window.
-                    ui.horizontal(|ui| {
-                        ui.colored_label(ui.visuals().error_fg_color, "!");
-                        ui.with_layout(egui::Layout::right_to_left(egui::Align::TOP), |ui| {
-                            if ui.small_button("Dismiss").clicked() {
-                                dismiss = Some(i);
-                            }
-                            let label = match n.action {
-                                Some(NoticeAction::Reload) => Some("Reload"),
-                                Some(NoticeAction::OpenModels) => Some("Open Models"),
-                                None => None,
-                            };
-                            if let Some(label) = label {
-                                if ui.button(label).clicked() {
-                                    act = Some((i, n.action));
+            // Each notice's widgets (its Details, its buttons) get ids of their own.
+            ui.push_id(i, |ui| {
+                egui::Frame::group(ui.style())
+                    .fill(ui.visuals().error_fg_color.gamma_multiply(0.12))
+                    .show(ui, |ui| {
+                        // The buttons first, on the right, so a long message wraps beside them
+                        // instead of pushing them out of the window.
+                        ui.horizontal(|ui| {
+                            ui.colored_label(ui.visuals().error_fg_color, "!");
+                            ui.with_layout(egui::Layout::right_to_left(egui::Align::TOP), |ui| {
+                                if ui.small_button("Dismiss").clicked() {
+                                    dismiss = Some(i);
                                 }
-                            }
-                            ui.with_layout(
-                                egui::Layout::left_to_right(egui::Align::TOP).with_main_wrap(true),
-                                |ui| ui.add(egui::Label::new(&n.message).wrap()),
-                            );
+                                let label = match n.action {
+                                    Some(NoticeAction::Reload) => Some("Reload"),
+                                    Some(NoticeAction::OpenModels) => Some("Open Models"),
+                                    None => None,
+                                };
+                                if let Some(label) = label {
+                                    if ui.button(label).clicked() {
+                                        act = Some((i, n.action));
+                                    }
+                                }
+                                ui.with_layout(
+                                    egui::Layout::left_to_right(egui::Align::TOP)
+                                        .with_main_wrap(true),
+                                    |ui| ui.add(egui::Label::new(&n.message).wrap()),
+                                );
+                            });
                         });
+                        if let Some(details) = &n.details {
+                            ui.collapsing("Details", |ui| {
+                                ui.label(egui::RichText::new(details).monospace());
+                            });
+                        }
                     });
-                    if let Some(details) = &n.details {
-                        ui.collapsing("Details", |ui| {
-                            ui.label(egui::RichText::new(details).monospace());
-                        });
-                    }
-                });
+            });
         }
         if let Some((i, action)) = act {
             self.dismiss_notice(i);

@@ -86,6 +86,7 @@ pub struct QueueItem {
     /// Unique within the queue.
     pub id: u64,
     /// The file.
+    #[serde(with = "crate::paths::any_path")]
     pub path: PathBuf,
     /// Its name.
     pub name: String,

@@ -133,6 +133,7 @@ pub struct Settings {
     /// Theme.
     pub theme: ThemeChoice,
     /// The model to load at start.
+    #[serde(default, with = "crate::paths::any_path::option")]
     pub model: Option<PathBuf>,
     /// Summary style.
     pub summary_style: SummaryStyle,

@@ -259,6 +259,21 @@ fn corrupt_model_file_shows_an_error_in_the_window() {
     h.get_by_label("Dismiss").click();
     h.step();
     assert!(h.state().notices().is_empty());
+
+    // Two notices with details at once: each its own widgets (egui flags clashing ids on
+    // screen, and the test harness refuses to draw that flag).
+    let worse = tmp.path().join("worse.gguf");
+    std::fs::write(&worse, b"GGUF\x03\x00\x00\x00").unwrap();
+    h.state_mut().load_model(&bad);
+    step_until(&mut h, "the first error", |a| a.notices().len() == 1);
+    h.state_mut().load_model(&worse);
+    step_until(&mut h, "the second error", |a| a.notices().len() == 2);
+    for details in h.get_all_by_label("Details").collect::<Vec<_>>() {
+        details.click();
+    }
+    h.step();
+    h.step();
+    h.get_by_label_contains("worse.gguf");
 }
 
 /// Without a model the app opens on the model manager, and a message is kept, not lost.
@@ -607,6 +622,16 @@ fn opened_files_become_documents_or_clear_errors() {
     h.get_by_label_contains("data.txt looks like a binary file");
     h.get_by_label_contains("open a text, Markdown, PDF");
     assert_eq!(h.state().conversations().len(), 1, "nothing attached");
+
+    // The same problem again is one notice; another one is a second.
+    let other = tmp.path().join("other.txt");
+    std::fs::write(&other, [0_u8, 1, 2, 3]).unwrap();
+    h.state_mut().open_document(&binary);
+    h.state_mut().open_document(&other);
+    step_until(&mut h, "the second file's error", |a| {
+        a.notices().iter().any(|n| n.message.contains("other.txt"))
+    });
+    assert_eq!(h.state().notices().len(), 2, "{:?}", h.state().notices());
 }
 
 /// A GGUF file dropped on the window is a model, not a document: it is checked apart and

@@ -208,6 +208,42 @@ fn dropped_files_are_summarized_in_turn_and_survive_a_restart() {
 /// waits. Pause and Cancel change single files; a restart keeps those choices and
 /// resumes the rest, which is summarized once a model is loaded. A read-only second window
 /// never writes the queue's file.
+/// A file whose name is not valid UTF-8 (Linux allows any bytes) is queued, read, saved with
+/// the queue and found again after a restart; saving never fails because of its name.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_file_name_that_is_not_unicode_is_queued_and_kept() {
+    use std::os::unix::ffi::OsStrExt;
+
+    let tmp = temp_dir();
+    let latin1 = tmp.path().join(std::ffi::OsStr::from_bytes(b"caf\xe9.txt"));
+    std::fs::write(&latin1, document_text()).unwrap();
+    let other = tmp.path().join("other.txt");
+    std::fs::write(&other, second_text()).unwrap();
+    let opts = xgen_desk::app::AppOptions {
+        autoload: false,
+        ..options(tmp.path())
+    };
+    let mut h = harness(opts.clone());
+    h.step();
+    drop_files(&mut h, &[latin1.clone(), other]);
+    step_queue_until(&mut h, "the first document to be read", |a| {
+        a.queue()
+            .first()
+            .is_some_and(|i| i.status == QueueStatus::Read)
+    });
+    assert_eq!(h.state().queue()[0].path, latin1);
+    assert_eq!(h.state().queue()[0].name, "caf\u{FFFD}.txt");
+    assert!(h.state().notices().is_empty(), "{:?}", h.state().notices());
+    drop(h);
+
+    let mut h = harness(opts);
+    h.step();
+    assert_eq!(h.state().queue().len(), 2, "{:?}", h.state().notices());
+    assert_eq!(h.state().queue()[0].path, latin1);
+    assert!(h.state().notices().is_empty(), "{:?}", h.state().notices());
+}
+
 #[test]
 fn a_dropped_folder_queues_its_documents_with_pause_cancel_retry_across_a_restart() {
     let tmp = temp_dir();
