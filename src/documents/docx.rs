@@ -31,9 +31,10 @@ pub(crate) fn read(name: &str, bytes: &[u8], limits: &Limits) -> Result<Body, Do
     };
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
         .map_err(|e| broken(format!("not a ZIP archive: {e}")))?;
+    let main = main_part(&mut archive);
     let part = archive
-        .by_name("word/document.xml")
-        .map_err(|_| broken("it has no word/document.xml".into()))?;
+        .by_name(&main)
+        .map_err(|_| broken(format!("it has no {main}")))?;
     // The uncompressed size in the archive can lie: count what really comes out.
     let capped = Capped {
         inner: part,
@@ -44,11 +45,43 @@ pub(crate) fn read(name: &str, bytes: &[u8], limits: &Limits) -> Result<Body, Do
     let result = parse(&mut reader, limits.max_text_chars);
     if reader.get_ref().get_ref().hit {
         return Err(broken(format!(
-            "its word/document.xml unpacks to more than {} MiB, far more than any real document: the file is damaged or built to exhaust memory",
+            "its {main} unpacks to more than {} MiB, far more than any real document: the file is damaged or built to exhaust memory",
             MAX_XML_BYTES >> 20
         )));
     }
     result.map_err(broken)
+}
+
+/// Most bytes of the package's relationships (`_rels/.rels`) read: a few hundred in practice.
+const MAX_RELS_BYTES: u64 = 1 << 20;
+
+/// The name of the main document part: the target of the package's `officeDocument`
+/// relationship (`word/document.xml` by convention, but some writers name it otherwise, such
+/// as `word/document2.xml`), or the conventional name when the relationships do not say.
+fn main_part(archive: &mut zip::ZipArchive<Cursor<&[u8]>>) -> String {
+    const CONVENTIONAL: &str = "word/document.xml";
+    let Ok(rels) = archive.by_name("_rels/.rels") else {
+        return CONVENTIONAL.to_owned();
+    };
+    let mut reader = Reader::from_reader(BufReader::new(rels.take(MAX_RELS_BYTES)));
+    let mut buf = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buf) {
+            Ok(Event::Start(e) | Event::Empty(e)) if e.local_name().as_ref() == b"Relationship" => {
+                let is_main =
+                    attribute(&e, b"Type").is_some_and(|t| t.ends_with("/officeDocument"));
+                if let Some(target) = attribute(&e, b"Target").filter(|_| is_main) {
+                    let target = target.trim_start_matches('/');
+                    if !target.is_empty() && !target.contains("..") {
+                        return target.to_owned();
+                    }
+                }
+            }
+            Ok(Event::Eof) | Err(_) => return CONVENTIONAL.to_owned(),
+            Ok(_) => {}
+        }
+        buf.clear();
+    }
 }
 
 /// A reader that fails once more than `left` bytes have come through.

@@ -119,6 +119,12 @@ fn pdf_file(objects: &[Vec<u8>]) -> Vec<u8> {
 
 /// A minimal valid DOCX whose body is `body` (WordprocessingML inside `<w:body>`).
 pub fn make_docx(body: &str) -> Vec<u8> {
+    make_docx_at(body, "word/document.xml", "/word/document.xml")
+}
+
+/// [`make_docx`] with the main document part stored under `part` and the package's
+/// relationship pointing at `target`.
+fn make_docx_at(body: &str, part: &str, target: &str) -> Vec<u8> {
     use zip::write::SimpleFileOptions;
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
@@ -130,11 +136,11 @@ pub fn make_docx(body: &str) -> Vec<u8> {
         ),
         (
             "_rels/.rels",
-            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>"#.to_owned(),
+            format!(r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="{target}"/></Relationships>"#),
         ),
         (
-            "word/document.xml",
+            part,
             format!(
                 r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>{body}<w:sectPr><w:pgSz w:w="12240" w:h="15840"/></w:sectPr></w:body></w:document>"#
@@ -464,6 +470,26 @@ fn docx_with_headings_and_a_table() {
         doc.text.starts_with("Quarterly report\n\nSales grew"),
         "{:?}",
         doc.text
+    );
+}
+
+/// The main document part is found through the package's relationships, not by its
+/// conventional name (some writers store `word/document2.xml`).
+#[test]
+fn docx_main_part_under_another_name_is_read() {
+    let dir = temp_dir();
+    let body = docx_paragraph("Stored under another name.", None);
+    for target in ["/word/document2.xml", "word/document2.xml"] {
+        let bytes = make_docx_at(&body, "word/document2.xml", target);
+        let doc = documents::extract(&write(dir.path(), "renamed.docx", &bytes)).expect(target);
+        assert_eq!(doc.text, "Stored under another name.", "{target}");
+    }
+    // A relationship that points nowhere is a clear error naming the part.
+    let bytes = make_docx_at(&body, "word/document.xml", "word/missing.xml");
+    let error = documents::extract(&write(dir.path(), "dangling.docx", &bytes)).expect_err("x");
+    assert!(
+        error.to_string().contains("it has no word/missing.xml"),
+        "{error}"
     );
 }
 
