@@ -20,6 +20,9 @@ use super::{Body, DocumentError, Limits, SectionKind, Sep, TextBuilder};
 /// more than this is a ZIP bomb or a generated monster, refused before it fills memory.
 pub(crate) const MAX_XML_BYTES: u64 = 128 * 1024 * 1024;
 
+/// Deepest nesting of paragraphs (a text box in a paragraph is one level; deeper is crafted).
+const MAX_PARAGRAPH_DEPTH: usize = 16;
+
 /// Deepest nesting of tables. Word documents nest a table or two; deeper is a crafted file.
 pub(crate) const MAX_TABLE_DEPTH: usize = 64;
 
@@ -238,6 +241,14 @@ struct State {
     style: Option<String>,
     in_text: bool,
     in_properties: usize,
+    /// Open `mc:Fallback` elements: Word stores a text box or shape twice, as DrawingML in
+    /// `mc:Choice` and as VML in `mc:Fallback`; the fallback copy is skipped.
+    in_fallback: usize,
+    /// Paragraphs open around the current one (a text box's paragraphs sit inside the
+    /// paragraph that anchors it), with their text and style so far.
+    outer: Vec<(String, Option<String>)>,
+    /// Paragraphs open, at any depth.
+    open_paragraphs: usize,
     /// Characters gathered so far, in paragraphs, tables and the output together.
     chars: usize,
     max_chars: usize,
@@ -252,6 +263,9 @@ impl State {
             style: None,
             in_text: false,
             in_properties: 0,
+            in_fallback: 0,
+            outer: Vec::new(),
+            open_paragraphs: 0,
             chars: 0,
             max_chars,
         }
@@ -263,10 +277,23 @@ impl State {
     }
 
     fn start(&mut self, e: &BytesStart<'_>, empty: bool) -> Result<(), String> {
-        match e.local_name().as_ref() {
+        let local = e.local_name();
+        if self.in_fallback > 0 || (local.as_ref() == b"Fallback" && !empty) {
+            if local.as_ref() == b"Fallback" && !empty {
+                self.in_fallback += 1;
+            }
+            return Ok(());
+        }
+        match local.as_ref() {
             b"p" if !empty => {
-                self.paragraph.clear();
-                self.style = None;
+                if self.open_paragraphs > 0 && self.outer.len() < MAX_PARAGRAPH_DEPTH {
+                    let text = std::mem::take(&mut self.paragraph);
+                    self.outer.push((text, self.style.take()));
+                } else {
+                    self.paragraph.clear();
+                    self.style = None;
+                }
+                self.open_paragraphs += 1;
             }
             b"pPr" | b"rPr" | b"sectPr" if !empty => self.in_properties += 1,
             b"pStyle" => self.style = attribute(e, b"val"),
@@ -282,12 +309,29 @@ impl State {
     }
 
     fn end(&mut self, local: &[u8]) {
+        if self.in_fallback > 0 {
+            if local == b"Fallback" {
+                self.in_fallback -= 1;
+            }
+            return;
+        }
         match local {
             b"t" => self.in_text = false,
             b"pPr" | b"rPr" | b"sectPr" => {
                 self.in_properties = self.in_properties.saturating_sub(1);
             }
-            b"p" => self.end_paragraph(),
+            b"p" => {
+                self.end_paragraph();
+                self.open_paragraphs = self.open_paragraphs.saturating_sub(1);
+                // Back in the paragraph around it (deeper than the limit, inner paragraphs
+                // were read as part of the one around them, which has no saved state).
+                if self.open_paragraphs == self.outer.len() {
+                    if let Some((text, style)) = self.outer.pop() {
+                        self.paragraph = text;
+                        self.style = style;
+                    }
+                }
+            }
             b"tr" => self.tables.end_row(),
             b"tbl" => {
                 if let Some(text) = self.tables.end_table() {

@@ -473,6 +473,24 @@ fn docx_with_headings_and_a_table() {
     );
 }
 
+/// A text box, as Word stores it: inside the paragraph that anchors it, twice (DrawingML in
+/// `mc:Choice`, VML in `mc:Fallback`). Its text is read once, and the anchoring paragraph's
+/// text around it stays whole.
+#[test]
+fn docx_text_box_is_read_once_and_its_paragraph_stays_whole() {
+    let dir = temp_dir();
+    let boxed = docx_paragraph("Boxed text.", None);
+    let body = format!(
+        r#"<w:p><w:r><w:t xml:space="preserve">Before the box. </w:t></w:r><w:r><mc:AlternateContent xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006"><mc:Choice Requires="wps"><w:drawing><wps:wsp xmlns:wps="http://schemas.microsoft.com/office/word/2010/wordprocessingShape"><wps:txbx><w:txbxContent>{boxed}</w:txbxContent></wps:txbx></wps:wsp></w:drawing></mc:Choice><mc:Fallback><w:pict><v:textbox xmlns:v="urn:schemas-microsoft-com:vml"><w:txbxContent>{boxed}</w:txbxContent></v:textbox></w:pict></mc:Fallback></mc:AlternateContent></w:r><w:r><w:t xml:space="preserve">After the box.</w:t></w:r></w:p>{}"#,
+        docx_paragraph("Next paragraph.", None)
+    );
+    let doc = documents::extract(&write(dir.path(), "box.docx", &make_docx(&body))).expect("docx");
+    assert_eq!(
+        doc.text,
+        "Boxed text.\n\nBefore the box. After the box.\n\nNext paragraph."
+    );
+}
+
 /// The main document part is found through the package's relationships, not by its
 /// conventional name (some writers store `word/document2.xml`).
 #[test]
