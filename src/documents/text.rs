@@ -154,10 +154,61 @@ fn mostly_utf8(bytes: &[u8]) -> bool {
 }
 
 /// Decodes bytes as text or says the file is binary.
+///
+/// Files embedded as data URIs are shortened to their type (see [`shorten_data_uris`]).
 pub(crate) fn decode(name: &str, bytes: &[u8]) -> Result<String, DocumentError> {
-    decode_text(bytes).ok_or_else(|| DocumentError::Binary {
-        name: name.to_owned(),
-    })
+    decode_text(bytes)
+        .map(shorten_data_uris)
+        .ok_or_else(|| DocumentError::Binary {
+            name: name.to_owned(),
+        })
+}
+
+/// Payloads shorter than this stay (a tiny icon costs little, and short strings that merely
+/// look like base64 are left alone).
+const DATA_URI_KEPT_BELOW: usize = 256;
+
+/// Files embedded in text as data URIs (`![chart](data:image/png;base64,iVBORw0…)`, as Markdown
+/// editors and notebook exports embed images) shortened to their type,
+/// `data:image/png;base64,…`: a picture of 100 KB is 30,000 tokens of letters that say nothing
+/// to the model and would crowd the document out of its context. Linear in the text.
+pub(crate) fn shorten_data_uris(text: String) -> String {
+    const MARKER: &str = ";base64,";
+    if !text.contains("data:") {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("data:") {
+        let (before, after) = rest.split_at(at + "data:".len());
+        out.push_str(before);
+        rest = after;
+        // A media type and its parameters (at most 100 bytes), then `;base64,`.
+        let head = &after.as_bytes()[..after.len().min(100 + MARKER.len())];
+        let Some(type_len) = head
+            .windows(MARKER.len())
+            .position(|w| w == MARKER.as_bytes())
+            .filter(|&n| {
+                head[..n]
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/+.-;=_".contains(b))
+            })
+        else {
+            continue;
+        };
+        let payload_at = type_len + MARKER.len();
+        let payload = after.as_bytes()[payload_at..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || b"+/=".contains(b))
+            .count();
+        if payload >= DATA_URI_KEPT_BELOW {
+            out.push_str(&after[..payload_at]);
+            out.push('…');
+            rest = &after[payload_at + payload..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A plain-text document: the decoded text as it is, without markers.

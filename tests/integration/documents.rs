@@ -237,6 +237,30 @@ fn pdf_with_two_pages_keeps_page_markers() {
     assert!(doc.warnings.is_empty(), "{:?}", doc.warnings);
 }
 
+/// Images embedded in Markdown or text as data URIs shrink to their type; short ones, and
+/// text that only mentions `data:`, stay as written.
+#[test]
+fn embedded_data_uris_shrink_to_their_type() {
+    let dir = temp_dir();
+    let picture = "iVBORw0KGgoAAAANSUhEUgAA".repeat(2000);
+    let md = format!(
+        "# Results\n\n![chart](data:image/png;base64,{picture})\n\nSales grew. \
+         Tiny: data:image/gif;base64,R0lGODlhAQABAAAAACw= and data: alone, data:text/plain,hi.\n\n\
+         ## Next\n\n<img src=\"data:image/jpeg;name=a.jpg;base64,{picture}\"/>\n"
+    );
+    let doc = documents::extract(&write(dir.path(), "notes.md", md.as_bytes())).expect("md");
+    assert_eq!(
+        doc.text,
+        "# Results\n\n![chart](data:image/png;base64,…)\n\nSales grew. \
+         Tiny: data:image/gif;base64,R0lGODlhAQABAAAAACw= and data: alone, data:text/plain,hi.\n\n\
+         ## Next\n\n<img src=\"data:image/jpeg;name=a.jpg;base64,…\"/>\n"
+    );
+    assert_eq!(
+        section_text(&doc, "Next"),
+        "## Next\n\n<img src=\"data:image/jpeg;name=a.jpg;base64,…\"/>\n"
+    );
+}
+
 /// A page's declared encoding is honoured (a `<meta charset>` or an `http-equiv` one in the
 /// first kilobyte), a byte-order mark wins over it, and a page without one is guessed.
 #[test]
