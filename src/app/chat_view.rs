@@ -22,16 +22,20 @@ pub(super) fn chat_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
 }
 
 fn document_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
-    let Some(doc) = app.conversation().document.clone() else {
+    // The name and the size only: the document itself can be megabytes, and this runs every
+    // frame (many a second while a reply streams).
+    let Some((name, chars)) = app
+        .conversation()
+        .document
+        .as_ref()
+        .map(|doc| (doc.name.clone(), doc.text.chars().count()))
+    else {
         return;
     };
     ui.add_space(4.0);
     ui.horizontal(|ui| {
-        ui.label(RichText::new(doc.name.as_str()).strong());
-        ui.label(format!(
-            "{} characters",
-            thousands(doc.text.chars().count())
-        ));
+        ui.label(RichText::new(name).strong());
+        ui.label(format!("{} characters", thousands(chars)));
         if ui
             .small_button("Remove")
             .on_hover_text("Detach the document from this chat")
