@@ -738,7 +738,8 @@ fn from_bytes_with(
 }
 
 const GGUF_WHAT: &str = "a GGUF model file";
-const GGUF_HINT: &str = "; to chat with it, drop it on the window or open it in Models";
+const GGUF_HINT: &str =
+    "; to use it as the model, drop it on the window, open it in Models, or pass `--model FILE`";
 
 /// Files known by their extension to be something xgen-desk does not read as a document,
 /// with what to do instead; checked before the size limit, which a model file would

@@ -585,7 +585,7 @@ fn broken_docx_and_other_office_files_are_refused_clearly() {
         let text = error.to_string();
         assert!(text.contains("is a GGUF model file"), "{text}");
         assert!(
-            text.contains("drop it on the window or open it in Models"),
+            text.contains("drop it on the window, open it in Models, or pass `--model FILE`"),
             "{text}"
         );
     }
