@@ -816,9 +816,12 @@ fn queue_reads_the_next_file_ahead_in_a_spare_slot() {
     use xgen_desk::app::{ModelState, QueueStatus};
 
     // End-of-turn ignored: the first summary is always written to its full length (random
-    // weights may end it at any token), the time in which the next file is read ahead.
+    // weights may end it at any token), the time in which the next file is read ahead; and a
+    // model slow enough that this takes seconds (the tiny one writes 400 tokens in half a
+    // second, which reading the next file in a child process could outlast on a loaded
+    // machine).
     let server = Server::start(
-        crate::xgen::tiny_xgen_gguf(),
+        crate::xgen::small_xgen_gguf(),
         &["-c", "2048", "-np", "2", "--ignore-eos"],
     );
     let tmp = temp_dir();
@@ -855,6 +858,7 @@ fn queue_reads_the_next_file_ahead_in_a_spare_slot() {
         (item.tokens.expect("counted"), stats)
     };
     let (tokens, first) = stats("harbour.txt");
+    eprintln!("the first summary: {first:?}");
     assert!(tokens > 200, "{tokens}");
     assert!(first.prompt_evaluated > tokens, "read whole: {first:?}");
     let (tokens, second) = stats("market.txt");

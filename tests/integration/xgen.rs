@@ -13,21 +13,42 @@ use crate::common::{collect, engine_with, small_settings};
 /// One tiny XGen GGUF for every test in this module.
 pub(crate) fn tiny_xgen_gguf() -> &'static std::path::Path {
     static GGUF: OnceLock<(tempfile::TempDir, std::path::PathBuf)> = OnceLock::new();
+    let (_, path) = GGUF.get_or_init(|| xgen_gguf("tiny-xgen", &TinyConfig::default()));
+    path
+}
+
+/// An XGen GGUF ten times the tiny one's weights (about 130 MB): it writes about 70 tokens a
+/// second here instead of 700, for tests that need a reply to take seconds on any machine.
+pub(crate) fn small_xgen_gguf() -> &'static std::path::Path {
+    static GGUF: OnceLock<(tempfile::TempDir, std::path::PathBuf)> = OnceLock::new();
     let (_, path) = GGUF.get_or_init(|| {
-        let dir = crate::common::temp_dir();
-        let checkpoint = dir.path().join("checkpoint");
-        std::fs::create_dir_all(&checkpoint).expect("mkdir");
-        write_tiny_xgen_checkpoint(&checkpoint, &TinyConfig::default(), 11)
-            .expect("tiny checkpoint");
-        let out = dir.path().join("tiny-xgen.f16.gguf");
-        let options = ConvertOptions {
-            name: "tiny-xgen".into(),
-            ..ConvertOptions::default()
+        let config = TinyConfig {
+            hidden_size: 512,
+            intermediate_size: 1536,
+            num_hidden_layers: 12,
+            num_attention_heads: 8,
+            num_key_value_heads: 8,
+            ..TinyConfig::default()
         };
-        convert_checkpoint(&checkpoint, &out, &options, |_| {}).expect("convert");
-        (dir, out)
+        xgen_gguf("small-xgen", &config)
     });
     path
+}
+
+/// A random XGen checkpoint of `config`, converted to an F16 GGUF in a temporary directory.
+fn xgen_gguf(name: &str, config: &TinyConfig) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = crate::common::temp_dir();
+    let checkpoint = dir.path().join("checkpoint");
+    std::fs::create_dir_all(&checkpoint).expect("mkdir");
+    write_tiny_xgen_checkpoint(&checkpoint, config, 11).expect("checkpoint");
+    let out = dir.path().join(format!("{name}.f16.gguf"));
+    let options = ConvertOptions {
+        name: name.into(),
+        ..ConvertOptions::default()
+    };
+    convert_checkpoint(&checkpoint, &out, &options, |_| {}).expect("convert");
+    std::fs::remove_dir_all(&checkpoint).expect("remove the checkpoint");
+    (dir, out)
 }
 
 fn reference(text: &str) -> Vec<i32> {
