@@ -87,6 +87,49 @@ pub enum CachePrefix {
     },
 }
 
+impl CachePrefix {
+    /// The tokens this names in the prompt of `messages`, given how a prompt is tokenized
+    /// (`tokenize`: the local engine's template, or XGen's rendering for a server); `None`
+    /// when the part cannot be tokenized alone (it is then simply not cached).
+    ///
+    /// For a document: the prompt up to the end of the document is what the prompt with any
+    /// request after it shares, so two different endings find it, whatever the tokenizer does
+    /// where the document meets the request.
+    pub fn tokens<T: PartialEq + Clone>(
+        self,
+        messages: &[crate::prompt::Message],
+        tokenize: impl Fn(&[crate::prompt::Message]) -> Option<Vec<T>>,
+    ) -> Option<Vec<T>> {
+        match self {
+            Self::Messages(0) => Some(Vec::new()),
+            Self::Messages(n) => tokenize(&messages[..n.min(messages.len())]),
+            Self::Tokens(n) => {
+                let mut all = tokenize(messages)?;
+                all.truncate(n);
+                Some(all)
+            }
+            Self::Document { message, bytes } => {
+                let head = messages.get(..=message)?;
+                let ending = |tail: &str| {
+                    let mut cut = head.to_vec();
+                    let content = &mut cut[message].content;
+                    let mut end = bytes.min(content.len());
+                    while !content.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    content.truncate(end);
+                    content.push_str(tail);
+                    tokenize(&cut)
+                };
+                let a = ending("\n\nA question?")?;
+                let b = ending("\n\nZ, a summary.")?;
+                let n = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+                Some(a[..n].to_vec())
+            }
+        }
+    }
+}
+
 /// The sidecar of a state file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Meta {

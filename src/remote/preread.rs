@@ -161,39 +161,13 @@ async fn read_ahead(
 }
 
 /// The tokens `spec` names in the XGen prompt of `messages`, as the local engine finds them
-/// (its `prefix_tokens`): for a document, where the prompt with two different requests after
-/// it stops agreeing.
+/// ([`CachePrefix::tokens`] over XGen's rendering).
 fn document_prefix(
     tokenizer: &XgenTextTokenizer,
     spec: CachePrefix,
     messages: &[Message],
 ) -> Option<Vec<u32>> {
-    match spec {
-        CachePrefix::Messages(n) => Some(tokenizer.prompt_ids(messages.get(..n)?)),
-        CachePrefix::Tokens(n) => {
-            let mut all = tokenizer.prompt_ids(messages);
-            all.truncate(n);
-            Some(all)
-        }
-        CachePrefix::Document { message, bytes } => {
-            let head = messages.get(..=message)?;
-            let ending = |tail: &str| {
-                let mut cut = head.to_vec();
-                let content = &mut cut[message].content;
-                let mut end = bytes.min(content.len());
-                while !content.is_char_boundary(end) {
-                    end -= 1;
-                }
-                content.truncate(end);
-                content.push_str(tail);
-                tokenizer.prompt_ids(&cut)
-            };
-            let a = ending("\n\nA question?");
-            let b = ending("\n\nZ, a summary.");
-            let n = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-            Some(a[..n].to_vec())
-        }
-    }
+    spec.tokens(messages, |m| Some(tokenizer.prompt_ids(m)))
 }
 
 #[cfg(test)]

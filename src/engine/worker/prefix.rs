@@ -42,36 +42,7 @@ impl Session<'_> {
         spec: CachePrefix,
         messages: &[Message],
     ) -> Option<Vec<LlamaToken>> {
-        match spec {
-            CachePrefix::Messages(0) => Some(Vec::new()),
-            CachePrefix::Messages(n) => self.prompt_tokens(&messages[..n.min(messages.len())]).ok(),
-            CachePrefix::Tokens(n) => {
-                let mut all = self.prompt_tokens(messages).ok()?;
-                all.truncate(n);
-                Some(all)
-            }
-            CachePrefix::Document { message, bytes } => {
-                // The prompt up to the end of the document is what the prompt with any request
-                // after it shares: two different endings find it, whatever the tokenizer does
-                // where the document meets the request.
-                let head = messages.get(..=message)?;
-                let ending = |tail: &str| {
-                    let mut cut = head.to_vec();
-                    let content = &mut cut[message].content;
-                    let mut end = bytes.min(content.len());
-                    while !content.is_char_boundary(end) {
-                        end -= 1;
-                    }
-                    content.truncate(end);
-                    content.push_str(tail);
-                    self.prompt_tokens(&cut).ok()
-                };
-                let a = ending("\n\nA question?")?;
-                let b = ending("\n\nZ, a summary.")?;
-                let n = common_len(&a, &b);
-                Some(a[..n].to_vec())
-            }
-        }
+        spec.tokens(messages, |m| self.prompt_tokens(m).ok())
     }
 
     /// Loads from the disk cache the longest saved state of `prefix` (the whole of it, or a
