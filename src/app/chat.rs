@@ -296,16 +296,7 @@ fn end_with_error(
     error: &EngineError,
 ) {
     if let Some(c) = conversations.by_id_mut(&reply.conversation) {
-        match c.messages.last_mut() {
-            Some(m) if m.role == Role::Assistant && m.content.is_empty() => {
-                c.messages.pop();
-            }
-            Some(m) if m.role == Role::Assistant => {
-                m.stopped = true;
-                m.cut_off = true;
-            }
-            _ => {}
-        }
+        c.end_failed_reply();
     }
     conversations.save(&reply.conversation, notices);
     if matches!(error, EngineError::Stopped(_)) {

@@ -22,7 +22,7 @@ use crate::engine::{
     EngineError, Inference, PrereadEvent, PrereadHandle, PrereadRequest, Sampling,
 };
 use crate::isolate::Isolation;
-use crate::prompt::{summarize_request, Role};
+use crate::prompt::summarize_request;
 use crate::summarize::{self, EngineModel, SummarizeOptions};
 
 /// Token figures of the attached document.
@@ -639,18 +639,9 @@ fn on_done(
             }
         }
         Err(e) => {
+            // What the final pass wrote before it failed is kept, marked.
             if let Some(c) = conversations.by_id_mut(&id) {
-                match c.messages.last_mut() {
-                    Some(m) if m.role == Role::Assistant && m.content.is_empty() => {
-                        c.messages.pop();
-                    }
-                    // What the final pass wrote before it failed is kept, marked.
-                    Some(m) if m.role == Role::Assistant => {
-                        m.stopped = true;
-                        m.cut_off = true;
-                    }
-                    _ => {}
-                }
+                c.end_failed_reply();
             }
             notices.push(Notice {
                 message: first_sentence(&e),

@@ -208,6 +208,21 @@ pub struct Conversation {
 }
 
 impl Conversation {
+    /// After a reply failed: what it streamed is kept, marked as cut off; an empty one is
+    /// removed.
+    pub(crate) fn end_failed_reply(&mut self) {
+        match self.messages.last_mut() {
+            Some(m) if m.role == Role::Assistant && m.content.is_empty() => {
+                self.messages.pop();
+            }
+            Some(m) if m.role == Role::Assistant => {
+                m.stopped = true;
+                m.cut_off = true;
+            }
+            _ => {}
+        }
+    }
+
     /// An empty conversation with a fresh id.
     #[must_use]
     pub fn new() -> Self {
