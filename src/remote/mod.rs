@@ -258,12 +258,17 @@ impl RemoteEngine {
             .await
             .map_err(|e| RemoteError::from_reqwest(url, &e, error::Phase::Connecting))?;
         let status = response.status();
-        let text = response
-            .text()
+        let (text, more) = stream::body_text(response, stream::MAX_BODY_BYTES)
             .await
             .map_err(|e| RemoteError::from_reqwest(url, &e, error::Phase::Connecting))?;
         if !status.is_success() {
             return Err(RemoteError::from_status(url, status.as_u16(), &text));
+        }
+        if more {
+            return Err(RemoteError::Protocol(format!(
+                "{path} answered more than {} MiB, far more than its answer should be",
+                stream::MAX_BODY_BYTES >> 20
+            )));
         }
         serde_json::from_str(&text)
             .map_err(|e| RemoteError::Protocol(format!("{path} did not answer JSON ({e})")))

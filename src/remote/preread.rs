@@ -97,10 +97,14 @@ async fn read_ahead(
         sent.map_err(|e| RemoteError::from_reqwest(url, &e, super::error::Phase::Connecting))?;
     let status = response.status();
     if !status.is_success() {
-        let body = unless_cancelled(outbox, response.text())
-            .await
-            .and_then(Result::ok)
-            .unwrap_or_default();
+        let body = unless_cancelled(
+            outbox,
+            super::stream::body_text(response, super::stream::MAX_BODY_BYTES),
+        )
+        .await
+        .and_then(Result::ok)
+        .unwrap_or_default()
+        .0;
         return Err(RemoteError::from_status(url, status.as_u16(), &body));
     }
     let mut lines = SseLines::default();
@@ -124,7 +128,7 @@ async fn read_ahead(
                 ))
             }
         };
-        for line in lines.push(&bytes) {
+        for line in lines.push(&bytes).map_err(RemoteError::Protocol)? {
             let data = match line {
                 SseLine::Data(data) => data,
                 SseLine::Error(text) => {

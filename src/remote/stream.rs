@@ -22,6 +22,37 @@ const CANCEL_POLL: Duration = Duration::from_millis(25);
 #[derive(Debug, Default)]
 pub(crate) struct SseLines {
     pending: Vec<u8>,
+    /// How much of `pending` is known to hold no line end (each byte is looked at once).
+    scanned: usize,
+}
+
+/// Longest line of an event stream taken: an event is one token's JSON (a few hundred bytes;
+/// a final one with timings a few kilobytes). A longer line is a server we do not understand,
+/// or one that would fill memory.
+pub(crate) const MAX_SSE_LINE_BYTES: usize = 16 << 20;
+
+/// Most bytes of an error body or an API answer read (`/v1/models`, `/props`, an error page).
+pub(crate) const MAX_BODY_BYTES: usize = 8 << 20;
+
+/// The body of `response`, at most `limit` bytes of it (as text, lossily); `true` with it when
+/// there was more.
+///
+/// # Errors
+/// When reading the body fails.
+pub(crate) async fn body_text(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<(String, bool), reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = limit - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((String::from_utf8_lossy(&body).into_owned(), true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((String::from_utf8_lossy(&body).into_owned(), false))
 }
 
 /// A line of an event stream that carries something.
@@ -37,10 +68,18 @@ pub(crate) enum SseLine {
 
 impl SseLines {
     /// Adds bytes; returns the complete lines that carry something.
-    pub(crate) fn push(&mut self, bytes: &[u8]) -> Vec<SseLine> {
+    ///
+    /// # Errors
+    /// The words for a line longer than [`MAX_SSE_LINE_BYTES`].
+    pub(crate) fn push(&mut self, bytes: &[u8]) -> Result<Vec<SseLine>, String> {
         self.pending.extend_from_slice(bytes);
         let mut out = Vec::new();
-        while let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
+        while let Some(end) = self.pending[self.scanned..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|p| self.scanned + p)
+        {
+            self.scanned = 0;
             let line: Vec<u8> = self.pending.drain(..=end).collect();
             let line = String::from_utf8_lossy(&line);
             let line = line.trim_end_matches(['\n', '\r']);
@@ -54,7 +93,14 @@ impl SseLines {
                 out.push(SseLine::Error(error.to_owned()));
             }
         }
-        out
+        self.scanned = self.pending.len();
+        if self.pending.len() > MAX_SSE_LINE_BYTES {
+            return Err(format!(
+                "the server sent an event line of more than {} MiB",
+                MAX_SSE_LINE_BYTES >> 20
+            ));
+        }
+        Ok(out)
     }
 }
 
@@ -143,10 +189,11 @@ impl Reply {
             sent.map_err(|e| RemoteError::from_reqwest(&self.url, &e, Phase::Connecting))?;
         let status = response.status();
         if !status.is_success() {
-            let body = unless_cancelled(&self.outbox, response.text())
+            let body = unless_cancelled(&self.outbox, body_text(response, MAX_BODY_BYTES))
                 .await
                 .and_then(Result::ok)
-                .unwrap_or_default();
+                .unwrap_or_default()
+                .0;
             return Err(RemoteError::from_status(&self.url, status.as_u16(), &body));
         }
         let mut lines = SseLines::default();
@@ -165,7 +212,7 @@ impl Reply {
                 }
                 Err(e) => return Err(RemoteError::from_reqwest(&self.url, &e, Phase::Streaming)),
             };
-            for line in lines.push(&bytes) {
+            for line in lines.push(&bytes).map_err(RemoteError::Protocol)? {
                 let data = match line {
                     SseLine::Done => {
                         return finish.ok_or_else(|| RemoteError::Dropped {
@@ -253,17 +300,39 @@ mod tests {
     #[test]
     fn sse_lines_across_chunk_boundaries() {
         let mut lines = SseLines::default();
-        assert!(lines.push(b"data: {\"a\"").is_empty());
+        assert!(lines.push(b"data: {\"a\"").unwrap().is_empty());
         assert_eq!(
-            lines.push(b":1}\n\n: ping\ndata:{\"b\":2}\r\n"),
+            lines.push(b":1}\n\n: ping\ndata:{\"b\":2}\r\n").unwrap(),
             vec![
                 SseLine::Data("{\"a\":1}".into()),
                 SseLine::Data("{\"b\":2}".into())
             ]
         );
         assert_eq!(
-            lines.push(b"error: {\"message\":\"x\"}\ndata: [DONE]\n"),
+            lines
+                .push(b"error: {\"message\":\"x\"}\ndata: [DONE]\n")
+                .unwrap(),
             vec![SseLine::Error("{\"message\":\"x\"}".into()), SseLine::Done]
         );
+    }
+
+    #[test]
+    fn an_endless_line_is_refused_at_the_limit() {
+        let mut lines = SseLines::default();
+        let chunk = vec![b'x'; 1 << 20];
+        let mut pushed = 0;
+        let error = loop {
+            match lines.push(&chunk) {
+                Ok(out) => assert!(out.is_empty()),
+                Err(e) => break e,
+            }
+            pushed += chunk.len();
+            assert!(pushed <= MAX_SSE_LINE_BYTES, "taken past the limit");
+        };
+        assert!(error.contains("more than 16 MiB"), "{error}");
+        // A line end after a long run is still found (scanning resumes where it stopped).
+        let mut lines = SseLines::default();
+        assert!(lines.push(&[b'x'; 1000]).unwrap().is_empty());
+        assert!(lines.push(b"\ndata: 1\n").unwrap() == vec![SseLine::Data("1".into())]);
     }
 }

@@ -465,6 +465,49 @@ fn server_killed_mid_reply_keeps_the_text_and_says_so() {
     );
 }
 
+/// A "server" whose answer never ends (a misconfigured proxy, a hostile endpoint): connecting
+/// reads at most 8 MiB of it and says so, in bounded memory, instead of filling memory.
+#[test]
+fn a_server_whose_answer_never_ends_is_refused() {
+    use std::io::{Read, Write};
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
+                    head.push(byte[0]);
+                }
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n[",
+                );
+                let chunk = b"0,".repeat(32 * 1024);
+                // Up to 1 GiB, or until the client hangs up.
+                for _ in 0..(1 << 30) / chunk.len() {
+                    if stream.write_all(&chunk).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let config = ServerConfig {
+        url,
+        api_key: None,
+        model: None,
+        parallel: None,
+    };
+    let started = Instant::now();
+    let error = RemoteEngine::connect(&config).expect_err("refused");
+    assert!(matches!(error, RemoteError::Protocol(_)), "{error:?}");
+    assert!(error.to_string().contains("more than 8 MiB"), "{error}");
+    assert!(started.elapsed() < TIMEOUT, "{:?}", started.elapsed());
+}
+
 #[test]
 fn wrong_api_key_and_wrong_model_name_are_refused_in_words() {
     let server = Server::start(
