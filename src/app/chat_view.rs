@@ -287,7 +287,7 @@ fn empty_state_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
         ui.heading("Ask XGen anything, or give it a document");
         ui.add_space(8.0);
         ui.label("Drop a file on the window, paste a long text, or open one (Ctrl+O).");
-        ui.label(".txt .md .pdf .docx .html — everything stays on this computer.");
+        ui.label(".txt .md .pdf .docx .odt .epub .html — everything stays on this computer.");
         ui.add_space(8.0);
         if matches!(app.model(), ModelState::Empty) && ui.button("Get the model").clicked() {
             app.show_view(View::Models);

@@ -51,8 +51,9 @@ impl DocumentMeter {
 }
 
 /// The extensions the open dialog offers.
-pub(crate) const DOCUMENT_EXTENSIONS: &[&str] =
-    &["txt", "md", "markdown", "pdf", "docx", "html", "htm"];
+pub(crate) const DOCUMENT_EXTENSIONS: &[&str] = &[
+    "txt", "md", "markdown", "pdf", "docx", "odt", "epub", "html", "htm",
+];
 
 type MeterResult = (String, Result<DocumentMeter, EngineError>);
 

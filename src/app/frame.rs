@@ -155,7 +155,7 @@ impl XgenApp {
             }
             if ui
                 .button("Open document…")
-                .on_hover_text("Ctrl+O — .txt .md .pdf .docx .html")
+                .on_hover_text("Ctrl+O — .txt .md .pdf .docx .odt .epub .html")
                 .clicked()
             {
                 self.documents.pick(&self.waker, &mut self.notices);

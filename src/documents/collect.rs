@@ -69,7 +69,7 @@ pub fn collect_documents(paths: &[PathBuf], limits: &CollectLimits) -> Collected
             walk.dir(path, 1);
             if walk.out.files.len() == before && !walk.full {
                 walk.out.notes.push(format!(
-                    "{} holds no documents (.txt, .md, .pdf, .docx, .html)",
+                    "{} holds no documents (.txt, .md, .pdf, .docx, .odt, .epub, .html)",
                     path.display()
                 ));
             }

@@ -87,11 +87,13 @@ fn main_part(archive: &mut zip::ZipArchive<Cursor<&[u8]>>) -> String {
     }
 }
 
-/// A reader that fails once more than `left` bytes have come through.
-struct Capped<R> {
-    inner: R,
-    left: u64,
-    hit: bool,
+/// A reader that fails once more than `left` bytes have come through (a ZIP entry's
+/// uncompressed size in the archive can lie: this counts what really comes out).
+pub(crate) struct Capped<R> {
+    pub(crate) inner: R,
+    pub(crate) left: u64,
+    /// The cap was hit.
+    pub(crate) hit: bool,
 }
 
 impl<R: Read> Read for Capped<R> {
@@ -104,7 +106,9 @@ impl<R: Read> Read for Capped<R> {
             }
             None => {
                 self.hit = true;
-                Err(std::io::Error::other("word/document.xml is too large"))
+                Err(std::io::Error::other(
+                    "the part unpacks to more than its cap",
+                ))
             }
         }
     }
@@ -112,7 +116,7 @@ impl<R: Read> Read for Capped<R> {
 
 /// One open table: where its text starts in [`Tables::text`] and where its open row and cell
 /// start, so that an empty row or table can be taken back by truncating.
-struct Table {
+pub(crate) struct Table {
     /// Offset of the table's text (before the space that separates it from cell text).
     start: usize,
     /// Rows with text so far.
@@ -129,13 +133,13 @@ struct Table {
 
 /// The text of the outermost open table, with one [`Table`] per level of nesting.
 #[derive(Default)]
-struct Tables {
+pub(crate) struct Tables {
     text: String,
-    open: Vec<Table>,
+    pub(crate) open: Vec<Table>,
 }
 
 impl Tables {
-    fn start_table(&mut self) -> Result<(), String> {
+    pub(crate) fn start_table(&mut self) -> Result<(), String> {
         if self.open.len() >= MAX_TABLE_DEPTH {
             return Err(format!(
                 "its tables are nested more than {MAX_TABLE_DEPTH} deep, which no word processor writes"
@@ -158,7 +162,7 @@ impl Tables {
         Ok(())
     }
 
-    fn start_row(&mut self) {
+    pub(crate) fn start_row(&mut self) {
         self.end_row();
         let nested = self.open.len() > 1;
         let Some(table) = self.open.last_mut() else {
@@ -173,7 +177,7 @@ impl Tables {
         table.cell_start = self.text.len();
     }
 
-    fn start_cell(&mut self) {
+    pub(crate) fn start_cell(&mut self) {
         if self.open.last().is_some_and(|t| t.row_start.is_none()) {
             self.start_row();
         }
@@ -188,7 +192,7 @@ impl Tables {
     }
 
     /// Adds a paragraph's text (trimmed, not empty) to the open cell.
-    fn paragraph(&mut self, text: &str) {
+    pub(crate) fn paragraph(&mut self, text: &str) {
         let Some(table) = self.open.last_mut() else {
             return;
         };
@@ -202,7 +206,7 @@ impl Tables {
     }
 
     /// Closes the open row; a row without text is taken back.
-    fn end_row(&mut self) {
+    pub(crate) fn end_row(&mut self) {
         let Some(table) = self.open.last_mut() else {
             return;
         };
@@ -216,7 +220,7 @@ impl Tables {
     }
 
     /// Closes the innermost table; returns the text of a finished outermost table.
-    fn end_table(&mut self) -> Option<String> {
+    pub(crate) fn end_table(&mut self) -> Option<String> {
         self.end_row();
         let table = self.open.pop()?;
         if table.rows == 0 {
@@ -398,7 +402,7 @@ impl State {
     }
 }
 
-fn attribute(e: &BytesStart<'_>, local: &[u8]) -> Option<String> {
+pub(crate) fn attribute(e: &BytesStart<'_>, local: &[u8]) -> Option<String> {
     e.attributes()
         .map_while(Result::ok)
         .find(|a| a.key.local_name().as_ref() == local)
@@ -407,6 +411,18 @@ fn attribute(e: &BytesStart<'_>, local: &[u8]) -> Option<String> {
                 .ok()
                 .map(|v| v.into_owned())
         })
+}
+
+/// The text of a character or predefined entity reference (`&#169;`, `&amp;`).
+pub(crate) fn reference_text(r: &quick_xml::events::BytesRef<'_>) -> Option<String> {
+    match r.resolve_char_ref() {
+        Ok(Some(c)) => Some(c.to_string()),
+        _ => r
+            .decode()
+            .ok()
+            .and_then(|name| quick_xml::escape::resolve_predefined_entity(&name))
+            .map(str::to_owned),
+    }
 }
 
 fn parse<R: std::io::BufRead>(reader: &mut Reader<R>, max_chars: usize) -> Result<Body, String> {
@@ -436,15 +452,7 @@ fn parse<R: std::io::BufRead>(reader: &mut Reader<R>, max_chars: usize) -> Resul
                 state.text(&text);
             }
             Event::GeneralRef(r) => {
-                let resolved = match r.resolve_char_ref() {
-                    Ok(Some(c)) => Some(c.to_string()),
-                    _ => r
-                        .decode()
-                        .ok()
-                        .and_then(|name| quick_xml::escape::resolve_predefined_entity(&name))
-                        .map(str::to_owned),
-                };
-                if let Some(text) = resolved {
+                if let Some(text) = reference_text(&r) {
                     state.text(&text);
                 }
             }

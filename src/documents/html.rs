@@ -181,8 +181,14 @@ pub(crate) fn read(name: &str, bytes: &[u8], limits: &Limits) -> Result<Body, Do
             name: name.to_owned(),
         }
     })?;
+    Ok(read_source(&source, limits.max_text_chars, false))
+}
+
+/// The main text of a decoded page. In `xhtml`, a self-closing tag (`<a id="p12"/>`) opens
+/// nothing, as in XML; in HTML only `<svg/>` and `<math/>` are closed by their slash.
+fn read_source(source: &str, max_chars: usize, xhtml: bool) -> Body {
     let mut finder = RegionFinder::default();
-    tokenize(&source, &mut finder);
+    tokenize(source, &mut finder);
     let region = if finder.main {
         Region::Main
     } else if finder.articles == 1 {
@@ -190,9 +196,60 @@ pub(crate) fn read(name: &str, bytes: &[u8], limits: &Limits) -> Result<Body, Do
     } else {
         Region::Body
     };
-    let mut reader = PageReader::new(region, limits.max_text_chars);
-    tokenize(&source, &mut reader);
-    Ok(reader.finish())
+    let mut reader = PageReader::new(region, max_chars);
+    reader.xhtml = xhtml;
+    tokenize(source, &mut reader);
+    reader.finish()
+}
+
+/// A content document of an e-book, read like a page.
+pub(crate) struct Chapter {
+    /// Its main text, with its headings as markers.
+    pub(crate) body: Body,
+    /// Its `<title>`, whitespace collapsed, when it has a non-blank one.
+    pub(crate) title: Option<String>,
+}
+
+/// Reads an XHTML content document (a chapter of an EPUB) with the same rules as a web page,
+/// stopping past `max_chars`; `None` when its bytes are not text.
+pub(crate) fn read_xhtml(bytes: &[u8], max_chars: usize) -> Option<Chapter> {
+    let source = text::decode_declared(bytes, declared_charset(bytes))?;
+    Some(Chapter {
+        body: read_source(&source, max_chars, true),
+        title: title(&source),
+    })
+}
+
+/// The text of the first `<title>` element, references decoded and whitespace collapsed.
+fn title(source: &str) -> Option<String> {
+    let bytes = source.as_bytes();
+    let mut from = 0;
+    let start = loop {
+        let at = from
+            + bytes[from..]
+                .windows(6)
+                .position(|w| w.eq_ignore_ascii_case(b"<title"))?;
+        from = at + 6;
+        if matches!(
+            bytes.get(from),
+            Some(b'>' | b' ' | b'\t' | b'\n' | b'\r' | b'\x0C')
+        ) {
+            break from;
+        }
+    };
+    let (_, _, _, next) = tag(source, start - 5);
+    let content_start = next?;
+    let end = raw_text_end(bytes, content_start, "title");
+    let raw = &source[content_start..end];
+    let mut decoded = String::new();
+    let mut pos = 0;
+    while let Some(amp) = raw[pos..].find('&') {
+        decoded.push_str(&raw[pos..pos + amp]);
+        pos = char_reference(raw, pos + amp, &mut decoded);
+    }
+    decoded.push_str(&raw[pos..]);
+    let words: Vec<&str> = decoded.split_whitespace().collect();
+    (!words.is_empty()).then(|| words.join(" "))
 }
 
 /// The attributes that decide whether an element is read; the rest are not kept.
@@ -643,6 +700,8 @@ struct PageReader {
     /// Characters gathered so far (in `line` and the output).
     chars: usize,
     max_chars: usize,
+    /// Self-closing tags open nothing (XHTML).
+    xhtml: bool,
 }
 
 impl PageReader {
@@ -665,6 +724,7 @@ impl PageReader {
             bullet: false,
             chars: 0,
             max_chars,
+            xhtml: false,
         }
     }
 
@@ -840,7 +900,8 @@ impl Sink for PageReader {
             return;
         }
         self.implied_end(name);
-        let void = VOID.contains(&name) || (self_closing && matches!(name, "svg" | "math"));
+        let void = VOID.contains(&name)
+            || (self_closing && (self.xhtml || matches!(name, "svg" | "math")));
         if self.progress == Progress::Before {
             let is_region = match self.region {
                 Region::Main => name == "main" || attributes.role_main,

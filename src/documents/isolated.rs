@@ -127,6 +127,17 @@ pub(crate) enum WireError {
         name: String,
         reason: String,
     },
+    BrokenEpub {
+        name: String,
+        reason: String,
+    },
+    ProtectedEpub {
+        name: String,
+    },
+    BrokenOdt {
+        name: String,
+        reason: String,
+    },
     NotAFile {
         name: String,
         what: super::SpecialFile,
@@ -182,6 +193,15 @@ impl From<&DocumentError> for WireError {
                 name: name.clone(),
                 reason: reason.clone(),
             },
+            DocumentError::BrokenEpub { name, reason } => Self::BrokenEpub {
+                name: name.clone(),
+                reason: reason.clone(),
+            },
+            DocumentError::ProtectedEpub { name } => Self::ProtectedEpub { name: name.clone() },
+            DocumentError::BrokenOdt { name, reason } => Self::BrokenOdt {
+                name: name.clone(),
+                reason: reason.clone(),
+            },
             DocumentError::NotAFile { name, what } => Self::NotAFile {
                 name: name.clone(),
                 what: *what,
@@ -230,6 +250,9 @@ impl WireError {
             Self::EncryptedPdf { name } => DocumentError::EncryptedPdf { name },
             Self::BrokenPdf { name, reason } => DocumentError::BrokenPdf { name, reason },
             Self::BrokenDocx { name, reason } => DocumentError::BrokenDocx { name, reason },
+            Self::BrokenEpub { name, reason } => DocumentError::BrokenEpub { name, reason },
+            Self::ProtectedEpub { name } => DocumentError::ProtectedEpub { name },
+            Self::BrokenOdt { name, reason } => DocumentError::BrokenOdt { name, reason },
             Self::NotAFile { name, what } => DocumentError::NotAFile { name, what },
             Self::Other { message, .. } => DocumentError::ReaderFailed {
                 name: name.to_owned(),

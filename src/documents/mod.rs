@@ -1,7 +1,7 @@
 //! Documents: plain text extracted from the files people summarize, with markers (pages,
 //! headings) that let a summary point back to where a point came from.
 //!
-//! One file per format (`text`, `markdown`, `pdf`, `docx`, `html`), each turning bytes into a
+//! One file per format (`text`, `markdown`, `pdf`, `docx`, `html`, `epub`, `odt`), each turning bytes into a
 //! [`Body`] through a [`TextBuilder`]; [`extract`] picks the format from the extension and the
 //! first bytes, and enforces the size limits the same way for all of them.
 //!
@@ -10,9 +10,11 @@
 
 mod collect;
 mod docx;
+mod epub;
 mod html;
 mod isolated;
 mod markdown;
+mod odt;
 mod pdf;
 mod text;
 
@@ -67,6 +69,11 @@ pub enum Format {
     Docx,
     /// A web page: its main text, without scripts, styles or navigation.
     Html,
+    /// An e-book (EPUB): its chapters in reading order, each one a section marker.
+    Epub,
+    /// OpenDocument text (LibreOffice `.odt`); headings become section markers, tables rows
+    /// of cells.
+    Odt,
 }
 
 impl Format {
@@ -79,6 +86,8 @@ impl Format {
             Self::Pdf => "PDF",
             Self::Docx => "Word (.docx)",
             Self::Html => "HTML",
+            Self::Epub => "EPUB",
+            Self::Odt => "OpenDocument (.odt)",
         }
     }
 
@@ -91,6 +100,8 @@ impl Format {
             "pdf" => Some(Self::Pdf),
             "docx" => Some(Self::Docx),
             "html" | "htm" | "xhtml" => Some(Self::Html),
+            "epub" => Some(Self::Epub),
+            "odt" => Some(Self::Odt),
             _ => None,
         }
     }
@@ -100,6 +111,11 @@ impl Format {
     pub fn sniff(bytes: &[u8]) -> Option<Self> {
         if pdf::header_offset(bytes).is_some() {
             return Some(Self::Pdf);
+        }
+        match zip_mimetype(bytes) {
+            Some(b"application/epub+zip") => return Some(Self::Epub),
+            Some(b"application/vnd.oasis.opendocument.text") => return Some(Self::Odt),
+            _ => {}
         }
         if bytes.starts_with(b"PK\x03\x04") && contains(bytes, b"word/") {
             return Some(Self::Docx);
@@ -111,6 +127,29 @@ impl Format {
         }
         None
     }
+}
+
+/// The content of a ZIP whose first entry is a stored `mimetype` file, as EPUB and
+/// OpenDocument files begin (trailing whitespace dropped).
+fn zip_mimetype(bytes: &[u8]) -> Option<&[u8]> {
+    let u16_at = |at: usize| {
+        Some(usize::from(u16::from_le_bytes([
+            *bytes.get(at)?,
+            *bytes.get(at + 1)?,
+        ])))
+    };
+    if !bytes.starts_with(b"PK\x03\x04") || u16_at(8)? != 0 {
+        return None;
+    }
+    let name_len = u16_at(26)?;
+    let extra_len = u16_at(28)?;
+    if bytes.get(30..30 + name_len)? != b"mimetype" {
+        return None;
+    }
+    let start = 30 + name_len + extra_len;
+    let size = u32::from_le_bytes(bytes.get(18..22)?.try_into().ok()?);
+    let size = usize::try_from(size).ok()?.min(128);
+    Some(bytes.get(start..start + size)?.trim_ascii_end())
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -295,7 +334,7 @@ pub enum DocumentError {
         complete: bool,
     },
     /// The bytes are not text.
-    #[error("{name} looks like a binary file (it contains NUL or control bytes), not a document: open a text, Markdown, PDF, Word (.docx) or HTML file")]
+    #[error("{name} looks like a binary file (it contains NUL or control bytes), not a document: open a text, Markdown, PDF, Word (.docx), OpenDocument (.odt), EPUB or HTML file")]
     Binary {
         /// The document.
         name: String,
@@ -307,7 +346,7 @@ pub enum DocumentError {
         name: String,
     },
     /// A format xgen-desk does not read.
-    #[error("{name} is {what}, which xgen-desk does not read as a document: open a text, Markdown, PDF, Word (.docx) or HTML file{hint}")]
+    #[error("{name} is {what}, which xgen-desk does not read as a document: open a text, Markdown, PDF, Word (.docx), OpenDocument (.odt), EPUB or HTML file{hint}")]
     Unsupported {
         /// The document.
         name: String,
@@ -398,6 +437,28 @@ pub enum DocumentError {
         /// The document.
         name: String,
         /// The parser's words.
+        reason: String,
+    },
+    /// An EPUB that could not be read.
+    #[error("{name} is not a readable EPUB book ({reason}); the file may be damaged: get a new copy, or convert it (for example with Calibre) to EPUB or PDF anew")]
+    BrokenEpub {
+        /// The document.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An EPUB whose chapters are encrypted (DRM).
+    #[error("{name} is protected by DRM: xgen-desk cannot read it. Open a DRM-free copy of the book (many shops and public-domain libraries sell or give them)")]
+    ProtectedEpub {
+        /// The document.
+        name: String,
+    },
+    /// An `.odt` that could not be parsed.
+    #[error("{name} is not a readable OpenDocument text ({reason}); the file may be damaged: open it in LibreOffice and save it anew, or export it as PDF")]
+    BrokenOdt {
+        /// The document.
+        name: String,
+        /// What is wrong.
         reason: String,
     },
 }
@@ -602,6 +663,65 @@ impl TextBuilder {
         self.body.text.push_str(text);
     }
 
+    /// Appends a body read on its own (a chapter of a book) as the next block, after a blank
+    /// line, with its markers; `start` marks its beginning (`None`: its own first marker is
+    /// there). Its characters count against the limit like any text.
+    pub(crate) fn append(&mut self, body: Body, start: Option<(SectionKind, String)>) {
+        if self.body.overflow {
+            return;
+        }
+        if body.overflow {
+            self.body.overflow = true;
+            self.body.chars = self.chars.saturating_add(body.chars);
+            return;
+        }
+        if body.text.is_empty() {
+            return;
+        }
+        self.body.warnings.extend(body.warnings);
+        let separator = if self.body.text.is_empty() {
+            ""
+        } else {
+            "\n\n"
+        };
+        self.chars = self
+            .chars
+            .saturating_add(separator.len() + body.text.chars().count());
+        if self.chars > self.max_chars {
+            self.body.overflow = true;
+            self.body.chars = self.chars;
+            return;
+        }
+        self.body.text.push_str(separator);
+        self.pending_sep = Sep::None;
+        let offset = self.body.text.len();
+        self.pending_sections.extend(start);
+        for (kind, label) in self.pending_sections.drain(..) {
+            self.body.sections.push(Section {
+                offset,
+                kind,
+                label,
+            });
+        }
+        self.body
+            .sections
+            .extend(body.sections.into_iter().map(|s| Section {
+                offset: offset + s.offset,
+                ..s
+            }));
+        self.body.text.push_str(&body.text);
+    }
+
+    /// Characters taken so far.
+    pub(crate) fn chars(&self) -> usize {
+        self.chars
+    }
+
+    /// The character limit.
+    pub(crate) fn max_chars(&self) -> usize {
+        self.max_chars
+    }
+
     pub(crate) fn warn(&mut self, warning: String) {
         self.body.warnings.push(warning);
     }
@@ -733,6 +853,8 @@ fn from_bytes_with(
         Format::Pdf => pdf::read(name, bytes, limits)?,
         Format::Docx => docx::read(name, bytes, limits)?,
         Format::Html => html::read(name, bytes, limits)?,
+        Format::Epub => epub::read(name, bytes, limits)?,
+        Format::Odt => odt::read(name, bytes, limits)?,
     };
     Document::from_body(name.to_owned(), format, body, limits)
 }
@@ -750,7 +872,10 @@ fn unsupported_extension(name: &str, extension: Option<&str>) -> Option<Document
             "a Word 97-2003 document (.doc)".to_owned(),
             "; save it as .docx or PDF in Word or LibreOffice",
         ),
-        Some(ext @ ("odt" | "rtf" | "pages" | "epub" | "xlsx" | "xls" | "pptx" | "ppt")) => (
+        Some(
+            ext @ ("rtf" | "pages" | "xlsx" | "xls" | "pptx" | "ppt" | "ods" | "odp" | "mobi"
+            | "azw" | "azw3"),
+        ) => (
             format!("a .{ext} file"),
             "; export it as PDF or .docx first",
         ),
@@ -783,8 +908,8 @@ fn choose_format(
         return Err(unsupported(GGUF_WHAT, GGUF_HINT));
     }
     Ok(match (by_extension, sniffed) {
-        // A declared PDF or DOCX is parsed as one, so a damaged file says so.
-        (Some(declared @ (Format::Pdf | Format::Docx)), _) => declared,
+        // A declared PDF, DOCX, EPUB or ODT is parsed as one, so a damaged file says so.
+        (Some(declared @ (Format::Pdf | Format::Docx | Format::Epub | Format::Odt)), _) => declared,
         (_, Some(found)) => found,
         (Some(declared), None) => declared,
         (None, None) if bytes.starts_with(b"PK\x03\x04") => {

@@ -885,3 +885,273 @@ fn bad_inputs_give_clear_errors() {
     let missing = documents::extract(&dir.path().join("missing.txt")).expect_err("missing");
     assert!(missing.to_string().contains("could not read"), "{missing}");
 }
+
+// ---- EPUB and ODT ----
+
+/// A ZIP of `files` in order, the first (`mimetype`) stored uncompressed as EPUB and
+/// OpenDocument require, the rest deflated.
+pub fn make_zip(files: &[(&str, &[u8])]) -> Vec<u8> {
+    use zip::write::SimpleFileOptions;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (i, (name, content)) in files.iter().enumerate() {
+        let method = if i == 0 && *name == "mimetype" {
+            zip::CompressionMethod::Stored
+        } else {
+            zip::CompressionMethod::Deflated
+        };
+        zip.start_file(
+            *name,
+            SimpleFileOptions::default().compression_method(method),
+        )
+        .expect("zip entry");
+        zip.write_all(content).expect("zip write");
+    }
+    zip.finish().expect("zip finish").into_inner()
+}
+
+/// The container and package of an EPUB whose package is `OEBPS/content.opf`, with this
+/// manifest and spine.
+pub fn epub_package(manifest: &str, spine: &str) -> [(&'static str, String); 3] {
+    [
+        ("mimetype", "application/epub+zip".to_owned()),
+        (
+            "META-INF/container.xml",
+            r#"<?xml version="1.0"?>
+<container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles><rootfile full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/></rootfiles></container>"#
+                .to_owned(),
+        ),
+        (
+            "OEBPS/content.opf",
+            format!(
+                r#"<?xml version="1.0" encoding="UTF-8"?>
+<package xmlns="http://www.idpf.org/2007/opf" version="3.0" unique-identifier="id"><metadata xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>Test</dc:title></metadata><manifest>{manifest}</manifest><spine>{spine}</spine></package>"#
+            ),
+        ),
+    ]
+}
+
+fn xhtml(title: &str, body: &str) -> Vec<u8> {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE html>
+<html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops"><head><title>{title}</title><link rel="stylesheet" href="s.css"/><style>p {{ color: red }}</style></head><body>{body}</body></html>"#
+    )
+    .into_bytes()
+}
+
+/// A book of three chapters whose spine order differs from its manifest order, with a
+/// navigation document and a `linear="no"` item (both in the spine, neither read).
+fn three_chapter_epub() -> Vec<u8> {
+    let manifest = r#"<item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" properties="nav"/>
+<item id="c3" href="Text/chapter%203.xhtml" media-type="application/xhtml+xml"/>
+<item id="c1" href="Text/one.xhtml" media-type="application/xhtml+xml"/>
+<item id="notes" href="Text/notes.xhtml" media-type="application/xhtml+xml"/>
+<item id="c2" href="./Text/../Text/two.xhtml#start" media-type="application/xhtml+xml"/>
+<item id="css" href="s.css" media-type="text/css"/>"#;
+    let spine = r#"<itemref idref="nav"/><itemref idref="c1"/><itemref idref="notes" linear="no"/><itemref idref="c2"/><itemref idref="c3"/>"#;
+    let [mimetype, container, package] = epub_package(manifest, spine);
+    let nav = xhtml(
+        "Contents",
+        r#"<nav epub:type="toc"><ol><li><a href="Text/one.xhtml">Table of contents entry</a></li></ol></nav>"#,
+    );
+    let one = xhtml(
+        "Book One",
+        r#"<section><h1>The Beginning</h1><p>It was a dark night.<a id="p1"/> The <span class="x"/>wind howled.</p><script>alert('no')</script></section>"#,
+    );
+    let two = xhtml(
+        "Second &amp; last title",
+        r#"<p class="epigraph">An epigraph first.</p><h2>Middle Part</h2><p>Things happened.</p><div hidden="hidden">Hidden text.</div>"#,
+    );
+    let three = xhtml("", r#"<p>The end, without a heading.</p>"#);
+    let notes = xhtml("Notes", "<p>A pop-up note.</p>");
+    make_zip(&[
+        (mimetype.0, mimetype.1.as_bytes()),
+        (container.0, container.1.as_bytes()),
+        (package.0, package.1.as_bytes()),
+        ("OEBPS/nav.xhtml", &nav),
+        ("OEBPS/Text/chapter 3.xhtml", &three),
+        ("OEBPS/Text/one.xhtml", &one),
+        ("OEBPS/Text/two.xhtml", &two),
+        ("OEBPS/Text/notes.xhtml", &notes),
+        ("OEBPS/s.css", b"p { margin: 0 }"),
+    ])
+}
+
+#[test]
+fn epub_chapters_are_read_in_spine_order_with_a_marker_each() {
+    let dir = temp_dir();
+    let bytes = three_chapter_epub();
+    let doc = documents::extract(&write(dir.path(), "book.epub", &bytes)).expect("epub");
+    assert_eq!(doc.format, Format::Epub);
+    assert_eq!(
+        doc.text,
+        "The Beginning\n\nIt was a dark night. The wind howled.\n\n\
+         An epigraph first.\n\nMiddle Part\n\nThings happened.\n\n\
+         The end, without a heading."
+    );
+    // First heading; first heading though text precedes it; no heading and no title.
+    assert_eq!(labels(&doc), ["The Beginning", "Middle Part", "chapter 3"]);
+    assert!(doc.sections.iter().all(|s| s.kind == SectionKind::Heading));
+    assert_eq!(
+        section_text(&doc, "Middle Part").trim_end(),
+        "An epigraph first.\n\nMiddle Part\n\nThings happened."
+    );
+    for absent in [
+        "Table of contents entry",
+        "pop-up note",
+        "alert",
+        "Hidden",
+        "color",
+    ] {
+        assert!(!doc.text.contains(absent), "{absent} read: {}", doc.text);
+    }
+
+    // Sniffed without an extension.
+    let doc = documents::from_bytes("book", None, &bytes).expect("sniffed");
+    assert_eq!(doc.format, Format::Epub);
+}
+
+#[test]
+fn epub_chapter_without_heading_is_named_by_its_title() {
+    let manifest = r#"<item id="a" href="a.xhtml" media-type="application/xhtml+xml"/>"#;
+    let [mimetype, container, package] = epub_package(manifest, r#"<itemref idref="a"/>"#);
+    let a = xhtml("  The   Prologue &amp; more ", "<p>Once upon a time.</p>");
+    let bytes = make_zip(&[
+        (mimetype.0, mimetype.1.as_bytes()),
+        (container.0, container.1.as_bytes()),
+        (package.0, package.1.as_bytes()),
+        ("OEBPS/a.xhtml", &a),
+    ]);
+    let doc = documents::from_bytes("p.epub", Some("epub"), &bytes).expect("epub");
+    assert_eq!(doc.text, "Once upon a time.");
+    assert_eq!(labels(&doc), ["The Prologue & more"]);
+}
+
+#[test]
+fn epub_with_drm_broken_or_escaping_is_refused_clearly() {
+    let dir = temp_dir();
+    let manifest = r#"<item id="a" href="a.xhtml" media-type="application/xhtml+xml"/>"#;
+    let [mimetype, container, package] = epub_package(manifest, r#"<itemref idref="a"/>"#);
+    let a = xhtml("A", "<p>Scrambled.</p>");
+    let encryption = |uri: &str| {
+        format!(
+            r#"<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container" xmlns:enc="http://www.w3.org/2001/04/xmlenc#"><enc:EncryptedData><enc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"/><enc:CipherData><enc:CipherReference URI="{uri}"/></enc:CipherData></enc:EncryptedData></encryption>"#
+        )
+    };
+    let book = |encrypted: &str| {
+        make_zip(&[
+            (mimetype.0, mimetype.1.as_bytes()),
+            (container.0, container.1.as_bytes()),
+            ("META-INF/encryption.xml", encryption(encrypted).as_bytes()),
+            (package.0, package.1.as_bytes()),
+            ("OEBPS/a.xhtml", &a),
+            ("OEBPS/font.otf", b"obfuscated font"),
+        ])
+    };
+    let error = documents::extract(&write(dir.path(), "drm.epub", &book("OEBPS/a.xhtml")))
+        .expect_err("DRM");
+    assert!(
+        matches!(error, DocumentError::ProtectedEpub { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("protected by DRM: xgen-desk cannot read it"),
+        "{error}"
+    );
+    // An obfuscated font is not DRM: the book reads.
+    let doc = documents::extract(&write(dir.path(), "font.epub", &book("OEBPS/font.otf")))
+        .expect("font obfuscation only");
+    assert_eq!(doc.text, "Scrambled.");
+
+    // No container.xml.
+    let bytes = make_zip(&[
+        (mimetype.0, mimetype.1.as_bytes()),
+        (package.0, package.1.as_bytes()),
+        ("OEBPS/a.xhtml", &a),
+    ]);
+    let error = documents::extract(&write(dir.path(), "broken.epub", &bytes)).expect_err("broken");
+    assert!(
+        matches!(error, DocumentError::BrokenEpub { .. }),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("not a readable EPUB") && message.contains("META-INF/container.xml"),
+        "{message}"
+    );
+
+    // A chapter path that climbs out of the archive.
+    let manifest = r#"<item id="a" href="../../etc/passwd" media-type="application/xhtml+xml"/>"#;
+    let [mimetype, container, package] = epub_package(manifest, r#"<itemref idref="a"/>"#);
+    let bytes = make_zip(&[
+        (mimetype.0, mimetype.1.as_bytes()),
+        (container.0, container.1.as_bytes()),
+        (package.0, package.1.as_bytes()),
+    ]);
+    let error = documents::extract(&write(dir.path(), "escape.epub", &bytes)).expect_err("escape");
+    assert!(
+        error.to_string().contains("climbs out of the book"),
+        "{error}"
+    );
+
+    // Not a ZIP at all.
+    let error = documents::extract(&write(dir.path(), "text.epub", b"just text")).expect_err("x");
+    assert!(
+        matches!(error, DocumentError::BrokenEpub { .. }),
+        "{error:?}"
+    );
+}
+
+/// An ODT whose `office:text` holds `body`.
+pub fn make_odt(body: &str) -> Vec<u8> {
+    let content = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:dc="http://purl.org/dc/elements/1.1/" office:version="1.3"><office:automatic-styles><style:style xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0" style:name="P1" style:family="paragraph"/></office:automatic-styles><office:body><office:text>{body}</office:text></office:body></office:document-content>"#
+    );
+    make_zip(&[
+        ("mimetype", b"application/vnd.oasis.opendocument.text"),
+        ("content.xml", content.as_bytes()),
+        ("styles.xml", b"<office:document-styles/>"),
+    ])
+}
+
+#[test]
+fn odt_with_headings_a_table_spaces_comments_and_tracked_changes() {
+    let body = r#"<text:tracked-changes><text:changed-region text:id="ct1"><text:deletion><office:change-info><dc:creator>Ann</dc:creator></office:change-info><text:p>Deleted sentence.</text:p></text:deletion></text:changed-region></text:tracked-changes>
+<text:p text:style-name="Title">Quarterly report</text:p>
+<text:p text:style-name="P1">Sales  grew<text:s text:c="2"/>a lot.<office:annotation><dc:creator>Bob</dc:creator><text:p>Check this number.</text:p></office:annotation> Really.<text:change text:change-id="ct1"/></text:p>
+<text:h text:outline-level="1">Results</text:h>
+<table:table table:name="T"><table:table-column/><table:table-row><table:table-cell><text:p>Region</text:p></table:table-cell><table:table-cell><text:p>Sales</text:p></table:table-cell></table:table-row><table:table-row><table:table-cell><text:p>North</text:p></table:table-cell><table:table-cell><text:p>120</text:p></table:table-cell></table:table-row></table:table>
+<text:p>Tab<text:tab/>here, line<text:line-break/>break &amp; &#169;.</text:p>"#;
+    let dir = temp_dir();
+    let doc = documents::extract(&write(dir.path(), "report.odt", &make_odt(body))).expect("odt");
+    assert_eq!(doc.format, Format::Odt);
+    assert_eq!(
+        doc.text,
+        "Quarterly report\n\nSales grew  a lot. Really.\n\nResults\n\n\
+         Region | Sales\nNorth | 120\n\nTab\there, line\nbreak & ©."
+    );
+    assert_eq!(labels(&doc), ["Quarterly report", "Results"]);
+    assert_eq!(
+        section_text(&doc, "Results"),
+        "Results\n\nRegion | Sales\nNorth | 120\n\nTab\there, line\nbreak & ©."
+    );
+
+    // Sniffed without an extension; a spreadsheet stays refused; a broken one says so.
+    let doc = documents::from_bytes("report", None, &make_odt(body)).expect("sniffed");
+    assert_eq!(doc.format, Format::Odt);
+    let error = documents::extract(&write(dir.path(), "sheet.ods", b"PK")).expect_err("ods");
+    assert!(
+        matches!(error, DocumentError::Unsupported { .. }),
+        "{error:?}"
+    );
+    let bytes = make_zip(&[("mimetype", b"application/vnd.oasis.opendocument.text")]);
+    let error = documents::extract(&write(dir.path(), "empty.odt", &bytes)).expect_err("broken");
+    assert!(
+        matches!(error, DocumentError::BrokenOdt { .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("content.xml"), "{error}");
+}

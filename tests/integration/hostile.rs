@@ -19,7 +19,7 @@ use xgen_desk::isolate::IsolationError;
 use xgen_desk::summarize::{chunk_text, SummarizeError};
 
 use crate::common::temp_dir;
-use crate::documents::{docx_paragraph, make_docx, make_pdf};
+use crate::documents::{docx_paragraph, epub_package, make_docx, make_pdf, make_zip};
 
 /// Longer than this is a hang.
 const HANG: Duration = Duration::from_secs(20);
@@ -146,6 +146,88 @@ fn docx_zip_bomb_stops_at_the_xml_cap_in_bounded_memory() {
     assert!(
         matches!(error, DocumentError::BrokenDocx { .. }),
         "refused for what it is, within 1 GiB: {error:?}"
+    );
+}
+
+#[test]
+fn epub_spine_of_100_000_items_is_refused_quickly() {
+    // 100,000 chapters named in the spine, each a real file: reading them all would be a
+    // book of a hundred thousand parts; the spine is refused as soon as it passes 2,000.
+    let mut manifest = String::new();
+    let mut spine = String::new();
+    for i in 0..100_000 {
+        manifest.push_str(&format!(
+            r#"<item id="c{i}" href="c.xhtml" media-type="application/xhtml+xml"/>"#
+        ));
+        spine.push_str(&format!(r#"<itemref idref="c{i}"/>"#));
+    }
+    let [mimetype, container, package] = epub_package(&manifest, &spine);
+    let chapter = b"<html><body><h1>Again</h1><p>The same chapter.</p></body></html>";
+    let bytes = make_zip(&[
+        (mimetype.0, mimetype.1.as_bytes()),
+        (container.0, container.1.as_bytes()),
+        (package.0, package.1.as_bytes()),
+        ("OEBPS/c.xhtml", chapter),
+    ]);
+    eprintln!("spine of 100,000: {} bytes", bytes.len());
+    let dir = temp_dir();
+    let path = write(dir.path(), "spine.epub", &bytes);
+    let error = within("long spine, isolated", move || {
+        documents::extract_isolated(&path, &isolation(512))
+    })
+    .expect_err("refused");
+    assert!(
+        matches!(error, DocumentError::BrokenEpub { .. }),
+        "refused for what it is, within 512 MiB: {error:?}"
+    );
+    assert!(
+        error.to_string().contains("more than 2000 documents"),
+        "{error}"
+    );
+}
+
+#[test]
+fn odt_zip_bomb_stops_at_the_xml_cap_in_bounded_memory() {
+    // 130 MiB of content.xml in a small file: parsed while unpacked, refused at 128 MiB.
+    use zip::write::SimpleFileOptions;
+    let dir = temp_dir();
+    let path = dir.path().join("bomb.odt");
+    let file = std::fs::File::create(&path).expect("create");
+    let mut zip = zip::ZipWriter::new(file);
+    zip.start_file(
+        "mimetype",
+        SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored),
+    )
+    .expect("entry");
+    zip.write_all(b"application/vnd.oasis.opendocument.text")
+        .expect("write");
+    let options = SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(true);
+    zip.start_file("content.xml", options).expect("entry");
+    zip.write_all(b"<office:document-content xmlns:office=\"o\" xmlns:text=\"t\"><office:body><office:text><text:p>x</text:p><!--")
+        .expect("write");
+    let filler = vec![b'a'; 1 << 20];
+    for _ in 0..130 {
+        zip.write_all(&filler).expect("write");
+    }
+    zip.write_all(b"--></office:text></office:body></office:document-content>")
+        .expect("write");
+    zip.finish().expect("finish");
+    let size = std::fs::metadata(&path).expect("size").len();
+    assert!(size < 1 << 20, "a small file: {size} bytes");
+
+    let error = within("odt zip bomb, isolated", move || {
+        documents::extract_isolated(&path, &isolation(1024))
+    })
+    .expect_err("refused");
+    assert!(
+        matches!(error, DocumentError::BrokenOdt { .. }),
+        "refused for what it is, within 1 GiB: {error:?}"
+    );
+    assert!(
+        error.to_string().contains("unpacks to more than 128 MiB"),
+        "{error}"
     );
 }
 
