@@ -45,7 +45,7 @@ pub(crate) fn read(name: &str, bytes: &[u8], limits: &Limits) -> Result<Body, Do
         hit: false,
     };
     let mut reader = Reader::from_reader(BufReader::new(capped));
-    let result = parse(&mut reader, limits.max_text_chars);
+    let result = parse(&mut reader, &main, limits.max_text_chars);
     if reader.get_ref().get_ref().hit {
         return Err(broken(format!(
             "its {main} unpacks to more than {} MiB, far more than any real document: the file is damaged or built to exhaust memory",
@@ -275,6 +275,54 @@ impl State {
         }
     }
 
+    fn end_paragraph(&mut self) {
+        let text = std::mem::take(&mut self.paragraph);
+        let trimmed = text.trim();
+        if !self.tables.open.is_empty() {
+            if !trimmed.is_empty() {
+                self.tables.paragraph(trimmed);
+            }
+        } else {
+            let heading = self.style.as_deref().is_some_and(|s| {
+                let s = s.to_ascii_lowercase();
+                s.starts_with("heading") || s == "title" || s == "subtitle"
+            });
+            if heading && !trimmed.is_empty() {
+                self.out
+                    .mark(SectionKind::Heading, trimmed.replace('\n', " "));
+                self.out.block(trimmed, Sep::Paragraph);
+                self.out.separate(Sep::Paragraph);
+            } else {
+                self.out.block(trimmed, Sep::Paragraph);
+            }
+        }
+        // Reuse the allocation for the next paragraph.
+        self.paragraph = text;
+        self.paragraph.clear();
+    }
+
+    fn push_text(&mut self, text: &str) {
+        self.chars = self.chars.saturating_add(text.chars().count());
+        self.paragraph.push_str(text);
+    }
+
+    fn finish(mut self) -> Body {
+        // Text of a table the file never closed is still text.
+        while !self.tables.open.is_empty() {
+            if let Some(text) = self.tables.end_table() {
+                self.out.block(&text, Sep::Paragraph);
+            }
+        }
+        let mut body = self.out.finish();
+        if self.chars > self.max_chars {
+            body.overflow = true;
+            body.chars = body.chars.max(self.chars);
+        }
+        body
+    }
+}
+
+impl XmlText for State {
     /// Whether the text has passed the limit: reading can stop.
     fn full(&self) -> bool {
         self.chars > self.max_chars || self.out.is_full()
@@ -349,56 +397,10 @@ impl State {
         }
     }
 
-    fn end_paragraph(&mut self) {
-        let text = std::mem::take(&mut self.paragraph);
-        let trimmed = text.trim();
-        if !self.tables.open.is_empty() {
-            if !trimmed.is_empty() {
-                self.tables.paragraph(trimmed);
-            }
-        } else {
-            let heading = self.style.as_deref().is_some_and(|s| {
-                let s = s.to_ascii_lowercase();
-                s.starts_with("heading") || s == "title" || s == "subtitle"
-            });
-            if heading && !trimmed.is_empty() {
-                self.out
-                    .mark(SectionKind::Heading, trimmed.replace('\n', " "));
-                self.out.block(trimmed, Sep::Paragraph);
-                self.out.separate(Sep::Paragraph);
-            } else {
-                self.out.block(trimmed, Sep::Paragraph);
-            }
-        }
-        // Reuse the allocation for the next paragraph.
-        self.paragraph = text;
-        self.paragraph.clear();
-    }
-
-    fn push_text(&mut self, text: &str) {
-        self.chars = self.chars.saturating_add(text.chars().count());
-        self.paragraph.push_str(text);
-    }
-
     fn text(&mut self, text: &str) {
         if self.in_text {
             self.push_text(text);
         }
-    }
-
-    fn finish(mut self) -> Body {
-        // Text of a table the file never closed is still text.
-        while !self.tables.open.is_empty() {
-            if let Some(text) = self.tables.end_table() {
-                self.out.block(&text, Sep::Paragraph);
-            }
-        }
-        let mut body = self.out.finish();
-        if self.chars > self.max_chars {
-            body.overflow = true;
-            body.chars = body.chars.max(self.chars);
-        }
-        body
     }
 }
 
@@ -425,8 +427,30 @@ pub(crate) fn reference_text(r: &quick_xml::events::BytesRef<'_>) -> Option<Stri
     }
 }
 
-fn parse<R: std::io::BufRead>(reader: &mut Reader<R>, max_chars: usize) -> Result<Body, String> {
-    let mut state = State::new(max_chars);
+/// A reader of an office document's XML part, fed its events by [`read_events`].
+pub(crate) trait XmlText {
+    /// Whether the text has passed the limit: reading can stop.
+    fn full(&self) -> bool;
+    /// A start tag (`empty` for `<x/>`).
+    ///
+    /// # Errors
+    /// Why the document is refused (tables nested too deep).
+    fn start(&mut self, e: &BytesStart<'_>, empty: bool) -> Result<(), String>;
+    /// An end tag, by its local name.
+    fn end(&mut self, local: &[u8]);
+    /// Character data.
+    fn text(&mut self, text: &str);
+}
+
+/// Feeds the XML of `part` (named in errors) to `state` until its end or the text limit.
+///
+/// # Errors
+/// XML that is not well-formed, or what `state` refuses.
+pub(crate) fn read_events<R: std::io::BufRead>(
+    reader: &mut Reader<R>,
+    part: &str,
+    state: &mut impl XmlText,
+) -> Result<(), String> {
     let mut buf = Vec::new();
     while !state.full() {
         buf.clear();
@@ -434,7 +458,7 @@ fn parse<R: std::io::BufRead>(reader: &mut Reader<R>, max_chars: usize) -> Resul
             Ok(event) => event,
             Err(e) => {
                 return Err(format!(
-                    "word/document.xml is not well-formed XML at byte {}: {e}",
+                    "{part} is not well-formed XML at byte {}: {e}",
                     reader.error_position()
                 ))
             }
@@ -447,10 +471,7 @@ fn parse<R: std::io::BufRead>(reader: &mut Reader<R>, max_chars: usize) -> Resul
                 let text = t.xml10_content().map_err(|e| e.to_string())?;
                 state.text(&text);
             }
-            Event::CData(t) => {
-                let text = String::from_utf8_lossy(&t).into_owned();
-                state.text(&text);
-            }
+            Event::CData(t) => state.text(&String::from_utf8_lossy(&t)),
             Event::GeneralRef(r) => {
                 if let Some(text) = reference_text(&r) {
                     state.text(&text);
@@ -460,5 +481,15 @@ fn parse<R: std::io::BufRead>(reader: &mut Reader<R>, max_chars: usize) -> Resul
             _ => {}
         }
     }
+    Ok(())
+}
+
+fn parse<R: std::io::BufRead>(
+    reader: &mut Reader<R>,
+    part: &str,
+    max_chars: usize,
+) -> Result<Body, String> {
+    let mut state = State::new(max_chars);
+    read_events(reader, part, &mut state)?;
     Ok(state.finish())
 }

@@ -11,10 +11,10 @@
 
 use std::io::{BufReader, Cursor};
 
-use quick_xml::events::{BytesStart, Event};
+use quick_xml::events::BytesStart;
 use quick_xml::Reader;
 
-use super::docx::{attribute, reference_text, Capped, Tables, MAX_XML_BYTES};
+use super::docx::{attribute, read_events, Capped, Tables, XmlText, MAX_XML_BYTES};
 use super::{Body, DocumentError, Limits, SectionKind, Sep, TextBuilder};
 
 /// Most spaces one `text:s` stands for: a word processor writes a few; more is padding built
@@ -106,6 +106,49 @@ impl State {
         }
     }
 
+    fn end_paragraph(&mut self) {
+        let text = std::mem::take(&mut self.paragraph);
+        let trimmed = text.trim();
+        if !self.tables.open.is_empty() {
+            if !trimmed.is_empty() {
+                self.tables.paragraph(trimmed);
+            }
+        } else if self.kind == Kind::Heading && !trimmed.is_empty() {
+            self.out
+                .mark(SectionKind::Heading, trimmed.replace('\n', " "));
+            self.out.block(trimmed, Sep::Paragraph);
+            self.out.separate(Sep::Paragraph);
+        } else {
+            self.out.block(trimmed, Sep::Paragraph);
+        }
+        self.paragraph = text;
+        self.paragraph.clear();
+    }
+
+    fn push_text(&mut self, text: &str) {
+        if self.open_paragraphs == 0 {
+            return;
+        }
+        self.chars = self.chars.saturating_add(text.chars().count());
+        self.paragraph.push_str(text);
+    }
+
+    fn finish(mut self) -> Body {
+        while !self.tables.open.is_empty() {
+            if let Some(text) = self.tables.end_table() {
+                self.out.block(&text, Sep::Paragraph);
+            }
+        }
+        let mut body = self.out.finish();
+        if self.chars > self.max_chars {
+            body.overflow = true;
+            body.chars = body.chars.max(self.chars);
+        }
+        body
+    }
+}
+
+impl XmlText for State {
     fn full(&self) -> bool {
         self.chars > self.max_chars || self.out.is_full()
     }
@@ -186,33 +229,6 @@ impl State {
         }
     }
 
-    fn end_paragraph(&mut self) {
-        let text = std::mem::take(&mut self.paragraph);
-        let trimmed = text.trim();
-        if !self.tables.open.is_empty() {
-            if !trimmed.is_empty() {
-                self.tables.paragraph(trimmed);
-            }
-        } else if self.kind == Kind::Heading && !trimmed.is_empty() {
-            self.out
-                .mark(SectionKind::Heading, trimmed.replace('\n', " "));
-            self.out.block(trimmed, Sep::Paragraph);
-            self.out.separate(Sep::Paragraph);
-        } else {
-            self.out.block(trimmed, Sep::Paragraph);
-        }
-        self.paragraph = text;
-        self.paragraph.clear();
-    }
-
-    fn push_text(&mut self, text: &str) {
-        if self.open_paragraphs == 0 {
-            return;
-        }
-        self.chars = self.chars.saturating_add(text.chars().count());
-        self.paragraph.push_str(text);
-    }
-
     /// Character data: runs of white space count as one space, as OpenDocument says (`text:s`
     /// writes the others).
     fn text(&mut self, text: &str) {
@@ -234,56 +250,10 @@ impl State {
         }
         self.push_text(&collapsed);
     }
-
-    fn finish(mut self) -> Body {
-        while !self.tables.open.is_empty() {
-            if let Some(text) = self.tables.end_table() {
-                self.out.block(&text, Sep::Paragraph);
-            }
-        }
-        let mut body = self.out.finish();
-        if self.chars > self.max_chars {
-            body.overflow = true;
-            body.chars = body.chars.max(self.chars);
-        }
-        body
-    }
 }
 
 fn parse<R: std::io::BufRead>(reader: &mut Reader<R>, max_chars: usize) -> Result<Body, String> {
     let mut state = State::new(max_chars);
-    let mut buf = Vec::new();
-    while !state.full() {
-        buf.clear();
-        let event = match reader.read_event_into(&mut buf) {
-            Ok(event) => event,
-            Err(e) => {
-                return Err(format!(
-                    "content.xml is not well-formed XML at byte {}: {e}",
-                    reader.error_position()
-                ))
-            }
-        };
-        match event {
-            Event::Start(e) => state.start(&e, false)?,
-            Event::Empty(e) => state.start(&e, true)?,
-            Event::End(e) => state.end(e.local_name().as_ref()),
-            Event::Text(t) => {
-                let text = t.xml10_content().map_err(|e| e.to_string())?;
-                state.text(&text);
-            }
-            Event::CData(t) => {
-                let text = String::from_utf8_lossy(&t).into_owned();
-                state.text(&text);
-            }
-            Event::GeneralRef(r) => {
-                if let Some(text) = reference_text(&r) {
-                    state.text(&text);
-                }
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-    }
+    read_events(reader, "content.xml", &mut state)?;
     Ok(state.finish())
 }
