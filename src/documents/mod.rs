@@ -632,10 +632,12 @@ impl TextBuilder {
         self.push(&text[first_line..], sep);
     }
 
-    fn push(&mut self, text: &str, sep: Sep) {
+    /// Adds `text` as the next block, with the pending markers at its start; returns where it
+    /// starts in the text, or `None` when it was blank or over the limit.
+    fn push(&mut self, text: &str, sep: Sep) -> Option<usize> {
         self.separate(sep);
         if self.body.overflow || text.trim().is_empty() {
-            return;
+            return None;
         }
         let separator = match (self.body.text.is_empty(), self.pending_sep) {
             (true, _) => "",
@@ -648,7 +650,7 @@ impl TextBuilder {
         if self.chars > self.max_chars {
             self.body.overflow = true;
             self.body.chars = self.chars;
-            return;
+            return None;
         }
         self.body.text.push_str(separator);
         self.pending_sep = Sep::None;
@@ -661,6 +663,7 @@ impl TextBuilder {
             });
         }
         self.body.text.push_str(text);
+        Some(offset)
     }
 
     /// Appends a body read on its own (a chapter of a book) as the next block, after a blank
@@ -675,41 +678,19 @@ impl TextBuilder {
             self.body.chars = self.chars.saturating_add(body.chars);
             return;
         }
-        if body.text.is_empty() {
+        if body.text.trim().is_empty() {
             return;
         }
         self.body.warnings.extend(body.warnings);
-        let separator = if self.body.text.is_empty() {
-            ""
-        } else {
-            "\n\n"
-        };
-        self.chars = self
-            .chars
-            .saturating_add(separator.len() + body.text.chars().count());
-        if self.chars > self.max_chars {
-            self.body.overflow = true;
-            self.body.chars = self.chars;
-            return;
-        }
-        self.body.text.push_str(separator);
-        self.pending_sep = Sep::None;
-        let offset = self.body.text.len();
         self.pending_sections.extend(start);
-        for (kind, label) in self.pending_sections.drain(..) {
-            self.body.sections.push(Section {
-                offset,
-                kind,
-                label,
-            });
+        if let Some(offset) = self.push(&body.text, Sep::Paragraph) {
+            self.body
+                .sections
+                .extend(body.sections.into_iter().map(|s| Section {
+                    offset: offset + s.offset,
+                    ..s
+                }));
         }
-        self.body
-            .sections
-            .extend(body.sections.into_iter().map(|s| Section {
-                offset: offset + s.offset,
-                ..s
-            }));
-        self.body.text.push_str(&body.text);
     }
 
     /// Characters taken so far.
