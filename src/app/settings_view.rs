@@ -2,6 +2,7 @@
 
 use super::settings::{Preset, ThemeChoice};
 use super::{ModelState, XgenApp};
+use crate::engine::DraftMode;
 
 const CONTEXT_CHOICES: [Option<u32>; 5] = [None, Some(2048), Some(4096), Some(8192), Some(16384)];
 
@@ -50,10 +51,24 @@ pub(super) fn settings_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
                 ui.add(egui::Slider::new(&mut s.max_tokens, 16..=4096).logarithmic(true));
                 ui.end_row();
             });
-            ui.checkbox(
-                &mut app.settings.sampling.drafts,
-                "Draft from the document: faster replies that quote it (the wording can differ slightly)",
-            );
+            ui.horizontal(|ui| {
+                let label_id = ui.label("Drafts from the document").id;
+                let drafts = &mut app.settings.sampling.drafts;
+                egui::ComboBox::from_id_salt("drafts")
+                    .selected_text(draft_label(*drafts))
+                    .show_ui(ui, |ui| {
+                        for mode in DraftMode::ALL {
+                            ui.selectable_value(drafts, mode, draft_label(mode));
+                        }
+                    })
+                    .response
+                    .labelled_by(label_id)
+                    .on_hover_text(
+                        "Replies that quote the document check several of its tokens at once. \
+                         Auto does so only where it saves time and this computer computes the \
+                         same reply either way; On also where the wording can then differ slightly.",
+                    );
+            });
             ui.add_space(10.0);
 
             let context_label_id = ui.strong("Context size").id;
@@ -95,4 +110,14 @@ fn context_label(n: Option<u32>) -> String {
         || "Model default (up to 8K)".to_owned(),
         |n| format!("{} tokens", n),
     )
+}
+
+/// How the drafts setting reads in its menu.
+fn draft_label(mode: DraftMode) -> &'static str {
+    match mode {
+        DraftMode::Auto => "Auto: when it pays, same replies",
+        DraftMode::On => "On: when it pays, wording may differ slightly",
+        DraftMode::Off => "Off",
+        DraftMode::Always => "Always (for measurements)",
+    }
 }

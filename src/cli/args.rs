@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use crate::catalog::{self, QuantType};
-use crate::engine::{KvPrecision, LoadSettings, Planning, Sampling};
+use crate::engine::{DraftMode, KvPrecision, LoadSettings, Planning, Sampling};
 use crate::pipeline::SetupOptions;
 use crate::prompt::SummaryStyle;
 
@@ -310,10 +310,11 @@ pub struct SamplingArgs {
     /// Greedy decoding (reproducible).
     #[arg(long)]
     pub greedy: bool,
-    /// Draft tokens from the document and check them in batches (prompt-lookup decoding):
-    /// faster when the reply quotes the text; the wording can differ slightly.
-    #[arg(long)]
-    pub drafts: bool,
+    /// Drafts from the document, checked in batches (prompt-lookup decoding): auto (where they
+    /// pay and this machine computes the same reply either way), on (where they pay; the
+    /// wording can then differ slightly), off, or always (every draft found, for measuring).
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    pub drafts: DraftMode,
     /// Print no timings on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,

@@ -7,7 +7,7 @@ use anyhow::Result;
 use super::args::ModelArgs;
 use super::{open_engine, output};
 use crate::engine::hardware::peak_rss_bytes;
-use crate::engine::{Engine, GenerateRequest, Sampling, Timings};
+use crate::engine::{DraftMode, Engine, GenerateRequest, Sampling, Timings};
 
 /// What to measure.
 pub struct BenchArgs<'a> {
@@ -28,7 +28,11 @@ fn timed(engine: &Engine, tokens: Vec<i32>, max_tokens: u32) -> Result<Timings> 
     let finished = engine
         .generate(GenerateRequest::tokens(
             tokens,
-            Sampling::greedy(max_tokens),
+            // Plain decoding, as llama-bench measures it.
+            Sampling {
+                drafts: DraftMode::Off,
+                ..Sampling::greedy(max_tokens)
+            },
         ))
         .wait()?;
     Ok(finished.timings)

@@ -184,8 +184,16 @@ fn print_timings(timings: &Timings, quiet: bool) {
     if quiet {
         return;
     }
+    let drafts = if timings.drafted > 0 {
+        format!(
+            " · {} of {} drafted tokens kept",
+            timings.draft_accepted, timings.drafted
+        )
+    } else {
+        String::new()
+    };
     eprintln!(
-        "[prompt {} tokens ({} read, {:.1} tok/s) · first token {:.2} s · {} tokens at {:.1} tok/s]",
+        "[prompt {} tokens ({} read, {:.1} tok/s) · first token {:.2} s · {} tokens at {:.1} tok/s{drafts}]",
         timings.prompt_tokens,
         timings.prompt_evaluated,
         timings.prefill_tok_per_sec(),

@@ -34,9 +34,9 @@ pub use inference::Inference;
 pub use plan::{plan, plan_for_model, Hardware, ModelFacts, Plan, PlanError, PlanRequest};
 pub use remote_error::RemoteError;
 pub use request::{
-    EngineError, GenerateRequest, KvPrecision, LoadEvent, LoadSettings, ModelInfo, Planning,
-    PrereadEvent, PrereadRequest, PromptInput, ReplyEvent, RequestEvent, Sampling, StopReason,
-    Timings,
+    DraftMode, EngineError, GenerateRequest, KvPrecision, LoadEvent, LoadSettings, ModelInfo,
+    Planning, PrereadEvent, PrereadRequest, PromptInput, ReplyEvent, RequestEvent, Sampling,
+    StopReason, Timings,
 };
 pub use runtime::gpu_backend;
 pub use state_cache::{CachePrefix, StateCacheConfig};

@@ -109,11 +109,75 @@ pub struct Sampling {
     /// Most tokens to generate; also reserved in the context before the prompt is accepted.
     pub max_tokens: u32,
     /// Draft tokens from the prompt and check them in one batch (prompt-lookup decoding):
-    /// faster replies that quote the document. The model still chooses every token, but over
-    /// batched arithmetic that differs slightly from a token evaluated alone, so the wording
-    /// can differ from a reply without drafts (see `engine::worker::decode`).
+    /// faster replies that quote the document (see `engine::worker::decode`).
     #[serde(default)]
-    pub drafts: bool,
+    pub drafts: DraftMode,
+}
+
+/// When replies use drafts from the prompt (prompt-lookup decoding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DraftMode {
+    /// Never: one token per evaluation.
+    Off,
+    /// Where they pay and change nothing: only once this machine has been seen to compute a
+    /// token in a batch bit for bit like a token alone (checked as replies go), and only when
+    /// the measured cost of a batch and the acceptance so far say a draft saves time. The
+    /// reply is then token for token the one plain decoding gives.
+    #[default]
+    Auto,
+    /// Wherever the measured costs say they pay, also where a batched token is computed with
+    /// other kernels than a lone one: then a near-tie can go the other way and the wording can
+    /// differ slightly from plain decoding.
+    On,
+    /// Every draft found, as long as found, whatever it costs: for measuring how often drafts
+    /// are kept (benchmarks, tests). Not offered in the app.
+    Always,
+}
+
+impl DraftMode {
+    /// The modes a person chooses from, in the order a menu lists them.
+    pub const ALL: [Self; 3] = [Self::Auto, Self::On, Self::Off];
+
+    /// The word the CLI and the settings use.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Auto => "auto",
+            Self::On => "on",
+            Self::Always => "always",
+        }
+    }
+}
+
+impl std::str::FromStr for DraftMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .chain([Self::Always])
+            .find(|mode| mode.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| format!("unknown draft mode {s:?} (expected auto, on or off)"))
+    }
+}
+
+impl<'de> Deserialize<'de> for DraftMode {
+    /// Also reads the settings of earlier versions, where drafts were a switch that was off by
+    /// default: on stays on; off becomes auto, which never changes a reply.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Switch(bool),
+            Mode(String),
+        }
+        match Stored::deserialize(deserializer)? {
+            Stored::Switch(true) => Ok(Self::On),
+            Stored::Switch(false) => Ok(Self::Auto),
+            Stored::Mode(name) => name.parse().map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 impl Default for Sampling {
@@ -126,7 +190,7 @@ impl Default for Sampling {
             repeat_last_n: 64,
             seed: 0x5EED,
             max_tokens: 512,
-            drafts: false,
+            drafts: DraftMode::Auto,
         }
     }
 }
@@ -292,6 +356,11 @@ pub struct Timings {
     /// Drafted tokens the model agreed with (each saved one evaluation).
     #[serde(default)]
     pub draft_accepted: usize,
+    /// Whether this engine has been seen to compute a token in a batch bit for bit like a
+    /// token alone (what [`DraftMode::Auto`] needs), as known at the end of the reply; `None`
+    /// while it was never checked.
+    #[serde(default)]
+    pub batch_exact: Option<bool>,
 }
 
 impl Timings {

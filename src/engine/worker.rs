@@ -23,6 +23,7 @@ use super::{
 use crate::prompt::{self, Message, PromptFormat, PromptPiece};
 
 mod decode;
+mod drafts;
 mod prefix;
 mod preread;
 
@@ -258,6 +259,7 @@ fn serve(
         cached: Vec::new(),
         n_batch: settings.n_batch.max(1) as usize,
         batch: LlamaBatch::new(settings.n_batch.max(1) as usize, 1),
+        drafts: drafts::DraftState::default(),
     };
     // A document read ahead advances one batch at a time while no command waits, so any
     // request takes the engine within one batch and reading goes on after it.
@@ -352,6 +354,8 @@ struct Session<'m> {
     n_batch: usize,
     /// Reused for every decode: no allocation per generated token.
     batch: LlamaBatch<'static>,
+    /// What drafts cost and whether they are exact here, learned while generating.
+    drafts: drafts::DraftState,
 }
 
 impl Session<'_> {

@@ -1,43 +1,36 @@
 //! The per-token loop, with drafts from the prompt (prompt-lookup decoding).
 //!
-//! Summaries and answers about a document repeat runs of its tokens. After each token, the last
-//! few tokens are looked up in everything the model has seen (prompt and reply); when they
-//! occurred before, the tokens that followed are proposed as a draft and evaluated in one batch
-//! together with the token just chosen. The model's own choice at each drafted position is then
-//! drawn the way plain decoding draws it (argmax, or the sampler with its random state, the
-//! same numbers in the same order), and drafts are kept only while they equal that choice. The
-//! cache is trimmed back to what was kept.
+//! Summaries and answers about a document repeat runs of its tokens. After each token, the
+//! longest suffix of what the model has seen (prompt and reply) is looked up further back; the
+//! tokens that followed it there are a draft, evaluated in one batch together with the token
+//! just chosen. The model's own choice at each drafted position is then drawn the way plain
+//! decoding draws it (argmax, or the sampler with its random state, the same numbers in the
+//! same order), and drafts are kept only while they equal that choice. The cache is trimmed
+//! back to what was kept. Whether and how much to draft is decided per step from measured
+//! costs and acceptance (`drafts`).
 //!
-//! The decision rule is plain decoding's, but not the arithmetic: llama.cpp computes a token's
-//! logits with other kernels when it shares a batch (tinyBLAS tiles, flash attention without
-//! the single-token split of the cache), and the results differ by up to about 0.5 logits on
-//! SmolLM2. Near-ties can then go the other way and the wording drifts from there, so drafts are
-//! opt-in (`Sampling::drafts`) and a drafted reply is reproducible but not always identical to a
-//! plain one. Making each row of a batch compute like a lone token would cost what the batch
-//! saves (`n_ubatch` 1), so no exact variant exists on these kernels.
+//! The decision rule is plain decoding's, but the arithmetic need not be: llama.cpp may compute
+//! a token in a batch with other kernels than a token alone (on the CPU, attention over an f16
+//! cache splits a lone token's cache across threads and a batch's rows not; tinyBLAS tiles
+//! batches of some types). Then a near-tie can go the other way and the wording drifts from
+//! there. [`DraftMode::Auto`] therefore checks, once per range of cache depths, that the first
+//! row of a verify batch comes out bit for bit like the same token evaluated alone, and drafts
+//! only where it did; when it did not, that step is evaluated again alone and drafts stop for
+//! the engine's life. With the same cache contents and the same logits at every step, the
+//! reply is the one plain decoding gives, token for token.
 
 use std::time::Instant;
 
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
+use super::drafts::{self, Acceptance, Lookup, Shadow};
 use super::{argmax, Session};
 use crate::engine::{
-    EngineError, GenerateRequest, Outbox, PromptInput, ReplyEvent, StopReason, StopScanner, Timings,
+    DraftMode, EngineError, GenerateRequest, Outbox, PromptInput, ReplyEvent, StopReason,
+    StopScanner, Timings,
 };
 use crate::prompt::{self, PromptFormat};
-
-/// Longest n-gram looked up; longer matches are rarer and no better at predicting.
-const MAX_NGRAM: usize = 4;
-/// Shortest n-gram that may propose a draft: a single repeated token predicts too little to pay
-/// for the wider batch.
-const MIN_NGRAM: usize = 2;
-/// Most tokens drafted at once.
-const MAX_DRAFT: usize = 12;
-/// Tokens drafted at once when a reply starts.
-const START_DRAFT: usize = 6;
-/// How far back (in tokens) a draft is looked up.
-const LOOKUP_WINDOW: usize = 16_384;
 
 /// Where the next token comes from.
 enum Next {
@@ -53,32 +46,14 @@ enum Emitted {
     Stop(StopReason),
 }
 
-/// Proposes up to `max` tokens that followed the most recent earlier occurrence of the longest
-/// suffix of `history` (between [`MIN_NGRAM`] and [`MAX_NGRAM`] tokens).
-pub(super) fn lookup_draft(history: &[LlamaToken], max: usize) -> Vec<LlamaToken> {
-    if max == 0 {
-        return Vec::new();
-    }
-    let start = history.len().saturating_sub(LOOKUP_WINDOW);
-    let window = &history[start..];
-    for n in (MIN_NGRAM..=MAX_NGRAM).rev() {
-        if window.len() <= n {
-            continue;
-        }
-        let suffix = &window[window.len() - n..];
-        // The most recent earlier occurrence, not overlapping the suffix itself.
-        let found = (0..window.len() - n)
-            .rev()
-            .find(|&at| &window[at..at + n] == suffix);
-        if let Some(at) = found {
-            let from = at + n;
-            let to = (from + max).min(window.len());
-            if from < to {
-                return window[from..to].to_vec();
-            }
-        }
-    }
-    Vec::new()
+/// What the step after a chosen token evaluates.
+struct Plan {
+    /// The draft to verify with it (empty: the token alone).
+    draft: Vec<LlamaToken>,
+    /// Its kind, for the acceptance counts.
+    kind: usize,
+    /// First compare a lone evaluation of the token with the batch's first row.
+    check: bool,
 }
 
 /// The token streaming of one reply: UTF-8 assembly, stop markers, counting.
@@ -117,7 +92,11 @@ impl Session<'_> {
         };
         let reserved = request.sampling.max_tokens as usize;
         let n_ctx = self.ctx.n_ctx() as usize;
-        let mut draft_len = START_DRAFT;
+        let mode = request.sampling.drafts;
+        let mut acceptance = Acceptance::default();
+        let mut shadow: Option<Shadow> = None;
+        let mut quoting = false;
+        let mut history = Vec::new();
         let mut next = Next::Logits(-1);
         let mut first_token_at = None;
         let reason = 'reply: loop {
@@ -128,6 +107,11 @@ impl Session<'_> {
                 Next::Drawn(token) => token,
                 Next::Logits(index) => self.choose(&mut sampler, greedy, index),
             };
+            if let Some(pending) = &mut shadow {
+                if !pending.observe(token, &mut acceptance) {
+                    shadow = None;
+                }
+            }
             if first_token_at.is_none() {
                 let now = Instant::now();
                 first_token_at = Some(now);
@@ -143,35 +127,56 @@ impl Session<'_> {
                 break StopReason::ContextFull;
             }
             // The token just chosen goes into the cache, with a draft behind it when the reply
-            // so far repeats something seen before.
+            // so far repeats something seen before and the draft is expected to pay.
             let room = (n_ctx - self.cached.len() - 2)
                 .min(reserved - timings.generated_tokens)
                 .min(self.n_batch - 1);
-            let draft = if request.sampling.drafts {
-                let mut history = self.cached.clone();
-                history.push(token);
-                lookup_draft(&history, draft_len.min(room))
+            let found = if mode == DraftMode::Off {
+                None
             } else {
-                Vec::new()
+                history.clear();
+                history.extend_from_slice(&self.cached);
+                history.push(token);
+                drafts::lookup_draft(&history, room.min(drafts::MAX_DRAFT))
             };
-            if draft.is_empty() {
-                if let Err(error) = self.evaluate(&[token], &mut |_| true) {
+            let plan = found.and_then(|lookup| {
+                self.plan_draft(mode, lookup, quoting, &acceptance, &mut shadow)
+            });
+            let Some(plan) = plan else {
+                quoting = false;
+                if let Err(error) = self.evaluate_timed(token) {
                     self.clear_cache();
                     return Err(error);
                 }
                 next = Next::Logits(-1);
                 continue;
-            }
+            };
+            shadow = None;
             let base = self.cached.len();
-            if let Err(error) = self.evaluate_all_logits(token, &draft) {
-                self.clear_cache();
-                return Err(error);
+            let verified = if plan.check {
+                self.check_exactness(token, &plan.draft)
+            } else {
+                self.evaluate_all_logits(token, &plan.draft).map(|()| true)
+            };
+            match verified {
+                Err(error) => {
+                    self.clear_cache();
+                    return Err(error);
+                }
+                Ok(false) => {
+                    // The batch computed the token otherwise than plain decoding does: the
+                    // check left the cache as plain decoding leaves it.
+                    quoting = false;
+                    next = Next::Logits(-1);
+                    continue;
+                }
+                Ok(true) => {}
             }
             timings.draft_steps += 1;
-            timings.drafted += draft.len();
+            timings.drafted += plan.draft.len();
             let mut kept = 0;
-            next = Next::Logits(i32::try_from(draft.len()).unwrap_or(i32::MAX));
-            for (i, &drafted) in draft.iter().enumerate() {
+            next = Next::Logits(i32::try_from(plan.draft.len()).unwrap_or(i32::MAX));
+            for (i, &drafted) in plan.draft.iter().enumerate() {
                 if reply.cancelled() {
                     self.truncate_cache(base + 1 + kept);
                     break 'reply StopReason::Cancelled;
@@ -194,13 +199,10 @@ impl Session<'_> {
                 }
             }
             self.truncate_cache(base + 1 + kept);
-            // Longer drafts while they are kept whole, shorter after a miss.
-            draft_len = if kept == draft.len() {
-                (draft_len * 2).min(MAX_DRAFT)
-            } else {
-                (kept + 1).clamp(2, MAX_DRAFT)
-            };
+            quoting = kept == plan.draft.len();
+            acceptance.record(plan.kind, (kept + 1).min(plan.draft.len()), kept);
         };
+        timings.batch_exact = self.drafts.exactness.known();
         let tail = stream.scanner.finish();
         if !tail.is_empty() {
             reply.send(ReplyEvent::Text(tail));
@@ -257,12 +259,97 @@ impl Session<'_> {
         Emitted::Continue
     }
 
-    /// Evaluates `token` and `draft` in one batch with logits at every position.
+    /// Decides what follows `lookup` in this step: a draft to verify (with the exactness check
+    /// first where [`DraftMode::Auto`] needs it), or nothing, leaving the draft to be compared
+    /// with the coming tokens at no cost.
+    fn plan_draft(
+        &self,
+        mode: DraftMode,
+        lookup: Lookup,
+        quoting: bool,
+        acceptance: &Acceptance,
+        shadow: &mut Option<Shadow>,
+    ) -> Option<Plan> {
+        let kind = drafts::kind(lookup.matched, quoting);
+        let depth = self.cached.len();
+        let exactness = &self.drafts.exactness;
+        let mut len = match mode {
+            DraftMode::Off => 0,
+            DraftMode::Always => lookup.tokens.len(),
+            DraftMode::Auto if exactness.differs() => 0,
+            DraftMode::Auto | DraftMode::On => drafts::best_length(
+                acceptance.chance(kind),
+                &self.drafts.costs,
+                lookup.tokens.len(),
+            ),
+        };
+        // Auto checks each range of depths once, on the first draft found there.
+        let check = mode == DraftMode::Auto && exactness.unchecked(depth);
+        if check {
+            len = len.max(1);
+        }
+        if len == 0 {
+            if shadow.is_none() {
+                *shadow = Some(Shadow::new(lookup, kind));
+            }
+            return None;
+        }
+        let mut draft = lookup.tokens;
+        draft.truncate(len);
+        Some(Plan { draft, kind, check })
+    }
+
+    /// Evaluates `token` alone, then again in a batch with `draft`, and compares the logits of
+    /// the two; records what it found. Returns `true` with the batch evaluated (logits at every
+    /// position) when they are the same; `false` with the cache as plain decoding leaves it
+    /// (the token alone evaluated, its logits ready) when they differ.
+    fn check_exactness(
+        &mut self,
+        token: LlamaToken,
+        draft: &[LlamaToken],
+    ) -> Result<bool, EngineError> {
+        let depth = self.cached.len();
+        self.evaluate_timed(token)?;
+        let alone = self.ctx.get_logits_ith(-1).to_vec();
+        self.truncate_cache(depth);
+        if self.cached.len() != depth {
+            return Err(EngineError::Decode(
+                "could not remove a checked token from the cache".into(),
+            ));
+        }
+        self.evaluate_all_logits(token, draft)?;
+        let batched = self.ctx.get_logits_ith(0);
+        let same = alone.len() == batched.len()
+            && alone
+                .iter()
+                .zip(batched)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+        self.drafts.exactness.record(depth, same);
+        if !same {
+            self.truncate_cache(depth);
+            self.evaluate_timed(token)?;
+        }
+        Ok(same)
+    }
+
+    /// Evaluates `token` alone, timing it for the draft costs.
+    fn evaluate_timed(&mut self, token: LlamaToken) -> Result<(), EngineError> {
+        let started = Instant::now();
+        self.evaluate(&[token], &mut |_| true)?;
+        // A GPU may still be computing when `decode` returns.
+        self.ctx.synchronize();
+        self.drafts.costs.record(1, started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// Evaluates `token` and `draft` in one batch with logits at every position, timing it for
+    /// the draft costs.
     fn evaluate_all_logits(
         &mut self,
         token: LlamaToken,
         draft: &[LlamaToken],
     ) -> Result<(), EngineError> {
+        let started = Instant::now();
         let batch = &mut self.batch;
         batch.clear();
         let start = self.cached.len();
@@ -275,38 +362,12 @@ impl Session<'_> {
         self.ctx
             .decode(batch)
             .map_err(|e| EngineError::Decode(e.to_string()))?;
+        self.ctx.synchronize();
         self.cached.push(token);
         self.cached.extend_from_slice(draft);
+        self.drafts
+            .costs
+            .record(draft.len() + 1, started.elapsed().as_secs_f64());
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tokens(ids: &[i32]) -> Vec<LlamaToken> {
-        ids.iter().copied().map(LlamaToken).collect()
-    }
-
-    #[test]
-    fn a_repeated_ngram_proposes_what_followed_it() {
-        let history = tokens(&[1, 2, 3, 4, 5, 6, 9, 2, 3]);
-        assert_eq!(lookup_draft(&history, 3), tokens(&[4, 5, 6]));
-        assert_eq!(lookup_draft(&history, 10), tokens(&[4, 5, 6, 9, 2, 3]));
-    }
-
-    #[test]
-    fn the_longest_and_most_recent_match_wins() {
-        // "7 2 3" occurred twice: the last time it was followed by 8.
-        let history = tokens(&[7, 2, 3, 5, 1, 7, 2, 3, 8, 0, 7, 2, 3]);
-        assert_eq!(lookup_draft(&history, 1), tokens(&[8]));
-    }
-
-    #[test]
-    fn a_single_repeated_token_is_not_enough() {
-        let history = tokens(&[5, 1, 2, 3, 4, 5]);
-        assert!(lookup_draft(&history, 4).is_empty());
-        assert!(lookup_draft(&tokens(&[1, 2, 1, 2]), 0).is_empty());
     }
 }

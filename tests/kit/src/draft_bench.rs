@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use xgen_desk::engine::hardware::default_threads;
 use xgen_desk::engine::{
-    runtime, CachePrefix, Engine, EngineError, GenerateRequest, Sampling, Timings,
+    runtime, CachePrefix, DraftMode, Engine, EngineError, GenerateRequest, Sampling, Timings,
 };
 use xgen_desk::prompt::{document_len, document_turn, summarize_request, Message, SummaryStyle};
 
@@ -222,13 +222,17 @@ pub fn generation(
     documents: &[BenchDocument],
     summary_tokens: u32,
     answer_tokens: u32,
+    mode: DraftMode,
     on_pair: &mut dyn FnMut(&DraftPair),
 ) -> Result<DraftFigures, EngineError> {
     // One unmeasured reply: the first one pays for page faults and allocations.
     engine
         .generate(GenerateRequest::chat(
             vec![Message::user("Say hello.")],
-            Sampling::greedy(8),
+            Sampling {
+                drafts: DraftMode::Off,
+                ..Sampling::greedy(8)
+            },
         ))
         .wait()?;
     let mut figures = DraftFigures {
@@ -260,11 +264,14 @@ pub fn generation(
                 engine
                     .generate(GenerateRequest::chat(
                         vec![Message::user(document_turn(&doc.text, "Z"))],
-                        Sampling::greedy(1),
+                        Sampling {
+                            drafts: DraftMode::Off,
+                            ..Sampling::greedy(1)
+                        },
                     ))
                     .wait()?;
                 let sampling = Sampling {
-                    drafts,
+                    drafts: if drafts { mode } else { DraftMode::Off },
                     ..Sampling::greedy(max_tokens)
                 };
                 // The document stays in the live cache from one request to the next.

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use xgen_desk::backend::Backend;
 use xgen_desk::cli::args::{ModelArgs, ServerArgs};
-use xgen_desk::engine::{Engine, ModelInfo, PlanRequest, Planning, Sampling};
+use xgen_desk::engine::{DraftMode, Engine, ModelInfo, PlanRequest, Planning, Sampling};
 use xgen_desk::remote::RemoteEngine;
 use xgen_testkit::{draft_bench, engine_bench, preread_bench, summary_bench};
 
@@ -92,6 +92,9 @@ enum DevCommand {
         /// decoding then splits no attention across threads, unlike a verify batch.
         #[arg(long)]
         no_flash: bool,
+        /// The draft mode measured against plain decoding: auto (exact, where it pays) or on.
+        #[arg(long, default_value = "auto")]
+        mode: DraftMode,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -209,13 +212,14 @@ fn run(command: DevCommand) -> Result<()> {
             summary_tokens,
             answer_tokens,
             no_flash,
+            mode,
             model,
         } => bench_drafts(
             &docs,
             synthetic_tokens,
             max_doc_tokens,
             (summary_tokens, answer_tokens),
-            no_flash,
+            (no_flash, mode),
             &model,
         ),
         DevCommand::BenchVerify {
@@ -338,7 +342,7 @@ fn bench_drafts(
     synthetic_tokens: usize,
     max_doc_tokens: usize,
     (summary_tokens, answer_tokens): (u32, u32),
-    no_flash: bool,
+    (no_flash, mode): (bool, DraftMode),
     model: &ModelArgs,
 ) -> Result<()> {
     let path = model.resolve_model()?;
@@ -424,6 +428,7 @@ fn bench_drafts(
         &documents,
         summary_tokens,
         answer_tokens,
+        mode,
         &mut |p| {
             let (plain, drafts) = (
                 p.plain.generation_tok_per_sec(),
@@ -490,6 +495,20 @@ fn bench_drafts(
             t.draft_steps
         );
     }
+    let exact = figures
+        .pairs
+        .iter()
+        .rev()
+        .find_map(|p| p.drafts.batch_exact);
+    println!(
+        "drafts {}; a batched token computed bit for bit like a lone one: {}",
+        mode.name(),
+        match exact {
+            Some(true) => "yes",
+            Some(false) => "no (auto drafts nothing after the check)",
+            None => "not checked",
+        }
+    );
     println!("{}", serde_json::to_string(&figures)?);
     Ok(())
 }
