@@ -165,10 +165,15 @@ fn messages_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
                     ui.horizontal(|ui| {
                         if let Some(stats) = &message.stats {
                             ui.weak(format!(
-                                "{:.2} s to first token · {:.1} tok/s · {} tokens{}",
+                                "{:.2} s to first token · {:.1} tok/s · {} tokens{}{}",
                                 stats.ttft_secs,
                                 stats.tok_per_sec,
                                 stats.tokens,
+                                if stats.drafted_kept > 0 {
+                                    format!(" ({} from drafts)", thousands(stats.drafted_kept))
+                                } else {
+                                    String::new()
+                                },
                                 if stats.prompt_evaluated < stats.prompt_tokens {
                                     format!(
                                         " · {} of {} prompt tokens from cache",

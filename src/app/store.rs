@@ -122,6 +122,9 @@ pub struct ReplyStats {
     pub prompt_evaluated: usize,
     /// Prompt tokens in all.
     pub prompt_tokens: usize,
+    /// Generated tokens that came from drafts the model agreed with.
+    #[serde(default)]
+    pub drafted_kept: usize,
 }
 
 impl From<&Timings> for ReplyStats {
@@ -132,6 +135,7 @@ impl From<&Timings> for ReplyStats {
             tokens: t.generated_tokens,
             prompt_evaluated: t.prompt_evaluated,
             prompt_tokens: t.prompt_tokens,
+            drafted_kept: t.draft_accepted,
         }
     }
 }

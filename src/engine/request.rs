@@ -557,3 +557,34 @@ pub enum EngineError {
     #[error(transparent)]
     Remote(#[from] RemoteError),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draft_modes_read_from_words_and_from_earlier_switches() {
+        let read = |json: &str| serde_json::from_str::<DraftMode>(json);
+        assert_eq!(read("\"auto\"").ok(), Some(DraftMode::Auto));
+        assert_eq!(read("\"on\"").ok(), Some(DraftMode::On));
+        assert_eq!(read("\"off\"").ok(), Some(DraftMode::Off));
+        assert_eq!(read("true").ok(), Some(DraftMode::On));
+        assert_eq!(read("false").ok(), Some(DraftMode::Auto));
+        assert!(read("\"sometimes\"").is_err());
+        assert_eq!(
+            serde_json::to_string(&DraftMode::Auto).ok().as_deref(),
+            Some("\"auto\"")
+        );
+        // Sampling saved before drafts existed, and with the earlier switch.
+        let mut old = serde_json::to_value(Sampling::default()).expect("to JSON");
+        if let Some(fields) = old.as_object_mut() {
+            fields.remove("drafts");
+        }
+        let sampling: Sampling = serde_json::from_value(old.clone()).expect("without drafts");
+        assert_eq!(sampling.drafts, DraftMode::Auto);
+        old["drafts"] = serde_json::Value::Bool(true);
+        let sampling: Sampling = serde_json::from_value(old).expect("with the switch");
+        assert_eq!(sampling.drafts, DraftMode::On);
+        assert_eq!(" Always ".parse::<DraftMode>(), Ok(DraftMode::Always));
+    }
+}
