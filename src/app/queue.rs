@@ -479,17 +479,17 @@ impl Queue {
         self.dirty = true;
     }
 
-    /// While a summary is written, reads the next read file into a spare server slot (see
-    /// [`Ahead`]); one file at a time.
+    /// While a summary is written, reads the next read file ahead: into a spare server slot,
+    /// or into a second context of the local engine (see [`Ahead`]); one file at a time.
     fn read_ahead(&mut self, model: &ModelSlot, settings: &Settings) {
         if let Some(ahead) = self.ahead.as_mut() {
-            if let Some((done, total)) = ahead.poll() {
+            if let Some(detail) = ahead.poll() {
                 if let Some(item) = self
                     .items
                     .iter_mut()
                     .find(|i| i.id == ahead.id && i.status == QueueStatus::Read)
                 {
-                    item.detail = format!("Read ahead on the server: {done} of {total} tokens");
+                    item.detail = detail;
                 }
             }
             if !ahead.is_finished() {

@@ -65,7 +65,8 @@ impl Running {
         let options = SummarizeOptions::new(style, max_tokens);
         let sampling = settings.sampling.clone();
         let job = Job::spawn("xgen-queue-summarize", waker, move |r| {
-            let mut model = EngineModel::new(&*engine, n_ctx, sampling);
+            let mut model =
+                EngineModel::new(&*engine, n_ctx, sampling).with_document(&document, style);
             model.on_prefill = Some(Box::new(|done, total| {
                 r.send(Msg::Prefill(done, total), true);
             }));
@@ -238,51 +239,55 @@ impl Running {
 
 /// The next file of the queue, read ahead while the file before it is written.
 ///
-/// Only where requests are answered side by side (a server with several slots): the summary
-/// being written holds one slot, and another reads the next file's one-pass prompt up to the
-/// end of its document, so that its summary then reads only the request (llama-server gives a
-/// request the slot whose cache shares most with it). The local engine has one context, and
-/// the summary being written uses it: there the next file is only extracted ahead
-/// ([`super::queue`]), as a second context would take the cores the summary runs on. A
-/// document longer than a slot ends at once, having read nothing (it is read in parts).
+/// Where requests are answered side by side (a server with several slots), the summary being
+/// written holds one slot and another reads the next file's one-pass prompt up to the end of
+/// its document, so that its summary then reads only the request (llama-server gives a request
+/// the slot whose cache shares most with it). The local engine reads it in a second context of
+/// its own, between the steps of the summary being written, where memory allows
+/// ([`crate::engine::Engine::preread_alongside`]), and hands it over through the disk state
+/// cache. A document longer than the context ends at once, having read nothing (it is read in
+/// parts).
 pub(crate) struct Ahead {
     pub(crate) id: u64,
     handle: PrereadHandle,
 }
 
 impl Ahead {
-    /// Starts reading `document` (file `id`) ahead, where `engine` answers several requests
-    /// at once; `None` where it does not.
+    /// Starts reading `document` (file `id`) ahead: in a second context of the local engine,
+    /// or on a server that answers several requests at once; `None` on one that does not.
     pub(crate) fn start(
         id: u64,
         document: &Document,
         engine: &Backend,
         style: SummaryStyle,
     ) -> Option<Self> {
-        if engine.parallel_slots() < 2 {
-            return None;
-        }
-        let handle = engine.preread(PrereadRequest {
+        let request = PrereadRequest {
             messages: summarize::single_pass_messages(document, style),
             prefix: CachePrefix::Document {
                 message: 0,
                 bytes: document_len(&document.text),
             },
-        });
+        };
+        let handle = match engine {
+            Backend::Local(engine) => engine.preread_alongside(request),
+            _ if engine.parallel_slots() >= 2 => engine.preread(request),
+            _ => return None,
+        };
         Some(Self { id, handle })
     }
 
-    /// The tokens read so far and in all, from what arrived since the last call. A failure
-    /// only ends the reading ahead: the summary reads the document itself.
-    pub(crate) fn poll(&mut self) -> Option<(usize, usize)> {
+    /// What to show for the file from what arrived since the last call: the tokens read so far
+    /// and in all, or why it is not read ahead (not enough memory for a second context, …).
+    /// A failure only ends the reading ahead: the summary reads the document itself.
+    pub(crate) fn poll(&mut self) -> Option<String> {
         let mut last = None;
         while let Ok(Some(event)) = self.handle.try_recv() {
-            match event {
+            last = Some(match event {
                 PrereadEvent::Progress { done, total } | PrereadEvent::Done { done, total, .. } => {
-                    last = Some((done, total));
+                    format!("Read ahead: {done} of {total} tokens")
                 }
-                PrereadEvent::Failed(_) => {}
-            }
+                PrereadEvent::Failed(error) => format!("Not read ahead: {error}"),
+            });
         }
         last
     }

@@ -58,6 +58,10 @@ pub(crate) enum Command {
         request: PrereadRequest,
         reply: Outbox<PrereadEvent>,
     },
+    PrereadAlongside {
+        request: PrereadRequest,
+        reply: Outbox<PrereadEvent>,
+    },
     Tokenize {
         input: TokenizeInput,
         reply: mpsc::Sender<Result<Vec<i32>, EngineError>>,
@@ -303,6 +307,20 @@ impl Engine {
     pub fn preread(&self, request: PrereadRequest) -> PrereadHandle {
         let (reply, handle) = self.request();
         self.send(Command::Preread { request, reply });
+        handle
+    }
+
+    /// Reads a document ahead in a second context of its own, alongside the requests that use
+    /// the main one: between the steps of a reply (taking about as much time as the reply, so
+    /// it is written at about half speed meanwhile) and at full speed when nothing else is to be
+    /// done. For the next file of a queue while a summary is written. Only where memory allows a
+    /// second KV cache the size of the document, and where the disk state cache is configured:
+    /// the state read goes there, and a request about the document (its
+    /// [`CachePrefix`]) finishes the reading first and then loads it. Otherwise it ends at once
+    /// with `Failed` saying why. A new one replaces the one under way.
+    pub fn preread_alongside(&self, request: PrereadRequest) -> PrereadHandle {
+        let (reply, handle) = self.request();
+        self.send(Command::PrereadAlongside { request, reply });
         handle
     }
 

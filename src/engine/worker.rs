@@ -1,5 +1,7 @@
 //! The engine thread: owns the llama backend, the model and its context.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::mpsc;
@@ -17,18 +19,62 @@ use super::runtime::{backend, gpu_backend};
 use super::state_cache::{self, StateCache};
 use super::{
     Command, EngineError, GenerateRequest, KvPrecision, LoadEvent, LoadSettings, ModelInfo, Outbox,
-    Plan, Planning, PrereadEvent, PromptInput, ReplyEvent, Sampling, StopReason, Timings,
-    TokenizeInput,
+    Plan, Planning, PrereadEvent, PrereadRequest, PromptInput, ReplyEvent, Sampling, StopReason,
+    Timings, TokenizeInput,
 };
 use crate::prompt::{self, Message, PromptFormat, PromptPiece};
 
+mod alongside;
 mod decode;
 mod drafts;
 mod prefix;
 mod preread;
 
-pub(super) fn run(inbox: &mpsc::Receiver<Command>) {
-    let mut next = inbox.recv().ok();
+/// The engine's commands: the channel, and the commands taken out of it early, in their order
+/// (while a reply is written, the worker looks for documents to read alongside it).
+pub(super) struct Inbox<'a> {
+    channel: &'a mpsc::Receiver<Command>,
+    early: RefCell<VecDeque<Command>>,
+}
+
+impl<'a> Inbox<'a> {
+    fn new(channel: &'a mpsc::Receiver<Command>) -> Self {
+        Self {
+            channel,
+            early: RefCell::new(VecDeque::new()),
+        }
+    }
+
+    /// The next command, waiting for one; `None` when the engine's handle is gone.
+    fn recv(&self) -> Option<Command> {
+        let early = self.early.borrow_mut().pop_front();
+        early.or_else(|| self.channel.recv().ok())
+    }
+
+    /// The next command if one is there.
+    fn try_recv(&self) -> Result<Command, mpsc::TryRecvError> {
+        let early = self.early.borrow_mut().pop_front();
+        early.map_or_else(|| self.channel.try_recv(), Ok)
+    }
+
+    /// The requests to read a document alongside that arrived, keeping every other command
+    /// for its turn.
+    fn take_alongside(&self) -> Vec<(PrereadRequest, Outbox<PrereadEvent>)> {
+        let mut found = Vec::new();
+        while let Ok(command) = self.channel.try_recv() {
+            match command {
+                Command::PrereadAlongside { request, reply } => found.push((request, reply)),
+                other => self.early.borrow_mut().push_back(other),
+            }
+        }
+        found
+    }
+}
+
+pub(super) fn run(channel: &mpsc::Receiver<Command>) {
+    let inbox = Inbox::new(channel);
+    let inbox = &inbox;
+    let mut next = inbox.recv();
     while let Some(command) = next.take() {
         match command {
             Command::Load {
@@ -46,7 +92,7 @@ pub(super) fn run(inbox: &mpsc::Receiver<Command>) {
                 Err(error) => reply.send(LoadEvent::Failed(error)),
             },
             Command::Generate { reply, .. } => reply.send(ReplyEvent::Failed(EngineError::NoModel)),
-            Command::Preread { reply, .. } => {
+            Command::Preread { reply, .. } | Command::PrereadAlongside { reply, .. } => {
                 reply.send(PrereadEvent::Failed(EngineError::NoModel));
             }
             Command::Tokenize { reply, .. } => {
@@ -57,7 +103,7 @@ pub(super) fn run(inbox: &mpsc::Receiver<Command>) {
             #[cfg(feature = "fault-injection")]
             Command::Panic => panic!("fault injected by a test"),
         }
-        next = inbox.recv().ok();
+        next = inbox.recv();
     }
 }
 
@@ -178,12 +224,12 @@ fn context_params(settings: &LoadSettings, n_ctx: u32) -> LlamaContextParams {
 
 /// Serves requests against one loaded model until another model is loaded, it is unloaded, or
 /// the engine shuts down. Returns the command that ended it.
-fn serve(
-    model: &LlamaModel,
+fn serve<'m>(
+    model: &'m LlamaModel,
     path: &Path,
     settings: &LoadSettings,
     plan: Option<Plan>,
-    inbox: &mpsc::Receiver<Command>,
+    inbox: &'m Inbox<'m>,
     load: &Outbox<LoadEvent>,
 ) -> Option<Command> {
     let fail = |error: EngineError| load.send(LoadEvent::Failed(error));
@@ -196,7 +242,7 @@ fn serve(
         Ok(backend) => backend,
         Err(error) => {
             fail(error);
-            return inbox.recv().ok();
+            return inbox.recv();
         }
     };
     let ctx = match model.new_context(backend, context_params(settings, n_ctx)) {
@@ -206,14 +252,14 @@ fn serve(
                 n_ctx,
                 reason: e.to_string(),
             });
-            return inbox.recv().ok();
+            return inbox.recv();
         }
     };
     let format = match prompt_format(model) {
         Ok(format) => format,
         Err(error) => {
             fail(error);
-            return inbox.recv().ok();
+            return inbox.recv();
         }
     };
     let threads = settings.resolved_threads();
@@ -240,6 +286,7 @@ fn serve(
         plan,
         server: None,
     };
+    let offloaded = info.gpu_layers > 0;
     load.send(LoadEvent::Loaded(info));
 
     let state_cache = settings.state_cache.as_ref().and_then(|config| {
@@ -260,23 +307,33 @@ fn serve(
         n_batch: settings.n_batch.max(1) as usize,
         batch: LlamaBatch::new(settings.n_batch.max(1) as usize, 1),
         drafts: drafts::DraftState::default(),
+        inbox,
+        alongside: None,
+        side: alongside::SideSettings::new(path, settings, offloaded),
     };
     // A document read ahead advances one batch at a time while no command waits, so any
     // request takes the engine within one batch and reading goes on after it.
+    // A document read alongside (in a context of its own) advances the same way when nothing
+    // else is to be done, and between the steps of a reply.
     let mut reading: Option<preread::Preread> = None;
     loop {
-        let command = match reading.as_mut() {
-            Some(job) => match inbox.try_recv() {
+        let command = if reading.is_some() || session.alongside.is_some() {
+            match inbox.try_recv() {
                 Ok(command) => command,
                 Err(mpsc::TryRecvError::Empty) => {
-                    if session.preread_step(job) {
-                        reading = None;
+                    if let Some(job) = reading.as_mut() {
+                        if session.preread_step(job) {
+                            reading = None;
+                        }
+                    } else {
+                        session.alongside_step();
                     }
                     continue;
                 }
                 Err(mpsc::TryRecvError::Disconnected) => return None,
-            },
-            None => inbox.recv().ok()?,
+            }
+        } else {
+            inbox.recv()?
         };
         match command {
             Command::Preread { request, reply } => {
@@ -285,7 +342,11 @@ fn serve(
                 }
                 reading = session.preread_start(&request, reply);
             }
+            Command::PrereadAlongside { request, reply } => {
+                session.alongside_start(&request, reply);
+            }
             Command::Generate { request, reply } => {
+                session.alongside_handoff(&request);
                 if let Err(error) = session.generate(&request, &reply) {
                     reply.send(ReplyEvent::Failed(error));
                 }
@@ -302,7 +363,7 @@ fn serve(
             Command::ClearCache => session.clear_cache(),
             Command::Unload => {
                 end_reading(&mut session, reading.take());
-                return inbox.recv().ok();
+                return inbox.recv();
             }
             other @ (Command::Load { .. } | Command::Shutdown) => {
                 end_reading(&mut session, reading.take());
@@ -356,6 +417,12 @@ struct Session<'m> {
     batch: LlamaBatch<'static>,
     /// What drafts cost and whether they are exact here, learned while generating.
     drafts: drafts::DraftState,
+    /// The engine's commands (read between the steps of a reply for reading alongside).
+    inbox: &'m Inbox<'m>,
+    /// A document read in a second context alongside the requests (`alongside`).
+    alongside: Option<alongside::Alongside<'m>>,
+    /// What a second context needs.
+    side: alongside::SideSettings,
 }
 
 impl Session<'_> {

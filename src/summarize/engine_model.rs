@@ -6,8 +6,11 @@ use std::time::Duration;
 
 use super::{one_after_another, Completion, PartEvent, SummarizeError, SummaryModel};
 use crate::cancel::CancelToken;
-use crate::engine::{GenerateRequest, Inference, ReplyEvent, ReplyHandle, Sampling, StopReason};
-use crate::prompt::Message;
+use crate::documents::Document;
+use crate::engine::{
+    CachePrefix, GenerateRequest, Inference, ReplyEvent, ReplyHandle, Sampling, StopReason,
+};
+use crate::prompt::{document_len, Message, SummaryStyle};
 
 /// How often the parallel calls are looked at while none has news.
 const POLL: Duration = Duration::from_millis(10);
@@ -19,6 +22,9 @@ pub struct EngineModel<'a> {
     sampling: Sampling,
     /// Called with (tokens read, tokens to read) while a prompt is evaluated.
     pub on_prefill: Option<Box<dyn FnMut(usize, usize) + 'a>>,
+    /// The one-pass prompt of the document being summarized, and the bytes of its message
+    /// that are the document.
+    one_pass: Option<(Vec<Message>, usize)>,
 }
 
 impl<'a> EngineModel<'a> {
@@ -31,7 +37,20 @@ impl<'a> EngineModel<'a> {
             n_ctx: n_ctx as usize,
             sampling,
             on_prefill: None,
+            one_pass: None,
         }
+    }
+
+    /// Marks the document of `document`'s one-pass prompt (in `style`) for the disk state
+    /// cache: a one-pass summary then loads its state when it was read before (or ahead,
+    /// alongside another summary) and saves it once read.
+    #[must_use]
+    pub fn with_document(mut self, document: &Document, style: SummaryStyle) -> Self {
+        self.one_pass = Some((
+            super::single_pass_messages(document, style),
+            document_len(&document.text),
+        ));
+        self
     }
 
     fn request(&self, messages: &[Message], max_tokens: u32) -> GenerateRequest {
@@ -39,7 +58,15 @@ impl<'a> EngineModel<'a> {
             max_tokens,
             ..self.sampling.clone()
         };
-        GenerateRequest::chat(messages.to_vec(), sampling)
+        let request = GenerateRequest::chat(messages.to_vec(), sampling);
+        match &self.one_pass {
+            Some((one_pass, bytes)) if one_pass.as_slice() == messages => request
+                .with_cache_prefix(CachePrefix::Document {
+                    message: 0,
+                    bytes: *bytes,
+                }),
+            _ => request,
+        }
     }
 }
 

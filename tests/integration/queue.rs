@@ -84,6 +84,78 @@ fn settled(app: &XgenApp) -> bool {
     !app.queue().is_empty() && app.queue().iter().all(|i| !i.status.is_pending())
 }
 
+/// While one summary is written, the next file is read in a second context of the local
+/// engine, between the steps of that summary; its own summary then reads only its request
+/// (the document's state is handed over through the disk state cache).
+#[test]
+fn the_next_file_is_read_alongside_while_a_summary_is_written() {
+    let tmp = temp_dir();
+    let docs = tmp.path().join("docs");
+    std::fs::create_dir(&docs).unwrap();
+    let first = docs.join("library.txt");
+    std::fs::write(&first, document_text()).unwrap();
+    let second = docs.join("river.txt");
+    std::fs::write(
+        &second,
+        (0..8)
+            .map(|_| second_text())
+            .collect::<Vec<_>>()
+            .join("\n\n"),
+    )
+    .unwrap();
+    let mut h = harness(with_model(tmp.path(), &smollm2()));
+    wait_for_model(&mut h);
+    h.state_mut().settings.summary_length = xgen_desk::app::SummaryLength::Long;
+    drop_files(&mut h, &[first, second]);
+    let deadline = std::time::Instant::now() + crate::common::TIMEOUT;
+    let mut read_while_writing = Vec::new();
+    while !settled(h.state()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out; queue: {:#?}",
+            h.state().queue()
+        );
+        let app = h.state();
+        if app.queue().len() == 2 && item(app, "library.txt").status.is_pending() {
+            let detail = &item(app, "river.txt").detail;
+            if detail.starts_with("Read ahead") && read_while_writing.last() != Some(detail) {
+                read_while_writing.push(detail.clone());
+            }
+        }
+        h.step();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    h.step();
+    let app = h.state();
+    assert!(app.notices().is_empty(), "{:?}", app.notices());
+    eprintln!("river.txt while library.txt was summarized: {read_while_writing:?}");
+    assert!(
+        !read_while_writing.is_empty(),
+        "the next file was not read while the summary was written"
+    );
+    let stats = |name: &str| {
+        let done = item(app, name);
+        assert_eq!(done.status, QueueStatus::Done, "{done:?}");
+        let id = done.conversation.as_deref().expect("a conversation");
+        let c = app.conversations().iter().find(|c| c.id == id).unwrap();
+        (
+            done.tokens.expect("counted"),
+            c.messages[1].stats.expect("figures"),
+        )
+    };
+    let (tokens, first) = stats("library.txt");
+    let (_, second) = stats("river.txt");
+    eprintln!("library.txt: {first:?}\nriver.txt: {second:?}");
+    assert!(first.prompt_evaluated > tokens, "read whole: {first:?}");
+    let (tokens, second) = stats("river.txt");
+    assert!(tokens > 300, "{tokens}");
+    assert!(second.prompt_tokens > tokens, "{second:?}");
+    assert!(
+        second.prompt_evaluated < 40,
+        "read alongside, so only the request is read: {second:?}"
+    );
+}
+
 /// Three files dropped at once (one broken): two summaries, each its own conversation that
 /// answers a follow-up, one clear failure, the queue goes on; Export all writes one report;
 /// after a restart the queue and its results are there and nothing runs again.

@@ -99,7 +99,13 @@ impl Session<'_> {
         let mut history = Vec::new();
         let mut next = Next::Logits(-1);
         let mut first_token_at = None;
+        // A document read alongside gets about as much time as each step of the reply took.
+        let mut step_started: Option<Instant> = None;
         let reason = 'reply: loop {
+            if let Some(at) = step_started {
+                self.alongside_tick(at.elapsed().as_secs_f64());
+            }
+            step_started = Some(Instant::now());
             if reply.cancelled() {
                 break StopReason::Cancelled;
             }

@@ -2,10 +2,11 @@
 //! on disk so that a document read once is not read again (in a new engine, after a restart,
 //! or half-way, from the last step saved while it was being read).
 
+use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::token::LlamaToken;
 
 use super::{token_ids, Session};
-use crate::engine::state_cache::CachePrefix;
+use crate::engine::state_cache::{CachePrefix, StateCache};
 use crate::engine::{GenerateRequest, PromptInput};
 use crate::prompt::Message;
 
@@ -91,18 +92,8 @@ impl Session<'_> {
     /// Saves the live cache (which holds exactly a document prefix, or the part of it read so
     /// far) to the disk cache.
     pub(super) fn save_prefix(&self) {
-        let Some(cache) = &self.state_cache else {
-            return;
-        };
-        let tokens = &self.cached;
-        let result = cache.store(&token_ids(tokens), |path| {
-            self.ctx
-                .state_seq_save_file(path, 0, tokens)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        });
-        if let Err(e) = result {
-            tracing::warn!("state cache: not saved: {e}");
+        if let Some(cache) = &self.state_cache {
+            save_state(cache, &self.ctx, &self.cached);
         }
     }
 
@@ -126,4 +117,16 @@ impl Session<'_> {
 /// How many leading tokens `a` and `b` share.
 pub(super) fn common_len(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// Saves the state of `ctx`, which holds exactly `tokens`, to the disk cache.
+pub(super) fn save_state(cache: &StateCache, ctx: &LlamaContext<'_>, tokens: &[LlamaToken]) {
+    let result = cache.store(&token_ids(tokens), |path| {
+        ctx.state_seq_save_file(path, 0, tokens)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
+    if let Err(e) = result {
+        tracing::warn!("state cache: not saved: {e}");
+    }
 }
