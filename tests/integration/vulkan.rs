@@ -181,6 +181,73 @@ fn same_greedy_tokens_fully_partly_and_not_offloaded() {
     }
 }
 
+/// Drafts in `auto` mode on a GPU backend (every layer on lavapipe): whether or not the device
+/// computes a batched token bit for bit like a lone one, the summary is the one plain decoding
+/// writes; drafting every match is printed beside it (the same only where the device's batches
+/// are exact).
+#[test]
+fn auto_drafts_leave_the_summary_as_plain_decoding_writes_it_on_the_device() {
+    lavapipe();
+    let path = smollm2();
+    let total = ModelFacts::from_gguf(&path).unwrap().n_layer + 1;
+    let home = temp_dir();
+    let notes = home.path().join("minutes.txt");
+    let paragraph = "The harbour board approved the new ferry terminal on the north quay. It \
+        will cost forty-eight million euros and take three years to build. The terminal will \
+        have six berths, a waiting hall and a bicycle park. ";
+    std::fs::write(&notes, paragraph.repeat(12)).unwrap();
+    let layers = total.to_string();
+    let summary = |drafts: &str| {
+        let output = xgen_desk(
+            &[
+                "summarize",
+                notes.to_str().unwrap(),
+                "--model",
+                path.to_str().unwrap(),
+                "--ctx",
+                "2048",
+                "--max-tokens",
+                "96",
+                "--greedy",
+                "--threads",
+                "2",
+                "--gpu-layers",
+                &layers,
+                "--drafts",
+                drafts,
+            ],
+            home.path(),
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{stderr}");
+        assert_eq!(offloaded(&stderr), (total, total));
+        let timings = stderr
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("[prompt"))
+            .unwrap_or_default()
+            .to_owned();
+        (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            timings,
+        )
+    };
+    let (plain, plain_timings) = summary("off");
+    let (auto, auto_timings) = summary("auto");
+    let (always, always_timings) = summary("always");
+    println!("off:    {plain_timings}\nauto:   {auto_timings}\nalways: {always_timings}");
+    println!(
+        "drafting every match on lavapipe {} plain decoding's summary",
+        if always == plain { "keeps" } else { "changes" }
+    );
+    assert!(!plain.trim().is_empty());
+    assert_eq!(auto, plain, "auto drafts changed the summary on the device");
+    assert!(
+        always_timings.contains("drafted tokens kept"),
+        "{always_timings}"
+    );
+}
+
 /// The facts of XGen-7B-8K-Inst at Q4_K_M (4 GiB of weights): more than lavapipe's memory.
 #[test]
 fn more_gpu_layers_than_fit_are_refused_with_the_numbers() {

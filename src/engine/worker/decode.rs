@@ -14,9 +14,10 @@
 //! cache splits a lone token's cache across threads and a batch's rows not; tinyBLAS tiles
 //! batches of some types). Then a near-tie can go the other way and the wording drifts from
 //! there. [`DraftMode::Auto`] therefore checks, once per range of cache depths, that the first
-//! row of a verify batch comes out bit for bit like the same token evaluated alone, and drafts
-//! only where it did; when it did not, that step is evaluated again alone and drafts stop for
-//! the engine's life. With the same cache contents and the same logits at every step, the
+//! row of a verify batch comes out bit for bit like the same token evaluated alone (the check
+//! step evaluates both and goes on from the lone one), and drafts only where it did; once a
+//! check finds a difference, drafts stop for the engine's life. With the same cache contents
+//! and the same logits at every step, the
 //! reply is the one plain decoding gives, token for token.
 
 use std::time::Instant;
@@ -158,25 +159,21 @@ impl Session<'_> {
                 continue;
             };
             shadow = None;
-            let base = self.cached.len();
-            let verified = if plan.check {
-                self.check_exactness(token, &plan.draft)
-            } else {
-                self.evaluate_all_logits(token, &plan.draft).map(|()| true)
-            };
-            match verified {
-                Err(error) => {
+            if plan.check {
+                // The check step drafts nothing: it leaves the cache as plain decoding leaves it
+                // (the token alone evaluated, its logits ready), whatever it finds.
+                if let Err(error) = self.check_exactness(token, &plan.draft) {
                     self.clear_cache();
                     return Err(error);
                 }
-                Ok(false) => {
-                    // The batch computed the token otherwise than plain decoding does: the
-                    // check left the cache as plain decoding leaves it.
-                    quoting = false;
-                    next = Next::Logits(-1);
-                    continue;
-                }
-                Ok(true) => {}
+                quoting = false;
+                next = Next::Logits(-1);
+                continue;
+            }
+            let base = self.cached.len();
+            if let Err(error) = self.evaluate_all_logits(token, &plan.draft) {
+                self.clear_cache();
+                return Err(error);
             }
             timings.draft_steps += 1;
             timings.drafted += plan.draft.len();
@@ -305,37 +302,34 @@ impl Session<'_> {
         Some(Plan { draft, kind, check })
     }
 
-    /// Evaluates `token` alone, then again in a batch with `draft`, and compares the logits of
-    /// the two; records what it found. Returns `true` with the batch evaluated (logits at every
-    /// position) when they are the same; `false` with the cache as plain decoding leaves it
-    /// (the token alone evaluated, its logits ready) when they differ.
+    /// Evaluates `token` in a batch with `draft`, then again alone, and compares the logits
+    /// of the two at the token; records what it found. Leaves the cache as plain decoding
+    /// leaves it: the token evaluated alone, its logits ready. (Batch first: a batch trimmed
+    /// back and a token evaluated again alone is the order every rejected draft takes; the
+    /// other order crashed Mesa's lavapipe Vulkan driver.)
     fn check_exactness(
         &mut self,
         token: LlamaToken,
         draft: &[LlamaToken],
-    ) -> Result<bool, EngineError> {
+    ) -> Result<(), EngineError> {
         let depth = self.cached.len();
-        self.evaluate_timed(token)?;
-        let alone = self.ctx.get_logits_ith(-1).to_vec();
+        self.evaluate_all_logits(token, draft)?;
+        let batched = self.ctx.get_logits_ith(0).to_vec();
         self.truncate_cache(depth);
         if self.cached.len() != depth {
             return Err(EngineError::Decode(
-                "could not remove a checked token from the cache".into(),
+                "could not remove a checked batch from the cache".into(),
             ));
         }
-        self.evaluate_all_logits(token, draft)?;
-        let batched = self.ctx.get_logits_ith(0);
+        self.evaluate_timed(token)?;
+        let alone = self.ctx.get_logits_ith(-1);
         let same = alone.len() == batched.len()
             && alone
                 .iter()
-                .zip(batched)
+                .zip(&batched)
                 .all(|(a, b)| a.to_bits() == b.to_bits());
         self.drafts.exactness.record(depth, same);
-        if !same {
-            self.truncate_cache(depth);
-            self.evaluate_timed(token)?;
-        }
-        Ok(same)
+        Ok(())
     }
 
     /// Evaluates `token` alone, timing it for the draft costs.
