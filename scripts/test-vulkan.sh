@@ -4,7 +4,8 @@
 # that the GPU code paths run for real on a machine without a GPU: the planner and
 # `xgen-desk plan` see the device and its memory; SmolLM2 follows the CPU's greedy words with all
 # layers, half the layers and no layer on the device; more layers than fit are refused with
-# the numbers; without a Vulkan driver the model runs on the CPU and the app says so.
+# the numbers; without a Vulkan driver the model runs on the CPU and the app says so; drafts in
+# auto mode leave the summary as plain decoding writes it on the device.
 #
 #   scripts/test-vulkan.sh [cargo test arguments...]
 #
