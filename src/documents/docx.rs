@@ -306,20 +306,30 @@ impl State {
         self.paragraph.push_str(text);
     }
 
-    fn finish(mut self) -> Body {
-        // Text of a table the file never closed is still text.
-        while !self.tables.open.is_empty() {
-            if let Some(text) = self.tables.end_table() {
-                self.out.block(&text, Sep::Paragraph);
-            }
-        }
-        let mut body = self.out.finish();
-        if self.chars > self.max_chars {
-            body.overflow = true;
-            body.chars = body.chars.max(self.chars);
-        }
-        body
+    fn finish(self) -> Body {
+        finish_body(self.out, self.tables, self.chars, self.max_chars)
     }
+}
+
+/// The body of an XML document read into `out` (DOCX, ODT): the text of tables the file never
+/// closed is still text, and `chars` counted past `max_chars` marks it as cut.
+pub(crate) fn finish_body(
+    mut out: TextBuilder,
+    mut tables: Tables,
+    chars: usize,
+    max_chars: usize,
+) -> Body {
+    while !tables.open.is_empty() {
+        if let Some(text) = tables.end_table() {
+            out.block(&text, Sep::Paragraph);
+        }
+    }
+    let mut body = out.finish();
+    if chars > max_chars {
+        body.overflow = true;
+        body.chars = body.chars.max(chars);
+    }
+    body
 }
 
 impl XmlText for State {

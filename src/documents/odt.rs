@@ -14,7 +14,7 @@ use std::io::{BufReader, Cursor};
 use quick_xml::events::BytesStart;
 use quick_xml::Reader;
 
-use super::docx::{attribute, read_events, Capped, Tables, XmlText, MAX_XML_BYTES};
+use super::docx::{attribute, finish_body, read_events, Capped, Tables, XmlText, MAX_XML_BYTES};
 use super::{Body, DocumentError, Limits, SectionKind, Sep, TextBuilder};
 
 /// Most spaces one `text:s` stands for: a word processor writes a few; more is padding built
@@ -133,18 +133,8 @@ impl State {
         self.paragraph.push_str(text);
     }
 
-    fn finish(mut self) -> Body {
-        while !self.tables.open.is_empty() {
-            if let Some(text) = self.tables.end_table() {
-                self.out.block(&text, Sep::Paragraph);
-            }
-        }
-        let mut body = self.out.finish();
-        if self.chars > self.max_chars {
-            body.overflow = true;
-            body.chars = body.chars.max(self.chars);
-        }
-        body
+    fn finish(self) -> Body {
+        finish_body(self.out, self.tables, self.chars, self.max_chars)
     }
 }
 

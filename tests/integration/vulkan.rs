@@ -55,6 +55,28 @@ fn xgen_desk(args: &[&str], home: &Path) -> Output {
     output
 }
 
+/// `xgen-desk summarize NOTES` on SmolLM2, greedy, 2 threads, a 2048-token context, with
+/// `layers` on the device and `extra` flags.
+fn summarize_on_device(notes: &Path, layers: u32, extra: &[&str], home: &Path) -> Output {
+    let model = smollm2();
+    let layers = layers.to_string();
+    let mut args = vec![
+        "summarize",
+        notes.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--ctx",
+        "2048",
+        "--greedy",
+        "--threads",
+        "2",
+        "--gpu-layers",
+        &layers,
+    ];
+    args.extend_from_slice(extra);
+    xgen_desk(&args, home)
+}
+
 /// llama.cpp's "offloaded N/M layers to GPU" in a load's log.
 fn offloaded(stderr: &str) -> (u32, u32) {
     let line = stderr
@@ -125,25 +147,7 @@ fn same_greedy_tokens_fully_partly_and_not_offloaded() {
     let mut summaries = Vec::new();
     for layers in [total, total / 2, 0] {
         let started = Instant::now();
-        let layers_arg = layers.to_string();
-        let output = xgen_desk(
-            &[
-                "summarize",
-                notes.to_str().unwrap(),
-                "--model",
-                path.to_str().unwrap(),
-                "--ctx",
-                "2048",
-                "--max-tokens",
-                "48",
-                "--greedy",
-                "--threads",
-                "2",
-                "--gpu-layers",
-                &layers_arg,
-            ],
-            home.path(),
-        );
+        let output = summarize_on_device(&notes, layers, &["--max-tokens", "48"], home.path());
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(
             offloaded(&stderr),
@@ -196,26 +200,11 @@ fn auto_drafts_leave_the_summary_as_plain_decoding_writes_it_on_the_device() {
         will cost forty-eight million euros and take three years to build. The terminal will \
         have six berths, a waiting hall and a bicycle park. ";
     std::fs::write(&notes, paragraph.repeat(12)).unwrap();
-    let layers = total.to_string();
     let summary = |drafts: &str| {
-        let output = xgen_desk(
-            &[
-                "summarize",
-                notes.to_str().unwrap(),
-                "--model",
-                path.to_str().unwrap(),
-                "--ctx",
-                "2048",
-                "--max-tokens",
-                "96",
-                "--greedy",
-                "--threads",
-                "2",
-                "--gpu-layers",
-                &layers,
-                "--drafts",
-                drafts,
-            ],
+        let output = summarize_on_device(
+            &notes,
+            total,
+            &["--max-tokens", "96", "--drafts", drafts],
             home.path(),
         );
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
