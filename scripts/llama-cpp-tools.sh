@@ -4,10 +4,11 @@
 # crate xgen-desk links ships llama.cpp without the tools' sources, so this is the nearest
 # packaged llama.cpp that has them.
 #
-#   scripts/llama-cpp-tools.sh           llama-bench and llama-quantize, native CPU features, for
-#                                        side-by-side benchmarks; prints the directory holding them
-#   scripts/llama-cpp-tools.sh server    llama-server alone (Release, the CPU features xgen-desk's
-#                                        own build targets: x86-64-v3 on x86-64), for the tests and
+#   scripts/llama-cpp-tools.sh           llama-bench and llama-quantize, native CPU features (AMX
+#                                        left out), for side-by-side benchmarks; prints the
+#                                        directory holding them
+#   scripts/llama-cpp-tools.sh server    llama-server alone (Release, x86-64-v3 on x86-64: one of
+#                                        xgen-desk's CPU levels, portable), for the tests and
 #                                        benchmarks of the remote engine; prints the binary's path
 #                                        (.cache/llama-server-VERSION/bin/llama-server, .exe on
 #                                        Windows)
@@ -52,15 +53,25 @@ place() {
 
 case $what in
   bench)
-    bin=$root/build/bin
+    # Native: every extension this processor has, except AMX where it has it. llama.cpp's AMX
+    # matrix products crashed at the first Q4_K product on a machine that reported AMX (see
+    # cpu/src/amx.rs); xgen-desk ships no AMX build either, so the reference leaves it out too.
+    build=$root/build
+    native=(-DGGML_NATIVE=ON)
+    if grep -qw amx_tile /proc/cpuinfo 2>/dev/null; then
+      build=$root/build-noamx
+      native+=("-DCMAKE_C_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+        "-DCMAKE_CXX_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16")
+    fi
+    bin=$build/bin
     if [[ -x $bin/llama-bench$exe && -x $bin/llama-quantize$exe ]]; then echo "$bin"; exit 0; fi
     extract
-    xgen_run cmake -S "$src" -B "$root/build" "${common_flags[@]}" -DGGML_NATIVE=ON \
+    xgen_run cmake -S "$src" -B "$build" "${common_flags[@]}" "${native[@]}" \
       -DLLAMA_BUILD_SERVER=OFF >&2
-    xgen_run cmake --build "$root/build" --config Release -j "$jobs" \
+    xgen_run cmake --build "$build" --config Release -j "$jobs" \
       --target llama-bench llama-quantize >&2
-    place "$root/build" llama-bench
-    place "$root/build" llama-quantize
+    place "$build" llama-bench
+    place "$build" llama-quantize
     echo "$bin"
     ;;
   server)
@@ -70,7 +81,8 @@ case $what in
     extract
     cpu=(-DGGML_NATIVE=ON)
     if [[ $(uname -m) == x86_64 ]]; then
-      # What .cargo/config.toml gives llama-cpp-sys-2: AVX2, FMA, F16C, BMI2 (x86-64-v3).
+      # xgen-desk's `v3` level (AVX2, FMA, F16C, BMI2): the same binary runs on every machine
+      # the tests run on, so a cached build can move between them.
       cpu=(-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
         -DGGML_BMI2=ON -DGGML_SSE42=ON)
     fi

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Proves the AppImage: builds it (scripts/package-appimage.sh), checks what is inside (AppRun,
-# desktop entry with the file types, icons, the bundled libgomp), checks the oldest glibc it
-# needs, then runs it as a person would, with `--appimage-extract-and-run` (containers have no
-# FUSE): `--version`, a CLI summary with the test model, and the window under Xvfb with a
+# desktop entry with the file types, icons, llama.cpp's libraries and its four CPU builds, the
+# bundled libgomp), checks the oldest glibc it needs, then runs it as a person would, with
+# `--appimage-extract-and-run` (containers have no FUSE): `--version` (also with each CPU build
+# forced in turn), a CLI summary with the test model, and the window under Xvfb with a
 # screenshot (target/packages/appimage-screenshot.png).
 #
 #   scripts/package-appimage-test.sh [--profile release|dev] [--no-build]
@@ -62,6 +63,9 @@ say "package: $appimage ($(du -h "$appimage" | cut -f1))"
 root=$work/squashfs-root
 [[ -x "$root/AppRun" && -x "$root/usr/bin/xgen-desk" ]] || fail "no AppRun or usr/bin/xgen-desk"
 [[ -f "$root/usr/lib/libgomp.so.1" ]] || fail "libgomp is not bundled"
+for lib in libllama.so.0 libggml.so.0 libggml-base.so.0; do
+  [[ -f "$root/usr/lib/xgen-desk/$lib" ]] || fail "llama.cpp's $lib is not bundled"
+done
 [[ -f "$root/xgen-desk.png" && -e "$root/.DirIcon" ]] || fail "no icon at the AppDir's root"
 [[ -f "$root/usr/share/icons/hicolor/512x512/apps/xgen-desk.png" ]] || fail "no 512x512 icon"
 desktop-file-validate "$root/xgen-desk.desktop" || fail "desktop entry does not validate"
@@ -71,11 +75,12 @@ for mime in text/plain text/markdown application/pdf \
 done
 libs=$(ldd "$root/usr/bin/xgen-desk" | awk '$1 ~ /\.so/ && $1 !~ /^(linux-vdso|\/)/ { print $1 }' | sort | tr '\n' ' ')
 [[ "${libs% }" == "$expected_libs" ]] || fail "the binary links '$libs', expected '$expected_libs'"
-glibc=$(objdump -T "$root/usr/bin/xgen-desk" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -n 1)
+# Every ELF file inside (the binary, llama.cpp's libraries and CPU builds, libgomp).
+mapfile -t elves < <(find "$root/usr" -type f \( -name xgen-desk -o -name '*.so*' \))
+glibc=$(objdump -T "${elves[@]}" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -n 1)
 [[ "$(printf '%s\n%s\n' "$glibc" "$max_glibc" | sort -V | tail -n 1)" == "$max_glibc" ]] \
-  || fail "the binary needs glibc $glibc, newer than the $max_glibc the README promises"
-say "links $libs(libgomp bundled); needs glibc >= $glibc"
-rm -rf "$root"
+  || fail "the AppImage needs glibc $glibc, newer than the $max_glibc the README promises"
+say "links $libs(llama.cpp and libgomp bundled); needs glibc >= $glibc"
 
 # 3. Run it as a person would; data goes to a scratch home.
 export XGEN_DESK_HOME="$work/home"
@@ -83,6 +88,7 @@ export XGEN_DESK_HOME="$work/home"
 source scripts/lib/app-smoke.sh
 run=("$PWD/$appimage" --appimage-extract-and-run)
 smoke_version "${run[@]}"
+smoke_cpu_levels "$root/usr/lib/xgen-desk" "${run[@]}"
 smoke_summary "$model" "${run[@]}"
 smoke_window target/packages/appimage-screenshot.png "${run[@]}"
 say "passed in $(( $(date +%s) - started )) s"

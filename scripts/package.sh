@@ -64,20 +64,31 @@ binary="$bin_dir/xgen-desk"
   || { echo "package: no binary at $binary (build it or drop --no-build)" >&2; exit 1; }
 
 # The package version must be the crate's, and the release profile uses the file as it is;
-# other profiles get a copy of it (as JSON) that points at their binary directory.
-config=$("$python" - "$bin_dir" <<'PY'
-import json, sys, tomllib
+# other profiles get a copy of it (as JSON) that points at their binary directory. On x86-64
+# Linux and Windows, llama.cpp's shared libraries and its four CPU builds (the list the build
+# wrote to xgen-desk-libs.txt) go in as resources: the .deb puts them in /usr/lib/xgen-desk,
+# where the binary looks (its rpath, cpu/src/modules.rs), the setup .exe next to xgen-desk.exe.
+config=$("$python" - "$bin_dir" "$os" <<'PY'
+import json, os, sys, tomllib
+bin_dir, os_name = sys.argv[1], sys.argv[2]
 cargo = tomllib.load(open("Cargo.toml", "rb"))
 crate_version = cargo["workspace"]["package"]["version"]
 config = tomllib.load(open("packaging/Packager.toml", "rb"))
 if config["version"] != crate_version:
     sys.exit(f"package: packaging/Packager.toml has version {config['version']}, "
              f"Cargo.toml {crate_version}: make them equal")
-if sys.argv[1] == config["binaries-dir"]:
+libs_list = os.path.join(bin_dir, "xgen-desk-libs.txt")
+libs = []
+if os_name in ("linux", "windows") and os.path.isfile(libs_list):
+    libs = [line.strip() for line in open(libs_list) if line.strip()]
+if libs:
+    config["resources"] = [{"src": f"{bin_dir}/{name}", "target": name} for name in libs]
+if bin_dir == config["binaries-dir"] and not libs:
     print("packaging/Packager.toml")
 else:
-    config["binaries-dir"] = sys.argv[1]
-    config["out-dir"] = config["out-dir"] + "/" + sys.argv[1].split("/")[-1]
+    config["binaries-dir"] = bin_dir
+    if bin_dir != "target/release":
+        config["out-dir"] = config["out-dir"] + "/" + bin_dir.split("/")[-1]
     print(json.dumps(config))
 PY
 )

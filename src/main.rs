@@ -9,6 +9,9 @@ use xgen_desk::cli::{self, args::Cli};
 fn main() -> ExitCode {
     let args = Cli::parse();
     cli::init_tracing();
+    if args.version {
+        return cli::exit_code(cli::print_version());
+    }
     let result = match args.command {
         None => xgen_desk::app::run_with_documents(args.documents),
         Some(command) => cli::run(command),

@@ -4,13 +4,37 @@
 # which the caller defines) at the first thing that is wrong. The caller also sets `work` (a
 # scratch directory) and exports XGEN_DESK_HOME.
 
-# `--version` prints "xgen-desk <the crate's version>".
+# `--version` prints "xgen-desk <the crate's version>", then the CPU code it loaded.
 smoke_version() {
   local crate_version version
   crate_version=$(python3 -c 'import tomllib; print(tomllib.load(open("Cargo.toml", "rb"))["workspace"]["package"]["version"])')
-  version=$("$@" --version) || fail "--version failed"
-  [[ "$version" == "xgen-desk $crate_version" ]] || fail "--version printed '$version'"
+  version=$("$@" --version) || fail "--version failed: $version"
+  [[ "$(head -n 1 <<<"$version")" == "xgen-desk $crate_version" ]] || fail "--version printed '$version'"
+  [[ "$(sed -n 2p <<<"$version")" == "CPU code: "* ]] || fail "--version names no CPU code: '$version'"
   say "$version"
+}
+
+# The four builds of llama.cpp's CPU code are installed in the folder $1 (x86-64), and each loads
+# from there: forced with XGEN_DESK_CPU, every level this processor runs is the one `--version`
+# reports, and every level it lacks is refused, never run.
+smoke_cpu_levels() {
+  local dir=$1 variant level version ran=0
+  shift
+  for variant in sse42 haswell skylakex cascadelake; do
+    [[ -f "$dir/libggml-cpu-$variant.so" ]] || fail "no libggml-cpu-$variant.so in $dir"
+  done
+  for level in baseline v3 avx512 avx512-vnni; do
+    if version=$(XGEN_DESK_CPU=$level "$@" --version 2>&1); then
+      grep -q "^CPU code: $level (.*forced by XGEN_DESK_CPU" <<<"$version" \
+        || fail "XGEN_DESK_CPU=$level ran another level: $version"
+      ran=$((ran + 1))
+    else
+      grep -q "XGEN_DESK_CPU=$level is refused: this processor lacks" <<<"$version" \
+        || fail "XGEN_DESK_CPU=$level failed: $version"
+    fi
+  done
+  ((ran >= 1)) || fail "no CPU level runs here"
+  say "CPU code: the 4 builds are in $dir; $ran of them run on this processor"
 }
 
 # A CLI summary of a short text with the test model ($1), greedy, is not empty.

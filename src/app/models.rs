@@ -474,6 +474,9 @@ fn hardware_ui(app: &XgenApp, ui: &mut egui::Ui) {
             hw.physical_cores, hw.logical_cores, hw.threads
         ));
         ui.end_row();
+        ui.label("CPU code");
+        ui.label(&hw.cpu_code);
+        ui.end_row();
         ui.label("Memory");
         ui.label(format!(
             "{} total, {} available",

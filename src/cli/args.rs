@@ -18,9 +18,13 @@ use crate::prompt::SummaryStyle;
     version,
     about,
     long_about = None,
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    disable_version_flag = true
 )]
 pub struct Cli {
+    /// Print the version and the build of llama.cpp's CPU code this processor runs.
+    #[arg(short = 'V', long)]
+    pub version: bool,
     /// What to do; without one, the desktop app opens.
     #[command(subcommand)]
     pub command: Option<Commands>,

@@ -53,6 +53,8 @@ pub fn run(args: &BenchArgs<'_>) -> Result<()> {
     let load_start = Instant::now();
     let (engine, info) = open_engine(args.model)?;
     let load_secs = load_start.elapsed().as_secs_f64();
+    // Loaded with the model: which build of llama.cpp's CPU code these figures are from.
+    let cpu = crate::engine::runtime::cpu_code()?;
     let n_vocab = info.n_vocab.max(2);
     // Deterministic ordinary tokens: llama-bench also reads arbitrary tokens.
     let prompt: Vec<i32> = (0..args.prompt_tokens)
@@ -81,6 +83,7 @@ pub fn run(args: &BenchArgs<'_>) -> Result<()> {
             "pp_tokens": prompt_tokens, "pp_tok_s": pp_mean, "pp_tok_s_sd": pp_sd, "ttft_secs": ttft_mean,
             "tg_tokens": gen_tokens, "tg_tok_s": tg_mean, "tg_tok_s_sd": tg_sd, "peak_rss_bytes": rss,
             "repetitions": args.repetitions.max(1),
+            "cpu_variant": cpu.variant(), "cpu_code": cpu.summary(),
         });
         return output::line(&value.to_string());
     }
@@ -94,6 +97,7 @@ pub fn run(args: &BenchArgs<'_>) -> Result<()> {
         "context    {} tokens, {} threads, loaded in {load_secs:.2} s",
         info.n_ctx, info.threads.0
     ))?;
+    output::line(&format!("cpu code   {}", cpu.summary()))?;
     output::line(&format!(
         "pp{prompt_tokens:<6}   {pp_mean:>9.2} ± {pp_sd:.2} tok/s   (TTFT {ttft_mean:.3} s)"
     ))?;

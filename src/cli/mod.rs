@@ -44,6 +44,17 @@ pub fn exit_code(result: Result<()>) -> ExitCode {
     }
 }
 
+/// `--version`: the version, then the build of llama.cpp's CPU code this processor runs and why
+/// (loaded, so that an installation missing it fails here).
+///
+/// # Errors
+/// No CPU code runs here (the line says why), or stdout failed.
+pub fn print_version() -> Result<()> {
+    output::line(&format!("xgen-desk {}", env!("CARGO_PKG_VERSION")))?;
+    let code = crate::engine::runtime::cpu_code()?;
+    output::line(&format!("CPU code: {}", code.summary()))
+}
+
 /// Logs go to stderr through `XGEN_DESK_LOG` (an `EnvFilter`), llama.cpp's with them.
 pub fn init_tracing() {
     let filter =

@@ -106,6 +106,7 @@ impl Hardware {
     pub fn detect() -> Self {
         let (ram_total, ram_available) = memory();
         let gpus = if super::runtime::gpu_backend().is_some() {
+            super::runtime::load_gpu_backend();
             llama_cpp_2::list_llama_ggml_backend_devices()
                 .into_iter()
                 .filter(|d| {
@@ -242,7 +243,8 @@ mod tests {
 }
 
 /// What this computer has, as the app's hardware panel shows it: cores, the engine's threads,
-/// RAM and GPUs as the planner sees them, and the GPU backend compiled in.
+/// the CPU code llama.cpp runs, RAM and GPUs as the planner sees them, and the GPU backend
+/// compiled in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Machine {
     /// Physical CPU cores.
@@ -251,6 +253,9 @@ pub struct Machine {
     pub logical_cores: usize,
     /// Threads the engine uses.
     pub threads: usize,
+    /// The build of llama.cpp's CPU code that runs and why ([`xgen_cpu::CpuCode::summary`]), or
+    /// why none can.
+    pub cpu_code: String,
     /// RAM and GPUs, as the planner sees them.
     pub memory: Hardware,
     /// The GPU backend compiled in.
@@ -267,6 +272,8 @@ impl Machine {
             physical_cores,
             logical_cores,
             threads: threads.unwrap_or_else(default_threads).max(1),
+            cpu_code: super::runtime::cpu_code()
+                .map_or_else(|error| format!("none: {error}"), |code| code.summary()),
             memory: Hardware::detect(),
             gpu_backend: super::runtime::gpu_backend(),
         }

@@ -553,6 +553,10 @@ pub enum EngineError {
     /// The engine thread is gone; a new engine must be started (the app's Reload).
     #[error("the engine stopped: {0}")]
     Stopped(String),
+    /// No build of llama.cpp's CPU code runs here: a processor older than the baseline, an
+    /// `XGEN_DESK_CPU` this processor cannot run, or an installation missing its CPU code.
+    #[error(transparent)]
+    CpuCode(#[from] xgen_cpu::CpuError),
     /// The inference server failed the request (unreachable, refused, dropped the connection).
     #[error(transparent)]
     Remote(#[from] RemoteError),

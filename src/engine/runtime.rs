@@ -1,5 +1,6 @@
 //! llama.cpp's process-wide setup, in one place: its log goes to `tracing` (filtered with
-//! everything else, instead of straight to stderr), and its backend is initialised once.
+//! everything else, instead of straight to stderr), the CPU code for this processor is chosen
+//! and loaded (`xgen_cpu`), and its backend is initialised once.
 //!
 //! The quantizer (`xgen_quantize::llama_log`) puts its thread-capturing dispatcher in front of
 //! whatever callback is installed, and reinstalls itself when someone replaces it, so routing
@@ -17,19 +18,63 @@ pub fn route_logs() {
     ROUTED.call_once(|| llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default()));
 }
 
-/// The process-wide llama backend: llama.cpp may be initialised once per process.
+/// The process-wide llama backend: llama.cpp may be initialised once per process. Its CPU code
+/// ([`cpu_code`]) is loaded first.
 ///
 /// # Errors
-/// [`EngineError::Stopped`] when llama.cpp cannot initialise (nothing can run then).
+/// [`EngineError::CpuCode`] when no CPU code runs here (a processor older than the baseline,
+/// an `XGEN_DESK_CPU` it cannot run, a damaged installation); [`EngineError::Stopped`] when
+/// llama.cpp cannot initialise (nothing can run then).
 pub fn backend() -> Result<&'static LlamaBackend, EngineError> {
     static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    cpu_code()?;
     BACKEND
-        .get_or_init(|| {
-            route_logs();
-            LlamaBackend::init().map_err(|e| e.to_string())
-        })
+        .get_or_init(|| LlamaBackend::init().map_err(|e| e.to_string()))
         .as_ref()
         .map_err(|reason| EngineError::Stopped(format!("llama.cpp could not start: {reason}")))
+}
+
+/// The build of llama.cpp's CPU code this process runs, chosen for the processor (or forced by
+/// `XGEN_DESK_CPU`) and loaded once, before llama.cpp loads a model; the choice goes to the log.
+/// Where llama.cpp's backends are loadable modules (x86-64 Linux and Windows), a GPU build's GPU
+/// backend is loaded with it.
+///
+/// # Errors
+/// [`EngineError::CpuCode`]: see [`xgen_cpu::load`].
+pub fn cpu_code() -> Result<&'static xgen_cpu::CpuCode, EngineError> {
+    static LOGGED: Once = Once::new();
+    route_logs();
+    let code = xgen_cpu::load();
+    load_gpu_backend();
+    LOGGED.call_once(|| match &code {
+        Ok(code) => tracing::info!("llama.cpp CPU code: {}", code.summary()),
+        Err(error) => tracing::error!("llama.cpp CPU code: {error}"),
+    });
+    Ok(code?)
+}
+
+/// In a GPU build whose llama.cpp loads its backends as modules, loads the GPU backend's module
+/// (once); elsewhere the GPU backend is linked in and this does nothing.
+pub fn load_gpu_backend() {
+    static LOADED: Once = Once::new();
+    LOADED.call_once(|| {
+        let module = if cfg!(feature = "cuda") {
+            "cuda"
+        } else if cfg!(feature = "vulkan") {
+            "vulkan"
+        } else {
+            return;
+        };
+        route_logs();
+        match xgen_cpu::load_backend(module) {
+            Ok(Some(path)) => tracing::info!("llama.cpp GPU backend: {}", path.display()),
+            Ok(None) if xgen_cpu::uses_modules() => {
+                tracing::warn!("no ggml-{module} module next to the program: running on the CPU");
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!("{error}: running on the CPU"),
+        }
+    });
 }
 
 /// The GPU backend compiled into this build.

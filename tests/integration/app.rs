@@ -291,6 +291,10 @@ fn first_run_shows_the_model_manager_and_keeps_unsent_text() {
         h.get_all_by_label_contains(" RAM, KV cache ").count() >= 4,
         "a memory plan per choice"
     );
+    // The build of llama.cpp's CPU code that runs here, and why.
+    h.get_by_label("CPU code");
+    let cpu = xgen_desk::engine::runtime::cpu_code().unwrap().summary();
+    h.get_by_label(&cpu);
     h.get_by_label("Chat").click();
     h.step();
     ask(&mut h, "hello there");

@@ -11,6 +11,7 @@ mod app;
 mod check;
 mod cli;
 mod common;
+mod cpu;
 mod documents;
 mod engine;
 mod fuzz_replay;

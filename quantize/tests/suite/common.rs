@@ -13,10 +13,14 @@ use llama_cpp_2::token::LlamaToken;
 use xgen_quantize::{convert_checkpoint, ConvertOptions, OutType};
 use xgen_testkit::fixture::{write_tiny_xgen_checkpoint, TinyConfig};
 
-/// llama.cpp's backend may be initialised once per process.
+/// llama.cpp's backend may be initialised once per process; its CPU code for this processor is
+/// loaded first (on x86-64 Linux and Windows it is a module, chosen at run time).
 pub fn backend() -> &'static LlamaBackend {
     static BACKEND: OnceLock<LlamaBackend> = OnceLock::new();
-    BACKEND.get_or_init(|| LlamaBackend::init().expect("llama backend init"))
+    BACKEND.get_or_init(|| {
+        xgen_cpu::load().expect("llama.cpp's CPU code");
+        LlamaBackend::init().expect("llama backend init")
+    })
 }
 
 /// A fresh temp dir per test.

@@ -1,0 +1,601 @@
+//! `xgen-cpu`: which build of llama.cpp's CPU code runs on this processor.
+//!
+//! Prompt reading is bound by arithmetic, so the instruction set decides its speed: AVX-512 reads
+//! a 7B model's prompt about 1.5x faster than AVX2, and AVX2 about 8x faster than SSE. One
+//! binary cannot be compiled for all of them, so on x86-64 Linux and Windows llama.cpp's CPU code
+//! ships as four loadable modules ([`Level`]), built by this crate's build script, and this crate
+//! picks one at start:
+//!
+//! - [`CpuFeatures::detect`] reads what the processor and the operating system support;
+//! - [`choose`] takes the best level the processor runs, or the one `XGEN_DESK_CPU` forces, and
+//!   refuses a forced level the processor lacks (never run code that would fault);
+//! - [`Amx`] asks the kernel whether this process may use AMX (reported, not used);
+//! - [`load`] loads the module once per process, before llama.cpp loads a model.
+//!
+//! Elsewhere (macOS, ARM) the CPU code is built into the binary for the platform's baseline and
+//! [`load`] only reports it. See docs/cpu.md for why this route and what each level covers.
+
+#![deny(missing_docs)]
+
+pub mod amx;
+mod features;
+mod modules;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+pub use amx::Amx;
+pub use features::{CpuFeatures, KNOWN};
+pub use modules::compiled_features;
+
+/// The environment variable that forces a level (`baseline`, `v3`, `avx512`, `avx512-vnni`).
+pub const OVERRIDE_VAR: &str = "XGEN_DESK_CPU";
+
+/// A build of llama.cpp's x86-64 CPU code, lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    /// x86-64-v2 (SSE4.2): every x86-64 processor since Intel's Nehalem (2008) and AMD's
+    /// Bulldozer (2011); about a tenth of v3's speed, so that the app still works there.
+    Baseline,
+    /// x86-64-v3: AVX2, FMA, F16C, BMI2 (Intel since Haswell, 2013; AMD since Zen, 2017).
+    V3,
+    /// AVX-512 F, CD, VL, DQ, BW (Intel Skylake-SP/X, 2017).
+    Avx512,
+    /// AVX-512 with VNNI's 8-bit dot products (Intel Cascade Lake, Ice Lake, Tiger Lake, Rocket
+    /// Lake, Sapphire Rapids and later; AMD Zen 4 and Zen 5).
+    Avx512Vnni,
+}
+
+impl Level {
+    /// Every level, lowest first.
+    pub const ALL: [Self; 4] = [Self::Baseline, Self::V3, Self::Avx512, Self::Avx512Vnni];
+
+    /// The name `XGEN_DESK_CPU` takes and reports show (`bench --json`'s `cpu_variant`).
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Baseline => "baseline",
+            Self::V3 => "v3",
+            Self::Avx512 => "avx512",
+            Self::Avx512Vnni => "avx512-vnni",
+        }
+    }
+
+    /// What the level is, for people.
+    #[must_use]
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Baseline => "x86-64-v2 baseline: SSE4.2",
+            Self::V3 => "x86-64-v3: AVX2, FMA, F16C",
+            Self::Avx512 => "AVX-512",
+            Self::Avx512Vnni => "AVX-512 with VNNI",
+        }
+    }
+
+    /// The name of llama.cpp's CPU build this level ships (`ggml-cpu-<variant>`); its flags are
+    /// llama.cpp's own (`ggml_add_cpu_backend_variant` in ggml/src/CMakeLists.txt).
+    #[must_use]
+    pub const fn variant(self) -> &'static str {
+        match self {
+            Self::Baseline => "sse42",
+            Self::V3 => "haswell",
+            Self::Avx512 => "skylakex",
+            Self::Avx512Vnni => "cascadelake",
+        }
+    }
+
+    /// The processor extensions the build is compiled for (names of [`KNOWN`]): running it
+    /// without one of them faults on the first such instruction.
+    #[must_use]
+    pub const fn requires(self) -> &'static [&'static str] {
+        const BASELINE: &[&str] = &["sse4.2"];
+        const V3: &[&str] = &["sse4.2", "avx", "avx2", "fma", "f16c", "bmi2"];
+        const AVX512: &[&str] = &[
+            "sse4.2", "avx", "avx2", "fma", "f16c", "bmi2", "avx512f", "avx512cd", "avx512vl",
+            "avx512dq", "avx512bw",
+        ];
+        const AVX512_VNNI: &[&str] = &[
+            "sse4.2",
+            "avx",
+            "avx2",
+            "fma",
+            "f16c",
+            "bmi2",
+            "avx512f",
+            "avx512cd",
+            "avx512vl",
+            "avx512dq",
+            "avx512bw",
+            "avx512vnni",
+        ];
+        match self {
+            Self::Baseline => BASELINE,
+            Self::V3 => V3,
+            Self::Avx512 => AVX512,
+            Self::Avx512Vnni => AVX512_VNNI,
+        }
+    }
+
+    /// The level named `name` (as [`Level::name`] spells it, case-insensitively).
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        let name = name.trim();
+        Self::ALL
+            .into_iter()
+            .find(|level| level.name().eq_ignore_ascii_case(name))
+    }
+
+    /// The extensions of [`Level::requires`] the processor lacks.
+    #[must_use]
+    pub fn missing(self, features: &CpuFeatures) -> Vec<&'static str> {
+        self.requires()
+            .iter()
+            .copied()
+            .filter(|f| !features.has(f))
+            .collect()
+    }
+
+    /// Whether the processor runs this level.
+    #[must_use]
+    pub fn runs_on(self, features: &CpuFeatures) -> bool {
+        self.missing(features).is_empty()
+    }
+
+    /// The best level the processor runs, `None` when it lacks even the baseline's SSE4.2.
+    #[must_use]
+    pub fn best_for(features: &CpuFeatures) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .rev()
+            .find(|level| level.runs_on(features))
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why the CPU code could not be chosen or loaded; each says what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CpuError {
+    /// `XGEN_DESK_CPU` names no level.
+    #[error(
+        "XGEN_DESK_CPU={0:?} is not a CPU level: use baseline, v3, avx512 or avx512-vnni, or unset it"
+    )]
+    UnknownLevel(String),
+    /// `XGEN_DESK_CPU` forces a level this processor cannot run.
+    #[error(
+        "XGEN_DESK_CPU={level} is refused: this processor lacks {} (it runs {}); unset \
+         XGEN_DESK_CPU or choose one it runs",
+        missing.join(", "),
+        runnable_text(runnable)
+    )]
+    Unsupported {
+        /// The level asked for.
+        level: Level,
+        /// The extensions it needs that the processor lacks.
+        missing: Vec<&'static str>,
+        /// The levels the processor runs, lowest first.
+        runnable: Vec<Level>,
+    },
+    /// The processor lacks what even the baseline needs.
+    #[error(
+        "this processor is too old for the local engine: it lacks {}, which even xgen-desk's \
+         baseline CPU code needs (x86-64-v2: Intel processors since 2008, AMD since 2011); an \
+         inference server on another computer still works",
+        missing.join(", ")
+    )]
+    TooOld {
+        /// The baseline's extensions the processor lacks.
+        missing: Vec<&'static str>,
+    },
+    /// The module file is not where the installation puts it.
+    #[error(
+        "xgen-desk's CPU code for {level} ({file}) is missing from {}; reinstall xgen-desk",
+        searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" and ")
+    )]
+    Missing {
+        /// The level whose module is missing.
+        level: Level,
+        /// The module's file name.
+        file: String,
+        /// The folders searched.
+        searched: Vec<PathBuf>,
+    },
+    /// llama.cpp refused the module (its log says why).
+    #[error("llama.cpp could not load its CPU code from {} (the log above says why)", path.display())]
+    NotLoaded {
+        /// The module file.
+        path: PathBuf,
+    },
+}
+
+fn runnable_text(levels: &[Level]) -> String {
+    if levels.is_empty() {
+        "none of xgen-desk's levels".to_owned()
+    } else {
+        levels
+            .iter()
+            .map(|l| l.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The level to run and why: the best the processor runs, or the one `requested` (the value of
+/// `XGEN_DESK_CPU`; empty means unset) forces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    /// The level that runs.
+    pub level: Level,
+    /// The best level the processor runs.
+    pub best: Level,
+    /// Whether `XGEN_DESK_CPU` chose it.
+    pub forced: bool,
+    /// The processor's extensions.
+    pub features: CpuFeatures,
+    /// What the kernel said about AMX.
+    pub amx: Amx,
+}
+
+impl Choice {
+    /// One line for `--version`, the log and the hardware panel, e.g. "avx512-vnni (AVX-512 with
+    /// VNNI), chosen for this processor; AMX not in this processor".
+    #[must_use]
+    pub fn summary(&self) -> String {
+        let why = if self.forced && self.level != self.best {
+            format!(
+                "forced by {OVERRIDE_VAR} (this processor runs {})",
+                self.best.name()
+            )
+        } else if self.forced {
+            format!("forced by {OVERRIDE_VAR}, the best for this processor")
+        } else {
+            "chosen for this processor".to_owned()
+        };
+        let mut unused = Vec::new();
+        if self.features.has("avx512bf16") {
+            unused.push("BF16");
+        }
+        if self.features.has("avxvnni") && self.level < Level::Avx512Vnni {
+            unused.push("AVX-VNNI");
+        }
+        let unused = if unused.is_empty() {
+            String::new()
+        } else {
+            format!("; {} in the processor, unused", unused.join(", "))
+        };
+        format!(
+            "{} ({}), {why}{unused}; {}",
+            self.level.name(),
+            self.level.label(),
+            self.amx.describe()
+        )
+    }
+}
+
+/// Chooses the level for a processor with `features`; `requested` is `XGEN_DESK_CPU`'s value
+/// (`None` or blank: the best one). The AMX answer is left to the caller ([`Amx::probe`]).
+///
+/// # Errors
+/// [`CpuError::UnknownLevel`] for a name that is no level, [`CpuError::Unsupported`] for a
+/// level the processor lacks an extension of, [`CpuError::TooOld`] when it runs none.
+pub fn choose(features: &CpuFeatures, requested: Option<&str>) -> Result<Choice, CpuError> {
+    let runnable: Vec<Level> = Level::ALL
+        .into_iter()
+        .filter(|l| l.runs_on(features))
+        .collect();
+    let Some(best) = runnable.last().copied() else {
+        return Err(CpuError::TooOld {
+            missing: Level::Baseline.missing(features),
+        });
+    };
+    let requested = requested.map(str::trim).filter(|r| !r.is_empty());
+    let (level, forced) = match requested {
+        None => (best, false),
+        Some(name) => {
+            let level =
+                Level::parse(name).ok_or_else(|| CpuError::UnknownLevel(name.to_owned()))?;
+            if !level.runs_on(features) {
+                return Err(CpuError::Unsupported {
+                    level,
+                    missing: level.missing(features),
+                    runnable,
+                });
+            }
+            (level, true)
+        }
+    };
+    Ok(Choice {
+        level,
+        best,
+        forced,
+        features: features.clone(),
+        amx: Amx::NotInProcessor,
+    })
+}
+
+/// The CPU code llama.cpp runs in this process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuCode {
+    /// The level and why (x86-64 Linux and Windows); `None` where the CPU code is built into the
+    /// binary.
+    pub choice: Option<Choice>,
+    /// The module loaded.
+    pub module: Option<PathBuf>,
+}
+
+impl CpuCode {
+    /// The short name for machine-readable output (`bench --json`'s `cpu_variant`): the level's
+    /// name, or "built-in".
+    #[must_use]
+    pub fn variant(&self) -> &'static str {
+        self.choice.as_ref().map_or("built-in", |c| c.level.name())
+    }
+
+    /// One line for people (`--version`, the log, the hardware panel).
+    #[must_use]
+    pub fn summary(&self) -> String {
+        match &self.choice {
+            Some(choice) => choice.summary(),
+            None => {
+                let features = compiled_features();
+                if features.is_empty() {
+                    "built in".to_owned()
+                } else {
+                    format!("built in: {}", features.join(", "))
+                }
+            }
+        }
+    }
+}
+
+/// Whether this build loads its CPU code as modules (x86-64 Linux and Windows).
+#[must_use]
+pub const fn uses_modules() -> bool {
+    cfg!(xgen_cpu_modules)
+}
+
+/// Chooses and loads the CPU code, once per process (later calls return the first answer):
+/// reads the processor's extensions and `XGEN_DESK_CPU`, asks the kernel about AMX, and hands
+/// the module to llama.cpp. Call it before llama.cpp loads a model; without it, a build with
+/// modules has no CPU backend at all.
+///
+/// # Errors
+/// [`CpuError`]: a bad or unrunnable `XGEN_DESK_CPU`, a processor older than the baseline, a
+/// missing or refused module.
+pub fn load() -> Result<&'static CpuCode, CpuError> {
+    static LOADED: OnceLock<Result<CpuCode, CpuError>> = OnceLock::new();
+    LOADED
+        .get_or_init(|| {
+            if !uses_modules() {
+                return Ok(CpuCode {
+                    choice: None,
+                    module: None,
+                });
+            }
+            let features = CpuFeatures::detect();
+            let requested = std::env::var(OVERRIDE_VAR).ok();
+            let mut choice = choose(&features, requested.as_deref())?;
+            choice.amx = Amx::probe(&features);
+            let module = modules::load_level(choice.level)?;
+            Ok(CpuCode {
+                choice: Some(choice),
+                module: Some(module),
+            })
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Loads another of llama.cpp's backend modules from where the CPU modules are (a GPU build's
+/// `ggml-vulkan`, `ggml-cuda`); `Ok(None)` when this build has no modules or no such file.
+///
+/// # Errors
+/// [`CpuError::NotLoaded`] when the file is there and llama.cpp refuses it.
+pub fn load_backend(name: &str) -> Result<Option<PathBuf>, CpuError> {
+    if !uses_modules() {
+        return Ok(None);
+    }
+    modules::load_named(name)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    /// Extensions of real processors (the subset of [`KNOWN`] they have).
+    const CORE2: &[&str] = &[]; // SSSE3 and SSE4.1 at most
+    const NEHALEM: &[&str] = &["sse4.2", "popcnt"];
+    const ZEN3: &[&str] = &["sse4.2", "popcnt", "avx", "avx2", "fma", "f16c", "bmi2"];
+    const ALDER_LAKE: &[&str] = &[
+        "sse4.2", "popcnt", "avx", "avx2", "fma", "f16c", "bmi2", "avxvnni",
+    ];
+    const SKYLAKE_X: &[&str] = &[
+        "sse4.2", "popcnt", "avx", "avx2", "fma", "f16c", "bmi2", "avx512f", "avx512cd",
+        "avx512vl", "avx512dq", "avx512bw",
+    ];
+    const ZEN4: &[&str] = &[
+        "sse4.2",
+        "popcnt",
+        "avx",
+        "avx2",
+        "fma",
+        "f16c",
+        "bmi2",
+        "avx512f",
+        "avx512cd",
+        "avx512vl",
+        "avx512dq",
+        "avx512bw",
+        "avx512vnni",
+        "avx512vbmi",
+        "avx512bf16",
+        "avxvnni",
+    ];
+    const SAPPHIRE_RAPIDS: &[&str] = &[
+        "sse4.2",
+        "popcnt",
+        "avx",
+        "avx2",
+        "fma",
+        "f16c",
+        "bmi2",
+        "avx512f",
+        "avx512cd",
+        "avx512vl",
+        "avx512dq",
+        "avx512bw",
+        "avx512vnni",
+        "avx512vbmi",
+        "avx512bf16",
+        "avxvnni",
+        "amx-tile",
+        "amx-int8",
+        "amx-bf16",
+    ];
+
+    fn cpu(names: &[&str]) -> CpuFeatures {
+        CpuFeatures::from_names(names)
+    }
+
+    #[test]
+    fn each_processor_gets_the_best_level_it_runs() {
+        assert_eq!(Level::best_for(&cpu(CORE2)), None);
+        assert_eq!(Level::best_for(&cpu(NEHALEM)), Some(Level::Baseline));
+        assert_eq!(Level::best_for(&cpu(ZEN3)), Some(Level::V3));
+        assert_eq!(Level::best_for(&cpu(ALDER_LAKE)), Some(Level::V3));
+        assert_eq!(Level::best_for(&cpu(SKYLAKE_X)), Some(Level::Avx512));
+        assert_eq!(Level::best_for(&cpu(ZEN4)), Some(Level::Avx512Vnni));
+        assert_eq!(Level::best_for(&cpu(SAPPHIRE_RAPIDS)), Some(Level::Avx512Vnni));
+        // A processor with AVX-512 whose operating system does not save the ZMM registers
+        // reports no avx512f to `is_x86_feature_detected!`: it gets v3, never AVX-512 code.
+        let no_zmm_state: Vec<&str> = ZEN4.iter().copied().filter(|f| !f.starts_with("avx512")).collect();
+        assert_eq!(Level::best_for(&cpu(&no_zmm_state)), Some(Level::V3));
+    }
+
+    #[test]
+    fn without_an_override_the_best_level_is_chosen() {
+        let choice = choose(&cpu(ZEN4), None).unwrap();
+        assert_eq!((choice.level, choice.best, choice.forced), (Level::Avx512Vnni, Level::Avx512Vnni, false));
+        assert_eq!(choose(&cpu(ZEN3), Some("  ")).unwrap().level, Level::V3);
+    }
+
+    #[test]
+    fn a_forced_level_the_processor_runs_is_used() {
+        for (name, level) in [("baseline", Level::Baseline), ("V3", Level::V3), ("avx512", Level::Avx512)] {
+            let choice = choose(&cpu(ZEN4), Some(name)).unwrap();
+            assert_eq!((choice.level, choice.best, choice.forced), (level, Level::Avx512Vnni, true));
+            assert!(choice.summary().contains("forced by XGEN_DESK_CPU (this processor runs avx512-vnni)"), "{}", choice.summary());
+        }
+    }
+
+    #[test]
+    fn a_forced_level_the_processor_lacks_is_refused() {
+        let error = choose(&cpu(ZEN3), Some("avx512")).unwrap_err();
+        assert_eq!(
+            error,
+            CpuError::Unsupported {
+                level: Level::Avx512,
+                missing: vec!["avx512f", "avx512cd", "avx512vl", "avx512dq", "avx512bw"],
+                runnable: vec![Level::Baseline, Level::V3],
+            }
+        );
+        assert_eq!(
+            error.to_string(),
+            "XGEN_DESK_CPU=avx512 is refused: this processor lacks avx512f, avx512cd, avx512vl, \
+             avx512dq, avx512bw (it runs baseline, v3); unset XGEN_DESK_CPU or choose one it runs"
+        );
+        let error = choose(&cpu(SKYLAKE_X), Some("avx512-vnni")).unwrap_err();
+        assert!(matches!(&error, CpuError::Unsupported { missing, .. } if missing == &["avx512vnni"]), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_level_is_refused() {
+        let error = choose(&cpu(ZEN4), Some("native")).unwrap_err();
+        assert_eq!(error, CpuError::UnknownLevel("native".to_owned()));
+        assert!(error.to_string().contains("use baseline, v3, avx512 or avx512-vnni"));
+    }
+
+    #[test]
+    fn a_processor_older_than_the_baseline_is_told_so() {
+        let error = choose(&cpu(CORE2), None).unwrap_err();
+        assert_eq!(error, CpuError::TooOld { missing: vec!["sse4.2"] });
+        assert!(error.to_string().starts_with("this processor is too old for the local engine: it lacks sse4.2"));
+        // Forcing changes nothing there.
+        assert!(matches!(choose(&cpu(CORE2), Some("baseline")), Err(CpuError::TooOld { .. })));
+    }
+
+    #[test]
+    fn the_summary_names_the_level_unused_extensions_and_amx() {
+        let mut choice = choose(&cpu(SAPPHIRE_RAPIDS), None).unwrap();
+        choice.amx = Amx::Refused("Operation not supported (os error 95)".to_owned());
+        assert_eq!(
+            choice.summary(),
+            "avx512-vnni (AVX-512 with VNNI), chosen for this processor; BF16 in the processor, \
+             unused; AMX not granted by the kernel (Operation not supported (os error 95))"
+        );
+        let choice = choose(&cpu(ALDER_LAKE), None).unwrap();
+        assert_eq!(
+            choice.summary(),
+            "v3 (x86-64-v3: AVX2, FMA, F16C), chosen for this processor; AVX-VNNI in the \
+             processor, unused; AMX not in this processor"
+        );
+    }
+
+    #[test]
+    fn this_processor_gets_a_level_it_runs() {
+        let features = CpuFeatures::detect();
+        if cfg!(target_arch = "x86_64") {
+            // Every x86-64 machine this project builds on has SSE4.2.
+            let choice = choose(&features, None).unwrap();
+            assert!(choice.level.runs_on(&features));
+            assert_eq!(Some(choice.level), Level::best_for(&features));
+            for level in Level::ALL {
+                let forced = choose(&features, Some(level.name()));
+                assert_eq!(forced.is_ok(), level <= choice.best, "{level}: {forced:?}");
+            }
+        } else {
+            assert_eq!(features, CpuFeatures::default());
+        }
+    }
+
+    /// The AMX question to the kernel: on a processor without AMX the kernel refuses (this is
+    /// the path the development machines take), and the probe does not ask; with AMX it asks and
+    /// reports either answer.
+    #[test]
+    fn the_amx_probe_asks_the_kernel_only_where_the_processor_has_amx() {
+        let features = CpuFeatures::detect();
+        let has_amx = features.has("amx-tile") && features.has("amx-int8");
+        let probe = Amx::probe(&features);
+        if !has_amx {
+            assert_eq!(probe, Amx::NotInProcessor);
+        } else {
+            assert_ne!(probe, Amx::NotInProcessor);
+        }
+        match amx::request_tile_state() {
+            Some(answer) if !has_amx => {
+                let error = answer.expect_err("a kernel grants AMX tile data to a processor without AMX");
+                // EOPNOTSUPP (Linux 5.16 and later: no such state on this processor) or EINVAL
+                // (older kernels: no such request).
+                let code = error.raw_os_error().unwrap();
+                assert!(code == libc_eopnotsupp() || code == 22, "{error}");
+                assert_eq!(
+                    Amx::Refused(error.to_string()).describe(),
+                    format!("AMX not granted by the kernel ({error})")
+                );
+            }
+            Some(answer) => println!("AMX tile data: {answer:?}"),
+            None => assert!(!cfg!(all(target_os = "linux", target_arch = "x86_64"))),
+        }
+    }
+
+    fn libc_eopnotsupp() -> i32 {
+        95
+    }
+}

@@ -1,0 +1,179 @@
+//! The builds of llama.cpp's CPU code (`xgen_cpu`), run through the real binary: every level this
+//! processor runs writes the same greedy summary, `--version` and the log say which level runs,
+//! and a level the processor lacks is refused before anything runs.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use xgen_cpu::{CpuFeatures, Level};
+
+/// `xgen-desk ARGS` with `XGEN_DESK_CPU` set to `level` (unset for `None`) and info logs.
+fn xgen_desk(level: Option<&str>, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xgen-desk"));
+    command
+        .args(args)
+        .env("XGEN_DESK_LOG", "info,llama_cpp_2=error,llama-cpp-2=error");
+    match level {
+        Some(level) => command.env(xgen_cpu::OVERRIDE_VAR, level),
+        None => command.env_remove(xgen_cpu::OVERRIDE_VAR),
+    };
+    let output = command.output().expect("run xgen-desk");
+    println!(
+        "$ XGEN_DESK_CPU={} xgen-desk {}\n{}{}",
+        level.unwrap_or(""),
+        args.join(" "),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A greedy summary of a short report with the test model, at `level`.
+fn summary_at(level: &str, notes: &Path) -> (String, String) {
+    let model = crate::common::smollm2();
+    let output = xgen_desk(
+        Some(level),
+        &[
+            "summarize",
+            &notes.to_string_lossy(),
+            "--model",
+            &model.to_string_lossy(),
+            "--ctx",
+            "1024",
+            "--max-tokens",
+            "40",
+            "--greedy",
+            "--threads",
+            "2",
+        ],
+    );
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "summary at {level} failed:\n{stderr}");
+    (text(&output.stdout), stderr)
+}
+
+/// The levels this processor runs, lowest first.
+fn runnable() -> Vec<Level> {
+    let features = CpuFeatures::detect();
+    Level::ALL
+        .into_iter()
+        .filter(|l| l.runs_on(&features))
+        .collect()
+}
+
+/// The same prompt through each build gives the same greedy summary, token for token: the
+/// builds differ in their SIMD arithmetic (SSE4.2 without FMA, AVX2 with it, AVX-512's wider
+/// sums), which could move a near-tie, but on this model and text the top token never changes.
+#[test]
+fn every_level_this_processor_runs_writes_the_same_greedy_summary() {
+    if !xgen_cpu::uses_modules() {
+        // Apple silicon, ARM: one build inside the binary, nothing to choose.
+        let output = xgen_desk(None, &["--version"]);
+        assert!(output.status.success());
+        assert!(text(&output.stdout).contains("CPU code: built in"));
+        return;
+    }
+    let levels = runnable();
+    // Every x86-64 machine this project builds on runs the baseline and v3.
+    assert!(levels.len() >= 2, "{levels:?}");
+    let dir = crate::common::temp_dir();
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(
+        &notes,
+        "The town council met on Monday night. It approved a new bicycle lane on Main Street \
+         and delayed the library budget until March, because the state grant has not arrived. \
+         Residents spoke for and against the lane for two hours; shop owners feared losing \
+         parking, parents wanted a safer way to school. The mayor promised a review after six \
+         months.\n",
+    )
+    .unwrap();
+    let mut summaries = Vec::new();
+    for level in &levels {
+        let (summary, log) = summary_at(level.name(), &notes);
+        assert!(!summary.trim().is_empty());
+        // The log says which build ran, and that it was forced.
+        assert!(
+            log.contains(&format!("llama.cpp CPU code: {} (", level.name()))
+                && log.contains("forced by XGEN_DESK_CPU"),
+            "{log}"
+        );
+        summaries.push((level, summary));
+    }
+    let (first_level, first) = &summaries[0];
+    for (level, summary) in &summaries[1..] {
+        assert_eq!(
+            summary, first,
+            "the {level} build wrote another summary than the {first_level} build"
+        );
+    }
+}
+
+/// `--version` names the level chosen for this processor; a forced level the processor lacks
+/// is refused with the extensions it lacks, by `--version` and by a command that would run the
+/// model, before anything runs.
+#[test]
+fn version_names_the_level_and_a_level_the_processor_lacks_is_refused() {
+    let output = xgen_desk(None, &["--version"]);
+    assert!(output.status.success());
+    let stdout = text(&output.stdout);
+    let mut lines = stdout.lines();
+    assert_eq!(
+        lines.next(),
+        Some(format!("xgen-desk {}", env!("CARGO_PKG_VERSION")).as_str())
+    );
+    let cpu_line = lines.next().unwrap_or_default();
+    if !xgen_cpu::uses_modules() {
+        assert!(cpu_line.starts_with("CPU code: built in"), "{cpu_line}");
+        return;
+    }
+    let features = CpuFeatures::detect();
+    let best = Level::best_for(&features).unwrap();
+    assert!(
+        cpu_line.starts_with(&format!(
+            "CPU code: {} ({}), chosen for this processor; ",
+            best.name(),
+            best.label()
+        )),
+        "{cpu_line}"
+    );
+    assert!(cpu_line.contains("AMX"), "{cpu_line}");
+
+    let model = crate::common::smollm2();
+    let dir = crate::common::temp_dir();
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "A short note.\n").unwrap();
+    match Level::ALL.into_iter().find(|l| !l.runs_on(&features)) {
+        Some(lacking) => {
+            let missing = lacking.missing(&features).join(", ");
+            let refusal = format!(
+                "XGEN_DESK_CPU={lacking} is refused: this processor lacks {missing}"
+            );
+            let version = xgen_desk(Some(lacking.name()), &["--version"]);
+            assert!(!version.status.success());
+            assert!(text(&version.stderr).contains(&refusal));
+            let summary = xgen_desk(
+                Some(lacking.name()),
+                &[
+                    "summarize",
+                    &notes.to_string_lossy(),
+                    "--model",
+                    &model.to_string_lossy(),
+                    "--max-tokens",
+                    "8",
+                ],
+            );
+            assert!(!summary.status.success());
+            assert!(text(&summary.stdout).is_empty());
+            assert!(text(&summary.stderr).contains(&refusal), "{}", text(&summary.stderr));
+        }
+        None => println!("this processor runs every level; the refusal is pinned by xgen-cpu's unit tests"),
+    }
+    // A name that is no level is refused the same way, on every processor.
+    let unknown = xgen_desk(Some("native"), &["--version"]);
+    assert!(!unknown.status.success());
+    assert!(text(&unknown.stderr).contains("XGEN_DESK_CPU=\"native\" is not a CPU level"));
+}
