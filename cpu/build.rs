@@ -86,6 +86,9 @@ fn build(os: &str) -> Result<(), String> {
             .define("LLAMA_BUILD_APP", "OFF")
             .define("LLAMA_BUILD_COMMON", "OFF")
             .define("LLAMA_CURL", "OFF")
+            // No path of this build tree inside the modules: they find llama.cpp's libraries
+            // already loaded by the program, by name.
+            .define("CMAKE_SKIP_BUILD_RPATH", "ON")
             .build_target(&format!("ggml-cpu-{variant}"));
         if msvc {
             // As llama-cpp-sys-2 does: a debug Rust build would otherwise compile the CPU code

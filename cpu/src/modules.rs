@@ -23,22 +23,31 @@ fn search_dirs() -> Vec<PathBuf> {
     vec![dir.to_path_buf(), dir.join("..").join("lib").join("xgen-desk")]
 }
 
-/// `ggml-<stem>` with the platform's prefix and suffix, as llama.cpp names its modules.
-fn file_name(stem: &str) -> String {
+/// `ggml-<stem>` with the platform's prefix and suffix, as llama.cpp names its modules; on
+/// Windows also MinGW's name, with the `lib` prefix (the CPU modules are copied under the first
+/// name, llama-cpp-sys-2 leaves a GPU module under the name its toolchain gave it).
+fn file_names(stem: &str) -> Vec<String> {
     if cfg!(windows) {
-        format!("ggml-{stem}.dll")
+        vec![format!("ggml-{stem}.dll"), format!("libggml-{stem}.dll")]
     } else {
-        format!("libggml-{stem}.so")
+        vec![format!("libggml-{stem}.so")]
     }
 }
 
+/// The first of `names` in the first of `dirs` that has one.
+fn find(dirs: &[PathBuf], names: &[String]) -> Option<PathBuf> {
+    dirs.iter()
+        .flat_map(|d| names.iter().map(move |n| d.join(n)))
+        .find(|p| p.is_file())
+}
+
 pub(crate) fn load_level(level: Level) -> Result<PathBuf, CpuError> {
-    let file = file_name(&format!("cpu-{}", level.variant()));
+    let names = file_names(&format!("cpu-{}", level.variant()));
     let dirs = search_dirs();
-    let Some(path) = dirs.iter().map(|d| d.join(&file)).find(|p| p.is_file()) else {
+    let Some(path) = find(&dirs, &names) else {
         return Err(CpuError::Missing {
             level,
-            file,
+            file: names.into_iter().next().unwrap_or_default(),
             searched: dirs,
         });
     };
@@ -47,12 +56,7 @@ pub(crate) fn load_level(level: Level) -> Result<PathBuf, CpuError> {
 }
 
 pub(crate) fn load_named(name: &str) -> Result<Option<PathBuf>, CpuError> {
-    let file = file_name(name);
-    let Some(path) = search_dirs()
-        .into_iter()
-        .map(|d| d.join(&file))
-        .find(|p| p.is_file())
-    else {
+    let Some(path) = find(&search_dirs(), &file_names(name)) else {
         return Ok(None);
     };
     load_path(&path)?;
