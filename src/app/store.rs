@@ -20,6 +20,7 @@ use crate::catalog::unix_now;
 use crate::documents::Document;
 use crate::engine::Timings;
 use crate::prompt::{Message, Role};
+use crate::sources::{Found, ReplyCheck};
 use xgen_quantize::fsio::write_atomic;
 
 /// What can go wrong with saved conversations.
@@ -161,6 +162,27 @@ pub struct ChatMessage {
     /// server error); the text that came before is kept, and Regenerate asks again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cut_off: bool,
+    /// For a reply about a document: its sentences' sources and the claims the document does
+    /// not make, checked against `content` as it is (clear it when `content` changes). A check
+    /// of another layout version, or one that cannot be read, loads as `None`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "current_check"
+    )]
+    pub check: Option<ReplyCheck>,
+}
+
+/// Reads a saved check leniently: one this version cannot use is dropped, never a reason to
+/// refuse the conversation.
+fn current_check<'de, D>(deserializer: D) -> Result<Option<ReplyCheck>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let value = serde_json::Value::deserialize(deserializer)?;
+    Ok(serde_json::from_value::<ReplyCheck>(value)
+        .ok()
+        .filter(ReplyCheck::is_current))
 }
 
 impl ChatMessage {
@@ -174,6 +196,7 @@ impl ChatMessage {
             stats: None,
             stopped: false,
             cut_off: false,
+            check: None,
         }
     }
 
@@ -277,20 +300,97 @@ impl Conversation {
         }
     }
 
-    /// The conversation as Markdown (title, then each turn).
+    /// The conversation as Markdown (title, then each turn). A checked reply carries its
+    /// sources and the claims the document does not make as footnotes (`[^1]`).
     #[must_use]
     pub fn to_markdown(&self) -> String {
         let mut out = format!("# {}\n\n", self.title);
+        let mut footnote = 0usize;
         for m in &self.messages {
             let who = match m.role {
                 Role::User => "You",
                 Role::Assistant => "Assistant",
                 Role::System => "System",
             };
-            out.push_str(&format!("**{who}:**\n\n{}\n\n", m.shown().trim()));
+            let (text, notes) = match &m.check {
+                Some(check) => with_footnotes(m, check, &mut footnote),
+                None => (m.shown().trim().to_owned(), String::new()),
+            };
+            out.push_str(&format!("**{who}:**\n\n{text}\n\n"));
+            if !notes.is_empty() {
+                out.push_str(&notes);
+                out.push('\n');
+            }
         }
         out
     }
+}
+
+/// A checked reply with a footnote mark after each sentence that has sources or is not
+/// supported, and the footnotes: its passages (page, heading, text) and its claims the document
+/// does not make. Footnotes are numbered from `next + 1` on.
+fn with_footnotes(m: &ChatMessage, check: &ReplyCheck, next: &mut usize) -> (String, String) {
+    let content = m.content.as_str();
+    let spans_fit = check.sentences.iter().all(|s| {
+        s.span.start <= s.span.end
+            && s.span.end <= content.len()
+            && content.is_char_boundary(s.span.end)
+    });
+    if !spans_fit {
+        // The check is not of this text: show the text alone.
+        return (m.shown().trim().to_owned(), String::new());
+    }
+    let mut marks: Vec<(usize, usize)> = Vec::new();
+    let mut notes = String::new();
+    for (i, sentence) in check.sentences.iter().enumerate() {
+        let missing: Vec<String> = check
+            .claims
+            .iter()
+            .filter(|c| c.sentence == i && c.found != Found::InSources)
+            .map(|c| match c.found {
+                Found::Nowhere => format!("\"{}\" is not in the document.", c.text),
+                _ => format!("\"{}\" is in the document, but not in these passages.", c.text),
+            })
+            .collect();
+        if sentence.sources.is_empty() && sentence.supported && missing.is_empty() {
+            continue;
+        }
+        *next += 1;
+        marks.push((sentence.span.end, *next));
+        let mut parts: Vec<String> = Vec::new();
+        if sentence.checked && !sentence.supported && sentence.sources.is_empty() {
+            parts.push("Not found in the document.".to_owned());
+        }
+        for source in &sentence.sources {
+            let mut place = Vec::new();
+            if let Some(page) = source.page {
+                place.push(format!("p. {page}"));
+            }
+            if let Some(heading) = &source.heading {
+                place.push(format!("§ {heading}"));
+            }
+            let quoted: String = source.text.split_whitespace().collect::<Vec<_>>().join(" ");
+            parts.push(if place.is_empty() {
+                format!("\"{quoted}\"")
+            } else {
+                format!("{}: \"{quoted}\"", place.join(", "))
+            });
+        }
+        if sentence.checked && !sentence.supported && !sentence.sources.is_empty() {
+            parts.push("(not fully supported by these passages)".to_owned());
+        }
+        parts.extend(missing);
+        notes.push_str(&format!("[^{}]: {}\n", *next, parts.join(" ")));
+    }
+    let mut text = content.to_owned();
+    for (at, n) in marks.iter().rev() {
+        text.insert_str(*at, &format!("[^{n}]"));
+    }
+    // A summary's label adds a line about how it was read after the text.
+    if let Some(rest) = m.label.as_deref().and_then(|l| l.strip_prefix(content.trim_end())) {
+        text = format!("{}{rest}", text.trim_end());
+    }
+    (text.trim().to_owned(), notes)
 }
 
 impl Default for Conversation {

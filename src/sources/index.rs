@@ -237,8 +237,16 @@ impl DocumentIndex {
         )
     }
 
-    /// A passage of the document: its place, offsets and text.
-    pub(crate) fn passage(&self, range: Range<usize>) -> Passage {
+    /// Characters of the text `xgen-desk extract` prints for this document.
+    #[must_use]
+    pub fn document_chars(&self) -> usize {
+        self.extract_chars
+    }
+
+    /// A passage of the document (a byte range of its text, on character boundaries): its
+    /// page, heading, offsets into the text `extract` prints, and text.
+    #[must_use]
+    pub fn passage(&self, range: Range<usize>) -> Passage {
         let (page, heading) = self.place(range.start);
         let (last_page, _) = self.place(range.end.saturating_sub(1).max(range.start));
         let (start, end) = self.char_range(&range);
