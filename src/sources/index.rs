@@ -189,10 +189,11 @@ impl DocumentIndex {
             .count()
     }
 
-    /// Sentences the document was cut into.
+    /// The sentences the document was cut into (byte ranges of its text, in order): what a
+    /// source points at.
     #[must_use]
-    pub fn sentence_count(&self) -> usize {
-        self.layout.sentences.len()
+    pub fn sentence_ranges(&self) -> &[Range<usize>] {
+        &self.layout.sentences
     }
 
     /// Whether a word (its key) is written capitalised inside sentences at least as often as
