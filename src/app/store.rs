@@ -20,7 +20,7 @@ use crate::catalog::unix_now;
 use crate::documents::Document;
 use crate::engine::Timings;
 use crate::prompt::{Message, Role};
-use crate::sources::{Found, ReplyCheck};
+use crate::sources::ReplyCheck;
 use xgen_quantize::fsio::write_atomic;
 
 /// What can go wrong with saved conversations.
@@ -326,68 +326,14 @@ impl Conversation {
     }
 }
 
-/// A checked reply with a footnote mark after each sentence that has sources or is not
-/// supported, and the footnotes: its passages (page, heading, text) and its claims the document
-/// does not make. Footnotes are numbered from `next + 1` on.
+/// A checked reply with its sources and unfound claims as footnotes; the footnotes are
+/// numbered from `next + 1` on. A summary's label adds a line about how it was read.
 fn with_footnotes(m: &ChatMessage, check: &ReplyCheck, next: &mut usize) -> (String, String) {
-    let content = m.content.as_str();
-    let spans_fit = check.sentences.iter().all(|s| {
-        s.span.start <= s.span.end
-            && s.span.end <= content.len()
-            && content.is_char_boundary(s.span.end)
-    });
-    if !spans_fit {
+    let Some((mut text, notes)) = crate::sources::with_footnotes(&m.content, check, next) else {
         // The check is not of this text: show the text alone.
         return (m.shown().trim().to_owned(), String::new());
-    }
-    let mut marks: Vec<(usize, usize)> = Vec::new();
-    let mut notes = String::new();
-    for (i, sentence) in check.sentences.iter().enumerate() {
-        let missing: Vec<String> = check
-            .claims
-            .iter()
-            .filter(|c| c.sentence == i && c.found != Found::InSources)
-            .map(|c| match c.found {
-                Found::Nowhere => format!("\"{}\" is not in the document.", c.text),
-                _ => format!("\"{}\" is in the document, but not in these passages.", c.text),
-            })
-            .collect();
-        if sentence.sources.is_empty() && sentence.supported && missing.is_empty() {
-            continue;
-        }
-        *next += 1;
-        marks.push((sentence.span.end, *next));
-        let mut parts: Vec<String> = Vec::new();
-        if sentence.checked && !sentence.supported && sentence.sources.is_empty() {
-            parts.push("Not found in the document.".to_owned());
-        }
-        for source in &sentence.sources {
-            let mut place = Vec::new();
-            if let Some(page) = source.page {
-                place.push(format!("p. {page}"));
-            }
-            if let Some(heading) = &source.heading {
-                place.push(format!("§ {heading}"));
-            }
-            let quoted: String = source.text.split_whitespace().collect::<Vec<_>>().join(" ");
-            parts.push(if place.is_empty() {
-                format!("\"{quoted}\"")
-            } else {
-                format!("{}: \"{quoted}\"", place.join(", "))
-            });
-        }
-        if sentence.checked && !sentence.supported && !sentence.sources.is_empty() {
-            parts.push("(not fully supported by these passages)".to_owned());
-        }
-        parts.extend(missing);
-        notes.push_str(&format!("[^{}]: {}\n", *next, parts.join(" ")));
-    }
-    let mut text = content.to_owned();
-    for (at, n) in marks.iter().rev() {
-        text.insert_str(*at, &format!("[^{n}]"));
-    }
-    // A summary's label adds a line about how it was read after the text.
-    if let Some(rest) = m.label.as_deref().and_then(|l| l.strip_prefix(content.trim_end())) {
+    };
+    if let Some(rest) = m.label.as_deref().and_then(|l| l.strip_prefix(m.content.trim_end())) {
         text = format!("{}{rest}", text.trim_end());
     }
     (text.trim().to_owned(), notes)
@@ -637,6 +583,51 @@ mod tests {
         assert!(md.contains("**You:**\n\nSummarize report.txt"));
         assert!(md.contains("**Assistant:**\n\nA summary."));
         assert!(!md.contains("long document"));
+    }
+
+    fn checked_reply() -> (Conversation, ChatMessage) {
+        let document = Document::from_text(
+            "report.txt",
+            "The council met on 3 May 2021.\n\nIt approved a budget of 12 million euros.",
+        )
+        .unwrap();
+        let index = crate::sources::DocumentIndex::build(&document);
+        let mut reply = ChatMessage::assistant(
+            "The council met on 3 May 2021. It approved 14,285 tables.",
+        );
+        reply.check = Some(index.check(&reply.content, &crate::sources::CheckContext::default()));
+        let mut c = Conversation::new();
+        c.document = Some(document);
+        c.messages.push(ChatMessage::user("Summarize"));
+        c.messages.push(reply.clone());
+        (c, reply)
+    }
+
+    #[test]
+    fn a_reply_check_is_saved_and_read_back_and_old_or_unknown_ones_load_without_it() {
+        let (c, reply) = checked_reply();
+        let json = serde_json::to_string(&c).unwrap();
+        let back: Conversation = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.messages[1].check, reply.check);
+        // A file from before checks existed.
+        let old = r#"{"role":"assistant","content":"Hi"}"#;
+        let m: ChatMessage = serde_json::from_str(old).unwrap();
+        assert_eq!(m.check, None);
+        // A check of another layout, or one that cannot be read, loads as none.
+        for check in [r#"{"version":99,"sentences":[],"claims":[]}"#, r#"{"version":1,"sentences":7}"#] {
+            let text = format!(r#"{{"role":"assistant","content":"Hi","check":{check}}}"#);
+            let m: ChatMessage = serde_json::from_str(&text).unwrap();
+            assert_eq!(m.check, None, "{check}");
+        }
+    }
+
+    #[test]
+    fn markdown_export_gives_sources_and_unfound_claims_as_footnotes() {
+        let (c, _) = checked_reply();
+        let md = c.to_markdown();
+        assert!(md.contains("The council met on 3 May 2021.[^1] It approved 14,285 tables.[^2]"), "{md}");
+        assert!(md.contains("[^1]: \"The council met on 3 May 2021.\""), "{md}");
+        assert!(md.contains("[^2]: ") && md.contains("\"14,285\" is not in the document."), "{md}");
     }
 
     #[test]

@@ -78,10 +78,17 @@ impl DocumentIndex {
             .iter()
             .flat_map(|s| capitalised_inside(&s.plain))
             .collect();
+        let reply_lower: HashSet<String> = sentences
+            .iter()
+            .flat_map(|s| lower_case_words(&s.plain))
+            .collect();
         let names = NameContext {
             names_checked: self.names_checked,
             capitalised_elsewhere: &|key: &str| {
                 reply_names.contains(key) || self.capitalised_inside(key)
+            },
+            lower_case_elsewhere: &|key: &str| {
+                reply_lower.contains(key) || self.lower_case_inside(key)
             },
         };
         let mut out = ReplyCheck {
@@ -132,7 +139,8 @@ impl DocumentIndex {
         let total: f32 = terms.iter().map(|t| t.weight).sum();
         if scanned.is_empty() {
             let own = terms.iter().filter(|t| !t.from_question).count();
-            if terms.len() < 3 || own == 0 {
+            let lead_in = plain.trim_end().ends_with([':', '：']);
+            if terms.len() < 3 || own == 0 || lead_in {
                 check.kind = SentenceKind::Short;
                 return (check, Vec::new());
             }
@@ -160,11 +168,24 @@ impl DocumentIndex {
             covered.clone_from(&best.matched);
             chosen.push(best.clone());
         }
+        // Further sources must add words of the sentence besides its claims: a passage that
+        // only shares a figure or a name with it would vouch for that very claim.
+        let claim_words: HashSet<String> = scanned
+            .iter()
+            .flat_map(|c| self.claim_terms(c, plain))
+            .collect();
+        let plain_terms: Vec<Term> = terms
+            .iter()
+            .map(|t| Term {
+                weight: if claim_words.contains(&t.key) { 0.0 } else { t.weight },
+                ..t.clone()
+            })
+            .collect();
         while chosen.len() < MAX_SOURCES - 1 && !chosen.is_empty() {
             let next = scored
                 .iter()
                 .filter(|c| !chosen.iter().any(|k| k.sentence == c.sentence) && c.score >= 0.2)
-                .map(|c| (gain(&terms, &covered, &c.matched, total), c))
+                .map(|c| (gain(&plain_terms, &covered, &c.matched, total), c))
                 .max_by(|a, b| a.0.total_cmp(&b.0));
             match next {
                 Some((g, c)) if g >= MIN_GAIN => {
@@ -184,8 +205,7 @@ impl DocumentIndex {
         let mut all_in_sources = true;
         for claim in &scanned {
             let located = self.locate(&claim.value);
-            let near = |s: u32| chosen.iter().any(|c| self.beside(c.sentence, s));
-            let mut found = if located.iter().any(|&s| near(s)) {
+            let mut found = if located.iter().any(|&s| chosen.iter().any(|c| c.sentence == s)) {
                 Found::InSources
             } else if located.is_empty() {
                 Found::Nowhere
@@ -193,21 +213,8 @@ impl DocumentIndex {
                 Found::Elsewhere
             };
             if found == Found::Elsewhere && chosen.len() < MAX_SOURCES {
-                // A passage that holds the claim and supports the rest of the sentence.
-                let claim_terms = self.claim_terms(claim, plain);
-                let rest: Vec<Term> = terms
-                    .iter()
-                    .filter(|t| !claim_terms.contains(&t.key))
-                    .cloned()
-                    .collect();
-                let rest_total: f32 = rest.iter().map(|t| t.weight).sum();
-                let best = located
-                    .iter()
-                    .take(400)
-                    .map(|&s| self.score(s, &rest, rest_total))
-                    .max_by(|a, b| a.score.total_cmp(&b.score));
-                if let Some(best) = best.filter(|b| b.coverage >= 0.3) {
-                    let full = self.score(best.sentence, &terms, total);
+                if let Some(extra) = self.claim_source(claim, plain, &terms, &covered, &chosen, &located) {
+                    let full = self.score(extra, &terms, total);
                     for (k, m) in covered.iter_mut().zip(&full.matched) {
                         *k = k.max(*m);
                     }
@@ -217,7 +224,19 @@ impl DocumentIndex {
                 }
             }
             all_in_sources &= found == Found::InSources;
+            if found == Found::InSources {
+                // A claim its sources make, however written (`July 6th, 2019` for
+                // `2019-07-06`), covers its own words.
+                let words = self.claim_terms(claim, plain);
+                for (k, t) in covered.iter_mut().zip(&terms) {
+                    if words.contains(&t.key) {
+                        *k = 1.0;
+                    }
+                }
+                score = 0.75 * coverage(&terms, &covered, total) + 0.25 * pairs;
+            }
             claims.push(Claim {
+                normal: normal(&claim.value),
                 text: plain[claim.range.clone()].to_owned(),
                 span: reply_span(sentence, claim.range.clone()),
                 kind: claim.kind,
@@ -324,20 +343,59 @@ impl DocumentIndex {
         }
     }
 
-    /// Whether document sentence `other` is `source` or beside it in the same paragraph.
-    fn beside(&self, source: u32, other: u32) -> bool {
-        if source == other {
-            return true;
+    /// A passage that holds a claim its sentence's sources lack, and says more of the sentence
+    /// than the claim: either it is beside a source (the sentence before or after, in the same
+    /// paragraph) and holds a word of the sentence no source holds, besides the claim's own; or
+    /// it supports the rest of the sentence (the claim's words left out) about as well as the
+    /// best source does. A figure that only occurs in another statement of the same kind ("led
+    /// Debian from April 2005") is not taken for the sentence's.
+    fn claim_source(
+        &self,
+        claim: &Scanned,
+        plain: &str,
+        terms: &[Term],
+        covered: &[f32],
+        chosen: &[Scored],
+        located: &[u32],
+    ) -> Option<u32> {
+        let claim_terms = self.claim_terms(claim, plain);
+        let rest: Vec<(usize, &Term)> = terms
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !claim_terms.contains(&t.key))
+            .collect();
+        let rest_terms: Vec<Term> = rest.iter().map(|(_, t)| (*t).clone()).collect();
+        let rest_total: f32 = rest_terms.iter().map(|t| t.weight).sum();
+        if rest_total <= 0.0 {
+            return None;
         }
-        if source.abs_diff(other) != 1 {
-            return false;
-        }
+        let best_rest = chosen
+            .iter()
+            .map(|c| self.score(c.sentence, &rest_terms, rest_total).coverage)
+            .fold(0f32, f32::max);
         let paragraph = |s: u32| {
             self.layout
                 .paragraphs
                 .partition_point(|p| p.sentences.end <= s as usize)
         };
-        paragraph(source) == paragraph(other)
+        let mut best: Option<(f32, u32)> = None;
+        for &s in located.iter().take(400) {
+            let scored = self.score(s, &rest_terms, rest_total);
+            let beside = chosen
+                .iter()
+                .any(|c| c.sentence.abs_diff(s) == 1 && paragraph(c.sentence) == paragraph(s));
+            let adds = rest
+                .iter()
+                .zip(&scored.matched)
+                .any(|((i, _), m)| *m >= 1.0 && covered[*i] < 1.0);
+            let restates = scored.coverage >= (best_rest - 0.15).max(0.5);
+            if (beside && adds) || restates {
+                if best.is_none_or(|(c, _)| scored.coverage > c) {
+                    best = Some((scored.coverage, s));
+                }
+            }
+        }
+        best.map(|(_, s)| s)
     }
 
     /// Sentences of the document that make a claim.
@@ -355,7 +413,7 @@ impl DocumentIndex {
                     let tolerance = if *approx {
                         // Within one unit of the last digit written, and at most 10 %.
                         let unit = 10f64.powi(magnitude(v) - i32::try_from(*sig).unwrap_or(1) + 1);
-                        unit.min(v.abs() * 0.1) * 0.999
+                        unit.min(v.abs() * 0.05) * 0.999
                     } else {
                         v.abs() * 1e-9
                     };
@@ -426,6 +484,45 @@ impl DocumentIndex {
             score: (score * 1000.0).round() / 1000.0,
             bytes: passage.bytes,
         }
+    }
+}
+
+/// A claim's value as it is compared: `12000000`, `12%`, `USD 12000000`, `2018-03-03`,
+/// `2018-03`, `--03-03` (a day without a year), `ian murdock`.
+fn normal(value: &Value) -> String {
+    match value {
+        Value::Number {
+            candidates,
+            percent,
+            currency,
+            ..
+        } => {
+            let figure = candidates.first().map_or_else(String::new, |v| {
+                if v.fract() == 0.0 && v.abs() < 1e15 {
+                    format!("{v:.0}")
+                } else {
+                    format!("{v}")
+                }
+            });
+            match (percent, currency) {
+                (true, _) => format!("{figure}%"),
+                (false, Some(code)) => format!("{code} {figure}"),
+                (false, None) => figure,
+            }
+        }
+        Value::Date(readings) => readings
+            .iter()
+            .map(|d| match (d.year, d.month, d.day) {
+                (Some(y), Some(m), Some(day)) => format!("{y:04}-{m:02}-{day:02}"),
+                (Some(y), Some(m), None) => format!("{y:04}-{m:02}"),
+                (None, Some(m), Some(day)) => format!("--{m:02}-{day:02}"),
+                (Some(y), None, _) => format!("{y:04}"),
+                _ => String::new(),
+            })
+            .collect::<Vec<_>>()
+            .join(" or "),
+        Value::Name(keys) => keys.join(" "),
+        Value::Literal(key) => key.clone(),
     }
 }
 
@@ -502,6 +599,15 @@ fn capitalised_inside(plain: &str) -> Vec<String> {
                 && claims::capitalised(&plain[w.range.clone()])
         })
         .map(|(_, w)| w.key.clone())
+        .collect()
+}
+
+/// Keys of the words a text writes in lower case.
+fn lower_case_words(plain: &str) -> Vec<String> {
+    text::words_in(plain, 0..plain.len())
+        .into_iter()
+        .filter(|w| plain[w.range.clone()].chars().next().is_some_and(char::is_lowercase))
+        .map(|w| w.key)
         .collect()
 }
 

@@ -80,6 +80,9 @@ pub(crate) struct Scanned {
 pub(crate) struct NameContext<'a> {
     pub names_checked: bool,
     pub capitalised_elsewhere: &'a dyn Fn(&str) -> bool,
+    /// Whether a word (its key) is written in lower case inside sentences elsewhere: a common
+    /// word ("The"), not the start of a name, when it starts a sentence.
+    pub lower_case_elsewhere: &'a dyn Fn(&str) -> bool,
 }
 
 const MONTHS: &[(&str, u8)] = &[
@@ -185,10 +188,33 @@ const APPROX: &[&str] = &[
     "quasi", "oltre", "около", "почти", "более", "менее", "свыше", "約", "约", "大约", "대략",
 ];
 
+/// Common words that start sentences (articles, pronouns, prepositions, conjunctions and
+/// sentence adverbs of English, French, Spanish, Italian, Portuguese and Dutch): capitalised
+/// there by position, never the start of a name, even when the document does not use them.
+const FUNCTION_WORDS: &[&str] = &[
+    "a", "an", "the", "this", "that", "these", "those", "it", "its", "he", "she", "they",
+    "we", "you", "i", "his", "her", "their", "our", "my", "your", "there", "here", "in", "on",
+    "at", "by", "for", "from", "with", "without", "of", "to", "as", "after", "before",
+    "during", "since", "until", "when", "while", "where", "although", "though", "because",
+    "if", "but", "and", "or", "so", "yet", "also", "both", "each", "every", "all", "many",
+    "most", "some", "several", "other", "another", "one", "no", "not", "yes", "however",
+    "overall", "furthermore", "moreover", "additionally", "finally", "first", "second",
+    "third", "then", "thus", "therefore", "instead", "meanwhile", "later", "today", "now",
+    "only", "just", "even", "still", "what", "which", "who", "whom", "whose", "why", "how",
+    "despite", "under", "over", "between", "among", "about", "into", "through", "across",
+    "le", "la", "les", "un", "une", "des", "du", "ce", "cette", "ces", "il", "elle", "ils",
+    "elles", "nous", "vous", "en", "dans", "pour", "par", "avec", "sans", "mais", "et", "ou",
+    "après", "avant", "depuis", "lorsque", "quand", "el", "los", "las", "una", "unos",
+    "este", "esta", "estos", "ese", "esa", "con", "sin", "pero", "y", "tras", "desde",
+    "cuando", "lo", "gli", "uno", "questo", "questa", "nel", "nella", "con", "per", "ma",
+    "dopo", "prima", "o", "os", "um", "uma", "este", "com", "sem", "mas", "depois", "antes",
+    "de", "het", "een", "dit", "deze", "dat", "die", "met", "voor", "na", "maar",
+];
+
 /// Words that join the words of a name (`Duke of York`, `van Gogh`).
 const NAME_JOINERS: &[&str] = &[
     "of", "de", "del", "della", "der", "den", "van", "von", "da", "di", "du", "la", "le",
-    "bin", "ibn", "al", "y", "and", "&",
+    "bin", "ibn", "al", "y",
 ];
 
 fn is_digits(s: &str) -> bool {
@@ -402,11 +428,15 @@ fn dates(segs: &[Seg<'_>], used: &mut [bool], out: &mut Vec<Scanned>) {
                     continue;
                 }
             }
-            // 2018年3月3日
-            if i + 4 < n && segs[i + 1].raw == "年" && segs[i + 3].raw == "月" {
-                if let (Some(m), Some(d)) = (month_number(&segs[i + 2].key), day_of(&segs[i + 4].key)) {
-                    let last = if segs.get(i + 5).is_some_and(|s| s.raw == "日") { i + 5 } else { i + 4 };
-                    push_date(segs, used, out, i, last, vec![parts(Some(year), Some(m), Some(d))]);
+            // 2018年3月3日, 2018 年 3 月
+            if i + 3 < n && segs[i + 1].raw == "年" && segs[i + 3].raw == "月" {
+                if let Some(m) = month_number(&segs[i + 2].key) {
+                    let day = segs
+                        .get(i + 4)
+                        .filter(|_| segs.get(i + 5).is_some_and(|s| s.raw == "日"))
+                        .and_then(|s| day_of(&s.key));
+                    let last = if day.is_some() { i + 5 } else { i + 3 };
+                    push_date(segs, used, out, i, last, vec![parts(Some(year), Some(m), day)]);
                     i = last + 1;
                     continue;
                 }
@@ -767,15 +797,25 @@ fn find_names(
             && !WEEKDAYS.contains(&seg.key.as_str())
             && unit_word(&seg.key).is_none()
     };
-    // Sentence starts: the first word, and the word after `:`, a stop or an opening quote.
+    // Sentence starts: the first word, and the word after `:`, a stop, or an opening quote
+    // (one that touches the word and not the word before it).
     let starts_sentence = |k: usize| {
-        k == words[0]
-            || k.checked_sub(1).and_then(|p| segs.get(p)).is_some_and(|prev| {
-                matches!(
-                    prev.raw,
-                    ":" | "." | "!" | "?" | "\"" | "“" | "«" | "(" | "—" | "–" | "-" | "*"
-                )
-            })
+        if k == words[0] {
+            return true;
+        }
+        let Some(prev) = k.checked_sub(1).and_then(|p| segs.get(p)) else {
+            return true;
+        };
+        match prev.raw {
+            ":" | "." | "!" | "?" | "«" | "“" | "„" | "¡" | "¿" => true,
+            "\"" | "'" => {
+                touching(prev, &segs[k])
+                    && k.checked_sub(2)
+                        .and_then(|p| segs.get(p))
+                        .is_none_or(|before| !touching(before, prev))
+            }
+            _ => false,
+        }
     };
     let mut k = 0;
     while k < segs.len() {
@@ -810,10 +850,15 @@ fn find_names(
                 _ => break,
             }
         }
-        // A sentence's first word is part of a name only when it is written as one elsewhere.
+        // A sentence's first word is part of a name when it is written as one elsewhere. A word
+        // written nowhere else is one too, unless it is a common word ("The", "However") or a
+        // comma follows it ("Overall, ..."); one written in lower case elsewhere is not.
         if starts_sentence(members[0]) {
             let key = name_key(&segs[members[0]].key);
-            if !(context.capitalised_elsewhere)(&key) {
+            let unknown = !(context.lower_case_elsewhere)(&key)
+                && !FUNCTION_WORDS.contains(&key.as_str())
+                && segs.get(members[0] + 1).is_none_or(|next| next.raw != ",");
+            if !(context.capitalised_elsewhere)(&key) && !unknown {
                 members.remove(0);
             }
         }
@@ -843,6 +888,7 @@ mod tests {
         let context = NameContext {
             names_checked: true,
             capitalised_elsewhere: &|k| k == "debian",
+            lower_case_elsewhere: &|k| k == "the",
         };
         scan(text, 0..text.len(), &context)
             .into_iter()
@@ -919,6 +965,7 @@ mod tests {
             assert_eq!(date(text), vec![expected], "{text}");
         }
         assert_eq!(date("in August 1993"), vec![parts(Some(1993), Some(8), None)]);
+        assert_eq!(date("1998 年 7 月に"), vec![parts(Some(1998), Some(7), None)]);
         assert_eq!(date("on 04/03/2018").len(), 2);
         assert!(scan_all("You may go.").iter().all(|(_, k, _)| *k != ClaimKind::Date));
     }

@@ -205,6 +205,13 @@ impl DocumentIndex {
         })
     }
 
+    /// Whether a word (its key) is written in lower case inside sentences (a common word).
+    pub(crate) fn lower_case_inside(&self, key: &str) -> bool {
+        self.vocab
+            .get(key)
+            .is_some_and(|&id| self.lower_case[id as usize] > 0)
+    }
+
     /// How rare a word is across the document's sentences (BM25's inverse document frequency;
     /// a word the document does not have counts as the rarest).
     pub(crate) fn idf(&self, id: Option<u32>) -> f32 {
@@ -286,6 +293,7 @@ fn figures(text: &str, sentences: &[Range<usize>]) -> (Vec<DocNumber>, Vec<(Date
     let context = NameContext {
         names_checked: false,
         capitalised_elsewhere: &|_| false,
+        lower_case_elsewhere: &|_| false,
     };
     let mut numbers = Vec::new();
     let mut dates = Vec::new();

@@ -24,6 +24,7 @@ mod align;
 mod claims;
 mod every_part;
 mod extract_text;
+mod footnotes;
 mod index;
 mod reply;
 mod retrieve;
@@ -39,6 +40,7 @@ pub use every_part::{
     PartSearchProgress, NOT_IN_THIS_PART,
 };
 pub use extract_text::{extract_text, pieces, write_extract_text, Piece};
+pub use footnotes::with_footnotes;
 pub use index::DocumentIndex;
 pub use retrieve::{
     describe_read, question_turn, read_for_question, Reading, ReadOptions, NOTES_HEADER,
@@ -147,7 +149,8 @@ pub enum SentenceKind {
     Code,
     /// Mostly the question's own words (and no figure, date or name of its own).
     Restatement,
-    /// Too short to say anything checkable ("In short:", "Yes.").
+    /// Says nothing checkable: under three words ("Yes.", "In short"), or a lead-in ending in
+    /// a colon ("Here are the key points:"), without a figure, date or name.
     Short,
 }
 
@@ -199,6 +202,9 @@ pub struct Claim {
     pub span: Range<usize>,
     /// Number, amount, percentage, date, name or literal.
     pub kind: ClaimKind,
+    /// Its value as compared with the document's: `12000000`, `12%`, `USD 12000000`,
+    /// `2018-03-03`, `2018-03`, `--03-03` (no year), `ian murdock` (case-folded words).
+    pub normal: String,
     /// The sentence it is in (index into [`ReplyCheck::sentences`]).
     pub sentence: usize,
     /// Where the document makes it.

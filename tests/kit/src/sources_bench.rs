@@ -48,6 +48,9 @@ pub fn paged(name: &str, text: &str, page_chars: usize) -> Document {
     }];
     let mut next = page_chars;
     while next < text.len() {
+        while !text.is_char_boundary(next) {
+            next += 1;
+        }
         let Some(at) = text[next..].find('\n').map(|i| next + i + 1) else {
             break;
         };
@@ -130,12 +133,18 @@ pub fn changed_claims(index: &DocumentIndex, sentences: &[Extractive]) -> Vec<Ch
         .iter()
         .map(|s| (s.text.clone(), index.check(&s.text, &CheckContext::default())))
         .collect();
-    // Names the document has, to swap in.
+    // Names the document has (never in lower case, so a name and not a word), to swap in.
+    let lower: std::collections::HashSet<&str> = index
+        .text()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().next().is_some_and(char::is_lowercase))
+        .collect();
     let names: Vec<String> = checks
         .iter()
         .flat_map(|(_, c)| c.claims.iter())
         .filter(|c| c.kind == ClaimKind::Name && c.found == Found::InSources)
         .filter_map(|c| c.text.split_whitespace().last().map(str::to_owned))
+        .filter(|n| !lower.contains(n.to_lowercase().as_str()) && n.chars().all(char::is_alphabetic))
         .collect();
     let mut out = Vec::new();
     let mut invented = 0usize;
@@ -251,6 +260,69 @@ fn change_figures(text: &str, kind: ClaimKind) -> Option<String> {
     Some(out)
 }
 
+/// Faithful rewordings of a document's sentences, as a summary writes them: without its
+/// parentheses, its longest clause alone, and its figures and dates written another way
+/// (`1,500` as `1500`, `twelve` as `12`, `June 17th, 1996` as `1996-06-17`, `12 percent` as
+/// `12%`). Only those that differ from the sentence and keep six words or more.
+#[must_use]
+pub fn faithful_variants(index: &DocumentIndex, sentences: &[Extractive]) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in sentences {
+        let text = &s.text;
+        let mut variants = Vec::new();
+        // Without parentheses.
+        let mut bare = String::new();
+        let mut depth = 0usize;
+        for c in text.chars() {
+            match c {
+                '(' => depth += 1,
+                ')' if depth > 0 => depth -= 1,
+                c if depth == 0 => bare.push(c),
+                _ => {}
+            }
+        }
+        variants.push(bare.split_whitespace().collect::<Vec<_>>().join(" ").replace(" ,", ","));
+        // The longest clause.
+        if let Some(clause) = text
+            .split("; ")
+            .flat_map(|c| c.split(": "))
+            .flat_map(|c| c.split(", "))
+            .map(str::trim)
+            .max_by_key(|c| c.split_whitespace().count())
+        {
+            variants.push(clause.to_owned());
+        }
+        // Figures and dates written another way.
+        let check = index.check(text, &CheckContext::default());
+        if check.sentences.len() == 1 {
+            let mut reworded = text.clone();
+            for claim in check.claims.iter().rev() {
+                let other = match claim.kind {
+                    ClaimKind::Date if claim.normal.len() == 10 && !claim.normal.contains(" or ") => {
+                        Some(claim.normal.clone())
+                    }
+                    ClaimKind::Number | ClaimKind::Percent => {
+                        let plain = claim.normal.clone();
+                        (plain != claim.text && plain.parse::<f64>().is_ok_and(|v| v >= 10.0 || !claim.text.chars().any(|c| c.is_ascii_digit())) || claim.kind == ClaimKind::Percent)
+                            .then_some(plain)
+                    }
+                    _ => None,
+                };
+                if let Some(other) = other.filter(|o| *o != claim.text) {
+                    reworded.replace_range(claim.span.clone(), &other);
+                }
+            }
+            variants.push(reworded);
+        }
+        for v in variants {
+            if v != *text && v.split_whitespace().count() >= 6 && !out.contains(&v) {
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
 /// Whether a check flags its text: some sentence not supported, or some claim not where its
 /// sources are.
 #[must_use]
@@ -260,18 +332,25 @@ pub fn flagged(check: &ReplyCheck) -> bool {
 }
 
 /// Page accuracy: extractive sentences, checked as one bulleted reply, whose best source is on
-/// their page (or is the same sentence on another page, where the text repeats it).
+/// their page (or is the same sentence on another page, where the text repeats it). Sentences
+/// the check leaves unchecked (lead-ins ending in a colon, very short ones) are not counted.
 #[must_use]
 pub fn page_accuracy(index: &DocumentIndex, sentences: &[Extractive]) -> (usize, usize, Vec<String>) {
     let reply: String = sentences.iter().map(|s| format!("- {}\n", s.text)).collect();
     let check = index.check(&reply, &CheckContext::default());
     let mut correct = 0;
+    let mut total = 0;
     let mut misses = Vec::new();
     for s in sentences {
         let Some(found) = check.sentences.iter().find(|c| c.text == s.text) else {
+            total += 1;
             misses.push(format!("not read as one sentence: {}", s.text));
             continue;
         };
+        if !found.checked {
+            continue;
+        }
+        total += 1;
         let best = found.sources.first();
         let same_text = best.is_some_and(|b| {
             b.text.split_whitespace().collect::<Vec<_>>().join(" ").contains(&s.text)
@@ -287,7 +366,7 @@ pub fn page_accuracy(index: &DocumentIndex, sentences: &[Extractive]) -> (usize,
             ));
         }
     }
-    (correct, sentences.len(), misses)
+    (correct, total, misses)
 }
 
 /// Changed claims flagged, and faithful sentences (the originals, and each one's first clause
@@ -307,12 +386,14 @@ pub struct ClaimRates {
     pub misses: Vec<String>,
 }
 
-/// Checks every changed sentence and every faithful one alone.
+/// Checks every changed sentence and every faithful one (the originals of the changed ones,
+/// and `reworded`) alone.
 #[must_use]
-pub fn claim_rates(index: &DocumentIndex, cases: &[ChangedClaim]) -> ClaimRates {
+pub fn claim_rates(index: &DocumentIndex, cases: &[ChangedClaim], reworded: &[String]) -> ClaimRates {
     let mut rates = ClaimRates::default();
     let mut originals: Vec<&str> = cases.iter().map(|c| c.original.as_str()).collect();
     originals.dedup();
+    originals.extend(reworded.iter().map(String::as_str));
     for original in originals {
         rates.faithful += 1;
         if flagged(&index.check(original, &CheckContext::default())) {
