@@ -15,7 +15,7 @@
 
 use std::collections::HashSet;
 
-use super::claims::{self, DateParts, NameContext, Scanned, Value};
+use super::claims::{self, ClaimKind, DateParts, NameContext, Scanned, Value};
 use super::index::DocumentIndex;
 use super::reply::{self, BlockKind, ReplySentence};
 use super::text;
@@ -35,6 +35,9 @@ const CANDIDATES: usize = 40;
 const MAX_SOURCES: usize = 4;
 /// What another passage must add (share of the sentence's weight) to be a source too.
 const MIN_GAIN: f32 = 0.12;
+/// What a passage holding a claim must add besides the claim (share of the sentence's weight)
+/// to be taken as that claim's source.
+const MIN_ADDED: f32 = 0.05;
 
 /// A word of a reply sentence: its id in the document (if the document has it), key and
 /// weight.
@@ -205,7 +208,16 @@ impl DocumentIndex {
         let mut all_in_sources = true;
         for claim in &scanned {
             let located = self.locate(&claim.value);
-            let mut found = if located.iter().any(|&s| chosen.iter().any(|c| c.sentence == s)) {
+            // A name the document writes in one sentence of twenty or more is what it is
+            // about ("Debian" in a history of Debian): where it stands says nothing.
+            let subject = claim.kind == ClaimKind::Name
+                && located.len() >= 3
+                && located.len() * 20 >= self.layout.sentences.len();
+            let mut found = if subject
+                || located
+                    .iter()
+                    .any(|&s| chosen.iter().any(|c| c.sentence == s || self.leads(s, c.sentence)))
+            {
                 Found::InSources
             } else if located.is_empty() {
                 Found::Nowhere
@@ -344,11 +356,11 @@ impl DocumentIndex {
     }
 
     /// A passage that holds a claim its sentence's sources lack, and says more of the sentence
-    /// than the claim: either it is beside a source (the sentence before or after, in the same
-    /// paragraph) and holds a word of the sentence no source holds, besides the claim's own; or
-    /// it supports the rest of the sentence (the claim's words left out) about as well as the
-    /// best source does. A figure that only occurs in another statement of the same kind ("led
-    /// Debian from April 2005") is not taken for the sentence's.
+    /// than the claim: either it holds words of the sentence that no source holds (besides the
+    /// claim's own, at least [`MIN_ADDED`] of the sentence's weight), or it supports the rest of
+    /// the sentence (the claim's words left out) about as well as the best source does. A
+    /// figure that only occurs in another statement of the same kind ("led Debian from April
+    /// 2005", when the sources cover every other word) is not taken for the sentence's.
     fn claim_source(
         &self,
         claim: &Scanned,
@@ -359,43 +371,55 @@ impl DocumentIndex {
         located: &[u32],
     ) -> Option<u32> {
         let claim_terms = self.claim_terms(claim, plain);
-        let rest: Vec<(usize, &Term)> = terms
+        let rest: Vec<Term> = terms
             .iter()
-            .enumerate()
-            .filter(|(_, t)| !claim_terms.contains(&t.key))
+            .map(|t| Term {
+                weight: if claim_terms.contains(&t.key) { 0.0 } else { t.weight },
+                ..t.clone()
+            })
             .collect();
-        let rest_terms: Vec<Term> = rest.iter().map(|(_, t)| (*t).clone()).collect();
-        let rest_total: f32 = rest_terms.iter().map(|t| t.weight).sum();
+        let total: f32 = terms.iter().map(|t| t.weight).sum();
+        let rest_total: f32 = rest.iter().map(|t| t.weight).sum();
         if rest_total <= 0.0 {
             return None;
         }
         let best_rest = chosen
             .iter()
-            .map(|c| self.score(c.sentence, &rest_terms, rest_total).coverage)
+            .map(|c| self.score(c.sentence, &rest, rest_total).coverage)
             .fold(0f32, f32::max);
-        let paragraph = |s: u32| {
-            self.layout
-                .paragraphs
-                .partition_point(|p| p.sentences.end <= s as usize)
-        };
         let mut best: Option<(f32, u32)> = None;
         for &s in located.iter().take(400) {
-            let scored = self.score(s, &rest_terms, rest_total);
-            let beside = chosen
+            let scored = self.score(s, &rest, rest_total);
+            let added: f32 = rest
                 .iter()
-                .any(|c| c.sentence.abs_diff(s) == 1 && paragraph(c.sentence) == paragraph(s));
-            let adds = rest
-                .iter()
-                .zip(&scored.matched)
-                .any(|((i, _), m)| *m >= 1.0 && covered[*i] < 1.0);
+                .zip(scored.matched.iter().zip(covered))
+                .filter(|(_, (m, c))| **m >= 1.0 && **c < 1.0)
+                .map(|(t, _)| t.weight)
+                .sum();
+            let adds = total > 0.0 && added / total >= MIN_ADDED;
             let restates = scored.coverage >= (best_rest - 0.15).max(0.5);
-            if (beside && adds) || restates {
-                if best.is_none_or(|(c, _)| scored.coverage > c) {
-                    best = Some((scored.coverage, s));
-                }
+            if (adds || restates) && best.is_none_or(|(c, _)| scored.coverage > c) {
+                best = Some((scored.coverage, s));
             }
         }
         best.map(|(_, s)| s)
+    }
+
+    /// Whether document sentence `lead` opens the paragraph that holds sentence `source`
+    /// ("Debian 2.0 Hamm (July 24th, 1998): ..." before "this release had 1500 packages"): what
+    /// it names, the paragraph's sentences speak of.
+    fn leads(&self, lead: u32, source: u32) -> bool {
+        if lead >= source {
+            return false;
+        }
+        let at = self
+            .layout
+            .paragraphs
+            .partition_point(|p| p.sentences.end <= source as usize);
+        self.layout
+            .paragraphs
+            .get(at)
+            .is_some_and(|p| p.sentences.start == lead as usize)
     }
 
     /// Sentences of the document that make a claim.

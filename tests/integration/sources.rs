@@ -167,6 +167,38 @@ fn other_languages_are_checked_with_their_own_words_dates_and_figures() {
     }
 }
 
+#[test]
+fn summary_sentences_in_other_words_find_their_sources_and_changed_ones_are_flagged() {
+    let index = DocumentIndex::build(&doc(&history()));
+    let sentences = sb::read_text("debian-history.summary-sentences.txt").unwrap();
+    let sentences: Vec<&str> = sentences.lines().filter(|l| !l.trim().is_empty()).collect();
+    let supported: Vec<bool> = sentences
+        .iter()
+        .map(|s| index.check(s, &CheckContext::default()).all_supported())
+        .collect();
+    assert!(
+        supported.iter().filter(|s| **s).count() * 10 >= sentences.len() * 8,
+        "{:?}",
+        sentences.iter().zip(&supported).filter(|(_, s)| !**s).collect::<Vec<_>>()
+    );
+    // The same sentences with a figure, a date or a name changed.
+    for (changed, claim) in [
+        ("Bruce Perens took over as project leader in April 1996 and stayed until the end of 1999.", "1999"),
+        ("Debian 1.1, released in June 1997, was the first version with a code name, Buzz.", "June 1997"),
+        ("Ian Murdock died in December 2016.", "December 2016"),
+        ("The GNU project of the Free Software Foundation sponsored Debian for two years, from November 1994 to November 1996.", "November 1996"),
+        ("The name Debian combines the names of Ian Murdock and his wife Deborah.", "Deborah"),
+    ] {
+        let check = index.check(changed, &CheckContext::default());
+        assert!(!check.sentences[0].supported, "{changed}: {check:#?}");
+        assert!(
+            check.claims.iter().any(|c| c.text == claim && c.found != Found::InSources),
+            "{changed}: {:#?}",
+            check.claims
+        );
+    }
+}
+
 fn doc(text: &str) -> Document {
     Document::from_text("notes.txt", text).unwrap()
 }

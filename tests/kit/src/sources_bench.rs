@@ -336,26 +336,33 @@ pub fn flagged(check: &ReplyCheck) -> bool {
 /// the check leaves unchecked (lead-ins ending in a colon, very short ones) are not counted.
 #[must_use]
 pub fn page_accuracy(index: &DocumentIndex, sentences: &[Extractive]) -> (usize, usize, Vec<String>) {
-    let reply: String = sentences.iter().map(|s| format!("- {}\n", s.text)).collect();
+    let mut reply = String::new();
+    let mut lines = Vec::with_capacity(sentences.len());
+    for s in sentences {
+        let start = reply.len();
+        reply.push_str("- ");
+        reply.push_str(&s.text);
+        lines.push(start..reply.len());
+        reply.push('\n');
+    }
     let check = index.check(&reply, &CheckContext::default());
     let mut correct = 0;
     let mut total = 0;
     let mut misses = Vec::new();
-    for s in sentences {
-        let Some(found) = check.sentences.iter().find(|c| c.text == s.text) else {
-            total += 1;
-            misses.push(format!("not read as one sentence: {}", s.text));
+    for (s, line) in sentences.iter().zip(&lines) {
+        // The first checked sentence the reply's line was read as.
+        let Some(found) = check
+            .sentences
+            .iter()
+            .find(|c| line.contains(&c.span.start) && c.checked)
+        else {
             continue;
         };
-        if !found.checked {
-            continue;
-        }
         total += 1;
         let best = found.sources.first();
-        let same_text = best.is_some_and(|b| {
-            b.text.split_whitespace().collect::<Vec<_>>().join(" ").contains(&s.text)
-        });
-        if best.is_some_and(|b| b.page == s.page || (same_text && b.bytes == s.bytes) || same_text) {
+        let flat = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+        let same_text = best.is_some_and(|b| flat(&b.text).contains(&flat(&found.text)));
+        if best.is_some_and(|b| b.page == s.page || same_text) {
             correct += 1;
         } else {
             misses.push(format!(
