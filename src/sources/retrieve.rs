@@ -113,8 +113,15 @@ pub fn read_for_question(
         messages.push(Message::user(turn));
         messages
     };
+    // A text of more than 32 bytes per token of the context cannot fit (no tokenizer makes
+    // tokens that long on average): it is not counted whole, which on a long document costs.
+    let may_fit = index.text.len() <= n_ctx.saturating_mul(32);
     let whole_messages = with_turn(question_turn(&index.text, &[], question, true));
-    let whole_tokens = model.prompt_tokens(&whole_messages)?;
+    let whole_tokens = if may_fit {
+        model.prompt_tokens(&whole_messages)?
+    } else {
+        usize::MAX / 2
+    };
     if whole_tokens + reply + MARGIN <= n_ctx {
         return Ok(Reading {
             messages: whole_messages,
