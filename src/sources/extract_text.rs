@@ -7,7 +7,7 @@
 use std::io::Write;
 use std::ops::Range;
 
-use crate::documents::{marker_line, Document};
+use crate::documents::{marker_line, Document, Section};
 
 /// A piece of the printed text: a run of the document's text, or text inserted around it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,11 +19,16 @@ pub enum Piece {
 }
 
 /// The printed text of `document`, piece by piece, in order.
+#[must_use]
 pub fn pieces(document: &Document) -> Vec<Piece> {
-    let text = document.text.as_str();
-    let mut out = Vec::with_capacity(document.sections.len() * 2 + 2);
+    pieces_of(&document.text, &document.sections)
+}
+
+/// [`pieces`] of a text and its sections.
+pub(crate) fn pieces_of(text: &str, sections: &[Section]) -> Vec<Piece> {
+    let mut out = Vec::with_capacity(sections.len() * 2 + 2);
     let mut written = 0;
-    for section in &document.sections {
+    for section in sections {
         let at = floor_char_boundary(text, section.offset.min(text.len()));
         if at > written {
             out.push(Piece::Text(written..at));
@@ -70,6 +75,30 @@ pub fn extract_text(document: &Document) -> String {
     // Writing to a Vec cannot fail.
     write_extract_text(&mut out, document).ok();
     String::from_utf8(out).unwrap_or_default()
+}
+
+/// The printed text from byte `range.start` to byte `range.end` of the document's text: the
+/// text itself, with the marker lines printed inside the range.
+pub(crate) fn printed_range(text: &str, sections: &[Section], range: &Range<usize>) -> String {
+    let mut out = String::new();
+    // Where the document's text printed so far ends.
+    let mut at = 0;
+    for piece in pieces_of(text, sections) {
+        match piece {
+            Piece::Text(r) => {
+                let (a, b) = (r.start.max(range.start), r.end.min(range.end));
+                if a < b {
+                    out.push_str(&text[a..b]);
+                }
+                at = r.end;
+            }
+            // What is printed between the range's ends (not at them: offsets at an end fall
+            // after a marker at the start, before one at the end).
+            Piece::Inserted(s) if range.start < at && at < range.end => out.push_str(&s),
+            Piece::Inserted(_) => {}
+        }
+    }
+    out
 }
 
 /// Bytes of the document's text between checkpoints of the character count.
@@ -202,6 +231,20 @@ mod tests {
         let map = CharMap::new(&doc);
         assert_eq!(map.char_offset(text, 4, Edge::Start), 20);
         assert_eq!(map.char_offset(text, 4, Edge::End), 4);
+    }
+
+    #[test]
+    fn a_range_over_markers_prints_them() {
+        let text = "Première page, café.\nSecond page here";
+        let second = text.find("Second").unwrap();
+        let doc = document(text, vec![page(0, 1), page(second, 2)]);
+        let printed = extract_text(&doc);
+        let map = CharMap::new(&doc);
+        let range = 0..text.len();
+        let (a, b) = (map.char_offset(text, 0, Edge::Start), map.char_offset(text, text.len(), Edge::End));
+        let expected: String = printed.chars().skip(a).take(b - a).collect();
+        assert_eq!(printed_range(text, &doc.sections, &range), expected);
+        assert_eq!(expected, "Première page, café.\n--- page 2 ---\nSecond page here");
     }
 
     #[test]

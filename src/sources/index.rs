@@ -264,7 +264,12 @@ impl DocumentIndex {
             heading,
             start,
             end,
-            text: self.text[range.clone()].to_owned(),
+            text: if self.sections.iter().any(|s| range.start < s.offset && s.offset < range.end) {
+                // Markers printed inside it are part of what `extract` prints there.
+                super::extract_text::printed_range(&self.text, &self.sections, &range)
+            } else {
+                self.text[range.clone()].to_owned()
+            },
             bytes: range,
         }
     }
