@@ -140,20 +140,23 @@ impl DocumentIndex {
         let scanned = claims::scan(plain, 0..plain.len(), names);
         let terms = self.terms_of(plain, question);
         let total: f32 = terms.iter().map(|t| t.weight).sum();
-        if scanned.is_empty() {
+        // Claims the question makes too ("the Debian project") are not the sentence's own.
+        let own_claims = scanned.iter().any(|c| {
+            text::words_in(plain, c.range.clone())
+                .iter()
+                .any(|w| !question.contains(&w.key))
+        });
+        if !own_claims {
             let own = terms.iter().filter(|t| !t.from_question).count();
             let lead_in = plain.trim_end().ends_with([':', '：']);
             if terms.len() < 3 || own == 0 || lead_in {
                 check.kind = SentenceKind::Short;
                 return (check, Vec::new());
             }
-            let asked: f32 = terms
-                .iter()
-                .filter(|t| t.from_question)
-                .map(|t| t.weight / QUESTION_WEIGHT)
-                .sum();
-            let unweighted: f32 = asked + terms.iter().filter(|t| !t.from_question).map(|t| t.weight).sum::<f32>();
-            if asked >= 0.7 * unweighted {
+            // Repeating the question ("The obligations of the licensee are the following"):
+            // two of its words or more, and at most two words of its own.
+            let asked = terms.iter().filter(|t| t.from_question).count();
+            if asked >= 2 && own <= 2 {
                 check.kind = SentenceKind::Restatement;
                 return (check, Vec::new());
             }
@@ -213,10 +216,13 @@ impl DocumentIndex {
             let subject = claim.kind == ClaimKind::Name
                 && located.len() >= 3
                 && located.len() * 20 >= self.layout.sentences.len();
+            // In a source, or in the sentence that opens the best source's paragraph.
+            let best_source = chosen.first().map(|c| c.sentence);
             let mut found = if subject
-                || located
-                    .iter()
-                    .any(|&s| chosen.iter().any(|c| c.sentence == s || self.leads(s, c.sentence)))
+                || located.iter().any(|&s| {
+                    chosen.iter().any(|c| c.sentence == s)
+                        || best_source.is_some_and(|b| self.leads(s, b))
+                })
             {
                 Found::InSources
             } else if located.is_empty() {

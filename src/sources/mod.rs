@@ -60,9 +60,6 @@ pub struct CheckContext<'a> {
     /// above."). A sentence that only repeats it is not checked, and its words count for
     /// little as evidence.
     pub question: Option<&'a str>,
-    /// The last turns of the conversation before the question, most recent last; their words
-    /// count for little as evidence too.
-    pub turns: &'a [&'a str],
 }
 
 /// A reply checked against its document: a view over the reply's text, saved with it.

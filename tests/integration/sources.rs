@@ -114,14 +114,17 @@ fn changed_figures_dates_and_names_are_flagged_and_their_originals_are_not() {
     let text = history();
     let document = sb::paged("debian-history.en.txt", &text, 2500);
     let index = DocumentIndex::build(&document);
-    let cases = sb::changed_claims(&index, &sb::extractive_sentences(&index, 2, 6));
+    let sample = sb::extractive_sentences(&index, 2, 6);
+    let cases = sb::changed_claims(&index, &sample);
+    let reworded = sb::faithful_variants(&index, &sample);
+    assert!(reworded.len() >= 100, "{} reworded sentences", reworded.len());
     for kind in [ClaimKind::Number, ClaimKind::Date, ClaimKind::Name] {
         assert!(
             cases.iter().filter(|c| c.kind == kind).count() >= 10,
             "too few changed {kind:?} claims"
         );
     }
-    let rates = sb::claim_rates(&index, &cases);
+    let rates = sb::claim_rates(&index, &cases, &reworded);
     let misses = rates.misses.join("\n");
     assert!(
         rates.changed_flagged as f64 >= 0.9 * rates.changed as f64,
@@ -153,7 +156,7 @@ fn other_languages_are_checked_with_their_own_words_dates_and_figures() {
         );
         let cases = sb::changed_claims(&index, &sentences);
         assert!(cases.len() >= 10, "{name}: {} changed claims", cases.len());
-        let rates = sb::claim_rates(&index, &cases);
+        let rates = sb::claim_rates(&index, &cases, &sb::faithful_variants(&index, &sentences));
         assert!(
             rates.changed_flagged as f64 >= 0.9 * rates.changed as f64
                 && rates.faithful_flagged as f64 <= 0.1 * rates.faithful as f64,
@@ -242,7 +245,7 @@ fn headings_list_marks_the_question_repeated_and_short_sentences_are_not_checked
     let text = history();
     let index = DocumentIndex::build(&doc(&text));
     let question = "Who has led the Debian project?";
-    let reply = "## Leaders of Debian\n\nHere is what the document says:\n\n- **Ian Murdock** founded Debian in August 1993 and led it until March 1996.\n- Bruce Perens led Debian from April 1996 until December 1997.\n\nSeveral people have led the Debian project.\n\nYes.\n";
+    let reply = "## Leaders of Debian\n\nHere is what the document says:\n\n- **Ian Murdock** founded Debian in August 1993 and led it until March 1996.\n- Bruce Perens led Debian from April 1996 until December 1997.\n\nThe Debian project has had leaders.\n\nYes.\n";
     let check = index.check(reply, &CheckContext { question: Some(question) });
     let kinds: Vec<SentenceKind> = check.sentences.iter().map(|s| s.kind).collect();
     assert_eq!(
@@ -467,8 +470,8 @@ fn summarize_json_and_sources_check_the_summary_against_the_document() {
     let dir = temp_dir();
     let path = dir.path().join("leaders.txt");
     let text = history();
-    let start = text.find("Chapter 2. Leadership").unwrap();
-    let end = text.find("Chapter 3.").unwrap();
+    let start = text.find("Debian has had several leaders").unwrap();
+    let end = text.find("is our current Project Leader").unwrap();
     std::fs::write(&path, &text[start..end]).unwrap();
     let model = smollm2();
     let common = ["--model", model.to_str().unwrap(), "--ctx", "2048", "--max-tokens", "64", "--greedy", "-q"];
@@ -503,5 +506,5 @@ fn checks_say_where_claims_were_found() {
     let jackson = check.claims.iter().find(|c| c.text == "Ian Jackson").unwrap();
     assert_eq!(jackson.found, Found::Elsewhere, "{check:#?}");
     assert!(!check.sentences[0].supported);
-    assert!(check.sentences[0].sources[0].text.contains("founded by Ian"));
+    assert!(check.sentences[0].sources[0].text.contains("founded"), "{check:#?}");
 }
