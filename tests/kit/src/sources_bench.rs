@@ -500,7 +500,10 @@ pub fn evidence_recall(
 pub fn prefix_of_tokens(model: &XgenTextTokenizer, text: &str, tokens: usize) -> String {
     let (mut lo, mut hi) = (0usize, text.len());
     while lo + 1 < hi {
-        let mid = (lo + hi) / 2;
+        let mut mid = (lo + hi) / 2;
+        while !text.is_char_boundary(mid) {
+            mid -= 1;
+        }
         let at = text[..mid].rfind('\n').unwrap_or(0);
         if model.count(&text[..at]) <= tokens {
             lo = mid;
@@ -508,7 +511,11 @@ pub fn prefix_of_tokens(model: &XgenTextTokenizer, text: &str, tokens: usize) ->
             hi = mid;
         }
     }
-    let at = text[..lo].rfind('\n').unwrap_or(0);
+    let mut end = lo;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let at = text[..end].rfind('\n').unwrap_or(0);
     text[..at].to_owned()
 }
 

@@ -361,8 +361,9 @@ fn bench_sources(ctx: usize, reply_tokens: u32, verbose: bool, json: bool) -> Re
             correct as f64 / total.max(1) as f64
         );
         figures.insert(format!("page_accuracy_{set}"), serde_json::json!(correct as f64 / total.max(1) as f64));
-        let cases = sb::changed_claims(&index, &sb::extractive_sentences(&index, 2, 6));
-        let rates = sb::claim_rates(&index, &cases);
+        let sample = sb::extractive_sentences(&index, 2, 6);
+        let cases = sb::changed_claims(&index, &sample);
+        let rates = sb::claim_rates(&index, &cases, &sb::faithful_variants(&index, &sample));
         println!(
             "changed claims flagged ({name}, {set}): {}/{} = {:.3} (target >= 0.9); faithful flagged: {}/{} = {:.3} (target <= 0.05)",
             rates.changed_flagged,
