@@ -333,7 +333,11 @@ fn with_footnotes(m: &ChatMessage, check: &ReplyCheck, next: &mut usize) -> (Str
         // The check is not of this text: show the text alone.
         return (m.shown().trim().to_owned(), String::new());
     };
-    if let Some(rest) = m.label.as_deref().and_then(|l| l.strip_prefix(m.content.trim_end())) {
+    if let Some(rest) = m
+        .label
+        .as_deref()
+        .and_then(|l| l.strip_prefix(m.content.trim_end()))
+    {
         text = format!("{}{rest}", text.trim_end());
     }
     (text.trim().to_owned(), notes)
@@ -592,9 +596,8 @@ mod tests {
         )
         .unwrap();
         let index = crate::sources::DocumentIndex::build(&document);
-        let mut reply = ChatMessage::assistant(
-            "The council met on 3 May 2021. It approved 14,285 tables.",
-        );
+        let mut reply =
+            ChatMessage::assistant("The council met on 3 May 2021. It approved 14,285 tables.");
         reply.check = Some(index.check(&reply.content, &crate::sources::CheckContext::default()));
         let mut c = Conversation::new();
         c.document = Some(document);
@@ -614,7 +617,10 @@ mod tests {
         let m: ChatMessage = serde_json::from_str(old).unwrap();
         assert_eq!(m.check, None);
         // A check of another layout, or one that cannot be read, loads as none.
-        for check in [r#"{"version":99,"sentences":[],"claims":[]}"#, r#"{"version":1,"sentences":7}"#] {
+        for check in [
+            r#"{"version":99,"sentences":[],"claims":[]}"#,
+            r#"{"version":1,"sentences":7}"#,
+        ] {
             let text = format!(r#"{{"role":"assistant","content":"Hi","check":{check}}}"#);
             let m: ChatMessage = serde_json::from_str(&text).unwrap();
             assert_eq!(m.check, None, "{check}");
@@ -625,9 +631,18 @@ mod tests {
     fn markdown_export_gives_sources_and_unfound_claims_as_footnotes() {
         let (c, _) = checked_reply();
         let md = c.to_markdown();
-        assert!(md.contains("The council met on 3 May 2021.[^1] It approved 14,285 tables.[^2]"), "{md}");
-        assert!(md.contains("[^1]: \"The council met on 3 May 2021.\""), "{md}");
-        assert!(md.contains("[^2]: ") && md.contains("\"14,285\" is not in the document."), "{md}");
+        assert!(
+            md.contains("The council met on 3 May 2021.[^1] It approved 14,285 tables.[^2]"),
+            "{md}"
+        );
+        assert!(
+            md.contains("[^1]: \"The council met on 3 May 2021.\""),
+            "{md}"
+        );
+        assert!(
+            md.contains("[^2]: ") && md.contains("\"14,285\" is not in the document."),
+            "{md}"
+        );
     }
 
     #[test]

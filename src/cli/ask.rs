@@ -115,7 +115,10 @@ pub fn run(args: &AskArgs) -> Result<()> {
                 index.document_chars(),
                 reading.whole,
             );
-            eprintln!("[{}: {what} · {} prompt tokens]", document.name, reading.prompt_tokens);
+            eprintln!(
+                "[{}: {what} · {} prompt tokens]",
+                document.name, reading.prompt_tokens
+            );
             if !reading.whole && suggests_every_part(question) {
                 eprintln!("[this question may need the whole document: --every-part asks every part in turn]");
             }
@@ -172,7 +175,11 @@ fn report(progress: &PartSearchProgress) {
             coverage,
         } => eprintln!(
             "[part {part}/{parts}: {} · coverage {:.0}%]",
-            if *relevant { "has an answer" } else { "nothing on it" },
+            if *relevant {
+                "has an answer"
+            } else {
+                "nothing on it"
+            },
             coverage.percent()
         ),
         PartSearchProgress::Combining { inputs } => {

@@ -94,7 +94,13 @@ pub fn render(check: &ReplyCheck) -> String {
             (SentenceKind::Short, _) => "too short to check",
         };
         // Writing to a String cannot fail.
-        let _ = writeln!(out, "[{}] {status}: {}", i + 1, one_line(&sentence.text, usize::MAX));
+        writeln!(
+            out,
+            "[{}] {status}: {}",
+            i + 1,
+            one_line(&sentence.text, usize::MAX)
+        )
+        .ok();
         for source in &sentence.sources {
             let mut place = Vec::new();
             if let Some(page) = source.page {
@@ -105,39 +111,46 @@ pub fn render(check: &ReplyCheck) -> String {
             }
             place.push(format!("chars {}-{}", source.start, source.end));
             place.push(format!("score {:.2}", source.score));
-            let _ = writeln!(
+            writeln!(
                 out,
                 "    - {}: \"{}\"",
                 place.join(" · "),
                 one_line(&source.text, SHOWN)
-            );
+            )
+            .ok();
         }
         for claim in check.claims.iter().filter(|c| c.sentence == i) {
             match claim.found {
                 Found::InSources => {}
                 Found::Elsewhere => {
-                    let _ = writeln!(
+                    writeln!(
                         out,
                         "    ! \"{}\" ({}) is in the document, but not in these passages",
                         claim.text,
                         kind_name(claim)
-                    );
+                    )
+                    .ok();
                 }
                 Found::Nowhere => {
-                    let _ = writeln!(
+                    writeln!(
                         out,
                         "    ! \"{}\" ({}) is not in the document",
                         claim.text,
                         kind_name(claim)
-                    );
+                    )
+                    .ok();
                 }
             }
         }
     }
     let checked = check.sentences.iter().filter(|s| s.checked).count();
-    let supported = check.sentences.iter().filter(|s| s.checked && s.supported).count();
+    let supported = check
+        .sentences
+        .iter()
+        .filter(|s| s.checked && s.supported)
+        .count();
     let missing = check.not_found().count();
-    let _ = write!(
+    write!(
         out,
         "[{supported} of {checked} checked sentences supported · {}]",
         match missing {
@@ -145,7 +158,8 @@ pub fn render(check: &ReplyCheck) -> String {
             1 => "1 claim not found in the document".to_owned(),
             n => format!("{n} claims not found in the document"),
         }
-    );
+    )
+    .ok();
     out
 }
 

@@ -10,12 +10,12 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 
 use super::args::{ModelArgs, SamplingArgs, ServerArgs};
+use super::sources_out::{self, CheckedJson};
 use super::{open_backend, output, print_timings};
 use crate::cancel::CancelToken;
 use crate::documents::{self, CollectLimits, Document, DocumentError};
 use crate::engine::EngineError;
 use crate::isolate::Isolation;
-use super::sources_out::{self, CheckedJson};
 use crate::prompt::{summarize_request, SummaryStyle};
 use crate::sources::{CheckContext, DocumentIndex};
 use crate::summarize::report::{entry_head, entry_tail, failed_line, REPORT_TITLE};
@@ -137,7 +137,11 @@ pub fn run(
         );
         if checked.json {
             let read = [index.passage(0..document.text.len())];
-            output::line(&serde_json::to_string(&CheckedJson::new(&summary.text, &check, Some(&read)))?)?;
+            output::line(&serde_json::to_string(&CheckedJson::new(
+                &summary.text,
+                &check,
+                Some(&read),
+            ))?)?;
         } else {
             output::line("\n\nSources:")?;
             output::line(&sources_out::render(&check))?;

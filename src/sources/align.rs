@@ -167,7 +167,11 @@ impl DocumentIndex {
             .iter()
             .map(|&s| self.score(s, &terms, total))
             .collect();
-        scored.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.sentence.cmp(&b.sentence)));
+        scored.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(a.sentence.cmp(&b.sentence))
+        });
         let mut chosen: Vec<Scored> = Vec::new();
         let mut covered = vec![0f32; terms.len()];
         if let Some(best) = scored.first().filter(|b| b.score > 0.0) {
@@ -183,7 +187,11 @@ impl DocumentIndex {
         let plain_terms: Vec<Term> = terms
             .iter()
             .map(|t| Term {
-                weight: if claim_words.contains(&t.key) { 0.0 } else { t.weight },
+                weight: if claim_words.contains(&t.key) {
+                    0.0
+                } else {
+                    t.weight
+                },
                 ..t.clone()
             })
             .collect();
@@ -222,8 +230,7 @@ impl DocumentIndex {
                 || located.iter().any(|&s| {
                     chosen.iter().any(|c| c.sentence == s)
                         || best_source.is_some_and(|b| self.leads(s, b))
-                })
-            {
+                }) {
                 Found::InSources
             } else if located.is_empty() {
                 Found::Nowhere
@@ -231,7 +238,9 @@ impl DocumentIndex {
                 Found::Elsewhere
             };
             if found == Found::Elsewhere && chosen.len() < MAX_SOURCES {
-                if let Some(extra) = self.claim_source(claim, plain, &terms, &covered, &chosen, &located) {
+                if let Some(extra) =
+                    self.claim_source(claim, plain, &terms, &covered, &chosen, &located)
+                {
                     let full = self.score(extra, &terms, total);
                     for (k, m) in covered.iter_mut().zip(&full.matched) {
                         *k = k.max(*m);
@@ -283,7 +292,11 @@ impl DocumentIndex {
                 let idf = self.idf(id);
                 Term {
                     id,
-                    weight: if from_question { idf * QUESTION_WEIGHT } else { idf },
+                    weight: if from_question {
+                        idf * QUESTION_WEIGHT
+                    } else {
+                        idf
+                    },
                     key: w.key,
                     from_question,
                 }
@@ -322,15 +335,12 @@ impl DocumentIndex {
             .iter()
             .map(|t| match t.id {
                 Some(id) if distinct.binary_search(&id).is_ok() => 1.0,
-                _ if t.key.chars().count() >= 5 => {
-                    if distinct
+                _ if t.key.chars().count() >= 5
+                    && distinct
                         .iter()
-                        .any(|&d| shares_stem(&t.key, &self.terms[d as usize]))
-                    {
-                        PREFIX_CREDIT
-                    } else {
-                        0.0
-                    }
+                        .any(|&d| shares_stem(&t.key, &self.terms[d as usize])) =>
+                {
+                    PREFIX_CREDIT
                 }
                 _ => 0.0,
             })
@@ -380,7 +390,11 @@ impl DocumentIndex {
         let rest: Vec<Term> = terms
             .iter()
             .map(|t| Term {
-                weight: if claim_terms.contains(&t.key) { 0.0 } else { t.weight },
+                weight: if claim_terms.contains(&t.key) {
+                    0.0
+                } else {
+                    t.weight
+                },
                 ..t.clone()
             })
             .collect();
@@ -448,7 +462,10 @@ impl DocumentIndex {
                         v.abs() * 1e-9
                     };
                     let lo = self.numbers.partition_point(|n| n.value < v - tolerance);
-                    for n in self.numbers[lo..].iter().take_while(|n| n.value <= v + tolerance) {
+                    for n in self.numbers[lo..]
+                        .iter()
+                        .take_while(|n| n.value <= v + tolerance)
+                    {
                         let currency_ok = match (currency, n.currency) {
                             (Some(a), Some(b)) => *a == b,
                             _ => true,
@@ -625,7 +642,9 @@ fn capitalised_inside(plain: &str) -> Vec<String> {
         .skip(1)
         .filter(|(i, w)| {
             let between = &plain[words[i - 1].range.end..w.range.start];
-            !between.chars().any(|c| matches!(c, ':' | '.' | '!' | '?' | '"' | '“' | '('))
+            !between
+                .chars()
+                .any(|c| matches!(c, ':' | '.' | '!' | '?' | '"' | '“' | '('))
                 && claims::capitalised(&plain[w.range.clone()])
         })
         .map(|(_, w)| w.key.clone())
@@ -636,14 +655,23 @@ fn capitalised_inside(plain: &str) -> Vec<String> {
 fn lower_case_words(plain: &str) -> Vec<String> {
     text::words_in(plain, 0..plain.len())
         .into_iter()
-        .filter(|w| plain[w.range.clone()].chars().next().is_some_and(char::is_lowercase))
+        .filter(|w| {
+            plain[w.range.clone()]
+                .chars()
+                .next()
+                .is_some_and(char::is_lowercase)
+        })
         .map(|w| w.key)
         .collect()
 }
 
 /// The bytes of the reply a range of a sentence's plain text comes from.
 fn reply_span(sentence: &ReplySentence, range: std::ops::Range<usize>) -> std::ops::Range<usize> {
-    let start = sentence.origin.get(range.start).copied().unwrap_or(sentence.span.start);
+    let start = sentence
+        .origin
+        .get(range.start)
+        .copied()
+        .unwrap_or(sentence.span.start);
     let last_len = sentence.plain[..range.end]
         .chars()
         .next_back()

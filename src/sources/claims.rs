@@ -87,35 +87,121 @@ pub(crate) struct NameContext<'a> {
 
 const MONTHS: &[(&str, u8)] = &[
     // English
-    ("january", 1), ("february", 2), ("march", 3), ("april", 4), ("may", 5), ("june", 6),
-    ("july", 7), ("august", 8), ("september", 9), ("october", 10), ("november", 11),
-    ("december", 12), ("jan", 1), ("feb", 2), ("mar", 3), ("apr", 4), ("jun", 6), ("jul", 7),
-    ("aug", 8), ("sep", 9), ("sept", 9), ("oct", 10), ("nov", 11), ("dec", 12),
+    ("january", 1),
+    ("february", 2),
+    ("march", 3),
+    ("april", 4),
+    ("may", 5),
+    ("june", 6),
+    ("july", 7),
+    ("august", 8),
+    ("september", 9),
+    ("october", 10),
+    ("november", 11),
+    ("december", 12),
+    ("jan", 1),
+    ("feb", 2),
+    ("mar", 3),
+    ("apr", 4),
+    ("jun", 6),
+    ("jul", 7),
+    ("aug", 8),
+    ("sep", 9),
+    ("sept", 9),
+    ("oct", 10),
+    ("nov", 11),
+    ("dec", 12),
     // German
-    ("januar", 1), ("jänner", 1), ("februar", 2), ("märz", 3), ("mai", 5), ("juni", 6),
-    ("juli", 7), ("oktober", 10), ("dezember", 12),
+    ("januar", 1),
+    ("jänner", 1),
+    ("februar", 2),
+    ("märz", 3),
+    ("mai", 5),
+    ("juni", 6),
+    ("juli", 7),
+    ("oktober", 10),
+    ("dezember", 12),
     // French
-    ("janvier", 1), ("février", 2), ("fevrier", 2), ("mars", 3), ("avril", 4), ("juin", 6),
-    ("juillet", 7), ("août", 8), ("aout", 8), ("septembre", 9), ("octobre", 10),
-    ("novembre", 11), ("décembre", 12), ("decembre", 12),
+    ("janvier", 1),
+    ("février", 2),
+    ("fevrier", 2),
+    ("mars", 3),
+    ("avril", 4),
+    ("juin", 6),
+    ("juillet", 7),
+    ("août", 8),
+    ("aout", 8),
+    ("septembre", 9),
+    ("octobre", 10),
+    ("novembre", 11),
+    ("décembre", 12),
+    ("decembre", 12),
     // Spanish
-    ("enero", 1), ("febrero", 2), ("marzo", 3), ("abril", 4), ("mayo", 5), ("junio", 6),
-    ("julio", 7), ("agosto", 8), ("septiembre", 9), ("setiembre", 9), ("octubre", 10),
-    ("noviembre", 11), ("diciembre", 12),
+    ("enero", 1),
+    ("febrero", 2),
+    ("marzo", 3),
+    ("abril", 4),
+    ("mayo", 5),
+    ("junio", 6),
+    ("julio", 7),
+    ("agosto", 8),
+    ("septiembre", 9),
+    ("setiembre", 9),
+    ("octubre", 10),
+    ("noviembre", 11),
+    ("diciembre", 12),
     // Italian
-    ("gennaio", 1), ("febbraio", 2), ("aprile", 4), ("maggio", 5), ("giugno", 6),
-    ("luglio", 7), ("settembre", 9), ("ottobre", 10), ("dicembre", 12),
+    ("gennaio", 1),
+    ("febbraio", 2),
+    ("aprile", 4),
+    ("maggio", 5),
+    ("giugno", 6),
+    ("luglio", 7),
+    ("settembre", 9),
+    ("ottobre", 10),
+    ("dicembre", 12),
     // Portuguese
-    ("janeiro", 1), ("fevereiro", 2), ("março", 3), ("maio", 5), ("junho", 6), ("julho", 7),
-    ("setembro", 9), ("outubro", 10), ("novembro", 11), ("dezembro", 12),
+    ("janeiro", 1),
+    ("fevereiro", 2),
+    ("março", 3),
+    ("maio", 5),
+    ("junho", 6),
+    ("julho", 7),
+    ("setembro", 9),
+    ("outubro", 10),
+    ("novembro", 11),
+    ("dezembro", 12),
     // Dutch
-    ("januari", 1), ("februari", 2), ("maart", 3), ("mei", 5), ("augustus", 8),
+    ("januari", 1),
+    ("februari", 2),
+    ("maart", 3),
+    ("mei", 5),
+    ("augustus", 8),
     // Russian (nominative and genitive)
-    ("январь", 1), ("января", 1), ("февраль", 2), ("февраля", 2), ("март", 3), ("марта", 3),
-    ("апрель", 4), ("апреля", 4), ("май", 5), ("мая", 5), ("июнь", 6), ("июня", 6),
-    ("июль", 7), ("июля", 7), ("август", 8), ("августа", 8), ("сентябрь", 9),
-    ("сентября", 9), ("октябрь", 10), ("октября", 10), ("ноябрь", 11), ("ноября", 11),
-    ("декабрь", 12), ("декабря", 12),
+    ("январь", 1),
+    ("января", 1),
+    ("февраль", 2),
+    ("февраля", 2),
+    ("март", 3),
+    ("марта", 3),
+    ("апрель", 4),
+    ("апреля", 4),
+    ("май", 5),
+    ("мая", 5),
+    ("июнь", 6),
+    ("июня", 6),
+    ("июль", 7),
+    ("июля", 7),
+    ("август", 8),
+    ("августа", 8),
+    ("сентябрь", 9),
+    ("сентября", 9),
+    ("октябрь", 10),
+    ("октября", 10),
+    ("ноябрь", 11),
+    ("ноября", 11),
+    ("декабрь", 12),
+    ("декабря", 12),
 ];
 
 fn month(key: &str) -> Option<u8> {
@@ -124,97 +210,423 @@ fn month(key: &str) -> Option<u8> {
 }
 
 const WEEKDAYS: &[&str] = &[
-    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
 ];
 
 /// Number words: English in full, and the unambiguous small ones of a few other languages.
 const UNITS: &[(&str, u64)] = &[
-    ("zero", 0), ("one", 1), ("two", 2), ("three", 3), ("four", 4), ("five", 5), ("six", 6),
-    ("seven", 7), ("eight", 8), ("nine", 9), ("ten", 10), ("eleven", 11), ("twelve", 12),
-    ("thirteen", 13), ("fourteen", 14), ("fifteen", 15), ("sixteen", 16), ("seventeen", 17),
-    ("eighteen", 18), ("nineteen", 19), ("twenty", 20), ("thirty", 30), ("forty", 40),
-    ("fifty", 50), ("sixty", 60), ("seventy", 70), ("eighty", 80), ("ninety", 90),
+    ("zero", 0),
+    ("one", 1),
+    ("two", 2),
+    ("three", 3),
+    ("four", 4),
+    ("five", 5),
+    ("six", 6),
+    ("seven", 7),
+    ("eight", 8),
+    ("nine", 9),
+    ("ten", 10),
+    ("eleven", 11),
+    ("twelve", 12),
+    ("thirteen", 13),
+    ("fourteen", 14),
+    ("fifteen", 15),
+    ("sixteen", 16),
+    ("seventeen", 17),
+    ("eighteen", 18),
+    ("nineteen", 19),
+    ("twenty", 20),
+    ("thirty", 30),
+    ("forty", 40),
+    ("fifty", 50),
+    ("sixty", 60),
+    ("seventy", 70),
+    ("eighty", 80),
+    ("ninety", 90),
     ("dozen", 12),
-    ("zwei", 2), ("drei", 3), ("vier", 4), ("fünf", 5), ("sechs", 6), ("sieben", 7),
-    ("acht", 8), ("neun", 9), ("zehn", 10), ("zwölf", 12), ("zwanzig", 20),
-    ("deux", 2), ("trois", 3), ("quatre", 4), ("cinq", 5), ("huit", 8), ("neuf", 9),
-    ("douze", 12), ("vingt", 20),
-    ("tres", 3), ("cuatro", 4), ("cinco", 5), ("seis", 6), ("siete", 7), ("ocho", 8),
-    ("nueve", 9), ("diez", 10), ("doce", 12),
-    ("quattro", 4), ("cinque", 5), ("sette", 7), ("otto", 8), ("nove", 9), ("dieci", 10),
-    ("dodici", 12), ("três", 3), ("oito", 8),
+    ("zwei", 2),
+    ("drei", 3),
+    ("vier", 4),
+    ("fünf", 5),
+    ("sechs", 6),
+    ("sieben", 7),
+    ("acht", 8),
+    ("neun", 9),
+    ("zehn", 10),
+    ("zwölf", 12),
+    ("zwanzig", 20),
+    ("deux", 2),
+    ("trois", 3),
+    ("quatre", 4),
+    ("cinq", 5),
+    ("huit", 8),
+    ("neuf", 9),
+    ("douze", 12),
+    ("vingt", 20),
+    ("tres", 3),
+    ("cuatro", 4),
+    ("cinco", 5),
+    ("seis", 6),
+    ("siete", 7),
+    ("ocho", 8),
+    ("nueve", 9),
+    ("diez", 10),
+    ("doce", 12),
+    ("quattro", 4),
+    ("cinque", 5),
+    ("sette", 7),
+    ("otto", 8),
+    ("nove", 9),
+    ("dieci", 10),
+    ("dodici", 12),
+    ("três", 3),
+    ("oito", 8),
 ];
 
 const MULTIPLIERS: &[(&str, f64)] = &[
-    ("hundred", 1e2), ("thousand", 1e3), ("million", 1e6), ("millions", 1e6),
-    ("billion", 1e9), ("billions", 1e9), ("trillion", 1e12),
-    ("tausend", 1e3), ("million", 1e6), ("millionen", 1e6), ("milliarde", 1e9),
-    ("milliarden", 1e9), ("mille", 1e3), ("milliard", 1e9), ("milliards", 1e9),
-    ("millón", 1e6), ("millones", 1e6), ("milione", 1e6), ("milioni", 1e6),
-    ("miliardo", 1e9), ("miliardi", 1e9), ("milhão", 1e6), ("milhões", 1e6),
-    ("тысяча", 1e3), ("тысячи", 1e3), ("тысяч", 1e3), ("миллион", 1e6), ("миллиона", 1e6),
-    ("миллионов", 1e6), ("миллиард", 1e9), ("миллиарда", 1e9), ("миллиардов", 1e9),
-    ("万", 1e4), ("億", 1e8), ("亿", 1e8),
+    ("hundred", 1e2),
+    ("thousand", 1e3),
+    ("million", 1e6),
+    ("millions", 1e6),
+    ("billion", 1e9),
+    ("billions", 1e9),
+    ("trillion", 1e12),
+    ("tausend", 1e3),
+    ("million", 1e6),
+    ("millionen", 1e6),
+    ("milliarde", 1e9),
+    ("milliarden", 1e9),
+    ("mille", 1e3),
+    ("milliard", 1e9),
+    ("milliards", 1e9),
+    ("millón", 1e6),
+    ("millones", 1e6),
+    ("milione", 1e6),
+    ("milioni", 1e6),
+    ("miliardo", 1e9),
+    ("miliardi", 1e9),
+    ("milhão", 1e6),
+    ("milhões", 1e6),
+    ("тысяча", 1e3),
+    ("тысячи", 1e3),
+    ("тысяч", 1e3),
+    ("миллион", 1e6),
+    ("миллиона", 1e6),
+    ("миллионов", 1e6),
+    ("миллиард", 1e9),
+    ("миллиарда", 1e9),
+    ("миллиардов", 1e9),
+    ("万", 1e4),
+    ("億", 1e8),
+    ("亿", 1e8),
 ];
 
 /// Short scale suffixes written after a figure: `12m`, `12 bn`, `3k`.
 const SUFFIXES: &[(&str, f64)] = &[
-    ("k", 1e3), ("m", 1e6), ("mn", 1e6), ("mm", 1e6), ("bn", 1e9), ("b", 1e9), ("tn", 1e12),
+    ("k", 1e3),
+    ("m", 1e6),
+    ("mn", 1e6),
+    ("mm", 1e6),
+    ("bn", 1e9),
+    ("b", 1e9),
+    ("tn", 1e12),
 ];
 
 const PERCENT_WORDS: &[&str] = &[
-    "percent", "pct", "prozent", "pourcent", "porcentaje", "процент", "процента",
+    "percent",
+    "pct",
+    "prozent",
+    "pourcent",
+    "porcentaje",
+    "процент",
+    "процента",
     "процентов",
 ];
 
 const CURRENCY_SIGNS: &[(&str, &str)] = &[
-    ("$", "USD"), ("us$", "USD"), ("€", "EUR"), ("£", "GBP"), ("¥", "JPY"), ("₹", "INR"),
-    ("₽", "RUB"), ("usd", "USD"), ("eur", "EUR"), ("gbp", "GBP"), ("chf", "CHF"),
-    ("jpy", "JPY"), ("cad", "CAD"), ("aud", "AUD"), ("inr", "INR"), ("cny", "CNY"),
+    ("$", "USD"),
+    ("us$", "USD"),
+    ("€", "EUR"),
+    ("£", "GBP"),
+    ("¥", "JPY"),
+    ("₹", "INR"),
+    ("₽", "RUB"),
+    ("usd", "USD"),
+    ("eur", "EUR"),
+    ("gbp", "GBP"),
+    ("chf", "CHF"),
+    ("jpy", "JPY"),
+    ("cad", "CAD"),
+    ("aud", "AUD"),
+    ("inr", "INR"),
+    ("cny", "CNY"),
 ];
 
 const CURRENCY_WORDS: &[(&str, &str)] = &[
-    ("dollar", "USD"), ("dollars", "USD"), ("euro", "EUR"), ("euros", "EUR"),
-    ("pound", "GBP"), ("pounds", "GBP"), ("yen", "JPY"), ("rupees", "INR"),
+    ("dollar", "USD"),
+    ("dollars", "USD"),
+    ("euro", "EUR"),
+    ("euros", "EUR"),
+    ("pound", "GBP"),
+    ("pounds", "GBP"),
+    ("yen", "JPY"),
+    ("rupees", "INR"),
     ("francs", "CHF"),
 ];
 
 /// Words before a figure that say it is rounded.
 const APPROX: &[&str] = &[
-    "about", "around", "approximately", "approx", "nearly", "almost", "roughly", "some",
-    "over", "under", "circa", "ca", "c", "~", "≈", "more", "less", "fewer", "than", "least",
-    "up", "close", "estimated", "environ", "près", "presque", "plus", "moins", "etwa", "rund",
-    "ungefähr", "fast", "über", "knapp", "cerca", "aproximadamente", "casi", "más", "menos",
-    "quasi", "oltre", "около", "почти", "более", "менее", "свыше", "約", "约", "大约", "대략",
+    "about",
+    "around",
+    "approximately",
+    "approx",
+    "nearly",
+    "almost",
+    "roughly",
+    "some",
+    "over",
+    "under",
+    "circa",
+    "ca",
+    "c",
+    "~",
+    "≈",
+    "more",
+    "less",
+    "fewer",
+    "than",
+    "least",
+    "up",
+    "close",
+    "estimated",
+    "environ",
+    "près",
+    "presque",
+    "plus",
+    "moins",
+    "etwa",
+    "rund",
+    "ungefähr",
+    "fast",
+    "über",
+    "knapp",
+    "cerca",
+    "aproximadamente",
+    "casi",
+    "más",
+    "menos",
+    "quasi",
+    "oltre",
+    "около",
+    "почти",
+    "более",
+    "менее",
+    "свыше",
+    "約",
+    "约",
+    "大约",
+    "대략",
 ];
 
 /// Common words that start sentences (articles, pronouns, prepositions, conjunctions and
 /// sentence adverbs of English, French, Spanish, Italian, Portuguese and Dutch): capitalised
 /// there by position, never the start of a name, even when the document does not use them.
 const FUNCTION_WORDS: &[&str] = &[
-    "a", "an", "the", "this", "that", "these", "those", "it", "its", "he", "she", "they",
-    "we", "you", "i", "his", "her", "their", "our", "my", "your", "there", "here", "in", "on",
-    "at", "by", "for", "from", "with", "without", "of", "to", "as", "after", "before",
-    "during", "since", "until", "when", "while", "where", "although", "though", "because",
-    "if", "but", "and", "or", "so", "yet", "also", "both", "each", "every", "all", "many",
-    "most", "some", "several", "other", "another", "one", "no", "not", "yes", "however",
-    "overall", "furthermore", "moreover", "additionally", "finally", "first", "second",
-    "third", "then", "thus", "therefore", "instead", "meanwhile", "later", "today", "now",
-    "only", "just", "even", "still", "what", "which", "who", "whom", "whose", "why", "how",
-    "despite", "under", "over", "between", "among", "about", "into", "through", "across",
-    "le", "la", "les", "un", "une", "des", "du", "ce", "cette", "ces", "il", "elle", "ils",
-    "elles", "nous", "vous", "en", "dans", "pour", "par", "avec", "sans", "mais", "et", "ou",
-    "après", "avant", "depuis", "lorsque", "quand", "el", "los", "las", "una", "unos",
-    "este", "esta", "estos", "ese", "esa", "con", "sin", "pero", "y", "tras", "desde",
-    "cuando", "lo", "gli", "uno", "questo", "questa", "nel", "nella", "con", "per", "ma",
-    "dopo", "prima", "o", "os", "um", "uma", "este", "com", "sem", "mas", "depois", "antes",
-    "de", "het", "een", "dit", "deze", "dat", "die", "met", "voor", "na", "maar",
+    "a",
+    "an",
+    "the",
+    "this",
+    "that",
+    "these",
+    "those",
+    "it",
+    "its",
+    "he",
+    "she",
+    "they",
+    "we",
+    "you",
+    "i",
+    "his",
+    "her",
+    "their",
+    "our",
+    "my",
+    "your",
+    "there",
+    "here",
+    "in",
+    "on",
+    "at",
+    "by",
+    "for",
+    "from",
+    "with",
+    "without",
+    "of",
+    "to",
+    "as",
+    "after",
+    "before",
+    "during",
+    "since",
+    "until",
+    "when",
+    "while",
+    "where",
+    "although",
+    "though",
+    "because",
+    "if",
+    "but",
+    "and",
+    "or",
+    "so",
+    "yet",
+    "also",
+    "both",
+    "each",
+    "every",
+    "all",
+    "many",
+    "most",
+    "some",
+    "several",
+    "other",
+    "another",
+    "one",
+    "no",
+    "not",
+    "yes",
+    "however",
+    "overall",
+    "furthermore",
+    "moreover",
+    "additionally",
+    "finally",
+    "first",
+    "second",
+    "third",
+    "then",
+    "thus",
+    "therefore",
+    "instead",
+    "meanwhile",
+    "later",
+    "today",
+    "now",
+    "only",
+    "just",
+    "even",
+    "still",
+    "what",
+    "which",
+    "who",
+    "whom",
+    "whose",
+    "why",
+    "how",
+    "despite",
+    "under",
+    "over",
+    "between",
+    "among",
+    "about",
+    "into",
+    "through",
+    "across",
+    "le",
+    "la",
+    "les",
+    "un",
+    "une",
+    "des",
+    "du",
+    "ce",
+    "cette",
+    "ces",
+    "il",
+    "elle",
+    "ils",
+    "elles",
+    "nous",
+    "vous",
+    "en",
+    "dans",
+    "pour",
+    "par",
+    "avec",
+    "sans",
+    "mais",
+    "et",
+    "ou",
+    "après",
+    "avant",
+    "depuis",
+    "lorsque",
+    "quand",
+    "el",
+    "los",
+    "las",
+    "una",
+    "unos",
+    "este",
+    "esta",
+    "estos",
+    "ese",
+    "esa",
+    "con",
+    "sin",
+    "pero",
+    "y",
+    "tras",
+    "desde",
+    "cuando",
+    "lo",
+    "gli",
+    "uno",
+    "questo",
+    "questa",
+    "nel",
+    "nella",
+    "con",
+    "per",
+    "ma",
+    "dopo",
+    "prima",
+    "o",
+    "os",
+    "um",
+    "uma",
+    "este",
+    "com",
+    "sem",
+    "mas",
+    "depois",
+    "antes",
+    "de",
+    "het",
+    "een",
+    "dit",
+    "deze",
+    "dat",
+    "die",
+    "met",
+    "voor",
+    "na",
+    "maar",
 ];
 
 /// Words that join the words of a name (`Duke of York`, `van Gogh`).
 const NAME_JOINERS: &[&str] = &[
-    "of", "de", "del", "della", "der", "den", "van", "von", "da", "di", "du", "la", "le",
-    "bin", "ibn", "al", "y",
+    "of", "de", "del", "della", "der", "den", "van", "von", "da", "di", "du", "la", "le", "bin",
+    "ibn", "al", "y",
 ];
 
 fn is_digits(s: &str) -> bool {
@@ -225,7 +637,9 @@ fn is_digits(s: &str) -> bool {
 /// `12,5`. Returns the readings and the significant digits written.
 fn parse_figure(s: &str) -> Option<(Vec<f64>, u32)> {
     if !s.bytes().next().is_some_and(|b| b.is_ascii_digit())
-        || !s.bytes().all(|b| b.is_ascii_digit() || b == b',' || b == b'.' || b == b'\'')
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b',' || b == b'.' || b == b'\'')
         || !s.bytes().last().is_some_and(|b| b.is_ascii_digit())
     {
         return None;
@@ -323,9 +737,12 @@ fn ordinal(key: &str) -> Option<u64> {
     if !is_digits(digits) || digits.len() > 4 {
         return None;
     }
-    matches!(suffix, "st" | "nd" | "rd" | "th" | "e" | "er" | "eme" | "ème" | "º" | "ª" | "o" | "a")
-        .then(|| digits.parse().ok())
-        .flatten()
+    matches!(
+        suffix,
+        "st" | "nd" | "rd" | "th" | "e" | "er" | "eme" | "ème" | "º" | "ª" | "o" | "a"
+    )
+    .then(|| digits.parse().ok())
+    .flatten()
 }
 
 fn scaled_figure(key: &str) -> Option<(f64, u32)> {
@@ -377,7 +794,10 @@ fn day_of(key: &str) -> Option<u8> {
     } else {
         ordinal(key)?
     };
-    (1..=31).contains(&n).then(|| u8::try_from(n).ok()).flatten()
+    (1..=31)
+        .contains(&n)
+        .then(|| u8::try_from(n).ok())
+        .flatten()
 }
 
 fn year_of(key: &str) -> Option<i32> {
@@ -422,8 +842,17 @@ fn dates(segs: &[Seg<'_>], used: &mut [bool], out: &mut Vec<Scanned>) {
                 && segs[i + 3].raw == segs[i + 1].raw
                 && (i..i + 4).all(|k| touching(&segs[k], &segs[k + 1]))
             {
-                if let (Some(m), Some(d)) = (month_number(&segs[i + 2].key), day_of(&segs[i + 4].key)) {
-                    push_date(segs, used, out, i, i + 4, vec![parts(Some(year), Some(m), Some(d))]);
+                if let (Some(m), Some(d)) =
+                    (month_number(&segs[i + 2].key), day_of(&segs[i + 4].key))
+                {
+                    push_date(
+                        segs,
+                        used,
+                        out,
+                        i,
+                        i + 4,
+                        vec![parts(Some(year), Some(m), Some(d))],
+                    );
                     i += 5;
                     continue;
                 }
@@ -436,7 +865,14 @@ fn dates(segs: &[Seg<'_>], used: &mut [bool], out: &mut Vec<Scanned>) {
                         .filter(|_| segs.get(i + 5).is_some_and(|s| s.raw == "日"))
                         .and_then(|s| day_of(&s.key));
                     let last = if day.is_some() { i + 5 } else { i + 3 };
-                    push_date(segs, used, out, i, last, vec![parts(Some(year), Some(m), day)]);
+                    push_date(
+                        segs,
+                        used,
+                        out,
+                        i,
+                        last,
+                        vec![parts(Some(year), Some(m), day)],
+                    );
                     i = last + 1;
                     continue;
                 }
@@ -444,9 +880,19 @@ fn dates(segs: &[Seg<'_>], used: &mut [bool], out: &mut Vec<Scanned>) {
             // 2018년 3월 3일
             if key.ends_with('년') && i + 1 < n {
                 if let Some(m) = segs[i + 1].key.strip_suffix('월').and_then(month_number) {
-                    let day = segs.get(i + 2).and_then(|s| s.key.strip_suffix('일')).and_then(day_of);
+                    let day = segs
+                        .get(i + 2)
+                        .and_then(|s| s.key.strip_suffix('일'))
+                        .and_then(day_of);
                     let last = if day.is_some() { i + 2 } else { i + 1 };
-                    push_date(segs, used, out, i, last, vec![parts(Some(year), Some(m), day)]);
+                    push_date(
+                        segs,
+                        used,
+                        out,
+                        i,
+                        last,
+                        vec![parts(Some(year), Some(m), day)],
+                    );
                     i = last + 1;
                     continue;
                 }
@@ -514,7 +960,11 @@ fn dotted_date(key: &str) -> Option<DateParts> {
     if parts_it.next().is_some() || d.len() > 2 || m.len() > 2 {
         return None;
     }
-    Some(parts(Some(year_of(y)?), Some(month_number(m)?), Some(day_of(d)?)))
+    Some(parts(
+        Some(year_of(y)?),
+        Some(month_number(m)?),
+        Some(day_of(d)?),
+    ))
 }
 
 /// A date written around a month name: `August 16th, 1993`, `16 August 1993`, `16. August
@@ -623,7 +1073,10 @@ fn numbers(segs: &[Seg<'_>], used: &mut [bool], out: &mut Vec<Scanned>) {
         let mut currency = None;
         let mut percent = false;
         if first > 0 && !used[first - 1] {
-            if let Some((_, code)) = CURRENCY_SIGNS.iter().find(|(s, _)| *s == segs[first - 1].key) {
+            if let Some((_, code)) = CURRENCY_SIGNS
+                .iter()
+                .find(|(s, _)| *s == segs[first - 1].key)
+            {
                 currency = Some(*code);
                 start = first - 1;
             }
@@ -695,19 +1148,21 @@ fn number_words(segs: &[Seg<'_>], at: usize) -> Option<(u64, usize)> {
     let mut last = at;
     let mut words = 1;
     let mut k = at + 1;
-    loop {
-        let Some(seg) = segs.get(k) else { break };
+    while let Some(seg) = segs.get(k) {
         if seg.raw == "-" && segs.get(k + 1).is_some_and(|s| unit_word(&s.key).is_some()) {
             k += 1;
             continue;
         }
-        if seg.key == "and" && segs.get(k + 1).is_some_and(|s| unit_word(&s.key).is_some()) && current >= 100 {
+        if seg.key == "and"
+            && segs.get(k + 1).is_some_and(|s| unit_word(&s.key).is_some())
+            && current >= 100
+        {
             k += 1;
             continue;
         }
         if let Some(v) = unit_word(&seg.key) {
-            let after_tens = current % 100 >= 20 && current % 10 == 0 && v < 10;
-            let after_hundreds = current >= 100 && current % 100 == 0 && v < 100;
+            let after_tens = current % 100 >= 20 && current.is_multiple_of(10) && v < 10;
+            let after_hundreds = current >= 100 && current.is_multiple_of(100) && v < 100;
             let after_scale = current == 0 && total > 0;
             if after_tens || after_hundreds || after_scale {
                 current += v;
@@ -772,12 +1227,7 @@ fn name_key(key: &str) -> String {
         .to_owned()
 }
 
-fn find_names(
-    segs: &[Seg<'_>],
-    used: &[bool],
-    context: &NameContext<'_>,
-    out: &mut Vec<Scanned>,
-) {
+fn find_names(segs: &[Seg<'_>], used: &[bool], context: &NameContext<'_>, out: &mut Vec<Scanned>) {
     let words: Vec<usize> = (0..segs.len())
         .filter(|&k| segs[k].raw.chars().any(char::is_alphabetic))
         .collect();
@@ -898,9 +1348,22 @@ mod tests {
 
     fn number(text: &str) -> (Vec<f64>, u32, bool, bool, Option<&'static str>) {
         let found = scan_all(text);
-        let Some((_, _, Value::Number { candidates, sig, approx, percent, currency })) = found
-            .into_iter()
-            .find(|(_, k, _)| matches!(k, ClaimKind::Number | ClaimKind::Amount | ClaimKind::Percent))
+        let Some((
+            _,
+            _,
+            Value::Number {
+                candidates,
+                sig,
+                approx,
+                percent,
+                currency,
+            },
+        )) = found.into_iter().find(|(_, k, _)| {
+            matches!(
+                k,
+                ClaimKind::Number | ClaimKind::Amount | ClaimKind::Percent
+            )
+        })
         else {
             panic!("no number in {text:?}");
         };
@@ -908,7 +1371,10 @@ mod tests {
     }
 
     fn date(text: &str) -> Vec<DateParts> {
-        match scan_all(text).into_iter().find(|(_, k, _)| *k == ClaimKind::Date) {
+        match scan_all(text)
+            .into_iter()
+            .find(|(_, k, _)| *k == ClaimKind::Date)
+        {
             Some((_, _, Value::Date(d))) => d,
             other => panic!("no date in {text:?}: {other:?}"),
         }
@@ -916,7 +1382,12 @@ mod tests {
 
     #[test]
     fn amounts_are_one_number_however_written() {
-        for text in ["It cost 12 million.", "It cost 12,000,000.", "It cost $12m.", "It cost twelve million."] {
+        for text in [
+            "It cost 12 million.",
+            "It cost 12,000,000.",
+            "It cost $12m.",
+            "It cost twelve million.",
+        ] {
             let (values, _, _, _, _) = number(text);
             assert!(values.contains(&12e6), "{text}: {values:?}");
         }
@@ -928,7 +1399,12 @@ mod tests {
 
     #[test]
     fn percentages_and_rounding_are_marked() {
-        for text in ["a rise of 12%", "a rise of 12 percent", "a rise of 12 per cent", "un alza del 12 por ciento"] {
+        for text in [
+            "a rise of 12%",
+            "a rise of 12 percent",
+            "a rise of 12 per cent",
+            "un alza del 12 por ciento",
+        ] {
             let (values, _, _, percent, _) = number(text);
             assert_eq!((values, percent), (vec![12.0], true), "{text}");
         }
@@ -964,15 +1440,24 @@ mod tests {
         ] {
             assert_eq!(date(text), vec![expected], "{text}");
         }
-        assert_eq!(date("in August 1993"), vec![parts(Some(1993), Some(8), None)]);
-        assert_eq!(date("1998 年 7 月に"), vec![parts(Some(1998), Some(7), None)]);
+        assert_eq!(
+            date("in August 1993"),
+            vec![parts(Some(1993), Some(8), None)]
+        );
+        assert_eq!(
+            date("1998 年 7 月に"),
+            vec![parts(Some(1998), Some(7), None)]
+        );
         assert_eq!(date("on 04/03/2018").len(), 2);
-        assert!(scan_all("You may go.").iter().all(|(_, k, _)| *k != ClaimKind::Date));
+        assert!(scan_all("You may go.")
+            .iter()
+            .all(|(_, k, _)| *k != ClaimKind::Date));
     }
 
     #[test]
     fn names_are_capitalised_runs_not_sentence_starts() {
-        let found = scan_all("Furthermore, the project was founded by Ian Murdock and Bruce Perens.");
+        let found =
+            scan_all("Furthermore, the project was founded by Ian Murdock and Bruce Perens.");
         let names: Vec<&str> = found
             .iter()
             .filter(|(_, k, _)| *k == ClaimKind::Name)
@@ -980,11 +1465,18 @@ mod tests {
             .collect();
         assert_eq!(names, ["Ian Murdock", "Bruce Perens"]);
         let found = scan_all("Debian was founded in 1993.");
-        assert!(found.iter().any(|(t, k, _)| t == "Debian" && *k == ClaimKind::Name));
+        assert!(found
+            .iter()
+            .any(|(t, k, _)| t == "Debian" && *k == ClaimKind::Name));
         let found = scan_all("Javier Fernández-Sanguino wrote Murdock's manifesto.");
-        assert!(found.iter().any(|(t, _, v)| t == "Javier Fernández-Sanguino"
-            && *v == Value::Name(vec!["javier".into(), "fernández".into(), "sanguino".into()])));
-        assert!(found.iter().any(|(_, _, v)| *v == Value::Name(vec!["murdock".into()])));
+        assert!(found
+            .iter()
+            .any(|(t, _, v)| t == "Javier Fernández-Sanguino"
+                && *v
+                    == Value::Name(vec!["javier".into(), "fernández".into(), "sanguino".into()])));
+        assert!(found
+            .iter()
+            .any(|(_, _, v)| *v == Value::Name(vec!["murdock".into()])));
     }
 
     #[test]

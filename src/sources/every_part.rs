@@ -87,11 +87,44 @@ const MARGIN: usize = 16;
 #[must_use]
 pub fn suggests_every_part(question: &str) -> bool {
     const WORDS: &[&str] = &[
-        "every", "all", "each", "list", "enumerate", "throughout", "whole", "entire",
-        "everything", "everywhere", "anywhere", "wherever", "tous", "toutes", "chaque",
-        "liste", "lister", "énumérer", "ensemble", "alle", "allen", "aller", "jede", "jeden",
-        "jeder", "jedes", "sämtliche", "auflisten", "todos", "todas", "cada", "lista",
-        "enumera", "tutti", "tutte", "ogni", "elenca", "elenco",
+        "every",
+        "all",
+        "each",
+        "list",
+        "enumerate",
+        "throughout",
+        "whole",
+        "entire",
+        "everything",
+        "everywhere",
+        "anywhere",
+        "wherever",
+        "tous",
+        "toutes",
+        "chaque",
+        "liste",
+        "lister",
+        "énumérer",
+        "ensemble",
+        "alle",
+        "allen",
+        "aller",
+        "jede",
+        "jeden",
+        "jeder",
+        "jedes",
+        "sämtliche",
+        "auflisten",
+        "todos",
+        "todas",
+        "cada",
+        "lista",
+        "enumera",
+        "tutti",
+        "tutte",
+        "ogni",
+        "elenca",
+        "elenco",
     ];
     let words: Vec<String> = question
         .split(|c: char| !c.is_alphanumeric())
@@ -101,12 +134,19 @@ pub fn suggests_every_part(question: &str) -> bool {
     let pairs = words.windows(2).any(|w| {
         matches!(
             (w[0].as_str(), w[1].as_str()),
-            ("how", "many") | ("how", "often") | ("combien", _) | ("wie", "viele") | ("cuántos" | "cuántas", _)
+            ("how", "many")
+                | ("how", "often")
+                | ("combien", _)
+                | ("wie", "viele")
+                | ("cuántos" | "cuántas", _)
         )
     });
     // "at all" asks nothing about the whole document.
     let at_all = words.windows(2).any(|w| w[0] == "at" && w[1] == "all");
-    pairs || words.iter().any(|w| WORDS.contains(&w.as_str()) && !(at_all && w == "all"))
+    pairs
+        || words
+            .iter()
+            .any(|w| WORDS.contains(&w.as_str()) && !(at_all && w == "all"))
 }
 
 /// The prompt asking the question of part `part` of `parts`.
@@ -145,7 +185,12 @@ fn combine_messages(question: &str, answers: &[(String, String)], last: bool) ->
 
 /// Whether an answer says its part holds nothing on the question.
 fn says_nothing(answer: &str) -> bool {
-    let head: String = answer.trim().chars().take(60).collect::<String>().to_lowercase();
+    let head: String = answer
+        .trim()
+        .chars()
+        .take(60)
+        .collect::<String>()
+        .to_lowercase();
     let marker = NOT_IN_THIS_PART.trim_end_matches('.').to_lowercase();
     head.is_empty() || head.contains(&marker)
 }
@@ -185,7 +230,13 @@ pub fn search_every_part(
         let mut worst = 0usize;
         for (i, chunk) in chunks.iter().enumerate() {
             let location = document.location(chunk.span());
-            let messages = every_part_messages(i + 1, chunks.len(), location.as_deref(), chunk.text(&document.text), question);
+            let messages = every_part_messages(
+                i + 1,
+                chunks.len(),
+                location.as_deref(),
+                chunk.text(&document.text),
+                question,
+            );
             let tokens = model.prompt_tokens(&messages)?;
             worst = worst.max((tokens + part_reply + MARGIN).saturating_sub(n_ctx));
         }
@@ -200,13 +251,20 @@ pub fn search_every_part(
     }
     let parts = chunks.len();
     on_progress(&PartSearchProgress::Planned { parts });
-    let locations: Vec<Option<String>> = chunks.iter().map(|c| document.location(c.span())).collect();
+    let locations: Vec<Option<String>> =
+        chunks.iter().map(|c| document.location(c.span())).collect();
     let prompts: Vec<(Vec<Message>, u32)> = chunks
         .iter()
         .enumerate()
         .map(|(i, c)| {
             (
-                every_part_messages(i + 1, parts, locations[i].as_deref(), c.text(&document.text), question),
+                every_part_messages(
+                    i + 1,
+                    parts,
+                    locations[i].as_deref(),
+                    c.text(&document.text),
+                    question,
+                ),
                 u32::try_from(part_reply).unwrap_or(u32::MAX),
             )
         })
@@ -214,7 +272,10 @@ pub fn search_every_part(
     let mut search = PartSearch {
         answer: String::new(),
         parts: Vec::with_capacity(parts),
-        coverage: Coverage { read: 0, total: parts },
+        coverage: Coverage {
+            read: 0,
+            total: parts,
+        },
         model_calls: 0,
         cancelled: false,
         final_timings: None,
@@ -273,7 +334,8 @@ pub fn search_every_part(
         })
         .collect();
     if answers.is_empty() {
-        search.answer = format!("None of the {parts} parts of the document says anything about this.");
+        search.answer =
+            format!("None of the {parts} parts of the document says anything about this.");
         on_piece(&search.answer);
         return finish(search);
     }
@@ -285,7 +347,9 @@ pub fn search_every_part(
         }
         let messages = combine_messages(question, &answers, true);
         if model.prompt_tokens(&messages)? + reserved + MARGIN <= n_ctx || answers.len() == 1 {
-            on_progress(&PartSearchProgress::Combining { inputs: answers.len() });
+            on_progress(&PartSearchProgress::Combining {
+                inputs: answers.len(),
+            });
             search.model_calls += 1;
             let completion = model.complete(&messages, reply_tokens, cancel, on_piece)?;
             search.cancelled = completion.stop == StopReason::Cancelled;
@@ -296,10 +360,14 @@ pub fn search_every_part(
         // Consecutive answers in groups whose combining prompt and reply fit.
         let mut groups: Vec<Vec<(String, String)>> = vec![Vec::new()];
         for answer in answers.drain(..) {
-            let Some(group) = groups.last_mut() else { break };
+            let Some(group) = groups.last_mut() else {
+                break;
+            };
             group.push(answer);
             if group.len() > 1
-                && model.prompt_tokens(&combine_messages(question, group, false))? + part_reply + MARGIN
+                && model.prompt_tokens(&combine_messages(question, group, false))?
+                    + part_reply
+                    + MARGIN
                     > n_ctx
             {
                 let moved = group.pop();
@@ -316,7 +384,14 @@ pub fn search_every_part(
                 search.cancelled = true;
                 return finish(search);
             }
-            next.push(combine_group(model, question, group, part_reply, cancel, &mut search)?);
+            next.push(combine_group(
+                model,
+                question,
+                group,
+                part_reply,
+                cancel,
+                &mut search,
+            )?);
         }
         answers = next;
     }

@@ -145,7 +145,8 @@ impl CharMap {
             match piece {
                 Piece::Text(range) => {
                     let before = printed;
-                    printed += map.chars_before(text, range.end) - map.chars_before(text, range.start);
+                    printed +=
+                        map.chars_before(text, range.end) - map.chars_before(text, range.start);
                     map.runs.push((range.start, range.end, before));
                 }
                 Piece::Inserted(s) => printed += s.chars().count(),
@@ -158,7 +159,11 @@ impl CharMap {
     fn chars_before(&self, text: &str, at: usize) -> usize {
         let at = floor_char_boundary(text, at.min(text.len()));
         let i = self.checkpoints.partition_point(|(b, _)| *b <= at);
-        let (b, c) = self.checkpoints.get(i.saturating_sub(1)).copied().unwrap_or((0, 0));
+        let (b, c) = self
+            .checkpoints
+            .get(i.saturating_sub(1))
+            .copied()
+            .unwrap_or((0, 0));
         c + text[b..at].chars().count()
     }
 
@@ -241,10 +246,16 @@ mod tests {
         let printed = extract_text(&doc);
         let map = CharMap::new(&doc);
         let range = 0..text.len();
-        let (a, b) = (map.char_offset(text, 0, Edge::Start), map.char_offset(text, text.len(), Edge::End));
+        let (a, b) = (
+            map.char_offset(text, 0, Edge::Start),
+            map.char_offset(text, text.len(), Edge::End),
+        );
         let expected: String = printed.chars().skip(a).take(b - a).collect();
         assert_eq!(printed_range(text, &doc.sections, &range), expected);
-        assert_eq!(expected, "Première page, café.\n--- page 2 ---\nSecond page here");
+        assert_eq!(
+            expected,
+            "Première page, café.\n--- page 2 ---\nSecond page here"
+        );
     }
 
     #[test]
@@ -253,7 +264,13 @@ mod tests {
         let doc = document(&text, vec![page(0, 1), page(10_000, 2)]);
         let map = CharMap::new(&doc);
         assert_eq!(map.char_offset(&text, 9_000, Edge::Start), 15 + 4_500);
-        assert_eq!(map.char_offset(&text, 10_000, Edge::Start), 15 + 5_000 + 1 + 15);
-        assert_eq!(map.char_offset(&text, 20_000, Edge::End), 15 + 10_000 + 1 + 15);
+        assert_eq!(
+            map.char_offset(&text, 10_000, Edge::Start),
+            15 + 5_000 + 1 + 15
+        );
+        assert_eq!(
+            map.char_offset(&text, 20_000, Edge::End),
+            15 + 10_000 + 1 + 15
+        );
     }
 }

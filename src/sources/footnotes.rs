@@ -9,7 +9,11 @@ use super::{Found, ReplyCheck};
 /// footnotes, one line each. Marks are numbered from `*next + 1`, and `next` is left at the
 /// last. `None` when the check's spans do not fit `text` (it is a check of another text).
 #[must_use]
-pub fn with_footnotes(text: &str, check: &ReplyCheck, next: &mut usize) -> Option<(String, String)> {
+pub fn with_footnotes(
+    text: &str,
+    check: &ReplyCheck,
+    next: &mut usize,
+) -> Option<(String, String)> {
     let fits = check.sentences.iter().all(|s| {
         s.span.start <= s.span.end && s.span.end <= text.len() && text.is_char_boundary(s.span.end)
     });
@@ -25,7 +29,10 @@ pub fn with_footnotes(text: &str, check: &ReplyCheck, next: &mut usize) -> Optio
             .filter(|c| c.sentence == i && c.found != Found::InSources)
             .map(|c| match c.found {
                 Found::Nowhere => format!("\"{}\" is not in the document.", c.text),
-                _ => format!("\"{}\" is in the document, but not in these passages.", c.text),
+                _ => format!(
+                    "\"{}\" is in the document, but not in these passages.",
+                    c.text
+                ),
             })
             .collect();
         if sentence.sources.is_empty() && sentence.supported && claims.is_empty() {

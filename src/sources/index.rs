@@ -30,7 +30,9 @@ impl bm25::Tokenizer for WordTokenizer {
         let mut out = Vec::new();
         for word in text::words_in(input_text, 0..input_text.len()) {
             let mut chars = word.key.char_indices();
-            if let (Some((cut, _)), true) = (chars.nth(PREFIX), word.key.chars().all(char::is_alphabetic)) {
+            if let (Some((cut, _)), true) =
+                (chars.nth(PREFIX), word.key.chars().all(char::is_alphabetic))
+            {
                 out.push(format!("{}…", &word.key[..cut]));
             }
             out.push(word.key);
@@ -155,12 +157,17 @@ impl DocumentIndex {
             .iter()
             .map(|p| &text[p.range.clone()])
             .collect();
-        let embedder =
-            EmbedderBuilder::<u32, WordTokenizer>::with_tokenizer_and_fit_to_corpus(WordTokenizer, &corpus)
-                .build();
+        let embedder = EmbedderBuilder::<u32, WordTokenizer>::with_tokenizer_and_fit_to_corpus(
+            WordTokenizer,
+            &corpus,
+        )
+        .build();
         let mut scorer = Scorer::<u32, u32>::new();
         for (i, paragraph) in corpus.iter().enumerate() {
-            scorer.upsert(&u32::try_from(i).unwrap_or(u32::MAX), embedder.embed(paragraph));
+            scorer.upsert(
+                &u32::try_from(i).unwrap_or(u32::MAX),
+                embedder.embed(paragraph),
+            );
         }
         let chars = CharMap::new(document);
         let extract_chars = chars.char_offset(&text, text.len(), Edge::End) + 1;
@@ -275,7 +282,11 @@ impl DocumentIndex {
             heading,
             start,
             end,
-            text: if self.sections.iter().any(|s| range.start < s.offset && s.offset < range.end) {
+            text: if self
+                .sections
+                .iter()
+                .any(|s| range.start < s.offset && s.offset < range.end)
+            {
                 // Markers printed inside it are part of what `extract` prints there.
                 super::extract_text::printed_range(&self.text, &self.sections, &range)
             } else {
@@ -298,9 +309,12 @@ fn page_number(label: &str) -> Option<u32> {
 /// list mark between them): the word after it is capitalised by position, not as a name.
 fn after_stop(text: &str, previous_end: usize, start: usize) -> bool {
     text.get(previous_end..start).is_some_and(|between| {
-        between
-            .chars()
-            .any(|c| matches!(c, ':' | '.' | '!' | '?' | '"' | '“' | '«' | '(' | '•' | '\n' | '—'))
+        between.chars().any(|c| {
+            matches!(
+                c,
+                ':' | '.' | '!' | '?' | '"' | '“' | '«' | '(' | '•' | '\n' | '—'
+            )
+        })
     })
 }
 

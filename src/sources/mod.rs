@@ -43,7 +43,7 @@ pub use extract_text::{extract_text, pieces, write_extract_text, Piece};
 pub use footnotes::with_footnotes;
 pub use index::DocumentIndex;
 pub use retrieve::{
-    describe_read, question_turn, read_for_question, Reading, ReadOptions, NOTES_HEADER,
+    describe_read, question_turn, read_for_question, ReadOptions, Reading, NOTES_HEADER,
 };
 
 #[cfg(doc)]

@@ -85,10 +85,20 @@ pub(crate) fn sentences(reply: &str) -> Vec<ReplySentence> {
                 code = false;
             }
             Event::Start(
-                Tag::Paragraph | Tag::Item | Tag::List(_) | Tag::TableRow | Tag::TableHead | Tag::BlockQuote(_),
+                Tag::Paragraph
+                | Tag::Item
+                | Tag::List(_)
+                | Tag::TableRow
+                | Tag::TableHead
+                | Tag::BlockQuote(_),
             )
             | Event::End(
-                TagEnd::Paragraph | TagEnd::Item | TagEnd::List(_) | TagEnd::TableRow | TagEnd::TableHead | TagEnd::BlockQuote(_),
+                TagEnd::Paragraph
+                | TagEnd::Item
+                | TagEnd::List(_)
+                | TagEnd::TableRow
+                | TagEnd::TableHead
+                | TagEnd::BlockQuote(_),
             ) => flush(&mut block, &mut out),
             Event::End(TagEnd::TableCell) => block.push(" | ", range.end..range.end),
             Event::Text(text) | Event::Code(text) => {
@@ -126,7 +136,13 @@ fn flush(block: &mut Block, out: &mut Vec<ReplySentence>) {
     }
 }
 
-fn push(out: &mut Vec<ReplySentence>, plain: &str, origin: &[usize], range: Range<usize>, kind: BlockKind) {
+fn push(
+    out: &mut Vec<ReplySentence>,
+    plain: &str,
+    origin: &[usize],
+    range: Range<usize>,
+    kind: BlockKind,
+) {
     let slice = &plain[range.clone()];
     let start = range.start + (slice.len() - slice.trim_start().len());
     let end = range.start + slice.trim_end().len();
@@ -164,7 +180,10 @@ mod tests {
     fn markdown_marks_are_not_read_but_spans_cover_the_reply() {
         let reply = "## Summary\n\nThe **council** met on 3 May. It agreed.\n\n- First point, with `code`.\n- Second\n  point.\n";
         let got = cut(reply);
-        assert_eq!(got[0], ("Summary", "Summary".to_owned(), BlockKind::Heading));
+        assert_eq!(
+            got[0],
+            ("Summary", "Summary".to_owned(), BlockKind::Heading)
+        );
         assert_eq!(got[1].0, "The **council** met on 3 May.");
         assert_eq!(got[1].1, "The council met on 3 May.");
         assert_eq!(got[2].1, "It agreed.");

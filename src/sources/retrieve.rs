@@ -264,7 +264,10 @@ fn excerpt(index: &DocumentIndex, chosen: &[usize]) -> String {
                 }
             }
             if let Some(heading) = &place.1 {
-                if last_place.as_ref().is_none_or(|l| l.1.as_ref() != Some(heading)) {
+                if last_place
+                    .as_ref()
+                    .is_none_or(|l| l.1.as_ref() != Some(heading))
+                {
                     out.push_str(&format!("--- heading: {heading} ---\n"));
                 }
             }
@@ -281,7 +284,12 @@ fn excerpt(index: &DocumentIndex, chosen: &[usize]) -> String {
 /// of 120", or for a document without pages "read 9 passages, 12% of the document"; "read the
 /// whole document" when it was.
 #[must_use]
-pub fn describe_read(read: &[Passage], page_count: usize, document_chars: usize, whole: bool) -> String {
+pub fn describe_read(
+    read: &[Passage],
+    page_count: usize,
+    document_chars: usize,
+    whole: bool,
+) -> String {
     if whole {
         return "read the whole document".to_owned();
     }
@@ -350,11 +358,23 @@ mod tests {
             passage(Some(40), None, 10),
             passage(Some(4), None, 10),
         ];
-        assert_eq!(describe_read(&read, 120, 0, false), "read 4 passages, pages 3-5, 31, 40 of 120");
-        assert_eq!(describe_read(&read[1..2], 120, 0, false), "read 1 passage, page 31 of 120");
+        assert_eq!(
+            describe_read(&read, 120, 0, false),
+            "read 4 passages, pages 3-5, 31, 40 of 120"
+        );
+        assert_eq!(
+            describe_read(&read[1..2], 120, 0, false),
+            "read 1 passage, page 31 of 120"
+        );
         let read = vec![passage(None, None, 120), passage(None, None, 0)];
-        assert_eq!(describe_read(&read, 0, 1000, false), "read 2 passages, 12% of the document");
-        assert_eq!(describe_read(&read, 0, 1000, true), "read the whole document");
+        assert_eq!(
+            describe_read(&read, 0, 1000, false),
+            "read 2 passages, 12% of the document"
+        );
+        assert_eq!(
+            describe_read(&read, 0, 1000, true),
+            "read the whole document"
+        );
     }
 
     #[test]
@@ -363,7 +383,12 @@ mod tests {
             question_turn("Doc.\n", &[], "Why?", true),
             document_turn("Doc.\n", "Why?")
         );
-        let turn = question_turn("A passage.", &["[Part 1 of 2] note".to_owned()], "Why?", false);
+        let turn = question_turn(
+            "A passage.",
+            &["[Part 1 of 2] note".to_owned()],
+            "Why?",
+            false,
+        );
         assert!(turn.starts_with(NOTES_HEADER));
         assert!(turn.contains("[Part 1 of 2] note\n\nPassages of the document"));
         assert!(turn.ends_with("A passage.\n\nWhy?"));

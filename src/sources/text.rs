@@ -182,9 +182,7 @@ fn starts_list_item(line: &str) -> bool {
         Some(c) if c.is_ascii_digit() => {
             let rest = line.trim_start_matches(|c: char| c.is_ascii_digit());
             let digits = line.len() - rest.len();
-            digits <= 3
-                && (rest.starts_with(". ") || rest.starts_with(") "))
-                && rest.len() > 2
+            digits <= 3 && (rest.starts_with(". ") || rest.starts_with(") ")) && rest.len() > 2
         }
         _ => false,
     }
@@ -285,7 +283,11 @@ fn cut_long(text: &str, range: Range<usize>, out: &mut Vec<Range<usize>>) {
         let cut = window[..limit]
             .rfind('\n')
             .filter(|at| *at > MAX_SENTENCE / 4)
-            .or_else(|| window[..limit].rfind(' ').filter(|at| *at > MAX_SENTENCE / 4))
+            .or_else(|| {
+                window[..limit]
+                    .rfind(' ')
+                    .filter(|at| *at > MAX_SENTENCE / 4)
+            })
             .unwrap_or(limit);
         let piece = trim_range(text, start..start + cut);
         if !piece.is_empty() {

@@ -31,10 +31,14 @@ fn pdf_of(text: &str, lines_per_page: usize) -> Vec<u8> {
         b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
         format!(
             "<< /Type /Pages /Kids [{}] /Count {n} >>",
-            (0..n).map(|i| format!("{} 0 R", 4 + 2 * i)).collect::<Vec<_>>().join(" ")
+            (0..n)
+                .map(|i| format!("{} 0 R", 4 + 2 * i))
+                .collect::<Vec<_>>()
+                .join(" ")
         )
         .into_bytes(),
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".to_vec(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+            .to_vec(),
     ];
     for (i, page) in pages.iter().enumerate() {
         objects.push(
@@ -54,7 +58,9 @@ fn pdf_of(text: &str, lines_per_page: usize) -> Vec<u8> {
                         c as u8
                     }
                     c if (c as u32) < 0x20 => b' ',
-                    c if (c as u32) <= 0x7e || (0xa0..=0xff).contains(&(c as u32)) => c as u32 as u8,
+                    c if (c as u32) <= 0x7e || (0xa0..=0xff).contains(&(c as u32)) => {
+                        c as u32 as u8
+                    }
                     _ => b'?',
                 };
                 ops.push(byte);
@@ -76,12 +82,18 @@ fn pdf_of(text: &str, lines_per_page: usize) -> Vec<u8> {
         out.extend_from_slice(b"\nendobj\n");
     }
     let xref = out.len();
-    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
     for offset in offsets {
         out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
     }
     out.extend_from_slice(
-        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes(),
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
     );
     out
 }
@@ -96,7 +108,11 @@ fn extractive_sentences_of_a_real_pdf_link_to_their_page() {
     let path = dir.path().join("debian-history.pdf");
     std::fs::write(&path, pdf_of(&history(), 50)).unwrap();
     let document = documents::extract(&path).unwrap();
-    assert!(document.page_count() >= 20, "{} pages", document.page_count());
+    assert!(
+        document.page_count() >= 20,
+        "{} pages",
+        document.page_count()
+    );
     let index = DocumentIndex::build(&document);
     let sentences = sb::extractive_sentences(&index, 4, 8);
     assert!(sentences.len() >= 60, "{} sentences", sentences.len());
@@ -117,7 +133,11 @@ fn changed_figures_dates_and_names_are_flagged_and_their_originals_are_not() {
     let sample = sb::extractive_sentences(&index, 2, 6);
     let cases = sb::changed_claims(&index, &sample);
     let reworded = sb::faithful_variants(&index, &sample);
-    assert!(reworded.len() >= 100, "{} reworded sentences", reworded.len());
+    assert!(
+        reworded.len() >= 100,
+        "{} reworded sentences",
+        reworded.len()
+    );
     for kind in [ClaimKind::Number, ClaimKind::Date, ClaimKind::Name] {
         assert!(
             cases.iter().filter(|c| c.kind == kind).count() >= 10,
@@ -182,7 +202,11 @@ fn summary_sentences_in_other_words_find_their_sources_and_changed_ones_are_flag
     assert!(
         supported.iter().filter(|s| **s).count() * 10 >= sentences.len() * 8,
         "{:?}",
-        sentences.iter().zip(&supported).filter(|(_, s)| !**s).collect::<Vec<_>>()
+        sentences
+            .iter()
+            .zip(&supported)
+            .filter(|(_, s)| !**s)
+            .collect::<Vec<_>>()
     );
     // The same sentences with a figure, a date or a name changed.
     for (changed, claim) in [
@@ -227,16 +251,27 @@ fn amounts_dates_numbers_and_percentages_match_however_written() {
         "The budget rose by 12 per cent.",
         "The library in Springfield will have about 470 seats.",
     ] {
-        assert_eq!(not_found(&index, faithful), Vec::<String>::new(), "{faithful}");
+        assert_eq!(
+            not_found(&index, faithful),
+            Vec::<String>::new(),
+            "{faithful}"
+        );
     }
     for (changed, claim) in [
         ("The council approved a budget of $13m.", "$13m"),
-        ("The council approved its budget on 2018-03-04.", "2018-03-04"),
+        (
+            "The council approved its budget on 2018-03-04.",
+            "2018-03-04",
+        ),
         ("The budget rose by thirteen percent.", "thirteen percent"),
         ("The library in Shelbyville will open.", "Shelbyville"),
         ("The library will have 475 seats.", "475"),
     ] {
-        assert_eq!(not_found(&index, changed), vec![claim.to_owned()], "{changed}");
+        assert_eq!(
+            not_found(&index, changed),
+            vec![claim.to_owned()],
+            "{changed}"
+        );
     }
 }
 
@@ -246,7 +281,12 @@ fn headings_list_marks_the_question_repeated_and_short_sentences_are_not_checked
     let index = DocumentIndex::build(&doc(&text));
     let question = "Who has led the Debian project?";
     let reply = "## Leaders of Debian\n\nHere is what the document says:\n\n- **Ian Murdock** founded Debian in August 1993 and led it until March 1996.\n- Bruce Perens led Debian from April 1996 until December 1997.\n\nThe Debian project has had leaders.\n\nYes.\n";
-    let check = index.check(reply, &CheckContext { question: Some(question) });
+    let check = index.check(
+        reply,
+        &CheckContext {
+            question: Some(question),
+        },
+    );
     let kinds: Vec<SentenceKind> = check.sentences.iter().map(|s| s.kind).collect();
     assert_eq!(
         kinds,
@@ -260,7 +300,10 @@ fn headings_list_marks_the_question_repeated_and_short_sentences_are_not_checked
         ],
         "{check:#?}"
     );
-    for (statement, source) in check.sentences[2..4].iter().zip(["led it until March", "Bruce Perens led Debian from April 1996"]) {
+    for (statement, source) in check.sentences[2..4].iter().zip([
+        "led it until March",
+        "Bruce Perens led Debian from April 1996",
+    ]) {
         assert!(statement.supported, "{statement:#?}");
         assert!(statement.sources[0].text.contains(source), "{statement:#?}");
     }
@@ -273,11 +316,26 @@ fn headings_list_marks_the_question_repeated_and_short_sentences_are_not_checked
 
 /// Questions about the Debian history whose answers sit in one known passage.
 const HISTORY_QUESTIONS: &[(&str, &str)] = &[
-    ("Who led Debian from April 2005 until April 2006?", "Branden Robinson led Debian from April 2005"),
-    ("What happened to the Debian servers in November 2003?", "Several Debian servers hacked"),
-    ("Which release was the first to have a code name?", "Debian 1.1 Buzz"),
-    ("How is Debian pronounced?", "The official pronunciation of Debian"),
-    ("Which organization did Debian motivate the formation of?", "Software in the Public"),
+    (
+        "Who led Debian from April 2005 until April 2006?",
+        "Branden Robinson led Debian from April 2005",
+    ),
+    (
+        "What happened to the Debian servers in November 2003?",
+        "Several Debian servers hacked",
+    ),
+    (
+        "Which release was the first to have a code name?",
+        "Debian 1.1 Buzz",
+    ),
+    (
+        "How is Debian pronounced?",
+        "The official pronunciation of Debian",
+    ),
+    (
+        "Which organization did Debian motivate the formation of?",
+        "Software in the Public",
+    ),
 ];
 
 #[test]
@@ -291,10 +349,21 @@ fn a_question_about_a_document_several_times_the_context_reads_the_passage_that_
     let index = DocumentIndex::build(&document);
     let flat = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
     for (question, answer) in HISTORY_QUESTIONS {
-        let reading =
-            read_for_question(&mut model, &index, &[], question, &[], &ReadOptions::new(64)).unwrap();
+        let reading = read_for_question(
+            &mut model,
+            &index,
+            &[],
+            question,
+            &[],
+            &ReadOptions::new(64),
+        )
+        .unwrap();
         assert!(!reading.whole);
-        assert!(reading.prompt_tokens + 64 <= 2048, "{} prompt tokens", reading.prompt_tokens);
+        assert!(
+            reading.prompt_tokens + 64 <= 2048,
+            "{} prompt tokens",
+            reading.prompt_tokens
+        );
         assert!(
             reading.read.iter().any(|p| flat(&p.text).contains(answer)),
             "{question}: the passage with {answer:?} was not read; read:\n{:#?}",
@@ -302,8 +371,16 @@ fn a_question_about_a_document_several_times_the_context_reads_the_passage_that_
         );
         // Read in document order, and said in words.
         assert!(reading.read.windows(2).all(|w| w[0].start < w[1].start));
-        let said = describe_read(&reading.read, index.page_count(), index.document_chars(), false);
-        assert!(said.starts_with(&format!("read {} passage", reading.read.len())), "{said}");
+        let said = describe_read(
+            &reading.read,
+            index.page_count(),
+            index.document_chars(),
+            false,
+        );
+        assert!(
+            said.starts_with(&format!("read {} passage", reading.read.len())),
+            "{said}"
+        );
     }
     // A follow-up leans on the turns before it; notes of a summary come along.
     let prior = vec![
@@ -311,11 +388,20 @@ fn a_question_about_a_document_several_times_the_context_reads_the_passage_that_
         xgen_desk::prompt::Message::assistant("Ian Murdock founded Debian in August 1993."),
     ];
     let notes = vec!["[Part 1 of 9, page 1] Debian was founded in 1993.".to_owned()];
-    let reading =
-        read_for_question(&mut model, &index, &prior, "Until when did he lead it?", &notes, &ReadOptions::new(64))
-            .unwrap();
+    let reading = read_for_question(
+        &mut model,
+        &index,
+        &prior,
+        "Until when did he lead it?",
+        &notes,
+        &ReadOptions::new(64),
+    )
+    .unwrap();
     assert_eq!(reading.notes, 1);
-    assert!(reading.read.iter().any(|p| flat(&p.text).contains("led it until March")));
+    assert!(reading
+        .read
+        .iter()
+        .any(|p| flat(&p.text).contains("led it until March")));
     assert_eq!(reading.messages.len(), 3);
 }
 
@@ -360,7 +446,9 @@ fn xgen_desk(args: &[&str], stdin: Option<&str>) -> Output {
         .spawn()
         .unwrap();
     let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.unwrap_or_default().as_bytes()).unwrap();
+    input
+        .write_all(stdin.unwrap_or_default().as_bytes())
+        .unwrap();
     drop(input);
     let output = child.wait_with_output().unwrap();
     println!(
@@ -394,7 +482,10 @@ fn assert_offsets(json: &serde_json::Value, printed: &[char], key: &str) {
         for field in ["page", "heading", "start", "end", "text"] {
             assert!(item.get(field).is_some(), "{field} missing in {item}");
         }
-        let (start, end) = (item["start"].as_u64().unwrap() as usize, item["end"].as_u64().unwrap() as usize);
+        let (start, end) = (
+            item["start"].as_u64().unwrap() as usize,
+            item["end"].as_u64().unwrap() as usize,
+        );
         let slice: String = printed[start..end].iter().collect();
         assert_eq!(slice, item["text"].as_str().unwrap());
     }
@@ -432,7 +523,9 @@ fn ask_json_prints_answer_sentences_not_found_and_what_was_read() {
     assert!(json["not_found"].is_array());
     let read = json["read"].as_array().unwrap();
     assert!(!read.is_empty());
-    assert!(read.iter().any(|p| p["text"].as_str().unwrap().contains("Branden Robinson")));
+    assert!(read
+        .iter()
+        .any(|p| p["text"].as_str().unwrap().contains("Branden Robinson")));
     assert!(read.iter().all(|p| p["page"].is_u64()));
     let printed = extract_chars(&path);
     assert_offsets(&json, &printed, "read");
@@ -450,21 +543,42 @@ fn verify_exits_0_when_every_sentence_is_supported_and_3_when_not() {
     let ok = xgen_desk(&["verify", doc, "-"], Some(faithful));
     assert_eq!(ok.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&ok.stdout);
-    assert!(stdout.contains("[1] supported: Bruce Perens led Debian"), "{stdout}");
+    assert!(
+        stdout.contains("[1] supported: Bruce Perens led Debian"),
+        "{stdout}"
+    );
     let bad = xgen_desk(&["verify", doc, "-", "--json"], Some(changed));
     assert_eq!(bad.status.code(), Some(3));
     let json: serde_json::Value = serde_json::from_slice(&bad.stdout).unwrap();
     assert_eq!(json["supported"], false);
     assert!(json.get("read").is_none());
-    let missing: Vec<&str> = json["not_found"].as_array().unwrap().iter().map(|c| c["text"].as_str().unwrap()).collect();
+    let missing: Vec<&str> = json["not_found"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["text"].as_str().unwrap())
+        .collect();
     assert!(missing.contains(&"14,285"), "{missing:?}");
     assert_offsets(&json, &extract_chars(&document), "sources");
     // TEXT from a file; an unreadable document is an error (1), not a verdict.
     let text = dir.path().join("summary.md");
     std::fs::write(&text, faithful).unwrap();
-    assert_eq!(xgen_desk(&["verify", doc, text.to_str().unwrap()], None).status.code(), Some(0));
+    assert_eq!(
+        xgen_desk(&["verify", doc, text.to_str().unwrap()], None)
+            .status
+            .code(),
+        Some(0)
+    );
     let missing_doc = dir.path().join("nothing.pdf");
-    assert_eq!(xgen_desk(&["verify", missing_doc.to_str().unwrap(), "-"], Some(faithful)).status.code(), Some(1));
+    assert_eq!(
+        xgen_desk(
+            &["verify", missing_doc.to_str().unwrap(), "-"],
+            Some(faithful)
+        )
+        .status
+        .code(),
+        Some(1)
+    );
 }
 
 #[test]
@@ -476,21 +590,37 @@ fn summarize_json_and_sources_check_the_summary_against_the_document() {
     let end = start + text[start..].find("Chapter").unwrap();
     std::fs::write(&path, &text[start..end]).unwrap();
     let model = smollm2();
-    let common = ["--model", model.to_str().unwrap(), "--ctx", "2048", "--max-tokens", "64", "--greedy", "-q"];
+    let common = [
+        "--model",
+        model.to_str().unwrap(),
+        "--ctx",
+        "2048",
+        "--max-tokens",
+        "64",
+        "--greedy",
+        "-q",
+    ];
     let mut args = vec!["summarize", path.to_str().unwrap(), "--json"];
     args.extend(common);
     let out = xgen_desk(&args, None);
     assert!(out.status.success());
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(!json["answer"].as_str().unwrap().is_empty());
-    assert!(json["sentences"].is_array() && json["not_found"].is_array() && json["read"].is_array());
+    assert!(
+        json["sentences"].is_array() && json["not_found"].is_array() && json["read"].is_array()
+    );
     let mut args = vec!["summarize", path.to_str().unwrap(), "--sources"];
     args.extend(common);
     let out = xgen_desk(&args, None);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("\nSources:\n[1] "));
     // Several documents: refused with the way to do it.
-    let mut args = vec!["summarize", path.to_str().unwrap(), path.to_str().unwrap(), "--json"];
+    let mut args = vec![
+        "summarize",
+        path.to_str().unwrap(),
+        path.to_str().unwrap(),
+        "--json",
+    ];
     args.extend(common);
     let out = xgen_desk(&args, None);
     assert_eq!(out.status.code(), Some(1));
@@ -505,8 +635,15 @@ fn checks_say_where_claims_were_found() {
         &CheckContext::default(),
     );
     // Ian Jackson is in the document, but as a later leader, not where the founding is.
-    let jackson = check.claims.iter().find(|c| c.text == "Ian Jackson").unwrap();
+    let jackson = check
+        .claims
+        .iter()
+        .find(|c| c.text == "Ian Jackson")
+        .unwrap();
     assert_eq!(jackson.found, Found::Elsewhere, "{check:#?}");
     assert!(!check.sentences[0].supported);
-    assert!(check.sentences[0].sources[0].text.contains("founded"), "{check:#?}");
+    assert!(
+        check.sentences[0].sources[0].text.contains("founded"),
+        "{check:#?}"
+    );
 }

@@ -86,16 +86,21 @@ pub struct Extractive {
 
 /// Every `every`-th sentence of the document with at least `min_words` words.
 #[must_use]
-pub fn extractive_sentences(index: &DocumentIndex, every: usize, min_words: usize) -> Vec<Extractive> {
+pub fn extractive_sentences(
+    index: &DocumentIndex,
+    every: usize,
+    min_words: usize,
+) -> Vec<Extractive> {
     let text = index.text();
     index
         .sentence_ranges()
         .iter()
         .filter_map(|range| {
-            let flat = text[range.clone()].split_whitespace().collect::<Vec<_>>().join(" ");
-            let flat = flat
-                .trim_start_matches(|c: char| matches!(c, '*' | '-' | '•' | ' '))
-                .to_owned();
+            let flat = text[range.clone()]
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            let flat = flat.trim_start_matches(['*', '-', '•', ' ']).to_owned();
             (flat.split_whitespace().count() >= min_words).then(|| Extractive {
                 page: index.passage(range.clone()).page,
                 text: flat,
@@ -122,7 +127,14 @@ pub struct ChangedClaim {
 }
 
 /// Surnames no test text has, for names changed to ones the document never mentions.
-const INVENTED: &[&str] = &["Hartwell", "Okonkwo", "Lindqvist", "Moravec", "Quintero", "Abernathy"];
+const INVENTED: &[&str] = &[
+    "Hartwell",
+    "Okonkwo",
+    "Lindqvist",
+    "Moravec",
+    "Quintero",
+    "Abernathy",
+];
 
 /// For each sentence, each of its checkable claims changed in turn: a figure to another
 /// figure, a date's year (or day) to another, a name's last word to another name of the
@@ -131,7 +143,12 @@ const INVENTED: &[&str] = &["Hartwell", "Okonkwo", "Lindqvist", "Moravec", "Quin
 pub fn changed_claims(index: &DocumentIndex, sentences: &[Extractive]) -> Vec<ChangedClaim> {
     let checks: Vec<(String, ReplyCheck)> = sentences
         .iter()
-        .map(|s| (s.text.clone(), index.check(&s.text, &CheckContext::default())))
+        .map(|s| {
+            (
+                s.text.clone(),
+                index.check(&s.text, &CheckContext::default()),
+            )
+        })
         .collect();
     // Names the document has (never in lower case, so a name and not a word), to swap in.
     let lower: std::collections::HashSet<&str> = index
@@ -144,7 +161,9 @@ pub fn changed_claims(index: &DocumentIndex, sentences: &[Extractive]) -> Vec<Ch
         .flat_map(|(_, c)| c.claims.iter())
         .filter(|c| c.kind == ClaimKind::Name && c.found == Found::InSources)
         .filter_map(|c| c.text.split_whitespace().last().map(str::to_owned))
-        .filter(|n| !lower.contains(n.to_lowercase().as_str()) && n.chars().all(char::is_alphabetic))
+        .filter(|n| {
+            !lower.contains(n.to_lowercase().as_str()) && n.chars().all(char::is_alphabetic)
+        })
         .collect();
     let mut out = Vec::new();
     let mut invented = 0usize;
@@ -164,7 +183,7 @@ pub fn changed_claims(index: &DocumentIndex, sentences: &[Extractive]) -> Vec<Ch
                 ClaimKind::Name => {
                     let last = claim.text.split_whitespace().last().unwrap_or_default();
                     invented += 1;
-                    let pick = if invented % 2 == 0 {
+                    let pick = if invented.is_multiple_of(2) {
                         names
                             .iter()
                             .find(|n| !original.contains(n.as_str()) && n.len() > 2)
@@ -172,11 +191,12 @@ pub fn changed_claims(index: &DocumentIndex, sentences: &[Extractive]) -> Vec<Ch
                     } else {
                         None
                     };
-                    let replacement = pick.unwrap_or_else(|| INVENTED[invented % INVENTED.len()].to_owned());
-                    match claim.text.rsplit_once(last) {
-                        Some((head, tail)) => Some(format!("{head}{replacement}{tail}")),
-                        None => None,
-                    }
+                    let replacement =
+                        pick.unwrap_or_else(|| INVENTED[invented % INVENTED.len()].to_owned());
+                    claim
+                        .text
+                        .rsplit_once(last)
+                        .map(|(head, tail)| format!("{head}{replacement}{tail}"))
                 }
                 ClaimKind::Literal => None,
             };
@@ -207,7 +227,12 @@ fn change_figures(text: &str, kind: ClaimKind) -> Option<String> {
         while i < bytes.len() {
             if bytes[i].is_ascii_digit() {
                 let start = i;
-                while i < bytes.len() && (bytes[i].is_ascii_digit() || (bytes[i] == b',' && i + 1 < bytes.len() && bytes[i + 1].is_ascii_digit())) {
+                while i < bytes.len()
+                    && (bytes[i].is_ascii_digit()
+                        || (bytes[i] == b','
+                            && i + 1 < bytes.len()
+                            && bytes[i + 1].is_ascii_digit()))
+                {
                     i += 1;
                 }
                 runs.push((start, i));
@@ -218,9 +243,14 @@ fn change_figures(text: &str, kind: ClaimKind) -> Option<String> {
         runs
     };
     if digits.is_empty() {
-        const WORDS: &[&str] = &["two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"];
+        const WORDS: &[&str] = &[
+            "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+            "twelve",
+        ];
         let lower = text.to_lowercase();
-        let at = WORDS.iter().position(|w| lower.split(|c: char| !c.is_alphabetic()).any(|x| x == *w))?;
+        let at = WORDS
+            .iter()
+            .position(|w| lower.split(|c: char| !c.is_alphabetic()).any(|x| x == *w))?;
         let word = WORDS[at];
         let other = WORDS[(at + 4) % WORDS.len()];
         let start = lower.find(word)?;
@@ -238,7 +268,10 @@ fn change_figures(text: &str, kind: ClaimKind) -> Option<String> {
     } else {
         digits[0]
     };
-    let raw: String = text[pick.0..pick.1].chars().filter(char::is_ascii_digit).collect();
+    let raw: String = text[pick.0..pick.1]
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
     let value: u64 = raw.parse().ok()?;
     let changed = if raw.len() == 4 && (1000..=2999).contains(&value) {
         if value >= 2020 {
@@ -281,7 +314,12 @@ pub fn faithful_variants(index: &DocumentIndex, sentences: &[Extractive]) -> Vec
                 _ => {}
             }
         }
-        variants.push(bare.split_whitespace().collect::<Vec<_>>().join(" ").replace(" ,", ","));
+        variants.push(
+            bare.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .replace(" ,", ","),
+        );
         // The longest clause.
         if let Some(clause) = text
             .split("; ")
@@ -298,12 +336,18 @@ pub fn faithful_variants(index: &DocumentIndex, sentences: &[Extractive]) -> Vec
             let mut reworded = text.clone();
             for claim in check.claims.iter().rev() {
                 let other = match claim.kind {
-                    ClaimKind::Date if claim.normal.len() == 10 && !claim.normal.contains(" or ") => {
+                    ClaimKind::Date
+                        if claim.normal.len() == 10 && !claim.normal.contains(" or ") =>
+                    {
                         Some(claim.normal.clone())
                     }
                     ClaimKind::Number | ClaimKind::Percent => {
                         let plain = claim.normal.clone();
-                        (plain != claim.text && plain.parse::<f64>().is_ok_and(|v| v >= 10.0 || !claim.text.chars().any(|c| c.is_ascii_digit())) || claim.kind == ClaimKind::Percent)
+                        (plain != claim.text
+                            && plain.parse::<f64>().is_ok_and(|v| {
+                                v >= 10.0 || !claim.text.chars().any(|c| c.is_ascii_digit())
+                            })
+                            || claim.kind == ClaimKind::Percent)
                             .then_some(plain)
                     }
                     _ => None,
@@ -335,7 +379,10 @@ pub fn flagged(check: &ReplyCheck) -> bool {
 /// their page (or is the same sentence on another page, where the text repeats it). Sentences
 /// the check leaves unchecked (lead-ins ending in a colon, very short ones) are not counted.
 #[must_use]
-pub fn page_accuracy(index: &DocumentIndex, sentences: &[Extractive]) -> (usize, usize, Vec<String>) {
+pub fn page_accuracy(
+    index: &DocumentIndex,
+    sentences: &[Extractive],
+) -> (usize, usize, Vec<String>) {
     let mut reply = String::new();
     let mut lines = Vec::with_capacity(sentences.len());
     for s in sentences {
@@ -396,7 +443,11 @@ pub struct ClaimRates {
 /// Checks every changed sentence and every faithful one (the originals of the changed ones,
 /// and `reworded`) alone.
 #[must_use]
-pub fn claim_rates(index: &DocumentIndex, cases: &[ChangedClaim], reworded: &[String]) -> ClaimRates {
+pub fn claim_rates(
+    index: &DocumentIndex,
+    cases: &[ChangedClaim],
+    reworded: &[String],
+) -> ClaimRates {
     let mut rates = ClaimRates::default();
     let mut originals: Vec<&str> = cases.iter().map(|c| c.original.as_str()).collect();
     originals.dedup();
@@ -413,7 +464,10 @@ pub fn claim_rates(index: &DocumentIndex, cases: &[ChangedClaim], reworded: &[St
         if flagged(&index.check(&case.changed, &CheckContext::default())) {
             rates.changed_flagged += 1;
         } else {
-            rates.misses.push(format!("changed {:?} -> {:?} not flagged: {}", case.from, case.to, case.changed));
+            rates.misses.push(format!(
+                "changed {:?} -> {:?} not flagged: {}",
+                case.from, case.to, case.changed
+            ));
         }
     }
     rates
@@ -482,7 +536,14 @@ pub fn evidence_recall(
     questions
         .iter()
         .map(|q| {
-            let reading = read_for_question(model, index, &[], &q.question, &[], &ReadOptions::new(reply_tokens))?;
+            let reading = read_for_question(
+                model,
+                index,
+                &[],
+                &q.question,
+                &[],
+                &ReadOptions::new(reply_tokens),
+            )?;
             let answer = flat(&q.answer);
             Ok(Recall {
                 set: q.set.clone(),
@@ -537,7 +598,12 @@ pub struct Timing {
 /// Times indexing `text` (a prefix of about `doc_tokens` tokens) and checking a reply of about
 /// `reply_tokens` tokens made of its sentences, every third one with a claim changed.
 #[must_use]
-pub fn time_alignment(model: &XgenTextTokenizer, text: &str, doc_tokens: usize, reply_tokens: usize) -> Timing {
+pub fn time_alignment(
+    model: &XgenTextTokenizer,
+    text: &str,
+    doc_tokens: usize,
+    reply_tokens: usize,
+) -> Timing {
     let prefix = prefix_of_tokens(model, text, doc_tokens);
     let document = paged("timing", &prefix, 3000);
     let started = Instant::now();

@@ -336,13 +336,17 @@ fn bench_sources(ctx: usize, reply_tokens: u32, verbose: bool, json: bool) -> Re
     for set in ["dev", "held-out"] {
         let of_set: Vec<&sb::Recall> = recall.iter().filter(|r| r.set == set).collect();
         let hits = of_set.iter().filter(|r| r.hit).count();
-        let passages = of_set.iter().map(|r| r.passages).sum::<usize>() as f64 / of_set.len().max(1) as f64;
+        let passages =
+            of_set.iter().map(|r| r.passages).sum::<usize>() as f64 / of_set.len().max(1) as f64;
         println!(
             "evidence recall ({set}): {hits}/{} = {:.2} (target >= 0.9); {passages:.1} passages read per question",
             of_set.len(),
             hits as f64 / of_set.len().max(1) as f64
         );
-        figures.insert(format!("evidence_recall_{set}"), serde_json::json!(hits as f64 / of_set.len().max(1) as f64));
+        figures.insert(
+            format!("evidence_recall_{set}"),
+            serde_json::json!(hits as f64 / of_set.len().max(1) as f64),
+        );
         if verbose {
             for r in of_set.iter().filter(|r| !r.hit) {
                 println!("    missed: {}", r.question);
@@ -351,7 +355,10 @@ fn bench_sources(ctx: usize, reply_tokens: u32, verbose: bool, json: bool) -> Re
     }
     // Page accuracy and claims: the Debian history (used while designing) and the Jargon File
     // slice (not looked at while designing the claims).
-    for (name, text, set) in [("debian-history.en.txt", &history, "dev"), ("jargon-4.4.7.a-c.txt", &jargon, "held-out")] {
+    for (name, text, set) in [
+        ("debian-history.en.txt", &history, "dev"),
+        ("jargon-4.4.7.a-c.txt", &jargon, "held-out"),
+    ] {
         let document = sb::paged(name, text, 2500);
         let index = DocumentIndex::build(&document);
         let sentences = sb::extractive_sentences(&index, 5, 8);
@@ -360,7 +367,10 @@ fn bench_sources(ctx: usize, reply_tokens: u32, verbose: bool, json: bool) -> Re
             "page accuracy ({name}, {set}): {correct}/{total} = {:.3} (target >= 0.95)",
             correct as f64 / total.max(1) as f64
         );
-        figures.insert(format!("page_accuracy_{set}"), serde_json::json!(correct as f64 / total.max(1) as f64));
+        figures.insert(
+            format!("page_accuracy_{set}"),
+            serde_json::json!(correct as f64 / total.max(1) as f64),
+        );
         let sample = sb::extractive_sentences(&index, 2, 6);
         let cases = sb::changed_claims(&index, &sample);
         let rates = sb::claim_rates(&index, &cases, &sb::faithful_variants(&index, &sample));
@@ -373,8 +383,14 @@ fn bench_sources(ctx: usize, reply_tokens: u32, verbose: bool, json: bool) -> Re
             rates.faithful,
             rates.faithful_flagged as f64 / rates.faithful.max(1) as f64
         );
-        figures.insert(format!("changed_flagged_{set}"), serde_json::json!(rates.changed_flagged as f64 / rates.changed.max(1) as f64));
-        figures.insert(format!("faithful_flagged_{set}"), serde_json::json!(rates.faithful_flagged as f64 / rates.faithful.max(1) as f64));
+        figures.insert(
+            format!("changed_flagged_{set}"),
+            serde_json::json!(rates.changed_flagged as f64 / rates.changed.max(1) as f64),
+        );
+        figures.insert(
+            format!("faithful_flagged_{set}"),
+            serde_json::json!(rates.faithful_flagged as f64 / rates.faithful.max(1) as f64),
+        );
         if verbose {
             for miss in misses.iter().chain(&rates.misses) {
                 println!("    {miss}");
@@ -395,7 +411,10 @@ fn bench_sources(ctx: usize, reply_tokens: u32, verbose: bool, json: bool) -> Re
             if doc_tokens <= 8_000 { 200 } else { 2000 },
             timing.index_ms
         );
-        figures.insert(format!("timing_{doc_tokens}"), serde_json::to_value(&timing)?);
+        figures.insert(
+            format!("timing_{doc_tokens}"),
+            serde_json::to_value(&timing)?,
+        );
     }
     if json {
         println!("{}", serde_json::Value::Object(figures));
