@@ -156,6 +156,15 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// Sampling for summaries: the chat's, with the summary length.
+    #[must_use]
+    pub fn summary_sampling(&self) -> Sampling {
+        Sampling {
+            max_tokens: self.summary_length.max_tokens(),
+            ..self.sampling.clone()
+        }
+    }
+
     /// Reads settings; a missing file gives the defaults.
     ///
     /// # Errors
