@@ -5,7 +5,7 @@
 //! becomes, the same for a chat and for a file of the queue.
 
 use super::job::{Job, Waker};
-use super::settings::{style_label, Settings};
+use super::settings::Settings;
 use super::store::{ChatMessage, ReplyStats};
 use crate::backend::Backend;
 use crate::documents::Document;
@@ -251,7 +251,7 @@ fn phase_label(phase: &Phase) -> String {
 /// **report.pdf**".
 pub(crate) fn request_message(document: &Document, style: SummaryStyle) -> ChatMessage {
     let mut message = ChatMessage::user(summarize_request(&document.text, style));
-    message.label = Some(format!("{} of **{}**", style_label(style), document.name));
+    message.label = Some(format!("{} of **{}**", style.label(), document.name));
     message
 }
 

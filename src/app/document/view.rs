@@ -1,12 +1,13 @@
 //! The document card above the conversation: the document's name and size, the token meter
 //! with the reading ahead, the summary's style and length, and Summarize.
 
+use clap::ValueEnum as _;
 use egui::RichText;
 
 use super::Documents;
 use crate::app::command::AppCommand;
 use crate::app::model::ModelState;
-use crate::app::settings::{style_label, Settings, SummaryLength};
+use crate::app::settings::{Settings, SummaryLength};
 use crate::app::shared::Shared;
 use crate::prompt::SummaryStyle;
 use crate::summarize::report::thousands;
@@ -87,15 +88,10 @@ impl Documents {
             let mut style = settings.summary_style;
             let style_label_id = ui.label("Style").id;
             egui::ComboBox::from_id_salt("summary-style")
-                .selected_text(style_label(style))
+                .selected_text(style.label())
                 .show_ui(ui, |ui| {
-                    for choice in [
-                        SummaryStyle::Default,
-                        SummaryStyle::Bullets,
-                        SummaryStyle::Paragraph,
-                        SummaryStyle::KeyPoints,
-                    ] {
-                        ui.selectable_value(&mut style, choice, style_label(choice));
+                    for &choice in SummaryStyle::value_variants() {
+                        ui.selectable_value(&mut style, choice, choice.label());
                     }
                 })
                 .response
@@ -105,7 +101,7 @@ impl Documents {
             egui::ComboBox::from_id_salt("summary-length")
                 .selected_text(length.label())
                 .show_ui(ui, |ui| {
-                    for choice in SummaryLength::ALL {
+                    for &choice in SummaryLength::value_variants() {
                         ui.selectable_value(&mut length, choice, choice.label());
                     }
                 })
