@@ -46,8 +46,8 @@ pub enum Commands {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
         /// The shape of the summary.
-        #[arg(long, value_enum, default_value_t = StyleArg::Default)]
-        style: StyleArg,
+        #[arg(long, value_enum, default_value_t = SummaryStyle::Default)]
+        style: SummaryStyle,
         /// After the summary, list the sources of each sentence in the document (page,
         /// heading, passage) and the claims the document does not make (one document only).
         #[arg(long)]
@@ -165,30 +165,6 @@ pub enum Commands {
         #[arg(long)]
         json: bool,
     },
-}
-
-/// Summary shapes on the command line.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum StyleArg {
-    /// The model card's request.
-    Default,
-    /// Bullet points.
-    Bullets,
-    /// One paragraph.
-    Paragraph,
-    /// Key points.
-    KeyPoints,
-}
-
-impl From<StyleArg> for SummaryStyle {
-    fn from(value: StyleArg) -> Self {
-        match value {
-            StyleArg::Default => Self::Default,
-            StyleArg::Bullets => Self::Bullets,
-            StyleArg::Paragraph => Self::Paragraph,
-            StyleArg::KeyPoints => Self::KeyPoints,
-        }
-    }
 }
 
 /// Which model and how to run it.

@@ -87,7 +87,7 @@ pub fn run(command: Commands) -> Result<()> {
         } => summarize::run_all(
             &files,
             out.as_deref(),
-            style.into(),
+            style,
             &model,
             &server,
             &sampling,
