@@ -48,7 +48,8 @@ pub fn cpu_code() -> Result<&'static xgen_cpu::CpuCode, EngineError> {
     load_gpu_backend();
     LOGGED.call_once(|| match &code {
         Ok(code) => tracing::info!("llama.cpp CPU code: {}", code.summary()),
-        Err(error) => tracing::error!("llama.cpp CPU code: {error}"),
+        // The caller reports the error (the CLI prints it, the hardware panel shows it).
+        Err(error) => tracing::debug!("llama.cpp CPU code: {error}"),
     });
     Ok(code?)
 }
