@@ -126,7 +126,13 @@ fn build(os: &str) -> Result<(), String> {
         for dir in &bin_dirs {
             place(&file, &dir.join(&name))?;
         }
-        shipped.push(name);
+        // llama.cpp's `common` helpers (6 MB): xgen-desk calls none of them, and on Linux the
+        // linker drops a library nothing is taken from (`ldd xgen-desk` lists no
+        // libllama-common), so the installers leave it out there. MinGW's and MSVC's import
+        // tables are not checked here, so Windows ships it.
+        if os == "windows" || !name.starts_with("libllama-common") {
+            shipped.push(name);
+        }
     }
     // What an installer must carry besides the binary: scripts/package*.sh read this list.
     shipped.sort();

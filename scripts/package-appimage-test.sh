@@ -18,7 +18,8 @@ started=$(date +%s)
 # means (Debian 12, Ubuntu 22.04, Fedora 36 and later). A change that raises it fails here.
 max_glibc=2.35
 # Libraries the binary links (ldd); anything more must be bundled or named in the README.
-expected_libs="libc.so.6 libgcc_s.so.1 libgomp.so.1 libm.so.6 libstdc++.so.6"
+# llama.cpp's libraries (x86-64) come from usr/lib/xgen-desk inside the AppImage (checked below).
+expected_libs="libc.so.6 libgcc_s.so.1 libggml-base.so.0 libggml.so.0 libgomp.so.1 libllama.so.0 libm.so.6 libstdc++.so.6"
 
 package_args=()
 while [[ $# -gt 0 ]]; do
@@ -75,6 +76,7 @@ for mime in text/plain text/markdown application/pdf \
 done
 libs=$(ldd "$root/usr/bin/xgen-desk" | awk '$1 ~ /\.so/ && $1 !~ /^(linux-vdso|\/)/ { print $1 }' | sort | tr '\n' ' ')
 [[ "${libs% }" == "$expected_libs" ]] || fail "the binary links '$libs', expected '$expected_libs'"
+! ldd "$root/usr/bin/xgen-desk" | grep -q 'not found' || fail "the binary does not find a library: $(ldd "$root/usr/bin/xgen-desk")"
 # Every ELF file inside (the binary, llama.cpp's libraries and CPU builds, libgomp).
 mapfile -t elves < <(find "$root/usr" -type f \( -name xgen-desk -o -name '*.so*' \))
 glibc=$(objdump -T "${elves[@]}" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -n 1)
