@@ -131,11 +131,11 @@ impl<M> Drop for Job<M> {
 pub(crate) fn pick_file(
     waker: &Waker,
     filter_name: &'static str,
-    extensions: &'static [&'static str],
+    extensions: Vec<&'static str>,
 ) -> std::io::Result<Job<Option<PathBuf>>> {
     let dialog = move || {
         rfd::FileDialog::new()
-            .add_filter(filter_name, extensions)
+            .add_filter(filter_name, &extensions)
             .pick_file()
     };
     if cfg!(target_os = "macos") {

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Sampling;
-use crate::prompt::SummaryStyle;
 pub use crate::prompt::SummaryLength;
+use crate::prompt::SummaryStyle;
 use xgen_quantize::fsio::write_atomic;
 
 /// Light, dark, or whatever the system uses.

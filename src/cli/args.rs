@@ -32,7 +32,7 @@ pub struct Cli {
 /// The headless subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Commands {
-    /// Summarize documents of any length (text, Markdown, PDF, DOCX or HTML; `-` reads
+    /// Summarize documents of any length (in every format the app reads; `-` reads
     /// standard input), streaming the summary to stdout and progress to stderr. Several files
     /// or a folder (searched recursively, known formats only) give one Markdown report, or
     /// with `--out DIR` one `.summary.md` file each; files that cannot be summarized are listed

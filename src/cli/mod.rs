@@ -74,14 +74,7 @@ pub fn run(command: Commands) -> Result<()> {
             model,
             server,
             sampling,
-        } => summarize::run_all(
-            &files,
-            out.as_deref(),
-            style,
-            &model,
-            &server,
-            &sampling,
-        ),
+        } => summarize::run_all(&files, out.as_deref(), style, &model, &server, &sampling),
         Commands::Extract(args) => extract::run(&args),
         Commands::Check(args) => check::run(&args),
         Commands::Chat {

@@ -221,7 +221,10 @@ fn run_many(
         eprintln!("note: {note}");
     }
     if collected.files.is_empty() {
-        bail!("there are no documents to summarize: name .txt, .md, .pdf, .docx, .odt, .epub or .html files, or folders that hold them");
+        bail!(
+            "there are no documents to summarize: name {} files, or folders that hold them",
+            documents::Format::usual_extensions(", ", " or ")
+        );
     }
     if let Some(dir) = out {
         std::fs::create_dir_all(dir)

@@ -279,7 +279,7 @@ impl ModelManager {
 
     /// Opens a native dialog for a GGUF file to load.
     pub(crate) fn pick_model_file(&mut self, shared: &mut Shared) {
-        match pick_file(&shared.waker, "GGUF model", &["gguf"]) {
+        match pick_file(&shared.waker, "GGUF model", vec!["gguf"]) {
             Ok(job) => self.picking = Some(job),
             Err(e) => shared
                 .notices
