@@ -168,6 +168,6 @@ pub(crate) fn save_markdown(
 
 /// Writes `markdown` to `path` atomically; the failure in words.
 pub(crate) fn write_markdown(path: &Path, markdown: &str) -> Result<(), String> {
-    xgen_quantize::fsio::write_atomic(path, markdown.as_bytes())
+    xgen_fsio::write_atomic(path, markdown.as_bytes())
         .map_err(|e| format!("could not write {}: {e}", path.display()))
 }

@@ -371,7 +371,7 @@ impl Batch<'_> {
             Some(dir) => {
                 let file = names.next(dir, &document.name);
                 let markdown = format!("{head}{}{tail}", text.trim());
-                xgen_quantize::fsio::write_atomic(&file, markdown.as_bytes())
+                xgen_fsio::write_atomic(&file, markdown.as_bytes())
                     .with_context(|| format!("could not write {}", file.display()))?;
                 output::line(&file.display().to_string())?;
             }

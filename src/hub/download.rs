@@ -12,6 +12,7 @@ use reqwest::header::{
     LOCATION, RANGE,
 };
 use reqwest::StatusCode;
+use xgen_fsio::LockWait;
 
 use super::verify::{check_blob, mark_verified, BlobStatus, Checksum, Hasher};
 use super::BoxError;
@@ -280,7 +281,7 @@ impl Http {
                 }
                 Err(HubError::SizeMismatch { .. }) => {
                     drop(out);
-                    xgen_quantize::fsio::remove_quietly(&partial_path);
+                    xgen_fsio::remove_quietly(&partial_path);
                     return Err(HubError::SizeMismatch {
                         file: file.name.clone(),
                         expected: file.size,
@@ -297,7 +298,7 @@ impl Http {
         drop(out);
         let actual = hasher.finish();
         if let Some(expected) = checksum.expected().filter(|e| *e != actual) {
-            xgen_quantize::fsio::remove_quietly(&partial_path);
+            xgen_fsio::remove_quietly(&partial_path);
             meter.rewind(file.size, progress);
             return Err(HubError::Checksum {
                 file: file.name.clone(),
@@ -309,7 +310,7 @@ impl Http {
         if matches!(checksum, Checksum::Unverifiable) {
             tracing::warn!(file = %file.name, etag = %file.etag, "ETag is not a checksum; only the size was verified");
         }
-        xgen_quantize::fsio::rename_durable(&partial_path, &blob).map_err(io(&blob))?;
+        xgen_fsio::rename_durable(&partial_path, &blob).map_err(io(&blob))?;
         if !matches!(checksum, Checksum::Unverifiable) {
             mark_verified(cache, &file.etag);
         }
@@ -516,30 +517,15 @@ fn early_eof() -> BoxError {
 /// another process downloads the same blob.
 fn lock_blob(cache: &RepoCache, etag: &str, cancel: &CancelToken) -> Result<File, HubError> {
     let path = cache.lock_file(etag);
-    let io = |source| HubError::Io {
-        path: path.clone(),
-        source,
+    let give_up = || cancel.is_cancelled();
+    let wait = LockWait::Poll {
+        interval: Duration::from_millis(200),
+        give_up: &give_up,
     };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io)?;
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) => {
-                if cancel.is_cancelled() {
-                    return Err(HubError::Cancelled);
-                }
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
-        }
+    match xgen_fsio::lock_file(&path, wait) {
+        Ok(Some(file)) => Ok(file),
+        Ok(None) => Err(HubError::Cancelled),
+        Err(source) => Err(HubError::Io { path, source }),
     }
 }
 

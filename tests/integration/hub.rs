@@ -678,7 +678,7 @@ fn registry_writes_are_atomic_and_serialized() {
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(serde_json::from_str::<serde_json::Value>(&text).is_ok());
 
-    xgen_quantize::fsio::write_atomic(&path, b"{ not json").unwrap();
+    xgen_fsio::write_atomic(&path, b"{ not json").unwrap();
     let err = Registry::new(&path).list().expect_err("corrupt");
     assert!(matches!(err, RegistryError::Corrupt { .. }), "{err}");
     assert!(err.to_string().contains("corrupt"), "{err}");
