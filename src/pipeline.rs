@@ -313,7 +313,10 @@ pub fn setup(
 ///
 /// # Errors
 /// Any [`PipelineError`].
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the public entry point of setup: each argument is a separate choice of its caller"
+)]
 pub fn setup_with(
     source: &ModelSource,
     quant: QuantType,
@@ -490,7 +493,10 @@ fn lock_setup(model: &CatalogModel, paths: &AppPaths) -> Result<SetupLock, Pipel
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "setup_with's arguments, passed on to the catalog model's stages"
+)]
 fn setup_catalog(
     model: &CatalogModel,
     quant: QuantType,

@@ -1,6 +1,11 @@
 //! GGUF F16 -> quantized GGUF through llama.cpp's `llama_model_quantize`, with progress taken
 //! from its per-tensor log lines.
 
+#![allow(
+    unsafe_code,
+    reason = "quantization is llama.cpp's C API (`llama_model_quantize`, the backend's init)"
+)]
+
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

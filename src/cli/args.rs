@@ -48,10 +48,13 @@ pub enum Commands {
         /// The shape of the summary.
         #[arg(long, value_enum, default_value_t = SummaryStyle::Default)]
         style: SummaryStyle,
+        /// Which model and how to run it.
         #[command(flatten)]
         model: ModelArgs,
+        /// An inference server to use instead.
         #[command(flatten)]
         server: ServerArgs,
+        /// How replies are sampled.
         #[command(flatten)]
         sampling: SamplingArgs,
     },
@@ -65,10 +68,13 @@ pub enum Commands {
         /// A system prompt.
         #[arg(long)]
         system: Option<String>,
+        /// Which model and how to run it.
         #[command(flatten)]
         model: ModelArgs,
+        /// An inference server to use instead.
         #[command(flatten)]
         server: ServerArgs,
+        /// How replies are sampled.
         #[command(flatten)]
         sampling: SamplingArgs,
     },
@@ -86,6 +92,7 @@ pub enum Commands {
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
+        /// Which model and how to run it.
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -140,6 +147,7 @@ pub enum Commands {
     /// Show the memory plan: KV precision and GPU layers chosen for the context, with the
     /// estimated RAM and VRAM against what is free.
     Plan {
+        /// Which model and how to run it.
         #[command(flatten)]
         model: ModelArgs,
         /// Plan as if this many GiB of RAM were free (e.g. 8 for an 8 GB laptop).

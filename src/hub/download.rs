@@ -163,7 +163,10 @@ impl Http {
     }
 
     /// Downloads one file into its blob, resuming and retrying; verifies it before the rename.
-    #[allow(clippy::too_many_arguments)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the download's parts (hub, plan, file, cache, meter, progress, cancel) are distinct borrows of its caller"
+    )]
     pub(super) fn fetch_blob(
         &self,
         hub: &Hub,
@@ -464,7 +467,10 @@ enum StreamError {
     TooLong,
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one resumable stream: the response, its file and the running totals it updates"
+)]
 fn stream(
     mut response: Response,
     out: &mut File,

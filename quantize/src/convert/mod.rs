@@ -18,6 +18,11 @@
 //! `shards.rs` finds each tensor's bytes; this file streams them into the GGUF. The unpickler
 //! and the GGUF writer live in their own modules.
 
+#![allow(
+    unsafe_code,
+    reason = "the shards are memory-mapped, and their pages released with madvise"
+)]
+
 mod config;
 mod plan;
 mod shards;

@@ -17,6 +17,11 @@
 //! Submodules: `value` (metadata values and typed arrays), `write` (the streaming writer),
 //! `read` (the bounded reader and [`check_file`]).
 
+#![allow(
+    unsafe_code,
+    reason = "a type's block layout comes from ggml's table, through llama.cpp's C API"
+)]
+
 use std::io::Write;
 use std::path::PathBuf;
 
