@@ -48,6 +48,14 @@ pub enum Commands {
         /// The shape of the summary.
         #[arg(long, value_enum, default_value_t = SummaryStyle::Default)]
         style: SummaryStyle,
+        /// After the summary, list the sources of each sentence in the document (page,
+        /// heading, passage) and the claims the document does not make (one document only).
+        #[arg(long)]
+        sources: bool,
+        /// Print one JSON object instead of streaming: answer (the summary), sentences with
+        /// their sources, not_found, read (one document only).
+        #[arg(long, conflicts_with = "sources")]
+        json: bool,
         /// Which model and how to run it.
         #[command(flatten)]
         model: ModelArgs,
@@ -58,6 +66,14 @@ pub enum Commands {
         #[command(flatten)]
         sampling: SamplingArgs,
     },
+    /// Answer a question about a document: the answer streams to stdout, its sources to
+    /// stderr. A document longer than the context reads the passages that bear on the
+    /// question; `--json` prints answer, sentences, not_found and read as one object.
+    Ask(super::ask::AskArgs),
+    /// Check a text against a document without a model: each sentence with its sources, and
+    /// the claims (numbers, dates, names) the document does not make. Exit code 0 when every
+    /// sentence is supported, 3 when some are not.
+    Verify(super::verify::VerifyArgs),
     /// Print the text a document yields, as the model reads it, with page and heading
     /// markers; `--json` prints format, pages, characters, warnings, sections and text.
     Extract(super::extract::ExtractArgs),
