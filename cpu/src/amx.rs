@@ -65,8 +65,13 @@ pub fn request_tile_state() -> Option<std::io::Result<()>> {
         const XFEATURE_XTILEDATA: libc::c_long = 18;
         // SAFETY: arch_prctl with ARCH_REQ_XCOMP_PERM takes two integers and touches no memory
         // of this process; on success it only enlarges the state the kernel saves per thread.
-        let status =
-            unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) };
+        let status = unsafe {
+            libc::syscall(
+                libc::SYS_arch_prctl,
+                ARCH_REQ_XCOMP_PERM,
+                XFEATURE_XTILEDATA,
+            )
+        };
         Some(if status == 0 {
             Ok(())
         } else {

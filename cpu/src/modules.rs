@@ -20,7 +20,10 @@ fn search_dirs() -> Vec<PathBuf> {
     let Some(dir) = exe.parent() else {
         return Vec::new();
     };
-    vec![dir.to_path_buf(), dir.join("..").join("lib").join("xgen-desk")]
+    vec![
+        dir.to_path_buf(),
+        dir.join("..").join("lib").join("xgen-desk"),
+    ]
 }
 
 /// `ggml-<stem>` with the platform's prefix and suffix, as llama.cpp names its modules; on
@@ -92,7 +95,10 @@ pub fn compiled_features() -> Vec<String> {
     }
     // SAFETY: a live backend and a static NUL-terminated name; null when it has no such function.
     let function = unsafe {
-        llama_cpp_sys_2::ggml_backend_reg_get_proc_address(reg, c"ggml_backend_get_features".as_ptr())
+        llama_cpp_sys_2::ggml_backend_reg_get_proc_address(
+            reg,
+            c"ggml_backend_get_features".as_ptr(),
+        )
     };
     if function.is_null() {
         return Vec::new();

@@ -74,10 +74,7 @@ fn parent() -> ExitCode {
     assert!(levels.len() >= 2, "{levels:?}");
     let best = *levels.last().expect("a level");
     let reply = run_child(best, &format!("greedy:{REPLY_TOKENS}"));
-    let tokens: Vec<i32> = reply
-        .lines()
-        .map(|l| l.parse().expect("a token"))
-        .collect();
+    let tokens: Vec<i32> = reply.lines().map(|l| l.parse().expect("a token")).collect();
     assert_eq!(tokens.len(), REPLY_TOKENS, "{reply}");
     let follow = format!(
         "follow:{}",

@@ -52,7 +52,10 @@ fn summary_at(level: &str, notes: &Path) -> (String, String) {
         ],
     );
     let stderr = text(&output.stderr);
-    assert!(output.status.success(), "summary at {level} failed:\n{stderr}");
+    assert!(
+        output.status.success(),
+        "summary at {level} failed:\n{stderr}"
+    );
     (text(&output.stdout), stderr)
 }
 
@@ -140,9 +143,8 @@ fn version_names_the_level_and_a_level_the_processor_lacks_is_refused() {
     match Level::ALL.into_iter().find(|l| !l.runs_on(&features)) {
         Some(lacking) => {
             let missing = lacking.missing(&features).join(", ");
-            let refusal = format!(
-                "XGEN_DESK_CPU={lacking} is refused: this processor lacks {missing}"
-            );
+            let refusal =
+                format!("XGEN_DESK_CPU={lacking} is refused: this processor lacks {missing}");
             let version = xgen_desk(Some(lacking.name()), &["--version"]);
             assert!(!version.status.success());
             assert!(text(&version.stderr).contains(&refusal));
@@ -159,9 +161,15 @@ fn version_names_the_level_and_a_level_the_processor_lacks_is_refused() {
             );
             assert!(!summary.status.success());
             assert!(text(&summary.stdout).is_empty());
-            assert!(text(&summary.stderr).contains(&refusal), "{}", text(&summary.stderr));
+            assert!(
+                text(&summary.stderr).contains(&refusal),
+                "{}",
+                text(&summary.stderr)
+            );
         }
-        None => println!("this processor runs every level; the refusal is pinned by xgen-cpu's unit tests"),
+        None => println!(
+            "this processor runs every level; the refusal is pinned by xgen-cpu's unit tests"
+        ),
     }
     // A name that is no level is refused the same way, on every processor.
     let unknown = xgen_desk(Some("native"), &["--version"]);
