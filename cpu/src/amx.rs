@@ -10,6 +10,11 @@
 //! hardware). So xgen-desk ships no AMX build; the answer is reported so that a support request
 //! shows it, and so that an AMX build, should one be added, starts only where it is granted.
 
+#![allow(
+    unsafe_code,
+    reason = "the kernel is asked for AMX tile state with the arch_prctl system call"
+)]
+
 /// What this process may do with AMX.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Amx {

@@ -1,6 +1,11 @@
 //! Finding llama.cpp's backend modules and handing them to llama.cpp, and asking llama.cpp what
 //! its CPU code was compiled with.
 
+#![allow(
+    unsafe_code,
+    reason = "llama.cpp's C API loads the module and reports what its CPU code was compiled with"
+)]
+
 use std::ffi::{CStr, CString};
 use std::path::{Path, PathBuf};
 

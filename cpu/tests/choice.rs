@@ -3,7 +3,11 @@
 //! (An integration test rather than unit tests, so that it builds with the workspace's feature
 //! set: `cargo test -p xgen-cpu -p xgen-desk --test choice` reuses the llama.cpp build.)
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a failed unwrap is a failed test, with its message"
+)]
 
 use xgen_cpu::{amx, choose, Amx, CpuError, CpuFeatures, Level};
 

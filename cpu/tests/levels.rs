@@ -13,6 +13,11 @@
 //! wrote the same first 33 tokens of a summary, then "for" against "by". Equal top tokens with
 //! the same context is what "the same model" means across builds.
 
+#![allow(
+    clippy::expect_used,
+    reason = "a failed expectation is a failed test (`harness = false` leaves `cfg(test)` off)"
+)]
+
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
