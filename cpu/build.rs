@@ -51,16 +51,22 @@ fn build(os: &str) -> Result<(), String> {
         .ok_or("DEP_LLAMA_GGML_CMAKE_DIR is not <out>/lib/cmake")?
         .to_path_buf();
     let cache_path = llama_out.join("build").join("CMakeCache.txt");
-    let cache = fs::read_to_string(&cache_path)
-        .map_err(|e| format!("llama-cpp-sys-2's CMake cache {}: {e}", cache_path.display()))?;
+    let cache = fs::read_to_string(&cache_path).map_err(|e| {
+        format!(
+            "llama-cpp-sys-2's CMake cache {}: {e}",
+            cache_path.display()
+        )
+    })?;
     println!("cargo:rerun-if-changed={}", cache_path.display());
     let source = cache_value(&cache, "CMAKE_HOME_DIRECTORY")
         .ok_or("llama-cpp-sys-2's CMake cache names no source directory")?;
     let shared = cache_value(&cache, "BUILD_SHARED_LIBS").is_some_and(|v| is_on(&v));
     if !shared {
-        return Err("llama-cpp-sys-2 built llama.cpp as static libraries; xgen-desk needs its \
+        return Err(
+            "llama-cpp-sys-2 built llama.cpp as static libraries; xgen-desk needs its \
                     `dynamic-link` feature on x86-64 Linux and Windows (Cargo.toml)"
-            .to_owned());
+                .to_owned(),
+        );
     }
     let profile = cache_value(&cache, "CMAKE_BUILD_TYPE").unwrap_or_else(|| "Release".to_owned());
     let openmp = cache_value(&cache, "GGML_OPENMP").unwrap_or_else(|| "ON".to_owned());
@@ -105,7 +111,10 @@ fn build(os: &str) -> Result<(), String> {
     let built = build_root.join("build").join("bin");
     for variant in VARIANTS {
         let module = find_module(&built, variant, os).ok_or_else(|| {
-            format!("the build left no ggml-cpu-{variant} module in {}", built.display())
+            format!(
+                "the build left no ggml-cpu-{variant} module in {}",
+                built.display()
+            )
         })?;
         let name = module_file_name(variant, os);
         for dir in &bin_dirs {
@@ -261,7 +270,10 @@ fn engine_libraries(llama_out: &Path, os: &str) -> Result<Vec<PathBuf>, String> 
 /// Copies `from` (following symlinks) to `to`, replacing what is there: a hard link would keep
 /// an older build's file alive where the linker writes a new file instead of rewriting it.
 fn place(from: &Path, to: &Path) -> Result<(), String> {
-    let same = fs::read(from).ok().zip(fs::read(to).ok()).is_some_and(|(a, b)| a == b);
+    let same = fs::read(from)
+        .ok()
+        .zip(fs::read(to).ok())
+        .is_some_and(|(a, b)| a == b);
     if same {
         return Ok(());
     }
