@@ -6,7 +6,9 @@
 //! - [`backend`]: whichever answers (the engine here, a server, or XGen's tokenizer alone).
 //! - [`tokenizer`]: XGen's exact tokenizer without the model (`tokenizer.json`).
 //! - [`prompt`]: the XGen prompt format and GGUF chat templates.
-//! - [`documents`]: text and page/heading markers from text, Markdown, PDF, DOCX and HTML files.
+//! - [`documents`]: text and page/heading markers from text, Markdown, PDF, DOCX, ODT, EPUB,
+//!   HTML and image files.
+//! - [`ocr`]: text recognised in page images (scans, photographs), on the CPU, offline.
 //! - [`isolate`]: work on untrusted files in a child process with time and memory limits.
 //! - [`summarize`]: token-exact one-pass or map-reduce summaries of documents of any length.
 //! - [`hub`] and [`catalog`]: model downloads from Hugging Face and the installed-model registry.
@@ -22,6 +24,7 @@ pub mod engine;
 pub mod error_text;
 pub mod hub;
 pub mod isolate;
+pub mod ocr;
 pub mod paths;
 pub mod pipeline;
 pub mod prompt;

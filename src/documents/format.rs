@@ -24,6 +24,9 @@ pub enum Format {
     /// OpenDocument text (LibreOffice `.odt`); headings become section markers, tables rows
     /// of cells.
     Odt,
+    /// An image of a page or of several (PNG, JPEG, TIFF with one or more pages): its text
+    /// recognised by OCR, one page marker per image.
+    Image,
 }
 
 impl Format {
@@ -38,6 +41,7 @@ impl Format {
             Self::Html => "HTML",
             Self::Epub => "EPUB",
             Self::Odt => "OpenDocument (.odt)",
+            Self::Image => "image",
         }
     }
 
@@ -52,6 +56,7 @@ impl Format {
             "html" | "htm" | "xhtml" => Some(Self::Html),
             "epub" => Some(Self::Epub),
             "odt" => Some(Self::Odt),
+            "png" | "jpg" | "jpeg" | "tif" | "tiff" => Some(Self::Image),
             _ => None,
         }
     }
@@ -69,6 +74,9 @@ impl Format {
         }
         if bytes.starts_with(b"PK\x03\x04") && contains(bytes, b"word/") {
             return Some(Self::Docx);
+        }
+        if super::image::sniff(bytes).is_some() {
+            return Some(Self::Image);
         }
         let head = String::from_utf8_lossy(&bytes[..bytes.len().min(1024)]).to_ascii_lowercase();
         let head = head.trim_start_matches('\u{feff}').trim_start();
@@ -126,6 +134,10 @@ pub(super) fn unsupported_extension(name: &str, extension: Option<&str>) -> Opti
             format!("a .{ext} file"),
             "; export it as PDF or .docx first",
         ),
+        Some(ext @ ("gif" | "bmp" | "webp" | "heic" | "heif" | "avif" | "jp2" | "svg")) => (
+            format!("a .{ext} image"),
+            "; images are read as PNG, JPEG or TIFF: save it as one of those",
+        ),
         Some("gguf") => (GGUF_WHAT.to_owned(), GGUF_HINT),
         _ => return None,
     };
@@ -155,8 +167,13 @@ pub(super) fn choose_format(
         return Err(unsupported(GGUF_WHAT, GGUF_HINT));
     }
     Ok(match (by_extension, sniffed) {
-        // A declared PDF, DOCX, EPUB or ODT is parsed as one, so a damaged file says so.
-        (Some(declared @ (Format::Pdf | Format::Docx | Format::Epub | Format::Odt)), _) => declared,
+        // A declared PDF, DOCX, EPUB, ODT or image is parsed as one, so a damaged file says so.
+        (
+            Some(
+                declared @ (Format::Pdf | Format::Docx | Format::Epub | Format::Odt | Format::Image),
+            ),
+            _,
+        ) => declared,
         (_, Some(found)) => found,
         (Some(declared), None) => declared,
         (None, None) if bytes.starts_with(b"PK\x03\x04") => {
