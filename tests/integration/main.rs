@@ -25,6 +25,7 @@ mod queue;
 mod remote;
 mod scans;
 mod scripts;
+mod sources;
 mod state_cache;
 mod stores;
 mod summarize;
