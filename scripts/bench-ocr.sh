@@ -70,6 +70,7 @@ done
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 results=$work/results.tsv
 : >"$results"
+: >"$work/scores.tsv"
 for pdf in "$work"/pages/*-{150,300}-*.pdf; do
   variant=$(basename "$pdf" .pdf)
   base=${variant%-*-*}
@@ -112,7 +113,8 @@ print(f"{'page':<34} {'recall':>7} {'CER':>6} {'s/page':>7} {'peak MiB':>9}")
 groups = defaultdict(list)
 for variant, recall, cer, seconds, mib in rows:
     print(f"{variant:<34} {recall:>7} {cer:>6} {float(seconds):>7.1f} {mib:>9}")
-    groups[variant.split("-", 2)[-1] if False else "-".join(variant.split("-")[-2:])].append(
+    # The variant is the name's last two parts: 300-straight, 150-straight, 300-turned, ...
+    groups["-".join(variant.split("-")[-2:])].append(
         (float(recall), float(cer), float(seconds), float(mib)))
 print()
 print(f"{'variant':<14} {'pages':>5} {'mean recall':>11} {'min recall':>10} {'mean CER':>8} {'mean s/page':>11} {'max s/page':>10} {'peak MiB':>9}")
