@@ -47,7 +47,8 @@ impl DocumentMeter {
 
 /// The extensions the open dialog offers.
 pub(crate) const DOCUMENT_EXTENSIONS: &[&str] = &[
-    "txt", "md", "markdown", "pdf", "docx", "odt", "epub", "html", "htm",
+    "txt", "md", "markdown", "pdf", "docx", "odt", "epub", "html", "htm", "png", "jpg", "jpeg",
+    "tif", "tiff",
 ];
 
 type MeterResult = (String, Result<DocumentMeter, EngineError>);
