@@ -109,9 +109,11 @@ fn cut(lines: &[&Line], set: &[usize], line_height: f32, depth: usize, blocks: &
     }
 }
 
-/// The best column gutter of `set`, as an x range, if it has one: the widest band that at
-/// most a few lines cross (those are titles or figures across the columns), with column text
-/// on both sides.
+/// The best column gutter of `set`, as an x range, if it has one: the widest band that no
+/// line crosses, with column text on both sides; failing that, the widest band that at most a
+/// few lines cross (titles or figures across the columns). A band no line crosses comes first
+/// so that a title that ends inside the gutter, or a column's longest line reaching into it,
+/// is not taken for a line across the columns.
 fn gutter(lines: &[&Line], set: &[usize], line_height: f32) -> Option<(f32, f32)> {
     let x0 = set.iter().map(|&i| lines[i].rect.x0).fold(f32::MAX, f32::min);
     let x1 = set.iter().map(|&i| lines[i].rect.x1).fold(f32::MIN, f32::max);
@@ -125,33 +127,12 @@ fn gutter(lines: &[&Line], set: &[usize], line_height: f32) -> Option<(f32, f32)
         delta[a] += 1;
         delta[b] -= 1;
     }
-    let allowed = (set.len() / 8).max(1) as i32;
-    let mut best: Option<(f32, f32, i32)> = None;
-    let mut coverage = 0;
-    let mut start: Option<(usize, i32)> = None;
-    for (x, d) in delta.iter().take(width).enumerate() {
-        coverage += d;
-        let open = coverage <= allowed;
-        match (open, start) {
-            (true, None) => start = Some((x, coverage)),
-            (true, Some((s, most))) => start = Some((s, most.max(coverage))),
-            (false, Some((s, most))) => {
-                // Only a band with text on both sides is a gutter.
-                if s > 0 {
-                    let band = (x0 + s as f32, x0 + x as f32, most);
-                    let better = best.is_none_or(|b| {
-                        (band.2, -(band.1 - band.0)) < (b.2, -(b.1 - b.0))
-                    });
-                    if band.1 - band.0 >= MIN_GUTTER * line_height && better {
-                        best = Some(band);
-                    }
-                }
-                start = None;
-            }
-            (false, None) => {}
-        }
+    let mut coverage = Vec::with_capacity(width);
+    let mut running = 0;
+    for d in delta.iter().take(width) {
+        running += d;
+        coverage.push(running);
     }
-    let (g0, g1, _) = best?;
     let column = |side: &dyn Fn(&Rect) -> bool| {
         let mut widths: Vec<f32> = set
             .iter()
@@ -161,7 +142,35 @@ fn gutter(lines: &[&Line], set: &[usize], line_height: f32) -> Option<(f32, f32)
             .collect();
         widths.len() >= 2 && median(&mut widths) >= MIN_COLUMN_LINE * line_height
     };
-    (column(&|r: &Rect| r.x1 <= g0) && column(&|r: &Rect| r.x0 >= g1)).then_some((g0, g1))
+    let allowed = (set.len() / 8).max(1) as i32;
+    for threshold in [0, allowed] {
+        let mut best: Option<(f32, f32)> = None;
+        let mut start: Option<usize> = None;
+        for (x, &covered) in coverage.iter().enumerate() {
+            match (covered <= threshold, start) {
+                (true, None) => start = Some(x),
+                // Only a band with text on both sides is a gutter.
+                (false, Some(s)) if s > 0 => {
+                    let (g0, g1) = (x0 + s as f32, x0 + x as f32);
+                    let wider = best.is_none_or(|(b0, b1)| g1 - g0 > b1 - b0);
+                    if g1 - g0 >= MIN_GUTTER * line_height
+                        && wider
+                        && column(&|r: &Rect| r.x1 <= g0)
+                        && column(&|r: &Rect| r.x0 >= g1)
+                    {
+                        best = Some((g0, g1));
+                    }
+                    start = None;
+                }
+                (false, Some(_)) => start = None,
+                (true, Some(_)) | (false, None) => {}
+            }
+        }
+        if best.is_some() {
+            return best;
+        }
+    }
+    None
 }
 
 /// The paragraphs of one block: rows top to bottom (lines side by side in a row joined by a
@@ -269,6 +278,22 @@ mod tests {
         assert_eq!(
             text,
             "A title across both columns\n\nleft 0\nleft 1\nleft 2\nleft 3\n\nright 0\nright 1\nright 2\nright 3"
+        );
+    }
+
+    #[test]
+    fn a_title_that_ends_inside_the_gutter_is_read_first() {
+        let mut lines = vec![line(0.0, 0.0, 500.0, "A title over the left column")];
+        let ends = [440.0, 400.0, 450.0];
+        for (row, end) in ends.iter().enumerate() {
+            let y = 60.0 + row as f32 * 25.0;
+            lines.push(line(0.0, y, *end, &format!("left {row}")));
+            lines.push(line(600.0, y, 1000.0, &format!("right {row}")));
+        }
+        let text = paragraphs(&lines).join("|");
+        assert_eq!(
+            text,
+            "A title over the left column|left 0\nleft 1\nleft 2|right 0\nright 1\nright 2"
         );
     }
 
