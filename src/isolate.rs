@@ -19,6 +19,11 @@
 //! restarts the wall-clock limit, so the limit bounds each step (a page) instead of the whole,
 //! up to [`Isolation::max_wall`] in all.
 
+#![allow(
+    unsafe_code,
+    reason = "the child's limits and its end are OS calls (setrlimit, kill, Windows job objects)"
+)]
+
 use std::ffi::OsStr;
 use std::io::Read;
 use std::path::PathBuf;
@@ -290,10 +295,16 @@ pub enum IsolationError {
 /// Runs `read` on a thread; its result arrives on the returned channel.
 fn drain<T: Send + 'static>(read: impl FnOnce() -> T + Send + 'static) -> mpsc::Receiver<T> {
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        // The receiver is gone only when the parent stopped waiting; nothing to tell then.
-        tx.send(read()).ok();
-    });
+    let started = std::thread::Builder::new()
+        .name("xgen-isolate-pipe".to_owned())
+        .spawn(move || {
+            // The receiver is gone only when the parent stopped waiting; nothing to tell then.
+            tx.send(read()).ok();
+        });
+    if let Err(e) = started {
+        // The sender went with the closure: the receiver says the pipe's reading ended.
+        tracing::warn!("could not start reading a child's pipe: {e}");
+    }
     rx
 }
 
