@@ -81,7 +81,9 @@ fn main() {
         }
         println!("cargo:warning={message}");
     }
-    let out = std::env::var_os("OUT_DIR").map(PathBuf::from).unwrap_or_default();
+    let out = std::env::var_os("OUT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     if let Err(e) = std::fs::write(out.join("models.rs"), code) {
         eprintln!("error: could not write models.rs: {e}");
         std::process::exit(1);

@@ -151,7 +151,11 @@ impl Isolation {
             // the assertion that says why under the debugger's lines.
             .env("GGML_NO_BACKTRACE", "1");
         #[cfg(unix)]
-        limits::apply(&mut command, self.memory_bytes, self.max_wall.max(self.wall));
+        limits::apply(
+            &mut command,
+            self.memory_bytes,
+            self.max_wall.max(self.wall),
+        );
         #[cfg(windows)]
         let job = limits::Job::new(self.memory_bytes).map_err(|source| IsolationError::Start {
             exe: self.exe.clone(),
@@ -339,7 +343,9 @@ fn read_tail(mut pipe: impl Read, reports: &mpsc::Sender<String>) -> Vec<u8> {
         match line.strip_prefix(PROGRESS_PREFIX.as_bytes()) {
             // The parent stopped listening only when it stopped waiting for the child.
             Some(report) => {
-                reports.send(String::from_utf8_lossy(report).into_owned()).ok();
+                reports
+                    .send(String::from_utf8_lossy(report).into_owned())
+                    .ok();
             }
             None => keep(tail, line),
         }

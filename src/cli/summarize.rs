@@ -10,10 +10,10 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 
 use super::args::{ModelArgs, SamplingArgs, ServerArgs};
+use super::progress::StageProgress;
 use super::sources_out::{self, CheckedJson};
 use super::{open_backend, output, print_timings};
 use crate::cancel::CancelToken;
-use super::progress::StageProgress;
 use crate::documents::{self, CollectLimits, Document, DocumentError, ReadProgress};
 use crate::engine::EngineError;
 use crate::isolate::Isolation;

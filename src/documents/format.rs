@@ -231,7 +231,8 @@ pub(super) fn choose_format(
         // A declared PDF, DOCX, EPUB, ODT or image is parsed as one, so a damaged file says so.
         (
             Some(
-                declared @ (Format::Pdf | Format::Docx | Format::Epub | Format::Odt | Format::Image),
+                declared
+                @ (Format::Pdf | Format::Docx | Format::Epub | Format::Odt | Format::Image),
             ),
             _,
         ) => declared,

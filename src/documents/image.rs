@@ -7,7 +7,9 @@
 
 use std::io::Cursor;
 
-use super::{no_text_found, Body, DocumentError, Limits, OcrSummary, Reading, SectionKind, TextBuilder};
+use super::{
+    no_text_found, Body, DocumentError, Limits, OcrSummary, Reading, SectionKind, TextBuilder,
+};
 use crate::ocr::{Gray, Ocr};
 
 /// Largest page decoded: 100 million pixels (an A4 page at 1,200 dpi is 140 million; at 600
@@ -151,7 +153,9 @@ fn single(bytes: &[u8], kind: Kind) -> Result<Gray, String> {
     let mut decoder = reader.into_decoder().map_err(|e| e.to_string())?;
     let (width, height) = decoder.dimensions();
     check_size(width, height)?;
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut image = image::DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())?;
     image.apply_orientation(orientation);
     gray(&image)
@@ -253,7 +257,8 @@ fn tiff_page(decoder: &mut tiff::decoder::Decoder<Cursor<&[u8]>>) -> Result<Gray
             return rgb_to_gray(&data, 3, w, h);
         }
         (ColorType::RGBA(8), DecodingResult::U8(data)) => {
-            return Gray::from_rgba(w, h, &data).ok_or_else(|| "its pixels do not match its size".into());
+            return Gray::from_rgba(w, h, &data)
+                .ok_or_else(|| "its pixels do not match its size".into());
         }
         (ColorType::GrayA(8), DecodingResult::U8(data)) => {
             data.chunks_exact(2).map(|p| p[0]).collect()
@@ -275,7 +280,9 @@ fn tiff_page(decoder: &mut tiff::decoder::Decoder<Cursor<&[u8]>>) -> Result<Gray
 fn rgb_to_gray(data: &[u8], channels: usize, w: usize, h: usize) -> Result<Gray, String> {
     let pixels = data
         .chunks_exact(channels)
-        .map(|p| ((u32::from(p[0]) * 299 + u32::from(p[1]) * 587 + u32::from(p[2]) * 114) / 1000) as u8)
+        .map(|p| {
+            ((u32::from(p[0]) * 299 + u32::from(p[1]) * 587 + u32::from(p[2]) * 114) / 1000) as u8
+        })
         .collect();
     Gray::new(w, h, pixels).ok_or_else(|| "its pixels do not match its size".into())
 }

@@ -44,8 +44,8 @@ pub use isolated::{
 pub use text::decode_text;
 use types::no_text_found;
 pub use types::{
-    Document, DocumentError, Limits, OcrSummary, Section, SectionKind, SpecialFile,
-    MAX_FILE_BYTES, MAX_TEXT_CHARS,
+    Document, DocumentError, Limits, OcrSummary, Section, SectionKind, SpecialFile, MAX_FILE_BYTES,
+    MAX_TEXT_CHARS,
 };
 
 /// How far a long read has come: pages of it recognised by OCR, `done` of `total` (reported

@@ -20,8 +20,8 @@ use pdf_extract::{MediaBox, OutputDev, OutputError, PlainTextOutput, Transform};
 
 use super::caught::catch;
 use super::{
-    no_text_found, Body, DocumentError, Limits, OcrSummary, ReadProgress, Reading, SectionKind, Sep,
-    TextBuilder,
+    no_text_found, Body, DocumentError, Limits, OcrSummary, ReadProgress, Reading, SectionKind,
+    Sep, TextBuilder,
 };
 
 /// A PDF document.
@@ -232,9 +232,10 @@ fn read_pages(
         return Err(DocumentError::ScannedPdf {
             name: name.to_owned(),
             pages: total,
-            why: recognized
-                .unavailable
-                .map_or_else(|| no_text_found(total), |why| format!("OCR is not available: {why}")),
+            why: recognized.unavailable.map_or_else(
+                || no_text_found(total),
+                |why| format!("OCR is not available: {why}"),
+            ),
         });
     }
     Ok(body)
@@ -261,7 +262,10 @@ fn recognize_pages(
         .enumerate()
         .filter(|(_, t)| match t {
             PageText::Text(raw) => {
-                raw.chars().filter(|c| !c.is_whitespace()).take(MIN_PAGE_CHARS).count()
+                raw.chars()
+                    .filter(|c| !c.is_whitespace())
+                    .take(MIN_PAGE_CHARS)
+                    .count()
                     < MIN_PAGE_CHARS
             }
             PageText::Failed(_) => true,

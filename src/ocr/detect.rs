@@ -178,7 +178,10 @@ mod tests {
         let first = &found[0];
         assert!(first.rect.x0 < 10.0 && first.rect.x1 > 190.0, "{first:?}");
         assert!(first.rect.y0 < 10.0 && first.rect.y1 > 18.0, "{first:?}");
-        assert!(first.angle.abs() < 1.0 && first.elongation > 10.0, "{first:?}");
+        assert!(
+            first.angle.abs() < 1.0 && first.elongation > 10.0,
+            "{first:?}"
+        );
         assert_eq!(found[1].pixels, 110 * 8);
     }
 

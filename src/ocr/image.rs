@@ -76,8 +76,8 @@ impl Gray {
             .chunks_exact(4)
             .map(|p| {
                 let alpha = u32::from(p[3]);
-                let luma = (u32::from(p[0]) * 299 + u32::from(p[1]) * 587 + u32::from(p[2]) * 114)
-                    / 1000;
+                let luma =
+                    (u32::from(p[0]) * 299 + u32::from(p[1]) * 587 + u32::from(p[2]) * 114) / 1000;
                 // Transparent parts show the white page.
                 let shown = (luma * alpha + 255 * (255 - alpha)) / 255;
                 u8::try_from(shown.min(255)).unwrap_or(255)
@@ -207,7 +207,11 @@ impl Gray {
                 // counter-clockwise, input column `w - 1 - y` read top to bottom.
                 for y in 0..w {
                     for x in 0..h {
-                        let (sx, sy) = if q == 1 { (y, h - 1 - x) } else { (w - 1 - y, x) };
+                        let (sx, sy) = if q == 1 {
+                            (y, h - 1 - x)
+                        } else {
+                            (w - 1 - y, x)
+                        };
                         pixels.push(self.at(sx, sy));
                     }
                 }

@@ -55,7 +55,13 @@ fn median(values: &mut [f32]) -> f32 {
 }
 
 /// Appends the blocks of `set` (indices into `lines`) to `blocks` in reading order.
-fn cut(lines: &[&Line], set: &[usize], line_height: f32, depth: usize, blocks: &mut Vec<Vec<usize>>) {
+fn cut(
+    lines: &[&Line],
+    set: &[usize],
+    line_height: f32,
+    depth: usize,
+    blocks: &mut Vec<Vec<usize>>,
+) {
     if set.len() <= 1 || depth >= MAX_DEPTH {
         blocks.push(set.to_vec());
         return;
@@ -80,13 +86,23 @@ fn cut(lines: &[&Line], set: &[usize], line_height: f32, depth: usize, blocks: &
     }
     // Lines across the gutter split the rest into bands, read one after the other.
     let mut separators = crossing;
-    separators.sort_by(|&a, &b| lines[a].rect.center_y().total_cmp(&lines[b].rect.center_y()));
+    separators.sort_by(|&a, &b| {
+        lines[a]
+            .rect
+            .center_y()
+            .total_cmp(&lines[b].rect.center_y())
+    });
     let mut rest: Vec<usize> = set
         .iter()
         .copied()
         .filter(|i| !separators.contains(i))
         .collect();
-    rest.sort_by(|&a, &b| lines[a].rect.center_y().total_cmp(&lines[b].rect.center_y()));
+    rest.sort_by(|&a, &b| {
+        lines[a]
+            .rect
+            .center_y()
+            .total_cmp(&lines[b].rect.center_y())
+    });
     let mut rest = rest.into_iter().peekable();
     for separator in separators {
         let boundary = lines[separator].rect.center_y();
@@ -115,8 +131,14 @@ fn cut(lines: &[&Line], set: &[usize], line_height: f32, depth: usize, blocks: &
 /// so that a title that ends inside the gutter, or a column's longest line reaching into it,
 /// is not taken for a line across the columns.
 fn gutter(lines: &[&Line], set: &[usize], line_height: f32) -> Option<(f32, f32)> {
-    let x0 = set.iter().map(|&i| lines[i].rect.x0).fold(f32::MAX, f32::min);
-    let x1 = set.iter().map(|&i| lines[i].rect.x1).fold(f32::MIN, f32::max);
+    let x0 = set
+        .iter()
+        .map(|&i| lines[i].rect.x0)
+        .fold(f32::MAX, f32::min);
+    let x1 = set
+        .iter()
+        .map(|&i| lines[i].rect.x1)
+        .fold(f32::MIN, f32::max);
     let width = (x1 - x0).ceil().max(1.0) as usize;
     // Lines covering each column of pixels, through a difference array.
     let mut delta = vec![0i32; width + 2];
@@ -177,7 +199,12 @@ fn gutter(lines: &[&Line], set: &[usize], line_height: f32) -> Option<(f32, f32)
 /// space), a new paragraph where a gap between rows is clearly larger than the usual one.
 fn block_paragraphs(lines: &[&Line], block: &[usize], line_height: f32) -> Vec<String> {
     let mut order = block.to_vec();
-    order.sort_by(|&a, &b| lines[a].rect.center_y().total_cmp(&lines[b].rect.center_y()));
+    order.sort_by(|&a, &b| {
+        lines[a]
+            .rect
+            .center_y()
+            .total_cmp(&lines[b].rect.center_y())
+    });
     // Rows: lines that overlap vertically by more than half belong to one row.
     let mut rows: Vec<Vec<usize>> = Vec::new();
     for i in order {
@@ -195,8 +222,14 @@ fn block_paragraphs(lines: &[&Line], block: &[usize], line_height: f32) -> Vec<S
     let bounds: Vec<(f32, f32)> = rows
         .iter()
         .map(|row| {
-            let top = row.iter().map(|&i| lines[i].rect.y0).fold(f32::MAX, f32::min);
-            let bottom = row.iter().map(|&i| lines[i].rect.y1).fold(f32::MIN, f32::max);
+            let top = row
+                .iter()
+                .map(|&i| lines[i].rect.y0)
+                .fold(f32::MAX, f32::min);
+            let bottom = row
+                .iter()
+                .map(|&i| lines[i].rect.y1)
+                .fold(f32::MIN, f32::max);
             (top, bottom)
         })
         .collect();
@@ -205,7 +238,10 @@ fn block_paragraphs(lines: &[&Line], block: &[usize], line_height: f32) -> Vec<S
     let usual = {
         let mut sorted = gaps.clone();
         sorted.sort_by(f32::total_cmp);
-        sorted.get(sorted.len().saturating_sub(1) / 2).copied().unwrap_or(0.0)
+        sorted
+            .get(sorted.len().saturating_sub(1) / 2)
+            .copied()
+            .unwrap_or(0.0)
     };
     let mut out = Vec::new();
     let mut paragraph = String::new();
@@ -312,7 +348,10 @@ mod tests {
             lines.push(line(550.0, y, 1000.0, &format!("d{row}")));
         }
         let text = paragraphs(&lines).join("|");
-        assert_eq!(text, "a0\na1\na2|b0\nb1\nb2|Figure 1: across|c0\nc1\nc2|d0\nd1\nd2");
+        assert_eq!(
+            text,
+            "a0\na1\na2|b0\nb1\nb2|Figure 1: across|c0\nc1\nc2|d0\nd1\nd2"
+        );
     }
 
     #[test]

@@ -134,7 +134,10 @@ impl Ocr {
     /// load.
     pub fn shared() -> Result<&'static Self, OcrError> {
         static SHARED: OnceLock<Result<Ocr, OcrError>> = OnceLock::new();
-        SHARED.get_or_init(Self::built_in).as_ref().map_err(Clone::clone)
+        SHARED
+            .get_or_init(Self::built_in)
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     fn built_in() -> Result<Self, OcrError> {
@@ -150,10 +153,12 @@ impl Ocr {
         let mut options = ModelOptions::with_all_ops();
         options.prepack_weights(std::env::var_os("XGEN_OCR_NOPACK").is_none());
         let load = |what: &'static str, bytes: &'static [u8]| {
-            options.load_static_slice(bytes).map_err(|e| OcrError::Load {
-                what,
-                reason: e.to_string(),
-            })
+            options
+                .load_static_slice(bytes)
+                .map_err(|e| OcrError::Load {
+                    what,
+                    reason: e.to_string(),
+                })
         };
         let recognizer = load("text recogniser", recognizer)?;
         let list = recognizer
@@ -337,11 +342,8 @@ impl Ocr {
             what: "direction classifier",
             reason,
         };
-        let input = Value::from_shape(
-            [candidates.len(), 3, LINE_HEIGHT, DIRECTION_WIDTH],
-            input,
-        )
-        .map_err(|e| failed(e.to_string()))?;
+        let input = Value::from_shape([candidates.len(), 3, LINE_HEIGHT, DIRECTION_WIDTH], input)
+            .map_err(|e| failed(e.to_string()))?;
         let output = self
             .direction
             .run_one(input.into(), None)

@@ -107,7 +107,12 @@ mod tests {
 
     #[test]
     fn skew_is_the_weighted_median_of_line_angles() {
-        let regions = [line(-3.1, 100), line(-2.9, 100), line(-3.0, 300), line(30.0, 5)];
+        let regions = [
+            line(-3.1, 100),
+            line(-2.9, 100),
+            line(-3.0, 300),
+            line(30.0, 5),
+        ];
         let pose = pose(&regions);
         assert!(!pose.quarter);
         assert!((pose.skew + 3.0).abs() < 1e-6, "{pose:?}");
@@ -116,7 +121,12 @@ mod tests {
     #[test]
     fn vertical_lines_mean_a_quarter_turn() {
         // Lines at 88 degrees: after a clockwise quarter turn they lie at -2.
-        let regions = [line(88.0, 100), line(-89.0, 100), line(88.0, 200), line(1.0, 20)];
+        let regions = [
+            line(88.0, 100),
+            line(-89.0, 100),
+            line(88.0, 200),
+            line(1.0, 20),
+        ];
         let pose = pose(&regions);
         assert!(pose.quarter);
         assert!((pose.skew + 2.0).abs() < 1e-6, "{pose:?}");

@@ -15,7 +15,10 @@ impl Charset {
     /// The character list as the model's metadata holds it: one character a line.
     pub(crate) fn from_lines(list: &str) -> Self {
         let mut symbols = vec![String::new()];
-        symbols.extend(list.split('\n').map(|s| s.trim_end_matches('\r').to_owned()));
+        symbols.extend(
+            list.split('\n')
+                .map(|s| s.trim_end_matches('\r').to_owned()),
+        );
         symbols.push(" ".to_owned());
         Self { symbols }
     }
@@ -55,16 +58,16 @@ pub(crate) fn decode(
     let mut chars = 0;
     let mut previous = 0;
     for step in output.chunks_exact(classes).take(steps.min(valid_steps)) {
-        let (best, probability) = step
-            .iter()
-            .enumerate()
-            .fold((0, f32::MIN), |(bi, bp), (i, &p)| {
+        let (best, probability) = step.iter().enumerate().fold(
+            (0, f32::MIN),
+            |(bi, bp), (i, &p)| {
                 if p > bp {
                     (i, p)
                 } else {
                     (bi, bp)
                 }
-            });
+            },
+        );
         if best != 0 && best != previous {
             if let Some(symbol) = charset.symbols.get(best) {
                 text.push_str(symbol);
@@ -99,7 +102,15 @@ mod tests {
         let charset = Charset::from_lines("a\nb\nl");
         assert_eq!(charset.classes(), 5);
         // b a l l: "l" twice needs a blank between, or it is one "l".
-        let rows = [(2, 0.9), (2, 0.9), (1, 0.8), (3, 0.9), (0, 0.9), (3, 0.7), (4, 0.9)];
+        let rows = [
+            (2, 0.9),
+            (2, 0.9),
+            (1, 0.8),
+            (3, 0.9),
+            (0, 0.9),
+            (3, 0.7),
+            (4, 0.9),
+        ];
         let output: Vec<f32> = rows.iter().flat_map(|&(b, p)| step(5, b, p)).collect();
         let decoded = decode(&output, rows.len(), rows.len(), 5, &charset);
         assert_eq!(decoded.text, "ball");

@@ -12,9 +12,7 @@ use xgen_desk::isolate::Isolation;
 use xgen_desk::ocr::{Gray, Ocr};
 
 use crate::common::{smollm2, temp_dir};
-use crate::scans::{
-    letter_scan, png, recall, render, scan_pdf, text_pdf, tiff, ScanPage, LETTER,
-};
+use crate::scans::{letter_scan, png, recall, render, scan_pdf, text_pdf, tiff, ScanPage, LETTER};
 
 fn ocr() -> &'static Ocr {
     Ocr::shared().expect("the OCR models are built in (scripts/fetch-ocr-models.sh)")
@@ -72,7 +70,10 @@ fn turned_skewed_and_upside_down_scans_are_straightened() {
             "skewed by {degrees}: straightened by {}",
             page.straightened
         );
-        assert!(recall(&expected, &text) >= 0.95, "skewed by {degrees}: {text}");
+        assert!(
+            recall(&expected, &text) >= 0.95,
+            "skewed by {degrees}: {text}"
+        );
     }
 }
 
@@ -93,7 +94,11 @@ fn two_columns_are_read_one_after_the_other() {
         612.0,
         260.0,
         11.0,
-        &[vec![(54.0, 30.0, title), (54.0, 80.0, left), (330.0, 80.0, right)]],
+        &[vec![
+            (54.0, 30.0, title),
+            (54.0, 80.0, left),
+            (330.0, 80.0, right),
+        ]],
     );
     let (text, _) = read(&render(&pdf, 0, 200.0));
     let at = |needle: &str| {
@@ -178,7 +183,11 @@ fn mixed_pdf_reads_its_text_layer_and_recognises_its_image_page() {
     assert_eq!(pages, ["page 1", "page 2"]);
     let second = doc.sections[1].offset;
     assert!(doc.text[..second].contains("typed cover page"));
-    assert!(recall(&LETTER.join("\n"), &doc.text[second..]) >= 0.95, "{}", doc.text);
+    assert!(
+        recall(&LETTER.join("\n"), &doc.text[second..]) >= 0.95,
+        "{}",
+        doc.text
+    );
     assert!(
         doc.warnings.iter().any(|w| w.contains("page 2 (1 of 2)")),
         "{:?}",
@@ -193,7 +202,10 @@ fn mixed_pdf_reads_its_text_layer_and_recognises_its_image_page() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stdout.contains("--- page 1 ---") && stdout.contains("--- page 2 ---"));
     assert!(stdout.contains("river station"), "{stdout}");
-    assert!(stderr.contains("[ocr]") && stderr.contains("1 of 1 page read by OCR"), "{stderr}");
+    assert!(
+        stderr.contains("[ocr]") && stderr.contains("1 of 1 page read by OCR"),
+        "{stderr}"
+    );
     assert!(stderr.contains("read from images by OCR"), "{stderr}");
 }
 
@@ -245,7 +257,10 @@ fn images_without_text_and_broken_images_are_clear_errors() {
     bytes.truncate(bytes.len() / 2);
     std::fs::write(&broken, bytes).unwrap();
     let error = documents::extract(&broken).expect_err("cut short");
-    assert!(matches!(error, DocumentError::BrokenImage { .. }), "{error:?}");
+    assert!(
+        matches!(error, DocumentError::BrokenImage { .. }),
+        "{error:?}"
+    );
 
     // A scanned PDF whose pages hold no text says that OCR looked.
     let empty = dir.path().join("empty-scan.pdf");
@@ -259,7 +274,10 @@ fn images_without_text_and_broken_images_are_clear_errors() {
     )
     .unwrap();
     let error = documents::extract(&empty).expect_err("nothing to read");
-    assert!(matches!(error, DocumentError::ScannedPdf { pages: 1, .. }), "{error:?}");
+    assert!(
+        matches!(error, DocumentError::ScannedPdf { pages: 1, .. }),
+        "{error:?}"
+    );
     assert!(error.to_string().contains("OCR found no text"), "{error}");
 }
 
@@ -281,7 +299,9 @@ fn progress_comes_page_by_page_through_the_child_process() {
     .expect("reads in the child");
     assert_eq!(doc.ocr.unwrap().pages, [1, 2, 3]);
     let seen = seen.into_inner().unwrap();
-    let expected: Vec<ReadProgress> = (0..=3).map(|done| ReadProgress { done, total: 3 }).collect();
+    let expected: Vec<ReadProgress> = (0..=3)
+        .map(|done| ReadProgress { done, total: 3 })
+        .collect();
     assert_eq!(seen, expected);
 }
 
@@ -329,5 +349,7 @@ fn the_recogniser_knows_latin_greek_chinese_and_japanese() {
     for c in ['Ж', 'ش', '한'] {
         assert!(!chars.contains(c), "{c}");
     }
-    assert!(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ocr.md").is_file());
+    assert!(Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("docs/ocr.md")
+        .is_file());
 }

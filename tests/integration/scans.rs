@@ -60,7 +60,10 @@ pub fn text_pdf(width: f32, height: f32, size: f32, pages: &[Vec<(f32, f32, &[&s
                 height - y - size
             ));
             for line in lines {
-                ops.push_str(&format!("({}) Tj T* ", line.replace('(', "\\(").replace(')', "\\)")));
+                ops.push_str(&format!(
+                    "({}) Tj T* ",
+                    line.replace('(', "\\(").replace(')', "\\)")
+                ));
             }
             ops.push_str("ET\n");
         }
@@ -187,7 +190,10 @@ pub fn scan_pdf(pages: &[ScanPage<'_>]) -> Vec<u8> {
                     ),
                     &deflate.finish().unwrap(),
                 ));
-                objects.push(stream("", format!("q {w} 0 0 {h} 0 0 cm /Im0 Do Q").as_bytes()));
+                objects.push(stream(
+                    "",
+                    format!("q {w} 0 0 {h} 0 0 cm /Im0 Do Q").as_bytes(),
+                ));
             }
             ScanPage::Text(lines) => {
                 objects.push(

@@ -130,7 +130,10 @@ fn fetching_the_test_and_ocr_models_needs_no_sha256sum() {
         std::env::var("PATH").unwrap_or_default()
     );
     for os in ["macos", "windows", "linux"] {
-        for script in ["scripts/fetch-test-models.sh", "scripts/fetch-ocr-models.sh"] {
+        for script in [
+            "scripts/fetch-test-models.sh",
+            "scripts/fetch-ocr-models.sh",
+        ] {
             dry_run(os, script, &[], Some(&path));
         }
     }
