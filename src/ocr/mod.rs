@@ -151,7 +151,7 @@ impl Ocr {
         // Prepacked weights (copies in the layout the matrix kernels read) take a few
         // megabytes and a fraction of a second at load, and save a good part of every run.
         let mut options = ModelOptions::with_all_ops();
-        options.prepack_weights(std::env::var_os("XGEN_OCR_NOPACK").is_none());
+        options.prepack_weights(true);
         let load = |what: &'static str, bytes: &'static [u8]| {
             options
                 .load_static_slice(bytes)
