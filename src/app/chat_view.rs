@@ -165,7 +165,7 @@ fn messages_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
                     ui.horizontal(|ui| {
                         if let Some(stats) = &message.stats {
                             ui.weak(format!(
-                                "{:.2} s to first token · {:.1} tok/s · {} tokens{}{}",
+                                "{:.2} s to first token · {:.1} tok/s · {} tokens{}{}{}",
                                 stats.ttft_secs,
                                 stats.tok_per_sec,
                                 stats.tokens,
@@ -174,6 +174,11 @@ fn messages_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
                                 } else {
                                     String::new()
                                 },
+                                stats
+                                    .threads
+                                    .describe()
+                                    .map(|t| format!(" · {t}"))
+                                    .unwrap_or_default(),
                                 if stats.prompt_evaluated < stats.prompt_tokens {
                                     format!(
                                         " · {} of {} prompt tokens from cache",
