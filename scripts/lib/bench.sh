@@ -100,17 +100,24 @@ import json, sys
 plan = json.load(sys.stdin)
 print(plan["kv_cache"].lower(), int(plan["flash_attention"]), int(plan["use_mmap"]))')
   echo "llama-bench -t $cores -fa $flash -mmp $mmap -ctk $kv -ctv $kv -b 512 -ub 512 (the engine's plan); engine --threads $engine_threads --ctx $ctx --batch 512" >&2
+  local rss
+  rss=$(mktemp)
+  run_theirs() {
+    # GNU time: llama-bench's peak RSS, the engine's own figure's counterpart.
+    /usr/bin/time -f %M -o "$rss" "$tools/llama-bench" -m "$model" -p $pp -n $tg -r "$reps" -t "$cores" \
+      -fa "$flash" -mmp "$mmap" -ctk "$kv" -ctv "$kv" -b 512 -ub 512 -o json 2>/dev/null
+  }
+  run_ours() {
+    "$bin" bench --json -m "$model" -p $pp -n $tg -r "$reps" -t "$engine_threads" --ctx $ctx --batch 512
+  }
   for ((round = 1; round <= rounds; round++)); do
     if ((round % 2 == 1)); then
-      ours=$("$bin" bench --json -m "$model" -p $pp -n $tg -r "$reps" -t "$engine_threads" --ctx $ctx --batch 512)
-      theirs=$("$tools/llama-bench" -m "$model" -p $pp -n $tg -r "$reps" -t "$cores" -fa "$flash" \
-        -mmp "$mmap" -ctk "$kv" -ctv "$kv" -b 512 -ub 512 -o json 2>/dev/null)
+      ours=$(run_ours); theirs=$(run_theirs)
     else
-      theirs=$("$tools/llama-bench" -m "$model" -p $pp -n $tg -r "$reps" -t "$cores" -fa "$flash" \
-        -mmp "$mmap" -ctk "$kv" -ctv "$kv" -b 512 -ub 512 -o json 2>/dev/null)
-      ours=$("$bin" bench --json -m "$model" -p $pp -n $tg -r "$reps" -t "$engine_threads" --ctx $ctx --batch 512)
+      theirs=$(run_theirs); ours=$(run_ours)
     fi
-    python3 -c 'import json, sys; print(json.dumps({"round": int(sys.argv[1]), "load": sys.argv[2], "ours": json.loads(sys.argv[3]), "theirs": json.loads(sys.argv[4])}))' \
-      "$round" "$(bench_load)" "$ours" "$theirs" >>"$out"
+    python3 -c 'import json, sys; print(json.dumps({"round": int(sys.argv[1]), "load": sys.argv[2], "ours": json.loads(sys.argv[3]), "theirs": json.loads(sys.argv[4]), "theirs_peak_rss_kib": int(sys.argv[5])}))' \
+      "$round" "$(bench_load)" "$ours" "$theirs" "$(tail -n 1 "$rss")" >>"$out"
   done
+  rm -f "$rss"
 }

@@ -34,6 +34,8 @@ def medians(rounds):
     out["llama_bench_build"] = rounds[-1]["theirs"][0].get("build_commit", "?")
     out["ttft_secs"] = rounds[-1]["ours"]["ttft_secs"]
     out["peak_rss_bytes"] = rounds[-1]["ours"].get("peak_rss_bytes")
+    theirs_rss = [r["theirs_peak_rss_kib"] * 1024 for r in rounds if r.get("theirs_peak_rss_kib")]
+    out["llama_bench_peak_rss_bytes"] = statistics.median(theirs_rss) if theirs_rss else None
     return out
 
 
@@ -44,10 +46,10 @@ def table(rounds):
         row = m[test]
         print(f"{test:<7} {row['engine']:>16.2f} {row['llama_bench']:>18.2f} {row['ratio']:>14.3f}x   "
               + " ".join(f"{r:.2f}" for r in row["per_round"]) + "   " + "; ".join(row["engine_threads"]))
-    rss = m["peak_rss_bytes"]
-    print(f"TTFT (pp512 + 1 token) {m['ttft_secs']:.3f} s; engine peak RSS "
-          + (f"{rss / 2**20:.0f} MiB" if rss else "unknown")
-          + f"; llama-bench build {m['llama_bench_build']}, {m['llama_bench_threads']} threads")
+    mib = lambda b: f"{b / 2**20:.0f} MiB" if b else "unknown"
+    print(f"TTFT (pp512 + 1 token) {m['ttft_secs']:.3f} s; peak RSS: engine {mib(m['peak_rss_bytes'])}, "
+          f"llama-bench {mib(m['llama_bench_peak_rss_bytes'])} (median); "
+          f"llama-bench build {m['llama_bench_build']}, {m['llama_bench_threads']} threads")
     print(f"engine build: llama.cpp with {' '.join(m['cpu_features']) or 'unknown features'}")
     print(f"load average at the end of each round: {' | '.join(m['loads'])}")
 

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::{mpsc, Arc};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams};
 use llama_cpp_2::context::LlamaContext;
@@ -52,6 +52,12 @@ impl<'a> Inbox<'a> {
         early.or_else(|| self.channel.recv().ok())
     }
 
+    /// The next command, waiting at most `timeout` for one.
+    fn recv_timeout(&self, timeout: Duration) -> Result<Command, mpsc::RecvTimeoutError> {
+        let early = self.early.borrow_mut().pop_front();
+        early.map_or_else(|| self.channel.recv_timeout(timeout), Ok)
+    }
+
     /// The next command if one is there.
     fn try_recv(&self) -> Result<Command, mpsc::TryRecvError> {
         let early = self.early.borrow_mut().pop_front();
@@ -76,6 +82,10 @@ impl<'a> Inbox<'a> {
 /// token grows as it gets smaller, so short ones (a prompt's last few tokens) would read as a
 /// slowdown.
 const TIMED_BATCH: usize = 64;
+
+/// While idle, the engine reads the system's idle time this often, so that the first step of
+/// the next request knows what other programs use now, not on average since the last request.
+const IDLE_LOAD_READING: Duration = Duration::from_secs(1);
 
 pub(super) fn run(channel: &mpsc::Receiver<Command>, live: &Arc<threads::Live>) {
     let inbox = Inbox::new(channel);
@@ -374,7 +384,14 @@ fn serve<'m>(
                 Err(mpsc::TryRecvError::Disconnected) => return None,
             }
         } else {
-            inbox.recv()?
+            match inbox.recv_timeout(IDLE_LOAD_READING) {
+                Ok(command) => command,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    session.threads.sample_load();
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+            }
         };
         match command {
             Command::Preread { request, reply } => {

@@ -26,6 +26,7 @@ mod scripts;
 mod state_cache;
 mod stores;
 mod summarize;
+mod threads;
 #[cfg(feature = "vulkan")]
 mod vulkan;
 mod xgen;

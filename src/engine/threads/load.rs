@@ -54,6 +54,15 @@ impl CpuLoad {
         }
     }
 
+    /// The CPUs this process may use that other programs left free since the last reading
+    /// (logical CPUs less what others kept busy); `None` where the system does not say, or
+    /// before a window of 100 ms has passed.
+    pub(crate) fn free(&mut self) -> Option<f64> {
+        let others = self.others()?;
+        let cpus = self.last.map_or(0, |(_, counters)| counters.cpus);
+        Some((cpus as f64 - others).max(0.0))
+    }
+
     /// Cores other programs kept busy since the last reading (or, when that was less than
     /// 100 ms ago, the figure before); `None` where the system does not say, or before a
     /// window of 100 ms has passed.

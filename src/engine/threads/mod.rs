@@ -238,14 +238,22 @@ impl Threads {
         }
     }
 
+    /// Takes a reading of the system's idle time (while idle: the next step then sees the
+    /// load of the last second).
+    pub(crate) fn sample_load(&mut self) {
+        if self.adaptive() {
+            self.load.others();
+        }
+    }
+
     /// Threads for the next step of `work`.
     pub(crate) fn choose(&mut self, work: Work) -> usize {
         let now = self.origin.elapsed().as_secs_f64();
         let adaptive = matches!(self.control(work), Control::Auto(_));
-        let others = if adaptive { self.load.others() } else { None };
+        let free = if adaptive { self.load.free() } else { None };
         let threads = match self.control(work) {
             Control::Fixed(n) => *n,
-            Control::Auto(policy) => policy.threads(now, others),
+            Control::Auto(policy) => policy.threads(now, free),
         };
         self.publish();
         threads
@@ -264,7 +272,7 @@ impl Threads {
     pub(crate) fn record(&mut self, work: Work, threads: usize, tokens: usize, secs: f64) {
         let now = self.origin.elapsed().as_secs_f64();
         if let Control::Auto(policy) = self.control(work) {
-            policy.record(now, threads, secs / tokens.max(1) as f64);
+            policy.record(now, threads, secs, tokens);
         }
         self.publish();
     }
@@ -342,6 +350,13 @@ impl CpuLoad {
     /// before 100 ms have passed.
     pub fn others(&mut self) -> Option<f64> {
         self.0.others()
+    }
+
+    /// The logical CPUs other programs left free over the same window: the system's CPUs less
+    /// [`Self::others`]. On a processor with two hardware threads per core, a core still
+    /// counts as free for one engine thread while another program uses its sibling.
+    pub fn free(&mut self) -> Option<f64> {
+        self.0.free()
     }
 }
 

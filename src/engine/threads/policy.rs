@@ -6,14 +6,15 @@
 //! with a thread on every core runs many times slower than with one thread fewer. The policy
 //! therefore decides from two measurements:
 //!
-//! - **the system's idle time**: the cores other programs use ([`super::load`]) cap the count
-//!   at the cores that are free, at once (a busy core is seen within one 100 ms window);
+//! - **the system's idle time**: the CPUs other programs leave free ([`super::load`]) cap the
+//!   count, at once (a busy core is seen within one 100 ms window);
 //! - **step times**: a window of steps much slower than the same count gave a moment ago (a
 //!   competitor the idle time does not show, such as a hypervisor's other guests, or a partly
 //!   busy core) steps the count down, and a probe of one thread more, when the cores look free
 //!   again, is kept only when it is faster. A probe ends at its first step that is clearly
-//!   slower, so probing on a busy computer costs one slow step, and failed probes wait twice as
-//!   long each time.
+//!   slower, so probing on a busy computer costs one slow step; after a failed probe the next
+//!   waits twice as long, and at least twenty times the time the failure cost, so probing never
+//!   takes more than a twentieth of the time however slow the busy count is.
 //!
 //! Time is passed in as seconds, so the policy runs the same on recorded traces in the unit
 //! tests as on the engine's clock.
@@ -37,7 +38,7 @@ pub enum Slowdown {
 pub(crate) struct Tuning {
     /// Steps whose median is one measurement.
     pub(crate) window: usize,
-    /// How much of a busy core the thread count may overlap: the cap is the free cores plus
+    /// How much of a busy CPU the thread count may overlap: the cap is the free CPUs plus
     /// this, rounded down.
     pub(crate) spare: f64,
     /// A window this many times slower than the reference at the same count means contention.
@@ -53,9 +54,19 @@ pub(crate) struct Tuning {
     pub(crate) keep_probe: f64,
     /// A probe ends at a step this many times slower than the count it left.
     pub(crate) abort_probe: f64,
-    /// Seconds to wait before the next probe: the first wait, and the longest after failures.
+    /// Seconds to wait before the next probe: the first wait, and the longest after failures
+    /// (unless the failure itself cost more: see [`PROBE_SHARE`]).
     pub(crate) probe_wait: (f64, f64),
 }
+
+/// After a failed probe the next one waits at least this many times the time the failure
+/// cost: probing takes at most about a twentieth of the time.
+const PROBE_SHARE: f64 = 20.0;
+
+/// Free CPUs must grow by this much over what they were at a failed probe before the wait
+/// starts over: a figure hovering around a threshold would otherwise call for a probe at each
+/// crossing.
+const FREED_MARGIN: f64 = 0.5;
 
 /// Generation: one token per step, a step every few to a few hundred milliseconds.
 pub(crate) const TOKENS: Tuning = Tuning {
@@ -99,6 +110,10 @@ pub(crate) struct Policy {
     wait: f64,
     /// The cap the idle time gave at the last step.
     cap: Option<usize>,
+    /// The free CPUs when the last probe failed.
+    free_at_failure: Option<f64>,
+    /// The free CPUs at the last step.
+    free: Option<f64>,
     started: bool,
 }
 
@@ -118,7 +133,10 @@ struct Probe {
     from: usize,
     /// Seconds per token at `from` before the probe.
     baseline: f64,
+    /// Seconds per token of the probe's steps.
     steps: Vec<f64>,
+    /// Seconds the probe's steps took more than `from` would have.
+    lost: f64,
 }
 
 impl Policy {
@@ -135,6 +153,8 @@ impl Policy {
             next_probe: 0.0,
             wait: tuning.probe_wait.0,
             cap: None,
+            free_at_failure: None,
+            free: None,
             started: false,
         }
     }
@@ -149,12 +169,12 @@ impl Policy {
         (self.current, self.reason)
     }
 
-    /// Threads for the next step at time `now`; `others` is how many cores other programs
-    /// keep busy (`None` where the system does not say).
-    pub(crate) fn threads(&mut self, now: f64, others: Option<f64>) -> usize {
-        let cap = others.map(|others| {
-            let free = self.max as f64 - others + self.tuning.spare;
-            (free.floor().max(1.0) as usize).min(self.max)
+    /// Threads for the next step at time `now`; `free` is how many CPUs other programs leave
+    /// free (`None` where the system does not say).
+    pub(crate) fn threads(&mut self, now: f64, free: Option<f64>) -> usize {
+        let cap = free.map(|free| {
+            let room = free + self.tuning.spare;
+            (room.floor().max(1.0) as usize).min(self.max)
         });
         if !self.started {
             self.started = true;
@@ -163,8 +183,13 @@ impl Policy {
             self.next_probe = now + self.wait;
         }
         let limit = cap.unwrap_or(self.max);
-        let freed = matches!((self.cap, cap), (Some(before), Some(after)) if after > before);
+        let freed = matches!((self.cap, cap), (Some(before), Some(after)) if after > before)
+            && match (self.free_at_failure, free) {
+                (Some(failed), Some(free)) => free >= failed + FREED_MARGIN,
+                _ => true,
+            };
         self.cap = cap;
+        self.free = free;
         if let Some(probe) = &self.probe {
             if probe.threads <= limit {
                 return probe.threads;
@@ -190,7 +215,7 @@ impl Policy {
             if let Some(baseline) = baseline {
                 return self.start_probe(self.current + 1, baseline);
             }
-        } else if others.is_none()
+        } else if free.is_none()
             && self.current > 1
             && self.fresh_best(self.current - 1, now).is_none()
         {
@@ -203,11 +228,12 @@ impl Policy {
         self.current
     }
 
-    /// Records a step at time `now` that ran with `threads` and took `secs_per_token`.
-    pub(crate) fn record(&mut self, now: f64, threads: usize, secs_per_token: f64) {
+    /// Records a step at time `now` that ran with `threads` and took `secs` for `tokens`.
+    pub(crate) fn record(&mut self, now: f64, threads: usize, secs: f64, tokens: usize) {
         let Some(index) = threads.checked_sub(1).filter(|&i| i < self.max) else {
             return;
         };
+        let secs_per_token = secs / tokens.max(1) as f64;
         if !secs_per_token.is_finite() || secs_per_token <= 0.0 {
             return;
         }
@@ -234,13 +260,14 @@ impl Policy {
         if let Some(probe) = self.probe.as_mut() {
             if probe.threads == threads {
                 probe.steps.push(secs_per_token);
+                probe.lost += secs - probe.baseline * tokens.max(1) as f64;
                 let clearly_slower = secs_per_token > probe.baseline * tuning.abort_probe;
                 if clearly_slower || probe.steps.len() >= tuning.probe_steps {
                     let kept = !clearly_slower
                         && median(&probe.steps) <= probe.baseline * tuning.keep_probe;
-                    let (to, from) = (probe.threads, probe.from);
+                    let (to, from, lost) = (probe.threads, probe.from, probe.lost);
                     self.probe = None;
-                    self.end_probe(now, to, from, kept);
+                    self.end_probe(now, (to, from), kept, lost);
                 }
             }
             return;
@@ -270,14 +297,16 @@ impl Policy {
             from: self.current,
             baseline,
             steps: Vec::new(),
+            lost: 0.0,
         });
         threads
     }
 
-    fn end_probe(&mut self, now: f64, to: usize, from: usize, kept: bool) {
+    fn end_probe(&mut self, now: f64, (to, from): (usize, usize), kept: bool, lost: f64) {
         if kept {
             self.current = to;
             self.wait = self.tuning.probe_wait.0;
+            self.free_at_failure = None;
             self.reason = if to < from {
                 Some(Slowdown::Slow)
             } else if to < self.max {
@@ -286,18 +315,21 @@ impl Policy {
                 None
             };
         } else {
-            self.wait = (self.wait * 2.0)
+            let doubled = (self.wait * 2.0)
                 .max(self.tuning.probe_wait.0.max(0.25))
                 .min(self.tuning.probe_wait.1);
+            self.wait = doubled.max(PROBE_SHARE * lost);
+            self.free_at_failure = self.free;
         }
         self.next_probe = now + self.wait;
     }
 
-    /// What `threads` measured just now (its latest full window), to compare a probe with.
+    /// What `threads` measured just now (its latest steps, up to a window), to compare a
+    /// probe with.
     fn baseline(&self, threads: usize, now: f64) -> Option<f64> {
         let measured = self.counts.get(threads.checked_sub(1)?)?;
         let fresh = now - measured.last_at <= self.tuning.reference_secs;
-        (fresh && measured.recent.len() == self.tuning.window).then(|| median(&measured.recent))
+        (fresh && !measured.recent.is_empty()).then(|| median(&measured.recent))
     }
 
     /// The reference a new window at `threads` is compared with.

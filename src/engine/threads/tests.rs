@@ -5,7 +5,7 @@ use super::policy::{Policy, Slowdown, Tuning, BATCHES, TOKENS};
 use super::{Live, ThreadUse, ThreadsNow};
 
 /// Runs `steps` steps of `secs` seconds per token through `policy` from time `*now`, with
-/// `others` cores busy elsewhere; returns the counts chosen.
+/// `others` CPUs (of as many as the policy's most) busy elsewhere; returns the counts chosen.
 fn run(
     policy: &mut Policy,
     now: &mut f64,
@@ -15,10 +15,11 @@ fn run(
 ) -> Vec<usize> {
     (0..steps)
         .map(|_| {
-            let threads = policy.threads(*now, others);
+            let free = others.map(|o| policy.max() as f64 - o);
+            let threads = policy.threads(*now, free);
             let cost = secs(threads);
             *now += cost;
-            policy.record(*now, threads, cost);
+            policy.record(*now, threads, cost, 1);
             threads
         })
         .collect()
@@ -46,16 +47,19 @@ fn one_busy(threads: usize) -> f64 {
 #[test]
 fn the_first_step_runs_on_the_cores_that_are_free() {
     let mut policy = Policy::new(4, TOKENS);
-    assert_eq!(policy.threads(0.0, Some(1.0)), 3);
+    assert_eq!(policy.threads(0.0, Some(3.0)), 3);
     assert_eq!(policy.current(), (3, Some(Slowdown::Busy)));
     let mut policy = Policy::new(4, TOKENS);
     assert_eq!(
-        policy.threads(0.0, Some(0.3)),
+        policy.threads(0.0, Some(3.7)),
         4,
         "a little background work is no reason"
     );
     let mut policy = Policy::new(2, TOKENS);
-    assert_eq!(policy.threads(0.0, Some(2.0)), 1, "never fewer than one");
+    assert_eq!(policy.threads(0.0, Some(0.0)), 1, "never fewer than one");
+    // Two hardware threads per core: a busy sibling leaves the core to one engine thread.
+    let mut policy = Policy::new(4, TOKENS);
+    assert_eq!(policy.threads(0.0, Some(8.0 - 3.0)), 4);
     let mut policy = Policy::new(2, TOKENS);
     assert_eq!(
         policy.threads(0.0, None),
@@ -156,10 +160,10 @@ fn batch_costs_growing_with_the_depth_are_not_a_slowdown() {
     let mut now = 0.0;
     let mut depth_cost = 0.004;
     for _ in 0..16 {
-        let threads = policy.threads(now, Some(0.0));
+        let threads = policy.threads(now, Some(2.0));
         assert_eq!(threads, 2);
         now += depth_cost * 512.0;
-        policy.record(now, threads, depth_cost);
+        policy.record(now, threads, depth_cost * 512.0, 512);
         depth_cost *= 1.2;
     }
 }
@@ -216,11 +220,13 @@ fn describes_what_ran() {
     assert_eq!(Live::default().get(), None);
 }
 
-/// A trace: per moment, the cores other programs used and the seconds per token each thread
+/// A trace: per moment, the CPUs other programs left free and the seconds per token each thread
 /// count took then.
 struct Trace {
     name: &'static str,
     rows: Vec<(f64, Option<f64>, Vec<f64>)>,
+    /// Tokens per step: 1 (generation) or 512 (prompt batches).
+    step_tokens: usize,
 }
 
 impl Trace {
@@ -232,15 +238,20 @@ impl Trace {
         {
             let fields: Vec<&str> = line.split_whitespace().collect();
             let at: f64 = fields[0].parse().expect("time");
-            let others = fields[1].parse().ok();
+            let free = fields[1].parse().ok();
             let costs = fields[2..]
                 .iter()
                 .map(|f| f.parse().expect("a cost"))
                 .collect();
-            rows.push((at, others, costs));
+            rows.push((at, free, costs));
         }
         assert!(!rows.is_empty(), "{name} is empty");
-        Self { name, rows }
+        let step_tokens = if name.starts_with("batches") { 512 } else { 1 };
+        Self {
+            name,
+            rows,
+            step_tokens,
+        }
     }
 
     fn max(&self) -> usize {
@@ -251,7 +262,7 @@ impl Trace {
     fn replay(
         &self,
         mut choose: impl FnMut(f64, Option<f64>) -> usize,
-        mut learn: impl FnMut(f64, usize, f64),
+        mut learn: impl FnMut(f64, usize, f64, usize),
     ) -> f64 {
         let start = self.rows[0].0;
         let end = self.rows[self.rows.len() - 1].0;
@@ -260,12 +271,17 @@ impl Trace {
             while row + 1 < self.rows.len() && self.rows[row + 1].0 <= now {
                 row += 1;
             }
-            let (_, others, costs) = &self.rows[row];
-            let threads = choose(now, *others).clamp(1, costs.len());
+            let (_, free, costs) = &self.rows[row];
+            let threads = choose(now, *free).clamp(1, costs.len());
             let cost = costs[threads - 1];
-            now += cost;
-            tokens += 1;
-            learn(now, threads, cost);
+            now += cost * self.step_tokens as f64;
+            tokens += self.step_tokens;
+            learn(
+                now,
+                threads,
+                cost * self.step_tokens as f64,
+                self.step_tokens,
+            );
         }
         tokens as f64 / (now - start)
     }
@@ -273,17 +289,13 @@ impl Trace {
     fn adaptive(&self, tuning: Tuning, idle_time: bool) -> f64 {
         let policy = std::cell::RefCell::new(Policy::new(self.max(), tuning));
         self.replay(
-            |now, others| {
-                policy
-                    .borrow_mut()
-                    .threads(now, others.filter(|_| idle_time))
-            },
-            |now, threads, cost| policy.borrow_mut().record(now, threads, cost),
+            |now, free| policy.borrow_mut().threads(now, free.filter(|_| idle_time)),
+            |now, threads, secs, tokens| policy.borrow_mut().record(now, threads, secs, tokens),
         )
     }
 
     fn fixed(&self, threads: usize) -> f64 {
-        self.replay(|_, _| threads, |_, _, _| {})
+        self.replay(|_, _| threads, |_, _, _, _| {})
     }
 
     /// Each step with the count that was fastest at that moment.
@@ -297,7 +309,84 @@ impl Trace {
                     .min_by(|&a, &b| costs[a].total_cmp(&costs[b]))
                     .map_or(1, |i| i + 1)
             },
-            |_, _, _| {},
+            |_, _, _, _| {},
         )
     }
+}
+
+/// The traces recorded with `scripts/record-thread-traces.sh` (their first lines say where and
+/// under which load).
+fn trace(name: &'static str) -> Trace {
+    let text = match name {
+        "tokens-quiet" => include_str!("traces/tokens-quiet.txt"),
+        "tokens-busy" => include_str!("traces/tokens-busy.txt"),
+        "tokens-appear" => include_str!("traces/tokens-appear.txt"),
+        "batches-appear" => include_str!("traces/batches-appear.txt"),
+        other => panic!("no trace {other}"),
+    };
+    Trace::parse(name, text)
+}
+
+/// Throughput of the policy against every fixed count and the best count at each moment.
+fn report(trace: &Trace, tuning: Tuning, idle_time: bool) -> (f64, Vec<f64>, f64) {
+    let auto = trace.adaptive(tuning, idle_time);
+    let fixed: Vec<f64> = (1..=trace.max()).map(|n| trace.fixed(n)).collect();
+    let best = trace.best();
+    eprintln!(
+        "{}{}: auto {auto:.1} tok/s, fixed {fixed:.1?}, best at each moment {best:.1}",
+        trace.name,
+        if idle_time { "" } else { " (no idle time)" }
+    );
+    (auto, fixed, best)
+}
+
+#[test]
+fn a_quiet_trace_runs_as_fast_as_every_core() {
+    let trace = trace("tokens-quiet");
+    for idle_time in [true, false] {
+        let (auto, fixed, _) = report(&trace, TOKENS, idle_time);
+        let all = fixed[trace.max() - 1];
+        assert!(auto >= 0.97 * all, "{auto:.1} against {all:.1}");
+    }
+}
+
+#[test]
+fn a_busy_core_trace_runs_on_the_free_core() {
+    let trace = trace("tokens-busy");
+    let (auto, fixed, best) = report(&trace, TOKENS, true);
+    let all = fixed[trace.max() - 1];
+    assert!(auto >= 0.9 * best, "{auto:.1} against {best:.1}");
+    assert!(
+        auto >= 5.0 * all,
+        "{auto:.1} against {all:.1} with every core"
+    );
+    // Without the idle time the step times find it too, more slowly.
+    let (blind, _, _) = report(&trace, TOKENS, false);
+    assert!(blind >= 0.7 * best, "{blind:.1} against {best:.1}");
+}
+
+#[test]
+fn load_appearing_and_going_away_is_followed_both_ways() {
+    let trace = trace("tokens-appear");
+    let (auto, fixed, best) = report(&trace, TOKENS, true);
+    let most = fixed.iter().copied().fold(0.0, f64::max);
+    assert!(auto >= 0.85 * best, "{auto:.1} against {best:.1}");
+    assert!(
+        auto >= 0.97 * most,
+        "{auto:.1} against the best fixed count's {most:.1}"
+    );
+    let (blind, _, _) = report(&trace, TOKENS, false);
+    assert!(blind >= 0.6 * best, "{blind:.1} against {best:.1}");
+}
+
+#[test]
+fn batches_follow_load_appearing_and_going_away() {
+    let trace = trace("batches-appear");
+    let (auto, fixed, best) = report(&trace, BATCHES, true);
+    let most = fixed.iter().copied().fold(0.0, f64::max);
+    assert!(auto >= 0.9 * best, "{auto:.1} against {best:.1}");
+    assert!(
+        auto >= 0.97 * most,
+        "{auto:.1} against the best fixed count's {most:.1}"
+    );
 }

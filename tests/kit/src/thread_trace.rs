@@ -117,7 +117,7 @@ impl Drop for BusyLoops {
 }
 
 /// Records a trace of `work` on the GGUF at `path` through `phases`; returns its text (a
-/// header of `#` lines, then `seconds others cost-1 … cost-max` per cycle, costs in seconds per
+/// header of `#` lines, then `seconds free cost-1 … cost-max` per cycle, costs in seconds per
 /// token).
 ///
 /// # Errors
@@ -212,14 +212,15 @@ pub fn record(
         loadavg.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     ));
     text.push_str(&format!(
-        "# seconds, cores other programs used, seconds per token with 1..={max} threads\n"
+        "# seconds, CPUs other programs left free, seconds per token with 1..={max} threads\n"
     ));
+    // The idle time is measured from before the warm-up, so the first cycle has a figure.
+    let mut cpu = CpuLoad::start();
     // One warm-up step per count, not recorded.
     for threads in 1..=max {
         apply(&mut ctx, &mut applied, threads);
         step(&mut ctx)?;
     }
-    let mut cpu = CpuLoad::start();
     let origin = Instant::now();
     let mut cycle = 0usize;
     for phase in phases {
@@ -227,9 +228,9 @@ pub fn record(
         let until = origin.elapsed().as_secs_f64() + phase.secs;
         while origin.elapsed().as_secs_f64() < until {
             let at = origin.elapsed().as_secs_f64();
-            let others = cpu.others();
+            let free = cpu.free();
             let mut costs = vec![0.0; max];
-            let order: Vec<usize> = if cycle % 2 == 0 {
+            let order: Vec<usize> = if cycle.is_multiple_of(2) {
                 (1..=max).collect()
             } else {
                 (1..=max).rev().collect()
@@ -239,9 +240,9 @@ pub fn record(
                 costs[ran - 1] = step(&mut ctx)?;
             }
             cycle += 1;
-            let others = others.map_or_else(|| "-".to_owned(), |o| format!("{o:.2}"));
+            let free = free.map_or_else(|| "-".to_owned(), |f| format!("{f:.2}"));
             let costs: Vec<String> = costs.iter().map(|c| format!("{c:.6}")).collect();
-            text.push_str(&format!("{at:.3} {others} {}\n", costs.join(" ")));
+            text.push_str(&format!("{at:.3} {free} {}\n", costs.join(" ")));
         }
         drop(busy);
     }
