@@ -8,6 +8,7 @@
 //! - [`preread_bench`]: a summary clicked at times while its document is read ahead;
 //! - [`thread_trace`]: step times with each thread count, quiet and with busy cores, for the
 //!   thread policy's unit tests;
+//! - [`sources_bench`]: sources and claims of replies, and long-document questions, on real texts;
 //! - [`save_loop`]: a conversation saved over and over (the crash-safety test kills it);
 //! - `xgen-dev` (`src/bin/xgen-dev.rs`): the developer commands the benchmark scripts run.
 //!
@@ -17,6 +18,7 @@ pub mod draft_bench;
 pub mod engine_bench;
 pub mod fixture;
 pub mod preread_bench;
+pub mod sources_bench;
 pub mod summary_bench;
 pub mod thread_trace;
 
