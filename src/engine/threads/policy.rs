@@ -65,7 +65,7 @@ const PROBE_SHARE: f64 = 20.0;
 
 /// Free CPUs must grow by this much over what they were at a failed probe before the wait
 /// starts over: a figure hovering around a threshold would otherwise call for a probe at each
-/// crossing.
+/// crossing (hysteresis).
 const FREED_MARGIN: f64 = 0.5;
 
 /// Generation: one token per step, a step every few to a few hundred milliseconds.
@@ -183,11 +183,14 @@ impl Policy {
             self.next_probe = now + self.wait;
         }
         let limit = cap.unwrap_or(self.max);
-        let freed = matches!((self.cap, cap), (Some(before), Some(after)) if after > before)
-            && match (self.free_at_failure, free) {
-                (Some(failed), Some(free)) => free >= failed + FREED_MARGIN,
-                _ => true,
-            };
+        let freed = match (self.free_at_failure, free) {
+            // After a failed probe only clearly more free CPUs than then count (all of the
+            // engine's cores free is enough: the free figure cannot pass the CPUs there are).
+            (Some(failed), Some(free)) => {
+                free >= (failed + FREED_MARGIN).min(self.max as f64 - FREED_MARGIN / 2.0)
+            }
+            _ => matches!((self.cap, cap), (Some(before), Some(after)) if after > before),
+        };
         self.cap = cap;
         self.free = free;
         if let Some(probe) = &self.probe {
@@ -206,6 +209,7 @@ impl Policy {
             // Cores came free: look at once, however long failed probes made the wait.
             self.wait = self.tuning.probe_wait.0;
             self.next_probe = now;
+            self.free_at_failure = None;
         }
         if now < self.next_probe {
             return self.current;
