@@ -5,6 +5,11 @@
 //! whatever callback is installed, and reinstalls itself when someone replaces it, so routing
 //! the log here first and quantizing later (or the other way round) both keep working.
 
+#![allow(
+    unsafe_code,
+    reason = "llama.cpp's system information comes from its C API (llama_print_system_info)"
+)]
+
 use std::sync::{Once, OnceLock};
 
 use llama_cpp_2::llama_backend::LlamaBackend;

@@ -6,6 +6,11 @@
 //! The engine's own threads are left out on purpose: a thread of ours that spins at a barrier
 //! is busy time too, and counting it would make the engine back off from itself.
 
+#![allow(
+    unsafe_code,
+    reason = "the CPU counters come from the OS on macOS and Windows (host_statistics, getrusage, GetSystemTimes)"
+)]
+
 use std::time::{Duration, Instant};
 
 /// A reading is compared with the one before only when this much time lies between them: the

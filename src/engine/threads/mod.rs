@@ -8,6 +8,11 @@
 //! measures the idle time of the system and the time of its own steps, runs on the cores that
 //! are free, and goes back to all of them when the load goes away.
 
+#![allow(
+    unsafe_code,
+    reason = "the thread counts are set through llama.cpp's C API (llama_set_n_threads)"
+)]
+
 mod load;
 mod policy;
 
@@ -163,14 +168,14 @@ impl Live {
 #[derive(Debug, Clone)]
 enum Control {
     Fixed(usize),
-    Auto(Policy),
+    Auto(Box<Policy>),
 }
 
 impl Control {
     fn new(fixed: Option<usize>, max: usize, tuning: Tuning) -> Self {
         match fixed {
             Some(n) => Self::Fixed(n.max(1)),
-            None => Self::Auto(Policy::new(max, tuning)),
+            None => Self::Auto(Box::new(Policy::new(max, tuning))),
         }
     }
 
