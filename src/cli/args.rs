@@ -69,7 +69,7 @@ pub enum Commands {
     /// Answer a question about a document: the answer streams to stdout, its sources to
     /// stderr. A document longer than the context reads the passages that bear on the
     /// question; `--json` prints answer, sentences, not_found and read as one object.
-    Ask(super::ask::AskArgs),
+    Ask(AskArgs),
     /// Check a text against a document without a model: each sentence with its sources, and
     /// the claims (numbers, dates, names) the document does not make. Exit code 0 when every
     /// sentence is supported, 3 when some are not.
@@ -383,4 +383,30 @@ pub fn setup_options(offline: bool) -> Result<SetupOptions> {
         options.hub.offline = true;
     }
     Ok(options)
+}
+
+/// Arguments of `ask`.
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// The document, or `-` for standard input.
+    pub file: PathBuf,
+    /// The question.
+    pub question: String,
+    /// Ask every part of a long document in turn and combine the answers (for questions such
+    /// as "list every deadline").
+    #[arg(long)]
+    pub every_part: bool,
+    /// Print one JSON object (answer, sentences with sources, not_found, read) instead of
+    /// streaming.
+    #[arg(long)]
+    pub json: bool,
+    /// Which model and how to run it.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// An inference server to use instead.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// How replies are sampled.
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
 }
