@@ -212,8 +212,13 @@ fn print_timings(timings: &Timings, quiet: bool) {
     } else {
         String::new()
     };
+    let threads = timings
+        .threads
+        .describe()
+        .map(|t| format!(" · {t}"))
+        .unwrap_or_default();
     eprintln!(
-        "[prompt {} tokens ({} read, {:.1} tok/s) · first token {:.2} s · {} tokens at {:.1} tok/s{drafts}]",
+        "[prompt {} tokens ({} read, {:.1} tok/s) · first token {:.2} s · {} tokens at {:.1} tok/s{drafts}{threads}]",
         timings.prompt_tokens,
         timings.prompt_evaluated,
         timings.prefill_tok_per_sec(),

@@ -29,6 +29,7 @@ mod sources;
 mod state_cache;
 mod stores;
 mod summarize;
+mod threads;
 #[cfg(feature = "vulkan")]
 mod vulkan;
 mod xgen;
