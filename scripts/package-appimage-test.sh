@@ -12,6 +12,7 @@
 # it already built). Exits non-zero at the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/os.sh
 started=$(date +%s)
 
 # The newest glibc symbol version the binary may need: README's "runs on" line says what this
@@ -93,4 +94,5 @@ smoke_version "${run[@]}"
 smoke_cpu_levels "$root/usr/lib/xgen-desk" "${run[@]}"
 smoke_summary "$model" "${run[@]}"
 smoke_window target/packages/appimage-screenshot.png "${run[@]}"
-say "passed in $(( $(date +%s) - started )) s"
+xgen_cpu_seconds
+say "passed in $(( $(date +%s) - started )) s, of which $xgen_cpu s of CPU"

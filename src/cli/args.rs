@@ -179,6 +179,36 @@ pub enum Commands {
     },
 }
 
+/// A thread count on the command line: `auto` (`None`: adapted to the CPU) or a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ThreadCount(pub Option<usize>);
+
+impl std::str::FromStr for ThreadCount {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("auto") {
+            return Ok(Self(None));
+        }
+        match s.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(Self(Some(n))),
+            _ => Err(format!(
+                "{s:?} is not a thread count: use auto (adapt to the CPU) or a number from 1"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for ThreadCount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            None => f.write_str("auto"),
+            Some(n) => write!(f, "{n}"),
+        }
+    }
+}
+
 /// Which model and how to run it.
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
@@ -188,9 +218,10 @@ pub struct ModelArgs {
     /// Context size in tokens (default: the model's, at most 8192).
     #[arg(long)]
     pub ctx: Option<u32>,
-    /// Threads (default: one per physical core).
-    #[arg(long, short = 't')]
-    pub threads: Option<usize>,
+    /// Threads: `auto` adapts them to the CPU the engine gets (up to one per physical core,
+    /// fewer while other programs keep cores busy), a number fixes them.
+    #[arg(long, short = 't', default_value = "auto")]
+    pub threads: ThreadCount,
     /// Layers to offload to the GPU (default: the memory planner's choice).
     #[arg(long)]
     pub gpu_layers: Option<u32>,
@@ -208,7 +239,7 @@ impl ModelArgs {
     pub fn settings(&self) -> LoadSettings {
         LoadSettings {
             n_ctx: self.ctx,
-            threads: self.threads,
+            threads: self.threads.0,
             threads_batch: None,
             n_batch: self.batch.max(1),
             gpu_layers: self.gpu_layers,

@@ -256,11 +256,13 @@ pub struct Machine {
     pub physical_cores: usize,
     /// Hardware threads.
     pub logical_cores: usize,
-    /// Threads the engine uses.
+    /// Most threads the engine uses: the count fixed, or one per physical core.
     pub threads: usize,
     /// The build of llama.cpp's CPU code that runs and why ([`xgen_cpu::CpuCode::summary`]), or
     /// why none can.
     pub cpu_code: String,
+    /// The engine adapts its threads to the CPU it gets (not fixed by the person).
+    pub adaptive_threads: bool,
     /// RAM and GPUs, as the planner sees them.
     pub memory: Hardware,
     /// The GPU backend compiled in.
@@ -268,8 +270,8 @@ pub struct Machine {
 }
 
 impl Machine {
-    /// Reads the figures of this computer; `threads` is the engine's setting (`None`: one per
-    /// physical core). Asks llama.cpp for its GPUs: not for a UI thread.
+    /// Reads the figures of this computer; `threads` is the engine's setting (`None`: adapted,
+    /// up to one per physical core). Asks llama.cpp for its GPUs: not for a UI thread.
     #[must_use]
     pub fn detect(threads: Option<usize>) -> Self {
         let (physical_cores, logical_cores) = cpu_cores();
@@ -279,6 +281,7 @@ impl Machine {
             threads: threads.unwrap_or_else(default_threads).max(1),
             cpu_code: super::runtime::cpu_code()
                 .map_or_else(|error| format!("none: {error}"), |code| code.summary()),
+            adaptive_threads: threads.is_none(),
             memory: Hardware::detect(),
             gpu_backend: super::runtime::gpu_backend(),
         }
