@@ -288,7 +288,7 @@ pub fn quantize_gguf(
     }
     // llama.cpp does not fsync what it wrote: the data must be on disk before the rename
     // makes it the output.
-    let synced = std::fs::File::open(&partial).and_then(|f| f.sync_all());
+    let synced = crate::fsio::sync_file(&partial);
     if let Err(source) = synced.and_then(|()| rename_durable(&partial, output)) {
         crate::fsio::remove_quietly(&partial);
         return Err(QuantizeError::Io {

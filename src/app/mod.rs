@@ -21,6 +21,7 @@
 
 mod chat;
 mod chat_view;
+pub mod console;
 mod conversations;
 mod document;
 mod frame;
