@@ -9,6 +9,8 @@
 //! - [`documents`]: text and page/heading markers from text, Markdown, PDF, DOCX and HTML files.
 //! - [`isolate`]: work on untrusted files in a child process with time and memory limits.
 //! - [`summarize`]: token-exact one-pass or map-reduce summaries of documents of any length.
+//! - [`sources`]: where each sentence of a reply comes from, the claims a document does not
+//!   make, and the passages a question about a long document reads.
 //! - [`hub`] and [`catalog`]: model downloads from Hugging Face and the installed-model registry.
 //! - [`cli`]: the headless subcommands. [`app`]: the egui desktop app.
 
@@ -26,6 +28,7 @@ pub mod paths;
 pub mod pipeline;
 pub mod prompt;
 pub mod remote;
+pub mod sources;
 pub mod summarize;
 pub mod tokenizer;
 

@@ -156,8 +156,10 @@ pub fn document_len(document: &str) -> usize {
     document.trim_end().len()
 }
 
-/// How a summary should read.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// How a summary should read. The variants are the one list of styles: the app's menu and the
+/// command line's `--style` (through [`clap::ValueEnum`]) take them from here, and
+/// [`summarize_request`] and [`SummaryStyle::label`] give each its words.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 pub enum SummaryStyle {
     /// The model card's plain request.
     #[default]
@@ -168,6 +170,54 @@ pub enum SummaryStyle {
     Paragraph,
     /// The key points.
     KeyPoints,
+}
+
+impl SummaryStyle {
+    /// The name shown in the app (its menu, and "Bullet points of **report.pdf**").
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Default => "Summary",
+            Self::Bullets => "Bullet points",
+            Self::Paragraph => "One paragraph",
+            Self::KeyPoints => "Key points",
+        }
+    }
+}
+
+/// How long a summary may be. The variants are the one list of lengths (the app's menu takes
+/// them through [`clap::ValueEnum`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+pub enum SummaryLength {
+    /// About 150 tokens.
+    Short,
+    /// About 400 tokens.
+    #[default]
+    Medium,
+    /// About 800 tokens.
+    Long,
+}
+
+impl SummaryLength {
+    /// Tokens reserved for the summary.
+    #[must_use]
+    pub fn max_tokens(self) -> u32 {
+        match self {
+            Self::Short => 160,
+            Self::Medium => 400,
+            Self::Long => 800,
+        }
+    }
+
+    /// The name shown in the app's menu.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Short => "Short",
+            Self::Medium => "Medium",
+            Self::Long => "Long",
+        }
+    }
 }
 
 /// Private-use sentinels that mark where message text goes in a rendered chat template.

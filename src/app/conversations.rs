@@ -3,11 +3,9 @@
 
 use std::path::Path;
 
-use anyhow::{anyhow, Context as _, Result};
-
-use super::job::{Job, Waker};
+use super::job::{save_markdown, write_markdown, Job, Waker};
+use super::notices::Notices;
 use super::store::{Conversation, ConversationStore};
-use super::Notices;
 use crate::catalog::unix_now;
 
 /// The conversations and which one is on screen.
@@ -15,8 +13,6 @@ pub(crate) struct Conversations {
     store: ConversationStore,
     list: Vec<Conversation>,
     current: usize,
-    /// The conversation being renamed in the sidebar, and the text typed so far.
-    pub(crate) renaming: Option<(String, String)>,
     export: Option<Job<String>>,
 }
 
@@ -45,7 +41,6 @@ impl Conversations {
             store,
             list,
             current: 0,
-            renaming: None,
             export: None,
         }
     }
@@ -163,43 +158,31 @@ impl Conversations {
         self.save(&id, notices);
     }
 
-    /// Asks where to save conversation `id` as Markdown (off the UI thread), then writes it.
-    pub(crate) fn export(&mut self, id: &str, waker: &Waker, notices: &mut Notices) {
+    /// Writes conversation `id` as Markdown: to `to`, or where a save dialog (off the UI
+    /// thread) says. A failure becomes a notice.
+    pub(crate) fn export(
+        &mut self,
+        id: &str,
+        to: Option<&Path>,
+        waker: &Waker,
+        notices: &mut Notices,
+    ) {
         let Some(c) = self.list.iter().find(|c| c.id == id) else {
+            notices.message(&format!("There is no conversation {id} to export."));
             return;
         };
         let markdown = c.to_markdown();
-        let file_name = format!("{}.md", sanitize_file_name(&c.title));
-        let job = Job::spawn("xgen-export", waker, move |r| {
-            let Some(path) = rfd::FileDialog::new()
-                .set_file_name(file_name)
-                .add_filter("Markdown", &["md"])
-                .save_file()
-            else {
-                return;
-            };
-            if let Err(e) = xgen_quantize::fsio::write_atomic(&path, markdown.as_bytes()) {
-                r.send(format!("could not write {}: {e}", path.display()), false);
+        if let Some(path) = to {
+            if let Err(failure) = write_markdown(path, &markdown) {
+                notices.message(&failure);
             }
-        });
-        match job {
+            return;
+        }
+        let file_name = format!("{}.md", sanitize_file_name(&c.title));
+        match save_markdown(waker, file_name, markdown) {
             Ok(job) => self.export = Some(job),
             Err(e) => notices.error("The export could not be started.", &e),
         }
-    }
-
-    /// Writes conversation `id` as Markdown to `path` (the export without the dialog).
-    ///
-    /// # Errors
-    /// When there is no such conversation or the file cannot be written.
-    pub(crate) fn export_to(&self, id: &str, path: &Path) -> Result<()> {
-        let c = self
-            .list
-            .iter()
-            .find(|c| c.id == id)
-            .ok_or_else(|| anyhow!("no conversation {id}"))?;
-        xgen_quantize::fsio::write_atomic(path, c.to_markdown().as_bytes())
-            .with_context(|| format!("could not write {}", path.display()))
     }
 
     /// Reports a failed export.

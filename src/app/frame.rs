@@ -1,39 +1,99 @@
-//! One frame of the window: events from the jobs, keyboard shortcuts and drops, the toolbar,
-//! the status bar and the screen on view.
+//! One frame of the window, and the one place where its parts are listed: what each frame polls,
+//! the keyboard shortcuts, drops and pastes, and the layout of the panels (the toolbar with a tab
+//! per [`View`], the status bar, the conversations at the left, the queue at the right, the
+//! notices and the screen on view in the middle). Every panel is drawn by its feature, which
+//! pushes what is clicked as [`AppCommand`]s; they run once the frame is drawn.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::PASTE_AS_DOCUMENT_CHARS;
-use super::{chat_view, models, queue_view, settings_view, sidebar, ModelState, View, XgenApp};
+use super::chat::Chat;
+use super::command::{AppCommand, QueueCommand, View};
+use super::document::Documents;
+use super::queue::Queue;
+use super::settings_view::settings_ui;
+use super::shared::Shared;
+use super::{XgenApp, PASTE_AS_DOCUMENT_CHARS};
 
 impl XgenApp {
-    fn shortcuts(&mut self, ctx: &egui::Context) {
+    /// Draws one frame.
+    pub fn ui(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        self.poll();
+        // Shortcuts, drops and pastes act before drawing, so this frame shows what they did.
+        for command in self.input(&ctx) {
+            self.run(command);
+        }
+        let mut commands = Vec::new();
+        self.panels_ui(ui, &mut commands);
+        if !commands.is_empty() {
+            for command in commands {
+                self.run(command);
+            }
+            // This frame showed the state before the commands.
+            ctx.request_repaint();
+        }
+        if self.is_busy() {
+            // Keeps ETAs and spinners moving between events.
+            ctx.request_repaint_after(Duration::from_millis(250));
+        }
+    }
+
+    /// Applies what every feature's background work reported since the last frame.
+    fn poll(&mut self) {
+        for change in self.shared.model.poll() {
+            self.on_model_change(change);
+        }
+        self.chat.poll(&mut self.shared);
+        if self.documents.poll(&mut self.shared) {
+            self.view = View::Chat;
+        }
+        self.shared.conversations.poll(&mut self.shared.notices);
+        // A reply the person asked for goes first: the queue's next summary waits for it.
+        let chat_busy = self.chat.is_generating();
+        self.queue.poll(&mut self.shared, chat_busy);
+        for command in self.manager.poll(&mut self.shared) {
+            self.run(command);
+        }
+        // The meter follows the conversation on screen and the model.
+        self.documents.follow(&mut self.shared);
+    }
+
+    /// Something runs whose progress is on screen (spinners, ETAs).
+    fn is_busy(&self) -> bool {
+        self.chat.is_generating()
+            || self.manager.setup().running
+            || self.shared.model.is_loading()
+            || self.queue.is_busy()
+    }
+
+    /// The keyboard shortcuts, files dropped on the window and long pastes, as commands.
+    fn input(&self, ctx: &egui::Context) -> Vec<AppCommand> {
         use egui::{Key, KeyboardShortcut, Modifiers};
+        let mut commands = Vec::new();
         let shortcut = |key| KeyboardShortcut::new(Modifiers::COMMAND, key);
         if ctx.input_mut(|i| i.consume_shortcut(&shortcut(Key::O))) {
-            self.documents.pick(&self.waker, &mut self.notices);
+            commands.push(AppCommand::PickDocument);
         }
         if ctx.input_mut(|i| i.consume_shortcut(&shortcut(Key::N))) {
-            self.new_conversation();
+            commands.push(AppCommand::NewConversation);
         }
         if ctx.input_mut(|i| i.consume_shortcut(&shortcut(Key::Comma))) {
-            self.view = if self.view == View::Settings {
+            commands.push(AppCommand::ShowView(if self.view == View::Settings {
                 View::Chat
             } else {
                 View::Settings
-            };
+            }));
         }
+        let generating = self.chat.is_generating();
         if self.conversation().document.is_some()
-            && !self.chat.is_generating()
+            && !generating
             && ctx.input_mut(|i| i.consume_shortcut(&shortcut(Key::Enter)))
         {
-            self.summarize();
+            commands.push(AppCommand::Summarize);
         }
-        if self.chat.is_generating()
-            && ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Escape))
-        {
-            self.stop();
+        if generating && ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Escape)) {
+            commands.push(AppCommand::Stop);
         }
         // One file dropped on the window becomes the document; several, or a folder, the queue.
         let dropped: Vec<PathBuf> = ctx.input(|i| {
@@ -43,7 +103,9 @@ impl XgenApp {
                 .map(|f| f.path().to_path_buf())
                 .collect()
         });
-        self.open_documents(&dropped);
+        if !dropped.is_empty() {
+            commands.push(AppCommand::OpenFiles(dropped));
+        }
         // A long paste becomes a document instead of chat text.
         let pasted = ctx.input_mut(|i| {
             let mut long = None;
@@ -57,119 +119,115 @@ impl XgenApp {
             long
         });
         if let Some(text) = pasted {
-            self.attach_text("Pasted text", &text);
-        }
-    }
-
-    fn status_text(&self) -> String {
-        match self.model.state() {
-            ModelState::Empty => "No model loaded".to_owned(),
-            ModelState::Loading {
-                path,
-                checking: true,
-                ..
-            } => format!(
-                "Checking {} in a separate process before its first use …",
-                path.file_name()
-                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-            ),
-            ModelState::Loading { path, progress, .. } => format!(
-                "Loading {} … {:.0}%",
-                path.file_name()
-                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-                progress * 100.0
-            ),
-            ModelState::Connecting { url } => format!("Connecting to {url} …"),
-            ModelState::Ready(info) if info.server.is_some() => format!(
-                "{} on {} · {} ctx per request · {} at a time",
-                info.name,
-                info.server.as_deref().unwrap_or_default(),
-                info.n_ctx,
-                self.server().map_or(1, |s| s.parallel)
-            ),
-            ModelState::Ready(info) => format!(
-                "{} · {} ctx · {} threads · {}",
-                info.name,
-                info.n_ctx,
-                info.threads.0,
-                info.gpu_backend.as_deref().map_or_else(
-                    || "CPU".to_owned(),
-                    |b| format!("{b}, {} layers on GPU", info.gpu_layers)
-                )
-            ),
-        }
-    }
-
-    /// Draws one frame.
-    pub fn ui(&mut self, ui: &mut egui::Ui) {
-        let ctx = ui.ctx().clone();
-        self.poll();
-        self.shortcuts(&ctx);
-        let status = self.status_text();
-
-        egui::Panel::top("toolbar").show(ui, |ui| self.toolbar_ui(ui));
-        egui::Panel::bottom("status").show(ui, |ui| {
-            ui.horizontal(|ui| {
-                ui.label(&status);
-                if self.documents.is_reading() {
-                    ui.spinner();
-                    ui.label("Reading the document…");
-                }
+            commands.push(AppCommand::AttachText {
+                name: "Pasted text".to_owned(),
+                text,
             });
-        });
+        }
+        commands
+    }
+
+    /// Lays out the panels; each feature draws its own.
+    fn panels_ui(&mut self, ui: &mut egui::Ui, out: &mut Vec<AppCommand>) {
+        let Self {
+            shared,
+            chat,
+            documents,
+            queue,
+            manager,
+            sidebar,
+            view,
+            ..
+        } = self;
+        let shared = &*shared;
+        let view = *view;
+        egui::Panel::top("toolbar").show(ui, |ui| toolbar_ui(ui, view, queue, out));
+        egui::Panel::bottom("status").show(ui, |ui| status_ui(ui, shared, documents));
         egui::Panel::left("conversations")
             .resizable(true)
             .default_size(220.0)
-            .show(ui, |ui| sidebar::sidebar_ui(self, ui));
-        if self.queue.visible {
+            .show(ui, |ui| sidebar.ui(ui, shared, out));
+        if queue.is_visible() {
             egui::Panel::right("queue")
                 .resizable(true)
                 .default_size(300.0)
-                .show(ui, |ui| queue_view::queue_ui(self, ui));
+                .show(ui, |ui| queue.ui(ui, shared, out));
         }
         egui::CentralPanel::default().show(ui, |ui| {
-            self.notices_ui(ui);
-            match self.view {
-                View::Chat => chat_view::chat_ui(self, ui),
-                View::Models => models::models_ui(self, ui),
-                View::Settings => settings_view::settings_ui(self, ui),
+            shared.notices.ui(ui, out);
+            match view {
+                View::Chat => chat_screen_ui(ui, shared, chat, documents, out),
+                View::Models => manager.ui(ui, shared, out),
+                View::Settings => settings_ui(ui, shared, out),
             }
         });
-        self.save_settings_if_changed(&ctx);
-        if self.chat.is_generating()
-            || self.manager.setup.running
-            || self.model.is_loading()
-            || self.queue.is_busy()
-        {
-            // Keeps ETAs and spinners moving between events.
-            ctx.request_repaint_after(Duration::from_millis(250));
-        }
     }
+}
 
-    fn toolbar_ui(&mut self, ui: &mut egui::Ui) {
-        ui.horizontal(|ui| {
-            ui.heading("xgen-desk");
-            ui.separator();
-            if ui.button("New chat").on_hover_text("Ctrl+N").clicked() {
-                self.new_conversation();
+/// The toolbar: new chat, open, the queue's toggle and a tab per screen.
+fn toolbar_ui(ui: &mut egui::Ui, view: View, queue: &Queue, out: &mut Vec<AppCommand>) {
+    ui.horizontal(|ui| {
+        ui.heading("xgen-desk");
+        ui.separator();
+        if ui.button("New chat").on_hover_text("Ctrl+N").clicked() {
+            out.push(AppCommand::NewConversation);
+        }
+        if ui
+            .button("Open document…")
+            .on_hover_text("Ctrl+O — .txt .md .pdf .docx .odt .epub .html")
+            .clicked()
+        {
+            out.push(AppCommand::PickDocument);
+        }
+        if !queue.items().is_empty() {
+            let mut visible = queue.is_visible();
+            if ui.toggle_value(&mut visible, "Queue").clicked() {
+                out.push(AppCommand::Queue(QueueCommand::Show(visible)));
             }
-            if ui
-                .button("Open document…")
-                .on_hover_text("Ctrl+O — .txt .md .pdf .docx .odt .epub .html")
-                .clicked()
-            {
-                self.documents.pick(&self.waker, &mut self.notices);
+        }
+        ui.separator();
+        for tab in View::ALL {
+            let mut response = ui.selectable_label(view == tab, tab.label());
+            if let Some(shortcut) = tab.shortcut() {
+                response = response.on_hover_text(shortcut);
             }
-            if !self.queue.items().is_empty() {
-                ui.toggle_value(&mut self.queue.visible, "Queue");
+            if response.clicked() && view != tab {
+                out.push(AppCommand::ShowView(tab));
             }
-            ui.separator();
-            ui.selectable_value(&mut self.view, View::Chat, "Chat");
-            ui.selectable_value(&mut self.view, View::Models, "Models");
-            ui.selectable_value(&mut self.view, View::Settings, "Settings")
-                .on_hover_text("Ctrl+,");
-        });
+        }
+    });
+}
+
+/// The status bar: the model, and a file being read.
+fn status_ui(ui: &mut egui::Ui, shared: &Shared, documents: &Documents) {
+    ui.horizontal(|ui| {
+        ui.label(shared.model.status_text());
+        if documents.is_reading() {
+            ui.spinner();
+            ui.label("Reading the document…");
+        }
+    });
+}
+
+/// The chat screen: the composer at the bottom, the document's card at the top, the messages
+/// between.
+fn chat_screen_ui(
+    ui: &mut egui::Ui,
+    shared: &Shared,
+    chat: &mut Chat,
+    documents: &Documents,
+    out: &mut Vec<AppCommand>,
+) {
+    egui::Panel::bottom("composer")
+        .resizable(false)
+        .show(ui, |ui| chat.composer_ui(ui, out));
+    if shared.conversations.current().document.is_some() {
+        let generating = chat.is_generating();
+        egui::Panel::top("document")
+            .resizable(false)
+            .show(ui, |ui| documents.card_ui(ui, shared, generating, out));
     }
+    chat.messages_ui(ui, shared, out);
 }
 
 impl eframe::App for XgenApp {

@@ -1,7 +1,7 @@
 //! Background work for the app: a named thread per job, its messages on a channel of its own,
 //! and the UI woken after each, so the window never waits for a file, a download or a model.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::time::Duration;
 
@@ -143,4 +143,31 @@ pub(crate) fn pick_file(
         return Job::spawn("xgen-file-dialog", waker, move |r| r.send(picked, false));
     }
     Job::spawn("xgen-file-dialog", waker, move |r| r.send(dialog(), false))
+}
+
+/// Asks where to save `markdown` with a save dialog offering `file_name` (off the UI thread),
+/// then writes it there; a failure comes back as a message for a notice.
+pub(crate) fn save_markdown(
+    waker: &Waker,
+    file_name: String,
+    markdown: String,
+) -> std::io::Result<Job<String>> {
+    Job::spawn("xgen-export", waker, move |r| {
+        let Some(path) = rfd::FileDialog::new()
+            .set_file_name(file_name)
+            .add_filter("Markdown", &["md"])
+            .save_file()
+        else {
+            return;
+        };
+        if let Err(failure) = write_markdown(&path, &markdown) {
+            r.send(failure, false);
+        }
+    })
+}
+
+/// Writes `markdown` to `path` atomically; the failure in words.
+pub(crate) fn write_markdown(path: &Path, markdown: &str) -> Result<(), String> {
+    xgen_quantize::fsio::write_atomic(path, markdown.as_bytes())
+        .map_err(|e| format!("could not write {}: {e}", path.display()))
 }

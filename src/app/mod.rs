@@ -1,148 +1,102 @@
 //! The desktop app (egui). `main.rs` only starts it; tests build [`XgenApp`] directly.
 //!
-//! The app is a composition of feature states, the way egui's demo app composes sub-apps: each
-//! owns its state and its background job handles, and has a panel that draws it.
-//! - [`model::ModelSlot`]: the engine, the model in it, the load under way, the hardware;
-//! - [`conversations::Conversations`]: the list and its files;
-//! - [`chat::Chat`]: the composer and the reply being written (an engine request handle, or a
-//!   summary job);
-//! - [`document::Documents`]: reading files, the token meter, summaries in parts;
-//! - [`queue::Queue`]: many files summarized one after another, each result a conversation;
-//! - [`setup::ModelManager`]: the one-click setup and the installed models;
-//! - [`Settings`]: what people change, saved as it changes.
+//! The app is a composition of features, the way egui's demo app composes sub-apps: each owns
+//! its state and its background jobs, and draws its own part of the window.
+//! - [`chat`]: the composer and the reply being written ([`reply`]: an engine request, or a
+//!   [`summary_run`] for a document read in parts);
+//! - [`document`]: reading files, the token meter, reading ahead, the document's card;
+//! - [`queue`]: many files summarized one after another, each result a conversation;
+//! - [`manager`]: the one-click setup, the installed models and the servers;
+//! - [`sidebar`] and the settings screen ([`settings_view`]).
 //!
-//! [`XgenApp`] holds one of each and does what needs several of them (sending a message needs
-//! the conversation, the model and the settings). Background work runs on named threads whose
-//! messages arrive on channels their owner polls each frame; every message wakes the UI, so the
-//! window never blocks.
+//! What they all work with is [`shared::Shared`]: the model ([`model::ModelSlot`]), the
+//! conversations, the settings, the notices, the UI's waker and the options.
 //!
-//! Longer than 600 lines: the composition root, where the feature states meet (their actions
-//! and the per-frame poll); drawing lives in `frame.rs` and the `*_view.rs` files.
+//! One door: everything a person or a test asks is an [`AppCommand`], carried out by
+//! [`XgenApp::run`]; views push commands while they draw and never act in the middle of a
+//! frame. [`XgenApp`] does what needs several features (loading a model ends the reply and
+//! pauses the queue's work). Background work runs on named threads whose messages arrive on
+//! channels their owner polls each frame; every message wakes the UI, so the window never
+//! blocks.
+//!
+//! Adding to the app:
+//! - a command: a variant of [`AppCommand`] (or of a feature's own, like [`QueueCommand`]) and
+//!   its arm in [`XgenApp::run`], which calls the feature's method;
+//! - a screen: a [`View`] variant (its tab comes from [`View::ALL`] and [`View::label`]) and its
+//!   arm in `frame.rs`'s `panels_ui`, where every panel is laid out; a side panel is a line
+//!   there too; a feature with background work gets its poll in `frame.rs`'s `poll`;
+//! - a setting: a field of [`Settings`] and its widget in `settings_view.rs` (the screen edits a
+//!   copy and sends [`AppCommand::ChangeSettings`]);
+//! - a widget under each message: `chat/view.rs`'s `footer_ui`.
 
 mod chat;
-mod chat_view;
+mod command;
 pub mod console;
 mod conversations;
 mod document;
 mod frame;
 mod job;
+mod manager;
 mod model;
-mod models;
 mod notices;
+mod options;
 mod queue;
-mod queue_run;
-mod queue_view;
+mod reply;
 mod settings;
 mod settings_view;
-mod setup;
+mod shared;
 mod sidebar;
 mod store;
+mod summary_run;
 mod window;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
-use egui_commonmark::CommonMarkCache;
+use anyhow::Result;
 
-use crate::catalog::{default_model, CatalogModel};
 use crate::engine::hardware::Machine;
-use crate::engine::{Engine, LoadSettings, Plan, StateCacheConfig};
-use crate::hub::HubOptions;
-use crate::isolate::Isolation;
-use crate::paths::{AppPaths, DataDirLock, LockError};
-use crate::pipeline::SetupOptions;
+use crate::engine::{Engine, EngineError, StateCacheConfig};
+use crate::paths::{DataDirLock, LockError};
 use crate::remote::{ServerConfig, ServerInfo};
 use chat::Chat;
 use conversations::Conversations;
 use document::Documents;
 use job::Waker;
+use manager::ModelManager;
 use model::{ModelChange, ModelSlot};
 use queue::Queue;
-use setup::{ManagerEvent, ModelManager};
+use shared::Shared;
+use sidebar::Sidebar;
 
+pub use command::{AppCommand, QueueAction, QueueCommand, View};
 pub use document::DocumentMeter;
+pub use manager::{ServerList, SetupState};
 pub use model::ModelState;
 pub(crate) use notices::{first_sentence, Notices};
 pub use notices::{Notice, NoticeAction};
-pub use queue::{QueueAction, QueueItem, QueueStatus};
+pub use options::AppOptions;
+pub use queue::{QueueItem, QueueStatus};
 pub use settings::{Preset, Settings, SummaryLength, ThemeChoice};
-pub use setup::{ServerList, SetupState};
 pub use store::{ChatMessage, Conversation, ConversationStore, ReplyStats, StoreError};
 use window::apply_theme;
 pub use window::{run, run_with_documents};
 
-/// Where the app keeps its files and which Hub and model it sets up.
-#[derive(Debug, Clone)]
-pub struct AppOptions {
-    /// Data, models and work directories.
-    pub paths: AppPaths,
-    /// How to reach the Hub.
-    pub hub: HubOptions,
-    /// The model the "Download" button sets up.
-    pub setup_model: &'static CatalogModel,
-    /// Load settings the app starts from (tests lower the thread count).
-    pub load: LoadSettings,
-    /// Load the last used model at start.
-    pub autoload: bool,
-    /// How documents are read: in a child process of this program, with time and memory
-    /// limits (tests name the xgen-desk binary, since they run inside the test harness).
-    pub isolation: Isolation,
-}
-
-impl AppOptions {
-    /// Options from the environment (`XGEN_DESK_HOME`, `HF_ENDPOINT`, `HF_TOKEN`, ...).
-    ///
-    /// # Errors
-    /// When no home directory can be found.
-    pub fn from_env() -> Result<Self> {
-        let setup = SetupOptions::from_env().context("could not find the app's data directory")?;
-        Ok(Self {
-            paths: setup.paths,
-            hub: setup.hub,
-            setup_model: default_model(),
-            load: LoadSettings::default(),
-            autoload: true,
-            isolation: Isolation::current().context("could not find this program's file")?,
-        })
-    }
-}
-
-/// Which screen the central panel shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum View {
-    /// The conversation.
-    Chat,
-    /// Download, open and delete models.
-    Models,
-    /// System prompt, sampling, context, theme.
-    Settings,
-}
-
 /// A paste at least this long becomes a document rather than chat text.
 pub const PASTE_AS_DOCUMENT_CHARS: usize = 1500;
 
-/// The application: one state per feature.
+/// The application: what the features share, and one state per feature.
 pub struct XgenApp {
-    opts: AppOptions,
-    waker: Waker,
-    model: ModelSlot,
-    conversations: Conversations,
+    shared: Shared,
     chat: Chat,
     documents: Documents,
     queue: Queue,
     manager: ModelManager,
-    /// Settings in effect.
-    pub settings: Settings,
-    saved_settings: Settings,
+    sidebar: Sidebar,
     view: View,
-    notices: Notices,
-    markdown: CommonMarkCache,
-    /// The conversation whose document the meter was last asked for.
-    metered: Option<String>,
+    /// The window's context (the theme is set on it).
+    egui: egui::Context,
     /// Held for the app's life: one window per data directory writes to it.
     _instance: Option<DataDirLock>,
-    /// Another window holds the data directory: nothing is saved from this one.
-    read_only: bool,
 }
 
 impl XgenApp {
@@ -202,73 +156,81 @@ impl XgenApp {
         let conversations = Conversations::load(store, &mut notices);
         let queue = Queue::load(opts.paths.queue_file(), read_only, &mut notices);
         let mut app = Self {
-            waker,
-            model,
-            conversations,
+            shared: Shared {
+                opts,
+                waker,
+                model,
+                conversations,
+                settings,
+                notices,
+                read_only,
+            },
             chat: Chat::default(),
             documents: Documents::default(),
             queue,
             manager: ModelManager::default(),
-            saved_settings: settings.clone(),
-            settings,
+            sidebar: Sidebar::default(),
             view: View::Chat,
-            notices,
-            markdown: CommonMarkCache::default(),
-            metered: None,
+            egui: ctx.clone(),
             _instance: instance,
-            read_only,
-            opts,
         };
-        app.manager.refresh_installed(&app.opts, &mut app.notices);
-        app.manager.load_servers(&app.opts, &mut app.notices);
-        app.manager.detect_interrupted_setup(&app.opts);
-        apply_theme(ctx, app.settings.theme);
+        app.manager.refresh_installed(&mut app.shared);
+        app.manager.load_servers(&mut app.shared);
+        app.manager.detect_interrupted_setup(&app.shared.opts);
+        apply_theme(ctx, app.shared.settings.theme);
         // The server in use when the app closed is checked again; its key comes from the
         // credential store.
-        if let Some(server) = app.manager.servers.active_server().cloned() {
-            if app.opts.autoload {
-                app.model.connect(server);
+        if let Some(server) = app.manager.servers().active_server().cloned() {
+            if app.shared.opts.autoload {
+                app.shared.model.connect(server);
                 return Ok(app);
             }
         }
         let start_model = app
+            .shared
             .settings
             .model
             .clone()
             .filter(|p| p.exists())
-            .or_else(|| app.manager.installed.first().map(|m| m.path.clone()));
+            .or_else(|| app.manager.installed().first().map(|m| m.path.clone()));
         match start_model {
-            Some(path) if app.opts.autoload => app.load_model(&path),
+            Some(path) if app.shared.opts.autoload => app.load_model(&path),
             Some(_) => {}
             None => app.view = View::Models,
         }
         Ok(app)
     }
 
-    // ----- read access (used by the panels and by tests) -----
+    // ----- what is on screen (the panels' and the tests' view of the app) -----
 
     /// The model state.
     #[must_use]
     pub fn model(&self) -> &ModelState {
-        self.model.state()
+        self.shared.model.state()
     }
 
     /// The conversation on screen.
     #[must_use]
     pub fn conversation(&self) -> &Conversation {
-        self.conversations.current()
+        self.shared.conversations.current()
     }
 
     /// All conversations, most recent first.
     #[must_use]
     pub fn conversations(&self) -> &[Conversation] {
-        self.conversations.all()
+        self.shared.conversations.all()
+    }
+
+    /// The settings in effect.
+    #[must_use]
+    pub fn settings(&self) -> &Settings {
+        &self.shared.settings
     }
 
     /// The message being typed.
     #[must_use]
     pub fn composer(&self) -> &str {
-        &self.chat.composer
+        self.chat.composer()
     }
 
     /// True while a reply is being written.
@@ -280,13 +242,13 @@ impl XgenApp {
     /// True when another window holds the data directory and nothing is saved from this one.
     #[must_use]
     pub fn is_read_only(&self) -> bool {
-        self.read_only
+        self.shared.read_only
     }
 
     /// Problems shown in the window.
     #[must_use]
     pub fn notices(&self) -> &[Notice] {
-        &self.notices.0
+        self.shared.notices.all()
     }
 
     /// Token figures of the current conversation's document, once counted.
@@ -295,16 +257,30 @@ impl XgenApp {
         self.documents.meter(&self.conversation().id)
     }
 
+    /// How far the engine has read the document on screen ahead of any request: (tokens read,
+    /// tokens, finished).
+    #[must_use]
+    pub fn preread_progress(&self) -> Option<(usize, usize, bool)> {
+        self.documents.preread(&self.conversation().id)
+    }
+
+    /// What the running summary of a long document is doing: (status, parts read, parts).
+    #[must_use]
+    pub fn summary_job(&self) -> Option<(&str, Option<(usize, usize)>)> {
+        let run = self.chat.reply()?.summary_run()?;
+        Some((run.status(), run.coverage().map(|c| (c.read, c.total))))
+    }
+
     /// The model setup.
     #[must_use]
     pub fn setup_state(&self) -> &SetupState {
-        &self.manager.setup
+        self.manager.setup()
     }
 
     /// Installed models.
     #[must_use]
     pub fn installed(&self) -> &[crate::catalog::InstalledModel] {
-        &self.manager.installed
+        self.manager.installed()
     }
 
     /// The screen shown.
@@ -316,38 +292,22 @@ impl XgenApp {
     /// The engine (tests use it to compare token counts).
     #[must_use]
     pub fn engine(&self) -> &Engine {
-        self.model.engine()
+        self.shared.model.engine()
     }
 
     /// What this computer has, once measured (off the UI thread, at start).
     #[must_use]
     pub fn hardware(&self) -> Option<&Machine> {
-        self.model.hardware()
-    }
-
-    /// The memory plan of the loaded model.
-    #[must_use]
-    pub fn memory_plan(&self) -> Option<&Plan> {
-        self.model.plan()
+        self.shared.model.hardware()
     }
 
     /// The inference server in use, as its connection check found it.
     #[must_use]
     pub fn server(&self) -> Option<&ServerInfo> {
-        self.model.server().map(crate::remote::RemoteEngine::info)
-    }
-
-    /// The servers added in the model manager.
-    #[must_use]
-    pub fn servers(&self) -> &ServerList {
-        &self.manager.servers
-    }
-
-    /// How far the engine has read the document on screen ahead of any request: (tokens read,
-    /// tokens, finished).
-    #[must_use]
-    pub fn preread_progress(&self) -> Option<(usize, usize, bool)> {
-        self.documents.preread(&self.conversation().id)
+        self.shared
+            .model
+            .server()
+            .map(crate::remote::RemoteEngine::info)
     }
 
     /// The files of the queue, in order.
@@ -356,86 +316,77 @@ impl XgenApp {
         self.queue.items()
     }
 
-    /// What the running summary of a long document is doing: (status, parts read, parts).
-    #[must_use]
-    pub fn summary_job(&self) -> Option<(&str, Option<(usize, usize)>)> {
-        self.chat
-            .summary_job()
-            .map(|j| (j.status.as_str(), j.coverage))
-    }
+    // ----- the one door -----
 
-    // ----- actions (the panels and tests call these) -----
-
-    /// Shows another screen.
-    pub fn show_view(&mut self, view: View) {
-        self.view = view;
-    }
-
-    /// Starts loading `path` (planned to fit this computer), replacing the loaded model (or the
-    /// server in use). A file the installed-models list does not record as checked (a file
-    /// picked from disk, a model file changed since) is first checked in a child process.
-    pub fn load_model(&mut self, path: &Path) {
-        self.chat
-            .abandon(&mut self.conversations, &mut self.notices);
-        self.queue.interrupt();
-        self.manager
-            .no_server_in_use(&self.opts, self.read_only, &mut self.notices);
-        let mut load = self.opts.load.clone();
-        load.n_ctx = self.settings.n_ctx.or(load.n_ctx);
-        if load.state_cache.is_none() {
-            load.state_cache = Some(StateCacheConfig::new(self.opts.paths.state_cache_dir()));
+    /// Carries out `command` (what a view pushed while drawing, or what a test asks).
+    pub fn run(&mut self, command: AppCommand) {
+        let shared = &mut self.shared;
+        match command {
+            AppCommand::ShowView(view) => self.view = view,
+            AppCommand::DismissNotice(index) => shared.notices.dismiss(index),
+            AppCommand::PickDocument => self.documents.pick(shared),
+            AppCommand::OpenFiles(paths) => self.open_files(&paths),
+            AppCommand::AttachText { name, text } => {
+                self.documents.attach_text(&name, &text, shared);
+                self.view = View::Chat;
+            }
+            AppCommand::DetachDocument => self.documents.detach(shared),
+            AppCommand::Summarize => {
+                let fits = self.documents.fits(&shared.conversations.current().id);
+                self.chat.summarize(shared, fits);
+            }
+            AppCommand::Send => self.chat.send(shared),
+            AppCommand::Stop => self.chat.stop(),
+            AppCommand::Regenerate => self.chat.regenerate(shared),
+            AppCommand::EditLast => self.chat.edit_last(shared),
+            AppCommand::NewConversation => {
+                shared.conversations.start_new();
+                self.view = View::Chat;
+            }
+            AppCommand::SelectConversation(id) => {
+                if shared.conversations.select(&id) {
+                    self.view = View::Chat;
+                }
+            }
+            AppCommand::RenameConversation { id, title } => {
+                shared
+                    .conversations
+                    .rename(&id, &title, &mut shared.notices);
+            }
+            AppCommand::DeleteConversation(id) => {
+                self.chat.stop_in(&id);
+                shared.conversations.delete(&id, &mut shared.notices);
+            }
+            AppCommand::ExportConversation { id, to } => {
+                shared
+                    .conversations
+                    .export(&id, to.as_deref(), &shared.waker, &mut shared.notices)
+            }
+            AppCommand::Queue(command) => self.queue.run(command, shared),
+            AppCommand::LoadModel(path) => self.load_model(&path),
+            AppCommand::PickModelFile => self.manager.pick_model_file(shared),
+            AppCommand::DeleteModel(id) => self.delete_model(&id),
+            AppCommand::StartSetup => self.manager.start_setup(shared),
+            AppCommand::CancelSetup => self.manager.cancel_setup(),
+            AppCommand::ConnectServer(config) => self.connect_server(config),
+            AppCommand::RemoveServer(url) => self.remove_server(&url),
+            AppCommand::ReloadEngine => self.reload_engine(),
+            AppCommand::ChangeSettings(settings) => self.change_settings(*settings),
+            #[cfg(feature = "fault-injection")]
+            AppCommand::InjectEnginePanic => shared.model.engine().inject_panic(),
         }
-        // The list records canonical paths.
-        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        let checked = self
-            .manager
-            .installed
-            .iter()
-            .any(|m| m.path == canonical && m.is_checked_file());
-        let check = (!checked).then_some(&self.opts.isolation);
-        self.model.load(path, load, check);
-    }
-
-    /// Checks an inference server and, once it answers, uses it instead of the local engine
-    /// (the local model is unloaded). The outcome shows in the model manager.
-    pub fn connect_server(&mut self, config: ServerConfig) {
-        self.chat
-            .abandon(&mut self.conversations, &mut self.notices);
-        self.manager.server_form.error = None;
-        self.model.connect(config);
-    }
-
-    /// Removes a server from the list (and its key from the credential store); stops using it
-    /// if it was in use.
-    pub fn remove_server(&mut self, url: &str) {
-        if self.server().is_some_and(|s| s.url == url) {
-            self.chat
-                .abandon(&mut self.conversations, &mut self.notices);
-            self.model.leave_server();
-        }
-        self.manager
-            .remove_server(url, &self.opts, self.read_only, &mut self.notices);
-    }
-
-    /// Reads a document file on a worker thread and attaches it to a conversation.
-    pub fn open_document(&mut self, path: &Path) {
-        self.documents
-            .open(path, &self.opts.isolation, &self.waker, &mut self.notices);
     }
 
     /// Opens `paths`: one file as the conversation's document, several files or a folder
-    /// (searched for documents) as the queue.
-    ///
-    /// A GGUF file among them is a model, not a document: the first one is loaded (checked
-    /// first in a child process, like a file picked in Models).
-    pub fn open_documents(&mut self, paths: &[PathBuf]) {
+    /// (searched for documents) as the queue; the first GGUF file among them as the model.
+    fn open_files(&mut self, paths: &[PathBuf]) {
         let (models, documents): (Vec<&PathBuf>, Vec<&PathBuf>) = paths.iter().partition(|p| {
             p.extension()
                 .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
         });
         if let Some(model) = models.first() {
             if models.len() > 1 {
-                self.notices.message(&format!(
+                self.shared.notices.message(&format!(
                     "One model is loaded at a time: {} was loaded, the {} other GGUF files were not.",
                     model.file_name().map_or_else(
                         || model.display().to_string(),
@@ -448,213 +399,115 @@ impl XgenApp {
         }
         match documents.as_slice() {
             [] => {}
-            [one] if !one.is_dir() => self.open_document(one),
-            _ => self.queue.add(
-                documents.into_iter().cloned().collect(),
-                &self.waker,
-                &mut self.notices,
-            ),
+            [one] if !one.is_dir() => self.documents.open(one, &mut self.shared),
+            _ => self
+                .queue
+                .add(documents.into_iter().cloned().collect(), &mut self.shared),
         }
     }
 
-    /// A queue button of file `id`.
-    pub fn queue_action(&mut self, id: u64, action: QueueAction) {
-        self.queue.act(id, action);
-    }
-
-    /// Writes the queue's report (each file's summary, source and coverage, and the failures)
-    /// as Markdown to `path` (what "Export all" does without the dialog).
-    ///
-    /// # Errors
-    /// When the file cannot be written.
-    pub fn export_queue_to(&self, path: &Path) -> Result<()> {
-        self.queue.export_to(path)
-    }
-
-    /// Attaches text (a paste) as the conversation's document.
-    pub fn attach_text(&mut self, name: &str, text: &str) {
-        self.documents
-            .attach_text(name, text, &mut self.conversations, &mut self.notices);
-        self.view = View::Chat;
-    }
-
-    /// Sends the composer's text (Enter).
-    pub fn send(&mut self) {
-        self.chat.send(
-            &mut self.conversations,
-            &self.model,
-            &self.settings,
-            &mut self.notices,
-        );
-    }
-
-    /// Summarizes the attached document with the chosen style and length.
-    pub fn summarize(&mut self) {
-        self.documents.summarize(
-            &mut self.chat,
-            &mut self.conversations,
-            &self.model,
-            &self.settings,
-            &self.waker,
-            &mut self.notices,
-        );
-    }
-
-    /// Stops the reply being written (Esc).
-    pub fn stop(&mut self) {
-        self.chat.stop();
-    }
-
-    /// Starts a new, empty conversation and shows it.
-    pub fn new_conversation(&mut self) {
-        self.conversations.start_new();
-        self.view = View::Chat;
-    }
-
-    /// Shows conversation `id`.
-    pub fn select_conversation(&mut self, id: &str) {
-        if self.conversations.select(id) {
-            self.view = View::Chat;
+    /// Starts loading `path` (planned to fit this computer), replacing the loaded model (or the
+    /// server in use). A file the installed-models list does not record as checked (a file
+    /// picked from disk, a model file changed since) is first checked in a child process.
+    fn load_model(&mut self, path: &Path) {
+        self.chat.abandon(&mut self.shared);
+        self.queue.interrupt();
+        self.manager.no_server_in_use(&mut self.shared);
+        let opts = &self.shared.opts;
+        let mut load = opts.load.clone();
+        load.n_ctx = self.shared.settings.n_ctx.or(load.n_ctx);
+        if load.state_cache.is_none() {
+            load.state_cache = Some(StateCacheConfig::new(opts.paths.state_cache_dir()));
         }
+        // The list records canonical paths.
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let check = (!self.manager.is_checked(&canonical)).then_some(&opts.isolation);
+        self.shared.model.load(path, load, check);
     }
 
-    /// Renames a conversation.
-    pub fn rename_conversation(&mut self, id: &str, title: &str) {
-        self.conversations.rename(id, title, &mut self.notices);
+    /// Checks an inference server and, once it answers, uses it instead of the local engine
+    /// (the local model is unloaded). The outcome shows in the model manager.
+    fn connect_server(&mut self, config: ServerConfig) {
+        self.chat.abandon(&mut self.shared);
+        self.manager.set_connect_error(None);
+        self.shared.model.connect(config);
     }
 
-    /// Deletes a conversation.
-    pub fn delete_conversation(&mut self, id: &str) {
-        if self
-            .chat
-            .reply
-            .as_ref()
-            .is_some_and(|r| r.conversation == id)
-        {
-            self.chat.stop();
+    /// Removes a server from the list (and its key from the credential store); stops using it
+    /// if it was in use.
+    fn remove_server(&mut self, url: &str) {
+        if self.server().is_some_and(|s| s.url == url) {
+            self.chat.abandon(&mut self.shared);
+            self.shared.model.leave_server();
         }
-        self.conversations.delete(id, &mut self.notices);
-    }
-
-    /// Writes the conversation as Markdown to `path` (the export without the dialog).
-    ///
-    /// # Errors
-    /// When the file cannot be written.
-    pub fn export_conversation_to(&self, id: &str, path: &Path) -> Result<()> {
-        self.conversations.export_to(id, path)
-    }
-
-    /// Starts (or resumes) setting up the app's model: download, convert, quantize, verify.
-    pub fn start_setup(&mut self) {
-        self.manager
-            .start_setup(&self.opts, &self.waker, &mut self.notices);
-    }
-
-    /// Stops the running setup; what was downloaded is kept for resuming.
-    pub fn cancel_setup(&mut self) {
-        self.manager.cancel_setup();
+        self.manager.remove_server(url, &mut self.shared);
     }
 
     /// Removes an installed model (and its file when the app made it).
-    pub fn delete_model(&mut self, id: &str) {
-        let Some(path) = self.manager.delete(id, &self.opts, &mut self.notices) else {
+    fn delete_model(&mut self, id: &str) {
+        let Some(path) = self.manager.delete(id, &mut self.shared) else {
             return;
         };
-        self.model.unload_if(&path);
-        if self.settings.model.as_deref() == Some(path.as_path()) {
-            self.settings.model = None;
-        }
-    }
-
-    /// Dismisses notice `index`.
-    pub fn dismiss_notice(&mut self, index: usize) {
-        if index < self.notices.0.len() {
-            self.notices.0.remove(index);
+        self.shared.model.unload_if(&path);
+        if self.shared.settings.model.as_deref() == Some(path.as_path()) {
+            self.change_settings(Settings {
+                model: None,
+                ..self.shared.settings.clone()
+            });
         }
     }
 
     /// Starts a new engine after the old one stopped, and loads the model again.
-    pub fn reload_engine(&mut self) {
-        self.chat
-            .abandon(&mut self.conversations, &mut self.notices);
-        if let Err(e) = self.model.reload() {
-            self.notices
+    fn reload_engine(&mut self) {
+        self.chat.abandon(&mut self.shared);
+        if let Err(e) = self.shared.model.reload() {
+            self.shared
+                .notices
                 .error("The engine could not be started again.", e.as_ref());
         }
     }
 
-    /// Makes the engine thread panic (tests of what the app does when the engine dies).
-    #[cfg(feature = "fault-injection")]
-    pub fn inject_engine_panic(&self) {
-        self.model.engine().inject_panic();
-    }
-
-    // ----- each frame -----
-
-    fn poll(&mut self) {
-        for change in self.model.poll() {
-            self.on_model_change(change);
+    /// Puts `settings` in effect and saves them: a new theme is applied, new figures for the
+    /// meter are counted, a new context size reloads the model.
+    fn change_settings(&mut self, settings: Settings) {
+        let old = std::mem::replace(&mut self.shared.settings, settings);
+        let new = &self.shared.settings;
+        if *new == old {
+            return;
         }
-        self.chat.poll(&mut self.conversations, &mut self.notices);
-        if let Some(doc) = self
-            .documents
-            .poll(&self.opts.isolation, &self.waker, &mut self.notices)
-        {
-            self.documents
-                .attach(doc, &mut self.conversations, &mut self.notices);
-            self.view = View::Chat;
+        if new.theme != old.theme {
+            apply_theme(&self.egui, new.theme);
         }
-        self.conversations.poll(&mut self.notices);
-        let env = queue::QueueEnv {
-            isolation: &self.opts.isolation,
-            waker: &self.waker,
-            model: &self.model,
-            settings: &self.settings,
-            chat_busy: self.chat.is_generating(),
-        };
-        self.queue
-            .poll(&env, &mut self.conversations, &mut self.notices);
-        for event in self.manager.poll() {
-            match event {
-                ManagerEvent::SetupDone(path) => {
-                    self.manager
-                        .refresh_installed(&self.opts, &mut self.notices);
-                    self.load_model(&path);
-                    self.view = View::Chat;
-                }
-                ManagerEvent::Picked(path) => self.load_model(&path),
+        let meter_inputs_changed = new.summary_style != old.summary_style
+            || new.summary_length != old.summary_length
+            || new.system_prompt != old.system_prompt;
+        let context_changed = new.n_ctx != old.n_ctx;
+        self.save_settings();
+        if meter_inputs_changed {
+            self.documents.request_meter(&mut self.shared);
+        }
+        if context_changed {
+            if let ModelState::Ready(info) = self.model() {
+                let path = info.path.clone();
+                self.load_model(&path);
             }
         }
-        // The meter follows the conversation on screen and the model.
-        let wanted = self
-            .conversation()
-            .document
-            .as_ref()
-            .map(|_| self.conversation().id.clone());
-        if wanted != self.metered && self.model.counter().is_some() {
-            self.request_meter();
+    }
+
+    fn save_settings(&mut self) {
+        let shared = &mut self.shared;
+        if shared.read_only {
+            // Another window owns the data directory (said once, at start).
+            return;
         }
-        // Once a document is known to fit, the engine reads it ahead.
-        if self.model.info().is_some() {
-            self.documents
-                .start_preread(self.conversations.current(), &self.model, &self.settings);
+        if let Err(e) = shared.settings.save(&shared.opts.paths.settings_file()) {
+            shared
+                .notices
+                .error("Your settings could not be saved.", e.as_ref());
         }
     }
 
-    fn request_meter(&mut self) {
-        self.metered = self
-            .conversation()
-            .document
-            .as_ref()
-            .map(|_| self.conversation().id.clone());
-        self.documents.request_meter(
-            self.conversations.current(),
-            &self.model,
-            &self.settings,
-            &self.waker,
-            &mut self.notices,
-        );
-    }
+    // ----- what the features' background work changes for the others -----
 
     fn on_model_change(&mut self, change: ModelChange) {
         match change {
@@ -666,7 +519,7 @@ impl XgenApp {
                         .plan
                         .as_ref()
                         .and_then(|p| p.reasons.iter().find(|r| r.contains("GPU")).cloned());
-                    self.notices.push(Notice {
+                    self.shared.notices.push(Notice {
                         message: format!(
                             "The {backend} GPU is not used for this model: it runs on the CPU, more slowly."
                         ),
@@ -676,17 +529,17 @@ impl XgenApp {
                         action: None,
                     });
                 }
-                self.settings.model = Some(info.path.clone());
-                self.manager.register_local(
-                    info.path.clone(),
-                    info.n_ctx_train,
-                    &self.opts,
-                    &mut self.notices,
-                );
-                self.request_meter();
+                // The model loads at the next start.
+                self.change_settings(Settings {
+                    model: Some(info.path.clone()),
+                    ..self.shared.settings.clone()
+                });
+                self.manager
+                    .register_local(info.path.clone(), info.n_ctx_train, &mut self.shared);
+                self.documents.request_meter(&mut self.shared);
             }
             ModelChange::Failed { path, error } => {
-                let message = if matches!(error, crate::engine::EngineError::DoesNotFit(_)) {
+                let message = if matches!(error, EngineError::DoesNotFit(_)) {
                     "The model does not fit in this computer's memory with this context. Choose a smaller context in Settings or a smaller model.".to_owned()
                 } else {
                     format!(
@@ -694,7 +547,7 @@ impl XgenApp {
                         path.display()
                     )
                 };
-                self.notices.push(Notice {
+                self.shared.notices.push(Notice {
                     message,
                     details: Some(error.to_string()),
                     action: None,
@@ -705,54 +558,30 @@ impl XgenApp {
                 config,
                 warnings,
             } => {
-                self.manager
-                    .server_in_use(config, &self.opts, self.read_only, &mut self.notices);
+                self.manager.server_in_use(config, &mut self.shared);
                 for warning in warnings {
-                    self.notices.message(&warning);
+                    self.shared.notices.message(&warning);
                 }
                 tracing::info!("using {} on {:?}", info.name, info.server);
-                self.request_meter();
+                self.documents.request_meter(&mut self.shared);
             }
             ModelChange::ConnectFailed { url, error } => {
                 let message = first_sentence(&error.to_string());
-                self.manager.server_form.error = Some(error.to_string());
-                self.notices.push(Notice {
+                self.manager.set_connect_error(Some(error.to_string()));
+                self.shared.notices.push(Notice {
                     message,
                     details: Some(format!("{url}: {error}")),
                     action: Some(NoticeAction::OpenModels),
                 });
             }
             ModelChange::EngineStopped(reason) => {
-                self.chat
-                    .abandon(&mut self.conversations, &mut self.notices);
-                self.notices.push(Notice {
+                self.chat.abandon(&mut self.shared);
+                self.shared.notices.push(Notice {
                     message: "The engine stopped; what was written so far is kept. Reload to start it again.".to_owned(),
                     details: Some(format!("the engine stopped: {reason}")),
                     action: Some(NoticeAction::Reload),
                 });
             }
-        }
-    }
-
-    fn save_settings_if_changed(&mut self, ctx: &egui::Context) {
-        if self.settings == self.saved_settings {
-            return;
-        }
-        if self.settings.theme != self.saved_settings.theme {
-            apply_theme(ctx, self.settings.theme);
-        }
-        let meter_inputs_changed = self.settings.summary_style != self.saved_settings.summary_style
-            || self.settings.summary_length != self.saved_settings.summary_length
-            || self.settings.system_prompt != self.saved_settings.system_prompt;
-        if self.read_only {
-            // Another window owns the data directory (said once, at start).
-        } else if let Err(e) = self.settings.save(&self.opts.paths.settings_file()) {
-            self.notices
-                .error("Your settings could not be saved.", e.as_ref());
-        }
-        self.saved_settings = self.settings.clone();
-        if meter_inputs_changed {
-            self.request_meter();
         }
     }
 }

@@ -192,6 +192,46 @@ impl ModelSlot {
         self.info().and_then(|info| info.plan.as_ref())
     }
 
+    /// The status bar's line: what is loaded, loading or connected, and how it runs.
+    pub(crate) fn status_text(&self) -> String {
+        let file_name = |path: &Path| {
+            path.file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        };
+        match &self.state {
+            ModelState::Empty => "No model loaded".to_owned(),
+            ModelState::Loading {
+                path,
+                checking: true,
+                ..
+            } => format!(
+                "Checking {} in a separate process before its first use …",
+                file_name(path),
+            ),
+            ModelState::Loading { path, progress, .. } => {
+                format!("Loading {} … {:.0}%", file_name(path), progress * 100.0)
+            }
+            ModelState::Connecting { url } => format!("Connecting to {url} …"),
+            ModelState::Ready(info) if info.server.is_some() => format!(
+                "{} on {} · {} ctx per request · {} at a time",
+                info.name,
+                info.server.as_deref().unwrap_or_default(),
+                info.n_ctx,
+                self.server().map_or(1, |s| s.info().parallel)
+            ),
+            ModelState::Ready(info) => format!(
+                "{} · {} ctx · {} threads · {}",
+                info.name,
+                info.n_ctx,
+                info.threads.0,
+                info.gpu_backend.as_deref().map_or_else(
+                    || "CPU".to_owned(),
+                    |b| format!("{b}, {} layers on GPU", info.gpu_layers)
+                )
+            ),
+        }
+    }
+
     /// True while a model loads or a server is checked.
     pub(crate) fn is_loading(&self) -> bool {
         matches!(

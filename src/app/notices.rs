@@ -1,7 +1,7 @@
 //! Notices: problems shown in the window in words a person can act on, with the whole error
 //! chain one click away and, where one helps, a button (Reload, Open Models).
 
-use super::{View, XgenApp};
+use super::command::{AppCommand, View};
 
 /// Something a notice offers to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +35,7 @@ impl Notice {
 
 /// The notices on screen.
 #[derive(Debug, Default)]
-pub(crate) struct Notices(pub(super) Vec<Notice>);
+pub(crate) struct Notices(Vec<Notice>);
 
 impl Notices {
     /// Shows `notice`, unless the same one is on screen already (a problem met again, such as
@@ -73,12 +73,22 @@ pub(crate) fn first_sentence(text: &str) -> String {
     s
 }
 
-impl XgenApp {
+impl Notices {
+    /// The notices on screen, oldest first.
+    pub(crate) fn all(&self) -> &[Notice] {
+        &self.0
+    }
+
+    /// Removes notice `index`.
+    pub(crate) fn dismiss(&mut self, index: usize) {
+        if index < self.0.len() {
+            self.0.remove(index);
+        }
+    }
+
     /// Draws the notices above the central panel.
-    pub(super) fn notices_ui(&mut self, ui: &mut egui::Ui) {
-        let mut dismiss = None;
-        let mut act = None;
-        for (i, n) in self.notices.0.iter().enumerate() {
+    pub(crate) fn ui(&self, ui: &mut egui::Ui, out: &mut Vec<AppCommand>) {
+        for (i, n) in self.0.iter().enumerate() {
             // Each notice's widgets (its Details, its buttons) get ids of their own.
             ui.push_id(i, |ui| {
                 egui::Frame::group(ui.style())
@@ -90,16 +100,18 @@ impl XgenApp {
                             ui.colored_label(ui.visuals().error_fg_color, "!");
                             ui.with_layout(egui::Layout::right_to_left(egui::Align::TOP), |ui| {
                                 if ui.small_button("Dismiss").clicked() {
-                                    dismiss = Some(i);
+                                    out.push(AppCommand::DismissNotice(i));
                                 }
-                                let label = match n.action {
-                                    Some(NoticeAction::Reload) => Some("Reload"),
-                                    Some(NoticeAction::OpenModels) => Some("Open Models"),
-                                    None => None,
-                                };
-                                if let Some(label) = label {
+                                let action = n.action.map(|action| match action {
+                                    NoticeAction::Reload => ("Reload", AppCommand::ReloadEngine),
+                                    NoticeAction::OpenModels => {
+                                        ("Open Models", AppCommand::ShowView(View::Models))
+                                    }
+                                });
+                                if let Some((label, command)) = action {
                                     if ui.button(label).clicked() {
-                                        act = Some((i, n.action));
+                                        out.push(AppCommand::DismissNotice(i));
+                                        out.push(command);
                                     }
                                 }
                                 ui.with_layout(
@@ -116,16 +128,6 @@ impl XgenApp {
                         }
                     });
             });
-        }
-        if let Some((i, action)) = act {
-            self.dismiss_notice(i);
-            match action {
-                Some(NoticeAction::Reload) => self.reload_engine(),
-                Some(NoticeAction::OpenModels) => self.view = View::Models,
-                None => {}
-            }
-        } else if let Some(i) = dismiss {
-            self.dismiss_notice(i);
         }
     }
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Sampling;
+pub use crate::prompt::SummaryLength;
 use crate::prompt::SummaryStyle;
 use xgen_quantize::fsio::write_atomic;
 
@@ -72,54 +73,6 @@ impl Preset {
     }
 }
 
-/// Reply length for summaries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub enum SummaryLength {
-    /// About 150 tokens.
-    Short,
-    /// About 400 tokens.
-    #[default]
-    Medium,
-    /// About 800 tokens.
-    Long,
-}
-
-impl SummaryLength {
-    /// All lengths, in menu order.
-    pub const ALL: [Self; 3] = [Self::Short, Self::Medium, Self::Long];
-
-    /// Tokens reserved for the summary.
-    #[must_use]
-    pub fn max_tokens(self) -> u32 {
-        match self {
-            Self::Short => 160,
-            Self::Medium => 400,
-            Self::Long => 800,
-        }
-    }
-
-    /// Name shown in the menu.
-    #[must_use]
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Short => "Short",
-            Self::Medium => "Medium",
-            Self::Long => "Long",
-        }
-    }
-}
-
-/// Name shown for a summary style.
-#[must_use]
-pub fn style_label(style: SummaryStyle) -> &'static str {
-    match style {
-        SummaryStyle::Default => "Summary",
-        SummaryStyle::Bullets => "Bullet points",
-        SummaryStyle::Paragraph => "One paragraph",
-        SummaryStyle::KeyPoints => "Key points",
-    }
-}
-
 /// Everything the settings window changes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -156,6 +109,15 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// Sampling for summaries: the chat's, with the summary length.
+    #[must_use]
+    pub fn summary_sampling(&self) -> Sampling {
+        Sampling {
+            max_tokens: self.summary_length.max_tokens(),
+            ..self.sampling.clone()
+        }
+    }
+
     /// Reads settings; a missing file gives the defaults.
     ///
     /// # Errors

@@ -1,13 +1,17 @@
-//! The settings screen: system prompt, sampling presets and values, context size, theme.
+//! The settings screen: system prompt, sampling presets and values, context size, theme. It
+//! edits a copy of the settings in effect; a change is one [`AppCommand::ChangeSettings`],
+//! which puts it in effect and saves it.
 
+use super::command::AppCommand;
 use super::settings::{Preset, ThemeChoice};
-use super::{ModelState, XgenApp};
+use super::shared::Shared;
 use crate::engine::DraftMode;
 
 const CONTEXT_CHOICES: [Option<u32>; 5] = [None, Some(2048), Some(4096), Some(8192), Some(16384)];
 
 /// Draws the settings screen; changes are saved as they are made.
-pub(super) fn settings_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
+pub(crate) fn settings_ui(ui: &mut egui::Ui, shared: &Shared, out: &mut Vec<AppCommand>) {
+    let mut settings = shared.settings.clone();
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
         .show(ui, |ui| {
@@ -16,7 +20,7 @@ pub(super) fn settings_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
             ui.strong("System prompt");
             ui.weak("Instructions placed before every conversation. Empty uses the model's own.");
             ui.add(
-                egui::TextEdit::multiline(&mut app.settings.system_prompt)
+                egui::TextEdit::multiline(&mut settings.system_prompt)
                     .desired_rows(3)
                     .desired_width(f32::INFINITY)
                     .hint_text(crate::prompt::XGEN_SYSTEM),
@@ -27,13 +31,13 @@ pub(super) fn settings_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
             ui.horizontal(|ui| {
                 ui.label("Preset:");
                 for preset in Preset::ALL {
-                    let active = preset.apply(&app.settings.sampling) == app.settings.sampling;
+                    let active = preset.apply(&settings.sampling) == settings.sampling;
                     if ui.selectable_label(active, preset.label()).clicked() {
-                        app.settings.sampling = preset.apply(&app.settings.sampling);
+                        settings.sampling = preset.apply(&settings.sampling);
                     }
                 }
             });
-            let s = &mut app.settings.sampling;
+            let s = &mut settings.sampling;
             egui::Grid::new("sampling").num_columns(2).show(ui, |ui| {
                 ui.label("Temperature");
                 ui.add(egui::Slider::new(&mut s.temperature, 0.0..=2.0).step_by(0.05));
@@ -53,7 +57,7 @@ pub(super) fn settings_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
             });
             ui.horizontal(|ui| {
                 let label_id = ui.label("Drafts from the document").id;
-                let drafts = &mut app.settings.sampling.drafts;
+                let drafts = &mut settings.sampling.drafts;
                 egui::ComboBox::from_id_salt("drafts")
                     .selected_text(draft_label(*drafts))
                     .show_ui(ui, |ui| {
@@ -72,37 +76,34 @@ pub(super) fn settings_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
             ui.add_space(10.0);
 
             let context_label_id = ui.strong("Context size").id;
-            let current = app.settings.n_ctx;
             egui::ComboBox::from_id_salt("context")
-                .selected_text(context_label(current))
+                .selected_text(context_label(settings.n_ctx))
                 .show_ui(ui, |ui| {
                     for choice in CONTEXT_CHOICES {
-                        ui.selectable_value(&mut app.settings.n_ctx, choice, context_label(choice));
+                        ui.selectable_value(&mut settings.n_ctx, choice, context_label(choice));
                     }
                 })
                 .response
                 .labelled_by(context_label_id);
-            if app.settings.n_ctx != current {
-                if let ModelState::Ready(info) = app.model() {
-                    let path = info.path.clone();
-                    app.load_model(&path);
-                }
-            }
             ui.weak("Larger contexts hold longer documents and use more memory; changing it reloads the model.");
             ui.add_space(10.0);
 
             ui.strong("Theme");
             ui.horizontal(|ui| {
-                ui.radio_value(&mut app.settings.theme, ThemeChoice::System, "Follow the system");
-                ui.radio_value(&mut app.settings.theme, ThemeChoice::Light, "Light");
-                ui.radio_value(&mut app.settings.theme, ThemeChoice::Dark, "Dark");
+                ui.radio_value(&mut settings.theme, ThemeChoice::System, "Follow the system");
+                ui.radio_value(&mut settings.theme, ThemeChoice::Light, "Light");
+                ui.radio_value(&mut settings.theme, ThemeChoice::Dark, "Dark");
             });
             ui.add_space(10.0);
             ui.strong("Files");
-            ui.label(format!("Data: {}", app.opts.paths.data_dir().display()));
-            ui.label(format!("Models: {}", app.opts.paths.models_dir().display()));
-            ui.label(format!("Downloads: {}", app.opts.hub.cache_dir.display()));
+            let opts = &shared.opts;
+            ui.label(format!("Data: {}", opts.paths.data_dir().display()));
+            ui.label(format!("Models: {}", opts.paths.models_dir().display()));
+            ui.label(format!("Downloads: {}", opts.hub.cache_dir.display()));
         });
+    if settings != shared.settings {
+        out.push(AppCommand::ChangeSettings(Box::new(settings)));
+    }
 }
 
 fn context_label(n: Option<u32>) -> String {

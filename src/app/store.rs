@@ -20,6 +20,7 @@ use crate::catalog::unix_now;
 use crate::documents::Document;
 use crate::engine::Timings;
 use crate::prompt::{Message, Role};
+use crate::sources::ReplyCheck;
 use xgen_quantize::fsio::write_atomic;
 
 /// What can go wrong with saved conversations.
@@ -161,6 +162,27 @@ pub struct ChatMessage {
     /// server error); the text that came before is kept, and Regenerate asks again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cut_off: bool,
+    /// For a reply about a document: its sentences' sources and the claims the document does
+    /// not make, checked against `content` as it is (clear it when `content` changes). A check
+    /// of another layout version, or one that cannot be read, loads as `None`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "current_check"
+    )]
+    pub check: Option<ReplyCheck>,
+}
+
+/// Reads a saved check leniently: one this version cannot use is dropped, never a reason to
+/// refuse the conversation.
+fn current_check<'de, D>(deserializer: D) -> Result<Option<ReplyCheck>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let value = serde_json::Value::deserialize(deserializer)?;
+    Ok(serde_json::from_value::<ReplyCheck>(value)
+        .ok()
+        .filter(ReplyCheck::is_current))
 }
 
 impl ChatMessage {
@@ -174,6 +196,7 @@ impl ChatMessage {
             stats: None,
             stopped: false,
             cut_off: false,
+            check: None,
         }
     }
 
@@ -277,20 +300,47 @@ impl Conversation {
         }
     }
 
-    /// The conversation as Markdown (title, then each turn).
+    /// The conversation as Markdown (title, then each turn). A checked reply carries its
+    /// sources and the claims the document does not make as footnotes (`[^1]`).
     #[must_use]
     pub fn to_markdown(&self) -> String {
         let mut out = format!("# {}\n\n", self.title);
+        let mut footnote = 0usize;
         for m in &self.messages {
             let who = match m.role {
                 Role::User => "You",
                 Role::Assistant => "Assistant",
                 Role::System => "System",
             };
-            out.push_str(&format!("**{who}:**\n\n{}\n\n", m.shown().trim()));
+            let (text, notes) = match &m.check {
+                Some(check) => with_footnotes(m, check, &mut footnote),
+                None => (m.shown().trim().to_owned(), String::new()),
+            };
+            out.push_str(&format!("**{who}:**\n\n{text}\n\n"));
+            if !notes.is_empty() {
+                out.push_str(&notes);
+                out.push('\n');
+            }
         }
         out
     }
+}
+
+/// A checked reply with its sources and unfound claims as footnotes; the footnotes are
+/// numbered from `next + 1` on. A summary's label adds a line about how it was read.
+fn with_footnotes(m: &ChatMessage, check: &ReplyCheck, next: &mut usize) -> (String, String) {
+    let Some((mut text, notes)) = crate::sources::with_footnotes(&m.content, check, next) else {
+        // The check is not of this text: show the text alone.
+        return (m.shown().trim().to_owned(), String::new());
+    };
+    if let Some(rest) = m
+        .label
+        .as_deref()
+        .and_then(|l| l.strip_prefix(m.content.trim_end()))
+    {
+        text = format!("{}{rest}", text.trim_end());
+    }
+    (text.trim().to_owned(), notes)
 }
 
 impl Default for Conversation {
@@ -537,6 +587,62 @@ mod tests {
         assert!(md.contains("**You:**\n\nSummarize report.txt"));
         assert!(md.contains("**Assistant:**\n\nA summary."));
         assert!(!md.contains("long document"));
+    }
+
+    fn checked_reply() -> (Conversation, ChatMessage) {
+        let document = Document::from_text(
+            "report.txt",
+            "The council met on 3 May 2021.\n\nIt approved a budget of 12 million euros.",
+        )
+        .unwrap();
+        let index = crate::sources::DocumentIndex::build(&document);
+        let mut reply =
+            ChatMessage::assistant("The council met on 3 May 2021. It approved 14,285 tables.");
+        reply.check = Some(index.check(&reply.content, &crate::sources::CheckContext::default()));
+        let mut c = Conversation::new();
+        c.document = Some(document);
+        c.messages.push(ChatMessage::user("Summarize"));
+        c.messages.push(reply.clone());
+        (c, reply)
+    }
+
+    #[test]
+    fn a_reply_check_is_saved_and_read_back_and_old_or_unknown_ones_load_without_it() {
+        let (c, reply) = checked_reply();
+        let json = serde_json::to_string(&c).unwrap();
+        let back: Conversation = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.messages[1].check, reply.check);
+        // A file from before checks existed.
+        let old = r#"{"role":"assistant","content":"Hi"}"#;
+        let m: ChatMessage = serde_json::from_str(old).unwrap();
+        assert_eq!(m.check, None);
+        // A check of another layout, or one that cannot be read, loads as none.
+        for check in [
+            r#"{"version":99,"sentences":[],"claims":[]}"#,
+            r#"{"version":1,"sentences":7}"#,
+        ] {
+            let text = format!(r#"{{"role":"assistant","content":"Hi","check":{check}}}"#);
+            let m: ChatMessage = serde_json::from_str(&text).unwrap();
+            assert_eq!(m.check, None, "{check}");
+        }
+    }
+
+    #[test]
+    fn markdown_export_gives_sources_and_unfound_claims_as_footnotes() {
+        let (c, _) = checked_reply();
+        let md = c.to_markdown();
+        assert!(
+            md.contains("The council met on 3 May 2021.[^1] It approved 14,285 tables.[^2]"),
+            "{md}"
+        );
+        assert!(
+            md.contains("[^1]: \"The council met on 3 May 2021.\""),
+            "{md}"
+        );
+        assert!(
+            md.contains("[^2]: ") && md.contains("\"14,285\" is not in the document."),
+            "{md}"
+        );
     }
 
     #[test]

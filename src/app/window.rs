@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, Result};
 
-use super::{AppOptions, ThemeChoice, XgenApp};
+use super::command::AppCommand;
+use super::options::AppOptions;
+use super::settings::ThemeChoice;
+use super::XgenApp;
 
 pub(crate) fn apply_theme(ctx: &egui::Context, theme: ThemeChoice) {
     let preference = match theme {
@@ -49,7 +52,9 @@ pub fn run_with_documents(documents: Vec<PathBuf>) -> Result<()> {
         options,
         Box::new(move |cc| {
             let mut app = XgenApp::new(&cc.egui_ctx, opts)?;
-            app.open_documents(&documents);
+            if !documents.is_empty() {
+                app.run(AppCommand::OpenFiles(documents));
+            }
             Ok(Box::new(app))
         }),
     )

@@ -46,8 +46,16 @@ pub enum Commands {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
         /// The shape of the summary.
-        #[arg(long, value_enum, default_value_t = StyleArg::Default)]
-        style: StyleArg,
+        #[arg(long, value_enum, default_value_t = SummaryStyle::Default)]
+        style: SummaryStyle,
+        /// After the summary, list the sources of each sentence in the document (page,
+        /// heading, passage) and the claims the document does not make (one document only).
+        #[arg(long)]
+        sources: bool,
+        /// Print one JSON object instead of streaming: answer (the summary), sentences with
+        /// their sources, not_found, read (one document only).
+        #[arg(long, conflicts_with = "sources")]
+        json: bool,
         #[command(flatten)]
         model: ModelArgs,
         #[command(flatten)]
@@ -55,6 +63,14 @@ pub enum Commands {
         #[command(flatten)]
         sampling: SamplingArgs,
     },
+    /// Answer a question about a document: the answer streams to stdout, its sources to
+    /// stderr. A document longer than the context reads the passages that bear on the
+    /// question; `--json` prints answer, sentences, not_found and read as one object.
+    Ask(super::ask::AskArgs),
+    /// Check a text against a document without a model: each sentence with its sources, and
+    /// the claims (numbers, dates, names) the document does not make. Exit code 0 when every
+    /// sentence is supported, 3 when some are not.
+    Verify(super::verify::VerifyArgs),
     /// Print the text a document yields, as the model reads it, with page and heading
     /// markers; `--json` prints format, pages, characters, warnings, sections and text.
     Extract(super::extract::ExtractArgs),
@@ -149,30 +165,6 @@ pub enum Commands {
         #[arg(long)]
         json: bool,
     },
-}
-
-/// Summary shapes on the command line.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum StyleArg {
-    /// The model card's request.
-    Default,
-    /// Bullet points.
-    Bullets,
-    /// One paragraph.
-    Paragraph,
-    /// Key points.
-    KeyPoints,
-}
-
-impl From<StyleArg> for SummaryStyle {
-    fn from(value: StyleArg) -> Self {
-        match value {
-            StyleArg::Default => Self::Default,
-            StyleArg::Bullets => Self::Bullets,
-            StyleArg::Paragraph => Self::Paragraph,
-            StyleArg::KeyPoints => Self::KeyPoints,
-        }
-    }
 }
 
 /// Which model and how to run it.

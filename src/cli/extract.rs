@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use crate::documents::{self, Document, Extraction};
+use crate::sources;
 
 /// Arguments of `extract`.
 #[derive(Debug, Args)]
@@ -81,24 +82,8 @@ fn describe(document: &Document) -> String {
     )
 }
 
-/// The text with a marker line before each page and heading.
+/// The text with a marker line before each page and heading (the offsets of `ask` and
+/// `verify` point into exactly this text: both come from [`sources::pieces`]).
 fn write_text(out: &mut impl Write, document: &Document) -> std::io::Result<()> {
-    let text = document.text.as_str();
-    let mut written = 0;
-    for section in &document.sections {
-        let at = section.offset.min(text.len());
-        if at > written {
-            out.write_all(&text.as_bytes()[written..at])?;
-            if !text[..at].ends_with('\n') {
-                out.write_all(b"\n")?;
-            }
-            written = at;
-        }
-        writeln!(out, "{}", documents::marker_line(section))?;
-    }
-    out.write_all(&text.as_bytes()[written..])?;
-    if !text.ends_with('\n') {
-        out.write_all(b"\n")?;
-    }
-    Ok(())
+    sources::write_extract_text(out, document)
 }

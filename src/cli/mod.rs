@@ -5,6 +5,7 @@
 //! stderr, results on stdout, a closed stdout is a normal end).
 
 pub mod args;
+mod ask;
 mod bench;
 mod chat;
 mod check;
@@ -13,7 +14,9 @@ mod models;
 pub mod output;
 mod plan;
 mod progress;
+mod sources_out;
 mod summarize;
+mod verify;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -26,7 +29,8 @@ use crate::remote::{RemoteEngine, ServerInfo, ServerKind, TokenCounts};
 use args::{Commands, ModelArgs, ServerArgs};
 
 /// The exit code for how a command (or the app) ended: 0, 1 for an error (printed with its
-/// whole chain), 2 when `summarize` of several documents could summarize only some of them. A
+/// whole chain), 2 when `summarize` of several documents could summarize only some of them, 3
+/// when `verify` finds sentences the document does not support. A
 /// reader that closed standard output early ended nothing badly.
 #[must_use]
 pub fn exit_code(result: Result<()>) -> ExitCode {
@@ -36,6 +40,10 @@ pub fn exit_code(result: Result<()>) -> ExitCode {
         Err(err) if err.is::<summarize::SomeFailed>() => {
             eprintln!("error: {}", crate::error_text::chain(err.as_ref()));
             ExitCode::from(summarize::SOME_FAILED_EXIT_CODE)
+        }
+        Err(err) if err.is::<sources_out::Unsupported>() => {
+            eprintln!("{}", crate::error_text::chain(err.as_ref()));
+            ExitCode::from(sources_out::UNSUPPORTED_EXIT_CODE)
         }
         Err(err) => {
             eprintln!("error: {}", crate::error_text::chain(err.as_ref()));
@@ -71,17 +79,22 @@ pub fn run(command: Commands) -> Result<()> {
             files,
             out,
             style,
+            sources,
+            json,
             model,
             server,
             sampling,
         } => summarize::run_all(
             &files,
             out.as_deref(),
-            style.into(),
+            style,
             &model,
             &server,
             &sampling,
+            summarize::Checked { sources, json },
         ),
+        Commands::Ask(args) => ask::run(&args),
+        Commands::Verify(args) => verify::run(&args),
         Commands::Extract(args) => extract::run(&args),
         Commands::Check(args) => check::run(&args),
         Commands::Chat {

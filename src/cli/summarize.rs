@@ -10,12 +10,14 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 
 use super::args::{ModelArgs, SamplingArgs, ServerArgs};
+use super::sources_out::{self, CheckedJson};
 use super::{open_backend, output, print_timings};
 use crate::cancel::CancelToken;
 use crate::documents::{self, CollectLimits, Document, DocumentError};
 use crate::engine::EngineError;
 use crate::isolate::Isolation;
-use crate::prompt::SummaryStyle;
+use crate::prompt::{summarize_request, SummaryStyle};
+use crate::sources::{CheckContext, DocumentIndex};
 use crate::summarize::report::{entry_head, entry_tail, failed_line, REPORT_TITLE};
 use crate::summarize::{self, EngineModel, SummarizeError, SummarizeOptions};
 
@@ -33,13 +35,23 @@ pub struct SomeFailed {
     pub total: usize,
 }
 
+/// What `summarize` adds to a summary: its sources (`--sources`), or one JSON object instead
+/// of the streamed text (`--json`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Checked {
+    /// Append the sources of each sentence and the claims not found.
+    pub sources: bool,
+    /// Print one JSON object (answer, sentences, not_found, read).
+    pub json: bool,
+}
+
 /// `summarize` with what was named: one file (or `-`) without `--out` streams its summary as
 /// [`run`] does; several, a folder, or `--out` summarize each document in turn.
 ///
 /// # Errors
 /// As [`run`] for one file. For several: nothing to summarize, a model that does not load, an
 /// engine failure, a report that cannot be written; [`SomeFailed`] when only some documents
-/// could be summarized.
+/// could be summarized. `--sources` and `--json` take one document.
 pub fn run_all(
     files: &[PathBuf],
     out: Option<&Path>,
@@ -47,9 +59,15 @@ pub fn run_all(
     model: &ModelArgs,
     server: &ServerArgs,
     sampling: &SamplingArgs,
+    checked: Checked,
 ) -> Result<()> {
     match files {
-        [file] if out.is_none() && !file.is_dir() => run(file, style, model, server, sampling),
+        [file] if out.is_none() && !file.is_dir() => {
+            run(file, style, model, server, sampling, checked)
+        }
+        _ if checked.sources || checked.json => bail!(
+            "--sources and --json take one document (not several, a folder or --out): run `xgen-desk summarize FILE --json` for each, or `xgen-desk verify FILE SUMMARY.md` on the summaries a report holds"
+        ),
         _ => run_many(files, out, style, model, server, sampling),
     }
 }
@@ -64,6 +82,7 @@ pub fn run(
     model: &ModelArgs,
     server: &ServerArgs,
     sampling_args: &SamplingArgs,
+    checked: Checked,
 ) -> Result<()> {
     let started = Instant::now();
     let document = read_document(file)?;
@@ -95,7 +114,7 @@ pub fn run(
             }
         },
         &mut |text| {
-            if write_error.is_none() {
+            if !checked.json && write_error.is_none() {
                 if let Err(e) = output::write(text) {
                     write_error = Some(e);
                     cancel.cancel();
@@ -106,7 +125,30 @@ pub fn run(
     if let Some(error) = write_error {
         return Err(error);
     }
-    output::line("")?;
+    if checked.sources || checked.json {
+        // A map-reduce summary is checked against the document's own text, not its part notes.
+        let index = DocumentIndex::build(&document);
+        let request = summarize_request("", style);
+        let check = index.check(
+            &summary.text,
+            &CheckContext {
+                question: Some(request.trim()),
+            },
+        );
+        if checked.json {
+            let read = [index.passage(0..document.text.len())];
+            output::line(&serde_json::to_string(&CheckedJson::new(
+                &summary.text,
+                &check,
+                Some(&read),
+            ))?)?;
+        } else {
+            output::line("\n\nSources:")?;
+            output::line(&sources_out::render(&check))?;
+        }
+    } else {
+        output::line("")?;
+    }
     if !quiet {
         if let (true, Some(timings)) = (summary.single_pass, &summary.final_timings) {
             print_timings(timings, false);
@@ -126,7 +168,7 @@ pub fn run(
 }
 
 /// Reads a document of any supported format, or standard input for `-`.
-fn read_document(file: &Path) -> Result<Document> {
+pub(super) fn read_document(file: &Path) -> Result<Document> {
     let document = if file == Path::new("-") {
         documents::from_reader("standard input", std::io::stdin().lock())?
     } else {

@@ -17,8 +17,8 @@ use std::io::{Cursor, Read};
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
-use super::docx::attribute;
 use super::html::{self, MAX_HTML_BYTES};
+use super::office::attribute;
 use super::{Body, DocumentError, Limits, SectionKind, TextBuilder};
 
 /// Most items of the spine read: a long novel has a hundred, a big reference a thousand.

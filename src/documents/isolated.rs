@@ -385,7 +385,7 @@ fn probable_format(path: &Path, name: &str) -> Result<Format, DocumentError> {
     file.take(HEAD_BYTES).read_to_end(&mut head).map_err(io)?;
     let extension = path.extension().and_then(|e| e.to_str());
     // A file the child will refuse is named by the child; only the format matters here.
-    Ok(super::choose_format(name, extension, &head).unwrap_or(Format::Text))
+    Ok(super::format::choose_format(name, extension, &head).unwrap_or(Format::Text))
 }
 
 /// Page markers as the `extract` command prints them: `--- page 3 ---`; headings as

@@ -14,7 +14,7 @@ use std::io::{BufReader, Cursor};
 use quick_xml::events::BytesStart;
 use quick_xml::Reader;
 
-use super::docx::{attribute, finish_body, read_events, Capped, Tables, XmlText, MAX_XML_BYTES};
+use super::office::{attribute, finish_body, read_events, Capped, Tables, XmlText, MAX_XML_BYTES};
 use super::{Body, DocumentError, Limits, SectionKind, Sep, TextBuilder};
 
 /// Most spaces one `text:s` stands for: a word processor writes a few; more is padding built

@@ -24,6 +24,7 @@
 mod chunk;
 mod engine_model;
 mod map;
+mod notes;
 pub mod report;
 
 use std::time::Instant;
@@ -38,6 +39,7 @@ use crate::prompt::{summarize_request, Message, SummaryStyle};
 pub use chunk::{chunk_text, Chunk};
 pub use engine_model::EngineModel;
 pub use map::{one_after_another, PartEvent};
+pub use notes::PartNotes;
 
 /// What the summarizer needs from a model.
 pub trait SummaryModel {

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use egui::accesskit::Role;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
-use xgen_desk::app::{AppOptions, ConversationStore, ModelState, Settings, View, XgenApp};
+use xgen_desk::app::{
+    AppCommand, AppOptions, ConversationStore, ModelState, Settings, View, XgenApp,
+};
 use xgen_desk::catalog;
 use xgen_desk::engine::LoadSettings;
 use xgen_desk::hub::HubOptions;
@@ -73,6 +75,14 @@ pub(crate) fn step_until(
     }
     h.step();
     h.step();
+}
+
+/// Changes the settings the way the settings screen does.
+pub(crate) fn change_settings(h: &mut Harness<'_, XgenApp>, change: impl FnOnce(&mut Settings)) {
+    let mut settings = h.state().settings().clone();
+    change(&mut settings);
+    h.state_mut()
+        .run(AppCommand::ChangeSettings(Box::new(settings)));
 }
 
 pub(crate) fn wait_for_model(h: &mut Harness<'_, XgenApp>) {
@@ -223,7 +233,7 @@ fn paste_summarize_stop_and_follow_up() {
     );
 
     // Esc stops a reply too.
-    h.state_mut().settings.sampling.max_tokens = 400;
+    change_settings(&mut h, |s| s.sampling.max_tokens = 400);
     ask(&mut h, "Describe the building in detail.");
     step_until(&mut h, "the reply to stream", |a| {
         a.is_generating()
@@ -264,9 +274,9 @@ fn corrupt_model_file_shows_an_error_in_the_window() {
     // screen, and the test harness refuses to draw that flag).
     let worse = tmp.path().join("worse.gguf");
     std::fs::write(&worse, b"GGUF\x03\x00\x00\x00").unwrap();
-    h.state_mut().load_model(&bad);
+    h.state_mut().run(AppCommand::LoadModel(bad.clone()));
     step_until(&mut h, "the first error", |a| a.notices().len() == 1);
-    h.state_mut().load_model(&worse);
+    h.state_mut().run(AppCommand::LoadModel(worse.clone()));
     step_until(&mut h, "the second error", |a| a.notices().len() == 2);
     for details in h.get_all_by_label("Details").collect::<Vec<_>>() {
         details.click();
@@ -293,6 +303,7 @@ fn first_run_shows_the_model_manager_and_keeps_unsent_text() {
     );
     h.get_by_label("Chat").click();
     h.step();
+    h.step();
     ask(&mut h, "hello there");
     h.step();
     h.step();
@@ -312,7 +323,10 @@ fn characters_beyond_the_built_in_fonts_come_from_the_system() {
     h.step();
     let id = h.state().conversation().id.clone();
     let title = "Costs \u{2192} prices \u{2265} 3 \u{2605}";
-    h.state_mut().rename_conversation(&id, title);
+    h.state_mut().run(AppCommand::RenameConversation {
+        id,
+        title: title.to_owned(),
+    });
     h.step();
     h.step();
     h.get_by_label_contains("Costs \u{2192} prices");
@@ -331,7 +345,10 @@ fn conversations_survive_a_restart() {
         h.step();
         h.step();
         let id = h.state().conversation().id.clone();
-        h.state_mut().rename_conversation(&id, "Library plans");
+        h.state_mut().run(AppCommand::RenameConversation {
+            id: id.clone(),
+            title: "Library plans".to_owned(),
+        });
         h.step();
         id
     };
@@ -349,15 +366,21 @@ fn conversations_survive_a_restart() {
     h.get_by_label("Library plans").click();
     h.step();
     assert_eq!(h.state().conversation().id, id);
+    h.step();
     h.get_by_label_contains("Pasted text");
 
     let md = tmp.path().join("export.md");
-    h.state().export_conversation_to(&id, &md).unwrap();
+    h.state_mut().run(AppCommand::ExportConversation {
+        id: id.clone(),
+        to: Some(md.clone()),
+    });
+    assert!(h.state().notices().is_empty(), "{:?}", h.state().notices());
     assert!(std::fs::read_to_string(&md)
         .unwrap()
         .starts_with("# Library plans"));
 
-    h.state_mut().delete_conversation(&id);
+    h.state_mut()
+        .run(AppCommand::DeleteConversation(id.clone()));
     h.step();
     let store = ConversationStore::new(AppPaths::under(tmp.path()).conversations_dir());
     assert!(store.load_all().unwrap().0.iter().all(|c| c.id != id));
@@ -458,7 +481,7 @@ fn model_manager_downloads_cancels_resumes_and_chats() {
     let mut h = harness(opts.clone());
     h.step();
     assert_eq!(h.state().view(), View::Models);
-    h.state_mut().settings.sampling.max_tokens = 12;
+    change_settings(&mut h, |s| s.sampling.max_tokens = 12);
 
     h.get_by_label("Download and set up").click();
     step_until(&mut h, "download progress", |a| {
@@ -480,7 +503,7 @@ fn model_manager_downloads_cancels_resumes_and_chats() {
     assert_eq!(h.state().view(), View::Models);
     h.get_by_label_contains("A setup was interrupted");
     mock.throttle(None);
-    h.state_mut().settings.sampling.max_tokens = 12;
+    change_settings(&mut h, |s| s.sampling.max_tokens = 12);
     h.get_by_label("Resume").click();
     step_until(&mut h, "setup and load", |a| {
         matches!(a.model(), ModelState::Ready(_)) || !a.notices().is_empty()
@@ -510,8 +533,10 @@ fn long_document_is_read_in_parts_with_full_coverage() {
     opts.load.n_ctx = Some(1024);
     let mut h = harness(opts);
     wait_for_model(&mut h);
-    h.state_mut().settings.summary_length = xgen_desk::app::SummaryLength::Short;
-    h.state_mut().settings.sampling.max_tokens = 24;
+    change_settings(&mut h, |s| {
+        s.summary_length = xgen_desk::app::SummaryLength::Short;
+        s.sampling.max_tokens = 24;
+    });
 
     let doc = (0..4)
         .map(|_| document_text())
@@ -569,14 +594,17 @@ fn settings_open_with_ctrl_comma_and_are_saved() {
         h.get_by_label("Dark").click();
         h.step();
         h.step();
-        assert_eq!(h.state().settings.sampling.temperature, 0.0);
-        assert_eq!(h.state().settings.theme, xgen_desk::app::ThemeChoice::Dark);
+        assert_eq!(h.state().settings().sampling.temperature, 0.0);
+        assert_eq!(
+            h.state().settings().theme,
+            xgen_desk::app::ThemeChoice::Dark
+        );
     }
     let saved = Settings::load(&AppPaths::under(tmp.path()).settings_file()).unwrap();
     assert_eq!(saved.theme, xgen_desk::app::ThemeChoice::Dark);
     assert_eq!(saved.sampling.top_k, 1);
     let h = harness(opts);
-    assert_eq!(h.state().settings, saved);
+    assert_eq!(*h.state().settings(), saved);
 }
 
 /// Opening a file (what the dialog, a drop and "Open with" do) reads it on a worker thread
@@ -600,7 +628,7 @@ fn opened_files_become_documents_or_clear_errors() {
 
     let mut h = harness(opts);
     h.step();
-    h.state_mut().open_document(&html);
+    h.state_mut().run(AppCommand::OpenFiles(vec![html.clone()]));
     step_until(&mut h, "the document", |a| {
         a.conversation().document.is_some()
     });
@@ -617,7 +645,8 @@ fn opened_files_become_documents_or_clear_errors() {
         "sidebar title and document card"
     );
 
-    h.state_mut().open_document(&binary);
+    h.state_mut()
+        .run(AppCommand::OpenFiles(vec![binary.clone()]));
     step_until(&mut h, "an error", |a| !a.notices().is_empty());
     h.get_by_label_contains("data.txt looks like a binary file");
     h.get_by_label_contains("open a text, Markdown, PDF");
@@ -626,8 +655,10 @@ fn opened_files_become_documents_or_clear_errors() {
     // The same problem again is one notice; another one is a second.
     let other = tmp.path().join("other.txt");
     std::fs::write(&other, [0_u8, 1, 2, 3]).unwrap();
-    h.state_mut().open_document(&binary);
-    h.state_mut().open_document(&other);
+    h.state_mut()
+        .run(AppCommand::OpenFiles(vec![binary.clone()]));
+    h.state_mut()
+        .run(AppCommand::OpenFiles(vec![other.clone()]));
     step_until(&mut h, "the second file's error", |a| {
         a.notices().iter().any(|n| n.message.contains("other.txt"))
     });
@@ -668,8 +699,8 @@ fn engine_death_shows_a_notice_and_reload_brings_the_model_back() {
     let tmp = temp_dir();
     let mut h = harness(with_model(tmp.path(), &smollm2()));
     wait_for_model(&mut h);
-    h.state_mut().settings.sampling.max_tokens = 8;
-    h.state().inject_engine_panic();
+    change_settings(&mut h, |s| s.sampling.max_tokens = 8);
+    h.state_mut().run(AppCommand::InjectEnginePanic);
     // The thread's death takes as long as the machine makes it (a panic message, a backtrace
     // when asked for); what the window owes is to show it in the first frame after it.
     let deadline = Instant::now() + TIMEOUT;
@@ -752,8 +783,10 @@ fn hostile_files_become_notices_and_the_next_document_still_summarizes() {
     opts.isolation.wall = Duration::from_secs(2);
     let mut h = harness(opts);
     wait_for_model(&mut h);
-    h.state_mut().settings.summary_length = xgen_desk::app::SummaryLength::Short;
-    h.state_mut().settings.sampling.max_tokens = 16;
+    change_settings(&mut h, |s| {
+        s.summary_length = xgen_desk::app::SummaryLength::Short;
+        s.sampling.max_tokens = 16;
+    });
 
     // Tables nested a million deep: before the readers were bounded, this 0.3 MB file hung.
     let depth = 1_000_000;
@@ -768,7 +801,8 @@ fn hostile_files_become_notices_and_the_next_document_still_summarizes() {
     let notes = tmp.path().join("notes.txt");
     std::fs::write(&notes, document_text()).unwrap();
 
-    h.state_mut().open_document(&nested);
+    h.state_mut()
+        .run(AppCommand::OpenFiles(vec![nested.clone()]));
     step_until(&mut h, "the nested-tables notice", |a| {
         !a.notices().is_empty()
     });
@@ -778,7 +812,7 @@ fn hostile_files_become_notices_and_the_next_document_still_summarizes() {
     assert!(h.state().notices().is_empty(), "{:?}", h.state().notices());
 
     let started = Instant::now();
-    h.state_mut().open_document(&slow);
+    h.state_mut().run(AppCommand::OpenFiles(vec![slow.clone()]));
     step_until(&mut h, "the reader-stopped notice", |a| {
         !a.notices().is_empty()
     });
@@ -793,7 +827,8 @@ fn hostile_files_become_notices_and_the_next_document_still_summarizes() {
     h.get_by_label("Dismiss").click();
     h.step();
 
-    h.state_mut().open_document(&notes);
+    h.state_mut()
+        .run(AppCommand::OpenFiles(vec![notes.clone()]));
     step_until(&mut h, "the document", |a| {
         a.conversation().document.is_some()
     });
@@ -828,7 +863,7 @@ fn a_model_that_aborts_llama_cpp_is_checked_apart_and_the_window_lives_on() {
     h.step();
 
     let good = std::fs::canonicalize(smollm2()).unwrap();
-    h.state_mut().load_model(&good);
+    h.state_mut().run(AppCommand::LoadModel(good.clone()));
     assert_loading(&h, true);
     wait_for_model(&mut h);
     let entry = registry
@@ -839,7 +874,7 @@ fn a_model_that_aborts_llama_cpp_is_checked_apart_and_the_window_lives_on() {
         .expect("the loaded model is in the list");
     assert!(entry.is_checked_file(), "{entry:?}");
 
-    h.state_mut().load_model(&good);
+    h.state_mut().run(AppCommand::LoadModel(good.clone()));
     // A checked file loads without another check.
     assert_loading(&h, false);
     wait_for_model(&mut h);

@@ -23,6 +23,7 @@ mod preread;
 mod queue;
 mod remote;
 mod scripts;
+mod sources;
 mod state_cache;
 mod stores;
 mod summarize;

@@ -7,10 +7,12 @@ use std::sync::Arc;
 
 use egui_kittest::kittest::Queryable;
 
-use xgen_desk::app::{QueueAction, QueueItem, QueueStatus, XgenApp};
+use xgen_desk::app::{AppCommand, QueueAction, QueueCommand, QueueItem, QueueStatus, XgenApp};
 use xgen_desk::documents::{collect_documents, CollectLimits, Format};
 
-use crate::app::{ask, document_text, harness, options, step_until, wait_for_model, with_model};
+use crate::app::{
+    ask, change_settings, document_text, harness, options, step_until, wait_for_model, with_model,
+};
 use crate::common::{smollm2, temp_dir};
 
 /// A file dropped on the window, as the windowing integration hands it to egui.
@@ -105,7 +107,9 @@ fn the_next_file_is_read_alongside_while_a_summary_is_written() {
     .unwrap();
     let mut h = harness(with_model(tmp.path(), &smollm2()));
     wait_for_model(&mut h);
-    h.state_mut().settings.summary_length = xgen_desk::app::SummaryLength::Long;
+    change_settings(&mut h, |s| {
+        s.summary_length = xgen_desk::app::SummaryLength::Long
+    });
     drop_files(&mut h, &[first, second]);
     let deadline = std::time::Instant::now() + crate::common::TIMEOUT;
     let mut read_while_writing = Vec::new();
@@ -167,8 +171,10 @@ fn dropped_files_are_summarized_in_turn_and_survive_a_restart() {
     let files = three_files(&docs);
     let mut h = harness(with_model(tmp.path(), &smollm2()));
     wait_for_model(&mut h);
-    h.state_mut().settings.summary_length = xgen_desk::app::SummaryLength::Short;
-    h.state_mut().settings.sampling.max_tokens = 16;
+    change_settings(&mut h, |s| {
+        s.summary_length = xgen_desk::app::SummaryLength::Short;
+        s.sampling.max_tokens = 16;
+    });
     let first_conversation = h.state().conversation().id.clone();
 
     drop_files(&mut h, &files);
@@ -218,7 +224,10 @@ fn dropped_files_are_summarized_in_turn_and_survive_a_restart() {
     h.get_by_label("Export all…");
 
     let report = tmp.path().join("summaries.md");
-    h.state().export_queue_to(&report).unwrap();
+    h.state_mut().run(AppCommand::Queue(QueueCommand::Export {
+        to: Some(report.clone()),
+    }));
+    assert!(h.state().notices().is_empty(), "{:?}", h.state().notices());
     let markdown = std::fs::read_to_string(&report).unwrap();
     let library = item(h.state(), "library.txt");
     assert!(markdown.starts_with("# Document summaries\n\n## library.txt\n\n"));
@@ -271,7 +280,10 @@ fn dropped_files_are_summarized_in_turn_and_survive_a_restart() {
     assert!(item(h.state(), "broken.pdf").status.is_pending());
     step_queue_until(&mut h, "the retry to fail again", settled);
     assert_eq!(item(h.state(), "broken.pdf").status, QueueStatus::Failed);
-    h.state_mut().queue_action(broken, QueueAction::Remove);
+    h.state_mut().run(AppCommand::Queue(QueueCommand::File {
+        id: broken,
+        action: QueueAction::Remove,
+    }));
     h.step();
     assert_eq!(h.state().queue().len(), 2);
 }
@@ -351,12 +363,21 @@ fn a_dropped_folder_queues_its_documents_with_pause_cancel_retry_across_a_restar
     h.get_by_label_contains("once a model is loaded");
     let id = |h: &egui_kittest::Harness<'_, XgenApp>, name: &str| item(h.state(), name).id;
     let (b, c, a) = (id(&h, "b.txt"), id(&h, "c.md"), id(&h, "a.txt"));
-    h.state_mut().queue_action(c, QueueAction::Pause);
-    h.state_mut().queue_action(a, QueueAction::Cancel);
+    h.state_mut().run(AppCommand::Queue(QueueCommand::File {
+        id: c,
+        action: QueueAction::Pause,
+    }));
+    h.state_mut().run(AppCommand::Queue(QueueCommand::File {
+        id: a,
+        action: QueueAction::Cancel,
+    }));
     h.step();
     assert_eq!(item(h.state(), "c.md").status, QueueStatus::Paused);
     assert_eq!(item(h.state(), "a.txt").status, QueueStatus::Cancelled);
-    h.state_mut().queue_action(a, QueueAction::Resume);
+    h.state_mut().run(AppCommand::Queue(QueueCommand::File {
+        id: a,
+        action: QueueAction::Resume,
+    }));
     h.step();
     assert_eq!(
         item(h.state(), "a.txt").status,
@@ -372,7 +393,12 @@ fn a_dropped_folder_queues_its_documents_with_pause_cancel_retry_across_a_restar
         second.step();
         assert!(second.state().is_read_only());
         assert_eq!(second.state().queue().len(), 3);
-        second.state_mut().queue_action(b, QueueAction::Cancel);
+        second
+            .state_mut()
+            .run(AppCommand::Queue(QueueCommand::File {
+                id: b,
+                action: QueueAction::Cancel,
+            }));
         second.step();
         assert_eq!(item(second.state(), "b.txt").status, QueueStatus::Cancelled);
     }
@@ -384,13 +410,18 @@ fn a_dropped_folder_queues_its_documents_with_pause_cancel_retry_across_a_restar
     assert_eq!(item(h.state(), "c.md").status, QueueStatus::Paused);
     assert_eq!(item(h.state(), "a.txt").status, QueueStatus::Cancelled);
     assert!(item(h.state(), "b.txt").status.is_pending());
-    h.state_mut().settings.summary_length = xgen_desk::app::SummaryLength::Short;
-    h.state_mut().load_model(&smollm2());
+    change_settings(&mut h, |s| {
+        s.summary_length = xgen_desk::app::SummaryLength::Short
+    });
+    h.state_mut().run(AppCommand::LoadModel(smollm2()));
     step_queue_until(&mut h, "b to be summarized", |a| {
         item(a, "b.txt").status == QueueStatus::Done
     });
     assert_eq!(item(h.state(), "c.md").status, QueueStatus::Paused, "held");
-    h.state_mut().queue_action(c, QueueAction::Resume);
+    h.state_mut().run(AppCommand::Queue(QueueCommand::File {
+        id: c,
+        action: QueueAction::Resume,
+    }));
     step_queue_until(&mut h, "the resumed file", settled);
     assert_eq!(item(h.state(), "c.md").status, QueueStatus::Done);
     assert_eq!(item(h.state(), "a.txt").status, QueueStatus::Cancelled);

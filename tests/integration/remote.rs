@@ -668,7 +668,7 @@ fn cli_summarizes_and_chats_through_a_server() {
 /// app uses the same server again.
 #[test]
 fn app_adds_a_server_and_summarizes_through_it() {
-    use crate::app::{document_text, harness, options, step_until};
+    use crate::app::{change_settings, document_text, harness, options, step_until};
     use xgen_desk::app::{ModelState, View};
 
     let server = Server::start(&smollm2(), &["-c", "4096", "-np", "2"]);
@@ -693,8 +693,10 @@ fn app_adds_a_server_and_summarizes_through_it() {
     h.get_by_label_contains("In use: ");
 
     // Short, so that a loaded machine finishes within the wait.
-    h.state_mut().settings.summary_length = xgen_desk::app::SummaryLength::Short;
-    h.state_mut().settings.sampling.max_tokens = 24;
+    change_settings(&mut h, |s| {
+        s.summary_length = xgen_desk::app::SummaryLength::Short;
+        s.sampling.max_tokens = 24;
+    });
     let doc = document_text().repeat(4);
     h.event(egui::Event::Paste(doc.clone()));
     step_until(&mut h, "the token meter", |a| a.document_meter().is_some());
@@ -729,8 +731,8 @@ fn app_adds_a_server_and_summarizes_through_it() {
 /// HTTP to another computer before anything is sent.
 #[test]
 fn app_keeps_a_reply_cut_off_by_the_server_and_regenerates_it() {
-    use crate::app::{ask, harness, options, step_until};
-    use xgen_desk::app::{ModelState, View};
+    use crate::app::{ask, change_settings, harness, options, step_until};
+    use xgen_desk::app::{AppCommand, ModelState, View};
     use xgen_desk::prompt::Role;
 
     // End-of-turn ignored: the reply runs to its 1500 tokens, so it is still being written
@@ -746,13 +748,14 @@ fn app_keeps_a_reply_cut_off_by_the_server_and_regenerates_it() {
     h.step();
     h.get_by_label_contains("unencrypted");
 
-    h.state_mut().connect_server(server.config());
+    h.state_mut()
+        .run(AppCommand::ConnectServer(server.config()));
     step_until(&mut h, "the server to answer", |a| {
         matches!(a.model(), ModelState::Ready(_)) || !a.notices().is_empty()
     });
     assert!(h.state().server().is_some(), "{:?}", h.state().notices());
-    h.state_mut().show_view(View::Chat);
-    h.state_mut().settings.sampling.max_tokens = 1500;
+    h.state_mut().run(AppCommand::ShowView(View::Chat));
+    change_settings(&mut h, |s| s.sampling.max_tokens = 1500);
     h.step();
     h.step();
     ask(
@@ -790,7 +793,7 @@ fn app_keeps_a_reply_cut_off_by_the_server_and_regenerates_it() {
 
     // Back on the same address: Regenerate asks again.
     let _server = Server::start_on(&smollm2(), &args, server.port);
-    h.state_mut().settings.sampling.max_tokens = 16;
+    change_settings(&mut h, |s| s.sampling.max_tokens = 16);
     h.get_by_label("Regenerate").click();
     step_until(&mut h, "the new reply", |a| {
         !a.is_generating()
@@ -854,9 +857,9 @@ fn preread_leaves_the_document_in_a_server_slot() {
 /// the request; the first file, read by nobody before, is read whole.
 #[test]
 fn queue_reads_the_next_file_ahead_in_a_spare_slot() {
-    use crate::app::{harness, options, step_until};
+    use crate::app::{change_settings, harness, options, step_until};
     use crate::queue::{drop_files, step_queue_until};
-    use xgen_desk::app::{ModelState, QueueStatus};
+    use xgen_desk::app::{AppCommand, ModelState, QueueStatus};
 
     // End-of-turn ignored: the first summary is always written to its full length (random
     // weights may end it at any token), the time in which the next file is read ahead; and a
@@ -872,13 +875,16 @@ fn queue_reads_the_next_file_ahead_in_a_spare_slot() {
     // Random weights write any character: a box for what the fonts lack, as outside tests.
     h.ctx
         .set_missing_glyph_policy(egui::MissingGlyphPolicy::Tofu);
-    h.state_mut().connect_server(server.config());
+    h.state_mut()
+        .run(AppCommand::ConnectServer(server.config()));
     step_until(&mut h, "the server to answer", |a| {
         matches!(a.model(), ModelState::Ready(_)) || !a.notices().is_empty()
     });
     assert!(h.state().server().is_some(), "{:?}", h.state().notices());
     // Long enough to write that the next file is read meanwhile.
-    h.state_mut().settings.summary_length = xgen_desk::app::SummaryLength::Medium;
+    change_settings(&mut h, |s| {
+        s.summary_length = xgen_desk::app::SummaryLength::Medium
+    });
     let docs = tmp.path().join("docs");
     std::fs::create_dir(&docs).unwrap();
     let first = docs.join("harbour.txt");

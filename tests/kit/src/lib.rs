@@ -6,6 +6,7 @@
 //! - [`summary_bench`]: synthetic documents summarized in one pass or in parts;
 //! - [`draft_bench`]: generation with and without drafts, and the cost of a verify batch;
 //! - [`preread_bench`]: a summary clicked at times while its document is read ahead;
+//! - [`sources_bench`]: sources and claims of replies, and long-document questions, on real texts;
 //! - [`save_loop`]: a conversation saved over and over (the crash-safety test kills it);
 //! - `xgen-dev` (`src/bin/xgen-dev.rs`): the developer commands the benchmark scripts run.
 //!
@@ -15,6 +16,7 @@ pub mod draft_bench;
 pub mod engine_bench;
 pub mod fixture;
 pub mod preread_bench;
+pub mod sources_bench;
 pub mod summary_bench;
 
 use std::path::Path;

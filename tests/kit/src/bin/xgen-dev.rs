@@ -157,6 +157,23 @@ enum DevCommand {
         #[arg(long, default_value_t = 4)]
         heads: usize,
     },
+    /// Sources and claims of replies on the real texts of tests/texts: evidence recall of
+    /// questions about a long document, page accuracy of extractive sentences, changed claims
+    /// flagged and faithful sentences falsely flagged, and alignment time.
+    BenchSources {
+        /// The context questions are read with (tokens).
+        #[arg(long, default_value_t = 8192)]
+        ctx: usize,
+        /// Tokens kept for the answer.
+        #[arg(long, default_value_t = 512)]
+        reply_tokens: u32,
+        /// Print the cases missed.
+        #[arg(long)]
+        verbose: bool,
+        /// Print one JSON object after the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Save one conversation over and over in DIR, alternating two versions, until killed.
     SaveLoop {
         /// The conversations directory.
@@ -285,7 +302,124 @@ fn run(command: DevCommand) -> Result<()> {
             Ok(())
         }
         DevCommand::SaveLoop { dir } => Ok(xgen_testkit::save_loop(&dir, None)?),
+        DevCommand::BenchSources {
+            ctx,
+            reply_tokens,
+            verbose,
+            json,
+        } => bench_sources(ctx, reply_tokens, verbose, json),
     }
+}
+
+fn bench_sources(ctx: usize, reply_tokens: u32, verbose: bool, json: bool) -> Result<()> {
+    use xgen_desk::sources::DocumentIndex;
+    use xgen_testkit::sources_bench as sb;
+    let tokenizer = xgen_desk::tokenizer::XgenTextTokenizer::shared()?;
+    let mut model = xgen_desk::summarize::EngineModel::new(
+        &*tokenizer,
+        u32::try_from(ctx).unwrap_or(u32::MAX),
+        Sampling::default(),
+    );
+    let jargon = sb::read_text("jargon-4.4.7.a-c.txt")?;
+    let history = sb::read_text("debian-history.en.txt")?;
+    let mut figures = serde_json::Map::new();
+    // Evidence recall: the Jargon File slice as a document of pages.
+    let document = sb::paged("jargon-4.4.7.a-c.txt", &jargon, 3000);
+    let index = DocumentIndex::build(&document);
+    let tokens = tokenizer.count(&jargon);
+    let questions = sb::questions("jargon-questions.tsv")?;
+    let recall = sb::evidence_recall(&mut model, &index, &questions, reply_tokens)?;
+    println!(
+        "document: jargon-4.4.7.a-c.txt, {tokens} XGen tokens, {} pages; context {ctx}, reply {reply_tokens}",
+        index.page_count()
+    );
+    for set in ["dev", "held-out"] {
+        let of_set: Vec<&sb::Recall> = recall.iter().filter(|r| r.set == set).collect();
+        let hits = of_set.iter().filter(|r| r.hit).count();
+        let passages =
+            of_set.iter().map(|r| r.passages).sum::<usize>() as f64 / of_set.len().max(1) as f64;
+        println!(
+            "evidence recall ({set}): {hits}/{} = {:.2} (target >= 0.9); {passages:.1} passages read per question",
+            of_set.len(),
+            hits as f64 / of_set.len().max(1) as f64
+        );
+        figures.insert(
+            format!("evidence_recall_{set}"),
+            serde_json::json!(hits as f64 / of_set.len().max(1) as f64),
+        );
+        if verbose {
+            for r in of_set.iter().filter(|r| !r.hit) {
+                println!("    missed: {}", r.question);
+            }
+        }
+    }
+    // Page accuracy and claims: the Debian history (used while designing) and the Jargon File
+    // slice (not looked at while designing the claims).
+    for (name, text, set) in [
+        ("debian-history.en.txt", &history, "dev"),
+        ("jargon-4.4.7.a-c.txt", &jargon, "held-out"),
+    ] {
+        let document = sb::paged(name, text, 2500);
+        let index = DocumentIndex::build(&document);
+        let sentences = sb::extractive_sentences(&index, 5, 8);
+        let (correct, total, misses) = sb::page_accuracy(&index, &sentences);
+        println!(
+            "page accuracy ({name}, {set}): {correct}/{total} = {:.3} (target >= 0.95)",
+            correct as f64 / total.max(1) as f64
+        );
+        figures.insert(
+            format!("page_accuracy_{set}"),
+            serde_json::json!(correct as f64 / total.max(1) as f64),
+        );
+        let sample = sb::extractive_sentences(&index, 2, 6);
+        let cases = sb::changed_claims(&index, &sample);
+        let rates = sb::claim_rates(&index, &cases, &sb::faithful_variants(&index, &sample));
+        println!(
+            "changed claims flagged ({name}, {set}): {}/{} = {:.3} (target >= 0.9); faithful flagged: {}/{} = {:.3} (target <= 0.05)",
+            rates.changed_flagged,
+            rates.changed,
+            rates.changed_flagged as f64 / rates.changed.max(1) as f64,
+            rates.faithful_flagged,
+            rates.faithful,
+            rates.faithful_flagged as f64 / rates.faithful.max(1) as f64
+        );
+        figures.insert(
+            format!("changed_flagged_{set}"),
+            serde_json::json!(rates.changed_flagged as f64 / rates.changed.max(1) as f64),
+        );
+        figures.insert(
+            format!("faithful_flagged_{set}"),
+            serde_json::json!(rates.faithful_flagged as f64 / rates.faithful.max(1) as f64),
+        );
+        if verbose {
+            for miss in misses.iter().chain(&rates.misses) {
+                println!("    {miss}");
+            }
+        }
+    }
+    // Alignment time: prefixes of the Jargon File slice (followed by the Debian history when it
+    // is short of 60K tokens).
+    let long = format!("{jargon}\n\n{history}");
+    for doc_tokens in [8_000, 60_000] {
+        let timing = sb::time_alignment(&tokenizer, &long, doc_tokens, 1_000);
+        println!(
+            "alignment at {} document tokens, {}-token reply ({} sentences): check {:.1} ms (target < {} ms); indexing the document once {:.1} ms",
+            timing.document_tokens,
+            timing.reply_tokens,
+            timing.reply_sentences,
+            timing.check_ms,
+            if doc_tokens <= 8_000 { 200 } else { 2000 },
+            timing.index_ms
+        );
+        figures.insert(
+            format!("timing_{doc_tokens}"),
+            serde_json::to_value(&timing)?,
+        );
+    }
+    if json {
+        println!("{}", serde_json::Value::Object(figures));
+    }
+    Ok(())
 }
 
 fn bench_preread(

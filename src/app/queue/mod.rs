@@ -1,182 +1,43 @@
 //! The queue: several files dropped at once (or a folder, or `xgen-desk A B C`) summarized one
 //! after another, each the way a single document is (read in a child process, then one pass or
-//! map-reduce through the summarizer on the shared engine). A file that cannot be read or
+//! map-reduce through a [`SummaryRun`] on the shared engine). A file that cannot be read or
 //! summarized is marked with the reason and the queue goes on. Each result becomes a
 //! conversation with the document attached, so follow-up questions work as for one document.
 //!
 //! The next file is read while the previous one is summarized, never more than one ahead (a
-//! read document can be megabytes); on a server with several slots its document is also read
-//! into a spare slot while the previous summary is written ([`Ahead`]), and its summary waits
-//! for that reading to end. The queue, with the summaries written so far, is saved to
-//! one JSON file on every change of state (atomically; never from a read-only second window),
-//! so it survives a restart: work that was under way starts again from the file.
+//! read document can be megabytes); it is also read into the engine while the previous summary
+//! is written ([`Ahead`]), and its summary waits for that reading to end. The queue, with the
+//! summaries written so far, is saved to one JSON file on every change of state (`saved.rs`), so
+//! it survives a restart: work that was under way starts again from the file.
 //!
-//! Longer than 600 lines: the queue's state, its persistence and its per-file actions form one
-//! state machine; the summary job is in `queue_run.rs`, the panel in `queue_view.rs`.
+//! The files are plain data (`item.rs`); this state machine updates them from what its jobs
+//! report; the panel is `view.rs`.
 
-use std::path::{Path, PathBuf};
+mod ahead;
+mod item;
+mod saved;
+mod view;
 
-use anyhow::{Context as _, Result};
-use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 
-use super::conversations::Conversations;
-use super::job::{Job, Waker};
-use super::model::ModelSlot;
-use super::queue_run::{Ahead, Running};
-use super::settings::Settings;
-use super::Notices;
-use crate::documents::{self, CollectLimits, Collected, Document, Format};
-use crate::isolate::Isolation;
+use super::command::{QueueAction, QueueCommand};
+use super::job::{save_markdown, write_markdown, Job};
+use super::notices::Notices;
+use super::shared::Shared;
+use super::store::{ChatMessage, Conversation};
+use super::summary_run::{
+    mark_read_in_parts, record_summary, request_message, RunError, SummaryRun,
+};
+use crate::documents::{self, CollectLimits, Collected, Document};
 use crate::summarize::report::{report_markdown, ReportEntry, ReportOutcome};
-use crate::summarize::Coverage;
+use crate::summarize::Summary;
+use ahead::Ahead;
+pub use item::{QueueItem, QueueStatus};
 
-/// The version of the saved queue's format.
-const FORMAT_VERSION: u32 = 1;
-
-/// Where a file of the queue stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum QueueStatus {
-    /// Waiting for its turn.
-    Waiting,
-    /// Being read, in a child process.
-    Reading,
-    /// Read; waiting for the model (the file after the one being summarized).
-    Read,
-    /// Being summarized.
-    Summarizing,
-    /// Summarized; the result is a conversation.
-    Done,
-    /// Could not be read or summarized; the item's `detail` says why.
-    Failed,
-    /// Held until resumed.
-    Paused,
-    /// Cancelled (Retry puts it back in the queue).
-    Cancelled,
-}
-
-impl QueueStatus {
-    /// A word for the panel.
-    #[must_use]
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Waiting => "Waiting",
-            Self::Reading => "Reading",
-            Self::Read => "Read, next",
-            Self::Summarizing => "Summarizing",
-            Self::Done => "Done",
-            Self::Failed => "Failed",
-            Self::Paused => "Paused",
-            Self::Cancelled => "Cancelled",
-        }
-    }
-
-    /// Still to be summarized (and not held).
-    #[must_use]
-    pub fn is_pending(self) -> bool {
-        matches!(
-            self,
-            Self::Waiting | Self::Reading | Self::Read | Self::Summarizing
-        )
-    }
-}
-
-/// One file of the queue.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct QueueItem {
-    /// Unique within the queue.
-    pub id: u64,
-    /// The file.
-    #[serde(with = "crate::paths::any_path")]
-    pub path: PathBuf,
-    /// Its name.
-    pub name: String,
-    /// The format it was read as, once read.
-    pub format: Option<Format>,
-    /// Tokens of its text, once counted.
-    pub tokens: Option<usize>,
-    /// Where it stands.
-    pub status: QueueStatus,
-    /// What it is doing, or why it failed, in words.
-    pub detail: String,
-    /// Parts read of all parts, once planned.
-    pub coverage: Option<Coverage>,
-    /// The summary (streamed while it is written).
-    pub summary: String,
-    /// The conversation that holds the result, for follow-up questions.
-    pub conversation: Option<String>,
-    /// How far the current step is, 0 to 1 (not saved).
-    #[serde(skip)]
-    pub progress: Option<f32>,
-    /// The text, read and not yet summarized (not saved: read again after a restart).
-    #[serde(skip)]
-    pub(crate) document: Option<Document>,
-}
-
-impl QueueItem {
-    fn new(id: u64, path: PathBuf) -> Self {
-        let name = path.file_name().map_or_else(
-            || path.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
-        Self {
-            id,
-            path,
-            name,
-            format: None,
-            tokens: None,
-            status: QueueStatus::Waiting,
-            detail: String::new(),
-            coverage: None,
-            summary: String::new(),
-            conversation: None,
-            progress: None,
-            document: None,
-        }
-    }
-
-    /// Back to a state nothing runs in: `status`, the summary under way dropped.
-    pub(crate) fn set_idle(&mut self, status: QueueStatus, detail: &str) {
-        self.status = status;
-        detail.clone_into(&mut self.detail);
-        self.progress = None;
-        self.summary.clear();
-        if matches!(status, QueueStatus::Failed | QueueStatus::Cancelled) {
-            self.document = None;
-        }
-    }
-}
-
-/// What the panel's buttons do to one file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QueueAction {
-    /// Hold a waiting or running file (what it wrote so far is dropped).
-    Pause,
-    /// Put a paused file back in the queue.
-    Resume,
-    /// Stop a file and take it out of the queue's work.
-    Cancel,
-    /// Put a failed or cancelled file back in the queue.
-    Retry,
-    /// Take a file that is not running off the list (its conversation stays).
-    Remove,
-}
-
-/// The saved form.
-#[derive(Serialize, Deserialize)]
-struct Saved {
-    version: u32,
-    paused: bool,
-    items: Vec<QueueItem>,
-}
-
-/// What the queue uses of the rest of the app each frame.
-pub(crate) struct QueueEnv<'a> {
-    pub(crate) isolation: &'a Isolation,
-    pub(crate) waker: &'a Waker,
-    pub(crate) model: &'a ModelSlot,
-    pub(crate) settings: &'a Settings,
-    /// A chat reply or a document's summary is being written.
-    pub(crate) chat_busy: bool,
+/// The file being summarized.
+struct Running {
+    id: u64,
+    run: SummaryRun,
 }
 
 /// The queue of files to summarize, and its background work.
@@ -185,7 +46,7 @@ pub(crate) struct Queue {
     /// No new work starts; what ran was put back.
     paused: bool,
     /// The panel is shown.
-    pub(crate) visible: bool,
+    visible: bool,
     file: PathBuf,
     read_only: bool,
     dirty: bool,
@@ -199,11 +60,9 @@ pub(crate) struct Queue {
 }
 
 impl Queue {
-    /// The queue saved in `file` (none yet: empty). Work that was under way when the app
-    /// ended waits for its turn again. A read-only window never writes the file and starts
-    /// paused.
-    pub(crate) fn load(file: PathBuf, read_only: bool, notices: &mut Notices) -> Self {
-        let mut queue = Self {
+    /// A queue with no files, saved in `file`.
+    fn empty(file: PathBuf, read_only: bool) -> Self {
+        Self {
             items: Vec::new(),
             paused: false,
             visible: false,
@@ -216,46 +75,6 @@ impl Queue {
             running: None,
             ahead: None,
             export: None,
-        };
-        let bytes = match std::fs::read(&queue.file) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return queue,
-            Err(e) => {
-                notices.error("The saved queue could not be read.", &e);
-                return queue;
-            }
-        };
-        match serde_json::from_slice::<Saved>(&bytes) {
-            Ok(saved) if saved.version == FORMAT_VERSION => {
-                // A second window shows the queue the first one runs, without running it
-                // twice (Resume there runs it anyway).
-                queue.paused = saved.paused || read_only;
-                queue.items = saved.items;
-                for item in &mut queue.items {
-                    if item.status.is_pending() {
-                        item.set_idle(QueueStatus::Waiting, "");
-                    }
-                }
-                queue.next_id = queue.items.iter().map(|i| i.id + 1).max().unwrap_or(1);
-                queue.visible = !queue.items.is_empty();
-            }
-            _ => queue.set_aside(notices),
-        }
-        queue
-    }
-
-    /// Moves an unreadable queue file aside (so it is not overwritten) and says so.
-    fn set_aside(&self, notices: &mut Notices) {
-        let aside = self.file.with_extension("unreadable.json");
-        if self.read_only {
-            notices.message("The saved queue could not be read; this window starts an empty one.");
-        } else if let Err(e) = std::fs::rename(&self.file, &aside) {
-            notices.error("The saved queue could not be read or moved aside.", &e);
-        } else {
-            notices.message(&format!(
-                "The saved queue could not be read; it was kept as {} and a new queue starts.",
-                aside.display()
-            ));
         }
     }
 
@@ -264,9 +83,9 @@ impl Queue {
         &self.items
     }
 
-    /// No new work starts while paused.
-    pub(crate) fn is_paused(&self) -> bool {
-        self.paused
+    /// The panel is shown.
+    pub(crate) fn is_visible(&self) -> bool {
+        self.visible
     }
 
     /// Something runs in the background (reading, summarizing, listing folders).
@@ -276,8 +95,8 @@ impl Queue {
 
     /// Adds files and the documents in folders (searched on a worker thread: a folder can be
     /// large) to the end of the queue.
-    pub(crate) fn add(&mut self, paths: Vec<PathBuf>, waker: &Waker, notices: &mut Notices) {
-        let job = Job::spawn("xgen-list-documents", waker, move |r| {
+    pub(crate) fn add(&mut self, paths: Vec<PathBuf>, shared: &mut Shared) {
+        let job = Job::spawn("xgen-list-documents", &shared.waker, move |r| {
             r.send(
                 documents::collect_documents(&paths, &CollectLimits::default()),
                 false,
@@ -285,40 +104,58 @@ impl Queue {
         });
         match job {
             Ok(job) => self.collecting.push(job),
-            Err(e) => notices.error("The files could not be added to the queue.", &e),
+            Err(e) => shared
+                .notices
+                .error("The files could not be added to the queue.", &e),
         }
         self.visible = true;
     }
 
-    /// Applies what the background work reported, starts the next work, saves changes.
-    pub(crate) fn poll(
-        &mut self,
-        env: &QueueEnv<'_>,
-        conversations: &mut Conversations,
-        notices: &mut Notices,
-    ) {
-        self.poll_collecting(notices);
+    /// Carries out a command of the queue panel.
+    pub(crate) fn run(&mut self, command: QueueCommand, shared: &mut Shared) {
+        match command {
+            QueueCommand::File { id, action } => self.act(id, action),
+            QueueCommand::SetPaused(paused) => self.set_paused(paused),
+            QueueCommand::ClearFinished => self.clear_finished(),
+            QueueCommand::Export { to: Some(path) } => {
+                if let Err(failure) = write_markdown(&path, &self.report()) {
+                    shared.notices.message(&failure);
+                }
+            }
+            QueueCommand::Export { to: None } => {
+                match save_markdown(&shared.waker, "summaries.md".to_owned(), self.report()) {
+                    Ok(job) => self.export = Some(job),
+                    Err(e) => shared.notices.error("The export could not be started.", &e),
+                }
+            }
+            QueueCommand::Show(visible) => self.visible = visible,
+        }
+    }
+
+    /// Applies what the background work reported, starts the next work, saves changes. While
+    /// `chat_busy` (a reply the person asked for is written), no summary starts: it goes first.
+    pub(crate) fn poll(&mut self, shared: &mut Shared, chat_busy: bool) {
+        self.poll_collecting(&mut shared.notices);
         self.poll_reading();
-        self.poll_running(conversations, notices);
+        self.poll_running(shared);
         if let Some(job) = self.export.as_mut() {
             for failure in job.drain() {
-                notices.message(&failure);
+                shared.notices.message(&failure);
             }
             if job.is_finished() {
                 self.export = None;
             }
         }
         if !self.paused {
-            self.start_reading(env.isolation, env.waker);
-            // A reply the person asked for goes first: the next file waits for it.
-            if !env.chat_busy {
-                self.start_summary(env.waker, env.model, env.settings);
+            self.start_reading(shared);
+            if !chat_busy {
+                self.start_summary(shared);
             }
-            self.read_ahead(env.model, env.settings);
+            self.read_ahead(shared);
         }
         if self.dirty {
             self.dirty = false;
-            self.save(notices);
+            self.save(&mut shared.notices);
         }
     }
 
@@ -382,25 +219,39 @@ impl Queue {
         }
     }
 
-    fn poll_running(&mut self, conversations: &mut Conversations, notices: &mut Notices) {
-        let Some(run) = self.running.as_mut() else {
+    /// Shows what the summary run reported on its file; once it ended, its result.
+    fn poll_running(&mut self, shared: &mut Shared) {
+        let Some(running) = self.running.as_mut() else {
             return;
         };
-        let Some(item) = self.items.iter_mut().find(|i| i.id == run.id) else {
+        let Some(item) = self.items.iter_mut().find(|i| i.id == running.id) else {
             self.running = None;
             return;
         };
-        let Some(result) = run.poll(item) else {
+        let update = running.run.poll();
+        if update.reported {
+            let run = &running.run;
+            item.summary.push_str(&update.text);
+            item.tokens = run.tokens().or(item.tokens);
+            item.coverage = run.coverage().or(item.coverage);
+            item.detail = if run.is_writing() {
+                "Writing the summary".to_owned()
+            } else {
+                run.status().to_owned()
+            };
+            item.progress = Some(run.progress());
+        }
+        let Some(result) = update.done else {
             return;
         };
-        if let Some(run) = self.running.take() {
-            run.finish(item, result, conversations, notices);
+        if let Some(running) = self.running.take() {
+            finish(item, result, &running.run, shared);
         }
         self.dirty = true;
     }
 
     /// Reads the first waiting file, unless one read file already waits for its turn.
-    fn start_reading(&mut self, isolation: &Isolation, waker: &Waker) {
+    fn start_reading(&mut self, shared: &Shared) {
         if self.reading.is_some() || self.items.iter().any(|i| i.status == QueueStatus::Read) {
             return;
         }
@@ -412,8 +263,8 @@ impl Queue {
             return;
         };
         let path = item.path.clone();
-        let isolation = isolation.clone();
-        let job = Job::spawn("xgen-queue-read", waker, move |r| {
+        let isolation = shared.opts.isolation.clone();
+        let job = Job::spawn("xgen-queue-read", &shared.waker, move |r| {
             let cancel = r.cancel_token().clone();
             let result =
                 documents::extract_isolated_until(&path, &isolation, &|| cancel.is_cancelled())
@@ -436,11 +287,11 @@ impl Queue {
 
     /// Summarizes the first read file once the engine has a model and nothing else of the
     /// queue runs.
-    fn start_summary(&mut self, waker: &Waker, model: &ModelSlot, settings: &Settings) {
+    fn start_summary(&mut self, shared: &Shared) {
         if self.running.is_some() {
             return;
         }
-        let Some(info) = model.info() else {
+        let Some(info) = shared.model.info() else {
             return;
         };
         let n_ctx = info.n_ctx;
@@ -463,13 +314,21 @@ impl Queue {
             item.set_idle(QueueStatus::Waiting, "");
             return;
         };
-        match Running::start(item.id, document, model.backend(), n_ctx, settings, waker) {
+        let engine = shared.model.backend();
+        match SummaryRun::start(
+            document,
+            &shared.settings,
+            engine,
+            n_ctx,
+            true,
+            &shared.waker,
+        ) {
             Ok(run) => {
                 item.status = QueueStatus::Summarizing;
-                "Planning".clone_into(&mut item.detail);
+                run.status().clone_into(&mut item.detail);
                 item.progress = Some(0.0);
                 item.summary.clear();
-                self.running = Some(run);
+                self.running = Some(Running { id: item.id, run });
             }
             Err(e) => item.set_idle(
                 QueueStatus::Failed,
@@ -481,7 +340,7 @@ impl Queue {
 
     /// While a summary is written, reads the next read file ahead: into a spare server slot,
     /// or into a second context of the local engine (see [`Ahead`]); one file at a time.
-    fn read_ahead(&mut self, model: &ModelSlot, settings: &Settings) {
+    fn read_ahead(&mut self, shared: &Shared) {
         if let Some(ahead) = self.ahead.as_mut() {
             if let Some(detail) = ahead.poll() {
                 if let Some(item) = self
@@ -496,7 +355,7 @@ impl Queue {
                 return;
             }
         }
-        if !self.running.as_ref().is_some_and(Running::is_writing) {
+        if !self.running.as_ref().is_some_and(|r| r.run.is_writing()) {
             return;
         }
         let Some(next) = self.items.iter().find(|i| i.status == QueueStatus::Read) else {
@@ -508,7 +367,8 @@ impl Queue {
         let Some(document) = next.document.as_ref() else {
             return;
         };
-        self.ahead = Ahead::start(next.id, document, &model.backend(), settings.summary_style);
+        let engine = shared.model.backend();
+        self.ahead = Ahead::start(next.id, document, &engine, shared.settings.summary_style);
     }
 
     /// Stops whatever runs for file `id` (dropping a job stops its work).
@@ -525,7 +385,7 @@ impl Queue {
     }
 
     /// A button of file `id`.
-    pub(crate) fn act(&mut self, id: u64, action: QueueAction) {
+    fn act(&mut self, id: u64, action: QueueAction) {
         let Some(index) = self.items.iter().position(|i| i.id == id) else {
             return;
         };
@@ -567,7 +427,7 @@ impl Queue {
     }
 
     /// Pauses the whole queue (what runs is put back, in its place) or resumes it.
-    pub(crate) fn set_paused(&mut self, paused: bool) {
+    fn set_paused(&mut self, paused: bool) {
         if paused {
             self.interrupt();
         }
@@ -591,7 +451,7 @@ impl Queue {
     }
 
     /// Takes finished and failed files off the list (their conversations stay).
-    pub(crate) fn clear_finished(&mut self) {
+    fn clear_finished(&mut self) {
         self.items.retain(|i| {
             !matches!(
                 i.status,
@@ -602,7 +462,7 @@ impl Queue {
     }
 
     /// The report of every summarized file and every failure, as Markdown.
-    pub(crate) fn report(&self) -> String {
+    fn report(&self) -> String {
         let entries: Vec<ReportEntry<'_>> = self
             .items
             .iter()
@@ -626,54 +486,64 @@ impl Queue {
             .collect();
         report_markdown(&entries)
     }
+}
 
-    /// Writes [`Queue::report`] to `path` (the export without the dialog).
-    pub(crate) fn export_to(&self, path: &Path) -> Result<()> {
-        xgen_quantize::fsio::write_atomic(path, self.report().as_bytes())
-            .with_context(|| format!("could not write {}", path.display()))
-    }
-
-    /// Asks where to save the report (off the UI thread), then writes it.
-    pub(crate) fn export(&mut self, waker: &Waker, notices: &mut Notices) {
-        let report = self.report();
-        let job = Job::spawn("xgen-export-queue", waker, move |r| {
-            let Some(path) = rfd::FileDialog::new()
-                .set_file_name("summaries.md")
-                .add_filter("Markdown", &["md"])
-                .save_file()
-            else {
-                return;
-            };
-            if let Err(e) = xgen_quantize::fsio::write_atomic(&path, report.as_bytes()) {
-                r.send(format!("could not write {}: {e}", path.display()), false);
-            }
-        });
-        match job {
-            Ok(job) => self.export = Some(job),
-            Err(e) => notices.error("The export could not be started.", &e),
-        }
-    }
-
-    fn save(&self, notices: &mut Notices) {
-        // A read-only window (another one holds the data directory) said so once, at start.
-        if self.read_only {
+/// The summary run of `item` ended: the result becomes a conversation with the document
+/// attached (laid out as a summary in the chat is, so follow-up questions reuse its prompt), or
+/// the file fails or waits again.
+fn finish(
+    item: &mut QueueItem,
+    result: Result<Summary, RunError>,
+    run: &SummaryRun,
+    shared: &mut Shared,
+) {
+    let summary = match result {
+        Ok(summary) if summary.cancelled => {
+            item.set_idle(QueueStatus::Cancelled, "Cancelled");
             return;
         }
-        let saved = Saved {
-            version: FORMAT_VERSION,
-            paused: self.paused,
-            items: self.items.clone(),
-        };
-        let result = serde_json::to_vec_pretty(&saved)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| xgen_quantize::fsio::write_atomic(&self.file, &bytes));
-        if let Err(e) = result {
-            notices.error(
-                "The queue could not be saved; it goes on here. Check free disk space.",
-                &e,
-            );
+        Ok(summary) => summary,
+        Err(RunError::Interrupted(_)) => {
+            item.set_idle(QueueStatus::Read, "Waits for the model");
+            return;
         }
+        Err(RunError::Failed(reason)) => {
+            item.set_idle(QueueStatus::Failed, &reason);
+            return;
+        }
+    };
+    let Some(document) = item.document.take() else {
+        item.set_idle(QueueStatus::Waiting, "");
+        return;
+    };
+    item.status = QueueStatus::Done;
+    item.progress = None;
+    item.coverage = Some(summary.coverage);
+    item.summary.clone_from(&summary.text);
+    item.detail = format!(
+        "{:.0} s, {} model call{}",
+        summary.total_secs,
+        summary.model_calls,
+        if summary.model_calls == 1 { "" } else { "s" }
+    );
+    let mut request = request_message(&document, run.style());
+    let mut reply = ChatMessage::assistant(summary.text.clone());
+    if !summary.single_pass {
+        mark_read_in_parts(&mut request);
     }
+    record_summary(
+        &mut request,
+        &mut reply,
+        &summary,
+        run.notes(),
+        &document.name,
+    );
+    let mut conversation = Conversation::new();
+    conversation.title.clone_from(&document.name);
+    conversation.messages = vec![request, reply];
+    conversation.document = Some(document);
+    item.conversation = Some(conversation.id.clone());
+    shared.conversations.add(conversation, &mut shared.notices);
 }
 
 /// A note (`x could not be listed: ...`) as a sentence for a notice.

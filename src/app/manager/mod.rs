@@ -1,25 +1,21 @@
-//! The model manager's state: the one-click setup (download -> convert -> quantize -> check)
-//! running as a job, the installed models, and the inference servers added (saved in
-//! `servers.json` beside the settings, without their API keys, which live in the operating
-//! system's credential store).
+//! The model manager: the one-click setup (download -> convert -> quantize -> check) running as
+//! a job, the installed models, and the inference servers added (saved in `servers.json` beside
+//! the settings, without their API keys, which live in the operating system's credential
+//! store). Its screen is `view.rs`.
+
+mod view;
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::job::{Job, Waker};
-use super::{AppOptions, Notices};
+use super::command::{AppCommand, View};
+use super::job::{pick_file, Job};
+use super::options::AppOptions;
+use super::shared::Shared;
 use crate::catalog::{InstalledModel, ModelSource, QuantType, Registry};
 use crate::pipeline::{self, Progress, SetupOptions, Stage, Validation};
 use crate::remote::{normalize_url, ServerConfig};
-
-/// What the model manager's jobs produced.
-pub(crate) enum ManagerEvent {
-    /// A setup finished: this model is installed and ready to load.
-    SetupDone(PathBuf),
-    /// A GGUF file was picked to load.
-    Picked(PathBuf),
-}
 
 /// What the setup job reports.
 pub(crate) enum SetupMsg {
@@ -103,19 +99,19 @@ impl ServerList {
 
 /// What is typed in the "Add a server" form.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct ServerForm {
-    pub(crate) url: String,
-    pub(crate) api_key: String,
-    pub(crate) model: String,
+struct ServerForm {
+    url: String,
+    api_key: String,
+    model: String,
     /// Parts summarized at the same time; 0 asks the server.
-    pub(crate) parallel: usize,
+    parallel: usize,
     /// The last check's error, in words.
-    pub(crate) error: Option<String>,
+    error: Option<String>,
 }
 
 impl ServerForm {
     /// The configuration the form describes.
-    pub(crate) fn config(&self) -> ServerConfig {
+    fn config(&self) -> ServerConfig {
         ServerConfig {
             url: self.url.trim().to_owned(),
             api_key: Some(self.api_key.trim().to_owned()).filter(|k| !k.is_empty()),
@@ -128,47 +124,76 @@ impl ServerForm {
 /// Setup, installed models, servers, and the model delete being confirmed.
 #[derive(Default)]
 pub(crate) struct ModelManager {
-    pub(crate) setup: SetupState,
-    pub(crate) installed: Vec<InstalledModel>,
-    pub(crate) confirm_delete: Option<String>,
-    pub(crate) servers: ServerList,
-    pub(crate) server_form: ServerForm,
+    setup: SetupState,
+    installed: Vec<InstalledModel>,
+    /// The installed model whose Delete waits for Yes.
+    confirm_delete: Option<String>,
+    servers: ServerList,
+    server_form: ServerForm,
     picking: Option<Job<Option<PathBuf>>>,
 }
 
 impl ModelManager {
-    pub(crate) fn refresh_installed(&mut self, opts: &AppOptions, notices: &mut Notices) {
-        match Registry::new(opts.paths.registry_file()).list() {
+    /// The model setup.
+    pub(crate) fn setup(&self) -> &SetupState {
+        &self.setup
+    }
+
+    /// The installed models.
+    pub(crate) fn installed(&self) -> &[InstalledModel] {
+        &self.installed
+    }
+
+    /// The servers added.
+    pub(crate) fn servers(&self) -> &ServerList {
+        &self.servers
+    }
+
+    /// Whether the list records `path` (canonical) as a file that passed its check.
+    pub(crate) fn is_checked(&self, path: &Path) -> bool {
+        self.installed
+            .iter()
+            .any(|m| m.path == path && m.is_checked_file())
+    }
+
+    /// Shows the outcome of a connection check under the server form (`None`: no error).
+    pub(crate) fn set_connect_error(&mut self, error: Option<String>) {
+        self.server_form.error = error;
+    }
+
+    /// Reads the list of installed models again.
+    pub(crate) fn refresh_installed(&mut self, shared: &mut Shared) {
+        match Registry::new(shared.opts.paths.registry_file()).list() {
             Ok(list) => self.installed = list,
-            Err(e) => notices.error("The list of installed models could not be read.", &e),
+            Err(e) => shared
+                .notices
+                .error("The list of installed models could not be read.", &e),
         }
     }
 
     /// Reads the saved servers.
-    pub(crate) fn load_servers(&mut self, opts: &AppOptions, notices: &mut Notices) {
-        match ServerList::load(&ServerList::file(opts)) {
+    pub(crate) fn load_servers(&mut self, shared: &mut Shared) {
+        match ServerList::load(&ServerList::file(&shared.opts)) {
             Ok(list) => self.servers = list,
-            Err(e) => notices.error("The list of servers could not be read.", e.as_ref()),
+            Err(e) => shared
+                .notices
+                .error("The list of servers could not be read.", e.as_ref()),
         }
     }
 
-    fn save_servers(&self, opts: &AppOptions, read_only: bool, notices: &mut Notices) {
-        if read_only {
+    fn save_servers(&self, shared: &mut Shared) {
+        if shared.read_only {
             return;
         }
-        if let Err(e) = self.servers.save(&ServerList::file(opts)) {
-            notices.error("The list of servers could not be saved.", e.as_ref());
+        if let Err(e) = self.servers.save(&ServerList::file(&shared.opts)) {
+            shared
+                .notices
+                .error("The list of servers could not be saved.", e.as_ref());
         }
     }
 
     /// Notes that the server of `config` is in use (first in the list), and saves the list.
-    pub(crate) fn server_in_use(
-        &mut self,
-        config: ServerConfig,
-        opts: &AppOptions,
-        read_only: bool,
-        notices: &mut Notices,
-    ) {
+    pub(crate) fn server_in_use(&mut self, config: ServerConfig, shared: &mut Shared) {
         let url = normalize_url(&config.url).unwrap_or_else(|_| config.url.clone());
         let config = ServerConfig {
             url: url.clone(),
@@ -179,35 +204,24 @@ impl ModelManager {
         self.servers.servers.insert(0, config);
         self.servers.active = Some(url);
         self.server_form.error = None;
-        self.save_servers(opts, read_only, notices);
+        self.save_servers(shared);
     }
 
     /// No server is in use any more (a local model was chosen).
-    pub(crate) fn no_server_in_use(
-        &mut self,
-        opts: &AppOptions,
-        read_only: bool,
-        notices: &mut Notices,
-    ) {
+    pub(crate) fn no_server_in_use(&mut self, shared: &mut Shared) {
         if self.servers.active.take().is_some() {
-            self.save_servers(opts, read_only, notices);
+            self.save_servers(shared);
         }
     }
 
     /// Removes a server from the list (and its API key from the credential store, off the UI
     /// thread).
-    pub(crate) fn remove_server(
-        &mut self,
-        url: &str,
-        opts: &AppOptions,
-        read_only: bool,
-        notices: &mut Notices,
-    ) {
+    pub(crate) fn remove_server(&mut self, url: &str, shared: &mut Shared) {
         self.servers.servers.retain(|s| s.url != url);
         if self.servers.active.as_deref() == Some(url) {
             self.servers.active = None;
         }
-        self.save_servers(opts, read_only, notices);
+        self.save_servers(shared);
         let url = url.to_owned();
         let forgotten = std::thread::Builder::new()
             .name("xgen-forget-key".into())
@@ -218,15 +232,16 @@ impl ModelManager {
     }
 
     /// Starts (or resumes) setting up the app's model.
-    pub(crate) fn start_setup(&mut self, opts: &AppOptions, waker: &Waker, notices: &mut Notices) {
+    pub(crate) fn start_setup(&mut self, shared: &mut Shared) {
         if self.setup.running {
             return;
         }
+        let opts = &shared.opts;
         let options = SetupOptions::new(opts.paths.clone(), opts.hub.clone());
         let source = ModelSource::Catalog(opts.setup_model);
         let quant = self.setup.quant;
         let isolation = opts.isolation.clone();
-        let job = Job::spawn("xgen-setup", waker, move |r| {
+        let job = Job::spawn("xgen-setup", &shared.waker, move |r| {
             let cancel = r.cancel_token().clone();
             let mut validate = |path: &Path| pipeline::validate_isolated(path, &isolation, &cancel);
             let result = pipeline::setup(
@@ -251,7 +266,7 @@ impl ModelManager {
                     job: Some(job),
                 };
             }
-            Err(e) => notices.error("The setup could not be started.", &e),
+            Err(e) => shared.notices.error("The setup could not be started.", &e),
         }
     }
 
@@ -263,10 +278,12 @@ impl ModelManager {
     }
 
     /// Opens a native dialog for a GGUF file to load.
-    pub(crate) fn pick_model_file(&mut self, waker: &Waker, notices: &mut Notices) {
-        match super::job::pick_file(waker, "GGUF model", &["gguf"]) {
+    pub(crate) fn pick_model_file(&mut self, shared: &mut Shared) {
+        match pick_file(&shared.waker, "GGUF model", &["gguf"]) {
             Ok(job) => self.picking = Some(job),
-            Err(e) => notices.error("The file dialog could not be opened.", &e),
+            Err(e) => shared
+                .notices
+                .error("The file dialog could not be opened.", &e),
         }
     }
 
@@ -310,17 +327,12 @@ impl ModelManager {
         &mut self,
         path: PathBuf,
         context_length: u32,
-        opts: &AppOptions,
-        notices: &mut Notices,
+        shared: &mut Shared,
     ) {
-        if self
-            .installed
-            .iter()
-            .any(|m| m.path == path && m.is_checked_file())
-        {
+        if self.is_checked(&path) {
             return;
         }
-        let options = SetupOptions::new(opts.paths.clone(), opts.hub.clone());
+        let options = SetupOptions::new(shared.opts.paths.clone(), shared.opts.hub.clone());
         let registered = pipeline::setup(
             &ModelSource::LocalGguf { path },
             QuantType::default(),
@@ -334,37 +346,35 @@ impl ModelManager {
             &crate::cancel::CancelToken::new(),
         );
         if let Err(e) = registered {
-            notices.error(
+            shared.notices.error(
                 "The model could not be added to the list of installed models.",
                 &e,
             );
         }
-        self.refresh_installed(opts, notices);
+        self.refresh_installed(shared);
     }
 
     /// Removes an installed model from the list (and its file when the app made it); returns
     /// the removed model's file.
-    pub(crate) fn delete(
-        &mut self,
-        id: &str,
-        opts: &AppOptions,
-        notices: &mut Notices,
-    ) -> Option<PathBuf> {
+    pub(crate) fn delete(&mut self, id: &str, shared: &mut Shared) -> Option<PathBuf> {
+        let opts = &shared.opts;
         let registry = SetupOptions::new(opts.paths.clone(), opts.hub.clone()).registry();
         let removed = match registry.remove(id) {
             Ok(removed) => removed.map(|m| m.path),
             Err(e) => {
-                notices.error("The model could not be deleted.", &e);
+                shared.notices.error("The model could not be deleted.", &e);
                 None
             }
         };
-        self.refresh_installed(opts, notices);
+        self.refresh_installed(shared);
         removed
     }
 
-    /// Applies what the setup job and the file dialog reported.
-    pub(crate) fn poll(&mut self) -> Vec<ManagerEvent> {
-        let mut events = Vec::new();
+    /// Applies what the setup job and the file dialog reported; a model that was set up or
+    /// picked is to be loaded.
+    pub(crate) fn poll(&mut self, shared: &mut Shared) -> Vec<AppCommand> {
+        let mut commands = Vec::new();
+        let mut set_up = None;
         if let Some(job) = self.setup.job.as_mut() {
             let cancelled = job.is_cancelled();
             for message in job.drain() {
@@ -377,7 +387,7 @@ impl ModelManager {
                     }
                     SetupMsg::Done(Ok(model)) => {
                         self.setup.outcome = None;
-                        events.push(ManagerEvent::SetupDone(model.path));
+                        set_up = Some(model.path);
                     }
                     SetupMsg::Done(Err(e)) => {
                         self.setup.outcome = Some(if cancelled {
@@ -394,14 +404,19 @@ impl ModelManager {
                 self.setup.running = false;
             }
         }
+        if let Some(path) = set_up {
+            self.refresh_installed(shared);
+            commands.push(AppCommand::LoadModel(path));
+            commands.push(AppCommand::ShowView(View::Chat));
+        }
         if let Some(job) = self.picking.as_mut() {
             if let Some(Some(path)) = job.drain().pop() {
-                events.push(ManagerEvent::Picked(path));
+                commands.push(AppCommand::LoadModel(path));
             }
             if job.is_finished() {
                 self.picking = None;
             }
         }
-        events
+        commands
     }
 }

@@ -4,104 +4,95 @@
 
 use egui::RichText;
 
-use super::queue::{QueueAction, QueueItem, QueueStatus};
-use super::XgenApp;
+use super::{Queue, QueueItem, QueueStatus};
+use crate::app::command::{AppCommand, QueueAction, QueueCommand};
+use crate::app::model::ModelState;
+use crate::app::shared::Shared;
 use crate::summarize::report::thousands;
 
-/// What a click asked for, applied after drawing.
-enum Click {
-    Item(u64, QueueAction),
-    Open(String),
-    Pause(bool),
-    Export,
-    ClearFinished,
-    Hide,
-}
-
-/// Draws the queue.
-pub(super) fn queue_ui(app: &mut XgenApp, ui: &mut egui::Ui) {
-    let mut click = None;
-    let items = app.queue.items();
-    let done = items
-        .iter()
-        .filter(|i| i.status == QueueStatus::Done)
-        .count();
-    let failed = items
-        .iter()
-        .filter(|i| i.status == QueueStatus::Failed)
-        .count();
-    ui.add_space(4.0);
-    ui.horizontal(|ui| {
-        ui.strong("Queue");
-        ui.label(format!("{done} of {} summarized", items.len()));
-        if failed > 0 {
-            ui.colored_label(ui.visuals().error_fg_color, format!("{failed} failed"));
-        }
-        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            if ui.small_button("Hide").clicked() {
-                click = Some(Click::Hide);
+impl Queue {
+    /// Draws the queue panel.
+    pub(crate) fn ui(&self, ui: &mut egui::Ui, shared: &Shared, out: &mut Vec<AppCommand>) {
+        let queue = AppCommand::Queue;
+        let items = &self.items;
+        let done = items
+            .iter()
+            .filter(|i| i.status == QueueStatus::Done)
+            .count();
+        let failed = items
+            .iter()
+            .filter(|i| i.status == QueueStatus::Failed)
+            .count();
+        ui.add_space(4.0);
+        ui.horizontal(|ui| {
+            ui.strong("Queue");
+            ui.label(format!("{done} of {} summarized", items.len()));
+            if failed > 0 {
+                ui.colored_label(ui.visuals().error_fg_color, format!("{failed} failed"));
             }
-        });
-    });
-    ui.horizontal_wrapped(|ui| {
-        let paused = app.queue.is_paused();
-        if ui
-            .button(if paused {
-                "Resume queue"
-            } else {
-                "Pause queue"
-            })
-            .clicked()
-        {
-            click = Some(Click::Pause(!paused));
-        }
-        if ui
-            .add_enabled(done + failed > 0, egui::Button::new("Export all…"))
-            .on_hover_text("One Markdown report: each file's summary, source and coverage")
-            .clicked()
-        {
-            click = Some(Click::Export);
-        }
-        if ui.button("Clear finished").clicked() {
-            click = Some(Click::ClearFinished);
-        }
-    });
-    if app.queue.is_paused() {
-        ui.label("Paused: nothing new starts until you resume.");
-    }
-    if !matches!(app.model(), super::ModelState::Ready(_))
-        && items.iter().any(|i| i.status.is_pending())
-    {
-        ui.label("The queue is summarized once a model is loaded.");
-    }
-    ui.separator();
-    let conversations: Vec<&str> = app.conversations().iter().map(|c| c.id.as_str()).collect();
-    egui::ScrollArea::vertical()
-        .auto_shrink([false, false])
-        .show(ui, |ui| {
-            for item in items {
-                let has_conversation = item
-                    .conversation
-                    .as_deref()
-                    .is_some_and(|id| conversations.contains(&id));
-                if let Some(c) = item_ui(ui, item, has_conversation) {
-                    click = Some(c);
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                if ui.small_button("Hide").clicked() {
+                    out.push(queue(QueueCommand::Show(false)));
                 }
-                ui.add_space(4.0);
+            });
+        });
+        ui.horizontal_wrapped(|ui| {
+            let paused = self.paused;
+            if ui
+                .button(if paused {
+                    "Resume queue"
+                } else {
+                    "Pause queue"
+                })
+                .clicked()
+            {
+                out.push(queue(QueueCommand::SetPaused(!paused)));
+            }
+            if ui
+                .add_enabled(done + failed > 0, egui::Button::new("Export all…"))
+                .on_hover_text("One Markdown report: each file's summary, source and coverage")
+                .clicked()
+            {
+                out.push(queue(QueueCommand::Export { to: None }));
+            }
+            if ui.button("Clear finished").clicked() {
+                out.push(queue(QueueCommand::ClearFinished));
             }
         });
-    match click {
-        Some(Click::Item(id, action)) => app.queue.act(id, action),
-        Some(Click::Open(id)) => app.select_conversation(&id),
-        Some(Click::Pause(paused)) => app.queue.set_paused(paused),
-        Some(Click::Export) => app.queue.export(&app.waker, &mut app.notices),
-        Some(Click::ClearFinished) => app.queue.clear_finished(),
-        Some(Click::Hide) => app.queue.visible = false,
-        None => {}
+        if self.paused {
+            ui.label("Paused: nothing new starts until you resume.");
+        }
+        if !matches!(shared.model.state(), ModelState::Ready(_))
+            && items.iter().any(|i| i.status.is_pending())
+        {
+            ui.label("The queue is summarized once a model is loaded.");
+        }
+        ui.separator();
+        let conversations: Vec<&str> = shared
+            .conversations
+            .all()
+            .iter()
+            .map(|c| c.id.as_str())
+            .collect();
+        egui::ScrollArea::vertical()
+            .auto_shrink([false, false])
+            .show(ui, |ui| {
+                for item in items {
+                    let has_conversation = item
+                        .conversation
+                        .as_deref()
+                        .is_some_and(|id| conversations.contains(&id));
+                    if let Some(command) = item_ui(ui, item, has_conversation) {
+                        out.push(command);
+                    }
+                    ui.add_space(4.0);
+                }
+            });
     }
 }
 
-fn item_ui(ui: &mut egui::Ui, item: &QueueItem, has_conversation: bool) -> Option<Click> {
+/// One file: what is known of it, where it stands, and its buttons.
+fn item_ui(ui: &mut egui::Ui, item: &QueueItem, has_conversation: bool) -> Option<AppCommand> {
     let mut click = None;
     egui::Frame::group(ui.style()).show(ui, |ui| {
         ui.set_width(ui.available_width());
@@ -160,7 +151,10 @@ fn item_ui(ui: &mut egui::Ui, item: &QueueItem, has_conversation: bool) -> Optio
             let button = |ui: &mut egui::Ui, label: &str, action: QueueAction| {
                 ui.small_button(label)
                     .clicked()
-                    .then_some(Click::Item(item.id, action))
+                    .then_some(AppCommand::Queue(QueueCommand::File {
+                        id: item.id,
+                        action,
+                    }))
             };
             let clicked =
                 match item.status {
@@ -186,7 +180,7 @@ fn item_ui(ui: &mut egui::Ui, item: &QueueItem, has_conversation: bool) -> Optio
                                 .small_button("Open")
                                 .on_hover_text("The summary as a conversation, for questions")
                                 .clicked()
-                                .then(|| Click::Open(id.clone())),
+                                .then(|| AppCommand::SelectConversation(id.clone())),
                             _ => None,
                         };
                         open.or(button(ui, "Remove", QueueAction::Remove))
