@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::Sampling;
 pub use crate::prompt::SummaryLength;
 use crate::prompt::SummaryStyle;
-use xgen_quantize::fsio::write_atomic;
+use xgen_fsio::write_atomic;
 
 /// Light, dark, or whatever the system uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
