@@ -26,6 +26,10 @@ pub fn show_error(message: &str) {
 }
 
 #[cfg(windows)]
+#[allow(
+    unsafe_code,
+    reason = "the console and the message box are Windows calls (GetConsoleProcessList, FreeConsole, MessageBoxW)"
+)]
 mod imp {
     use windows_sys::Win32::System::Console::{FreeConsole, GetConsoleProcessList};
     use windows_sys::Win32::UI::WindowsAndMessaging::{MessageBoxW, MB_ICONERROR, MB_OK};

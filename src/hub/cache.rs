@@ -242,6 +242,10 @@ impl RepoCache {
 /// What tells two names of one file apart from two files (following links): device and inode
 /// on Unix; volume serial number and file index on Windows, where a snapshot file is a hard
 /// link to its blob and only this says so. `None` when the file cannot be examined.
+#[allow(
+    unsafe_code,
+    reason = "Windows says which file a name is only through GetFileInformationByHandle"
+)]
 pub(crate) fn file_identity(path: &Path) -> Option<(u64, u64)> {
     #[cfg(unix)]
     {
