@@ -109,7 +109,10 @@ if [[ "$os" == linux ]]; then rm -rf "${data_dirs[@]}"; fi
 win reg add 'HKCU\Software\Classes\.pdf\OpenWithProgids' /v OtherReader.pdf /d "" /f >/dev/null
 win reg add 'HKCU\Software\Classes\OtherReader.pdf\shell\open\command' /ve /d 'C:\Other\reader.exe "%1"' /f >/dev/null
 classes_export "$work/classes-before.reg"
-txt_default=$(reg_query 'HKCU\Software\Classes\.txt' /ve || true)
+# The default program of .txt: the (Default) value's data, empty when there is none (the key
+# itself may not exist before the install, and `reg query /ve` words a missing value otherwise).
+txt_default() { reg_query 'HKCU\Software\Classes\.txt' /ve | sed -n 's/.*REG_SZ *//p' | grep -vx '(value not set)' || true; }
+txt_default=$(txt_default)
 user_files >"$work/files-before"
 
 # 2. Install silently, for this user.
@@ -155,7 +158,7 @@ for ext in $extensions; do
     || fail "no open command for .$ext"
   grep -qiF "\"$exe_win\" \"%1\"" <<<"$command" || fail "the open command of .$ext is not the installed program: $command"
 done
-[[ "$(reg_query 'HKCU\Software\Classes\.txt' /ve || true)" == "$txt_default" ]] || fail ".txt's default program changed"
+[[ "$(txt_default)" == "$txt_default" ]] || fail ".txt's default program changed"
 reg_query 'HKCU\Software\Classes\.pdf\OpenWithProgids' | grep -q OtherReader.pdf || fail "the other reader's .pdf entry is gone"
 say "shortcut, Settings entry and the associations of $(wc -w <<<"$extensions") extensions checked"
 
