@@ -31,6 +31,7 @@
 
 mod chat;
 mod command;
+pub mod console;
 mod conversations;
 mod document;
 mod frame;
