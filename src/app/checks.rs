@@ -61,11 +61,6 @@ impl IndexCell {
     pub(crate) fn wait(&self) -> Option<Arc<DocumentIndex>> {
         self.0.wait().clone()
     }
-
-    /// The index, if it is built.
-    pub(crate) fn ready(&self) -> Option<&Arc<DocumentIndex>> {
-        self.0.get().and_then(Option::as_ref)
-    }
 }
 
 /// What a question read, for its check.
@@ -164,13 +159,9 @@ impl Checks {
         Some(cell)
     }
 
-    /// The index of `conversation`'s document if it is built (nothing is started).
-    pub(crate) fn ready_index(&self, conversation: &Conversation) -> Option<&Arc<DocumentIndex>> {
-        let bytes = conversation.document.as_ref()?.text.len();
-        self.indexes
-            .iter()
-            .find(|x| x.conversation == conversation.id && x.bytes == bytes)
-            .and_then(|x| x.cell.ready())
+    /// Whether a check is under way.
+    pub(crate) fn is_busy(&self) -> bool {
+        !self.pending.is_empty()
     }
 
     /// Whether the check of message `message` of `conversation` is under way.

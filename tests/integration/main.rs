@@ -24,6 +24,7 @@ mod queue;
 mod remote;
 mod scripts;
 mod sources;
+mod sources_app;
 mod state_cache;
 mod stores;
 mod summarize;

@@ -151,11 +151,6 @@ impl Rows {
         self.rows.get(i)
     }
 
-    /// The columns it was cut at.
-    pub(crate) fn columns(&self) -> usize {
-        self.columns
-    }
-
     /// The row that shows byte `at` of the text (the first text row at or after a marker at
     /// that offset).
     pub(crate) fn row_of(&self, at: usize) -> usize {
@@ -181,6 +176,7 @@ impl Rows {
     }
 
     /// Pages with a marker.
+    #[cfg(test)]
     pub(crate) fn page_count(&self) -> usize {
         self.pages.len()
     }
