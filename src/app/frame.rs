@@ -270,6 +270,7 @@ fn chat_screen_ui(
     if has_document && document_view.is_visible() {
         egui::Panel::right("document-view")
             .resizable(true)
+            .min_size(320.0)
             .default_size(ui.available_width() * 0.45)
             .show(ui, |ui| document_view.ui(ui, shared, last_read.as_ref(), out));
     }

@@ -54,7 +54,7 @@ fn paged_report() -> Document {
 /// Runs frames until the window shows a label containing `text`.
 fn step_until_shown(h: &mut Harness<'_, XgenApp>, text: &str) {
     let deadline = Instant::now() + TIMEOUT;
-    while h.query_by_label_contains(text).is_none() {
+    while h.query_all_by_label_contains(text).next().is_none() {
         assert!(
             Instant::now() < deadline,
             "timed out waiting for {text:?} on screen; notices: {:?}",
@@ -135,7 +135,8 @@ fn source_chips_marks_and_the_document_view() {
     h.step();
     h.step();
     assert!(h
-        .query_by_label_contains("not found in the document")
+        .query_all_by_label_contains("not found in the document")
+        .next()
         .is_none());
     h.get_all_by_label("p. 2").next().expect("chips stay");
     change_settings(&mut h, |s| s.mark_unsupported = true);
@@ -169,7 +170,10 @@ fn the_document_view_draws_only_the_rows_on_screen_of_a_big_document() {
         (5..200).contains(&drawn),
         "{drawn} rows drawn of more than 50,000"
     );
-    assert!(h.query_by_label_contains("zebra crossing").is_none());
+    assert!(h
+        .query_all_by_label_contains("zebra")
+        .next()
+        .is_none());
 
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::F);
     h.step();
@@ -181,7 +185,7 @@ fn the_document_view_draws_only_the_rows_on_screen_of_a_big_document() {
     step_until_shown(&mut h, "zebra crossing");
     h.get_by_label("1 match");
     assert!(
-        h.query_all_by_label_contains("A line of a long document")
+        h.query_all_by_label_contains("A line of")
             .count()
             < 200
     );

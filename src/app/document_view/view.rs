@@ -23,6 +23,8 @@ impl DocumentView {
         last_read: Option<&LastRead>,
         out: &mut Vec<AppCommand>,
     ) {
+        // The panel keeps its width while the rows are cut (its content is narrow then).
+        ui.set_min_width(ui.available_width());
         let conversation = shared.conversations.current();
         let Some(document) = conversation.document.as_ref() else {
             ui.label("No document in this chat.");
