@@ -332,6 +332,10 @@ impl Checks {
             {
                 m.check = Some(check.clone());
                 conversations.save(&target.conversation, notices);
+            } else {
+                // The message changed meanwhile: its new text is checked when it is shown.
+                self.asked
+                    .remove(&(target.conversation.clone(), target.message, text_hash(&text)));
             }
             if let Some(item) = target.queue_item {
                 for_queue.push((item, text, check));
