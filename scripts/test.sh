@@ -23,6 +23,8 @@ if command -v rustup >/dev/null 2>&1; then
 fi
 xgen_run cargo fmt --all --check
 xgen_run cargo clippy --workspace --all-targets -- -D warnings
+# The docs' links (the lint table denies broken ones); reuses clippy's checked dependencies.
+xgen_run cargo doc --workspace --no-deps
 # The output is kept, so that the failures can be printed again last: a log read from its end
 # (CI shows the tail) then starts with what failed, not with the later test targets' output.
 # All of it goes to stderr, where the other steps' output goes.

@@ -14,6 +14,11 @@
 //! lines of its standard error explain failures. Callers define what the child prints (the
 //! document reader prints one versioned JSON object: see `documents::extract_isolated`).
 
+#![allow(
+    unsafe_code,
+    reason = "the child's limits and its end are OS calls (setrlimit, kill, Windows job objects)"
+)]
+
 use std::ffi::OsStr;
 use std::io::Read;
 use std::path::PathBuf;
@@ -244,10 +249,16 @@ pub enum IsolationError {
 /// Runs `read` on a thread; its result arrives on the returned channel.
 fn drain<T: Send + 'static>(read: impl FnOnce() -> T + Send + 'static) -> mpsc::Receiver<T> {
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        // The receiver is gone only when the parent stopped waiting; nothing to tell then.
-        tx.send(read()).ok();
-    });
+    let started = std::thread::Builder::new()
+        .name("xgen-isolate-pipe".to_owned())
+        .spawn(move || {
+            // The receiver is gone only when the parent stopped waiting; nothing to tell then.
+            tx.send(read()).ok();
+        });
+    if let Err(e) = started {
+        // The sender went with the closure: the receiver says the pipe's reading ended.
+        tracing::warn!("could not start reading a child's pipe: {e}");
+    }
     rx
 }
 

@@ -6,7 +6,7 @@
 //! - [`backend`]: whichever answers (the engine here, a server, or XGen's tokenizer alone).
 //! - [`tokenizer`]: XGen's exact tokenizer without the model (`tokenizer.json`).
 //! - [`prompt`]: the XGen prompt format and GGUF chat templates.
-//! - [`documents`]: text and page/heading markers from text, Markdown, PDF, DOCX and HTML files.
+//! - [`documents`]: text and page/heading markers from the files of every [`documents::Format`].
 //! - [`isolate`]: work on untrusted files in a child process with time and memory limits.
 //! - [`summarize`]: token-exact one-pass or map-reduce summaries of documents of any length.
 //! - [`sources`]: where each sentence of a reply comes from, the claims a document does not

@@ -13,8 +13,10 @@
 //! One running app per data directory: [`DataDirLock`].
 
 use std::ffi::OsString;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
+
+use xgen_fsio::LockWait;
 
 /// Environment variable that puts every xgen-desk directory under one root.
 pub const HOME_ENV: &str = "XGEN_DESK_HOME";
@@ -270,32 +272,18 @@ impl DataDirLock {
     /// cannot be created or locked.
     pub fn acquire(paths: &AppPaths) -> Result<Self, LockError> {
         let path = paths.instance_lock_file();
-        let io = |source| LockError::Io {
-            path: path.clone(),
-            source,
+        let locked = xgen_fsio::lock_file(&path, LockWait::No)
+            .map_err(|source| LockError::Io { path, source })?;
+        let Some(file) = locked else {
+            let pid = std::fs::read_to_string(paths.instance_pid_file())
+                .ok()
+                .and_then(|text| text.trim().parse().ok());
+            return Err(LockError::Held { pid });
         };
-        std::fs::create_dir_all(paths.data_dir()).map_err(io)?;
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let pid = std::fs::read_to_string(paths.instance_pid_file())
-                    .ok()
-                    .and_then(|text| text.trim().parse().ok());
-                return Err(LockError::Held { pid });
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
-        }
         let pid_file = paths.instance_pid_file();
-        if let Err(e) = xgen_quantize::fsio::write_atomic(
-            &pid_file,
-            format!("{}\n", std::process::id()).as_bytes(),
-        ) {
+        if let Err(e) =
+            xgen_fsio::write_atomic(&pid_file, format!("{}\n", std::process::id()).as_bytes())
+        {
             // Only the second instance's message loses the number.
             tracing::warn!(
                 "could not record the process id in {}: {e}",
@@ -310,7 +298,7 @@ impl Drop for DataDirLock {
     fn drop(&mut self) {
         // The process id goes first, while the lock still keeps a next holder from writing
         // its own; the lock itself goes when `file` closes.
-        xgen_quantize::fsio::remove_quietly(&self.pid_file);
+        xgen_fsio::remove_quietly(&self.pid_file);
         if let Err(e) = self.file.unlock() {
             tracing::debug!("could not unlock the data directory: {e}");
         }

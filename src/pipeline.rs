@@ -18,6 +18,8 @@
 
 use std::path::{Path, PathBuf};
 
+use xgen_fsio::LockWait;
+
 use crate::cancel::CancelToken;
 use crate::catalog::{
     estimate_quantized_size, is_weight_file, quant_label, unix_now, CatalogModel, InstalledModel,
@@ -311,7 +313,10 @@ pub fn setup(
 ///
 /// # Errors
 /// Any [`PipelineError`].
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the public entry point of setup: each argument is a separate choice of its caller"
+)]
 pub fn setup_with(
     source: &ModelSource,
     quant: QuantType,
@@ -478,29 +483,20 @@ struct SetupLock {
 /// directory, which a finished setup removes; the lock file itself stays, so a second setup
 /// never locks a file that a first one is about to delete.
 fn lock_setup(model: &CatalogModel, paths: &AppPaths) -> Result<SetupLock, PipelineError> {
-    let dir = paths.work_dir();
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| PipelineError::Io { path, source }
-    };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let path = dir.join(format!("{}.lock", model.id));
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io(&path))?;
-    match file.try_lock() {
-        Ok(()) => Ok(SetupLock { _file: file }),
-        Err(std::fs::TryLockError::WouldBlock) => Err(PipelineError::Busy {
+    let path = paths.work_dir().join(format!("{}.lock", model.id));
+    match xgen_fsio::lock_file(&path, LockWait::No) {
+        Ok(Some(file)) => Ok(SetupLock { _file: file }),
+        Ok(None) => Err(PipelineError::Busy {
             model: model.id.to_owned(),
         }),
-        Err(std::fs::TryLockError::Error(source)) => Err(PipelineError::Io { path, source }),
+        Err(source) => Err(PipelineError::Io { path, source }),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "setup_with's arguments, passed on to the catalog model's stages"
+)]
 fn setup_catalog(
     model: &CatalogModel,
     quant: QuantType,
@@ -603,7 +599,7 @@ fn setup_catalog(
         Ok(v) => v,
         Err(e) => {
             if !matches!(e, PipelineError::Cancelled) {
-                xgen_quantize::fsio::remove_quietly(&final_path);
+                xgen_fsio::remove_quietly(&final_path);
             }
             return Err(e);
         }

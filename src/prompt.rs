@@ -187,9 +187,7 @@ impl SummaryStyle {
 
 /// How long a summary may be. The variants are the one list of lengths (the app's menu takes
 /// them through [`clap::ValueEnum`]).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 pub enum SummaryLength {
     /// About 150 tokens.
     Short,

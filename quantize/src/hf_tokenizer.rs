@@ -102,9 +102,9 @@ pub fn xgen_tokenizer_json() -> Result<String, VocabError> {
 /// # Errors
 /// [`TokenizerJsonError`] when the vocabulary cannot be built or the file written.
 pub fn write_beside(gguf: &Path) -> Result<PathBuf, TokenizerJsonError> {
-    let path = crate::fsio::parent_dir(gguf).join(TOKENIZER_JSON);
+    let path = xgen_fsio::parent_dir(gguf).join(TOKENIZER_JSON);
     let text = xgen_tokenizer_json()?;
-    crate::fsio::write_atomic(&path, text.as_bytes()).map_err(|source| TokenizerJsonError::Io {
+    xgen_fsio::write_atomic(&path, text.as_bytes()).map_err(|source| TokenizerJsonError::Io {
         path: path.clone(),
         source,
     })?;

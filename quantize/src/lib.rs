@@ -8,13 +8,13 @@
 //! - [`pytorch`]: the tensor table of a PyTorch zip checkpoint, read by a strict unpickler.
 //! - [`quantize`]: GGUF -> Q4_K_M and friends through `llama_model_quantize`.
 //! - [`llama_log`]: the process-wide llama.cpp log dispatcher quantization progress relies on.
-//! - [`fsio`]: durable atomic writes, unique temporary names, confined paths, hex.
-//! - [`fixture`]: tiny XGen-shaped checkpoints and random-weight GGUFs for tests and benchmarks.
-
-#![deny(missing_docs)]
+//!
+//! Its files are written with the discipline of `xgen-fsio` (durable atomic writes, unique
+//! temporary names, confined paths), the crate below this one and the app; tiny XGen-shaped
+//! checkpoints and random-weight GGUFs for tests and benchmarks are in the test kit
+//! (`tests/kit`), out of the product.
 
 pub mod convert;
-pub mod fsio;
 pub mod gguf;
 pub mod hf_tokenizer;
 pub mod llama_log;

@@ -7,6 +7,11 @@
 //! progress on the thread that called `llama_model_quantize`, so a capture on that thread sees
 //! exactly its own quantization, however many other threads log at the same time.
 
+#![allow(
+    unsafe_code,
+    reason = "llama.cpp's log callback is a C function, installed and called through its C API"
+)]
+
 use std::cell::RefCell;
 use std::ffi::{c_char, c_void, CStr};
 use std::sync::Mutex;
@@ -31,8 +36,10 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
-    // `ggml_log_level` is `c_uint` here but `c_int` with MSVC.
-    #[allow(clippy::unnecessary_cast)]
+    #[allow(
+        clippy::unnecessary_cast,
+        reason = "`ggml_log_level` is `c_uint` here but `c_int` with MSVC"
+    )]
     fn from_raw(level: ggml_log_level) -> Self {
         match level as u32 {
             1 => Self::Debug,

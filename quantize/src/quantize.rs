@@ -1,12 +1,18 @@
 //! GGUF F16 -> quantized GGUF through llama.cpp's `llama_model_quantize`, with progress taken
 //! from its per-tensor log lines.
 
+#![allow(
+    unsafe_code,
+    reason = "quantization is llama.cpp's C API (`llama_model_quantize`, the backend's init)"
+)]
+
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{mpsc, Mutex, Once};
 
-use crate::fsio::{rename_durable, temp_path_beside};
+use xgen_fsio::{rename_durable, temp_path_beside};
+
 use crate::llama_log::{self, LogLevel};
 
 /// A llama.cpp quantization type.
@@ -273,12 +279,12 @@ pub fn quantize_gguf(
     let (code, message) = match outcome {
         Ok(r) => r,
         Err(e) => {
-            crate::fsio::remove_quietly(&partial);
+            xgen_fsio::remove_quietly(&partial);
             return Err(e);
         }
     };
     if code != 0 {
-        crate::fsio::remove_quietly(&partial);
+        xgen_fsio::remove_quietly(&partial);
         return Err(QuantizeError::Failed {
             input: input.to_path_buf(),
             quant,
@@ -290,7 +296,7 @@ pub fn quantize_gguf(
     // makes it the output.
     let synced = std::fs::File::open(&partial).and_then(|f| f.sync_all());
     if let Err(source) = synced.and_then(|()| rename_durable(&partial, output)) {
-        crate::fsio::remove_quietly(&partial);
+        xgen_fsio::remove_quietly(&partial);
         return Err(QuantizeError::Io {
             path: output.to_path_buf(),
             source,

@@ -1,10 +1,10 @@
 //! Integration tests of xgen-quantize: one target, topic modules under `suite/`.
 
-// A failed unwrap is a failed test, with its message; results a test does not need are dropped.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
-    clippy::let_underscore_must_use
+    clippy::let_underscore_must_use,
+    reason = "a failed unwrap is a failed test, with its message; results a test does not need are dropped"
 )]
 
 #[path = "suite/alloc.rs"]

@@ -15,6 +15,7 @@ use super::queue::Queue;
 use super::settings_view::settings_ui;
 use super::shared::Shared;
 use super::{XgenApp, PASTE_AS_DOCUMENT_CHARS};
+use crate::documents::Format;
 
 impl XgenApp {
     /// Draws one frame.
@@ -194,7 +195,7 @@ fn toolbar_ui(ui: &mut egui::Ui, view: View, queue: &Queue, out: &mut Vec<AppCom
         }
         if ui
             .button("Open document…")
-            .on_hover_text("Ctrl+O — .txt .md .pdf .docx .odt .epub .html")
+            .on_hover_text(format!("Ctrl+O — {}", Format::usual_extensions(" ", " ")))
             .clicked()
         {
             out.push(AppCommand::PickDocument);

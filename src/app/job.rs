@@ -131,11 +131,11 @@ impl<M> Drop for Job<M> {
 pub(crate) fn pick_file(
     waker: &Waker,
     filter_name: &'static str,
-    extensions: &'static [&'static str],
+    extensions: Vec<&'static str>,
 ) -> std::io::Result<Job<Option<PathBuf>>> {
     let dialog = move || {
         rfd::FileDialog::new()
-            .add_filter(filter_name, extensions)
+            .add_filter(filter_name, &extensions)
             .pick_file()
     };
     if cfg!(target_os = "macos") {
@@ -168,6 +168,6 @@ pub(crate) fn save_markdown(
 
 /// Writes `markdown` to `path` atomically; the failure in words.
 pub(crate) fn write_markdown(path: &Path, markdown: &str) -> Result<(), String> {
-    xgen_quantize::fsio::write_atomic(path, markdown.as_bytes())
+    xgen_fsio::write_atomic(path, markdown.as_bytes())
         .map_err(|e| format!("could not write {}: {e}", path.display()))
 }

@@ -2,14 +2,14 @@
 //!
 //! The app is a composition of features, the way egui's demo app composes sub-apps: each owns
 //! its state and its background jobs, and draws its own part of the window.
-//! - [`chat`]: the composer and the reply being written ([`reply`]: an engine request, or a
-//!   [`summary_run`] for a document read in parts);
-//! - [`document`]: reading files, the token meter, reading ahead, the document's card;
-//! - [`queue`]: many files summarized one after another, each result a conversation;
-//! - [`manager`]: the one-click setup, the installed models and the servers;
-//! - [`sidebar`] and the settings screen ([`settings_view`]).
+//! - `chat/`: the composer and the reply being written (`reply.rs`: an engine request, or a
+//!   `summary_run.rs` for a document read in parts);
+//! - `document/`: reading files, the token meter, reading ahead, the document's card;
+//! - `queue/`: many files summarized one after another, each result a conversation;
+//! - `manager/`: the one-click setup, the installed models and the servers;
+//! - `sidebar.rs` and the settings screen (`settings_view.rs`).
 //!
-//! What they all work with is [`shared::Shared`]: the model ([`model::ModelSlot`]), the
+//! What they all work with is `shared.rs`'s `Shared`: the model (`model.rs`'s `ModelSlot`), the
 //! conversations, the settings, the notices, the UI's waker and the options.
 //!
 //! One door: everything a person or a test asks is an [`AppCommand`], carried out by

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Sampling;
-use crate::prompt::SummaryStyle;
 pub use crate::prompt::SummaryLength;
-use xgen_quantize::fsio::write_atomic;
+use crate::prompt::SummaryStyle;
+use xgen_fsio::write_atomic;
 
 /// Light, dark, or whatever the system uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

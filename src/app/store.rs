@@ -21,7 +21,7 @@ use crate::documents::Document;
 use crate::engine::Timings;
 use crate::prompt::{Message, Role};
 use crate::sources::ReplyCheck;
-use xgen_quantize::fsio::write_atomic;
+use xgen_fsio::write_atomic;
 
 /// What can go wrong with saved conversations.
 #[derive(Debug, thiserror::Error)]

@@ -2,11 +2,11 @@
 //! files a removal may delete. Its file is locked while it changes and rewritten atomically,
 //! so the CLI and the app can change it at the same time.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use xgen_quantize::fsio::write_atomic;
+use xgen_fsio::{write_atomic, LockWait};
 
 /// Where an installed model came from (stored in the registry).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -288,25 +288,16 @@ impl Registry {
 
     /// Holds an exclusive lock on `<registry>.lock` until dropped.
     fn lock(&self) -> Result<File, RegistryError> {
-        let dir = self.dir();
-        std::fs::create_dir_all(&dir).map_err(|e| self.io_err(e))?;
         let mut name = self.path.file_name().unwrap_or_default().to_os_string();
         name.push(".lock");
-        let lock_path = dir.join(name);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
+        let lock_path = self.dir().join(name);
+        // A blocking wait ends with the lock.
+        xgen_fsio::lock_file(&lock_path, LockWait::Blocking)
+            .and_then(|file| file.ok_or_else(|| std::io::ErrorKind::WouldBlock.into()))
             .map_err(|source| RegistryError::Io {
-                path: lock_path.clone(),
+                path: lock_path,
                 source,
-            })?;
-        file.lock().map_err(|source| RegistryError::Io {
-            path: lock_path,
-            source,
-        })?;
-        Ok(file)
+            })
     }
 
     fn dir(&self) -> PathBuf {
@@ -351,7 +342,7 @@ impl OwnedDirs {
             .and_then(|n| n.to_str())
             .filter(|n| {
                 !n.starts_with('.')
-                    && xgen_quantize::fsio::check_relative_name(n).is_ok()
+                    && xgen_fsio::check_relative_name(n).is_ok()
                     && Path::new(n)
                         .extension()
                         .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
@@ -394,7 +385,7 @@ impl OwnedDirs {
     ) -> Result<Vec<PathBuf>, String> {
         let valid = crate::hub::check_repo_id(repo).is_ok()
             && crate::hub::is_commit_hash(commit)
-            && xgen_quantize::fsio::check_relative_name(file).is_ok();
+            && xgen_fsio::check_relative_name(file).is_ok();
         if !valid {
             return Err("its source names no file of the download cache".to_owned());
         }

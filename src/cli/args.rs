@@ -32,7 +32,7 @@ pub struct Cli {
 /// The headless subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Commands {
-    /// Summarize documents of any length (text, Markdown, PDF, DOCX or HTML; `-` reads
+    /// Summarize documents of any length (in every format the app reads; `-` reads
     /// standard input), streaming the summary to stdout and progress to stderr. Several files
     /// or a folder (searched recursively, known formats only) give one Markdown report, or
     /// with `--out DIR` one `.summary.md` file each; files that cannot be summarized are listed
@@ -56,10 +56,13 @@ pub enum Commands {
         /// their sources, not_found, read (one document only).
         #[arg(long, conflicts_with = "sources")]
         json: bool,
+        /// Which model and how to run it.
         #[command(flatten)]
         model: ModelArgs,
+        /// An inference server to use instead.
         #[command(flatten)]
         server: ServerArgs,
+        /// How replies are sampled.
         #[command(flatten)]
         sampling: SamplingArgs,
     },
@@ -81,10 +84,13 @@ pub enum Commands {
         /// A system prompt.
         #[arg(long)]
         system: Option<String>,
+        /// Which model and how to run it.
         #[command(flatten)]
         model: ModelArgs,
+        /// An inference server to use instead.
         #[command(flatten)]
         server: ServerArgs,
+        /// How replies are sampled.
         #[command(flatten)]
         sampling: SamplingArgs,
     },
@@ -102,6 +108,7 @@ pub enum Commands {
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
+        /// Which model and how to run it.
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -156,6 +163,7 @@ pub enum Commands {
     /// Show the memory plan: KV precision and GPU layers chosen for the context, with the
     /// estimated RAM and VRAM against what is free.
     Plan {
+        /// Which model and how to run it.
         #[command(flatten)]
         model: ModelArgs,
         /// Plan as if this many GiB of RAM were free (e.g. 8 for an 8 GB laptop).

@@ -1,7 +1,7 @@
 //! The headless commands (`main.rs` opens the desktop app when there is none).
 //!
 //! [`args`] holds what clap parses and turns flags into the settings the rest trusts; each
-//! command has a file of its own; [`progress`] and [`output`] are the terminal as a UI (bars on
+//! command has a file of its own; `progress` and [`output`] are the terminal as a UI (bars on
 //! stderr, results on stdout, a closed stdout is a normal end).
 
 pub mod args;

@@ -26,7 +26,7 @@ pub fn write(text: &str) -> anyhow::Result<()> {
 /// Writes `text` and a line break.
 ///
 /// # Errors
-/// As [`write`].
+/// As [`write()`].
 pub fn line(text: &str) -> anyhow::Result<()> {
     write(&format!("{text}\n"))
 }

@@ -263,7 +263,10 @@ fn run_many(
         eprintln!("note: {note}");
     }
     if collected.files.is_empty() {
-        bail!("there are no documents to summarize: name .txt, .md, .pdf, .docx, .odt, .epub or .html files, or folders that hold them");
+        bail!(
+            "there are no documents to summarize: name {} files, or folders that hold them",
+            documents::Format::usual_extensions(", ", " or ")
+        );
     }
     if let Some(dir) = out {
         std::fs::create_dir_all(dir)
@@ -410,7 +413,7 @@ impl Batch<'_> {
             Some(dir) => {
                 let file = names.next(dir, &document.name);
                 let markdown = format!("{head}{}{tail}", text.trim());
-                xgen_quantize::fsio::write_atomic(&file, markdown.as_bytes())
+                xgen_fsio::write_atomic(&file, markdown.as_bytes())
                     .with_context(|| format!("could not write {}", file.display()))?;
                 output::line(&file.display().to_string())?;
             }

@@ -69,8 +69,9 @@ pub fn collect_documents(paths: &[PathBuf], limits: &CollectLimits) -> Collected
             walk.dir(path, 1);
             if walk.out.files.len() == before && !walk.full {
                 walk.out.notes.push(format!(
-                    "{} holds no documents (.txt, .md, .pdf, .docx, .odt, .epub, .html)",
-                    path.display()
+                    "{} holds no documents ({})",
+                    path.display(),
+                    Format::usual_extensions(", ", ", ")
                 ));
             }
         } else {

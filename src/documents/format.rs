@@ -6,8 +6,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{pdf, DocumentError};
 
-/// The formats xgen-desk reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The formats xgen-desk reads. The variants are the one list of formats: the extensions that
+/// name each ([`Format::extensions`]), the open dialog's filter, the lists in messages and hover
+/// texts ([`Format::usual_extensions`], [`Format::names`]) and the checks of the README and the
+/// installers' file associations all come from it (through [`clap::ValueEnum`]), in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 pub enum Format {
     /// Plain text (UTF-8, UTF-16 with a byte-order mark, or Latin-1).
     Text,
@@ -17,16 +20,22 @@ pub enum Format {
     Pdf,
     /// Word (Office Open XML); headings become section markers, tables rows of cells.
     Docx,
-    /// A web page: its main text, without scripts, styles or navigation.
-    Html,
-    /// An e-book (EPUB): its chapters in reading order, each one a section marker.
-    Epub,
     /// OpenDocument text (LibreOffice `.odt`); headings become section markers, tables rows
     /// of cells.
     Odt,
+    /// An e-book (EPUB): its chapters in reading order, each one a section marker.
+    Epub,
+    /// A web page: its main text, without scripts, styles or navigation.
+    Html,
 }
 
 impl Format {
+    /// Every format, in the order they are listed to people.
+    #[must_use]
+    pub fn all() -> &'static [Self] {
+        <Self as clap::ValueEnum>::value_variants()
+    }
+
     /// A short name for messages.
     #[must_use]
     pub fn name(self) -> &'static str {
@@ -35,25 +44,67 @@ impl Format {
             Self::Markdown => "Markdown",
             Self::Pdf => "PDF",
             Self::Docx => "Word (.docx)",
-            Self::Html => "HTML",
-            Self::Epub => "EPUB",
             Self::Odt => "OpenDocument (.odt)",
+            Self::Epub => "EPUB",
+            Self::Html => "HTML",
+        }
+    }
+
+    /// The file extensions (lower case, without the dot) that name it, the usual one first.
+    #[must_use]
+    pub fn extensions(self) -> &'static [&'static str] {
+        match self {
+            Self::Text => &["txt", "text", "log", "csv", "tsv", "rst", "org"],
+            Self::Markdown => &["md", "markdown", "mdown", "mkd"],
+            Self::Pdf => &["pdf"],
+            Self::Docx => &["docx"],
+            Self::Odt => &["odt"],
+            Self::Epub => &["epub"],
+            Self::Html => &["html", "htm", "xhtml"],
         }
     }
 
     /// The format a file extension names, if xgen-desk reads it.
     #[must_use]
     pub fn from_extension(ext: &str) -> Option<Self> {
-        match ext.to_ascii_lowercase().as_str() {
-            "txt" | "text" | "log" | "csv" | "tsv" | "rst" | "org" => Some(Self::Text),
-            "md" | "markdown" | "mdown" | "mkd" => Some(Self::Markdown),
-            "pdf" => Some(Self::Pdf),
-            "docx" => Some(Self::Docx),
-            "html" | "htm" | "xhtml" => Some(Self::Html),
-            "epub" => Some(Self::Epub),
-            "odt" => Some(Self::Odt),
-            _ => None,
-        }
+        let ext = ext.to_ascii_lowercase();
+        Self::all()
+            .iter()
+            .copied()
+            .find(|format| format.extensions().contains(&ext.as_str()))
+    }
+
+    /// Every extension of every format: what the open dialog offers.
+    #[must_use]
+    pub fn all_extensions() -> Vec<&'static str> {
+        Self::all()
+            .iter()
+            .flat_map(|format| format.extensions().iter().copied())
+            .collect()
+    }
+
+    /// The usual extension of each format as people read them, joined by `separator`
+    /// (".txt .md .pdf ..." with `" "`), the last one by `last` (", " and " or " give ".txt, .md
+    /// ... or .html").
+    #[must_use]
+    pub fn usual_extensions(separator: &str, last: &str) -> String {
+        join(
+            Self::all()
+                .iter()
+                .map(|f| format!(".{}", f.extensions()[0])),
+            separator,
+            last,
+        )
+    }
+
+    /// The names of the formats, for "open a text, Markdown, PDF, ... or HTML file".
+    #[must_use]
+    pub fn names() -> String {
+        join(
+            Self::all().iter().map(|f| f.name().to_owned()),
+            ", ",
+            " or ",
+        )
     }
 
     /// The format the first bytes show, when they show one.
@@ -76,6 +127,16 @@ impl Format {
             return Some(Self::Html);
         }
         None
+    }
+}
+
+/// `items` joined by `separator`, the last one by `last`.
+fn join(items: impl Iterator<Item = String>, separator: &str, last: &str) -> String {
+    let items: Vec<String> = items.collect();
+    match items.split_last() {
+        Some((tail, [])) => tail.clone(),
+        Some((tail, head)) => format!("{}{last}{tail}", head.join(separator)),
+        None => String::new(),
     }
 }
 
@@ -167,4 +228,39 @@ pub(super) fn choose_format(
         }
         (None, None) => Format::Text,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_extension_names_its_format_and_the_lists_read_as_sentences() {
+        for &format in Format::all() {
+            for ext in format.extensions() {
+                assert_eq!(Format::from_extension(ext), Some(format));
+                assert_eq!(Format::from_extension(&ext.to_uppercase()), Some(format));
+            }
+        }
+        assert_eq!(Format::from_extension("doc"), None);
+        // What the open dialog offered when it had a list of its own.
+        let offered = Format::all_extensions();
+        for ext in [
+            "txt", "md", "markdown", "pdf", "docx", "odt", "epub", "html", "htm",
+        ] {
+            assert!(offered.contains(&ext), "{ext}");
+        }
+        assert_eq!(
+            Format::usual_extensions(" ", " "),
+            ".txt .md .pdf .docx .odt .epub .html"
+        );
+        assert_eq!(
+            Format::usual_extensions(", ", " or "),
+            ".txt, .md, .pdf, .docx, .odt, .epub or .html"
+        );
+        assert_eq!(
+            Format::names(),
+            "text, Markdown, PDF, Word (.docx), OpenDocument (.odt), EPUB or HTML"
+        );
+    }
 }

@@ -211,7 +211,7 @@ pub enum DocumentError {
         complete: bool,
     },
     /// The bytes are not text.
-    #[error("{name} looks like a binary file (it contains NUL or control bytes), not a document: open a text, Markdown, PDF, Word (.docx), OpenDocument (.odt), EPUB or HTML file")]
+    #[error("{name} looks like a binary file (it contains NUL or control bytes), not a document: open a {} file", Format::names())]
     Binary {
         /// The document.
         name: String,
@@ -223,7 +223,10 @@ pub enum DocumentError {
         name: String,
     },
     /// A format xgen-desk does not read.
-    #[error("{name} is {what}, which xgen-desk does not read as a document: open a text, Markdown, PDF, Word (.docx), OpenDocument (.odt), EPUB or HTML file{hint}")]
+    #[error(
+        "{name} is {what}, which xgen-desk does not read as a document: open a {} file{hint}",
+        Format::names()
+    )]
     Unsupported {
         /// The document.
         name: String,

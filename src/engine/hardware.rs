@@ -1,6 +1,11 @@
 //! What this computer has: cores and the thread count the engine uses, RAM and GPU memory (the
 //! planner's [`Hardware`]), and the memory the process has used.
 
+#![allow(
+    unsafe_code,
+    reason = "the process's memory comes from the OS (getrusage, K32GetProcessMemoryInfo)"
+)]
+
 use serde::{Deserialize, Serialize};
 
 /// One thread per physical core: llama.cpp's default of 4 is wrong on most machines, and

@@ -270,7 +270,7 @@ pub enum PromptInput {
 pub enum Planning {
     /// Load with the settings as given.
     Off,
-    /// Plan first ([`plan::plan`]): GPU layers and (unless `kv_fixed`) the KV precision are
+    /// Plan first ([`crate::engine::plan::plan`]): GPU layers and (unless `kv_fixed`) the KV precision are
     /// chosen to fit; a model that cannot fit fails before loading, with the numbers. A header
     /// the planner cannot read is left to the load, which says what is wrong with the file.
     Fit {
@@ -389,8 +389,10 @@ fn rate(tokens: usize, secs: f64) -> f64 {
 }
 
 /// What a model load reports, in order: progress, then one final event.
-// One `Loaded` per load: boxing it would save nothing worth the indirection.
-#[allow(clippy::large_enum_variant)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one `Loaded` per load: boxing it would save nothing worth the indirection"
+)]
 #[derive(Debug, Clone)]
 pub enum LoadEvent {
     /// Loading advanced (0.0 ..= 1.0).

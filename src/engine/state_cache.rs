@@ -20,7 +20,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
-use xgen_quantize::fsio::{self, hex};
+use xgen_fsio::{self as fsio, hex};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -23,7 +23,7 @@
 
 use std::path::{Path, PathBuf};
 
-use xgen_quantize::fsio::{self, UnsafePath};
+use xgen_fsio::{self as fsio, UnsafePath};
 
 /// One model repository in a Hugging Face cache.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,6 +12,7 @@ use reqwest::header::{
     LOCATION, RANGE,
 };
 use reqwest::StatusCode;
+use xgen_fsio::LockWait;
 
 use super::verify::{check_blob, mark_verified, BlobStatus, Checksum, Hasher};
 use super::BoxError;
@@ -162,7 +163,10 @@ impl Http {
     }
 
     /// Downloads one file into its blob, resuming and retrying; verifies it before the rename.
-    #[allow(clippy::too_many_arguments)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the download's parts (hub, plan, file, cache, meter, progress, cancel) are distinct borrows of its caller"
+    )]
     pub(super) fn fetch_blob(
         &self,
         hub: &Hub,
@@ -280,7 +284,7 @@ impl Http {
                 }
                 Err(HubError::SizeMismatch { .. }) => {
                     drop(out);
-                    xgen_quantize::fsio::remove_quietly(&partial_path);
+                    xgen_fsio::remove_quietly(&partial_path);
                     return Err(HubError::SizeMismatch {
                         file: file.name.clone(),
                         expected: file.size,
@@ -297,7 +301,7 @@ impl Http {
         drop(out);
         let actual = hasher.finish();
         if let Some(expected) = checksum.expected().filter(|e| *e != actual) {
-            xgen_quantize::fsio::remove_quietly(&partial_path);
+            xgen_fsio::remove_quietly(&partial_path);
             meter.rewind(file.size, progress);
             return Err(HubError::Checksum {
                 file: file.name.clone(),
@@ -309,7 +313,7 @@ impl Http {
         if matches!(checksum, Checksum::Unverifiable) {
             tracing::warn!(file = %file.name, etag = %file.etag, "ETag is not a checksum; only the size was verified");
         }
-        xgen_quantize::fsio::rename_durable(&partial_path, &blob).map_err(io(&blob))?;
+        xgen_fsio::rename_durable(&partial_path, &blob).map_err(io(&blob))?;
         if !matches!(checksum, Checksum::Unverifiable) {
             mark_verified(cache, &file.etag);
         }
@@ -463,7 +467,10 @@ enum StreamError {
     TooLong,
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one resumable stream: the response, its file and the running totals it updates"
+)]
 fn stream(
     mut response: Response,
     out: &mut File,
@@ -516,30 +523,15 @@ fn early_eof() -> BoxError {
 /// another process downloads the same blob.
 fn lock_blob(cache: &RepoCache, etag: &str, cancel: &CancelToken) -> Result<File, HubError> {
     let path = cache.lock_file(etag);
-    let io = |source| HubError::Io {
-        path: path.clone(),
-        source,
+    let give_up = || cancel.is_cancelled();
+    let wait = LockWait::Poll {
+        interval: Duration::from_millis(200),
+        give_up: &give_up,
     };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io)?;
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) => {
-                if cancel.is_cancelled() {
-                    return Err(HubError::Cancelled);
-                }
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
-        }
+    match xgen_fsio::lock_file(&path, wait) {
+        Ok(Some(file)) => Ok(file),
+        Ok(None) => Err(HubError::Cancelled),
+        Err(source) => Err(HubError::Io { path, source }),
     }
 }
 

@@ -294,7 +294,7 @@ pub enum HubError {
         /// The endpoint the download talks to.
         endpoint: String,
         /// The name and what is wrong with it.
-        source: xgen_quantize::fsio::UnsafePath,
+        source: xgen_fsio::UnsafePath,
     },
     /// Any other error from `hf-hub`.
     #[error("Hugging Face Hub: {0}")]
@@ -563,8 +563,7 @@ impl Hub {
         };
         // The file list comes from the endpoint: each name becomes a path in the snapshot.
         for file in &wanted {
-            xgen_quantize::fsio::check_relative_name(file)
-                .map_err(self.unsafe_name(repo, "file name"))?;
+            xgen_fsio::check_relative_name(file).map_err(self.unsafe_name(repo, "file name"))?;
         }
         let cache = self.repo_cache(repo);
         cache
@@ -697,7 +696,7 @@ impl Hub {
         &self,
         repo: &str,
         what: &'static str,
-    ) -> impl Fn(xgen_quantize::fsio::UnsafePath) -> HubError {
+    ) -> impl Fn(xgen_fsio::UnsafePath) -> HubError {
         let repo = repo.to_owned();
         let endpoint = self.opts.endpoint.clone();
         move |source| HubError::UnsafeName {
@@ -713,8 +712,7 @@ impl Hub {
         check_repo_id(repo).map_err(self.unsafe_name(repo, "repository id"))?;
         check_revision(revision).map_err(self.unsafe_name(repo, "revision"))?;
         for file in files {
-            xgen_quantize::fsio::check_relative_name(file)
-                .map_err(self.unsafe_name(repo, "file name"))?;
+            xgen_fsio::check_relative_name(file).map_err(self.unsafe_name(repo, "file name"))?;
         }
         Ok(())
     }
@@ -725,7 +723,7 @@ impl Hub {
         self.check_request(&plan.repo, &plan.revision, &names)?;
         if !is_commit_hash(&plan.commit) {
             return Err(self.unsafe_name(&plan.repo, "commit")(
-                xgen_quantize::fsio::UnsafePath {
+                xgen_fsio::UnsafePath {
                     name: plan.commit.clone(),
                     reason: "it is not a 40-hex-digit commit id",
                 },
@@ -769,8 +767,8 @@ fn discard_corrupt_blob(cache: &RepoCache, file: &PlannedFile, actual: &str) {
         %actual,
         "the cached copy does not match the Hub's checksum; fetching it again"
     );
-    xgen_quantize::fsio::remove_quietly(&cache.verified_marker(&file.etag));
-    xgen_quantize::fsio::remove_quietly(&cache.blob(&file.etag));
+    xgen_fsio::remove_quietly(&cache.verified_marker(&file.etag));
+    xgen_fsio::remove_quietly(&cache.blob(&file.etag));
 }
 
 /// Whether a snapshot file found offline can be used: it exists, and when it is a link to a
@@ -801,8 +799,8 @@ fn cached_file_is_good(cache: &RepoCache, path: &std::path::Path) -> Result<bool
                 %actual,
                 "the cached copy does not match its checksum; it was deleted"
             );
-            xgen_quantize::fsio::remove_quietly(&cache.verified_marker(&etag));
-            xgen_quantize::fsio::remove_quietly(&cache.blob(&etag));
+            xgen_fsio::remove_quietly(&cache.verified_marker(&etag));
+            xgen_fsio::remove_quietly(&cache.blob(&etag));
             Ok(false)
         }
         BlobStatus::Missing | BlobStatus::WrongSize => Ok(false),

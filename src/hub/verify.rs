@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::Read as _;
 
 use sha1::Digest as _;
-use xgen_quantize::fsio::{self, hex};
+use xgen_fsio::{self as fsio, hex};
 
 use super::{HubError, RepoCache};
 use crate::cancel::CancelToken;

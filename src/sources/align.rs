@@ -180,10 +180,8 @@ impl DocumentIndex {
         }
         // Further sources must add words of the sentence besides its claims: a passage that
         // only shares a figure or a name with it would vouch for that very claim.
-        let claim_words: HashSet<String> = scanned
-            .iter()
-            .flat_map(|c| self.claim_terms(c, plain))
-            .collect();
+        let claim_words: HashSet<String> =
+            scanned.iter().flat_map(|c| claim_terms(c, plain)).collect();
         let plain_terms: Vec<Term> = terms
             .iter()
             .map(|t| Term {
@@ -254,7 +252,7 @@ impl DocumentIndex {
             if found == Found::InSources {
                 // A claim its sources make, however written (`July 6th, 2019` for
                 // `2019-07-06`), covers its own words.
-                let words = self.claim_terms(claim, plain);
+                let words = claim_terms(claim, plain);
                 for (k, t) in covered.iter_mut().zip(&terms) {
                     if words.contains(&t.key) {
                         *k = 1.0;
@@ -386,11 +384,11 @@ impl DocumentIndex {
         chosen: &[Scored],
         located: &[u32],
     ) -> Option<u32> {
-        let claim_terms = self.claim_terms(claim, plain);
+        let claim_words = claim_terms(claim, plain);
         let rest: Vec<Term> = terms
             .iter()
             .map(|t| Term {
-                weight: if claim_terms.contains(&t.key) {
+                weight: if claim_words.contains(&t.key) {
                     0.0
                 } else {
                     t.weight
@@ -510,15 +508,6 @@ impl DocumentIndex {
             .collect()
     }
 
-    /// The word keys a claim is written with (left out when asking whether a passage supports
-    /// the rest of its sentence).
-    fn claim_terms(&self, claim: &Scanned, plain: &str) -> HashSet<String> {
-        text::words_in(plain, claim.range.clone())
-            .into_iter()
-            .map(|w| w.key)
-            .collect()
-    }
-
     fn source(&self, s: u32, score: f32) -> Source {
         let range = self.layout.sentences[s as usize].clone();
         let passage = self.passage(range);
@@ -532,6 +521,15 @@ impl DocumentIndex {
             bytes: passage.bytes,
         }
     }
+}
+
+/// The word keys a claim is written with (left out when asking whether a passage supports
+/// the rest of its sentence).
+fn claim_terms(claim: &Scanned, plain: &str) -> HashSet<String> {
+    text::words_in(plain, claim.range.clone())
+        .into_iter()
+        .map(|w| w.key)
+        .collect()
 }
 
 /// A claim's value as it is compared: `12000000`, `12%`, `USD 12000000`, `2018-03-03`,
@@ -616,8 +614,10 @@ fn magnitude(v: f64) -> i32 {
     if v == 0.0 {
         0
     } else {
-        // A float's log10 of a value under 1e308 fits an i32.
-        #[allow(clippy::cast_possible_truncation)]
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "a float's log10 of a value under 1e308 fits an i32"
+        )]
         let m = v.abs().log10().floor() as i32;
         m
     }

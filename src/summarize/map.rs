@@ -69,7 +69,10 @@ pub(super) fn chunk_messages(
 ///
 /// # Errors
 /// The first failed call.
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the summarizer's state for the map step: model, document, chunks, options, callbacks"
+)]
 pub(super) fn read_parts(
     model: &mut dyn SummaryModel,
     document: &Document,

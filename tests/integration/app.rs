@@ -433,7 +433,7 @@ fn a_save_killed_midway_leaves_a_whole_file() {
         // libtest may print `test name ... ` before the child's own output, on the same line.
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
+        crate::common::spawn("save-loop-stdout", move || {
             let mut lines = std::io::BufReader::new(stdout).lines();
             let saved = lines.any(|line| line.is_ok_and(|l| l.contains(SAVED)));
             let _ = tx.send(saved);

@@ -172,3 +172,43 @@ fn a_document_argument_opens_the_app_and_subcommands_still_parse() {
     let cli = Cli::try_parse_from(["xgen-desk"]).expect("nothing");
     assert!(cli.command.is_none() && cli.documents.is_empty());
 }
+
+/// The code's lists of summary styles and document formats are the one source: the README and
+/// the installers' file associations name every entry, so a new style or format fails here
+/// until the docs and the installers say so.
+#[test]
+fn the_readme_and_the_installers_name_every_style_and_format() {
+    use clap::ValueEnum as _;
+    use xgen_desk::documents::Format;
+    use xgen_desk::prompt::SummaryStyle;
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let styles: Vec<String> = SummaryStyle::value_variants()
+        .iter()
+        .filter_map(|s| s.to_possible_value())
+        .map(|v| v.get_name().to_owned())
+        .collect();
+    let style_flag = format!("`--style {}`", styles.join("\\|"));
+    assert!(readme.contains(&style_flag), "README lacks {style_flag}");
+    for list in [
+        Format::usual_extensions(", ", ", "),
+        Format::usual_extensions(", ", " and "),
+    ] {
+        assert!(readme.contains(&list), "README lacks {list}");
+    }
+    let associations = std::fs::read_to_string(root.join("packaging/Packager.toml")).unwrap();
+    for format in Format::all() {
+        let usual = format.extensions()[0];
+        let quoted = format!("`.{usual}`");
+        assert!(
+            readme.contains(&quoted),
+            "README's installers lack {quoted}"
+        );
+        let entry = format!("extensions = [\"{usual}\"");
+        assert!(
+            associations.contains(&entry),
+            "packaging/Packager.toml has no file association for {format:?}: {entry}"
+        );
+    }
+}

@@ -174,3 +174,14 @@ pub fn aborting_gguf(dir: &std::path::Path) -> PathBuf {
     std::fs::write(&path, bytes).expect("write the aborting model");
     path
 }
+
+/// Starts `work` on a thread named `name` (threads are named, in tests as in the product).
+pub(crate) fn spawn<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(work)
+        .expect("start a thread")
+}

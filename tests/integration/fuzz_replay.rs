@@ -41,7 +41,7 @@ fn fuzz_corpus_and_crash_inputs_replay_cleanly() {
         inputs.sort();
         let count = inputs.len();
         let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
+        crate::common::spawn("fuzz-replay", move || {
             for path in inputs {
                 let data = std::fs::read(&path).expect("read input");
                 let started = Instant::now();

@@ -28,7 +28,7 @@ const HANG: Duration = Duration::from_secs(20);
 fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = mpsc::channel();
     let started = Instant::now();
-    std::thread::spawn(move || {
+    crate::common::spawn("hostile-read", move || {
         let _ = tx.send(f());
     });
     match rx.recv_timeout(HANG) {
@@ -708,7 +708,9 @@ fn folders_pipes_and_devices_are_not_documents() {
     // In process, a pipe is a stream: what is written to it is read.
     let writer = {
         let fifo = fifo.clone();
-        std::thread::spawn(move || std::fs::write(&fifo, "Text that came through a pipe.\n"))
+        crate::common::spawn("fifo-writer", move || {
+            std::fs::write(&fifo, "Text that came through a pipe.\n")
+        })
     };
     let doc = within("reading a pipe in process", move || {
         documents::extract(&fifo)

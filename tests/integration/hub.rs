@@ -74,8 +74,8 @@ impl Env {
         opts
     }
 
-    fn client(&self, opts: HubOptions) -> Hub {
-        Hub::new(opts).expect("hub client")
+    fn client(&self) -> Hub {
+        Hub::new(self.opts()).expect("hub client")
     }
 
     fn fetch(
@@ -93,8 +93,14 @@ impl Env {
         progress: &mut dyn FnMut(&Progress),
         cancel: &CancelToken,
     ) -> Result<xgen_desk::hub::Snapshot, HubError> {
-        self.client(opts)
-            .fetch(REPO, revision, &names(&self.repo), &[], progress, cancel)
+        Hub::new(opts).expect("hub client").fetch(
+            REPO,
+            revision,
+            &names(&self.repo),
+            &[],
+            progress,
+            cancel,
+        )
     }
 
     fn repo_cache(&self) -> RepoCache {
@@ -249,7 +255,7 @@ fn interrupted_download_resumes_after_restart() {
 
     // A new process: plan sees the partial file, download fetches only the rest.
     env.hub.clear_requests();
-    let hub = env.client(env.opts());
+    let hub = env.client();
     let plan = hub.plan(REPO, "main", &names(&env.repo)).expect("plan");
     let planned = plan.files.iter().find(|f| f.name == BIG).unwrap();
     assert_eq!(planned.partial, 250_000);
@@ -524,7 +530,7 @@ fn gated_repo_needs_the_right_token() {
 #[test]
 fn missing_file_and_revision_are_named() {
     let env = Env::new(small_repo());
-    let hub = env.client(env.opts());
+    let hub = env.client();
     let err = hub
         .fetch(
             REPO,
@@ -549,7 +555,7 @@ fn missing_file_and_revision_are_named() {
 fn empty_file_list_means_the_whole_revision() {
     let env = Env::new(small_repo());
     let snapshot = env
-        .client(env.opts())
+        .client()
         .fetch(REPO, "main", &[], &[], &mut |_| {}, &CancelToken::new())
         .expect("fetch all");
     assert_snapshot_matches(&env, &snapshot);
@@ -658,7 +664,7 @@ fn registry_writes_are_atomic_and_serialized() {
         .map(|i| {
             let registry = Registry::new(&path);
             let dir = tmp.path().to_path_buf();
-            std::thread::spawn(move || {
+            crate::common::spawn("registry-writer", move || {
                 registry
                     .add(entry(
                         &format!("m{i}"),
@@ -678,7 +684,7 @@ fn registry_writes_are_atomic_and_serialized() {
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(serde_json::from_str::<serde_json::Value>(&text).is_ok());
 
-    xgen_quantize::fsio::write_atomic(&path, b"{ not json").unwrap();
+    xgen_fsio::write_atomic(&path, b"{ not json").unwrap();
     let err = Registry::new(&path).list().expect_err("corrupt");
     assert!(matches!(err, RegistryError::Corrupt { .. }), "{err}");
     assert!(err.to_string().contains("corrupt"), "{err}");
@@ -1233,7 +1239,7 @@ fn file_name_with_dot_dot_from_the_endpoint_cannot_escape_the_snapshot() {
     );
     let env = Env::new(repo);
     let err = env
-        .client(env.opts())
+        .client()
         .fetch(REPO, "main", &[], &[], &mut |_| {}, &CancelToken::new())
         .expect_err("a hostile file name is refused");
     assert!(
@@ -1270,7 +1276,7 @@ fn file_name_with_backslashes_from_the_endpoint_is_refused() {
     );
     let env = Env::new(repo);
     let err = env
-        .client(env.opts())
+        .client()
         .fetch(REPO, "main", &[], &[], &mut |_| {}, &CancelToken::new())
         .expect_err("a backslash name is refused");
     assert!(
@@ -1289,7 +1295,7 @@ fn revision_with_dot_dot_cannot_write_a_ref_outside_the_repo() {
     let hostile = "../../../escaped-ref";
     let env = Env::new(small_repo().with_ref(hostile));
     let err = env
-        .client(env.opts())
+        .client()
         .fetch(
             REPO,
             hostile,

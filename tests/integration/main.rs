@@ -1,10 +1,10 @@
 //! Integration tests: the real llama.cpp, real GGUF files, real HTTP on loopback.
 
-// A failed unwrap is a failed test, with its message; results a test does not need are dropped.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
-    clippy::let_underscore_must_use
+    clippy::let_underscore_must_use,
+    reason = "a failed unwrap is a failed test, with its message; results a test does not need are dropped"
 )]
 
 mod app;

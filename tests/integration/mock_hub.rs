@@ -9,7 +9,7 @@
 //!
 //! Faults: drop the connection after N body bytes, flip a byte, ignore `Range`, require a token.
 
-#![allow(dead_code)]
+#![allow(dead_code, reason = "faults and repositories each test picks from")]
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -229,7 +229,7 @@ impl MockHub {
                     }
                     let Ok(conn) = conn else { continue };
                     let st = Arc::clone(&st);
-                    std::thread::spawn(move || serve(conn, &st));
+                    crate::common::spawn("mock-hub-conn", move || serve(conn, &st));
                 }
             })
             .expect("spawn mock hub");

@@ -197,7 +197,7 @@ fn second_instance_is_told_who_holds_the_data_directory() {
     // libtest prints `test name ... ` before the test's own output, on the same line.
     let stdout = child.0.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
+    crate::common::spawn("lock-child-stdout", move || {
         let locked = BufReader::new(stdout)
             .lines()
             .map_while(Result::ok)

@@ -10,13 +10,18 @@
 //! A checkpoint directory is outside data: `config.json` and the index files are read with a
 //! size cap, every dimension is held to a range real models stay far inside
 //! ([`CONFIG_LIMITS`]) before anything is sized from it, shard names from an index are confined
-//! to the directory ([`crate::fsio::confined_join`]), and a safetensors header must fit its
+//! to the directory ([`xgen_fsio::confined_join`]), and a safetensors header must fit its
 //! file. The output is written under a temporary name unique to this process and call, fsynced,
 //! and renamed durably into place, so two conversions never share a half-written file.
 //!
 //! The pipeline's parts: `config.rs` validates `config.json`, `plan.rs` lays out the tensors,
 //! `shards.rs` finds each tensor's bytes; this file streams them into the GGUF. The unpickler
 //! and the GGUF writer live in their own modules.
+
+#![allow(
+    unsafe_code,
+    reason = "the shards are memory-mapped, and their pages released with madvise"
+)]
 
 mod config;
 mod plan;
@@ -32,8 +37,8 @@ use std::sync::Arc;
 use half::{bf16, f16};
 use memmap2::Mmap;
 use safetensors::Dtype;
+use xgen_fsio::{rename_durable, temp_path_beside};
 
-use crate::fsio::{rename_durable, temp_path_beside};
 use crate::gguf::{GgmlType, GgufError, GgufWriter};
 use crate::pytorch::TorchError;
 use crate::vocab::{VocabError, XGEN_VOCAB_SIZE};
@@ -374,7 +379,7 @@ pub fn convert_checkpoint(
         finish_streamed_gguf(sink, &partial, out, last, &mut progress, file_size)
     })();
     if result.is_err() {
-        crate::fsio::remove_quietly(&partial);
+        xgen_fsio::remove_quietly(&partial);
     }
     let summary = result?;
     // The tokenizer beside the model, for counting tokens without loading it.

@@ -109,7 +109,7 @@ pub(super) fn plan(cfg: &LlamaConfig, with_output: bool) -> Vec<Planned> {
 ///
 /// # Errors
 /// [`ConvertError::Gguf`] with [`GgufError::Overflow`] naming the tensor whose size does not
-/// fit in 64 bits (impossible within [`CONFIG_LIMITS`]).
+/// fit in 64 bits (impossible within [`super::CONFIG_LIMITS`]).
 pub fn planned_output(
     cfg: &LlamaConfig,
     out_type: OutType,

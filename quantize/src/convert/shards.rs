@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
+use xgen_fsio::confined_join;
 
 use super::config::read_capped;
 use super::ConvertError;
-use crate::fsio::confined_join;
 use crate::pytorch::read_torch_checkpoint;
 
 /// Most bytes of a shard index (`*.index.json`; real ones are a few hundred KiB).

@@ -17,6 +17,11 @@
 //! Submodules: `value` (metadata values and typed arrays), `write` (the streaming writer),
 //! `read` (the bounded reader and [`check_file`]).
 
+#![allow(
+    unsafe_code,
+    reason = "a type's block layout comes from ggml's table, through llama.cpp's C API"
+)]
+
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -143,7 +148,7 @@ pub enum GgufError {
 
 /// What a file that is not a GGUF probably is, for the error message.
 fn describe_magic(magic: &[u8; 4]) -> String {
-    let seen = crate::fsio::hex(magic);
+    let seen = xgen_fsio::hex(magic);
     let guess = if magic == b"PK\x03\x04" {
         "a zip archive, such as a PyTorch .bin checkpoint: convert the checkpoint directory to GGUF first"
     } else if magic[0] == b'{' {

@@ -57,15 +57,6 @@ impl GgufValue {
         }
     }
 
-    /// The value as a u32, if it is one.
-    #[must_use]
-    pub fn as_u32(&self) -> Option<u32> {
-        match self {
-            Self::U32(v) => Some(*v),
-            _ => None,
-        }
-    }
-
     /// The value as a non-negative integer of any width, if it is one.
     #[must_use]
     pub fn as_unsigned(&self) -> Option<u64> {
@@ -78,15 +69,6 @@ impl GgufValue {
             Self::I16(v) => u64::try_from(*v).ok(),
             Self::I32(v) => u64::try_from(*v).ok(),
             Self::I64(v) => u64::try_from(*v).ok(),
-            _ => None,
-        }
-    }
-
-    /// The value as an f32, if it is one.
-    #[must_use]
-    pub fn as_f32(&self) -> Option<f32> {
-        match self {
-            Self::F32(v) => Some(*v),
             _ => None,
         }
     }
@@ -250,7 +232,7 @@ pub enum GgufArray {
     F64(Vec<f64>),
     /// Arrays of arrays (each inner array has its own element type).
     Array(Vec<GgufArray>),
-    /// An array the reader read past without keeping it (see [`ReadOptions`]).
+    /// An array the reader read past without keeping it (see [`super::ReadOptions`]).
     Skipped {
         /// Element type.
         elem: GgufValueType,
@@ -307,24 +289,6 @@ impl GgufArray {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// The strings, if this is a kept string array.
-    #[must_use]
-    pub fn as_strings(&self) -> Option<&GgufStrings> {
-        match self {
-            Self::String(v) => Some(v),
-            _ => None,
-        }
-    }
-
-    /// The elements, if this is a kept i32 array.
-    #[must_use]
-    pub fn as_i32s(&self) -> Option<&[i32]> {
-        match self {
-            Self::I32(v) => Some(v),
-            _ => None,
-        }
     }
 
     /// The largest non-negative element of a kept integer array (per-layer values such as

@@ -49,14 +49,6 @@ impl GgufWriter {
         self.add(key, GgufValue::U32(v))
     }
 
-    /// Adds an i32 value.
-    ///
-    /// # Errors
-    /// [`GgufError::DuplicateKey`].
-    pub fn add_i32(&mut self, key: &str, v: i32) -> Result<(), GgufError> {
-        self.add(key, GgufValue::I32(v))
-    }
-
     /// Adds an f32 value.
     ///
     /// # Errors
@@ -224,12 +216,6 @@ pub struct GgufTensorSink<W: Write> {
 }
 
 impl<W: Write> GgufTensorSink<W> {
-    /// Name of the tensor the next bytes belong to, or `None` when all are written.
-    #[must_use]
-    pub fn current_tensor(&self) -> Option<&str> {
-        self.names.get(self.current).map(String::as_str)
-    }
-
     /// Appends bytes to the current tensor; padding follows automatically when it is complete.
     ///
     /// # Errors

@@ -2,6 +2,11 @@
 //! allocated and not freed, and its peak, so a test can assert that a hostile input is refused
 //! within bounded memory (tests run on their own threads, so the counts do not mix).
 
+#![allow(
+    unsafe_code,
+    reason = "a global allocator is an unsafe trait over the system's"
+)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 

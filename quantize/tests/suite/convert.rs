@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use safetensors::SafeTensors;
-use xgen_quantize::gguf::{read_tensor_bytes, GgufFile};
+use xgen_quantize::gguf::{read_tensor_bytes, GgufFile, GgufValue};
 use xgen_quantize::{convert_checkpoint, ConvertOptions, GgmlType, OutType, XgenTokenizer};
 use xgen_testkit::fixture::{TinyConfig, WeightDtype};
 
@@ -248,10 +248,9 @@ fn converted_gguf_has_spec_metadata_and_tensors() {
     assert_eq!(summary.tensor_count, 3 + 9 * cfg.num_hidden_layers);
     assert_eq!(file.tensors.len(), summary.tensor_count);
     assert_eq!(std::fs::metadata(&out).unwrap().len(), summary.file_size);
-    let u = |k: &str| {
-        file.get(k)
-            .and_then(|v| v.as_u32())
-            .unwrap_or_else(|| panic!("{k}"))
+    let u = |k: &str| match file.get(k) {
+        Some(GgufValue::U32(v)) => *v,
+        _ => panic!("{k}"),
     };
     let s = |k: &str| {
         file.get(k)
@@ -269,7 +268,10 @@ fn converted_gguf_has_spec_metadata_and_tensors() {
     assert_eq!(u("llama.rope.dimension_count"), 16);
     assert_eq!(u("llama.attention.head_count"), 4);
     assert_eq!(u("llama.attention.head_count_kv"), 4);
-    let f = |k: &str| file.get(k).and_then(|v| v.as_f32()).unwrap();
+    let f = |k: &str| match file.get(k) {
+        Some(GgufValue::F32(v)) => *v,
+        other => panic!("{k}: {other:?}"),
+    };
     assert_eq!(f("llama.attention.layer_norm_rms_epsilon"), 1e-6);
     assert_eq!(f("llama.rope.freq_base"), 10000.0);
     assert_eq!(s("tokenizer.ggml.model"), "gpt2");

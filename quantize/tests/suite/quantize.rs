@@ -1,6 +1,6 @@
 //! F16 -> Q4_K_M / Q8_0 through llama.cpp, with progress from its log lines.
 
-use xgen_quantize::gguf::GgufFile;
+use xgen_quantize::gguf::{GgufFile, GgufValue};
 use xgen_quantize::quantize::parse_progress_line;
 use xgen_quantize::{quantize_gguf, GgmlType, OutType, QuantType, QuantizeError};
 use xgen_testkit::fixture::TinyConfig;
@@ -94,8 +94,8 @@ fn f16_to_q4_k_m_and_q8_0() {
         }
         let file = GgufFile::read(&out).unwrap();
         assert_eq!(
-            file.get("general.file_type").and_then(|v| v.as_u32()),
-            Some(quant.ftype())
+            file.get("general.file_type"),
+            Some(&GgufValue::U32(quant.ftype()))
         );
         for t in &file.tensors {
             if t.dims.len() == 2 {

@@ -13,6 +13,7 @@ use crate::app::model::ModelState;
 use crate::app::reply::Reply;
 use crate::app::shared::Shared;
 use crate::app::store::ChatMessage;
+use crate::documents::Format;
 use crate::prompt::Role;
 use crate::sources::suggests_every_part;
 use crate::summarize::report::thousands;
@@ -345,7 +346,10 @@ fn empty_state_ui(ui: &mut egui::Ui, shared: &Shared, out: &mut Vec<AppCommand>)
         ui.heading("Ask XGen anything, or give it a document");
         ui.add_space(8.0);
         ui.label("Drop a file on the window, paste a long text, or open one (Ctrl+O).");
-        ui.label(".txt .md .pdf .docx .odt .epub .html — everything stays on this computer.");
+        ui.label(format!(
+            "{} — everything stays on this computer.",
+            Format::usual_extensions(" ", " ")
+        ));
         ui.add_space(8.0);
         if matches!(shared.model.state(), ModelState::Empty) && ui.button("Get the model").clicked()
         {

@@ -13,7 +13,7 @@ use super::reply::document_prefix;
 use super::shared::Shared;
 use super::store::{ChatMessage, Conversation};
 use crate::catalog::unix_now;
-use crate::documents::Document;
+use crate::documents::{Document, Format};
 use crate::engine::{
     EngineError, Inference, PrereadEvent, PrereadHandle, PrereadRequest, Sampling,
 };
@@ -44,11 +44,6 @@ impl DocumentMeter {
         self.prompt_tokens + self.reserved <= self.n_ctx
     }
 }
-
-/// The extensions the open dialog offers.
-pub(crate) const DOCUMENT_EXTENSIONS: &[&str] = &[
-    "txt", "md", "markdown", "pdf", "docx", "odt", "epub", "html", "htm",
-];
 
 type MeterResult = (String, Result<DocumentMeter, EngineError>);
 
@@ -103,7 +98,7 @@ impl Documents {
 
     /// Opens a native dialog for a document; the file picked is read.
     pub(crate) fn pick(&mut self, shared: &mut Shared) {
-        match pick_file(&shared.waker, "Documents", DOCUMENT_EXTENSIONS) {
+        match pick_file(&shared.waker, "Documents", Format::all_extensions()) {
             Ok(job) => self.picking = Some(job),
             Err(e) => shared
                 .notices

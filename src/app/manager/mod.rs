@@ -85,7 +85,7 @@ impl ServerList {
     fn save(&self, path: &Path) -> anyhow::Result<()> {
         use anyhow::Context as _;
         let bytes = serde_json::to_vec_pretty(self).context("could not encode the servers")?;
-        xgen_quantize::fsio::write_atomic(path, &bytes)
+        xgen_fsio::write_atomic(path, &bytes)
             .with_context(|| format!("could not save {}", path.display()))
     }
 
@@ -279,7 +279,7 @@ impl ModelManager {
 
     /// Opens a native dialog for a GGUF file to load.
     pub(crate) fn pick_model_file(&mut self, shared: &mut Shared) {
-        match pick_file(&shared.waker, "GGUF model", &["gguf"]) {
+        match pick_file(&shared.waker, "GGUF model", vec!["gguf"]) {
             Ok(job) => self.picking = Some(job),
             Err(e) => shared
                 .notices

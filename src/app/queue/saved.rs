@@ -80,7 +80,7 @@ impl Queue {
         };
         let result = serde_json::to_vec_pretty(&saved)
             .map_err(std::io::Error::other)
-            .and_then(|bytes| xgen_quantize::fsio::write_atomic(&self.file, &bytes));
+            .and_then(|bytes| xgen_fsio::write_atomic(&self.file, &bytes));
         if let Err(e) = result {
             notices.error(
                 "The queue could not be saved; it goes on here. Check free disk space.",

@@ -178,7 +178,10 @@ pub fn process_cpu_secs() -> Option<f64> {
             .and_then(|n| n.parse::<u64>().ok())
             .unwrap_or(0);
     }
-    #[allow(clippy::cast_precision_loss)]
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "nanoseconds well below 2^52 in any benchmark"
+    )]
     Some(nanos as f64 / 1e9)
 }
 

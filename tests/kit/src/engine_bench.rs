@@ -101,13 +101,10 @@ pub struct DocCacheFigures {
 pub fn doc_cache(
     model: &Path,
     doc_tokens: usize,
-    settings: LoadSettings,
+    mut settings: LoadSettings,
     cache_dir: &Path,
 ) -> Result<DocCacheFigures, EngineError> {
-    let settings = LoadSettings {
-        state_cache: Some(StateCacheConfig::new(cache_dir)),
-        ..settings
-    };
+    settings.state_cache = Some(StateCacheConfig::new(cache_dir));
     let engine = open(model, settings.clone())?;
     let document = synthetic_document(&engine, doc_tokens);
     let first = vec![Message::user(format!(

@@ -474,7 +474,7 @@ pub fn write_random_f16_gguf(
         finish_streamed_gguf(sink, &partial, path, last, &mut progress, file_size)
     })();
     if result.is_err() {
-        xgen_quantize::fsio::remove_quietly(&partial);
+        xgen_fsio::remove_quietly(&partial);
     }
     result
 }

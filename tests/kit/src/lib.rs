@@ -77,7 +77,10 @@ pub mod child {
     /// # Panics
     /// When the path of the running test binary is unknown (a test may panic).
     #[must_use]
-    #[allow(clippy::expect_used)]
+    #[allow(
+        clippy::expect_used,
+        reason = "a test binary that does not know its own path cannot run its child"
+    )]
     pub fn command(test: &str, role: &str) -> Command {
         let exe = std::env::current_exe().expect("the test binary's path");
         let mut command = Command::new(exe);

@@ -118,15 +118,16 @@ pub fn document(
     target_tokens: usize,
     sampling: Sampling,
 ) -> Result<DocumentBench, SummarizeError> {
+    let max_tokens = sampling.max_tokens;
     let mut model = Recording {
-        inner: EngineModel::new(engine, n_ctx, sampling.clone()),
+        inner: EngineModel::new(engine, n_ctx, sampling),
         evaluated: 0,
         prefill_secs: 0.0,
         generated: 0,
     };
     let text = synthetic_text(target_tokens, &mut |t| model.count_tokens(t))?;
     let document = Document::from_text(format!("synthetic-{target_tokens}"), text)?;
-    let options = SummarizeOptions::new(SummaryStyle::Default, sampling.max_tokens);
+    let options = SummarizeOptions::new(SummaryStyle::Default, max_tokens);
     engine.clear_cache();
     let started = Instant::now();
     let planned = plan(&mut model, &document, &options)?;

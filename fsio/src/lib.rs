@@ -1,13 +1,16 @@
-//! File utilities both crates share: durable atomic writes, unique temporary names, directory
-//! fsync after renames, paths built from outside data kept inside their directory, and hex.
+//! `xgen-fsio`: the file discipline of xgen-desk's crates: durable atomic writes, unique
+//! temporary names, directory fsync after renames, lock files, paths built from outside data
+//! kept inside their directory, and hex.
 //!
-//! They live here, in the lower crate, because the converter writes its GGUF with the same
-//! discipline the app uses for its own files.
+//! A crate of its own, below both: the converter (`xgen-quantize`) writes its GGUF with the same
+//! discipline the app uses for its conversations, settings, registry and caches, and neither
+//! crate should reach into the other for it.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory is written and
 /// fsynced, renamed over `path`, then the directory is fsynced so the rename survives a crash.
@@ -89,6 +92,54 @@ pub fn remove_quietly(path: &Path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => tracing::debug!("could not remove {}: {e}", path.display()),
+    }
+}
+
+/// How [`lock_file`] waits while another process (or another handle in this one) holds the
+/// lock.
+#[derive(Clone, Copy)]
+pub enum LockWait<'a> {
+    /// Not at all: the lock is taken now or not.
+    No,
+    /// Until it is free.
+    Blocking,
+    /// Trying again every `interval` until it is free, or until `give_up` says so.
+    Poll {
+        /// How long to sleep between tries.
+        interval: Duration,
+        /// Asked before each sleep; true ends the wait without the lock.
+        give_up: &'a dyn Fn() -> bool,
+    },
+}
+
+/// Takes an exclusive lock on the file `path` (created with its directory if missing, never
+/// truncated), held until the returned file is closed or the process ends. `Ok(None)` when
+/// another holder keeps it and `wait` gives up. The lock file itself is never removed: a
+/// removal could race with the next holder opening it.
+///
+/// # Errors
+/// When the file cannot be created, opened or locked (not: when another holds it).
+pub fn lock_file(path: &Path, wait: LockWait<'_>) -> std::io::Result<Option<File>> {
+    std::fs::create_dir_all(parent_dir(path))?;
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    if let LockWait::Blocking = wait {
+        file.lock()?;
+        return Ok(Some(file));
+    }
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
+        match wait {
+            LockWait::Poll { interval, give_up } if !give_up() => std::thread::sleep(interval),
+            _ => return Ok(None),
+        }
     }
 }
 
@@ -217,6 +268,36 @@ mod tests {
         assert!(a
             .to_string_lossy()
             .contains(&std::process::id().to_string()));
+    }
+
+    #[test]
+    fn a_lock_file_is_held_by_one_handle_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/x.lock");
+        let first = lock_file(&path, LockWait::No).unwrap();
+        assert!(
+            first.is_some(),
+            "the directory is created and the lock taken"
+        );
+        assert!(lock_file(&path, LockWait::No).unwrap().is_none());
+        let tries = std::cell::Cell::new(0);
+        let give_up = || {
+            tries.set(tries.get() + 1);
+            tries.get() > 2
+        };
+        let polled = LockWait::Poll {
+            interval: Duration::from_millis(1),
+            give_up: &give_up,
+        };
+        assert!(lock_file(&path, polled).unwrap().is_none());
+        assert_eq!(
+            tries.get(),
+            3,
+            "it asked before each sleep until told to give up"
+        );
+        drop(first);
+        assert!(lock_file(&path, LockWait::Blocking).unwrap().is_some());
+        assert!(path.is_file(), "the lock file stays");
     }
 
     #[test]
