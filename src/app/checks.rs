@@ -115,7 +115,11 @@ pub(crate) struct Checks {
 impl Checks {
     /// The index of `conversation`'s document, started now if it is not built or being built;
     /// `None` without a document.
-    pub(crate) fn index(&mut self, conversation: &Conversation, waker: &Waker) -> Option<IndexCell> {
+    pub(crate) fn index(
+        &mut self,
+        conversation: &Conversation,
+        waker: &Waker,
+    ) -> Option<IndexCell> {
         let document = conversation.document.as_ref()?;
         self.index_document(&conversation.id, document, waker)
     }
@@ -334,8 +338,11 @@ impl Checks {
                 conversations.save(&target.conversation, notices);
             } else {
                 // The message changed meanwhile: its new text is checked when it is shown.
-                self.asked
-                    .remove(&(target.conversation.clone(), target.message, text_hash(&text)));
+                self.asked.remove(&(
+                    target.conversation.clone(),
+                    target.message,
+                    text_hash(&text),
+                ));
             }
             if let Some(item) = target.queue_item {
                 for_queue.push((item, text, check));

@@ -241,9 +241,7 @@ fn chat_screen_ui(
     out: &mut Vec<AppCommand>,
 ) {
     let conversation = shared.conversations.current();
-    let long_document = documents
-        .meter(&conversation.id)
-        .is_some_and(|m| !m.fits());
+    let long_document = documents.meter(&conversation.id).is_some_and(|m| !m.fits());
     egui::Panel::bottom("composer")
         .resizable(false)
         .show(ui, |ui| chat.composer_ui(ui, long_document, out));
@@ -251,29 +249,33 @@ fn chat_screen_ui(
     let last_read = chat.last_read(shared);
     if has_document {
         let generating = chat.is_generating();
-        egui::Panel::top("document").resizable(false).show(ui, |ui| {
-            documents.card_ui(ui, shared, generating, out);
-            ui.horizontal(|ui| {
-                if !document_view.is_visible()
-                    && ui
-                        .small_button("View the text")
-                        .on_hover_text("The document as the model reads it (Ctrl+F searches)")
-                        .clicked()
-                {
-                    out.push(AppCommand::ShowDocumentView(true));
-                }
-                if let Some(read) = &last_read {
-                    ui.label(format!("Last question: {}", read.said));
-                }
+        egui::Panel::top("document")
+            .resizable(false)
+            .show(ui, |ui| {
+                documents.card_ui(ui, shared, generating, out);
+                ui.horizontal(|ui| {
+                    if !document_view.is_visible()
+                        && ui
+                            .small_button("View the text")
+                            .on_hover_text("The document as the model reads it (Ctrl+F searches)")
+                            .clicked()
+                    {
+                        out.push(AppCommand::ShowDocumentView(true));
+                    }
+                    if let Some(read) = &last_read {
+                        ui.label(format!("Last question: {}", read.said));
+                    }
+                });
             });
-        });
     }
     if has_document && document_view.is_visible() {
         egui::Panel::right("document-view")
             .resizable(true)
             .min_size(320.0)
             .default_size(ui.available_width() * 0.45)
-            .show(ui, |ui| document_view.ui(ui, shared, last_read.as_ref(), out));
+            .show(ui, |ui| {
+                document_view.ui(ui, shared, last_read.as_ref(), out)
+            });
     }
     chat.messages_ui(ui, shared, long_document, out);
 }

@@ -274,7 +274,13 @@ impl Reply {
     /// document fitting after all, first in its conversation, takes the layout of a first
     /// question about a document that fits (the document, then the question), so that the
     /// engine's caches hold the document and later questions go on from it.
-    fn ask_from(&mut self, reading: Reading, said: String, sampling: Sampling, shared: &mut Shared) {
+    fn ask_from(
+        &mut self,
+        reading: Reading,
+        said: String,
+        sampling: Sampling,
+        shared: &mut Shared,
+    ) {
         let system_messages = reading
             .messages
             .iter()
@@ -388,9 +394,7 @@ impl Reply {
         if c.document.is_none() || c.messages[last].check.is_some() {
             return;
         }
-        shared
-            .checks
-            .check_reply(c, last, self.read, &shared.waker);
+        shared.checks.check_reply(c, last, self.read, &shared.waker);
     }
 
     /// Ends it here (its model is being replaced), marked as stopped.

@@ -129,6 +129,9 @@ mod tests {
         let prompt = notes.prompt("a, part by part: b.txt").unwrap();
         assert_eq!(PartNotes::from_prompt(&prompt), Some(notes.clone()));
         assert_eq!(notes.notes().len(), 3);
-        assert_eq!(PartNotes::from_prompt("Please summarize the article above."), None);
+        assert_eq!(
+            PartNotes::from_prompt("Please summarize the article above."),
+            None
+        );
     }
 }

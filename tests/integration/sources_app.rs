@@ -96,15 +96,17 @@ fn source_chips_marks_and_the_document_view() {
     });
     let text = h.state().conversation().messages[1].content.clone();
     assert_eq!(
-        text,
-        c.messages[1].content,
+        text, c.messages[1].content,
         "checking never changes the text"
     );
     let check = h.state().conversation().messages[1].check.clone().unwrap();
     assert_eq!(check.sentences.len(), 2, "{check:#?}");
     assert!(check.sentences[0].supported, "{check:#?}");
     assert!(!check.sentences[1].supported, "{check:#?}");
-    assert!(check.not_found().any(|c| c.text.contains("fifteen")), "{check:#?}");
+    assert!(
+        check.not_found().any(|c| c.text.contains("fifteen")),
+        "{check:#?}"
+    );
 
     // Chips, the mark and the count.
     h.step();
@@ -160,7 +162,9 @@ fn the_document_view_draws_only_the_rows_on_screen_of_a_big_document() {
         name: "big.txt".to_owned(),
         text,
     });
-    step_until(&mut h, "the document", |a| a.conversation().document.is_some());
+    step_until(&mut h, "the document", |a| {
+        a.conversation().document.is_some()
+    });
     h.state_mut().run(AppCommand::ShowDocumentView(true));
     step_until_shown(&mut h, "A line of a long document");
     let drawn = h
@@ -170,10 +174,7 @@ fn the_document_view_draws_only_the_rows_on_screen_of_a_big_document() {
         (5..200).contains(&drawn),
         "{drawn} rows drawn of more than 50,000"
     );
-    assert!(h
-        .query_all_by_label_contains("zebra")
-        .next()
-        .is_none());
+    assert!(h.query_all_by_label_contains("zebra").next().is_none());
 
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::F);
     h.step();
@@ -184,11 +185,7 @@ fn the_document_view_draws_only_the_rows_on_screen_of_a_big_document() {
     h.step();
     step_until_shown(&mut h, "zebra crossing");
     h.get_by_label("1 match");
-    assert!(
-        h.query_all_by_label_contains("A line of")
-            .count()
-            < 200
-    );
+    assert!(h.query_all_by_label_contains("A line of").count() < 200);
 }
 
 /// With the real model: a summary is checked when it ends; a question about a document longer
@@ -214,7 +211,9 @@ fn replies_are_checked_when_they_end_and_long_questions_read_passages() {
 
     h.get_by_label("Summarize").click();
     step_until(&mut h, "the summary", |a| !a.is_generating());
-    step_until(&mut h, "the summary's check", |a| last_reply(a).check.is_some());
+    step_until(&mut h, "the summary's check", |a| {
+        last_reply(a).check.is_some()
+    });
     let summary = last_reply(h.state());
     let check = summary.check.as_ref().unwrap();
     assert!(!check.sentences.is_empty(), "{summary:?}");
@@ -231,7 +230,9 @@ fn replies_are_checked_when_they_end_and_long_questions_read_passages() {
         !a.is_generating() && a.conversation().messages.len() == 4
     });
     assert!(h.state().notices().is_empty(), "{:?}", h.state().notices());
-    step_until(&mut h, "the answer's check", |a| last_reply(a).check.is_some());
+    step_until(&mut h, "the answer's check", |a| {
+        last_reply(a).check.is_some()
+    });
     h.step();
     let said = h.state().last_read().expect("what the question read");
     assert!(said.starts_with("read "), "{said}");

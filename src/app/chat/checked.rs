@@ -194,7 +194,10 @@ fn chip_label(source: &Source) -> String {
 
 /// The passage on hover, shortened.
 fn hover_text(text: &str) -> String {
-    format!("“{}” — click to see it in the document", shorten(text.trim(), 240))
+    format!(
+        "“{}” — click to see it in the document",
+        shorten(text.trim(), 240)
+    )
 }
 
 fn shorten(text: &str, max_chars: usize) -> String {

@@ -321,7 +321,11 @@ impl Chat {
             }
             return None;
         }
-        let last = c.messages.iter().rev().find(|m| m.role == Role::Assistant)?;
+        let last = c
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::Assistant)?;
         let check = last.check.as_ref().filter(|k| !k.read.is_empty())?;
         let ranges = check.read.iter().map(|p| p.bytes.clone()).collect();
         // An answer from every part says so on its line.
@@ -349,8 +353,7 @@ impl Chat {
 fn reads_passages(c: &Conversation, fits: Option<bool>) -> bool {
     c.document.is_some()
         && fits != Some(true)
-        && c
-            .messages
+        && c.messages
             .last()
             .is_some_and(|m| m.role == Role::User && m.label.is_none())
         && document_prefix(c, 0).is_none()

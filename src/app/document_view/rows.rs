@@ -58,7 +58,10 @@ impl Rows {
         let mut section = 0;
         while at < text.len() || section < sections.len() {
             // The marker lines printed here, then the text up to the next marker.
-            while let Some(s) = sections.get(section).filter(|s| s.offset.min(text.len()) <= at) {
+            while let Some(s) = sections
+                .get(section)
+                .filter(|s| s.offset.min(text.len()) <= at)
+            {
                 if s.kind == SectionKind::Page {
                     if let Some(number) = page_number(&s.label) {
                         out.pages.push((number, out.rows.len()));
@@ -71,9 +74,9 @@ impl Rows {
                 });
                 section += 1;
             }
-            let until = sections
-                .get(section)
-                .map_or(text.len(), |s| floor_boundary(text, s.offset.min(text.len())));
+            let until = sections.get(section).map_or(text.len(), |s| {
+                floor_boundary(text, s.offset.min(text.len()))
+            });
             let until = until.max(at);
             while at < until {
                 let end = text[at..until].find('\n').map_or(until, |i| at + i);

@@ -100,7 +100,9 @@ impl DocumentView {
                     continue;
                 };
                 let touches = |r: &std::ops::Range<usize>| {
-                    row.marker.is_none() && r.start < row.end.max(row.start + 1) && row.start < r.end
+                    row.marker.is_none()
+                        && r.start < row.end.max(row.start + 1)
+                        && row.start < r.end
                 };
                 let rich = match row_text(text, sections, row) {
                     RowText::Marker(line) => RichText::new(line).monospace().strong(),

@@ -453,7 +453,11 @@ impl Queue {
 
     /// Stores the checks of summaries (file, text checked, check) in their files, while they
     /// still hold that text.
-    pub(crate) fn take_checks(&mut self, checks: Vec<(u64, String, ReplyCheck)>, shared: &mut Shared) {
+    pub(crate) fn take_checks(
+        &mut self,
+        checks: Vec<(u64, String, ReplyCheck)>,
+        shared: &mut Shared,
+    ) {
         for (id, text, check) in checks {
             if let Some(item) = self
                 .items
