@@ -81,7 +81,8 @@ impl Rows {
             while at < until {
                 let end = text[at..until].find('\n').map_or(until, |i| at + i);
                 out.wrap_line(text, at, end);
-                at = end + 1;
+                // Past the newline; a line cut by a marker goes on after the marker.
+                at = if end < until { end + 1 } else { until };
                 if at > next_look {
                     if cancelled() {
                         return None;
@@ -262,10 +263,10 @@ mod tests {
         let text = "One two three four five six seven.\n\nShort.\n漢字漢字漢字";
         let sections = vec![
             section(0, SectionKind::Page, "page 1"),
-            section(43, SectionKind::Heading, "Short"),
-            section(50, SectionKind::Page, "page 2"),
+            section(36, SectionKind::Heading, "Short"),
+            section(43, SectionKind::Page, "page 2"),
         ];
-        assert_eq!(&text[43..50], "Short.\n");
+        assert_eq!(&text[36..43], "Short.\n");
         let rows = Rows::build(text, &sections, 12, &|| false).unwrap();
         assert_eq!(
             shown(text, &sections, &rows),
@@ -301,7 +302,7 @@ mod tests {
         assert_eq!(rows.page_at(9), Some(2));
         assert_eq!(rows.row_of(0), 1, "the text after the marker");
         assert_eq!(rows.row_of(10), 2, "inside `three four `");
-        assert_eq!(rows.row_of(43), 7);
+        assert_eq!(rows.row_of(36), 7);
         assert_eq!(rows.row_of(text.len()), rows.len() - 1);
     }
 
@@ -309,9 +310,9 @@ mod tests {
     fn a_long_document_is_cut_once_and_stops_when_cancelled() {
         let line = "A line of a long document, with some words in it. ";
         let text = line.repeat(80_000);
-        assert!(text.len() > 4_000_000);
+        assert!(text.len() >= 4_000_000);
         let rows = Rows::build(&text, &[], 100, &|| false).unwrap();
-        assert!(rows.len() > 40_000, "{} rows", rows.len());
+        assert!(rows.len() >= 40_000, "{} rows", rows.len());
         assert!(rows.rows.iter().all(|r| r.end - r.start <= 100));
         assert_eq!(rows.row_of(text.len() - 1), rows.len() - 1);
         assert!(Rows::build(&text, &[], 100, &|| true).is_none());
