@@ -20,6 +20,6 @@ for kv in f16 q8_0 q4_0; do
 import json, sys
 f = json.loads(sys.stdin.read()); kv = sys.argv[1]
 est, rss = f["estimate_bytes"], f["peak_rss_bytes"]
-print(f"{kv:<6} {est / 2**30:9.2f} GiB {rss / 2**30:9.2f} GiB {est / rss:7.2f} {f[\"load_secs\"]:9.1f}  {f[\"plan\"]}")
+print(f"{kv:<6} {est / 2**30:9.2f} GiB {rss / 2**30:9.2f} GiB {est / rss:7.3f} {f[\"load_secs\"]:9.1f}  {f[\"plan\"]}")
 ' "$kv"
 done

@@ -1,23 +1,33 @@
 #!/usr/bin/env bash
-# Engine speed against llama.cpp's own llama-bench, on the same GGUF and machine, in one run.
-# Prints pp (prompt) and tg (generation) tok/s for both and the ratio engine / llama-bench.
+# Engine speed against llama.cpp's own llama-bench, fairly: the same GGUF and machine, and
+# llama-bench run with the settings the engine uses (the memory planner's KV cache precision,
+# flash attention and memory mapping, the same batch, a context of the same size, a thread per
+# physical core, which is also the most the engine's `auto` threads use). The two programs take
+# turns, the one that goes first alternating from round to round, and every figure is a median
+# over the rounds. Prints pp (prompt) and tg (generation) tok/s for both, the ratio engine /
+# llama-bench per round, the threads the engine ran with, the CPU features of both builds and
+# the load average before and after.
 #
-#   scripts/bench.sh [--xgen] [--reps N] [--rounds N] [MODEL.gguf ...]
+#   scripts/bench.sh [--xgen] [--reps N] [--rounds N] [--threads auto|N] [MODEL.gguf ...]
 #
 # With no model, SmolLM2-135M-Instruct Q4_1 (the test model). --xgen adds an XGen-7B-shaped
 # Q4_K_M GGUF (random weights, XGen's exact dimensions and vocabulary), generated on demand into
-# .cache/bench (about 13.8 GB of F16 on the way, 4.2 GB kept).
+# .cache/bench (about 13.8 GB of F16 on the way, 4.2 GB kept). --threads sets the engine's
+# threads (default auto, as the app and the CLI run); llama-bench always gets one per core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-reps=3; rounds=3; xgen=0; models=()
+source scripts/lib/bench.sh
+reps=3; rounds=3; xgen=0; models=(); engine_threads=auto
 while [[ $# -gt 0 ]]; do
   case $1 in
     --reps) reps=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
+    --threads) engine_threads=$2; shift 2 ;;
     --xgen) xgen=1; shift ;;
     *) models+=("$1"); shift ;;
   esac
 done
+if [[ $rounds -lt 3 ]]; then echo "--rounds must be 3 or more (medians)" >&2; exit 2; fi
 scripts/setup-deps.sh
 if [[ ${#models[@]} -eq 0 ]]; then
   scripts/fetch-test-models.sh
@@ -40,31 +50,13 @@ if [[ $xgen -eq 1 ]]; then
   fi
   models+=("$q4")
 fi
-threads=$(python3 -c 'import os; print(len({l.split(":")[1].strip() for l in open("/proc/cpuinfo") if l.startswith("core id")} or {0}) * max(1, len({l.split(":")[1].strip() for l in open("/proc/cpuinfo") if l.startswith("physical id")})))' 2>/dev/null || nproc)
-# This machine's speed drifts by several percent from minute to minute, so the two engines take
-# turns: `rounds` alternating rounds of `reps` repetitions each, and the median per-round ratio.
+echo "CPU: $(bench_cpu); $(bench_physical_cores) physical cores"
+echo "llama-bench build: $(llama_build_features "$tools")"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 for model in "${models[@]}"; do
-  echo "== $model ($threads threads, $rounds rounds x $reps repetitions, alternating)"
-  results=()
-  for ((round = 1; round <= rounds; round++)); do
-    results+=("$("$bin" bench --json -m "$model" -p 512 -n 128 -r "$reps" -t "$threads" --ctx 1024)")
-    results+=("$("$tools/llama-bench" -m "$model" -p 512 -n 128 -r "$reps" -t "$threads" -o json 2>/dev/null)")
-  done
-  python3 - "${results[@]}" <<'PY'
-import json, statistics, sys
-runs = [json.loads(a) for a in sys.argv[1:]]
-rows = {"pp512": [], "tg128": []}
-for ours, theirs in zip(runs[0::2], runs[1::2]):
-    ref = {("pp" if r["n_gen"] == 0 else "tg"): r["avg_ts"] for r in theirs}
-    rows["pp512"].append((ours["pp_tok_s"], ref["pp"]))
-    rows["tg128"].append((ours["tg_tok_s"], ref["tg"]))
-print(f"{'test':<7} {'xgen-desk tok/s':>16} {'llama-bench tok/s':>18} {'ratio (median)':>15}   per round")
-for name, pairs in rows.items():
-    a = statistics.median(p[0] for p in pairs); b = statistics.median(p[1] for p in pairs)
-    ratio = statistics.median(p[0] / p[1] for p in pairs)
-    print(f"{name:<7} {a:>16.2f} {b:>18.2f} {ratio:>14.3f}x   " + " ".join(f"{p[0] / p[1]:.2f}" for p in pairs))
-last = runs[-2]
-build = runs[-1][0].get("build_commit", "?")
-print(f"TTFT (pp512 + 1 token): {last['ttft_secs']:.3f} s; peak RSS {last['peak_rss_bytes'] / 2**20:.0f} MiB; llama-bench build {build}")
-PY
+  echo "== $model: $rounds rounds x $reps repetitions, alternating; load average $(bench_load)"
+  out=$work/$(basename "$model").jsonl
+  bench_rounds "$out" "$model" "$rounds" "$reps" "$engine_threads"
+  python3 scripts/lib/bench_compare.py table "$out"
 done

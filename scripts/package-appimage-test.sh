@@ -11,6 +11,7 @@
 # it already built). Exits non-zero at the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/os.sh
 started=$(date +%s)
 
 # The newest glibc symbol version the binary may need: README's "runs on" line says what this
@@ -85,4 +86,5 @@ run=("$PWD/$appimage" --appimage-extract-and-run)
 smoke_version "${run[@]}"
 smoke_summary "$model" "${run[@]}"
 smoke_window target/packages/appimage-screenshot.png "${run[@]}"
-say "passed in $(( $(date +%s) - started )) s"
+xgen_cpu_seconds
+say "passed in $(( $(date +%s) - started )) s, of which $xgen_cpu s of CPU"

@@ -12,6 +12,7 @@
 # Leaves the screenshot in target/packages/screenshot.png. Exits non-zero at the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/os.sh
 started=$(date +%s)
 
 package_args=()
@@ -97,4 +98,5 @@ left=0
 for f in "${files[@]}"; do [[ -e "$f" ]] && { say "left behind: $f"; left=1; }; done
 [[ $left -eq 0 ]] || fail "files left after uninstall"
 command -v xgen-desk >/dev/null && fail "xgen-desk still on PATH"
-say "passed in $(( $(date +%s) - started )) s"
+xgen_cpu_seconds
+say "passed in $(( $(date +%s) - started )) s, of which $xgen_cpu s of CPU"

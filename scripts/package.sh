@@ -55,9 +55,13 @@ packager_formats=$("$python" -c 'import sys; print(",".join(f for f in sys.argv[
 [[ ",$formats," == *,appimage,* ]] && appimage=1
 
 if [[ $build -eq 1 ]]; then
-  # --workspace: the same feature resolution as the tests, so llama.cpp is built once; without
-  # the test kit, whose fault injection must never reach an installer.
-  xgen_run cargo build --workspace --exclude xgen-testkit ${cargo_profile[@]+"${cargo_profile[@]}"} ${features[@]+"${features[@]}"}
+  # The OCR models are built into the binary (ocr-models/build.rs): fetched and checked first,
+  # and XGEN_DESK_REQUIRE_OCR_MODELS makes a build without them fail, so that no installer
+  # ships a program that cannot read scans. --workspace: the same feature resolution as the
+  # tests, so llama.cpp is built once; without the test kit, whose fault injection must never
+  # reach an installer.
+  scripts/fetch-ocr-models.sh
+  XGEN_DESK_REQUIRE_OCR_MODELS=1 xgen_run cargo build --workspace --exclude xgen-testkit ${cargo_profile[@]+"${cargo_profile[@]}"} ${features[@]+"${features[@]}"}
 fi
 binary="$bin_dir/xgen-desk"
 [[ -x "$binary" || -x "$binary.exe" || "${XGEN_DESK_DRY_RUN:-}" == 1 ]] \

@@ -2,7 +2,8 @@
 # Installs the system packages xgen-desk needs to build, test and take screenshots on
 # Debian/Ubuntu: cmake and libclang (llama.cpp and its bindings), X11/GL (the window), Xvfb and
 # ImageMagick (headless screenshots), fontconfig and a font (the characters egui's own fonts
-# lack come from the system's fonts), Python with pip (fetching the test model from PyPI).
+# lack come from the system's fonts), Python with pip (fetching the test model from PyPI), GNU
+# time (the benchmark scripts' peak memory figures).
 # Installs only what is missing; does nothing on macOS and Windows (CI's runners have what
 # the build needs: Xcode's tools, MSVC and CMake) or on other Linux distributions.
 set -euo pipefail
@@ -14,7 +15,7 @@ packages=(
   libgl1-mesa-dev libgl1-mesa-dri libegl1 libwayland-dev
   xvfb xauth imagemagick xdotool
   libfontconfig1 fonts-dejavu-core
-  python3 python3-pip
+  python3 python3-pip time
 )
 
 os=$(xgen_os)

@@ -13,6 +13,11 @@
 //! The protocol is the child's standard output (read up to a cap) and exit status; the last
 //! lines of its standard error explain failures. Callers define what the child prints (the
 //! document reader prints one versioned JSON object: see `documents::extract_isolated`).
+//!
+//! Work that is long by nature (OCR of a scanned book: seconds a page) reports progress: a
+//! line on standard error that starts with [`PROGRESS_PREFIX`] goes to the caller, and
+//! restarts the wall-clock limit, so the limit bounds each step (a page) instead of the whole,
+//! up to [`Isolation::max_wall`] in all.
 
 #![allow(
     unsafe_code,
@@ -36,14 +41,25 @@ const STDERR_TAIL_BYTES: usize = 8 * 1024;
 /// How long the output readers may take to finish after the child has ended.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A line of the child's standard error that starts with this reports progress: the rest of
+/// the line goes to the caller's callback, and the wall-clock limit starts again.
+pub const PROGRESS_PREFIX: &str = "xgen-desk-progress ";
+
+/// Longest line of standard error looked at for a progress report; longer lines are kept as
+/// ordinary output.
+const MAX_PROGRESS_LINE: usize = 4096;
+
 /// How to run a child: which program, and its limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Isolation {
     /// The program run as the child: the xgen-desk binary (tests pass
     /// `env!("CARGO_BIN_EXE_xgen-desk")`, since there the current program is the test harness).
     pub exe: PathBuf,
-    /// Wall-clock limit; the child is killed when it runs longer.
+    /// Wall-clock limit; the child is killed when it runs longer without reporting progress
+    /// (see [`PROGRESS_PREFIX`]).
     pub wall: Duration,
+    /// Wall-clock limit in all, however often the child reports progress.
+    pub max_wall: Duration,
     /// Memory limit in bytes: address space on Linux, committed memory on Windows, the
     /// physical footprint (checked every few milliseconds) on macOS.
     pub memory_bytes: u64,
@@ -56,6 +72,10 @@ impl Isolation {
     /// a few seconds to tens of seconds on a slow laptop; a minute is well past that and short
     /// enough that a person waiting is told what happened instead of waiting forever.
     pub const DEFAULT_WALL: Duration = Duration::from_secs(60);
+
+    /// Default limit in all for a child that keeps reporting progress: 2 hours, a scanned
+    /// book of about a thousand pages read by OCR on a slow laptop.
+    pub const DEFAULT_MAX_WALL: Duration = Duration::from_secs(2 * 60 * 60);
 
     /// Default memory limit: 4 GiB. The readers' own limits (a 64 MiB file, 4 million
     /// characters of text) keep honest documents far below that, even PDFs whose objects
@@ -74,6 +94,7 @@ impl Isolation {
         Self {
             exe: exe.into(),
             wall: Self::DEFAULT_WALL,
+            max_wall: Self::DEFAULT_MAX_WALL,
             memory_bytes: Self::DEFAULT_MEMORY_BYTES,
             max_output_bytes: Self::DEFAULT_MAX_OUTPUT_BYTES,
         }
@@ -105,6 +126,21 @@ impl Isolation {
         args: &[&OsStr],
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Vec<u8>, IsolationError> {
+        self.run_reporting(args, cancelled, &mut |_| {})
+    }
+
+    /// [`Isolation::run`] that passes each progress report of the child (the rest of a line
+    /// that starts with [`PROGRESS_PREFIX`]) to `progress`, on this thread; each report
+    /// restarts the [`Isolation::wall`] limit, up to [`Isolation::max_wall`] in all.
+    ///
+    /// # Errors
+    /// As [`Isolation::run`].
+    pub fn run_reporting(
+        &self,
+        args: &[&OsStr],
+        cancelled: &dyn Fn() -> bool,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Vec<u8>, IsolationError> {
         let mut command = Command::new(&self.exe);
         command
             .args(args)
@@ -115,7 +151,11 @@ impl Isolation {
             // the assertion that says why under the debugger's lines.
             .env("GGML_NO_BACKTRACE", "1");
         #[cfg(unix)]
-        limits::apply(&mut command, self.memory_bytes, self.wall);
+        limits::apply(
+            &mut command,
+            self.memory_bytes,
+            self.max_wall.max(self.wall),
+        );
         #[cfg(windows)]
         let job = limits::Job::new(self.memory_bytes).map_err(|source| IsolationError::Start {
             exe: self.exe.clone(),
@@ -138,11 +178,17 @@ impl Isolation {
             let cap = self.max_output_bytes;
             drain(move || read_capped(pipe, cap, &over_cap))
         });
+        let (reports, reported) = mpsc::channel();
         let stderr = child
             .stderr
             .take()
-            .map(|pipe| drain(move || read_tail(pipe)));
+            .map(|pipe| drain(move || read_tail(pipe, &reports)));
+        let mut last_report = started;
         let status = loop {
+            while let Ok(report) = reported.try_recv() {
+                last_report = Instant::now();
+                progress(&report);
+            }
             match child.try_wait() {
                 Ok(Some(status)) => break status,
                 Ok(None) => {}
@@ -167,10 +213,10 @@ impl Isolation {
                     limit_bytes: self.memory_bytes,
                 });
             }
-            if started.elapsed() >= self.wall {
+            if last_report.elapsed() >= self.wall || started.elapsed() >= self.max_wall {
                 kill(&mut child);
                 return Err(IsolationError::TimedOut {
-                    seconds: self.wall.as_secs_f64(),
+                    seconds: started.elapsed().as_secs_f64(),
                 });
             }
             std::thread::sleep(POLL);
@@ -181,6 +227,10 @@ impl Isolation {
         let stderr = stderr
             .and_then(|rx| rx.recv_timeout(DRAIN_TIMEOUT).ok())
             .unwrap_or_default();
+        // Reports written just before the child ended.
+        while let Ok(report) = reported.try_recv() {
+            progress(&report);
+        }
         if over_cap.load(Ordering::Relaxed) {
             return Err(IsolationError::OutputTooLarge {
                 limit: self.max_output_bytes,
@@ -276,21 +326,52 @@ fn read_capped(pipe: impl Read, cap: usize, over_cap: &AtomicBool) -> Vec<u8> {
     out
 }
 
-/// Reads `pipe` to its end, keeping its last [`STDERR_TAIL_BYTES`].
-fn read_tail(mut pipe: impl Read) -> Vec<u8> {
+/// Reads `pipe` to its end, sending progress reports (lines that start with
+/// [`PROGRESS_PREFIX`], without it) to `reports` as they come and keeping the last
+/// [`STDERR_TAIL_BYTES`] of the rest.
+fn read_tail(mut pipe: impl Read, reports: &mpsc::Sender<String>) -> Vec<u8> {
     let mut tail = Vec::new();
+    let mut line = Vec::new();
     let mut buf = [0u8; 4096];
+    let keep = |tail: &mut Vec<u8>, bytes: &[u8]| {
+        tail.extend_from_slice(bytes);
+        if tail.len() > 2 * STDERR_TAIL_BYTES {
+            tail.drain(..tail.len() - STDERR_TAIL_BYTES);
+        }
+    };
+    let end_line = |tail: &mut Vec<u8>, line: &mut Vec<u8>| {
+        match line.strip_prefix(PROGRESS_PREFIX.as_bytes()) {
+            // The parent stopped listening only when it stopped waiting for the child.
+            Some(report) => {
+                reports
+                    .send(String::from_utf8_lossy(report).into_owned())
+                    .ok();
+            }
+            None => keep(tail, line),
+        }
+        line.clear();
+    };
     loop {
         match pipe.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                tail.extend_from_slice(&buf[..n]);
-                if tail.len() > 2 * STDERR_TAIL_BYTES {
-                    tail.drain(..tail.len() - STDERR_TAIL_BYTES);
+                for &byte in &buf[..n] {
+                    if byte == b'\n' {
+                        end_line(&mut tail, &mut line);
+                        keep(&mut tail, b"\n");
+                    } else if line.len() < MAX_PROGRESS_LINE {
+                        line.push(byte);
+                    } else {
+                        // Too long to be a report: ordinary output.
+                        keep(&mut tail, &line);
+                        line.clear();
+                        line.push(byte);
+                    }
                 }
             }
         }
     }
+    end_line(&mut tail, &mut line);
     if tail.len() > STDERR_TAIL_BYTES {
         tail.drain(..tail.len() - STDERR_TAIL_BYTES);
     }
@@ -451,8 +532,9 @@ mod limits {
 
     /// Sets, in the child before it runs the program, an address-space limit of
     /// `memory_bytes` (never above the limit the parent has), no core dumps, and a processor
-    /// time limit a little past `wall`: the parent's clock is the real limit, but a child
-    /// whose parent died (no one to kill it) must still end.
+    /// time limit a little past `wall` on every core: the parent's clock is the real limit,
+    /// but a child whose parent died (no one to kill it) must still end. On Linux the child
+    /// is also killed when its parent dies.
     pub(super) fn apply(command: &mut Command, memory_bytes: u64, wall: Duration) {
         let wanted = libc::rlim_t::try_from(memory_bytes).unwrap_or(libc::RLIM_INFINITY);
         let mut current = libc::rlimit {
@@ -475,7 +557,8 @@ mod limits {
             rlim_cur: 0,
             rlim_max: 0,
         };
-        let cpu_seconds = wall.as_secs().saturating_add(10);
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as u64;
+        let cpu_seconds = wall.as_secs().saturating_mul(cores).saturating_add(10);
         let cpu = libc::rlimit {
             rlim_cur: libc::rlim_t::try_from(cpu_seconds).unwrap_or(libc::RLIM_INFINITY),
             rlim_max: libc::rlim_t::try_from(cpu_seconds.saturating_add(5))
@@ -497,6 +580,13 @@ mod limits {
             unsafe {
                 libc::setrlimit(libc::RLIMIT_CORE, &raw const no_core);
                 libc::setrlimit(libc::RLIMIT_CPU, &raw const cpu);
+            }
+            // SAFETY: prctl is a plain system call, async-signal-safe. A child whose parent
+            // died (the app killed, a terminal closed) gets SIGKILL instead of reading on
+            // alone; should it fail, the processor limit still ends the child.
+            #[cfg(target_os = "linux")]
+            unsafe {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             }
             Ok(())
         };

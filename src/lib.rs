@@ -7,6 +7,7 @@
 //! - [`tokenizer`]: XGen's exact tokenizer without the model (`tokenizer.json`).
 //! - [`prompt`]: the XGen prompt format and GGUF chat templates.
 //! - [`documents`]: text and page/heading markers from the files of every [`documents::Format`].
+//! - [`ocr`]: text recognised in page images (scans, photographs), on the CPU, offline.
 //! - [`isolate`]: work on untrusted files in a child process with time and memory limits.
 //! - [`summarize`]: token-exact one-pass or map-reduce summaries of documents of any length.
 //! - [`sources`]: where each sentence of a reply comes from, the claims a document does not
@@ -24,6 +25,7 @@ pub mod engine;
 pub mod error_text;
 pub mod hub;
 pub mod isolate;
+pub mod ocr;
 pub mod paths;
 pub mod pipeline;
 pub mod prompt;

@@ -44,3 +44,14 @@ xgen_run() {
     "$@"
   fi
 }
+
+# Sets $xgen_cpu to the CPU seconds (user + system) the calling script and the children it
+# waited for used so far. Call it directly, not in $(...): a subshell counts only its own.
+xgen_cpu_seconds() {
+  local file
+  file=$(mktemp)
+  times >"$file"
+  xgen_cpu=$(awk '{ for (i = 1; i <= NF; i++) { split($i, t, "m"); sub("s", "", t[2]); total += t[1] * 60 + t[2] } }
+    END { printf "%.0f", total }' "$file")
+  rm -f "$file"
+}

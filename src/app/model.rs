@@ -223,7 +223,11 @@ impl ModelSlot {
                 "{} · {} ctx · {} threads · {}",
                 info.name,
                 info.n_ctx,
-                info.threads.0,
+                if info.adaptive_threads {
+                    format!("up to {}", info.threads.0)
+                } else {
+                    info.threads.0.to_string()
+                },
                 info.gpu_backend.as_deref().map_or_else(
                     || "CPU".to_owned(),
                     |b| format!("{b}, {} layers on GPU", info.gpu_layers)

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::unix_now;
 use crate::documents::Document;
-use crate::engine::Timings;
+use crate::engine::{ThreadUse, Timings};
 use crate::prompt::{Message, Role};
 use crate::sources::ReplyCheck;
 use xgen_fsio::write_atomic;
@@ -126,6 +126,9 @@ pub struct ReplyStats {
     /// Generated tokens that came from drafts the model agreed with.
     #[serde(default)]
     pub drafted_kept: usize,
+    /// The threads the reply ran with (none from an inference server).
+    #[serde(default)]
+    pub threads: ThreadUse,
 }
 
 impl From<&Timings> for ReplyStats {
@@ -137,6 +140,7 @@ impl From<&Timings> for ReplyStats {
             prompt_evaluated: t.prompt_evaluated,
             prompt_tokens: t.prompt_tokens,
             drafted_kept: t.draft_accepted,
+            threads: t.threads,
         }
     }
 }

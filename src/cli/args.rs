@@ -69,7 +69,7 @@ pub enum Commands {
     /// Answer a question about a document: the answer streams to stdout, its sources to
     /// stderr. A document longer than the context reads the passages that bear on the
     /// question; `--json` prints answer, sentences, not_found and read as one object.
-    Ask(super::ask::AskArgs),
+    Ask(AskArgs),
     /// Check a text against a document without a model: each sentence with its sources, and
     /// the claims (numbers, dates, names) the document does not make. Exit code 0 when every
     /// sentence is supported, 3 when some are not.
@@ -175,6 +175,36 @@ pub enum Commands {
     },
 }
 
+/// A thread count on the command line: `auto` (`None`: adapted to the CPU) or a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ThreadCount(pub Option<usize>);
+
+impl std::str::FromStr for ThreadCount {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("auto") {
+            return Ok(Self(None));
+        }
+        match s.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(Self(Some(n))),
+            _ => Err(format!(
+                "{s:?} is not a thread count: use auto (adapt to the CPU) or a number from 1"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for ThreadCount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            None => f.write_str("auto"),
+            Some(n) => write!(f, "{n}"),
+        }
+    }
+}
+
 /// Which model and how to run it.
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
@@ -184,9 +214,10 @@ pub struct ModelArgs {
     /// Context size in tokens (default: the model's, at most 8192).
     #[arg(long)]
     pub ctx: Option<u32>,
-    /// Threads (default: one per physical core).
-    #[arg(long, short = 't')]
-    pub threads: Option<usize>,
+    /// Threads: `auto` adapts them to the CPU the engine gets (up to one per physical core,
+    /// fewer while other programs keep cores busy), a number fixes them.
+    #[arg(long, short = 't', default_value = "auto")]
+    pub threads: ThreadCount,
     /// Layers to offload to the GPU (default: the memory planner's choice).
     #[arg(long)]
     pub gpu_layers: Option<u32>,
@@ -204,7 +235,7 @@ impl ModelArgs {
     pub fn settings(&self) -> LoadSettings {
         LoadSettings {
             n_ctx: self.ctx,
-            threads: self.threads,
+            threads: self.threads.0,
             threads_batch: None,
             n_batch: self.batch.max(1),
             gpu_layers: self.gpu_layers,
@@ -352,4 +383,30 @@ pub fn setup_options(offline: bool) -> Result<SetupOptions> {
         options.hub.offline = true;
     }
     Ok(options)
+}
+
+/// Arguments of `ask`.
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// The document, or `-` for standard input.
+    pub file: PathBuf,
+    /// The question.
+    pub question: String,
+    /// Ask every part of a long document in turn and combine the answers (for questions such
+    /// as "list every deadline").
+    #[arg(long)]
+    pub every_part: bool,
+    /// Print one JSON object (answer, sentences with sources, not_found, read) instead of
+    /// streaming.
+    #[arg(long)]
+    pub json: bool,
+    /// Which model and how to run it.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// An inference server to use instead.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// How replies are sampled.
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
 }

@@ -4,13 +4,11 @@
 //! turn instead). `--json` prints one object: answer, sentences with their sources, the claims
 //! not found, and what was read.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use clap::Args;
 
-use super::args::{ModelArgs, SamplingArgs, ServerArgs};
+use super::args::AskArgs;
 use super::sources_out::{self, CheckedJson};
 use super::summarize::read_document;
 use super::{open_backend, output, print_timings};
@@ -22,29 +20,6 @@ use crate::sources::{
     DocumentIndex, PartSearchProgress, ReadOptions,
 };
 use crate::summarize::EngineModel;
-
-/// Arguments of `ask`.
-#[derive(Debug, Args)]
-pub struct AskArgs {
-    /// The document, or `-` for standard input.
-    pub file: PathBuf,
-    /// The question.
-    pub question: String,
-    /// Ask every part of a long document in turn and combine the answers (for questions such
-    /// as "list every deadline").
-    #[arg(long)]
-    pub every_part: bool,
-    /// Print one JSON object (answer, sentences with sources, not_found, read) instead of
-    /// streaming.
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub model: ModelArgs,
-    #[command(flatten)]
-    pub server: ServerArgs,
-    #[command(flatten)]
-    pub sampling: SamplingArgs,
-}
 
 /// Runs `ask`.
 ///

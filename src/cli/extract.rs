@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::documents::{self, Document, Extraction};
+use super::progress::StageProgress;
+use crate::documents::{self, Document, Extraction, Limits, ReadProgress};
 use crate::sources;
 
 /// Arguments of `extract`.
@@ -27,11 +28,30 @@ pub struct ExtractArgs {
 /// # Errors
 /// An unreadable document (after printing it as JSON with `--json`), or a failed write.
 pub fn run(args: &ExtractArgs) -> Result<()> {
-    let read = if args.file == Path::new("-") {
-        documents::from_reader("standard input", std::io::stdin().lock())
-    } else {
-        documents::extract(&args.file)
+    // Pages read by OCR are reported as they are done: to the parent as protocol lines with
+    // `--json` (see `documents::extract_isolated_reporting`), to a person as a progress bar.
+    let bar = std::cell::RefCell::new(None::<StageProgress>);
+    let report = |progress: ReadProgress| {
+        if args.json {
+            eprintln!("{}", documents::progress_line(progress));
+        } else {
+            bar.borrow_mut()
+                .get_or_insert_with(|| StageProgress::per_item("ocr"))
+                .show(
+                    progress.done as u64,
+                    progress.total as u64,
+                    &ocr_item(progress),
+                );
+        }
     };
+    let read = if args.file == Path::new("-") {
+        documents::from_reader_reporting("standard input", std::io::stdin().lock(), &report)
+    } else {
+        documents::extract_reporting(&args.file, &Limits::default(), &report)
+    };
+    if let Some(mut bar) = bar.borrow_mut().take() {
+        bar.finish("");
+    }
     let mut stdout = std::io::stdout().lock();
     let document = match read {
         Ok(document) => document,
@@ -56,6 +76,17 @@ pub fn run(args: &ExtractArgs) -> Result<()> {
         write_text(&mut stdout, &document)
     };
     ignore_closed(written.and_then(|()| stdout.flush()))
+}
+
+/// What a progress line says about pages read by OCR: `2 of 5 pages read by OCR`.
+#[must_use]
+pub fn ocr_item(progress: ReadProgress) -> String {
+    format!(
+        "{} of {} page{} read by OCR",
+        progress.done,
+        progress.total,
+        if progress.total == 1 { "" } else { "s" }
+    )
 }
 
 /// A write to a closed pipe (`xgen-desk extract x.pdf | head`) is the reader's choice to stop,

@@ -52,12 +52,19 @@ pub fn exit_code(result: Result<()>) -> ExitCode {
     }
 }
 
+/// What is logged when `XGEN_DESK_LOG` does not say: warnings, but not those of the libraries
+/// that read documents. lopdf logs every damaged object it skips ("ERROR lopdf::reader:
+/// Object load error") and pdf-extract, the page renderer and the OCR runtime what they do not
+/// support; the readers recover from all of it and say what matters in their own words, so on
+/// a terminal those lines were noise beside the real message.
+const DEFAULT_LOG: &str = "warn,llama_cpp_2=error,llama-cpp-2=error,lopdf=off,pdf_extract=off,\
+    hayro=off,hayro_syntax=off,hayro_interpret=off,hayro_font=off,hayro_jbig2=off,\
+    hayro_jpeg2000=off,hayro_ccitt=off,vello_cpu=off,vello_common=off,rten=off";
+
 /// Logs go to stderr through `XGEN_DESK_LOG` (an `EnvFilter`), llama.cpp's with them.
 pub fn init_tracing() {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("XGEN_DESK_LOG").unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new("warn,llama_cpp_2=error,llama-cpp-2=error")
-        });
+    let filter = tracing_subscriber::EnvFilter::try_from_env("XGEN_DESK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
     // Fails only when a subscriber is already installed, which is then the one to use.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -205,8 +212,13 @@ fn print_timings(timings: &Timings, quiet: bool) {
     } else {
         String::new()
     };
+    let threads = timings
+        .threads
+        .describe()
+        .map(|t| format!(" · {t}"))
+        .unwrap_or_default();
     eprintln!(
-        "[prompt {} tokens ({} read, {:.1} tok/s) · first token {:.2} s · {} tokens at {:.1} tok/s{drafts}]",
+        "[prompt {} tokens ({} read, {:.1} tok/s) · first token {:.2} s · {} tokens at {:.1} tok/s{drafts}{threads}]",
         timings.prompt_tokens,
         timings.prompt_evaluated,
         timings.prefill_tok_per_sec(),

@@ -12,6 +12,8 @@ pub struct StageProgress {
     label: String,
     bar: Option<ProgressBar>,
     last_decile: Option<u64>,
+    /// Without a terminal, a line for every item instead of every tenth.
+    every_item: bool,
 }
 
 impl StageProgress {
@@ -32,6 +34,17 @@ impl StageProgress {
             label: label.to_owned(),
             bar,
             last_decile: None,
+            every_item: false,
+        }
+    }
+
+    /// Progress of the stage called `label` in few, slow steps (pages read by OCR, seconds
+    /// each): without a terminal, every step is a line.
+    #[must_use]
+    pub fn per_item(label: &str) -> Self {
+        Self {
+            every_item: true,
+            ..Self::new(label)
         }
     }
 
@@ -45,8 +58,9 @@ impl StageProgress {
             }
             None => {
                 let percent = done.saturating_mul(100).checked_div(total).unwrap_or(0);
-                if self.last_decile != Some(percent / 10) {
-                    self.last_decile = Some(percent / 10);
+                let step = if self.every_item { done } else { percent / 10 };
+                if self.last_decile != Some(step) {
+                    self.last_decile = Some(step);
                     eprintln!("[{}] {percent:>3}% {item}", self.label);
                 }
             }

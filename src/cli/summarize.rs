@@ -10,10 +10,11 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 
 use super::args::{ModelArgs, SamplingArgs, ServerArgs};
+use super::progress::StageProgress;
 use super::sources_out::{self, CheckedJson};
 use super::{open_backend, output, print_timings};
 use crate::cancel::CancelToken;
-use crate::documents::{self, CollectLimits, Document, DocumentError};
+use crate::documents::{self, CollectLimits, Document, DocumentError, ReadProgress};
 use crate::engine::EngineError;
 use crate::isolate::Isolation;
 use crate::prompt::{summarize_request, SummaryStyle};
@@ -169,13 +170,27 @@ pub fn run(
 
 /// Reads a document of any supported format, or standard input for `-`.
 pub(super) fn read_document(file: &Path) -> Result<Document> {
+    // Pages read by OCR (a scan: seconds a page) show as they are done.
+    let bar = std::cell::RefCell::new(None::<StageProgress>);
+    let report = |progress: ReadProgress| {
+        bar.borrow_mut()
+            .get_or_insert_with(|| StageProgress::per_item("ocr"))
+            .show(
+                progress.done as u64,
+                progress.total as u64,
+                &super::extract::ocr_item(progress),
+            );
+    };
     let document = if file == Path::new("-") {
-        documents::from_reader("standard input", std::io::stdin().lock())?
+        documents::from_reader_reporting("standard input", std::io::stdin().lock(), &report)
     } else {
         // Read in a child process: a file that crashes or hangs a reader is an error here.
-        documents::extract_isolated(file, &Isolation::current()?)?
+        documents::extract_isolated_reporting(file, &Isolation::current()?, &|| false, &report)
     };
-    Ok(document)
+    if let Some(mut bar) = bar.borrow_mut().take() {
+        bar.finish("");
+    }
+    Ok(document?)
 }
 
 /// One line about the document and how it will be read.

@@ -1,7 +1,7 @@
 //! The text builder every reader writes through, so that all formats separate blocks, place
 //! markers and stop at the character limit the same way.
 
-use super::{Section, SectionKind, MAX_TEXT_CHARS};
+use super::{OcrSummary, Section, SectionKind};
 
 /// Text and markers as a format reader produces them.
 #[derive(Debug, Default)]
@@ -13,6 +13,8 @@ pub(crate) struct Body {
     pub(crate) overflow: bool,
     /// Characters counted when `overflow` is set (more than the limit).
     pub(crate) chars: usize,
+    /// The pages read by OCR, when any were.
+    pub(crate) ocr: Option<OcrSummary>,
 }
 
 /// How two blocks of text are separated.
@@ -56,11 +58,6 @@ fn without_private_use(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 impl TextBuilder {
-    /// A builder with the default character limit, [`MAX_TEXT_CHARS`].
-    pub(crate) fn new() -> Self {
-        Self::with_limit(MAX_TEXT_CHARS)
-    }
-
     /// A builder that stops taking text past `max_chars` characters.
     pub(crate) fn with_limit(max_chars: usize) -> Self {
         Self {
@@ -179,6 +176,12 @@ impl TextBuilder {
 
     pub(crate) fn warn(&mut self, warning: String) {
         self.body.warnings.push(warning);
+    }
+
+    /// Records which pages OCR read, with the sentence about them among the warnings.
+    pub(crate) fn ocr(&mut self, summary: OcrSummary, total_pages: usize) {
+        self.body.warnings.push(summary.sentence(total_pages));
+        self.body.ocr = Some(summary);
     }
 
     pub(crate) fn finish(self) -> Body {

@@ -16,7 +16,7 @@ pub enum Format {
     Text,
     /// Markdown; headings become section markers.
     Markdown,
-    /// PDF with a text layer; pages become section markers.
+    /// PDF; pages become section markers, and pages without a text layer are read by OCR.
     Pdf,
     /// Word (Office Open XML); headings become section markers, tables rows of cells.
     Docx,
@@ -27,6 +27,9 @@ pub enum Format {
     Epub,
     /// A web page: its main text, without scripts, styles or navigation.
     Html,
+    /// An image of a page or of several (PNG, JPEG, TIFF with one or more pages): its text
+    /// recognised by OCR, one page marker per image.
+    Image,
 }
 
 impl Format {
@@ -47,6 +50,7 @@ impl Format {
             Self::Odt => "OpenDocument (.odt)",
             Self::Epub => "EPUB",
             Self::Html => "HTML",
+            Self::Image => "image",
         }
     }
 
@@ -61,6 +65,7 @@ impl Format {
             Self::Odt => &["odt"],
             Self::Epub => &["epub"],
             Self::Html => &["html", "htm", "xhtml"],
+            Self::Image => &["png", "jpg", "jpeg", "tif", "tiff"],
         }
     }
 
@@ -120,6 +125,9 @@ impl Format {
         }
         if bytes.starts_with(b"PK\x03\x04") && contains(bytes, b"word/") {
             return Some(Self::Docx);
+        }
+        if super::image::sniff(bytes).is_some() {
+            return Some(Self::Image);
         }
         let head = String::from_utf8_lossy(&bytes[..bytes.len().min(1024)]).to_ascii_lowercase();
         let head = head.trim_start_matches('\u{feff}').trim_start();
@@ -187,6 +195,10 @@ pub(super) fn unsupported_extension(name: &str, extension: Option<&str>) -> Opti
             format!("a .{ext} file"),
             "; export it as PDF or .docx first",
         ),
+        Some(ext @ ("gif" | "bmp" | "webp" | "heic" | "heif" | "avif" | "jp2" | "svg")) => (
+            format!("a .{ext} image"),
+            "; images are read as PNG, JPEG or TIFF: save it as one of those",
+        ),
         Some("gguf") => (GGUF_WHAT.to_owned(), GGUF_HINT),
         _ => return None,
     };
@@ -216,8 +228,14 @@ pub(super) fn choose_format(
         return Err(unsupported(GGUF_WHAT, GGUF_HINT));
     }
     Ok(match (by_extension, sniffed) {
-        // A declared PDF, DOCX, EPUB or ODT is parsed as one, so a damaged file says so.
-        (Some(declared @ (Format::Pdf | Format::Docx | Format::Epub | Format::Odt)), _) => declared,
+        // A declared PDF, DOCX, EPUB, ODT or image is parsed as one, so a damaged file says so.
+        (
+            Some(
+                declared
+                @ (Format::Pdf | Format::Docx | Format::Epub | Format::Odt | Format::Image),
+            ),
+            _,
+        ) => declared,
         (_, Some(found)) => found,
         (Some(declared), None) => declared,
         (None, None) if bytes.starts_with(b"PK\x03\x04") => {

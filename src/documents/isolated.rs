@@ -2,7 +2,9 @@
 //! that crashes, hangs or exhausts a parser ends that process, not the program.
 //!
 //! The child prints one JSON object, [`Extraction`] when it read the file or [`Failure`] (and
-//! a non-zero exit) when the file is unreadable; both carry [`PROTOCOL_VERSION`].
+//! a non-zero exit) when the file is unreadable; both carry [`PROTOCOL_VERSION`]. While it
+//! reads pages by OCR it reports each page done on standard error, as a line of
+//! [`PROGRESS_PREFIX`] and a [`ReadProgress`] in JSON ([`progress_line`]).
 
 use std::ffi::OsStr;
 use std::io::Read;
@@ -10,7 +12,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Document, DocumentError, Format, Section, SectionKind};
+use super::{Document, DocumentError, Format, OcrSummary, ReadProgress, Section, SectionKind};
+pub use crate::isolate::PROGRESS_PREFIX;
 use crate::isolate::{Isolation, IsolationError};
 
 /// Version of the JSON the child prints; the parent refuses any other.
@@ -35,6 +38,9 @@ pub struct Extraction {
     pub sections: Vec<Section>,
     /// The text the model reads.
     pub text: String,
+    /// Pages read by OCR and the recogniser's confidence, when any were.
+    #[serde(default)]
+    pub ocr: Option<OcrSummary>,
 }
 
 impl Extraction {
@@ -50,8 +56,18 @@ impl Extraction {
             warnings: document.warnings.clone(),
             sections: document.sections.clone(),
             text: document.text.clone(),
+            ocr: document.ocr.clone(),
         }
     }
+}
+
+/// The line the child writes to standard error for a progress report (without its line end).
+#[must_use]
+pub fn progress_line(progress: ReadProgress) -> String {
+    format!(
+        "{PROGRESS_PREFIX}{{\"done\":{},\"total\":{}}}",
+        progress.done, progress.total
+    )
 }
 
 /// What `xgen-desk extract --json` prints for an unreadable document.
@@ -115,6 +131,17 @@ pub(crate) enum WireError {
     ScannedPdf {
         name: String,
         pages: usize,
+        #[serde(default)]
+        why: String,
+    },
+    ImageWithoutText {
+        name: String,
+        pages: usize,
+        why: String,
+    },
+    BrokenImage {
+        name: String,
+        reason: String,
     },
     EncryptedPdf {
         name: String,
@@ -180,9 +207,19 @@ impl From<&DocumentError> for WireError {
                 what: what.clone(),
                 hint: hint.clone(),
             },
-            DocumentError::ScannedPdf { name, pages } => Self::ScannedPdf {
+            DocumentError::ScannedPdf { name, pages, why } => Self::ScannedPdf {
                 name: name.clone(),
                 pages: *pages,
+                why: why.clone(),
+            },
+            DocumentError::ImageWithoutText { name, pages, why } => Self::ImageWithoutText {
+                name: name.clone(),
+                pages: *pages,
+                why: why.clone(),
+            },
+            DocumentError::BrokenImage { name, reason } => Self::BrokenImage {
+                name: name.clone(),
+                reason: reason.clone(),
             },
             DocumentError::EncryptedPdf { name } => Self::EncryptedPdf { name: name.clone() },
             DocumentError::BrokenPdf { name, reason } => Self::BrokenPdf {
@@ -246,7 +283,11 @@ impl WireError {
             Self::Unsupported { name, what, hint } => {
                 DocumentError::Unsupported { name, what, hint }
             }
-            Self::ScannedPdf { name, pages } => DocumentError::ScannedPdf { name, pages },
+            Self::ScannedPdf { name, pages, why } => DocumentError::ScannedPdf { name, pages, why },
+            Self::ImageWithoutText { name, pages, why } => {
+                DocumentError::ImageWithoutText { name, pages, why }
+            }
+            Self::BrokenImage { name, reason } => DocumentError::BrokenImage { name, reason },
             Self::EncryptedPdf { name } => DocumentError::EncryptedPdf { name },
             Self::BrokenPdf { name, reason } => DocumentError::BrokenPdf { name, reason },
             Self::BrokenDocx { name, reason } => DocumentError::BrokenDocx { name, reason },
@@ -283,6 +324,21 @@ pub fn extract_isolated_until(
     isolation: &Isolation,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Document, DocumentError> {
+    extract_isolated_reporting(path, isolation, cancelled, &|_| {})
+}
+
+/// [`extract_isolated_until`] that passes the child's progress (pages read by OCR) to
+/// `progress`, on this thread, as it comes. Each report restarts the reader's time limit
+/// ([`Isolation::wall`] bounds a page, [`Isolation::max_wall`] the whole).
+///
+/// # Errors
+/// As [`extract_isolated_until`].
+pub fn extract_isolated_reporting(
+    path: &Path,
+    isolation: &Isolation,
+    cancelled: &dyn Fn() -> bool,
+    progress: &dyn Fn(ReadProgress),
+) -> Result<Document, DocumentError> {
     let name = super::file_name(path);
     // Opening a named pipe waits for a writer, and nothing bounds that wait here (the reader's
     // time limit starts with the child): refuse what is not a file before opening it.
@@ -301,7 +357,12 @@ pub fn extract_isolated_until(
         name: name.clone(),
         reason,
     };
-    let stdout = match isolation.run(&args, cancelled) {
+    let mut report = |line: &str| {
+        if let Ok(read) = serde_json::from_str::<ReadProgress>(line) {
+            progress(read);
+        }
+    };
+    let stdout = match isolation.run_reporting(&args, cancelled, &mut report) {
         Ok(stdout) => stdout,
         Err(IsolationError::Exited {
             code,
@@ -369,6 +430,7 @@ pub fn extract_isolated_until(
         text: extraction.text,
         sections: extraction.sections,
         warnings: extraction.warnings,
+        ocr: extraction.ocr,
     })
 }
 

@@ -11,16 +11,26 @@
 mod bounds;
 mod fonts;
 mod load;
+mod render;
 
 use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::AssertUnwindSafe;
 
 use pdf_extract::{MediaBox, OutputDev, OutputError, PlainTextOutput, Transform};
 
-use super::{Body, DocumentError, Limits, SectionKind, Sep, TextBuilder};
+use super::caught::catch;
+use super::{
+    no_text_found, Body, DocumentError, Limits, OcrSummary, ReadProgress, Reading, SectionKind,
+    Sep, TextBuilder,
+};
 
 /// A PDF document.
-pub(crate) fn read(name: &str, bytes: &[u8], limits: &Limits) -> Result<Body, DocumentError> {
+pub(crate) fn read(
+    name: &str,
+    bytes: &[u8],
+    limits: &Limits,
+    reading: &Reading<'_>,
+) -> Result<Body, DocumentError> {
     let broken = |reason: String| DocumentError::BrokenPdf {
         name: name.to_owned(),
         reason,
@@ -31,8 +41,8 @@ pub(crate) fn read(name: &str, bytes: &[u8], limits: &Limits) -> Result<Body, Do
         )));
     };
     let parse = |bytes: &[u8]| {
-        catch_unwind(|| load::load(bytes))
-            .map_err(|panic| broken(format!("the PDF parser failed: {}", panic_message(&panic))))?
+        catch(|| load::load(bytes))
+            .map_err(|panic| broken(format!("the PDF parser failed: {panic}")))?
             .map_err(broken)
     };
     // Bytes before the header (a byte-order mark, a mail or HTTP header saved with the file)
@@ -47,7 +57,7 @@ pub(crate) fn read(name: &str, bytes: &[u8], limits: &Limits) -> Result<Body, Do
             name: name.to_owned(),
         });
     }
-    read_pages(name, &mut doc, limits.max_text_chars)
+    read_pages(name, bytes, &mut doc, limits.max_text_chars, reading)
 }
 
 /// How far into a file its `%PDF-` header may start: PDF readers accept bytes before the
@@ -64,18 +74,26 @@ fn mib(bytes: u64) -> u64 {
     bytes >> 20
 }
 
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_else(|| "it panicked".into())
+/// What reading one page's text layer gave.
+enum PageText {
+    /// Its text as pdf-extract wrote it (possibly empty: a scanned page).
+    Text(String),
+    /// pdf-extract failed on it (an error or a panic): OCR of the drawn page may still read it.
+    Failed(String),
+    /// Refused before reading (a hostile form structure): left out.
+    Refused(String),
 }
+
+/// Pages whose text layer holds fewer characters than this (spaces aside) are read by OCR
+/// too: a scanned page often carries a page number or a scanner's stamp as text.
+const MIN_PAGE_CHARS: usize = 16;
 
 fn read_pages(
     name: &str,
+    bytes: &[u8],
     doc: &mut pdf_extract::Document,
     max_chars: usize,
+    reading: &Reading<'_>,
 ) -> Result<Body, DocumentError> {
     let broken = |reason: String| DocumentError::BrokenPdf {
         name: name.to_owned(),
@@ -85,14 +103,12 @@ fn read_pages(
     if pages.ids.is_empty() {
         return Err(broken("it has no pages".into()));
     }
-    let mut out = TextBuilder::new();
-    let mut unreadable: Vec<(usize, String)> = Vec::new();
+    let mut texts: Vec<PageText> = Vec::with_capacity(pages.ids.len());
     let mut work = bounds::Work::default();
     let mut chars = 0;
-    for (index, &page) in pages.ids.iter().enumerate() {
-        let number = index + 1;
+    for &page in &pages.ids {
         if let Err(reason) = bounds::check_page(doc, page, &mut work) {
-            unreadable.push((number, reason));
+            texts.push(PageText::Refused(reason));
             continue;
         }
         if work.total > bounds::MAX_DOCUMENT_WORK {
@@ -109,7 +125,7 @@ fn read_pages(
             limit: max_chars,
         };
         let doc: &pdf_extract::Document = doc;
-        let result = catch_unwind(AssertUnwindSafe(|| {
+        let result = catch(AssertUnwindSafe(|| {
             pdf_extract::output_doc_page(doc, &mut sink, 1)
         }));
         chars = sink.chars;
@@ -121,26 +137,50 @@ fn read_pages(
                 complete: false,
             });
         }
-        match result {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => {
-                unreadable.push((number, error.to_string()));
-                continue;
-            }
-            Err(panic) => {
-                unreadable.push((
-                    number,
-                    format!("the PDF parser failed: {}", panic_message(&panic)),
-                ));
-                continue;
-            }
-        }
-        out.mark(SectionKind::Page, format!("page {number}"));
-        for paragraph in paragraphs(&raw) {
-            out.block(&paragraph, Sep::Paragraph);
-        }
+        texts.push(match result {
+            Ok(Ok(())) => PageText::Text(raw),
+            Ok(Err(error)) => PageText::Failed(error.to_string()),
+            Err(panic) => PageText::Failed(format!("the PDF parser failed: {panic}")),
+        });
     }
     let total = pages.ids.len();
+    let recognized = recognize_pages(bytes, &texts, pages.repeated == 0, reading);
+    let mut out = TextBuilder::with_limit(max_chars);
+    let mut unreadable: Vec<(usize, String)> = Vec::new();
+    let mut ocr_pages = Vec::new();
+    let (mut weighted, mut ocr_chars) = (0.0, 0usize);
+    for (index, text) in texts.iter().enumerate() {
+        let number = index + 1;
+        let ocr = recognized.pages.get(&index);
+        let layer = match text {
+            PageText::Text(raw) => Some(raw.as_str()),
+            PageText::Failed(_) | PageText::Refused(_) => None,
+        };
+        let layer_chars = layer.map_or(0, |raw| raw.chars().filter(|c| !c.is_whitespace()).count());
+        match ocr {
+            Some(page) if page.characters > layer_chars => {
+                out.mark(SectionKind::Page, format!("page {number}"));
+                for paragraph in &page.paragraphs {
+                    out.block(paragraph, Sep::Paragraph);
+                }
+                ocr_pages.push(number);
+                weighted += f64::from(page.confidence) * page.characters as f64;
+                ocr_chars += page.characters;
+            }
+            _ => match (text, layer) {
+                (_, Some(raw)) => {
+                    out.mark(SectionKind::Page, format!("page {number}"));
+                    for paragraph in paragraphs(raw) {
+                        out.block(&paragraph, Sep::Paragraph);
+                    }
+                }
+                (PageText::Failed(reason) | PageText::Refused(reason), None) => {
+                    unreadable.push((number, reason.clone()));
+                }
+                (PageText::Text(_), None) => {}
+            },
+        }
+    }
     if unreadable.len() == total {
         let reason = unreadable.into_iter().next().map_or_else(
             || "no page could be read".into(),
@@ -162,14 +202,116 @@ fn read_pages(
             pages.repeated
         ));
     }
+    if let Some(why) = &recognized.unavailable {
+        let blank = texts
+            .iter()
+            .filter(|t| matches!(t, PageText::Text(raw) if raw.trim().is_empty()))
+            .count();
+        if blank > 0 && blank < total {
+            out.warn(format!(
+                "{blank} of {total} pages have no text layer and were not read: {why}"
+            ));
+        }
+    }
+    if !ocr_pages.is_empty() {
+        let confidence = if ocr_chars == 0 {
+            0.0
+        } else {
+            weighted / ocr_chars as f64
+        };
+        out.ocr(
+            OcrSummary {
+                pages: ocr_pages,
+                confidence: (confidence * 100.0).round().clamp(0.0, 100.0) as u8,
+            },
+            total,
+        );
+    }
     let body = out.finish();
     if body.text.trim().is_empty() {
         return Err(DocumentError::ScannedPdf {
             name: name.to_owned(),
             pages: total,
+            why: recognized.unavailable.map_or_else(
+                || no_text_found(total),
+                |why| format!("OCR is not available: {why}"),
+            ),
         });
     }
     Ok(body)
+}
+
+/// Pages read by OCR, by index, and why OCR could not run when it could not.
+#[derive(Default)]
+struct Recognized {
+    pages: std::collections::HashMap<usize, crate::ocr::PageText>,
+    unavailable: Option<String>,
+}
+
+/// Draws and recognises the pages whose text layer is (nearly) empty or that pdf-extract
+/// failed on, reporting each page done. `aligned`: the renderer's pages are the reader's (no
+/// page listed twice in the page tree).
+fn recognize_pages(
+    bytes: &[u8],
+    texts: &[PageText],
+    aligned: bool,
+    reading: &Reading<'_>,
+) -> Recognized {
+    let wanted: Vec<usize> = texts
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| match t {
+            PageText::Text(raw) => {
+                raw.chars()
+                    .filter(|c| !c.is_whitespace())
+                    .take(MIN_PAGE_CHARS)
+                    .count()
+                    < MIN_PAGE_CHARS
+            }
+            PageText::Failed(_) => true,
+            PageText::Refused(_) => false,
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let mut out = Recognized::default();
+    if wanted.is_empty() {
+        return out;
+    }
+    let ocr = match crate::ocr::Ocr::shared() {
+        Ok(ocr) => ocr,
+        Err(e) => {
+            out.unavailable = Some(e.to_string());
+            return out;
+        }
+    };
+    let renderer = match render::Renderer::open(bytes) {
+        Ok(renderer) if aligned && renderer.pages() == texts.len() => renderer,
+        Ok(_) => {
+            out.unavailable = Some("its page list could not be matched to the drawn pages".into());
+            return out;
+        }
+        Err(why) => {
+            out.unavailable = Some(why);
+            return out;
+        }
+    };
+    let total = wanted.len();
+    (reading.progress)(ReadProgress { done: 0, total });
+    for (done, &index) in wanted.iter().enumerate() {
+        // A page that cannot be drawn or read keeps what its text layer gave.
+        if let Ok(page) = renderer.page(index) {
+            if let Ok(text) = ocr.read(&page) {
+                if text.characters > 0 {
+                    out.pages.insert(index, text);
+                }
+            }
+        }
+        (reading.progress)(ReadProgress {
+            done: done + 1,
+            total,
+        });
+    }
+    out
 }
 
 /// pdf-extract's plain-text output, counting characters as they come so that reading stops

@@ -64,8 +64,68 @@ pub struct Document {
     pub text: String,
     /// Page and heading markers, in order of `offset`.
     pub sections: Vec<Section>,
-    /// Things a reader should know (pages that could not be read), empty when all went well.
+    /// Things a reader should know (pages that could not be read, pages read by OCR), empty
+    /// when all went well.
     pub warnings: Vec<String>,
+    /// Which pages were read from images by OCR and how sure the recogniser was, when any
+    /// were (a scanned PDF, the image pages of a mixed one, an image file).
+    #[serde(default)]
+    pub ocr: Option<OcrSummary>,
+}
+
+/// Text recognised from page images (OCR): where, and how sure the recogniser was. The app's
+/// document card and `extract --json` show it; the same is said in words among the warnings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OcrSummary {
+    /// The pages (numbered from 1, as the page markers are) whose text came from OCR.
+    pub pages: Vec<usize>,
+    /// The recogniser's mean confidence over their characters, in percent.
+    pub confidence: u8,
+}
+
+impl OcrSummary {
+    /// The sentence the warnings carry: `pages 1-3 and 5 (4 of 6) were read from images by
+    /// OCR (mean confidence 94%): names and numbers may be misread`.
+    #[must_use]
+    pub fn sentence(&self, total_pages: usize) -> String {
+        let which = page_list(&self.pages);
+        let count = if total_pages > self.pages.len() {
+            format!(" ({} of {total_pages})", self.pages.len())
+        } else {
+            String::new()
+        };
+        let verb = if self.pages.len() == 1 { "was" } else { "were" };
+        format!(
+            "{which}{count} {verb} read from images by OCR (mean confidence {}%): names and numbers may be misread",
+            self.confidence
+        )
+    }
+}
+
+/// `page 4`, `pages 1-3, 5 and 9`.
+fn page_list(pages: &[usize]) -> String {
+    let mut runs: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < pages.len() {
+        let start = pages[i];
+        let mut end = start;
+        while i + 1 < pages.len() && pages[i + 1] == end + 1 {
+            end += 1;
+            i += 1;
+        }
+        runs.push(if end > start {
+            format!("{start}-{end}")
+        } else {
+            start.to_string()
+        });
+        i += 1;
+    }
+    let label = if pages.len() == 1 { "page" } else { "pages" };
+    match runs.split_last() {
+        None => "no page".to_owned(),
+        Some((last, [])) => format!("{label} {last}"),
+        Some((last, rest)) => format!("{label} {} and {last}", rest.join(", ")),
+    }
 }
 
 impl Document {
@@ -121,6 +181,7 @@ impl Document {
             text: body.text,
             sections: body.sections,
             warnings: body.warnings,
+            ocr: body.ocr,
         })
     }
 
@@ -235,13 +296,33 @@ pub enum DocumentError {
         /// What to do instead (starts with "; " when present).
         hint: String,
     },
-    /// A PDF whose pages carry no text (scanned images).
-    #[error("{name} has {pages} page{} but no text layer: it is probably scanned images. Run it through OCR (for example `ocrmypdf in.pdf out.pdf`) and open the result", if *pages == 1 { "" } else { "s" })]
+    /// A PDF whose pages carry no text, in which OCR found none either (or could not run).
+    #[error("{name} has {pages} page{} but no text layer, and {why}", if *pages == 1 { "" } else { "s" })]
     ScannedPdf {
         /// The document.
         name: String,
         /// Its page count.
         pages: usize,
+        /// Why OCR gave nothing, as the end of the sentence (see `no_text_found`).
+        why: String,
+    },
+    /// An image in which OCR found no text (or could not run).
+    #[error("{name} is an image of {pages} page{}, and {why}", if *pages == 1 { "" } else { "s" })]
+    ImageWithoutText {
+        /// The document.
+        name: String,
+        /// Its pages (a TIFF can hold several).
+        pages: usize,
+        /// Why OCR gave nothing, as the end of the sentence (see `no_text_found`).
+        why: String,
+    },
+    /// An image file that could not be decoded.
+    #[error("{name} is not a readable image ({reason}); the file may be damaged or incomplete: open it in an image viewer and save it again as PNG")]
+    BrokenImage {
+        /// The document.
+        name: String,
+        /// The decoder's words.
+        reason: String,
     },
     /// A PDF that needs a password.
     #[error(
@@ -403,6 +484,17 @@ impl std::fmt::Display for SpecialFile {
             Self::Device => "a device",
         })
     }
+}
+
+/// The end of the sentence for pages in which OCR found no text: "OCR found no text on them:
+/// ..." with what to try.
+#[must_use]
+pub(crate) fn no_text_found(pages: usize) -> String {
+    format!(
+        "OCR found no text on {}: {} blank, drawings or photographs, or print too faint or small to read. A scan at 300 dpi reads best",
+        if pages == 1 { "it" } else { "them" },
+        if pages == 1 { "it may be" } else { "they may be" }
+    )
 }
 
 fn mib(bytes: u64) -> String {

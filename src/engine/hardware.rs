@@ -254,8 +254,10 @@ pub struct Machine {
     pub physical_cores: usize,
     /// Hardware threads.
     pub logical_cores: usize,
-    /// Threads the engine uses.
+    /// Most threads the engine uses: the count fixed, or one per physical core.
     pub threads: usize,
+    /// The engine adapts its threads to the CPU it gets (not fixed by the person).
+    pub adaptive_threads: bool,
     /// RAM and GPUs, as the planner sees them.
     pub memory: Hardware,
     /// The GPU backend compiled in.
@@ -263,8 +265,8 @@ pub struct Machine {
 }
 
 impl Machine {
-    /// Reads the figures of this computer; `threads` is the engine's setting (`None`: one per
-    /// physical core). Asks llama.cpp for its GPUs: not for a UI thread.
+    /// Reads the figures of this computer; `threads` is the engine's setting (`None`: adapted,
+    /// up to one per physical core). Asks llama.cpp for its GPUs: not for a UI thread.
     #[must_use]
     pub fn detect(threads: Option<usize>) -> Self {
         let (physical_cores, logical_cores) = cpu_cores();
@@ -272,6 +274,7 @@ impl Machine {
             physical_cores,
             logical_cores,
             threads: threads.unwrap_or_else(default_threads).max(1),
+            adaptive_threads: threads.is_none(),
             memory: Hardware::detect(),
             gpu_backend: super::runtime::gpu_backend(),
         }

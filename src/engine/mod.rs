@@ -18,6 +18,7 @@ mod request;
 pub mod runtime;
 pub mod state_cache;
 mod stream;
+pub mod threads;
 mod worker;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +42,7 @@ pub use request::{
 pub use runtime::gpu_backend;
 pub use state_cache::{CachePrefix, StateCacheConfig};
 pub use stream::StopScanner;
+pub use threads::{Slowdown, ThreadUse, ThreadsNow};
 
 /// Instructions for the engine thread.
 pub(crate) enum Command {
@@ -183,6 +185,7 @@ impl Life {
 pub struct Engine {
     commands: mpsc::Sender<Command>,
     life: Arc<Life>,
+    threads: Arc<threads::Live>,
     notify: Notify,
     next_id: AtomicU64,
     thread: Option<JoinHandle<()>>,
@@ -210,12 +213,15 @@ impl Engine {
         let notify: Notify = Arc::new(notify);
         let worker_life = Arc::clone(&life);
         let worker_notify = Arc::clone(&notify);
+        let threads = Arc::new(threads::Live::default());
+        let worker_threads = Arc::clone(&threads);
         let thread = std::thread::Builder::new()
             .name("xgen-engine".into())
             .spawn(move || {
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    worker::run(&inbox);
+                    worker::run(&inbox, &worker_threads);
                 }));
+                worker_threads.clear();
                 let reason = match outcome {
                     Ok(()) => "it was shut down".to_owned(),
                     Err(panic) => format!("the engine thread panicked: {}", panic_message(&*panic)),
@@ -228,6 +234,7 @@ impl Engine {
         Ok(Self {
             commands,
             life,
+            threads,
             notify,
             next_id: AtomicU64::new(1),
             thread: Some(thread),
@@ -252,6 +259,13 @@ impl Engine {
     #[must_use]
     pub fn stopped(&self) -> Option<String> {
         self.life.ended()
+    }
+
+    /// The thread counts the loaded model runs with now (they change with the load of the
+    /// CPU unless fixed); `None` while no model is loaded.
+    #[must_use]
+    pub fn threads_now(&self) -> Option<ThreadsNow> {
+        self.threads.get()
     }
 
     /// Loads a model (replacing any loaded one). The handle reports progress, then

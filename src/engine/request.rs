@@ -9,6 +9,7 @@ use super::hardware;
 use super::plan::{Plan, PlanError};
 use super::remote_error::RemoteError;
 use super::state_cache::{CachePrefix, StateCacheConfig};
+use super::threads::ThreadUse;
 use crate::prompt::Message;
 
 /// Settings for loading a model and creating its context.
@@ -16,9 +17,11 @@ use crate::prompt::Message;
 pub struct LoadSettings {
     /// Context size in tokens; `None` uses the model's training context, capped at 8192.
     pub n_ctx: Option<u32>,
-    /// Threads for generation; `None` means one per physical core.
+    /// Threads for generation: a fixed count, or `None` to adapt to the CPU the engine gets
+    /// (between one and one per physical core, fewer while other programs keep cores busy).
     pub threads: Option<usize>,
-    /// Threads for reading the prompt; `None` means the same as `threads`.
+    /// Threads for reading the prompt: a fixed count, or `None` for the same as `threads`
+    /// (adapted apart from generation's when that adapts).
     pub threads_batch: Option<usize>,
     /// Tokens per prompt batch.
     pub n_batch: u32,
@@ -56,7 +59,8 @@ impl Default for LoadSettings {
 }
 
 impl LoadSettings {
-    /// The generation thread count these settings resolve to on this machine.
+    /// The most generation threads these settings allow on this machine: the fixed count, or
+    /// one per physical core.
     #[must_use]
     pub fn resolved_threads(&self) -> usize {
         self.threads
@@ -298,8 +302,13 @@ pub struct ModelInfo {
     pub size_bytes: u64,
     /// True when the XGen prompt format is used.
     pub xgen: bool,
-    /// Threads for generation and for prompt reading.
+    /// Threads for generation and for prompt reading: the counts fixed, or the most the
+    /// engine adapts up to ([`Self::adaptive_threads`]).
     pub threads: (usize, usize),
+    /// The thread counts adapt to the CPU the engine gets (not fixed by the person); see
+    /// [`crate::engine::Engine::threads_now`] for the counts in use.
+    #[serde(default)]
+    pub adaptive_threads: bool,
     /// Layers offloaded to a GPU.
     pub gpu_layers: u32,
     /// The GPU backend compiled in, if any.
@@ -361,6 +370,9 @@ pub struct Timings {
     /// while it was never checked.
     #[serde(default)]
     pub batch_exact: Option<bool>,
+    /// The threads the prompt and the reply ran with (zeros from an inference server).
+    #[serde(default)]
+    pub threads: ThreadUse,
 }
 
 impl Timings {

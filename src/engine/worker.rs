@@ -4,8 +4,8 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::path::Path;
-use std::sync::mpsc;
-use std::time::Instant;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
 use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams};
 use llama_cpp_2::context::LlamaContext;
@@ -17,6 +17,7 @@ use llama_cpp_2::token::LlamaToken;
 
 use super::runtime::{backend, gpu_backend};
 use super::state_cache::{self, StateCache};
+use super::threads::{self, CpuLoad, Threads, Work};
 use super::{
     Command, EngineError, GenerateRequest, KvPrecision, LoadEvent, LoadSettings, ModelInfo, Outbox,
     Plan, Planning, PrereadEvent, PrereadRequest, PromptInput, ReplyEvent, Sampling, StopReason,
@@ -51,6 +52,12 @@ impl<'a> Inbox<'a> {
         early.or_else(|| self.channel.recv().ok())
     }
 
+    /// The next command, waiting at most `timeout` for one.
+    fn recv_timeout(&self, timeout: Duration) -> Result<Command, mpsc::RecvTimeoutError> {
+        let early = self.early.borrow_mut().pop_front();
+        early.map_or_else(|| self.channel.recv_timeout(timeout), Ok)
+    }
+
     /// The next command if one is there.
     fn try_recv(&self) -> Result<Command, mpsc::TryRecvError> {
         let early = self.early.borrow_mut().pop_front();
@@ -71,7 +78,16 @@ impl<'a> Inbox<'a> {
     }
 }
 
-pub(super) fn run(channel: &mpsc::Receiver<Command>) {
+/// Prompt batches shorter than this are not timed for the thread policy: a batch's cost per
+/// token grows as it gets smaller, so short ones (a prompt's last few tokens) would read as a
+/// slowdown.
+const TIMED_BATCH: usize = 64;
+
+/// While idle, the engine reads the system's idle time this often, so that the first step of
+/// the next request knows what other programs use now, not on average since the last request.
+const IDLE_LOAD_READING: Duration = Duration::from_secs(1);
+
+pub(super) fn run(channel: &mpsc::Receiver<Command>, live: &Arc<threads::Live>) {
     let inbox = Inbox::new(channel);
     let inbox = &inbox;
     let mut next = inbox.recv();
@@ -82,15 +98,29 @@ pub(super) fn run(channel: &mpsc::Receiver<Command>) {
                 mut settings,
                 planning,
                 reply,
-            } => match plan_load(&path, &mut settings, planning)
-                .and_then(|plan| load_model(&path, &settings, &reply).map(|model| (model, plan)))
-            {
-                Ok((model, plan)) => {
-                    next = serve(&model, &path, &settings, plan, inbox, &reply);
-                    continue;
+            } => {
+                // The idle time is measured from here, so the first step after the load knows
+                // what other programs use.
+                let cpu = CpuLoad::start();
+                match plan_load(&path, &mut settings, planning).and_then(|plan| {
+                    load_model(&path, &settings, &reply).map(|model| (model, plan))
+                }) {
+                    Ok((model, plan)) => {
+                        let serving = Serving {
+                            model: &model,
+                            path: &path,
+                            settings: &settings,
+                            plan,
+                            cpu,
+                            live,
+                        };
+                        next = serve(serving, inbox, &reply);
+                        live.clear();
+                        continue;
+                    }
+                    Err(error) => reply.send(LoadEvent::Failed(error)),
                 }
-                Err(error) => reply.send(LoadEvent::Failed(error)),
-            },
+            }
             Command::Generate { reply, .. } => reply.send(ReplyEvent::Failed(EngineError::NoModel)),
             Command::Preread { reply, .. } | Command::PrereadAlongside { reply, .. } => {
                 reply.send(PrereadEvent::Failed(EngineError::NoModel));
@@ -222,16 +252,33 @@ fn context_params(settings: &LoadSettings, n_ctx: u32) -> LlamaContextParams {
     params
 }
 
+/// A loaded model and what serving it needs.
+struct Serving<'a> {
+    model: &'a LlamaModel,
+    path: &'a Path,
+    settings: &'a LoadSettings,
+    plan: Option<Plan>,
+    /// The idle-time measurement, started with the load.
+    cpu: CpuLoad,
+    /// Where the thread counts in use are published.
+    live: &'a Arc<threads::Live>,
+}
+
 /// Serves requests against one loaded model until another model is loaded, it is unloaded, or
 /// the engine shuts down. Returns the command that ended it.
 fn serve<'m>(
-    model: &'m LlamaModel,
-    path: &Path,
-    settings: &LoadSettings,
-    plan: Option<Plan>,
+    serving: Serving<'m>,
     inbox: &'m Inbox<'m>,
     load: &Outbox<LoadEvent>,
 ) -> Option<Command> {
+    let Serving {
+        model,
+        path,
+        settings,
+        plan,
+        cpu,
+        live,
+    } = serving;
     let fail = |error: EngineError| load.send(LoadEvent::Failed(error));
     let n_ctx_train = model.n_ctx_train();
     let n_ctx = settings
@@ -262,7 +309,7 @@ fn serve<'m>(
             return inbox.recv();
         }
     };
-    let threads = settings.resolved_threads();
+    let threads = Threads::new(settings, cpu, Arc::clone(live));
     let info = ModelInfo {
         path: path.to_path_buf(),
         name: model.meta_val_str("general.name").unwrap_or_else(|_| {
@@ -276,7 +323,8 @@ fn serve<'m>(
         n_params: model.n_params(),
         size_bytes: model.size(),
         xgen: format == PromptFormat::Xgen,
-        threads: (threads, settings.threads_batch.unwrap_or(threads)),
+        threads: threads.max(),
+        adaptive_threads: threads.adaptive(),
         gpu_layers: if gpu_backend().is_some() {
             settings.gpu_layers.unwrap_or(model.n_layer())
         } else {
@@ -298,15 +346,18 @@ fn serve<'m>(
             }
         }
     });
+    let applied = settings.resolved_threads();
     let mut session = Session {
         model,
         ctx,
+        applied,
+        threads,
         format,
         state_cache,
         cached: Vec::new(),
         n_batch: settings.n_batch.max(1) as usize,
         batch: LlamaBatch::new(settings.n_batch.max(1) as usize, 1),
-        drafts: drafts::DraftState::default(),
+        drafts: drafts::DraftStates::default(),
         inbox,
         alongside: None,
         side: alongside::SideSettings::new(path, settings, offloaded),
@@ -333,7 +384,14 @@ fn serve<'m>(
                 Err(mpsc::TryRecvError::Disconnected) => return None,
             }
         } else {
-            inbox.recv()?
+            match inbox.recv_timeout(IDLE_LOAD_READING) {
+                Ok(command) => command,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    session.threads.sample_load();
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+            }
         };
         match command {
             Command::Preread { request, reply } => {
@@ -407,6 +465,10 @@ fn prompt_format(model: &LlamaModel) -> Result<PromptFormat, EngineError> {
 struct Session<'m> {
     model: &'m LlamaModel,
     ctx: LlamaContext<'m>,
+    /// The thread count `ctx` runs with now.
+    applied: usize,
+    /// The thread counts: chosen before each step, learned from each step's time.
+    threads: Threads,
     format: PromptFormat,
     /// The disk cache of document states, when configured.
     state_cache: Option<StateCache>,
@@ -415,8 +477,9 @@ struct Session<'m> {
     n_batch: usize,
     /// Reused for every decode: no allocation per generated token.
     batch: LlamaBatch<'static>,
-    /// What drafts cost and whether they are exact here, learned while generating.
-    drafts: drafts::DraftState,
+    /// What drafts cost and whether they are exact here, learned while generating (per thread
+    /// count: both change with it).
+    drafts: drafts::DraftStates,
     /// The engine's commands (read between the steps of a reply for reading alongside).
     inbox: &'m Inbox<'m>,
     /// A document read in a second context alongside the requests (`alongside`).
@@ -509,29 +572,33 @@ impl Session<'_> {
         LlamaSampler::chain_simple(chain)
     }
 
-    /// Evaluates `tokens` after what is cached, `n_batch` at a time, reporting progress.
+    /// Evaluates `tokens` after what is cached, `n_batch` at a time, reporting progress. Each
+    /// batch runs with the thread count of prompt batches (a lone token with generation's).
     fn evaluate(
         &mut self,
         tokens: &[LlamaToken],
         on_batch: &mut dyn FnMut(usize) -> bool,
     ) -> Result<bool, EngineError> {
-        let batch = &mut self.batch;
         let total = tokens.len();
         for (chunk_index, chunk) in tokens.chunks(self.n_batch).enumerate() {
-            batch.clear();
-            let start = self.cached.len();
             let last_chunk = (chunk_index + 1) * self.n_batch >= total;
-            for (i, token) in chunk.iter().enumerate() {
-                let pos =
-                    i32::try_from(start + i).map_err(|e| EngineError::Decode(e.to_string()))?;
-                let logits = last_chunk && i + 1 == chunk.len();
-                batch
-                    .add(*token, pos, &[0], logits)
-                    .map_err(|e| EngineError::Decode(e.to_string()))?;
+            let start = self.cached.len();
+            fill_batch(&mut self.batch, start, chunk, |i| {
+                last_chunk && i + 1 == chunk.len()
+            })?;
+            let work = if chunk.len() > 1 {
+                Work::Batches
+            } else {
+                Work::Tokens
+            };
+            let chosen = self.threads.choose(work);
+            let (threads, secs) = self.decode_batch(chosen)?;
+            if work == Work::Batches {
+                self.threads.note_prompt(threads);
             }
-            self.ctx
-                .decode(batch)
-                .map_err(|e| EngineError::Decode(e.to_string()))?;
+            if work == Work::Tokens || chunk.len() >= TIMED_BATCH.min(self.n_batch) {
+                self.threads.record(work, threads, chunk.len(), secs);
+            }
             self.cached.extend_from_slice(chunk);
             if !on_batch(chunk.len()) {
                 return Ok(false);
@@ -540,12 +607,27 @@ impl Session<'_> {
         Ok(true)
     }
 
+    /// Decodes what `self.batch` holds with `threads` threads (fewer only where llama.cpp's
+    /// count cannot be changed); returns the threads it ran with and the seconds to the end of
+    /// the computation.
+    fn decode_batch(&mut self, threads: usize) -> Result<(usize, f64), EngineError> {
+        let threads = threads::apply(&mut self.ctx, &mut self.applied, threads);
+        let started = Instant::now();
+        self.ctx
+            .decode(&mut self.batch)
+            .map_err(|e| EngineError::Decode(e.to_string()))?;
+        // A GPU may still be computing when `decode` returns.
+        self.ctx.synchronize();
+        Ok((threads, started.elapsed().as_secs_f64()))
+    }
+
     fn generate(
         &mut self,
         request: &GenerateRequest,
         reply: &Outbox<ReplyEvent>,
     ) -> Result<(), EngineError> {
         let started = Instant::now();
+        self.threads.begin_reply();
         let prompt = match &request.prompt {
             PromptInput::Chat(messages) => self.prompt_tokens(messages)?,
             PromptInput::Tokens(ids) => ids.iter().copied().map(LlamaToken).collect(),
@@ -635,6 +717,7 @@ impl Session<'_> {
         timings.prefill_secs = prefill_start.elapsed().as_secs_f64();
         if !finished {
             timings.ttft_secs = started.elapsed().as_secs_f64();
+            timings.threads = self.threads.reply_use();
             reply.send(ReplyEvent::Done {
                 reason: StopReason::Cancelled,
                 timings,
@@ -643,9 +726,27 @@ impl Session<'_> {
         }
 
         let reason = self.decode(request, reply, &mut timings, started)?;
+        timings.threads = self.threads.reply_use();
         reply.send(ReplyEvent::Done { reason, timings });
         Ok(())
     }
+}
+
+/// Fills `batch` with `tokens` at the positions from `start`, with logits where `logits` says.
+fn fill_batch(
+    batch: &mut LlamaBatch<'_>,
+    start: usize,
+    tokens: &[LlamaToken],
+    logits: impl Fn(usize) -> bool,
+) -> Result<(), EngineError> {
+    batch.clear();
+    for (i, token) in tokens.iter().enumerate() {
+        let pos = i32::try_from(start + i).map_err(|e| EngineError::Decode(e.to_string()))?;
+        batch
+            .add(*token, pos, &[0], logits(i))
+            .map_err(|e| EngineError::Decode(e.to_string()))?;
+    }
+    Ok(())
 }
 
 fn token_ids(tokens: &[LlamaToken]) -> Vec<i32> {

@@ -224,6 +224,7 @@ impl RemoteEngine {
             size_bytes: 0,
             xgen: info.xgen,
             threads: (0, 0),
+            adaptive_threads: false,
             gpu_layers: 0,
             gpu_backend: None,
             plan: None,

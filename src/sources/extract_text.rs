@@ -194,6 +194,7 @@ mod tests {
             text: text.into(),
             sections,
             warnings: Vec::new(),
+            ocr: None,
         }
     }
 

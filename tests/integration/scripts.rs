@@ -105,10 +105,11 @@ fn package_script_makes_each_os_installer_from_a_build_without_the_test_kit() {
     );
 }
 
-/// macOS has no `sha256sum` (nor does a minimal Windows shell need one): the test model is
-/// checked in Python. Stand-ins that fail and leave a mark take their names on the PATH.
+/// macOS has no `sha256sum` (nor does a minimal Windows shell need one): the test model and the
+/// OCR models are checked in Python. Stand-ins that fail and leave a mark take their names on
+/// the PATH.
 #[test]
-fn fetching_the_test_model_needs_no_sha256sum() {
+fn fetching_the_test_and_ocr_models_needs_no_sha256sum() {
     crate::common::smollm2();
     let stubs = crate::common::temp_dir();
     let marker = stubs.path().join("called");
@@ -129,7 +130,12 @@ fn fetching_the_test_model_needs_no_sha256sum() {
         std::env::var("PATH").unwrap_or_default()
     );
     for os in ["macos", "windows", "linux"] {
-        dry_run(os, "scripts/fetch-test-models.sh", &[], Some(&path));
+        for script in [
+            "scripts/fetch-test-models.sh",
+            "scripts/fetch-ocr-models.sh",
+        ] {
+            dry_run(os, script, &[], Some(&path));
+        }
     }
     assert!(!marker.exists(), "a sha256 tool was called");
 }

@@ -555,6 +555,7 @@ fn part_prompts_name_their_pages() {
         text,
         sections,
         warnings: Vec::new(),
+        ocr: None,
     };
     let mut model = FakeModel::new(150, 10);
     let options = SummarizeOptions {

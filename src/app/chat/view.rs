@@ -265,7 +265,7 @@ impl Chat {
 fn footer_ui(ui: &mut egui::Ui, message: &ChatMessage, place: &Place, out: &mut Vec<AppCommand>) {
     if let Some(stats) = &message.stats {
         ui.weak(format!(
-            "{:.2} s to first token · {:.1} tok/s · {} tokens{}{}",
+            "{:.2} s to first token · {:.1} tok/s · {} tokens{}{}{}",
             stats.ttft_secs,
             stats.tok_per_sec,
             stats.tokens,
@@ -274,6 +274,11 @@ fn footer_ui(ui: &mut egui::Ui, message: &ChatMessage, place: &Place, out: &mut 
             } else {
                 String::new()
             },
+            stats
+                .threads
+                .describe()
+                .map(|t| format!(" · {t}"))
+                .unwrap_or_default(),
             if stats.prompt_evaluated < stats.prompt_tokens {
                 format!(
                     " · {} of {} prompt tokens from cache",

@@ -33,6 +33,15 @@ impl Documents {
                 "{} characters",
                 thousands(doc.text.chars().count())
             ));
+            if let Some(ocr) = &doc.ocr {
+                // Text recognised from page images may misread names and numbers: the card
+                // says so, the hover which pages.
+                ui.label(
+                    RichText::new(format!("read by OCR · {}% confidence", ocr.confidence))
+                        .color(ui.visuals().warn_fg_color),
+                )
+                .on_hover_text(ocr.sentence(doc.page_count()));
+            }
             if ui
                 .small_button("Remove")
                 .on_hover_text("Detach the document from this chat")

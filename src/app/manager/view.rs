@@ -415,8 +415,20 @@ fn hardware_ui(ui: &mut egui::Ui, shared: &Shared) {
     egui::Grid::new("hardware").num_columns(2).show(ui, |ui| {
         ui.label("CPU");
         ui.label(format!(
-            "{} physical cores, {} threads (using {})",
-            hw.physical_cores, hw.logical_cores, hw.threads
+            "{} physical cores, {} threads",
+            hw.physical_cores, hw.logical_cores
+        ));
+        ui.end_row();
+        ui.label("Engine threads");
+        ui.label(shared.model.engine().threads_now().map_or_else(
+            || {
+                if hw.adaptive_threads {
+                    format!("adapted to the CPU, up to {}", hw.threads)
+                } else {
+                    format!("{} (fixed)", hw.threads)
+                }
+            },
+            |now| now.describe(),
         ));
         ui.end_row();
         ui.label("Memory");

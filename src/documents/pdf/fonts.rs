@@ -5,7 +5,6 @@
 //! every page the font is on.
 
 use std::collections::HashSet;
-use std::panic::catch_unwind;
 
 use pdf_extract::{Dictionary, Document, Object, ObjectId};
 
@@ -84,10 +83,10 @@ pub(super) fn tame(doc: &mut Document) {
 
 /// Whether pdf-extract's parser for this part reads it without failing. pdf-extract unwraps
 /// their results, so a CMap it cannot read costs every page the font is used on; dropped, the
-/// pages read with the font's own encoding. Checked once here (under `catch_unwind`: the
+/// pages read with the font's own encoding. Checked once here (under a quiet `catch`: the
 /// parsers panic too) instead of failing on every page.
 fn parses(part: FontPart, content: &[u8]) -> bool {
-    catch_unwind(|| match part {
+    super::super::caught::catch(|| match part {
         FontPart::Type1Program => type1_encoding_parser::get_encoding_map(content).is_ok(),
         FontPart::CMap => {
             adobe_cmap_parser::get_unicode_map(content).is_ok_and(|map| {

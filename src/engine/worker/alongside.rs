@@ -21,6 +21,7 @@ use super::{context_params, token_ids, Session};
 use crate::engine::hardware::Hardware;
 use crate::engine::plan::ModelFacts;
 use crate::engine::runtime::backend;
+use crate::engine::threads::{self, Work};
 use crate::engine::{
     EngineError, GenerateRequest, LoadSettings, Outbox, PrereadEvent, PrereadRequest, PromptInput,
 };
@@ -79,6 +80,8 @@ impl SideSettings {
 /// A document read alongside.
 pub(super) struct Alongside<'m> {
     ctx: LlamaContext<'m>,
+    /// The thread count `ctx` runs with now.
+    applied: usize,
     batch: LlamaBatch<'static>,
     target: Vec<LlamaToken>,
     /// Tokens of `target` in `ctx`.
@@ -151,6 +154,7 @@ impl<'m> Session<'m> {
             Ok(ctx) => {
                 self.alongside = Some(Alongside {
                     ctx,
+                    applied: self.side.settings.resolved_threads(),
                     batch: LlamaBatch::new(SIDE_BATCH, 1),
                     target,
                     done: 0,
@@ -224,6 +228,13 @@ impl<'m> Session<'m> {
             self.alongside_end();
             return;
         }
+        // The prompt batches' count, as it stands: reading alongside fills the time between
+        // other steps and is not measured for the thread policy.
+        threads::apply(
+            &mut job.ctx,
+            &mut job.applied,
+            self.threads.current(Work::Batches),
+        );
         let started = Instant::now();
         let end = (job.done + tokens.max(1)).min(job.target.len());
         job.batch.clear();

@@ -26,7 +26,8 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
 use super::drafts::{self, Acceptance, Lookup, Shadow};
-use super::{argmax, Session};
+use super::{argmax, fill_batch, Session};
+use crate::engine::threads::Work;
 use crate::engine::{
     DraftMode, EngineError, GenerateRequest, Outbox, PromptInput, ReplyEvent, StopReason,
     StopScanner, Timings,
@@ -100,6 +101,7 @@ impl Session<'_> {
         let mut history = Vec::new();
         let mut next = Next::Logits(-1);
         let mut first_token_at = None;
+        let mut threads = self.threads.current(Work::Tokens);
         // A document read alongside gets about as much time as each step of the reply took.
         let mut step_started: Option<Instant> = None;
         let reason = 'reply: loop {
@@ -135,6 +137,9 @@ impl Session<'_> {
             }
             // The token just chosen goes into the cache, with a draft behind it when the reply
             // so far repeats something seen before and the draft is expected to pay.
+            // The thread count of this step: drafts are costed and checked per count.
+            threads = self.threads.choose(Work::Tokens);
+            self.threads.note_token(threads);
             let room = (n_ctx - self.cached.len() - 2)
                 .min(reserved - timings.generated_tokens)
                 .min(self.n_batch - 1);
@@ -147,11 +152,11 @@ impl Session<'_> {
                 drafts::lookup_draft(&history, room.min(drafts::MAX_DRAFT))
             };
             let plan = found.and_then(|lookup| {
-                self.plan_draft(mode, lookup, quoting, &acceptance, &mut shadow)
+                self.plan_draft(mode, lookup, quoting, &acceptance, &mut shadow, threads)
             });
             let Some(plan) = plan else {
                 quoting = false;
-                if let Err(error) = self.evaluate_timed(token) {
+                if let Err(error) = self.evaluate_timed(token, threads) {
                     self.clear_cache();
                     return Err(error);
                 }
@@ -162,7 +167,7 @@ impl Session<'_> {
             if plan.check {
                 // The check step drafts nothing: it leaves the cache as plain decoding leaves it
                 // (the token alone evaluated, its logits ready), whatever it finds.
-                if let Err(error) = self.check_exactness(token, &plan.draft) {
+                if let Err(error) = self.check_exactness(token, &plan.draft, threads) {
                     self.clear_cache();
                     return Err(error);
                 }
@@ -171,7 +176,7 @@ impl Session<'_> {
                 continue;
             }
             let base = self.cached.len();
-            if let Err(error) = self.evaluate_all_logits(token, &plan.draft) {
+            if let Err(error) = self.evaluate_all_logits(token, &plan.draft, threads) {
                 self.clear_cache();
                 return Err(error);
             }
@@ -205,7 +210,7 @@ impl Session<'_> {
             quoting = kept == plan.draft.len();
             acceptance.record(plan.kind, (kept + 1).min(plan.draft.len()), kept);
         };
-        timings.batch_exact = self.drafts.exactness.known();
+        timings.batch_exact = self.drafts.at(threads).exactness.known();
         let tail = stream.scanner.finish();
         if !tail.is_empty() {
             reply.send(ReplyEvent::Text(tail));
@@ -266,25 +271,25 @@ impl Session<'_> {
     /// first where [`DraftMode::Auto`] needs it), or nothing, leaving the draft to be compared
     /// with the coming tokens at no cost.
     fn plan_draft(
-        &self,
+        &mut self,
         mode: DraftMode,
         lookup: Lookup,
         quoting: bool,
         acceptance: &Acceptance,
         shadow: &mut Option<Shadow>,
+        threads: usize,
     ) -> Option<Plan> {
         let kind = drafts::kind(lookup.matched, quoting);
         let depth = self.cached.len();
-        let exactness = &self.drafts.exactness;
+        let state = self.drafts.at(threads);
+        let exactness = &state.exactness;
         let mut len = match mode {
             DraftMode::Off => 0,
             DraftMode::Always => lookup.tokens.len(),
             DraftMode::Auto if exactness.differs() => 0,
-            DraftMode::Auto | DraftMode::On => drafts::best_length(
-                acceptance.chance(kind),
-                &self.drafts.costs,
-                lookup.tokens.len(),
-            ),
+            DraftMode::Auto | DraftMode::On => {
+                drafts::best_length(acceptance.chance(kind), &state.costs, lookup.tokens.len())
+            }
         };
         // Auto checks each range of depths once, on the first draft found there.
         let check = mode == DraftMode::Auto && exactness.unchecked(depth);
@@ -311,9 +316,10 @@ impl Session<'_> {
         &mut self,
         token: LlamaToken,
         draft: &[LlamaToken],
+        threads: usize,
     ) -> Result<(), EngineError> {
         let depth = self.cached.len();
-        self.evaluate_all_logits(token, draft)?;
+        self.evaluate_all_logits(token, draft, threads)?;
         let batched = self.ctx.get_logits_ith(0).to_vec();
         self.truncate_cache(depth);
         if self.cached.len() != depth {
@@ -321,53 +327,45 @@ impl Session<'_> {
                 "could not remove a checked batch from the cache".into(),
             ));
         }
-        self.evaluate_timed(token)?;
+        let threads = self.evaluate_timed(token, threads)?;
         let alone = self.ctx.get_logits_ith(-1);
         let same = alone.len() == batched.len()
             && alone
                 .iter()
                 .zip(&batched)
                 .all(|(a, b)| a.to_bits() == b.to_bits());
-        self.drafts.exactness.record(depth, same);
+        self.drafts.at(threads).exactness.record(depth, same);
         Ok(())
     }
 
-    /// Evaluates `token` alone, timing it for the draft costs.
-    fn evaluate_timed(&mut self, token: LlamaToken) -> Result<(), EngineError> {
-        let started = Instant::now();
-        self.evaluate(&[token], &mut |_| true)?;
-        // A GPU may still be computing when `decode` returns.
-        self.ctx.synchronize();
-        self.drafts.costs.record(1, started.elapsed().as_secs_f64());
-        Ok(())
+    /// Evaluates `token` alone with `threads`, timing it for the draft costs and the thread
+    /// policy; returns the threads it ran with.
+    fn evaluate_timed(&mut self, token: LlamaToken, threads: usize) -> Result<usize, EngineError> {
+        let start = self.cached.len();
+        fill_batch(&mut self.batch, start, &[token], |_| true)?;
+        let (threads, secs) = self.decode_batch(threads)?;
+        self.cached.push(token);
+        self.drafts.at(threads).costs.record(1, secs);
+        self.threads.record(Work::Tokens, threads, 1, secs);
+        Ok(threads)
     }
 
-    /// Evaluates `token` and `draft` in one batch with logits at every position, timing it for
-    /// the draft costs.
+    /// Evaluates `token` and `draft` in one batch with logits at every position, with
+    /// `threads`, timing it for the draft costs.
     fn evaluate_all_logits(
         &mut self,
         token: LlamaToken,
         draft: &[LlamaToken],
+        threads: usize,
     ) -> Result<(), EngineError> {
-        let started = Instant::now();
-        let batch = &mut self.batch;
-        batch.clear();
         let start = self.cached.len();
-        for (i, t) in std::iter::once(&token).chain(draft).enumerate() {
-            let pos = i32::try_from(start + i).map_err(|e| EngineError::Decode(e.to_string()))?;
-            batch
-                .add(*t, pos, &[0], true)
-                .map_err(|e| EngineError::Decode(e.to_string()))?;
-        }
-        self.ctx
-            .decode(batch)
-            .map_err(|e| EngineError::Decode(e.to_string()))?;
-        self.ctx.synchronize();
-        self.cached.push(token);
-        self.cached.extend_from_slice(draft);
-        self.drafts
-            .costs
-            .record(draft.len() + 1, started.elapsed().as_secs_f64());
+        let tokens: Vec<LlamaToken> = std::iter::once(token)
+            .chain(draft.iter().copied())
+            .collect();
+        fill_batch(&mut self.batch, start, &tokens, |_| true)?;
+        let (threads, secs) = self.decode_batch(threads)?;
+        self.cached.extend_from_slice(&tokens);
+        self.drafts.at(threads).costs.record(tokens.len(), secs);
         Ok(())
     }
 }

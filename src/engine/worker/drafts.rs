@@ -249,11 +249,30 @@ impl Exactness {
     }
 }
 
-/// Everything the engine learns about drafts while it runs a model.
+/// Everything the engine learns about drafts while it runs a model with one thread count.
 #[derive(Debug, Default)]
 pub(super) struct DraftState {
     pub costs: Costs,
     pub exactness: Exactness,
+}
+
+/// What the engine learns about drafts, per thread count: a batch's cost against a lone
+/// token's changes with the threads, and so does whether the two are computed alike (a lone
+/// token's attention over an f16 cache is split across threads, a batch's rows are not).
+#[derive(Debug, Default)]
+pub(super) struct DraftStates {
+    by_threads: Vec<DraftState>,
+}
+
+impl DraftStates {
+    /// What is known with `threads` threads.
+    pub fn at(&mut self, threads: usize) -> &mut DraftState {
+        let index = threads.max(1) - 1;
+        if self.by_threads.len() <= index {
+            self.by_threads.resize_with(index + 1, DraftState::default);
+        }
+        &mut self.by_threads[index]
+    }
 }
 
 #[cfg(test)]

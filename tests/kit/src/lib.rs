@@ -6,6 +6,8 @@
 //! - [`summary_bench`]: synthetic documents summarized in one pass or in parts;
 //! - [`draft_bench`]: generation with and without drafts, and the cost of a verify batch;
 //! - [`preread_bench`]: a summary clicked at times while its document is read ahead;
+//! - [`thread_trace`]: step times with each thread count, quiet and with busy cores, for the
+//!   thread policy's unit tests;
 //! - [`sources_bench`]: sources and claims of replies, and long-document questions, on real texts;
 //! - [`save_loop`]: a conversation saved over and over (the crash-safety test kills it);
 //! - `xgen-dev` (`src/bin/xgen-dev.rs`): the developer commands the benchmark scripts run.
@@ -18,6 +20,7 @@ pub mod fixture;
 pub mod preread_bench;
 pub mod sources_bench;
 pub mod summary_bench;
+pub mod thread_trace;
 
 use std::path::Path;
 

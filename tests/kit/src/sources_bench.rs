@@ -70,6 +70,7 @@ pub fn paged(name: &str, text: &str, page_chars: usize) -> Document {
         text: text.to_owned(),
         sections,
         warnings: Vec::new(),
+        ocr: None,
     }
 }
 

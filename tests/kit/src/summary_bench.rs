@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use xgen_desk::cancel::CancelToken;
 use xgen_desk::documents::Document;
-use xgen_desk::engine::{Inference, Sampling};
+use xgen_desk::engine::{Inference, Sampling, Timings};
 use xgen_desk::prompt::{Message, SummaryStyle};
 use xgen_desk::summarize::{
     plan, run_plan, Completion, EngineModel, PartEvent, SummarizeError, SummarizeOptions,
@@ -44,6 +44,10 @@ pub struct DocumentBench {
     pub total_secs: f64,
     /// Tokens generated over all calls.
     pub generated_tokens: usize,
+    /// Tokens generated per second after each call's first, over all calls.
+    pub generation_tok_per_sec: f64,
+    /// The threads each call ran with, in words ("2 threads", "2→1 threads: the CPU is busy").
+    pub threads: Vec<String>,
 }
 
 /// Adds up the figures of every call.
@@ -52,6 +56,20 @@ struct Recording<'a> {
     evaluated: usize,
     prefill_secs: f64,
     generated: usize,
+    /// Tokens after each call's first, and the seconds they took.
+    generation: (usize, f64),
+    threads: Vec<String>,
+}
+
+impl Recording<'_> {
+    fn add(&mut self, timings: &Timings) {
+        self.evaluated += timings.prompt_evaluated;
+        self.prefill_secs += timings.prefill_secs;
+        self.generated += timings.generated_tokens;
+        self.generation.0 += timings.generated_tokens.saturating_sub(1);
+        self.generation.1 += timings.generation_secs;
+        self.threads.extend(timings.threads.describe());
+    }
 }
 
 impl SummaryModel for Recording<'_> {
@@ -77,9 +95,7 @@ impl SummaryModel for Recording<'_> {
         let completion = self
             .inner
             .complete(messages, max_tokens, cancel, on_piece)?;
-        self.evaluated += completion.timings.prompt_evaluated;
-        self.prefill_secs += completion.timings.prefill_secs;
-        self.generated += completion.timings.generated_tokens;
+        self.add(&completion.timings);
         Ok(completion)
     }
 
@@ -89,20 +105,17 @@ impl SummaryModel for Recording<'_> {
         cancel: &CancelToken,
         on_event: &mut dyn FnMut(PartEvent),
     ) -> Result<(), SummarizeError> {
-        let Self {
-            inner,
-            evaluated,
-            prefill_secs,
-            generated,
-        } = self;
-        inner.complete_parts(prompts, cancel, &mut |event| {
+        let mut finished = Vec::new();
+        let result = self.inner.complete_parts(prompts, cancel, &mut |event| {
             if let PartEvent::Finished(_, completion) = &event {
-                *evaluated += completion.timings.prompt_evaluated;
-                *prefill_secs += completion.timings.prefill_secs;
-                *generated += completion.timings.generated_tokens;
+                finished.push(completion.timings);
             }
             on_event(event);
-        })
+        });
+        for timings in &finished {
+            self.add(timings);
+        }
+        result
     }
 }
 
@@ -124,6 +137,8 @@ pub fn document(
         evaluated: 0,
         prefill_secs: 0.0,
         generated: 0,
+        generation: (0, 0.0),
+        threads: Vec::new(),
     };
     let text = synthetic_text(target_tokens, &mut |t| model.count_tokens(t))?;
     let document = Document::from_text(format!("synthetic-{target_tokens}"), text)?;
@@ -162,6 +177,12 @@ pub fn document(
         plan_secs,
         total_secs: started.elapsed().as_secs_f64(),
         generated_tokens: model.generated,
+        generation_tok_per_sec: if model.generation.1 > 0.0 {
+            model.generation.0 as f64 / model.generation.1
+        } else {
+            0.0
+        },
+        threads: model.threads,
     })
 }
 

@@ -10,6 +10,7 @@ use xgen_desk::backend::Backend;
 use xgen_desk::cli::args::{ModelArgs, ServerArgs};
 use xgen_desk::engine::{DraftMode, Engine, ModelInfo, PlanRequest, Planning, Sampling};
 use xgen_desk::remote::RemoteEngine;
+use xgen_testkit::thread_trace::{self, Phase, TraceWork};
 use xgen_testkit::{draft_bench, engine_bench, preread_bench, summary_bench};
 
 /// Developer tools of xgen-desk (benchmarks and test-model generators).
@@ -157,6 +158,28 @@ enum DevCommand {
         #[arg(long, default_value_t = 4)]
         heads: usize,
     },
+    /// Record the step times of every thread count, in turn, through phases with busy loops
+    /// started and stopped by the command (a trace for the thread policy's unit tests).
+    RecordThreads {
+        /// The GGUF.
+        #[arg(long, short = 'm')]
+        model: PathBuf,
+        /// What a step evaluates: one token (generation) or a 512-token batch.
+        #[arg(long, value_enum, default_value = "tokens")]
+        work: TraceWork,
+        /// Phases: quiet:SECONDS or busyN:SECONDS (N busy loops), in order.
+        #[arg(long, value_delimiter = ',', default_value = "quiet:20")]
+        phases: Vec<String>,
+        /// Most threads (default: one per physical core).
+        #[arg(long, short = 't')]
+        threads: Option<usize>,
+        /// Tokens in the cache before it restarts (generation).
+        #[arg(long, default_value_t = 1024)]
+        max_depth: usize,
+        /// Where the trace goes.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Sources and claims of replies on the real texts of tests/texts: evidence recall of
     /// questions about a long document, page accuracy of extractive sentences, changed claims
     /// flagged and faithful sentences falsely flagged, and alignment time.
@@ -255,7 +278,7 @@ fn run(command: DevCommand) -> Result<()> {
         DevCommand::BenchMemory { fill, model } => {
             let path = model.resolve_model()?;
             let request = PlanRequest::from_settings(&model.settings(), model.kv.is_some());
-            let figures = engine_bench::memory(&path, &request, model.threads, fill)
+            let figures = engine_bench::memory(&path, &request, model.threads.0, fill)
                 .map_err(anyhow::Error::msg)?;
             println!("{}", serde_json::to_string(&figures)?);
             Ok(())
@@ -299,6 +322,25 @@ fn run(command: DevCommand) -> Result<()> {
             xgen_testkit::fixture::write_tiny_xgen_checkpoint(&dir, &config, seed)
                 .with_context(|| format!("could not write {}", dir.display()))?;
             eprintln!("tiny XGen checkpoint written to {}", dir.display());
+            Ok(())
+        }
+        DevCommand::RecordThreads {
+            model,
+            work,
+            phases,
+            threads,
+            max_depth,
+            out,
+        } => {
+            let phases = phases
+                .iter()
+                .map(|p| Phase::parse(p).map_err(anyhow::Error::msg))
+                .collect::<Result<Vec<_>>>()?;
+            let trace = thread_trace::record(&model, work, &phases, threads, max_depth)
+                .with_context(|| format!("could not record on {}", model.display()))?;
+            std::fs::write(&out, trace)
+                .with_context(|| format!("could not write {}", out.display()))?;
+            eprintln!("trace written to {}", out.display());
             Ok(())
         }
         DevCommand::SaveLoop { dir } => Ok(xgen_testkit::save_loop(&dir, None)?),
