@@ -48,6 +48,7 @@ fn paged_report() -> Document {
         text,
         sections,
         warnings: Vec::new(),
+        ocr: None,
     }
 }
 
