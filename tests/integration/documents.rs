@@ -833,12 +833,28 @@ fn bad_inputs_give_clear_errors() {
         Err(DocumentError::Empty { .. })
     ));
 
-    let mut png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR".to_vec();
-    png.extend((0..2000u32).map(|i| (i * 7 % 256) as u8));
-    let binary = write(dir.path(), "picture.txt", &png);
+    // A program's bytes under a text name.
+    let mut elf = b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00".to_vec();
+    elf.extend((0..2000u32).map(|i| (i * 7 % 256) as u8));
+    let binary = write(dir.path(), "program.txt", &elf);
     let error = documents::extract(&binary).expect_err("binary");
     assert!(matches!(error, DocumentError::Binary { .. }), "{error:?}");
     assert!(error.to_string().contains("binary"), "{error}");
+
+    // A picture under a text name is read as the picture its bytes are (OCR); a damaged one
+    // says so and how to mend it.
+    let mut png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR".to_vec();
+    png.extend((0..2000u32).map(|i| (i * 7 % 256) as u8));
+    let picture = write(dir.path(), "picture.txt", &png);
+    let error = documents::extract(&picture).expect_err("broken picture");
+    assert!(
+        matches!(error, DocumentError::BrokenImage { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("not a readable image"),
+        "{error}"
+    );
 
     // A file over the limit is refused before it is read (a sparse file: no disk used).
     let huge = dir.path().join("huge.txt");

@@ -687,8 +687,8 @@ fn isolated_reader_gives_what_reading_in_process_gives() {
     }
     let binary = write(
         dir.path(),
-        "picture.txt",
-        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+        "program.txt",
+        b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00",
     );
     let error = documents::extract_isolated(&binary, &isolation(2048)).expect_err("binary");
     assert!(matches!(error, DocumentError::Binary { .. }), "{error:?}");
@@ -842,8 +842,8 @@ fn extract_of_an_unreadable_file_exits_non_zero_with_the_reason() {
     let dir = temp_dir();
     let binary = write(
         dir.path(),
-        "picture.txt",
-        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+        "program.txt",
+        b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00",
     );
     let binary = binary.to_str().expect("utf-8");
     let output = xgen_desk(&["extract", binary]);
@@ -860,7 +860,7 @@ fn extract_of_an_unreadable_file_exits_non_zero_with_the_reason() {
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     assert_eq!(json["version"], 1);
     assert_eq!(json["error"]["kind"], "binary");
-    assert_eq!(json["error"]["name"], "picture.txt");
+    assert_eq!(json["error"]["name"], "program.txt");
 
     // `summarize` reads through the isolated reader: the same words, before any model.
     let output = xgen_desk(&["summarize", binary]);
