@@ -50,8 +50,33 @@ pub fn sync_file(path: &Path) -> std::io::Result<()> {
 /// # Errors
 /// Any I/O error of the rename or the directory sync.
 pub fn rename_durable(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::rename(from, to)?;
+    rename_replacing(from, to)?;
     sync_dir(&parent_dir(to))
+}
+
+/// `std::fs::rename`, which replaces `to`. On Windows a rename onto a file that another
+/// rename is replacing at that moment (two saves of one key) can be refused with "Access
+/// denied" where the system lacks POSIX rename semantics (Wine; Windows before 10 1809): the
+/// other rename ends within moments, so a refused rename is tried again a few times.
+fn rename_replacing(from: &Path, to: &Path) -> std::io::Result<()> {
+    #[cfg(windows)]
+    {
+        const TRIES: u32 = 20;
+        let mut tries = 1;
+        loop {
+            match std::fs::rename(from, to) {
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && tries < TRIES => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                other => return other,
+            }
+        }
+    }
+    #[cfg(not(windows))]
+    {
+        std::fs::rename(from, to)
+    }
 }
 
 /// Fsyncs a directory so that renames in it are durable. On Windows, where a directory cannot
