@@ -9,7 +9,7 @@ use xgen_desk::documents::{
     self, Document, DocumentError, Format, Limits, SectionKind, MAX_FILE_BYTES, MAX_TEXT_CHARS,
 };
 
-use crate::common::temp_dir;
+use crate::common::{pdf_file, temp_dir};
 
 /// A minimal valid PDF: one page per entry, each line drawn in Helvetica; an empty entry is a
 /// page that only draws a rectangle (what a scanned page looks like to a text extractor).
@@ -87,34 +87,6 @@ pub fn make_slow_pdf(pages: usize) -> Vec<u8> {
         );
     }
     pdf_file(&objects)
-}
-
-/// A PDF file of `objects`, numbered from 1, with its cross-reference table; object 1 is the
-/// catalog.
-fn pdf_file(objects: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = b"%PDF-1.4\n%\xE2\xE3\xCF\xD3\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, body) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
-        out.extend_from_slice(body);
-        out.extend_from_slice(b"\nendobj\n");
-    }
-    let xref = out.len();
-    out.extend_from_slice(
-        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
-    );
-    for offset in offsets {
-        out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
-    }
-    out.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-            objects.len() + 1
-        )
-        .as_bytes(),
-    );
-    out
 }
 
 /// A minimal valid DOCX whose body is `body` (WordprocessingML inside `<w:body>`).
