@@ -3,7 +3,7 @@
 //! settings, and puts them, with llama.cpp's shared libraries, next to the binaries Cargo builds
 //! (`target/<profile>/`, its `deps/` and `examples/`), where the programs and the tests find them.
 //!
-//! Only on x86-64 Linux and Windows, where llama-cpp-sys-2 builds llama.cpp as shared libraries
+//! Only on x86-64 Linux, where llama-cpp-sys-2 builds llama.cpp as shared libraries
 //! with backend loading (Cargo.toml, `cmake/ggml-project.cmake`); elsewhere nothing is built and
 //! the CPU code stays inside the binary.
 //!
@@ -26,7 +26,8 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(xgen_cpu_modules)");
     let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
     let os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
-    if arch != "x86_64" || !(os == "linux" || os == "windows") {
+    // Linux only for now: Windows keeps one x86-64-v3 build with the CPU code inside (docs/cpu.md).
+    if arch != "x86_64" || os != "linux" {
         return;
     }
     if let Err(message) = build(&os) {
@@ -64,7 +65,7 @@ fn build(os: &str) -> Result<(), String> {
     if !shared {
         return Err(
             "llama-cpp-sys-2 built llama.cpp as static libraries; xgen-desk needs its \
-                    `dynamic-link` feature on x86-64 Linux and Windows (Cargo.toml)"
+                    `dynamic-link` feature on x86-64 Linux (Cargo.toml)"
                 .to_owned(),
         );
     }

@@ -8,22 +8,27 @@
 # llama-bench per round, the threads the engine ran with, the CPU features of both builds and
 # the load average before and after.
 #
-#   scripts/bench.sh [--xgen] [--reps N] [--rounds N] [--threads auto|N] [MODEL.gguf ...]
+#   scripts/bench.sh [--xgen] [--cpu-levels] [--reps N] [--rounds N] [--threads auto|N] [MODEL.gguf ...]
 #
 # With no model, SmolLM2-135M-Instruct Q4_1 (the test model). --xgen adds an XGen-7B-shaped
 # Q4_K_M GGUF (random weights, XGen's exact dimensions and vocabulary), generated on demand into
 # .cache/bench (about 13.8 GB of F16 on the way, 4.2 GB kept). --threads sets the engine's
 # threads (default auto, as the app and the CLI run); llama-bench always gets one per core.
+# xgen-desk runs the build of llama.cpp's CPU code it chooses for this processor (its --version
+# says which). --cpu-levels then runs each level this processor runs (XGEN_DESK_CPU=baseline,
+# v3, avx512, avx512-vnni) the same way, beside llama-bench: on XGen-7B with 2 cores the
+# baseline takes a long time (about 20 minutes a round).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/bench.sh
-reps=3; rounds=3; xgen=0; models=(); engine_threads=auto
+reps=3; rounds=3; xgen=0; cpu_levels=0; models=(); engine_threads=auto
 while [[ $# -gt 0 ]]; do
   case $1 in
     --reps) reps=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --threads) engine_threads=$2; shift 2 ;;
     --xgen) xgen=1; shift ;;
+    --cpu-levels) cpu_levels=1; shift ;;
     *) models+=("$1"); shift ;;
   esac
 done
@@ -51,6 +56,7 @@ if [[ $xgen -eq 1 ]]; then
   models+=("$q4")
 fi
 echo "CPU: $(bench_cpu); $(bench_physical_cores) physical cores"
+echo "xgen-desk $("$bin" --version | tail -n 1)"
 echo "llama-bench build: $(llama_build_features "$tools")"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -59,4 +65,17 @@ for model in "${models[@]}"; do
   out=$work/$(basename "$model").jsonl
   bench_rounds "$out" "$model" "$rounds" "$reps" "$engine_threads"
   python3 scripts/lib/bench_compare.py table "$out"
+  if [[ $cpu_levels -eq 1 ]]; then
+    for level in baseline v3 avx512 avx512-vnni; do
+      # A level this processor lacks is refused before anything runs.
+      if ! XGEN_DESK_CPU=$level "$bin" --version >/dev/null 2>&1; then
+        echo "-- CPU level $level: not run (this processor lacks it)"
+        continue
+      fi
+      echo "-- CPU level $level (XGEN_DESK_CPU=$level); load average $(bench_load)"
+      out=$work/$(basename "$model").$level.jsonl
+      XGEN_DESK_CPU=$level bench_rounds "$out" "$model" "$rounds" "$reps" "$engine_threads"
+      python3 scripts/lib/bench_compare.py table "$out"
+    done
+  fi
 done

@@ -12,6 +12,9 @@
 # --features GPU backend(s) to build in (comma-separated); default CPU only.
 # --no-build package the binary already built for the profile.
 #
+# The Windows setup .exe (nsis) is made by scripts/package-nsis.sh with the project's own NSIS
+# script (cargo-packager's NSIS format downloads plugins from GitHub when it runs off Windows,
+# so only this one can be built and proven on Linux too: scripts/test-windows.sh).
 # Uses `cargo packager` when installed (`cargo install cargo-packager --locked`); on Linux x86-64
 # without it, runs the same tool from its prebuilt Node-API build on npm
 # (@crabnebula/packager-linux-x64-gnu), cached in .cache/packager. Prints the packages' paths.
@@ -49,10 +52,13 @@ if [[ -z "$formats" ]]; then
     *) formats=deb ;;
   esac
 fi
-# The AppImage is assembled offline by its own script; cargo-packager makes the others.
+# The AppImage and the setup .exe are made by scripts of their own; cargo-packager makes the
+# others.
 appimage=0
-packager_formats=$("$python" -c 'import sys; print(",".join(f for f in sys.argv[1].split(",") if f and f != "appimage"))' "$formats")
+nsis=0
+packager_formats=$("$python" -c 'import sys; print(",".join(f for f in sys.argv[1].split(",") if f and f not in ("appimage", "nsis")))' "$formats")
 [[ ",$formats," == *,appimage,* ]] && appimage=1
+[[ ",$formats," == *,nsis,* ]] && nsis=1
 
 if [[ $build -eq 1 ]]; then
   # The OCR models are built into the binary (ocr-models/build.rs): fetched and checked first,
@@ -69,7 +75,7 @@ binary="$bin_dir/xgen-desk"
 
 # The package version must be the crate's, and the release profile uses the file as it is;
 # other profiles get a copy of it (as JSON) that points at their binary directory. On x86-64
-# Linux and Windows, llama.cpp's shared libraries and its four CPU builds (the list the build
+# Linux, llama.cpp's shared libraries and its four CPU builds (the list the build
 # wrote to xgen-desk-libs.txt) go in as resources: the .deb puts them in /usr/lib/xgen-desk,
 # where the binary looks (its rpath, cpu/src/modules.rs), the setup .exe next to xgen-desk.exe.
 config=$("$python" - "$bin_dir" "$os" <<'PY'
@@ -83,7 +89,7 @@ if config["version"] != crate_version:
              f"Cargo.toml {crate_version}: make them equal")
 libs_list = os.path.join(bin_dir, "xgen-desk-libs.txt")
 libs = []
-if os_name in ("linux", "windows") and os.path.isfile(libs_list):
+if os_name == "linux" and os.path.isfile(libs_list):
     libs = [line.strip() for line in open(libs_list) if line.strip()]
 if libs:
     config["resources"] = [{"src": f"{bin_dir}/{name}", "target": name} for name in libs]
@@ -143,9 +149,12 @@ fi
 if [[ $appimage -eq 1 ]]; then
   xgen_run scripts/package-appimage.sh --profile "$profile" --no-build >/dev/null
 fi
-[[ "${XGEN_DESK_DRY_RUN:-}" == 1 ]] && exit 0
 out_dir=$("$python" -c 'import json, sys, tomllib
 c = sys.argv[1]
 print(json.loads(c)["out-dir"] if c.startswith("{") else tomllib.load(open(c, "rb"))["out-dir"])' "$config")
+if [[ $nsis -eq 1 ]]; then
+  xgen_run scripts/package-nsis.sh --binary "$binary.exe" --out-dir "$out_dir" >/dev/null
+fi
+[[ "${XGEN_DESK_DRY_RUN:-}" == 1 ]] && exit 0
 find "$out_dir" -maxdepth 1 -type f \( -name '*.deb' -o -name '*.AppImage' -o -name '*.dmg' \
   -o -name "*.exe" -o -name "*.msi" \) -print

@@ -2,7 +2,7 @@
 //!
 //! Prompt reading is bound by arithmetic, so the instruction set decides its speed: AVX-512 reads
 //! a 7B model's prompt about 1.5x faster than AVX2, and AVX2 about 8x faster than SSE. One
-//! binary cannot be compiled for all of them, so on x86-64 Linux and Windows llama.cpp's CPU code
+//! binary cannot be compiled for all of them, so on x86-64 Linux llama.cpp's CPU code
 //! ships as four loadable modules ([`Level`]), built by this crate's build script, and this crate
 //! picks one at start:
 //!
@@ -321,7 +321,7 @@ pub fn choose(features: &CpuFeatures, requested: Option<&str>) -> Result<Choice,
 /// The CPU code llama.cpp runs in this process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CpuCode {
-    /// The level and why (x86-64 Linux and Windows); `None` where the CPU code is built into the
+    /// The level and why (x86-64 Linux); `None` where the CPU code is built into the
     /// binary.
     pub choice: Option<Choice>,
     /// The module loaded.
@@ -353,7 +353,7 @@ impl CpuCode {
     }
 }
 
-/// Whether this build loads its CPU code as modules (x86-64 Linux and Windows).
+/// Whether this build loads its CPU code as modules (x86-64 Linux).
 #[must_use]
 pub const fn uses_modules() -> bool {
     cfg!(xgen_cpu_modules)

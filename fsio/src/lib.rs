@@ -35,13 +35,48 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// Flushes to disk what was written to the file at `path` through another handle (a C library
+/// that does not fsync, a callback that closed its file). The file is opened for writing: on
+/// Windows, `FlushFileBuffers` refuses a read-only handle ("Access denied").
+///
+/// # Errors
+/// When the file cannot be opened or synced.
+pub fn sync_file(path: &Path) -> std::io::Result<()> {
+    File::options().write(true).open(path)?.sync_all()
+}
+
 /// Renames `from` to `to`, then fsyncs the directory of `to` so the rename is durable.
 ///
 /// # Errors
 /// Any I/O error of the rename or the directory sync.
 pub fn rename_durable(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::rename(from, to)?;
+    rename_replacing(from, to)?;
     sync_dir(&parent_dir(to))
+}
+
+/// `std::fs::rename`, which replaces `to`. On Windows a rename onto a file that another
+/// rename is replacing at that moment (two saves of one key) can be refused with "Access
+/// denied" where the system lacks POSIX rename semantics (Wine; Windows before 10 1809): the
+/// other rename ends within moments, so a refused rename is tried again a few times.
+fn rename_replacing(from: &Path, to: &Path) -> std::io::Result<()> {
+    #[cfg(windows)]
+    {
+        const TRIES: u32 = 20;
+        let mut tries = 1;
+        loop {
+            match std::fs::rename(from, to) {
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && tries < TRIES => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                other => return other,
+            }
+        }
+    }
+    #[cfg(not(windows))]
+    {
+        std::fs::rename(from, to)
+    }
 }
 
 /// Fsyncs a directory so that renames in it are durable. On Windows, where a directory cannot
@@ -224,6 +259,19 @@ pub fn check_relative_name(name: &str) -> Result<(), UnsafePath> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// On Windows a file opened read-only cannot be flushed (`FlushFileBuffers` says "Access
+    /// denied"): the state cache and the quantizer failed every save there until they synced
+    /// through a handle opened for writing.
+    #[test]
+    fn a_file_written_elsewhere_is_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("written");
+        std::fs::write(&path, b"data").unwrap();
+        sync_file(&path).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"data");
+        assert!(sync_file(&dir.path().join("missing")).is_err());
+    }
 
     #[test]
     fn confined_join_accepts_plain_names() {

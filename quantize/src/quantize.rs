@@ -294,7 +294,7 @@ pub fn quantize_gguf(
     }
     // llama.cpp does not fsync what it wrote: the data must be on disk before the rename
     // makes it the output.
-    let synced = std::fs::File::open(&partial).and_then(|f| f.sync_all());
+    let synced = xgen_fsio::sync_file(&partial);
     if let Err(source) = synced.and_then(|()| rename_durable(&partial, output)) {
         xgen_fsio::remove_quietly(&partial);
         return Err(QuantizeError::Io {

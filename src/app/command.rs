@@ -71,6 +71,13 @@ pub enum AppCommand {
     DetachDocument,
     /// Summarizes the document on screen with the chosen style and length.
     Summarize,
+    /// Shows (true) or hides the document view: the document's text as the model reads it.
+    ShowDocumentView(bool),
+    /// Shows the document view with its search field focused (Ctrl+F).
+    FindInDocument,
+    /// Opens the document view at these bytes of the document's text (a source chip's
+    /// passage), scrolled to them and highlighted.
+    OpenSource(std::ops::Range<usize>),
 
     // ----- the chat -----
     /// Sends the composer's text (Enter).
@@ -79,6 +86,13 @@ pub enum AppCommand {
     Stop,
     /// Writes the last reply again.
     Regenerate,
+    /// Asks a question of every part of the long document on screen and combines the
+    /// answers: the composer's question, or with `again` the last question (its answer is
+    /// replaced).
+    SearchEveryPart {
+        /// Ask the last question again instead of the composer's.
+        again: bool,
+    },
     /// Puts the last message back in the composer and removes it and its reply.
     EditLast,
 

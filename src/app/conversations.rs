@@ -60,6 +60,10 @@ impl Conversations {
         &mut self.list[i]
     }
 
+    pub(crate) fn by_id(&self, id: &str) -> Option<&Conversation> {
+        self.list.iter().find(|c| c.id == id)
+    }
+
     pub(crate) fn by_id_mut(&mut self, id: &str) -> Option<&mut Conversation> {
         self.list.iter_mut().find(|c| c.id == id)
     }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::chat::Chat;
 use super::command::{AppCommand, QueueCommand, View};
 use super::document::Documents;
+use super::document_view::DocumentView;
 use super::queue::Queue;
 use super::settings_view::settings_ui;
 use super::shared::Shared;
@@ -46,6 +47,18 @@ impl XgenApp {
             self.on_model_change(change);
         }
         self.chat.poll(&mut self.shared);
+        let shared = &mut self.shared;
+        let queue_checks = shared
+            .checks
+            .poll(&mut shared.conversations, &mut shared.notices);
+        self.queue.take_checks(queue_checks, &mut self.shared);
+        // Replies about the document on screen get their check (a reply written before
+        // checks existed, or one whose check was dropped).
+        let writing = self.chat.writing(&self.shared);
+        let shared = &mut self.shared;
+        shared
+            .checks
+            .follow(shared.conversations.current(), writing, &shared.waker);
         if self.documents.poll(&mut self.shared) {
             self.view = View::Chat;
         }
@@ -63,6 +76,7 @@ impl XgenApp {
     /// Something runs whose progress is on screen (spinners, ETAs).
     fn is_busy(&self) -> bool {
         self.chat.is_generating()
+            || self.shared.checks.is_busy()
             || self.manager.setup().running
             || self.shared.model.is_loading()
             || self.queue.is_busy()
@@ -75,6 +89,11 @@ impl XgenApp {
         let shortcut = |key| KeyboardShortcut::new(Modifiers::COMMAND, key);
         if ctx.input_mut(|i| i.consume_shortcut(&shortcut(Key::O))) {
             commands.push(AppCommand::PickDocument);
+        }
+        if self.conversation().document.is_some()
+            && ctx.input_mut(|i| i.consume_shortcut(&shortcut(Key::F)))
+        {
+            commands.push(AppCommand::FindInDocument);
         }
         if ctx.input_mut(|i| i.consume_shortcut(&shortcut(Key::N))) {
             commands.push(AppCommand::NewConversation);
@@ -134,6 +153,7 @@ impl XgenApp {
             shared,
             chat,
             documents,
+            document_view,
             queue,
             manager,
             sidebar,
@@ -157,7 +177,7 @@ impl XgenApp {
         egui::CentralPanel::default().show(ui, |ui| {
             shared.notices.ui(ui, out);
             match view {
-                View::Chat => chat_screen_ui(ui, shared, chat, documents, out),
+                View::Chat => chat_screen_ui(ui, shared, chat, documents, document_view, out),
                 View::Models => manager.ui(ui, shared, out),
                 View::Settings => settings_ui(ui, shared, out),
             }
@@ -210,25 +230,54 @@ fn status_ui(ui: &mut egui::Ui, shared: &Shared, documents: &Documents) {
     });
 }
 
-/// The chat screen: the composer at the bottom, the document's card at the top, the messages
-/// between.
+/// The chat screen: the composer at the bottom, the document's card at the top (with what the
+/// last question read), the document view at the right when open, the messages between.
 fn chat_screen_ui(
     ui: &mut egui::Ui,
     shared: &Shared,
     chat: &mut Chat,
     documents: &Documents,
+    document_view: &mut DocumentView,
     out: &mut Vec<AppCommand>,
 ) {
+    let conversation = shared.conversations.current();
+    let long_document = documents.meter(&conversation.id).is_some_and(|m| !m.fits());
     egui::Panel::bottom("composer")
         .resizable(false)
-        .show(ui, |ui| chat.composer_ui(ui, out));
-    if shared.conversations.current().document.is_some() {
+        .show(ui, |ui| chat.composer_ui(ui, long_document, out));
+    let has_document = conversation.document.is_some();
+    let last_read = chat.last_read(shared);
+    if has_document {
         let generating = chat.is_generating();
         egui::Panel::top("document")
             .resizable(false)
-            .show(ui, |ui| documents.card_ui(ui, shared, generating, out));
+            .show(ui, |ui| {
+                documents.card_ui(ui, shared, generating, out);
+                ui.horizontal(|ui| {
+                    if !document_view.is_visible()
+                        && ui
+                            .small_button("View the text")
+                            .on_hover_text("The document as the model reads it (Ctrl+F searches)")
+                            .clicked()
+                    {
+                        out.push(AppCommand::ShowDocumentView(true));
+                    }
+                    if let Some(read) = &last_read {
+                        ui.label(format!("Last question: {}", read.said));
+                    }
+                });
+            });
     }
-    chat.messages_ui(ui, shared, out);
+    if has_document && document_view.is_visible() {
+        egui::Panel::right("document-view")
+            .resizable(true)
+            .min_size(320.0)
+            .default_size(ui.available_width() * 0.45)
+            .show(ui, |ui| {
+                document_view.ui(ui, shared, last_read.as_ref(), out)
+            });
+    }
+    chat.messages_ui(ui, shared, long_document, out);
 }
 
 impl eframe::App for XgenApp {

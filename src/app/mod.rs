@@ -30,15 +30,19 @@
 //! - a widget under each message: `chat/view.rs`'s `footer_ui`.
 
 mod chat;
+mod checks;
 mod command;
+pub mod console;
 mod conversations;
 mod document;
+mod document_view;
 mod frame;
 mod job;
 mod manager;
 mod model;
 mod notices;
 mod options;
+mod part_search;
 mod queue;
 mod reply;
 mod settings;
@@ -60,6 +64,7 @@ use crate::remote::{ServerConfig, ServerInfo};
 use chat::Chat;
 use conversations::Conversations;
 use document::Documents;
+use document_view::DocumentView;
 use job::Waker;
 use manager::ModelManager;
 use model::{ModelChange, ModelSlot};
@@ -88,6 +93,7 @@ pub struct XgenApp {
     shared: Shared,
     chat: Chat,
     documents: Documents,
+    document_view: DocumentView,
     queue: Queue,
     manager: ModelManager,
     sidebar: Sidebar,
@@ -163,9 +169,11 @@ impl XgenApp {
                 settings,
                 notices,
                 read_only,
+                checks: checks::Checks::default(),
             },
             chat: Chat::default(),
             documents: Documents::default(),
+            document_view: DocumentView::default(),
             queue,
             manager: ModelManager::default(),
             sidebar: Sidebar::default(),
@@ -334,9 +342,27 @@ impl XgenApp {
                 let fits = self.documents.fits(&shared.conversations.current().id);
                 self.chat.summarize(shared, fits);
             }
-            AppCommand::Send => self.chat.send(shared),
+            AppCommand::ShowDocumentView(visible) => self.document_view.show(visible),
+            AppCommand::FindInDocument => {
+                if shared.conversations.current().document.is_some() {
+                    self.document_view.start_search();
+                    self.view = View::Chat;
+                }
+            }
+            AppCommand::OpenSource(bytes) => {
+                self.document_view.open_at(bytes);
+                self.view = View::Chat;
+            }
+            AppCommand::Send => {
+                let fits = self.documents_fit();
+                self.chat.send(&mut self.shared, fits);
+            }
             AppCommand::Stop => self.chat.stop(),
-            AppCommand::Regenerate => self.chat.regenerate(shared),
+            AppCommand::Regenerate => {
+                let fits = self.documents_fit();
+                self.chat.regenerate(&mut self.shared, fits);
+            }
+            AppCommand::SearchEveryPart { again } => self.chat.search_every_part(shared, again),
             AppCommand::EditLast => self.chat.edit_last(shared),
             AppCommand::NewConversation => {
                 shared.conversations.start_new();
@@ -374,6 +400,26 @@ impl XgenApp {
             #[cfg(feature = "fault-injection")]
             AppCommand::InjectEnginePanic => shared.model.engine().inject_panic(),
         }
+    }
+
+    /// Whether the document on screen fits the context with its reply; `None` until counted.
+    fn documents_fit(&self) -> Option<bool> {
+        self.documents
+            .meter(&self.shared.conversations.current().id)
+            .map(|m| m.fits())
+    }
+
+    /// What the last question about the document on screen read, in words, when it read
+    /// part of it ("read 9 passages, pages 3-5, 31, 40 of 120").
+    #[must_use]
+    pub fn last_read(&self) -> Option<String> {
+        self.chat.last_read(&self.shared).map(|r| r.said)
+    }
+
+    /// Whether the document view is shown.
+    #[must_use]
+    pub fn is_document_view_visible(&self) -> bool {
+        self.document_view.is_visible()
     }
 
     /// Opens `paths`: one file as the conversation's document, several files or a folder

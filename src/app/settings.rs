@@ -92,6 +92,9 @@ pub struct Settings {
     pub summary_style: SummaryStyle,
     /// Summary length.
     pub summary_length: SummaryLength,
+    /// Marks what a reply says that its document does not (sentences no passage supports,
+    /// claims found nowhere) and counts them in its footer. The sources stay either way.
+    pub mark_unsupported: bool,
 }
 
 impl Default for Settings {
@@ -104,6 +107,7 @@ impl Default for Settings {
             model: None,
             summary_style: SummaryStyle::Default,
             summary_length: SummaryLength::Medium,
+            mark_unsupported: true,
         }
     }
 }

@@ -88,6 +88,17 @@ pub(crate) fn settings_ui(ui: &mut egui::Ui, shared: &Shared, out: &mut Vec<AppC
             ui.weak("Larger contexts hold longer documents and use more memory; changing it reloads the model.");
             ui.add_space(10.0);
 
+            ui.strong("Sources");
+            ui.checkbox(
+                &mut settings.mark_unsupported,
+                "Mark what the document does not say",
+            )
+            .on_hover_text(
+                "Sentences of a reply that no passage of the document supports, and figures, \
+                 dates and names it never mentions, are marked and counted under the reply.",
+            );
+            ui.add_space(10.0);
+
             ui.strong("Theme");
             ui.horizontal(|ui| {
                 ui.radio_value(&mut settings.theme, ThemeChoice::System, "Follow the system");

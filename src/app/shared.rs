@@ -2,6 +2,7 @@
 //! notices, the waker of the UI thread and the app's options. Features take it as one argument
 //! (`&mut Shared` to act, `&Shared` to draw) instead of long lists of sibling states.
 
+use super::checks::Checks;
 use super::conversations::Conversations;
 use super::job::Waker;
 use super::model::ModelSlot;
@@ -25,4 +26,6 @@ pub(crate) struct Shared {
     pub(crate) notices: Notices,
     /// Another window holds the data directory: nothing is saved from this one.
     pub(crate) read_only: bool,
+    /// The documents' indexes and the checks of replies under way.
+    pub(crate) checks: Checks,
 }

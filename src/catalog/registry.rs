@@ -406,18 +406,16 @@ impl OwnedDirs {
             return Err("it is a folder".to_owned());
         }
         let mut files = Vec::new();
-        if meta.file_type().is_symlink() {
-            let blobs = std::fs::canonicalize(cache.repo_dir().join("blobs")).ok();
-            let blob = std::fs::canonicalize(&pointer)
-                .ok()
-                .filter(|b| blobs.is_some() && b.parent() == blobs.as_deref());
-            if let Some(blob) = blob {
-                if !linked_elsewhere(&cache.repo_dir().join("snapshots"), &blob, &pointer) {
-                    if let Some(etag) = blob.file_name().and_then(|n| n.to_str()) {
-                        files.push(cache.verified_marker(etag));
-                    }
-                    files.push(blob);
-                }
+        // The blob goes too unless another snapshot file is it (a link to it, or on Windows a
+        // hard link of it): deleting only the snapshot's name would free no space.
+        if let Some(etag) = cache.blob_of(&pointer) {
+            let blob = cache.blob(&etag);
+            let used = crate::hub::file_identity(&blob).is_none_or(|id| {
+                linked_elsewhere(&cache.repo_dir().join("snapshots"), id, &pointer)
+            });
+            if !used {
+                files.push(cache.verified_marker(&etag));
+                files.push(blob);
             }
         }
         files.push(pointer);
@@ -432,9 +430,11 @@ fn same_place(a: &Path, b: &Path) -> bool {
     a.file_name() == b.file_name() && folder(a).is_some() && folder(a) == folder(b)
 }
 
-/// Whether a link under `snapshots` other than `except` leads to `blob`. Undecided (too many
-/// entries, an unreadable folder) counts as yes, so a blob is deleted only when surely unused.
-fn linked_elsewhere(snapshots: &Path, blob: &Path, except: &Path) -> bool {
+/// Whether a file under `snapshots` other than `except` is the blob whose
+/// [`crate::hub::file_identity`] is `blob` (a link to it, or a hard link of it). Undecided (too
+/// many entries, an unreadable folder) counts as yes, so a blob is deleted only when surely
+/// unused.
+fn linked_elsewhere(snapshots: &Path, blob: (u64, u64), except: &Path) -> bool {
     let mut stack = vec![snapshots.to_path_buf()];
     let mut seen = 0usize;
     while let Some(dir) = stack.pop() {
@@ -450,14 +450,12 @@ fn linked_elsewhere(snapshots: &Path, blob: &Path, except: &Path) -> bool {
             let path = entry.path();
             match entry.file_type() {
                 Ok(t) if t.is_dir() => stack.push(path),
-                Ok(t) if t.is_symlink() => {
-                    if !same_place(&path, except)
-                        && std::fs::canonicalize(&path).is_ok_and(|p| p == blob)
+                Ok(_) => {
+                    if !same_place(&path, except) && crate::hub::file_identity(&path) == Some(blob)
                     {
                         return true;
                     }
                 }
-                Ok(_) => {}
                 Err(_) => return true,
             }
         }

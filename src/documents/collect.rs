@@ -48,7 +48,7 @@ pub struct Collected {
 
 /// Collects the documents `paths` name: a file is taken as it is, a folder is searched
 /// recursively for files whose extension is a known format ([`Format::from_extension`]),
-/// skipping hidden files and folders. A path that does not exist is kept, so that reading it
+/// pictures excepted, skipping hidden files and folders. A path that does not exist is kept, so that reading it
 /// reports it.
 #[must_use]
 pub fn collect_documents(paths: &[PathBuf], limits: &CollectLimits) -> Collected {
@@ -160,7 +160,7 @@ impl Walk {
                 } else {
                     deeper = true;
                 }
-            } else if path.is_file() && is_known_document(&path) {
+            } else if path.is_file() && is_folder_document(&path) {
                 self.file(&path);
                 if self.full {
                     self.out.notes.push(format!(
@@ -180,6 +180,17 @@ impl Walk {
             ));
         }
     }
+}
+
+/// Whether a file found in a folder is taken as a document: a known format, except pictures.
+/// The pictures in a folder of documents are mostly figures, photos and logos, each of which
+/// would end as "OCR found no text" or a caption summarized as a document; a picture is read
+/// (by OCR) when it is named itself: dropped, opened or given on the command line.
+fn is_folder_document(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .and_then(Format::from_extension)
+        .is_some_and(|format| format != Format::Image)
 }
 
 /// Whether `path`'s extension names a format xgen-desk reads.

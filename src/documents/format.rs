@@ -264,21 +264,22 @@ mod tests {
         // What the open dialog offered when it had a list of its own.
         let offered = Format::all_extensions();
         for ext in [
-            "txt", "md", "markdown", "pdf", "docx", "odt", "epub", "html", "htm",
+            "txt", "md", "markdown", "pdf", "docx", "odt", "epub", "html", "htm", "png", "jpg",
+            "jpeg", "tif", "tiff",
         ] {
             assert!(offered.contains(&ext), "{ext}");
         }
         assert_eq!(
             Format::usual_extensions(" ", " "),
-            ".txt .md .pdf .docx .odt .epub .html"
+            ".txt .md .pdf .docx .odt .epub .html .png"
         );
         assert_eq!(
             Format::usual_extensions(", ", " or "),
-            ".txt, .md, .pdf, .docx, .odt, .epub or .html"
+            ".txt, .md, .pdf, .docx, .odt, .epub, .html or .png"
         );
         assert_eq!(
             Format::names(),
-            "text, Markdown, PDF, Word (.docx), OpenDocument (.odt), EPUB or HTML"
+            "text, Markdown, PDF, Word (.docx), OpenDocument (.odt), EPUB, HTML or image"
         );
     }
 }

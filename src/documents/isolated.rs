@@ -105,6 +105,11 @@ pub(crate) enum WireError {
         path: PathBuf,
         message: String,
         not_found: bool,
+        /// The child could not get the memory for reading the file: its memory limit, which
+        /// the parent reports as [`DocumentError::ReaderOutOfMemory`] (a binary that maps more,
+        /// the OCR models for one, reaches the limit at the read instead of in a decoder).
+        #[serde(default)]
+        out_of_memory: bool,
     },
     TooLarge {
         name: String,
@@ -183,6 +188,7 @@ impl From<&DocumentError> for WireError {
                 path: path.clone(),
                 message: source.to_string(),
                 not_found: source.kind() == std::io::ErrorKind::NotFound,
+                out_of_memory: source.kind() == std::io::ErrorKind::OutOfMemory,
             },
             DocumentError::TooLarge { name, bytes, limit } => Self::TooLarge {
                 name: name.clone(),
@@ -258,6 +264,7 @@ impl WireError {
                 path,
                 message,
                 not_found,
+                ..
             } => DocumentError::Io {
                 path,
                 source: if not_found {
@@ -370,6 +377,18 @@ pub fn extract_isolated_reporting(
             stdout,
         }) => {
             return Err(match serde_json::from_slice::<Failure>(&stdout) {
+                Ok(Failure {
+                    version: PROTOCOL_VERSION,
+                    error:
+                        WireError::Io {
+                            out_of_memory: true,
+                            ..
+                        },
+                }) => DocumentError::ReaderOutOfMemory {
+                    name: name.clone(),
+                    format,
+                    limit_bytes: isolation.memory_bytes,
+                },
                 Ok(failure) if failure.version == PROTOCOL_VERSION => {
                     failure.error.into_error(&name)
                 }

@@ -41,7 +41,7 @@ pub fn backend() -> Result<&'static LlamaBackend, EngineError> {
 
 /// The build of llama.cpp's CPU code this process runs, chosen for the processor (or forced by
 /// `XGEN_DESK_CPU`) and loaded once, before llama.cpp loads a model; the choice goes to the log.
-/// Where llama.cpp's backends are loadable modules (x86-64 Linux and Windows), a GPU build's GPU
+/// Where llama.cpp's backends are loadable modules (x86-64 Linux), a GPU build's GPU
 /// backend is loaded with it.
 ///
 /// # Errors

@@ -418,9 +418,7 @@ impl StateCache {
             };
             let text = serde_json::to_string_pretty(&meta).unwrap_or_default();
             write_synced(&tmp_meta, text.as_bytes()).map_err(io_err(&tmp_meta))?;
-            File::open(&tmp_state)
-                .and_then(|f| f.sync_all())
-                .map_err(io_err(&tmp_state))?;
+            fsio::sync_file(&tmp_state).map_err(io_err(&tmp_state))?;
             // The state first: a sidecar never describes a state that is not there yet.
             fsio::rename_durable(&tmp_state, &state).map_err(io_err(&state))?;
             fsio::rename_durable(&tmp_meta, &meta_path).map_err(io_err(&meta_path))?;

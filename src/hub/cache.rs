@@ -4,7 +4,8 @@
 //! <cache>/models--<owner>--<name>/
 //!     blobs/<etag>                 file contents, named by the Hub's ETag (sha256 for LFS files)
 //!     blobs/<etag>.incomplete      a download in progress (resumed with an HTTP Range request)
-//!     snapshots/<commit>/<file>    relative symlink to ../../blobs/<etag> (a copy on Windows)
+//!     snapshots/<commit>/<file>    relative symlink to ../../blobs/<etag> (on Windows a hard
+//!                                  link to the blob, or failing that a copy)
 //!     refs/<revision>              the commit a branch/tag/PR ref resolved to
 //! <cache>/.locks/models--<owner>--<name>/<etag>.lock
 //! ```
@@ -56,6 +57,33 @@ impl RepoCache {
     #[must_use]
     pub fn blob(&self, etag: &str) -> PathBuf {
         self.repo_dir().join("blobs").join(etag)
+    }
+
+    /// The `ETag` of the blob the snapshot file `pointer` stands for: the blob of this
+    /// repository a symbolic link resolves to (how the cache is written on Unix, and by
+    /// Python), or the one a hard link shares its data with (how it is written on Windows).
+    /// `None` for a copy, a link elsewhere, or anything that cannot be examined.
+    #[must_use]
+    pub fn blob_of(&self, pointer: &Path) -> Option<String> {
+        let meta = std::fs::symlink_metadata(pointer).ok()?;
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(pointer).ok()?;
+            let etag = target.file_name()?.to_str()?.to_owned();
+            check_etag(&etag).ok()?;
+            let into_blobs = std::fs::canonicalize(pointer).ok()?
+                == std::fs::canonicalize(self.blob(&etag)).ok()?;
+            return into_blobs.then_some(etag);
+        }
+        if !meta.is_file() {
+            return None;
+        }
+        let id = file_identity(pointer)?;
+        std::fs::read_dir(self.repo_dir().join("blobs"))
+            .ok()?
+            .filter_map(Result::ok)
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .filter(|name| check_etag(name).is_ok())
+            .find(|etag| file_identity(&self.blob(etag)) == Some(id))
     }
 
     /// The partial download of the blob for `etag`.
@@ -180,6 +208,16 @@ impl RepoCache {
             {
                 return Ok(pointer);
             }
+            // Already the blob's hard link: left as it is (a model loaded from it keeps it
+            // mapped, and Windows refuses to replace a mapped file).
+            #[cfg(not(unix))]
+            Ok(meta)
+                if meta.is_file()
+                    && file_identity(&pointer)
+                        .is_some_and(|id| file_identity(&self.blob(etag)) == Some(id)) =>
+            {
+                return Ok(pointer);
+            }
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
@@ -198,6 +236,45 @@ impl RepoCache {
             fsio::remove_quietly(&tmp);
         }
         result.map(|()| pointer)
+    }
+}
+
+/// What tells two names of one file apart from two files (following links): device and inode
+/// on Unix; volume serial number and file index on Windows, where a snapshot file is a hard
+/// link to its blob and only this says so. `None` when the file cannot be examined.
+#[allow(
+    unsafe_code,
+    reason = "Windows says which file a name is only through GetFileInformationByHandle"
+)]
+pub(crate) fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let meta = std::fs::metadata(path).ok()?;
+        Some((meta.dev(), meta.ino()))
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::io::AsRawHandle as _;
+        use windows_sys::Win32::Storage::FileSystem::{
+            GetFileInformationByHandle, BY_HANDLE_FILE_INFORMATION,
+        };
+        let file = std::fs::File::open(path).ok()?;
+        let mut info = BY_HANDLE_FILE_INFORMATION::default();
+        // SAFETY: the handle is open for the call (`file` lives to the end of the block) and
+        // `info` is a live struct of the type the call fills.
+        let ok = unsafe { GetFileInformationByHandle(file.as_raw_handle(), &raw mut info) } != 0;
+        ok.then(|| {
+            (
+                u64::from(info.dwVolumeSerialNumber),
+                (u64::from(info.nFileIndexHigh) << 32) | u64::from(info.nFileIndexLow),
+            )
+        })
+    }
+    #[cfg(not(any(unix, windows)))]
+    {
+        let _ = path;
+        None
     }
 }
 

@@ -23,6 +23,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub(crate) use cache::file_identity;
 pub use cache::{check_etag, check_repo_id, check_revision, is_commit_hash, RepoCache};
 pub use disk::{check_disk, system_disk_space, DiskNeed, DiskSpaceFn};
 pub(crate) use progress::Meter;
@@ -771,23 +772,17 @@ fn discard_corrupt_blob(cache: &RepoCache, file: &PlannedFile, actual: &str) {
     xgen_fsio::remove_quietly(&cache.blob(&file.etag));
 }
 
-/// Whether a snapshot file found offline can be used: it exists, and when it is a link to a
-/// blob of this repository (how the cache is written on Unix), that blob's content matches
-/// its `ETag`. A corrupt blob is deleted (as online) and its file counts as missing.
+/// Whether a snapshot file found offline can be used: it exists, and when it is one of this
+/// repository's blobs (a symbolic link to it on Unix, a hard link on Windows), that blob's
+/// content matches its `ETag`. A corrupt blob is deleted (as online) and its file counts as
+/// missing.
 fn cached_file_is_good(cache: &RepoCache, path: &std::path::Path) -> Result<bool, HubError> {
     if !path.is_file() {
         return Ok(false);
     }
-    let etag = std::fs::read_link(path).ok().and_then(|target| {
-        let etag = target.file_name()?.to_str()?.to_owned();
-        check_etag(&etag).ok()?;
-        let into_blobs =
-            std::fs::canonicalize(path).ok()? == std::fs::canonicalize(cache.blob(&etag)).ok()?;
-        into_blobs.then_some(etag)
-    });
-    // A copy (Windows) or a link someone else made: its ETag is unknown, only its presence
-    // can be checked.
-    let Some(etag) = etag else {
+    // A copy, or a link someone else made: its ETag is unknown, only its presence can be
+    // checked.
+    let Some(etag) = cache.blob_of(path) else {
         return Ok(true);
     };
     match verify::check_blob(cache, &etag, None, &CancelToken::new(), &mut |_| {})? {

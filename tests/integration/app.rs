@@ -529,7 +529,7 @@ fn model_manager_downloads_cancels_resumes_and_chats() {
 }
 
 /// A document longer than the context is read in parts (map-reduce) with the coverage shown,
-/// and a follow-up question is answered from the notes on each part.
+/// and a follow-up question is answered (from the passages it reads, with the part notes).
 #[test]
 fn long_document_is_read_in_parts_with_full_coverage() {
     let tmp = temp_dir();

@@ -9,7 +9,7 @@ use xgen_desk::documents::{
     self, Document, DocumentError, Format, Limits, SectionKind, MAX_FILE_BYTES, MAX_TEXT_CHARS,
 };
 
-use crate::common::temp_dir;
+use crate::common::{pdf_file, temp_dir};
 
 /// A minimal valid PDF: one page per entry, each line drawn in Helvetica; an empty entry is a
 /// page that only draws a rectangle (what a scanned page looks like to a text extractor).
@@ -87,34 +87,6 @@ pub fn make_slow_pdf(pages: usize) -> Vec<u8> {
         );
     }
     pdf_file(&objects)
-}
-
-/// A PDF file of `objects`, numbered from 1, with its cross-reference table; object 1 is the
-/// catalog.
-fn pdf_file(objects: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = b"%PDF-1.4\n%\xE2\xE3\xCF\xD3\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, body) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
-        out.extend_from_slice(body);
-        out.extend_from_slice(b"\nendobj\n");
-    }
-    let xref = out.len();
-    out.extend_from_slice(
-        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
-    );
-    for offset in offsets {
-        out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
-    }
-    out.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-            objects.len() + 1
-        )
-        .as_bytes(),
-    );
-    out
 }
 
 /// A minimal valid DOCX whose body is `body` (WordprocessingML inside `<w:body>`).
@@ -833,12 +805,28 @@ fn bad_inputs_give_clear_errors() {
         Err(DocumentError::Empty { .. })
     ));
 
-    let mut png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR".to_vec();
-    png.extend((0..2000u32).map(|i| (i * 7 % 256) as u8));
-    let binary = write(dir.path(), "picture.txt", &png);
+    // A program's bytes under a text name.
+    let mut elf = b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00".to_vec();
+    elf.extend((0..2000u32).map(|i| (i * 7 % 256) as u8));
+    let binary = write(dir.path(), "program.txt", &elf);
     let error = documents::extract(&binary).expect_err("binary");
     assert!(matches!(error, DocumentError::Binary { .. }), "{error:?}");
     assert!(error.to_string().contains("binary"), "{error}");
+
+    // A picture under a text name is read as the picture its bytes are (OCR); a damaged one
+    // says so and how to mend it.
+    let mut png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR".to_vec();
+    png.extend((0..2000u32).map(|i| (i * 7 % 256) as u8));
+    let picture = write(dir.path(), "picture.txt", &png);
+    let error = documents::extract(&picture).expect_err("broken picture");
+    assert!(
+        matches!(error, DocumentError::BrokenImage { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("not a readable image"),
+        "{error}"
+    );
 
     // A file over the limit is refused before it is read (a sparse file: no disk used).
     let huge = dir.path().join("huge.txt");

@@ -4,7 +4,6 @@
 //! reading them in the isolated reader under a memory limit. Also: the isolation itself
 //! (every way a child can end) and the `extract` command.
 
-#[cfg(unix)]
 use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -14,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use xgen_desk::documents::{self, Document, DocumentError, Format, Limits, MAX_TEXT_CHARS};
 use xgen_desk::isolate::Isolation;
-#[cfg(unix)]
 use xgen_desk::isolate::IsolationError;
 use xgen_desk::summarize::{chunk_text, SummarizeError};
 
@@ -468,50 +466,108 @@ fn chunker_cuts_text_without_whitespace_in_linear_time() {
 
 // ---- Isolation ----
 
-#[cfg(unix)]
+/// The system's shell and the flag that gives it a script: what each OS has, and a child that
+/// can end in every way (an exit code, a signal or an exception code, too much output, never).
+const SHELL: (&str, &str) = if cfg!(windows) {
+    ("cmd.exe", "/c")
+} else {
+    ("/bin/sh", "-c")
+};
+
+/// Runs `script` (for [`SHELL`]) as the isolated child.
 fn shell(script: &str, isolation: &Isolation) -> Result<Vec<u8>, IsolationError> {
     let mut isolation = isolation.clone();
-    isolation.exe = PathBuf::from("/bin/sh");
-    isolation.run(&[OsStr::new("-c"), OsStr::new(script)], &|| false)
+    isolation.exe = PathBuf::from(SHELL.0);
+    isolation.run(&[OsStr::new(SHELL.1), OsStr::new(script)], &|| false)
 }
 
-#[cfg(unix)]
+/// The same child in the words of each shell: `sh` on Unix, `cmd` on Windows (where a crash is
+/// an exception code, given here to `exit`: what Windows reports for a process that died of it).
+fn script(unix: &'static str, windows: &'static str) -> &'static str {
+    if cfg!(windows) {
+        windows
+    } else {
+        unix
+    }
+}
+
 #[test]
 fn isolation_names_every_way_a_child_ends() {
     let base = isolation(256);
-    assert_eq!(shell("printf ok", &base).expect("ok"), b"ok");
-
-    let error = shell("echo first >&2; echo 'it broke' >&2; exit 3", &base).expect_err("code");
-    assert!(
-        matches!(&error, IsolationError::Exited { code: 3, last_line, .. } if last_line == "it broke"),
-        "{error:?}"
-    );
-    assert_eq!(error.to_string(), "it exited with code 3: it broke");
-
-    let error = shell("kill -SEGV $$", &base).expect_err("crash");
-    assert_eq!(
-        error.to_string(),
-        "it crashed (SIGSEGV: invalid memory access)"
-    );
+    let ok = shell(script("printf ok", "echo ok"), &base).expect("ok");
+    assert_eq!(String::from_utf8_lossy(&ok).trim_end(), "ok");
 
     let error = shell(
-        "echo \"thread 'main' has overflowed its stack\" >&2; kill -ABRT $$",
+        script(
+            "echo first >&2; echo 'it broke' >&2; exit 4",
+            "echo first>&2& echo it broke>&2& exit 4",
+        ),
+        &base,
+    )
+    .expect_err("code");
+    assert!(
+        matches!(&error, IsolationError::Exited { code: 4, last_line, .. } if last_line == "it broke"),
+        "{error:?}"
+    );
+    assert_eq!(error.to_string(), "it exited with code 4: it broke");
+
+    // 0xC0000005, STATUS_ACCESS_VIOLATION.
+    let error = shell(script("kill -SEGV $$", "exit -1073741819"), &base).expect_err("crash");
+    let crashed = if cfg!(windows) {
+        "it crashed (access violation)"
+    } else {
+        "it crashed (SIGSEGV: invalid memory access)"
+    };
+    assert_eq!(error.to_string(), crashed);
+
+    // 0xC00000FD, STATUS_STACK_OVERFLOW.
+    let error = shell(
+        script(
+            "echo \"thread 'main' has overflowed its stack\" >&2; kill -ABRT $$",
+            "echo thread 'main' has overflowed its stack>&2& exit -1073741571",
+        ),
         &base,
     )
     .expect_err("stack");
     assert_eq!(error.to_string(), "it crashed (stack overflow)");
 
+    // 0xC0000409, how Rust's abort ends a process on Windows.
     let error = shell(
-        "echo 'memory allocation of 1073741824 bytes failed' >&2; kill -ABRT $$",
+        script(
+            "echo 'memory allocation of 1073741824 bytes failed' >&2; kill -ABRT $$",
+            "echo memory allocation of 1073741824 bytes failed>&2& exit -1073740791",
+        ),
         &base,
     )
     .expect_err("oom");
     assert_eq!(error.to_string(), "it ran out of its 256 MiB memory limit");
 
+    // What a C library's failed assertion ends in: SIGABRT, or on Windows the C runtime's
+    // abort(), exit code 3. The last line it wrote says why.
+    let error = shell(
+        script(
+            "echo 'GGML_ASSERT(x) failed' >&2; kill -ABRT $$",
+            "echo GGML_ASSERT(x) failed>&2& exit 3",
+        ),
+        &base,
+    )
+    .expect_err("abort");
+    let aborted = if cfg!(windows) {
+        "aborted"
+    } else {
+        "SIGABRT: aborted"
+    };
+    assert_eq!(
+        error.to_string(),
+        format!("it crashed ({aborted}; it said: GGML_ASSERT(x) failed)")
+    );
+
+    // Never ends on its own.
+    let forever = script("sleep 30", "for /l %i in (1,0,2) do @rem");
     let mut quick = base.clone();
     quick.wall = Duration::from_millis(300);
     let started = Instant::now();
-    let error = shell("sleep 30", &quick).expect_err("timeout");
+    let error = shell(forever, &quick).expect_err("timeout");
     assert!(
         matches!(error, IsolationError::TimedOut { .. }),
         "{error:?}"
@@ -523,7 +579,14 @@ fn isolation_names_every_way_a_child_ends() {
 
     let mut small = base.clone();
     small.max_output_bytes = 1 << 20;
-    let error = shell("head -c 5000000 /dev/zero", &small).expect_err("too much");
+    let error = shell(
+        script(
+            "head -c 5000000 /dev/zero",
+            "for /l %i in (1,1,20000) do @echo 0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789",
+        ),
+        &small,
+    )
+    .expect_err("too much");
     assert!(
         matches!(error, IsolationError::OutputTooLarge { .. }),
         "{error:?}"
@@ -531,9 +594,9 @@ fn isolation_names_every_way_a_child_ends() {
 
     let started = Instant::now();
     let mut isolation = base.clone();
-    isolation.exe = PathBuf::from("/bin/sh");
+    isolation.exe = PathBuf::from(SHELL.0);
     let error = isolation
-        .run(&[OsStr::new("-c"), OsStr::new("sleep 30")], &|| {
+        .run(&[OsStr::new(SHELL.1), OsStr::new(forever)], &|| {
             started.elapsed() > Duration::from_millis(200)
         })
         .expect_err("cancelled");
@@ -549,14 +612,17 @@ fn isolation_names_every_way_a_child_ends() {
     assert!(error.to_string().contains("could not start"), "{error}");
 }
 
-#[cfg(target_os = "linux")]
+/// Linux refuses the reader address space past its limit (RLIMIT_AS), Windows committed memory
+/// (the job object's per-process limit); macOS's footprint watch is a poll, too coarse for a
+/// test of this size.
+#[cfg(any(target_os = "linux", windows))]
 #[test]
 fn isolated_reader_out_of_memory_is_a_clear_error() {
     let dir = temp_dir();
     let small = write(dir.path(), "small.txt", b"A small text.");
     // Latin-1 that doubles as UTF-8: 60 MB read, then 120 MB decoded.
     let big = write(dir.path(), "big.txt", &vec![0xE9; 60 << 20]);
-    // The reader fits in 128 MiB of address space for a small file...
+    // The reader fits in 128 MiB for a small file...
     let doc = documents::extract_isolated(&small, &isolation(128)).expect("small reads");
     assert_eq!(doc.text, "A small text.");
     // ...but not for this one.
@@ -621,8 +687,8 @@ fn isolated_reader_gives_what_reading_in_process_gives() {
     }
     let binary = write(
         dir.path(),
-        "picture.txt",
-        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+        "program.txt",
+        b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00",
     );
     let error = documents::extract_isolated(&binary, &isolation(2048)).expect_err("binary");
     assert!(matches!(error, DocumentError::Binary { .. }), "{error:?}");
@@ -776,8 +842,8 @@ fn extract_of_an_unreadable_file_exits_non_zero_with_the_reason() {
     let dir = temp_dir();
     let binary = write(
         dir.path(),
-        "picture.txt",
-        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+        "program.txt",
+        b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00",
     );
     let binary = binary.to_str().expect("utf-8");
     let output = xgen_desk(&["extract", binary]);
@@ -794,7 +860,7 @@ fn extract_of_an_unreadable_file_exits_non_zero_with_the_reason() {
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     assert_eq!(json["version"], 1);
     assert_eq!(json["error"]["kind"], "binary");
-    assert_eq!(json["error"]["name"], "picture.txt");
+    assert_eq!(json["error"]["name"], "program.txt");
 
     // `summarize` reads through the isolated reader: the same words, before any model.
     let output = xgen_desk(&["summarize", binary]);

@@ -1383,7 +1383,10 @@ fn link_snapshot_never_touches_anything_outside_the_snapshot() {
         b"keep"
     );
 
-    // A plain file or a stale link in the snapshot is replaced by the right link.
+    // A plain file or a stale link in the snapshot is replaced by the right link (a symbolic
+    // link on Unix, a hard link of the downloaded blob on Windows), which names the blob.
+    std::fs::create_dir_all(cache.repo_dir().join("blobs")).unwrap();
+    std::fs::write(cache.blob(&etag), &env.repo.file(BIG).content).unwrap();
     std::fs::write(snapshot.join(BIG), b"stale copy").unwrap();
     let pointer = cache.link_snapshot(COMMIT, BIG, &etag).expect("replaced");
     #[cfg(unix)]
@@ -1391,8 +1394,11 @@ fn link_snapshot_never_touches_anything_outside_the_snapshot() {
         .unwrap()
         .file_type()
         .is_symlink());
+    assert_eq!(cache.blob_of(&pointer), Some(etag.clone()));
+    assert_eq!(cache.blob_of(&snapshot.join("dir.bin")), None);
     let again = cache.link_snapshot(COMMIT, BIG, &etag).expect("idempotent");
     assert_eq!(again, pointer);
+    assert_eq!(cache.blob_of(&pointer), Some(etag));
 }
 
 /// Overwrites one byte of `path` in place: same size, other content.

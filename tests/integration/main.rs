@@ -27,6 +27,7 @@ mod remote;
 mod scans;
 mod scripts;
 mod sources;
+mod sources_app;
 mod state_cache;
 mod stores;
 mod summarize;

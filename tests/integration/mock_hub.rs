@@ -124,12 +124,14 @@ impl MockRepo {
                 env!("CARGO_MANIFEST_DIR"),
                 "/quantize/tests/suite/torch_bin.py"
             );
-            let status = std::process::Command::new("python3")
+            // Windows' Python installers name it `python`.
+            let python = if cfg!(windows) { "python" } else { "python3" };
+            let status = std::process::Command::new(python)
                 .arg(script)
                 .arg(dir.path())
                 .arg(&published)
                 .status()
-                .expect("run python3");
+                .expect("run Python");
             assert!(status.success(), "torch_bin.py failed");
         }
         let mut repo = Self::from_dir(model.repo, commit, &published).expect("read checkpoint");

@@ -191,18 +191,23 @@ fn read_bounded(bytes: &[u8]) -> Outcome {
     std::fs::write(&path, bytes).unwrap();
     let exe = std::env::current_exe().unwrap();
     let start = Instant::now();
-    // The address-space limit holds on Linux; macOS accepts RLIMIT_AS without enforcing it
-    // (and may refuse the value), and Windows has no `ulimit`: there the reader's own bounds
-    // and the time limit are what is tested.
-    let limit = if cfg!(target_os = "linux") {
-        format!("ulimit -v {CHILD_MEMORY_KIB} && ")
+    // The address-space limit holds on Linux, set by the shell; macOS accepts RLIMIT_AS
+    // without enforcing it (and may refuse the value), and Windows has neither `ulimit` nor
+    // `sh`: there the child runs directly, and the reader's own bounds and the time limit are
+    // what is tested.
+    let mut command = if cfg!(target_os = "linux") {
+        let mut shell = Command::new("sh");
+        shell
+            .arg("-c")
+            .arg(format!(
+                "ulimit -v {CHILD_MEMORY_KIB} && exec \"$0\" \"$@\""
+            ))
+            .arg(exe);
+        shell
     } else {
-        String::new()
+        Command::new(exe)
     };
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(format!("{limit}exec \"$0\" \"$@\""))
-        .arg(exe)
+    let mut child = command
         .args([
             "pdf::child_reads_one_pdf",
             "--exact",

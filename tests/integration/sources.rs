@@ -19,7 +19,7 @@ use xgen_desk::sources::{
 use xgen_desk::summarize::{EngineModel, SummaryModel};
 use xgen_testkit::sources_bench as sb;
 
-use crate::common::{engine_with, small_settings, smollm2, temp_dir};
+use crate::common::{engine_with, pdf_file, small_settings, smollm2, temp_dir};
 
 /// A PDF of `text`, `lines_per_page` of its lines a page, in Helvetica (WinAnsi: characters
 /// past Latin-1 become `?`).
@@ -73,29 +73,7 @@ fn pdf_of(text: &str, lines_per_page: usize) -> Vec<u8> {
         stream.extend_from_slice(b"\nendstream");
         objects.push(stream);
     }
-    let mut out = b"%PDF-1.4\n%\xE2\xE3\xCF\xD3\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, body) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
-        out.extend_from_slice(body);
-        out.extend_from_slice(b"\nendobj\n");
-    }
-    let xref = out.len();
-    out.extend_from_slice(
-        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
-    );
-    for offset in offsets {
-        out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
-    }
-    out.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-            objects.len() + 1
-        )
-        .as_bytes(),
-    );
-    out
+    pdf_file(&objects)
 }
 
 fn history() -> String {

@@ -16,7 +16,8 @@ use crate::common;
 /// Runs `torch_bin.py` on the safetensors checkpoint `src`, writing `dst`.
 fn to_bin(src: &Path, dst: &Path, extra: &[&str]) -> PathBuf {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/suite/torch_bin.py");
-    let out = Command::new("python3")
+    // Windows' Python installers name it `python`.
+    let out = Command::new(if cfg!(windows) { "python" } else { "python3" })
         .arg(script)
         .arg(src)
         .arg(dst)

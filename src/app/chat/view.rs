@@ -5,14 +5,17 @@
 use egui::{Key, Modifiers, RichText};
 use egui_commonmark::CommonMarkViewer;
 
+use super::checked::checked_reply_ui;
 use super::Chat;
 use crate::app::command::{AppCommand, View};
 use crate::app::model::ModelState;
+use crate::app::part_search::SEARCHED_EVERY_PART;
 use crate::app::reply::Reply;
 use crate::app::shared::Shared;
 use crate::app::store::ChatMessage;
 use crate::documents::Format;
 use crate::prompt::Role;
+use crate::sources::suggests_every_part;
 use crate::summarize::report::thousands;
 
 /// Where a message stands on screen.
@@ -27,18 +30,28 @@ struct Place {
     last_user: bool,
     /// A reply is being written (to any conversation).
     generating: bool,
+    /// What the document does not say is marked (the setting).
+    marks: bool,
+    /// Its check is under way.
+    checking: bool,
+    /// The reply answers a question that needs the whole of a long document, and was not
+    /// written by asking every part: "Search every part" is offered under it.
+    offer_every_part: bool,
 }
 
 impl Chat {
-    /// Draws the messages of the conversation on screen (or, without any, what to do first).
+    /// Draws the messages of the conversation on screen (or, without any, what to do first);
+    /// `long_document`: its document does not fit the context.
     pub(crate) fn messages_ui(
         &mut self,
         ui: &mut egui::Ui,
         shared: &Shared,
+        long_document: bool,
         out: &mut Vec<AppCommand>,
     ) {
         let generating = self.is_generating();
-        let messages = &shared.conversations.current().messages;
+        let conversation = shared.conversations.current();
+        let messages = &conversation.messages;
         if messages.is_empty() {
             empty_state_ui(ui, shared, out);
             return;
@@ -50,12 +63,28 @@ impl Chat {
             .show(ui, |ui| {
                 for (index, message) in messages.iter().enumerate() {
                     let last = index + 1 == messages.len();
+                    let offer_every_part = last
+                        && long_document
+                        && !generating
+                        && message.role == Role::Assistant
+                        && !message.shown().contains(SEARCHED_EVERY_PART)
+                        && index
+                            .checked_sub(1)
+                            .and_then(|q| messages.get(q))
+                            .is_some_and(|q| {
+                                q.role == Role::User
+                                    && q.label.is_none()
+                                    && suggests_every_part(&q.content)
+                            });
                     let place = Place {
                         index,
                         streaming: last && generating,
                         last,
                         last_user: last_user == Some(index),
                         generating,
+                        marks: shared.settings.mark_unsupported,
+                        checking: shared.checks.is_checking(&conversation.id, index),
+                        offer_every_part,
                     };
                     ui.add_space(6.0);
                     self.message_ui(ui, message, &place, out);
@@ -80,9 +109,29 @@ impl Chat {
             if place.streaming {
                 self.summary_run_ui(ui);
             }
+            let checked = !place.streaming
+                && message.role == Role::Assistant
+                && message.check.as_ref().is_some_and(|check| {
+                    checked_reply_ui(ui, &message.content, check, place.marks, out)
+                });
+            // A line under the text (how a summary in parts read the document) stays.
+            let after = message
+                .label
+                .as_deref()
+                .and_then(|l| l.strip_prefix(message.content.as_str()))
+                .map(str::trim)
+                .filter(|rest| checked && !rest.is_empty());
+            if let Some(after) = after {
+                CommonMarkViewer::new().show_with_id(
+                    egui::Id::unique(("message-after", place.index)),
+                    ui,
+                    &mut self.markdown,
+                    after,
+                );
+            }
             if place.streaming && message.content.is_empty() {
                 self.prefill_ui(ui);
-            } else {
+            } else if !checked {
                 CommonMarkViewer::new().show_with_id(
                     egui::Id::unique(("message", place.index)),
                     ui,
@@ -94,13 +143,19 @@ impl Chat {
         });
     }
 
-    /// What the summary run writing the reply is doing: the parts read.
+    /// What the summary run (or the search of every part) writing the reply is doing: the
+    /// parts read.
     fn summary_run_ui(&self, ui: &mut egui::Ui) {
-        let Some(run) = self.reply.as_ref().and_then(|r| r.summary_run()) else {
-            return;
+        let reply = self.reply.as_ref();
+        let (status, coverage) = match (
+            reply.and_then(|r| r.summary_run()),
+            reply.and_then(|r| r.part_search()),
+        ) {
+            (Some(run), _) => (run.status(), run.coverage()),
+            (None, Some(run)) => (run.status(), run.coverage()),
+            (None, None) => return,
         };
-        let status = run.status();
-        match run.coverage() {
+        match coverage {
             Some(c) if c.total > 0 => {
                 let fraction = c.read as f32 / c.total as f32;
                 ui.add(
@@ -142,8 +197,29 @@ impl Chat {
     }
 
     /// The composer: Enter sends, Shift+Enter starts a new line; Stop while a reply is written.
-    pub(crate) fn composer_ui(&mut self, ui: &mut egui::Ui, out: &mut Vec<AppCommand>) {
+    /// About a `long_document`, a question that needs all of it ("list every deadline") is
+    /// offered "Search every part".
+    pub(crate) fn composer_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        long_document: bool,
+        out: &mut Vec<AppCommand>,
+    ) {
         ui.add_space(6.0);
+        if long_document && !self.is_generating() && suggests_every_part(&self.composer) {
+            ui.horizontal(|ui| {
+                ui.weak("This question may need the whole document:");
+                if ui
+                    .small_button("Search every part")
+                    .on_hover_text(
+                        "Ask it of every part in turn and combine the answers (slower than Send, which reads the most relevant passages)",
+                    )
+                    .clicked()
+                {
+                    out.push(AppCommand::SearchEveryPart { again: false });
+                }
+            });
+        }
         let id = egui::Id::unique("composer");
         let focused = ui.memory(|m| m.has_focus(id));
         // Enter sends; Shift+Enter inserts a newline (the text edit handles that itself).
@@ -214,6 +290,21 @@ fn footer_ui(ui: &mut egui::Ui, message: &ChatMessage, place: &Place, out: &mut 
             }
         ));
     }
+    if let Some(check) = message.check.as_ref().filter(|_| place.marks) {
+        let n = check.not_found().count();
+        if n > 0 {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!(
+                    "{n} claim{} not found in the document",
+                    if n == 1 { "" } else { "s" }
+                ),
+            )
+            .on_hover_text("Figures, dates or names the document never mentions are underlined");
+        }
+    } else if place.checking {
+        ui.weak("checking sources…");
+    }
     if message.cut_off {
         ui.colored_label(ui.visuals().warn_fg_color, "(cut off)")
             .on_hover_text("The reply broke off here; Regenerate asks again");
@@ -236,6 +327,16 @@ fn footer_ui(ui: &mut egui::Ui, message: &ChatMessage, place: &Place, out: &mut 
         && ui.small_button("Regenerate").clicked()
     {
         out.push(AppCommand::Regenerate);
+    }
+    if place.offer_every_part
+        && ui
+            .small_button("Search every part")
+            .on_hover_text(
+                "This question may need the whole document: ask it of every part in turn and combine the answers",
+            )
+            .clicked()
+    {
+        out.push(AppCommand::SearchEveryPart { again: true });
     }
     let editable = message.role == Role::User && message.label.is_none();
     if editable && place.last_user && !place.generating && ui.small_button("Edit").clicked() {

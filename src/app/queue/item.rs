@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::documents::{Document, Format};
+use crate::sources::ReplyCheck;
 use crate::summarize::Coverage;
 
 /// Where a file of the queue stands.
@@ -79,6 +80,10 @@ pub struct QueueItem {
     pub summary: String,
     /// The conversation that holds the result, for follow-up questions.
     pub conversation: Option<String>,
+    /// The summary checked against the document (its sources, the claims it does not make),
+    /// once checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<ReplyCheck>,
     /// How far the current step is, 0 to 1 (not saved).
     #[serde(skip)]
     pub progress: Option<f32>,
@@ -104,6 +109,7 @@ impl QueueItem {
             coverage: None,
             summary: String::new(),
             conversation: None,
+            check: None,
             progress: None,
             document: None,
         }
@@ -115,6 +121,7 @@ impl QueueItem {
         detail.clone_into(&mut self.detail);
         self.progress = None;
         self.summary.clear();
+        self.check = None;
         if matches!(status, QueueStatus::Failed | QueueStatus::Cancelled) {
             self.document = None;
         }

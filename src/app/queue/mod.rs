@@ -29,6 +29,7 @@ use super::summary_run::{
     mark_read_in_parts, record_summary, request_message, RunError, SummaryRun,
 };
 use crate::documents::{self, CollectLimits, Collected, Document};
+use crate::sources::{with_footnotes, ReplyCheck};
 use crate::summarize::report::{report_markdown, ReportEntry, ReportOutcome};
 use crate::summarize::Summary;
 use ahead::Ahead;
@@ -450,6 +451,29 @@ impl Queue {
         }
     }
 
+    /// Stores the checks of summaries (file, text checked, check) in their files, while they
+    /// still hold that text.
+    pub(crate) fn take_checks(
+        &mut self,
+        checks: Vec<(u64, String, ReplyCheck)>,
+        shared: &mut Shared,
+    ) {
+        for (id, text, check) in checks {
+            if let Some(item) = self
+                .items
+                .iter_mut()
+                .find(|i| i.id == id && i.status == QueueStatus::Done && i.summary == text)
+            {
+                item.check = Some(check);
+                self.dirty = true;
+            }
+        }
+        if self.dirty {
+            self.dirty = false;
+            self.save(&mut shared.notices);
+        }
+    }
+
     /// Takes finished and failed files off the list (their conversations stay).
     fn clear_finished(&mut self) {
         self.items.retain(|i| {
@@ -463,13 +487,30 @@ impl Queue {
 
     /// The report of every summarized file and every failure, as Markdown.
     fn report(&self) -> String {
+        // A checked summary carries its sources and unfound claims as footnotes, numbered
+        // across the report.
+        let mut footnote = 0;
+        let texts: Vec<Option<String>> = self
+            .items
+            .iter()
+            .map(|i| {
+                let check = i.check.as_ref()?;
+                let (text, notes) = with_footnotes(&i.summary, check, &mut footnote)?;
+                Some(if notes.is_empty() {
+                    text
+                } else {
+                    format!("{}\n\n{}", text.trim_end(), notes.trim_end())
+                })
+            })
+            .collect();
         let entries: Vec<ReportEntry<'_>> = self
             .items
             .iter()
-            .filter_map(|i| {
+            .zip(&texts)
+            .filter_map(|(i, checked)| {
                 let outcome = match (i.status, i.coverage) {
                     (QueueStatus::Done, Some(coverage)) => ReportOutcome::Summary {
-                        text: &i.summary,
+                        text: checked.as_deref().unwrap_or(&i.summary),
                         coverage,
                     },
                     (QueueStatus::Failed, _) => ReportOutcome::Failed { reason: &i.detail },
@@ -543,7 +584,14 @@ fn finish(
     conversation.messages = vec![request, reply];
     conversation.document = Some(document);
     item.conversation = Some(conversation.id.clone());
+    let id = conversation.id.clone();
     shared.conversations.add(conversation, &mut shared.notices);
+    // Checked against the document (never the notes of a summary in parts), off this thread.
+    if let Some(conversation) = shared.conversations.by_id(&id) {
+        shared
+            .checks
+            .check_queue_summary(item.id, conversation, 1, &shared.waker);
+    }
 }
 
 /// A note (`x could not be listed: ...`) as a sentence for a notice.

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# The Windows build, proven on Linux under Wine: builds the workspace for x86_64-pc-windows-gnu
+# (MinGW-w64, scripts/lib/windows-gnu.sh), runs its tests as Windows programs under Wine
+# (unit tests; document readers; the isolated reader with its job object; the data-directory
+# lock; the state cache; the hub downloader against the loopback mock hub; the planner; the
+# engine with the test model), compares a greedy summary of the Windows build with the Linux
+# build's, then makes the setup .exe (scripts/package-nsis.sh, Debian's makensis), installs
+# it silently for the user, checks the Start-menu shortcut, the file associations in
+# HKCU\Software\Classes and the installed files, runs the installed `xgen-desk.exe --version` and a
+# CLI summary, opens the window under Xvfb (Wine's OpenGL on Mesa) for a screenshot
+# (target/packages/windows-screenshot.png), uninstalls, and checks that every installed file
+# and registry key is gone while the user's data stays.
+#
+#   scripts/test-windows.sh [--skip-tests] [--skip-installer]
+#
+# Installs what it needs on Debian/Ubuntu (the Rust target, mingw-w64, wine64, nsis, X11
+# tools). Its own target directory (target/windows) and Wine prefix (target/windows/wine), both
+# kept for the next run. Not part of scripts/test.sh (a cold run builds llama.cpp twice: for
+# Windows and, for the comparison, for Linux): CI runs it as a job of its own.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$(date +%s)
+source scripts/lib/os.sh
+source scripts/lib/windows-gnu.sh
+
+run_tests=1
+run_installer=1
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --skip-tests) run_tests=0; shift ;;
+    --skip-installer) run_installer=0; shift ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    *) echo "test-windows: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+say() { echo "test-windows: $*" >&2; }
+fail() { say "FAILED: $*"; exit 1; }
+phase_started=$started
+phases=()
+phase() { # records how long the last phase took
+  local now
+  now=$(date +%s)
+  phases+=("$1 $(( now - phase_started )) s")
+  phase_started=$now
+}
+
+[[ "$(xgen_os)" == linux ]] || fail "runs on Linux (Windows runs scripts/test.sh itself)"
+scripts/setup-deps.sh
+scripts/fetch-test-models.sh
+model=$PWD/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
+xgen_windows_toolchain
+missing=()
+for tool in wine:wine wine64:wine64 makensis:nsis xwininfo:x11-utils xprop:x11-utils; do
+  command -v "${tool%%:*}" >/dev/null 2>&1 || [[ -x /usr/lib/wine/wine64 && ${tool%%:*} == wine64 ]] \
+    || missing+=("${tool##*:}")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+  sudo=; [[ $(id -u) == 0 ]] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    $(printf '%s\n' "${missing[@]}" | sort -u) >&2
+fi
+xgen_windows_env
+target=$xgen_windows_target
+python=$(xgen_python)
+exe_dir=$CARGO_TARGET_DIR/$target/debug
+
+# Wine (scripts/lib/windows-gnu.sh), as cargo's runner for the Windows target: `cargo test
+# --target x86_64-pc-windows-gnu` runs the test programs under it.
+xgen_wine_prefix
+export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine
+say "$(wine --version)"
+phase setup
+
+# 1. Build the tests and the program they run, which also goes into the installer, as
+#    scripts/test.sh's .deb round trip packages the program its tests built (a build without
+#    the test kit would compile most crates a second time, with other features).
+cargo test --workspace --target "$target" --no-run
+[[ -f "$exe_dir/xgen-desk.exe" ]] || fail "no $exe_dir/xgen-desk.exe"
+# Nothing of MinGW beside it: its runtimes are linked in (scripts/lib/windows-gnu.sh).
+mingw_dlls=$(x86_64-w64-mingw32-objdump -p "$exe_dir/xgen-desk.exe" | sed -n 's/.*DLL Name: //p' \
+  | grep -iE '^lib|mingw|pthread' || true)
+[[ -z "$mingw_dlls" ]] || fail "xgen-desk.exe needs MinGW's DLLs: $mingw_dlls"
+phase build
+
+# 2. The tests, as Windows programs.
+passed=0
+if [[ $run_tests -eq 1 ]]; then
+  log=$(mktemp)
+  run() { # cargo test ... under Wine; adds up what passed
+    local status=0
+    cargo test --target "$target" "$@" 2>&1 | tee -a "$log" >&2 || status=$?
+    ((status == 0)) || fail "cargo test --target $target $*"
+  }
+  # Every unit test of the three crates.
+  run --workspace --lib
+  # The integration tests of the parts a Windows user runs through (see the module list in
+  # tests/integration/main.rs): document readers, hostile files and the isolated reader,
+  # the state cache, the hub downloader, the stores and the data-directory lock, the planner,
+  # the engine, summaries, the model check in a child process, the CLI.
+  run --test integration -- \
+    documents:: pdf:: hostile:: fuzz_replay:: state_cache:: hub:: stores:: plan:: \
+    engine:: summarize:: check:: cli:: xgen::
+  passed=$(awk '/^test result:/ { n += $4 } END { print n + 0 }' "$log")
+  failed=$(awk '/^test result:/ { n += $6 } END { print n + 0 }' "$log")
+  rm -f "$log"
+  ((failed == 0)) || fail "$failed Windows tests failed"
+  say "$passed Windows tests passed under Wine"
+  phase tests
+fi
+
+# 3. The same greedy summary from the Linux and the Windows build of this commit.
+work=$(mktemp -d)
+cleanup_work() { wineserver -k 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup_work EXIT
+printf '%s\n' "The town council met on Monday night." \
+  "It approved a new bicycle lane on Main Street and delayed the library budget until March." \
+  "Residents spoke for and against the lane for two hours." >"$work/notes.txt"
+summary_args=(--ctx 2048 --max-tokens 64 --greedy --drafts off --threads 2 --quiet)
+(unset CARGO_TARGET_DIR; cargo build --bin xgen-desk)
+linux=$(target/debug/xgen-desk summarize "$work/notes.txt" --model "$model" "${summary_args[@]}" 2>"$work/linux.log") \
+  || { cat "$work/linux.log" >&2; fail "the Linux summary failed"; }
+windows=$(XGEN_DESK_HOME=$(winepath -w "$work/home") wine "$exe_dir/xgen-desk.exe" \
+  summarize "$(winepath -w "$work/notes.txt")" --model "$(winepath -w "$model")" "${summary_args[@]}" \
+  2>"$work/windows.log" | tr -d '\r') || { cat "$work/windows.log" >&2; fail "the Windows summary failed"; }
+[[ -n "${windows//[[:space:]]/}" ]] || fail "empty Windows summary"
+if [[ "$linux" == "$windows" ]]; then
+  say "greedy summary identical on Linux and Windows: $windows"
+else
+  say "Linux:   $linux"
+  say "Windows: $windows"
+  fail "the Windows build's greedy summary differs from the Linux build's"
+fi
+phase "summary comparison"
+
+if [[ $run_installer -eq 1 ]]; then
+  # 4. The setup .exe with the program the tests ran, installed, used and removed.
+  setup=$(scripts/package-nsis.sh --binary "$exe_dir/xgen-desk.exe")
+  file "$setup" | grep -q 'PE32+ executable (GUI) x86-64' || fail "the setup is not a 64-bit Windows program: $(file "$setup")"
+  scripts/test-windows-installer.sh --setup "$setup" --program "$exe_dir/xgen-desk.exe"
+  phase installer
+fi
+
+say "passed in $(( $(date +%s) - started )) s (${phases[*]})"
