@@ -77,7 +77,7 @@ binary="$bin_dir/xgen-desk"
 # other profiles get a copy of it (as JSON) that points at their binary directory. On x86-64
 # Linux, llama.cpp's shared libraries and its four CPU builds (the list the build
 # wrote to xgen-desk-libs.txt) go in as resources: the .deb puts them in /usr/lib/xgen-desk,
-# where the binary looks (its rpath, cpu/src/modules.rs), the setup .exe next to xgen-desk.exe.
+# where the binary looks (its rpath, cpu/src/modules.rs).
 config=$("$python" - "$bin_dir" "$os" <<'PY'
 import json, os, sys, tomllib
 bin_dir, os_name = sys.argv[1], sys.argv[2]
