@@ -44,9 +44,9 @@ fn llama_server_bin() -> PathBuf {
 }
 
 /// A llama-server on a free loopback port, stopped when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     port: u16,
     log: PathBuf,
     _dir: tempfile::TempDir,
@@ -55,7 +55,7 @@ struct Server {
 impl Server {
     /// Starts llama-server on `model` with `args` (`-np` and `-c` among them) and waits until
     /// it is healthy.
-    fn start(model: &Path, args: &[&str]) -> Self {
+    pub(crate) fn start(model: &Path, args: &[&str]) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
