@@ -225,9 +225,11 @@ fn marked_markdown(content: &str, check: &ReplyCheck, marks: bool) -> String {
         }
         // At the end of its last word, never at the start of the next line (which would
         // break a list item or a table row).
+        // In a table, inside the row's last cell: a span after its last pipe would be a cell
+        // of its own and break the table.
         let mut at = sentence.span.end;
         while at > sentence.span.start
-            && content.as_bytes()[at - 1].is_ascii_whitespace()
+            && matches!(content.as_bytes()[at - 1], b' ' | b'\t' | b'\n' | b'\r' | b'|')
         {
             at -= 1;
         }
@@ -365,7 +367,7 @@ mod tests {
         let reply = "## The library\n\n\
             - The library on Harbour Street will have **three floors** and a reading garden.\n\
             - The budget is fifteen million euros, paid by the city and a regional grant.\n\n\
-            | Item | Note |\n|---|---|\n| Roof | paid in $ or € |\n\n\
+            | item | note |\n|---|---|\n| roof | paid in $ or € |\n\n\
             ```\nlet cost = \"$5\";\n```\n";
         let check = index.check(reply, &CheckContext::default());
         let shown = marked_markdown(reply, &check, true);
@@ -380,16 +382,18 @@ mod tests {
             .position(|c| c.found != Found::InSources && reply[c.span.clone()].contains("fifteen"))
             .unwrap_or_else(|| panic!("{check:#?}"));
         assert!(shown.contains(&format!("$u{unfound}$")), "{shown}");
-        assert!(shown.contains("| Roof | paid in \\$ or € |"), "{shown}");
+        assert!(shown.contains("| roof | paid in \\$ or €"), "{shown}");
         assert!(shown.contains("let cost = \"$5\";"), "code is left alone: {shown}");
         // The viewer (math on) reads our spans, and only ours, as math; the rest as text.
         let mut math = Vec::new();
         let mut shown_text = String::new();
+        let mut cells = 0;
         for event in Parser::new_ext(&shown, markdown_options() | Options::ENABLE_MATH) {
             match event {
                 Event::InlineMath(tex) => math.push(tex.to_string()),
                 Event::DisplayMath(tex) => panic!("display math {tex}"),
                 Event::Text(t) | Event::Code(t) => shown_text.push_str(&t),
+                Event::Start(Tag::TableCell) => cells += 1,
                 _ => {}
             }
         }
@@ -406,6 +410,7 @@ mod tests {
         assert!(math.contains(&format!("u{unfound}")), "{math:?}");
         assert!(shown_text.contains("paid in $ or €"), "{shown_text}");
         assert!(!shown_text.contains("$c"), "{shown_text}");
+        assert_eq!(cells, 4, "the table stays a table of two columns: {shown}");
         // Marking off: no claims replaced; chips stay.
         let plain = marked_markdown(reply, &check, false);
         assert!(!plain.contains("$u"), "{plain}");
