@@ -487,9 +487,8 @@ mod tests {
     fn a_folded_text_finds_words_in_any_case_and_maps_back_to_the_text() {
         let text = "Die STRASSE zur École führt an der Straße vorbei. E\u{301}COLE ﬁn.";
         let folded = FoldedText::new(text);
-        let found = |q: &str| -> Vec<&str> {
-            folded.find(text, q).into_iter().map(|r| &text[r]).collect()
-        };
+        let found =
+            |q: &str| -> Vec<&str> { folded.find(text, q).into_iter().map(|r| &text[r]).collect() };
         assert_eq!(found("straße"), ["STRASSE", "Straße"]);
         assert_eq!(found("STRASSE"), ["STRASSE", "Straße"]);
         assert_eq!(found("ÉCOLE"), ["École", "E\u{301}COLE"]);

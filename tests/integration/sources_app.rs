@@ -429,7 +429,10 @@ fn search_every_part_is_offered_for_questions_about_the_whole_document_and_answe
         .collect();
     assert_eq!(parts.len(), 2, "{line}");
     assert_eq!(parts[0], parts[1], "every part read: {line}");
-    assert!(parts[1] >= 3, "a long document is asked in several parts: {line}");
+    assert!(
+        parts[1] >= 3,
+        "a long document is asked in several parts: {line}"
+    );
     assert!(line.contains("(100% of the document)"), "{line}");
     h.step();
     h.get_all_by_label_contains("Searched every part")

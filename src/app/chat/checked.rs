@@ -116,7 +116,10 @@ impl Inline {
     /// Draws one of our math spans: `c3`, the chips and mark after sentence 3; `u2`, claim 2
     /// underlined.
     fn ui(&self, ui: &mut egui::Ui, tex: &str) {
-        let index = |prefix: char| tex.strip_prefix(prefix).and_then(|n| n.parse::<usize>().ok());
+        let index = |prefix: char| {
+            tex.strip_prefix(prefix)
+                .and_then(|n| n.parse::<usize>().ok())
+        };
         if let Some(claim) = index('u').and_then(|i| self.claims.get(i)) {
             let warn = ui.visuals().warn_fg_color;
             ui.label(RichText::new(claim).color(warn).underline())
@@ -229,7 +232,10 @@ fn marked_markdown(content: &str, check: &ReplyCheck, marks: bool) -> String {
         // of its own and break the table.
         let mut at = sentence.span.end;
         while at > sentence.span.start
-            && matches!(content.as_bytes()[at - 1], b' ' | b'\t' | b'\n' | b'\r' | b'|')
+            && matches!(
+                content.as_bytes()[at - 1],
+                b' ' | b'\t' | b'\n' | b'\r' | b'|'
+            )
         {
             at -= 1;
         }
@@ -239,7 +245,10 @@ fn marked_markdown(content: &str, check: &ReplyCheck, marks: bool) -> String {
         if let Some(code) = inside(&inline_code, at) {
             at = code.end;
         }
-        if let Some(claim) = edits.iter().find(|e| e.range.start < at && at < e.range.end) {
+        if let Some(claim) = edits
+            .iter()
+            .find(|e| e.range.start < at && at < e.range.end)
+        {
             at = claim.range.end;
         }
         edits.push(Edit {
@@ -251,7 +260,11 @@ fn marked_markdown(content: &str, check: &ReplyCheck, marks: bool) -> String {
         for (at, _) in content[t.clone()].match_indices('$') {
             let at = t.start + at;
             let escaped = at > 0 && content.as_bytes()[at - 1] == b'\\';
-            if !escaped && !edits.iter().any(|e| e.range.start <= at && at < e.range.end) {
+            if !escaped
+                && !edits
+                    .iter()
+                    .any(|e| e.range.start <= at && at < e.range.end)
+            {
                 edits.push(Edit {
                     range: at..at + 1,
                     text: "\\$".to_owned(),
@@ -383,7 +396,10 @@ mod tests {
             .unwrap_or_else(|| panic!("{check:#?}"));
         assert!(shown.contains(&format!("$u{unfound}$")), "{shown}");
         assert!(shown.contains("| roof | paid in \\$ or €"), "{shown}");
-        assert!(shown.contains("let cost = \"$5\";"), "code is left alone: {shown}");
+        assert!(
+            shown.contains("let cost = \"$5\";"),
+            "code is left alone: {shown}"
+        );
         // The viewer (math on) reads our spans, and only ours, as math; the rest as text.
         let mut math = Vec::new();
         let mut shown_text = String::new();
