@@ -34,7 +34,8 @@ trap 'kill $pid 2>/dev/null || true' EXIT
 sleep 3
 # No window manager under Xvfb: give the window the keyboard focus by hand.
 xdotool search --sync --name '^xgen-desk$' windowfocus --sync
-xdotool mousemove 700 400
+# The pointer rests on the status bar, where it shows no tooltip.
+xdotool mousemove 700 752
 for action in "$@"; do
   case $action in
     sleep\ *) sleep "${action#sleep }" ;;

@@ -138,7 +138,8 @@ impl Chat {
                     message.shown(),
                 );
             }
-            ui.horizontal(|ui| footer_ui(ui, message, place, out));
+            // Wrapped: the figures and the count of claims not found may be wider than the reply.
+            ui.horizontal_wrapped(|ui| footer_ui(ui, message, place, out));
         });
     }
 
