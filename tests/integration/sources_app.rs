@@ -190,6 +190,46 @@ fn the_document_view_draws_only_the_rows_on_screen_of_a_big_document() {
     assert!(h.query_all_by_label_contains("A line of").count() < 200);
 }
 
+/// The document view's search folds case in any script, as the sources compare words:
+/// "STRASSE" finds "Straße" and "ÉCOLE" finds "école", and the match is highlighted.
+#[test]
+fn the_document_views_search_folds_case_in_any_script() {
+    let tmp = temp_dir();
+    let mut opts = options(tmp.path());
+    opts.autoload = false;
+    let mut h = harness(opts);
+    h.state_mut().run(AppCommand::AttachText {
+        name: "lettre.txt".to_owned(),
+        text: "Die neue Bibliothek steht an der Straße zum Hafen.\n\
+               La nouvelle école ouvre en septembre.\n"
+            .to_owned(),
+    });
+    step_until(&mut h, "the document", |a| {
+        a.conversation().document.is_some()
+    });
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::F);
+    h.step();
+    step_until_shown(&mut h, "Die neue Bibliothek");
+    for (typed, found) in [("STRASSE", "Straße"), ("ÉCOLE", "école")] {
+        let search = h.get_by_role(Role::TextInput);
+        search.focus();
+        h.step();
+        h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+        h.key_press(egui::Key::Backspace);
+        h.step();
+        h.get_by_role(Role::TextInput).type_text(typed);
+        h.step();
+        h.key_press(egui::Key::Enter);
+        h.step();
+        h.step();
+        h.get_by_label("1 match");
+        h.get_by_label_contains("Highlighted passage");
+        h.get_all_by_label_contains(found)
+            .next()
+            .unwrap_or_else(|| panic!("{found} on screen"));
+    }
+}
+
 /// With the real model: a summary is checked when it ends; a question about a document longer
 /// than the context reads passages (the meter says which) and its answer's check carries them.
 #[test]
