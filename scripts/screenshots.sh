@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Renders the app's main screens under Xvfb into docs/screenshots/*.png (used in the README):
 # the first-run model manager, a document with its token meter and a streamed summary, a
-# follow-up answer, and the settings, with the SmolLM2 test model. Look at them after a change
+# follow-up answer, the settings, a reply with its sources and a claim not found, and the
+# document view, with the SmolLM2 test model. Look at them after a change
 # to the UI.
 #   scripts/screenshots.sh            # uses target/debug/xgen-desk (builds it if missing)
 #   XGEN_DESK_BIN=path scripts/screenshots.sh
@@ -33,7 +34,8 @@ trap 'kill $pid 2>/dev/null || true' EXIT
 sleep 3
 # No window manager under Xvfb: give the window the keyboard focus by hand.
 xdotool search --sync --name '^xgen-desk$' windowfocus --sync
-xdotool mousemove 700 400
+# The pointer rests on the status bar, where it shows no tooltip.
+xdotool mousemove 700 752
 for action in "$@"; do
   case $action in
     sleep\ *) sleep "${action#sleep }" ;;
@@ -63,6 +65,16 @@ run "$work/chat" "$bin" "$out" "$out/sample-report.md" -- \
   "sleep 4" "shot document" "key ctrl+Return" "replies 1" "sleep 1" "shot summary" \
   "type What is the budget?" "key Return" "replies 2" "sleep 1" "shot follow-up" \
   "key ctrl+comma" "sleep 2" "shot settings"
+
+# A reply checked against its document (docs/screenshots/checked-conversation.json, a saved
+# conversation without its check): source chips after each bullet, a changed amount marked
+# "not found in the document"; then the document view (Ctrl+F) with a passage highlighted.
+mkdir -p "$work/checked/data/conversations"
+printf '{"model": "%s"}\n' "$model" > "$work/checked/data/settings.json"
+cp docs/screenshots/checked-conversation.json "$work/checked/data/conversations/screenshot-checked-reply.json"
+run "$work/checked" "$bin" "$out" -- \
+  "sleep 6" "shot sources" \
+  "key ctrl+f" "sleep 1" "type twelve million" "key Return" "sleep 2" "shot document-view"
 
 # The same conversation at 200% scale (a HiDPI screen): the window opens at twice the size.
 SCREEN=2200x1520 WINIT_X11_SCALE_FACTOR=2 run "$work/chat" "$bin" "$out" -- "sleep 5" "shot scale-200"

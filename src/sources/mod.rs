@@ -46,6 +46,8 @@ pub use retrieve::{
     describe_read, question_turn, read_for_question, ReadOptions, Reading, NOTES_HEADER,
 };
 
+pub(crate) use text::FoldedText;
+
 #[cfg(doc)]
 use crate::documents::Document;
 

@@ -46,6 +46,85 @@ pub(crate) fn fold(word: &str) -> String {
     out
 }
 
+/// A whole text folded the way words are compared ([`fold`]), for a search that finds
+/// "école" when "ÉCOLE" is typed and "straße" for "STRASSE": the folded text, and where its
+/// bytes come from in the text.
+pub(crate) struct FoldedText {
+    folded: String,
+    /// (byte of `folded`, byte of the text) wherever the distance between the two changes
+    /// (after a character that folds to another length, such as a decomposed accent); empty
+    /// for a text whose folding keeps every length (all of ASCII, most accented letters).
+    shifts: Vec<(usize, usize)>,
+}
+
+impl FoldedText {
+    /// Folds `text`. ASCII is lower-cased byte by byte; the rest grapheme by grapheme with
+    /// [`fold`], so that a letter and its combining accent compose before they are compared.
+    pub(crate) fn new(text: &str) -> Self {
+        let bytes = text.as_bytes();
+        // An ASCII byte followed by ASCII (or the end) is a grapheme of its own; one followed
+        // by another byte may take a combining mark, so it goes with the run after it.
+        let plain = |i: usize| bytes[i].is_ascii() && bytes.get(i + 1).is_none_or(u8::is_ascii);
+        let mut folded = String::with_capacity(text.len());
+        let mut shifts = Vec::new();
+        let mut shift = 0isize;
+        let mut i = 0;
+        while i < bytes.len() {
+            if plain(i) {
+                folded.push(char::from(bytes[i].to_ascii_lowercase()));
+                i += 1;
+                continue;
+            }
+            let start = i;
+            i += 1;
+            while i < bytes.len() && !plain(i) {
+                i += 1;
+            }
+            // `i` is at an ASCII byte or the end: a character boundary.
+            for (at, grapheme) in text[start..i].grapheme_indices(true) {
+                folded.push_str(&fold(grapheme));
+                let end = start + at + grapheme.len();
+                let now = end as isize - folded.len() as isize;
+                if now != shift {
+                    shifts.push((folded.len(), end));
+                    shift = now;
+                }
+            }
+        }
+        Self { folded, shifts }
+    }
+
+    /// The byte of the text that byte `at` of the folded text comes from (inside a grapheme
+    /// that folds longer: a byte near it).
+    fn source(&self, at: usize) -> usize {
+        let after = self.shifts.partition_point(|&(f, _)| f <= at);
+        match after.checked_sub(1).map(|i| self.shifts[i]) {
+            Some((f, t)) => t + (at - f),
+            None => at,
+        }
+    }
+
+    /// Every place where `query` occurs in `text` (the text this was made of), case and
+    /// compatibility forms folded, as byte ranges of the text, in order.
+    pub(crate) fn find(&self, text: &str, query: &str) -> Vec<Range<usize>> {
+        let query = Self::new(query).folded;
+        if query.is_empty() {
+            return Vec::new();
+        }
+        self.folded
+            .match_indices(&query)
+            .map(|(at, _)| {
+                let start = floor_boundary(text, self.source(at).min(text.len()));
+                let mut end = self.source(at + query.len()).min(text.len()).max(start);
+                while !text.is_char_boundary(end) {
+                    end += 1;
+                }
+                start..end
+            })
+            .collect()
+    }
+}
+
 /// Whether a segment of UAX #29 word boundaries is a word (has a letter or a digit).
 pub(crate) fn is_word(segment: &str) -> bool {
     segment.chars().any(char::is_alphanumeric)
@@ -402,6 +481,26 @@ mod tests {
         assert_eq!(fold("１２"), "12");
         assert_eq!(fold("ΣΟΦΟΣ"), "σοφοσ");
         assert_eq!(fold("Debian’s"), "debian's");
+    }
+
+    #[test]
+    fn a_folded_text_finds_words_in_any_case_and_maps_back_to_the_text() {
+        let text = "Die STRASSE zur École führt an der Straße vorbei. E\u{301}COLE ﬁn.";
+        let folded = FoldedText::new(text);
+        let found =
+            |q: &str| -> Vec<&str> { folded.find(text, q).into_iter().map(|r| &text[r]).collect() };
+        assert_eq!(found("straße"), ["STRASSE", "Straße"]);
+        assert_eq!(found("STRASSE"), ["STRASSE", "Straße"]);
+        assert_eq!(found("ÉCOLE"), ["École", "E\u{301}COLE"]);
+        assert_eq!(found("école"), ["École", "E\u{301}COLE"]);
+        assert_eq!(found("fin."), ["ﬁn."]);
+        assert_eq!(found("vorbei"), ["vorbei"]);
+        assert!(found("").is_empty());
+        assert!(found("zebra").is_empty());
+        let ascii = "Plain ASCII text, Plain again.";
+        let folded = FoldedText::new(ascii);
+        assert!(folded.shifts.is_empty());
+        assert_eq!(folded.find(ascii, "PLAIN"), [0..5, 18..23]);
     }
 
     #[test]

@@ -44,9 +44,9 @@ fn llama_server_bin() -> PathBuf {
 }
 
 /// A llama-server on a free loopback port, stopped when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     port: u16,
     log: PathBuf,
     _dir: tempfile::TempDir,
@@ -55,7 +55,7 @@ struct Server {
 impl Server {
     /// Starts llama-server on `model` with `args` (`-np` and `-c` among them) and waits until
     /// it is healthy.
-    fn start(model: &Path, args: &[&str]) -> Self {
+    pub(crate) fn start(model: &Path, args: &[&str]) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -915,5 +915,65 @@ fn queue_reads_the_next_file_ahead_in_a_spare_slot() {
     assert!(
         second.prompt_evaluated < 32,
         "read ahead, so only the request is read: {second:?}"
+    );
+}
+
+/// Through a server whose context is a fraction of the document, a question in the app reads
+/// the passages that bear on it: the card says what it read, the conversation keeps only the
+/// question, and the answer's check carries the passages, the one with the answer among them.
+#[test]
+fn app_asks_about_a_long_document_through_a_server_from_its_passages() {
+    use crate::app::{ask, change_settings, harness, last_reply, options, step_until};
+    use xgen_desk::app::ModelState;
+
+    let server = Server::start(&smollm2(), &["-c", "1024", "-np", "1"]);
+    let tmp = temp_dir();
+    let mut h = harness(options(tmp.path()));
+    let url_field = h.get_by_role_and_label(egui::accesskit::Role::TextInput, "Server URL");
+    url_field.focus();
+    url_field.type_text(&server.url);
+    h.step();
+    h.get_by_label("Connect").click();
+    step_until(&mut h, "the server to answer", |a| {
+        matches!(a.model(), ModelState::Ready(_)) || !a.notices().is_empty()
+    });
+    assert!(h.state().notices().is_empty(), "{:?}", h.state().notices());
+    change_settings(&mut h, |s| s.sampling.max_tokens = 32);
+    let mut doc = long_document(4000);
+    doc.push_str(
+        "\n\nSection 90. The lighthouse keeper, Mara Lind, retires in October after \
+         thirty years on the north pier.",
+    );
+    h.event(egui::Event::Paste(doc));
+    step_until(&mut h, "the token meter", |a| a.document_meter().is_some());
+    let meter = h.state().document_meter().unwrap();
+    assert!(!meter.fits() && !meter.estimated, "{meter:?}");
+
+    let question = "When does the lighthouse keeper retire?";
+    ask(&mut h, question);
+    step_until(&mut h, "the answer", |a| {
+        !a.is_generating() && a.conversation().messages.len() == 2
+    });
+    assert!(h.state().notices().is_empty(), "{:?}", h.state().notices());
+    assert_eq!(h.state().conversation().messages[0].content, question);
+    let answer = last_reply(h.state()).clone();
+    assert!(!answer.content.trim().is_empty(), "{answer:?}");
+    step_until(&mut h, "the answer's check", |a| {
+        last_reply(a).check.is_some()
+    });
+    let said = h.state().last_read().expect("what the question read");
+    assert!(
+        said.starts_with("read ") && said.contains("passage"),
+        "{said}"
+    );
+    h.get_by_label_contains(&format!("Last question: {said}"));
+    let check = last_reply(h.state()).check.clone().unwrap();
+    assert!(
+        check
+            .read
+            .iter()
+            .any(|p| p.text.contains("lighthouse keeper, Mara Lind")),
+        "{:?}",
+        check.read
     );
 }

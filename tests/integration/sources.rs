@@ -511,6 +511,61 @@ fn ask_json_prints_answer_sentences_not_found_and_what_was_read() {
     assert_offsets(&json, &printed, "sources");
 }
 
+/// The same question through llama-server (`ask --server`): the document is several times the
+/// server's context, so the question reads passages verbatim (their offsets are those of the
+/// text `extract` prints), the one that answers it among them, and the answer's sentences
+/// carry their sources.
+#[test]
+fn ask_through_a_server_reads_passages_and_its_answer_carries_sources() {
+    let server = crate::remote::Server::start(&smollm2(), &["-c", "2048", "-np", "1"]);
+    let dir = temp_dir();
+    let path = dir.path().join("debian-history.pdf");
+    std::fs::write(&path, pdf_of(&history(), 50)).unwrap();
+    let out = xgen_desk(
+        &[
+            "ask",
+            path.to_str().unwrap(),
+            "Who led Debian from April 2005 until April 2006?",
+            "--json",
+            "--server",
+            &server.url,
+            "--max-tokens",
+            "48",
+            "--greedy",
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("[server]"), "through the server: {stderr}");
+    assert!(stderr.contains("passages"), "it read passages: {stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let read = json["read"].as_array().unwrap();
+    assert!(!read.is_empty(), "{json:#}");
+    assert!(
+        read.iter()
+            .any(|p| p["text"].as_str().unwrap().contains("Branden Robinson")),
+        "{json:#}"
+    );
+    let printed = extract_chars(&path);
+    assert_offsets(&json, &printed, "read");
+    let sentences = json["sentences"].as_array().unwrap();
+    assert!(!sentences.is_empty(), "{json:#}");
+    assert!(
+        sentences
+            .iter()
+            .any(|s| s["sources"].as_array().is_some_and(|a| !a.is_empty())),
+        "the answer's sentences carry sources: {json:#}"
+    );
+    assert!(json["sentences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["sources"].as_array().unwrap())
+        .all(|s| s["page"].is_u64()));
+    assert_offsets(&json, &printed, "sources");
+}
+
 #[test]
 fn verify_exits_0_when_every_sentence_is_supported_and_3_when_not() {
     let dir = temp_dir();

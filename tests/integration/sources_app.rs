@@ -11,6 +11,7 @@ use egui_kittest::Harness;
 use xgen_desk::app::{AppCommand, ChatMessage, Conversation, ConversationStore, XgenApp};
 use xgen_desk::documents::{Document, Format, Section, SectionKind};
 use xgen_desk::paths::AppPaths;
+use xgen_desk::sources::suggests_every_part;
 
 use crate::app::{
     change_settings, document_text, harness, last_reply, options, step_until, wait_for_model,
@@ -189,6 +190,46 @@ fn the_document_view_draws_only_the_rows_on_screen_of_a_big_document() {
     assert!(h.query_all_by_label_contains("A line of").count() < 200);
 }
 
+/// The document view's search folds case in any script, as the sources compare words:
+/// "STRASSE" finds "Straße" and "ÉCOLE" finds "école", and the match is highlighted.
+#[test]
+fn the_document_views_search_folds_case_in_any_script() {
+    let tmp = temp_dir();
+    let mut opts = options(tmp.path());
+    opts.autoload = false;
+    let mut h = harness(opts);
+    h.state_mut().run(AppCommand::AttachText {
+        name: "lettre.txt".to_owned(),
+        text: "Die neue Bibliothek steht an der Straße zum Hafen.\n\
+               La nouvelle école ouvre en septembre.\n"
+            .to_owned(),
+    });
+    step_until(&mut h, "the document", |a| {
+        a.conversation().document.is_some()
+    });
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::F);
+    h.step();
+    step_until_shown(&mut h, "Die neue Bibliothek");
+    for (typed, found) in [("STRASSE", "Straße"), ("ÉCOLE", "école")] {
+        let search = h.get_by_role(Role::TextInput);
+        search.focus();
+        h.step();
+        h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+        h.key_press(egui::Key::Backspace);
+        h.step();
+        h.get_by_role(Role::TextInput).type_text(typed);
+        h.step();
+        h.key_press(egui::Key::Enter);
+        h.step();
+        h.step();
+        h.get_by_label("1 match");
+        h.get_by_label_contains("Highlighted passage");
+        h.get_all_by_label_contains(found)
+            .next()
+            .unwrap_or_else(|| panic!("{found} on screen"));
+    }
+}
+
 /// With the real model: a summary is checked when it ends; a question about a document longer
 /// than the context reads passages (the meter says which) and its answer's check carries them.
 #[test]
@@ -211,7 +252,19 @@ fn replies_are_checked_when_they_end_and_long_questions_read_passages() {
     assert!(!h.state().document_meter().unwrap().fits());
 
     h.get_by_label("Summarize").click();
+    // The click is handled at the next frame: the wait for the end starts once it runs (the
+    // check's wait would otherwise take in the whole summary, which at a high load took longer
+    // than the deadline).
+    step_until(&mut h, "the summary to start", |a| {
+        a.is_generating() || !a.notices().is_empty()
+    });
     step_until(&mut h, "the summary", |a| !a.is_generating());
+    assert!(h.state().notices().is_empty(), "{:?}", h.state().notices());
+    assert!(
+        !last_reply(h.state()).content.trim().is_empty(),
+        "a reply without words has nothing to check: {:?}",
+        last_reply(h.state())
+    );
     step_until(&mut h, "the summary's check", |a| {
         last_reply(a).check.is_some()
     });
@@ -311,4 +364,130 @@ fn the_queue_summaries_carry_their_sources() {
         .iter()
         .any(|s| !s.sources.is_empty() || !s.supported);
     assert_eq!(written.contains("[^1]"), marked, "{written}");
+}
+
+/// A report of `sections` sections of about 70 SmolLM2 tokens each; every fifth one sets a
+/// deadline.
+fn long_report(sections: usize) -> String {
+    let months = ["March", "May", "July", "September", "November"];
+    (1..=sections)
+        .map(|i| {
+            let mut s = format!(
+                "Section {i}. The harbour committee reviewed the ferry timetable, the cost of \
+                 dredging the north channel and a plan to rebuild the fish market. Fishermen \
+                 asked for longer mooring hours and a second crane on pier {i}."
+            );
+            if i % 5 == 0 {
+                s.push_str(&format!(
+                    " The deadline for the tenders of pier {i} is {} {}, 2027.",
+                    i % 28 + 1,
+                    months[(i / 5) % months.len()]
+                ));
+            }
+            s
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+/// Whether the composer offers "Search every part" now.
+fn offers_every_part(h: &Harness<'_, XgenApp>) -> bool {
+    h.query_all_by_label("Search every part").next().is_some()
+}
+
+/// Types `text` into the composer, replacing what it held, without sending it.
+fn type_in_composer(h: &mut Harness<'_, XgenApp>, text: &str) {
+    let composer = h.get_by_role(Role::MultilineTextInput);
+    composer.focus();
+    h.step();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.key_press(egui::Key::Backspace);
+    h.step();
+    assert_eq!(h.state().composer(), "");
+    h.get_by_role(Role::MultilineTextInput).type_text(text);
+    h.step();
+    h.step();
+    assert_eq!(h.state().composer(), text);
+}
+
+/// About a document several times the context, the composer offers "Search every part" for a
+/// question the library says needs the whole document and not for a detail; a click asks every
+/// part, and the combined answer arrives with its coverage under it, checked, and the meter
+/// says what it read.
+#[test]
+fn search_every_part_is_offered_for_questions_about_the_whole_document_and_answers_them() {
+    let tmp = temp_dir();
+    let mut opts = with_model(tmp.path(), &smollm2());
+    opts.load.n_ctx = Some(1024);
+    let mut h = harness(opts);
+    wait_for_model(&mut h);
+    change_settings(&mut h, |s| s.sampling.max_tokens = 32);
+    h.event(egui::Event::Paste(long_report(60)));
+    step_until(&mut h, "the token meter", |a| a.document_meter().is_some());
+    let meter = h.state().document_meter().unwrap();
+    assert!(
+        meter.document_tokens > 3 * meter.n_ctx,
+        "several times the context: {meter:?}"
+    );
+
+    // The library decides; the app follows it.
+    let detail = "What does section 12 say about the crane?";
+    let whole = "List every deadline in the report.";
+    assert!(!suggests_every_part(detail));
+    assert!(suggests_every_part(whole));
+    type_in_composer(&mut h, detail);
+    assert!(!offers_every_part(&h), "not for a detail");
+    type_in_composer(&mut h, whole);
+    assert!(offers_every_part(&h), "for a question about the whole");
+    h.get_by_label_contains("This question may need the whole document");
+
+    // Through AccessKit, as a screen reader clicks: the button's place under the composer
+    // moves as the composer's panel grows.
+    h.get_by_label("Search every part").click_accesskit();
+    step_until(&mut h, "the search to start", |a| {
+        a.is_generating() || !a.notices().is_empty()
+    });
+    assert!(h.state().notices().is_empty(), "{:?}", h.state().notices());
+    assert_eq!(h.state().composer(), "", "the question was taken");
+    step_until(&mut h, "the combined answer", |a| !a.is_generating());
+    assert!(h.state().notices().is_empty(), "{:?}", h.state().notices());
+    let c = h.state().conversation();
+    assert_eq!(c.messages.len(), 2, "{:?}", c.messages);
+    assert_eq!(c.messages[0].content, whole);
+    let answer = last_reply(h.state()).clone();
+    assert!(!answer.stopped, "{answer:?}");
+    // The coverage under the answer: every part read.
+    let label = answer.label.clone().expect("the coverage line");
+    let line = label
+        .lines()
+        .find(|l| l.contains("Searched every part"))
+        .unwrap_or_else(|| panic!("{label}"));
+    let parts: Vec<usize> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .take(2)
+        .collect();
+    assert_eq!(parts.len(), 2, "{line}");
+    assert_eq!(parts[0], parts[1], "every part read: {line}");
+    assert!(
+        parts[1] >= 3,
+        "a long document is asked in several parts: {line}"
+    );
+    assert!(line.contains("(100% of the document)"), "{line}");
+    h.step();
+    h.get_all_by_label_contains("Searched every part")
+        .next()
+        .expect("the coverage line on screen");
+    // Not offered again under an answer from every part.
+    assert!(!offers_every_part(&h));
+
+    // Checked like any answer; what it read is the parts that had an answer.
+    if !answer.content.trim().is_empty() {
+        step_until(&mut h, "the answer's check", |a| {
+            last_reply(a).check.is_some()
+        });
+    }
+    let said = h.state().last_read().expect("what the search read");
+    assert!(said.starts_with("Searched every part"), "{said}");
+    h.get_by_label_contains(&format!("Last question: {said}"));
 }

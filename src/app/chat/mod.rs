@@ -326,17 +326,26 @@ impl Chat {
             .iter()
             .rev()
             .find(|m| m.role == Role::Assistant)?;
-        let check = last.check.as_ref().filter(|k| !k.read.is_empty())?;
-        let ranges = check.read.iter().map(|p| p.bytes.clone()).collect();
-        // An answer from every part says so on its line.
+        let ranges = |check: &crate::sources::ReplyCheck| {
+            check.read.iter().map(|p| p.bytes.clone()).collect()
+        };
+        // An answer from every part says so on its line (also when no part had an answer, or
+        // before its check is done).
         let every_part = last.label.as_deref().and_then(|l| {
             let at = l.rfind(SEARCHED_EVERY_PART)?;
             Some(l[at..].trim_end_matches(['*', '.', ' ', '\n']).to_owned())
         });
-        let said = every_part.unwrap_or_else(|| {
-            describe_read(&check.read, doc.page_count(), check.document_chars, false)
-        });
-        Some(LastRead { ranges, said })
+        if let Some(said) = every_part {
+            return Some(LastRead {
+                ranges: last.check.as_ref().map(ranges).unwrap_or_default(),
+                said,
+            });
+        }
+        let check = last.check.as_ref().filter(|k| !k.read.is_empty())?;
+        Some(LastRead {
+            ranges: ranges(check),
+            said: describe_read(&check.read, doc.page_count(), check.document_chars, false),
+        })
     }
 
     /// Ends the running reply here (its model is being replaced), marked as stopped.

@@ -109,26 +109,25 @@ impl Chat {
             if place.streaming {
                 self.summary_run_ui(ui);
             }
-            let checked = !place.streaming
-                && message.role == Role::Assistant
-                && message.check.as_ref().is_some_and(|check| {
-                    checked_reply_ui(ui, &message.content, check, place.marks, out)
-                });
             // A line under the text (how a summary in parts read the document) stays.
             let after = message
                 .label
                 .as_deref()
-                .and_then(|l| l.strip_prefix(message.content.as_str()))
-                .map(str::trim)
-                .filter(|rest| checked && !rest.is_empty());
-            if let Some(after) = after {
-                CommonMarkViewer::new().show_with_id(
-                    egui::Id::unique(("message-after", place.index)),
-                    ui,
-                    &mut self.markdown,
-                    after,
-                );
-            }
+                .and_then(|l| l.strip_prefix(message.content.trim_end()))
+                .unwrap_or_default();
+            let checked = !place.streaming
+                && message.role == Role::Assistant
+                && message.check.as_ref().is_some_and(|check| {
+                    checked_reply_ui(
+                        ui,
+                        &mut self.markdown,
+                        egui::Id::unique(("message", place.index)),
+                        (&message.content, after),
+                        check,
+                        place.marks,
+                        out,
+                    )
+                });
             if place.streaming && message.content.is_empty() {
                 self.prefill_ui(ui);
             } else if !checked {
@@ -139,7 +138,8 @@ impl Chat {
                     message.shown(),
                 );
             }
-            ui.horizontal(|ui| footer_ui(ui, message, place, out));
+            // Wrapped: the figures and the count of claims not found may be wider than the reply.
+            ui.horizontal_wrapped(|ui| footer_ui(ui, message, place, out));
         });
     }
 

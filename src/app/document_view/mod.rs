@@ -14,6 +14,7 @@ use std::ops::Range;
 
 use super::job::{Job, Waker};
 use crate::documents::Document;
+use crate::sources::FoldedText;
 use rows::Rows;
 
 /// Which document, at which width, a set of rows is for.
@@ -25,12 +26,12 @@ struct RowsKey {
     columns: usize,
 }
 
-/// Rows built for a document, with its text folded to ASCII lower case for the search (byte
-/// offsets stay those of the text).
+/// Rows built for a document, with its text folded for the search the way the sources
+/// compare words (case, compatibility forms), made once with the rows.
 struct Built {
     key: RowsKey,
     rows: Rows,
-    folded: String,
+    folded: FoldedText,
 }
 
 /// The document view's state.
@@ -43,9 +44,9 @@ pub(crate) struct DocumentView {
     highlight: Option<Range<usize>>,
     /// A byte offset to bring on screen at the next frame.
     scroll_to: Option<usize>,
-    /// The search's text, and where its matches start.
+    /// The search's text, and its matches (bytes of the document's text).
     search: String,
-    matches: Vec<usize>,
+    matches: Vec<Range<usize>>,
     /// The match on screen (index into `matches`).
     current_match: usize,
     /// What the search found, in words, once run.
@@ -120,7 +121,7 @@ impl DocumentView {
                 }) else {
                     return;
                 };
-                let folded = document.text.to_ascii_lowercase();
+                let folded = FoldedText::new(&document.text);
                 r.send(
                     Built {
                         key: job_key,
@@ -141,9 +142,10 @@ impl DocumentView {
             .is_some_and(|b| b.key.conversation == key.conversation && b.key.bytes == key.bytes)
     }
 
-    /// Runs the search for the typed text: every match, case folded for ASCII letters.
-    fn run_search(&mut self) {
-        let query = self.search.trim().to_ascii_lowercase();
+    /// Runs the search for the typed text in `text` (the document the rows were built of):
+    /// every match, case folded in any script.
+    fn run_search(&mut self, text: &str) {
+        let query = self.search.trim();
         self.matches.clear();
         self.current_match = 0;
         let Some(built) = self.built.as_ref() else {
@@ -153,19 +155,15 @@ impl DocumentView {
             self.search_said = None;
             return;
         }
-        self.matches = built
-            .folded
-            .match_indices(&query)
-            .map(|(at, _)| at)
-            .collect();
+        self.matches = built.folded.find(text, query);
         self.search_said = Some(match self.matches.len() {
             0 => "not found".to_owned(),
             1 => "1 match".to_owned(),
             n => format!("{n} matches"),
         });
-        if let Some(&at) = self.matches.first() {
-            self.scroll_to = Some(at);
-            self.highlight = Some(at..at + query.len());
+        if let Some(first) = self.matches.first() {
+            self.scroll_to = Some(first.start);
+            self.highlight = Some(first.clone());
         }
     }
 
@@ -175,8 +173,8 @@ impl DocumentView {
             return;
         }
         self.current_match = (self.current_match + 1) % self.matches.len();
-        let at = self.matches[self.current_match];
-        self.scroll_to = Some(at);
-        self.highlight = Some(at..at + self.search.trim().len());
+        let at = self.matches[self.current_match].clone();
+        self.scroll_to = Some(at.start);
+        self.highlight = Some(at);
     }
 }

@@ -40,7 +40,7 @@ impl DocumentView {
                 out.push(AppCommand::ShowDocumentView(false));
             }
         });
-        self.bar_ui(ui);
+        self.bar_ui(ui, &document.text);
         if let Some(read) = last_read {
             ui.label(format!("The last question {}", read.said))
                 .on_hover_text("The passages it read are tinted below");
@@ -122,8 +122,9 @@ impl DocumentView {
         self.top_row = output.inner;
     }
 
-    /// Search (Ctrl+F focuses it; Enter finds, Enter again the next) and go to page.
-    fn bar_ui(&mut self, ui: &mut egui::Ui) {
+    /// Search (Ctrl+F focuses it; Enter finds, Enter again the next) in `text`, the
+    /// document's, and go to page.
+    fn bar_ui(&mut self, ui: &mut egui::Ui, text: &str) {
         ui.horizontal(|ui| {
             let search_id = egui::Id::unique("document-search");
             let response = ui.add(
@@ -142,7 +143,7 @@ impl DocumentView {
             }
             if entered || ui.small_button("Find").clicked() {
                 if self.matches.is_empty() {
-                    self.run_search();
+                    self.run_search(text);
                 } else {
                     self.next_match();
                 }
