@@ -124,11 +124,12 @@ pub(crate) fn read(name: &str, bytes: &[u8], limits: &Limits) -> Result<Body, Do
         });
     }
     // The tokenizer sees only `\n` line ends, as an HTML parser's input stream does.
-    let source = text::decode_declared(bytes, page_encoding(bytes, &declared)).ok_or_else(|| {
-        DocumentError::Binary {
-            name: name.to_owned(),
-        }
-    })?;
+    let source =
+        text::decode_declared(bytes, page_encoding(bytes, &declared)).ok_or_else(|| {
+            DocumentError::Binary {
+                name: name.to_owned(),
+            }
+        })?;
     Ok(read_source(&source, limits.max_text_chars, false))
 }
 

@@ -42,9 +42,8 @@ pub(crate) fn read(
         )));
     };
     let parse = |bytes: &[u8]| {
-        catch(|| load::load(bytes)).map_err(|panic| {
-            load::LoadError::Unparsed(format!("the PDF parser failed: {panic}"))
-        })?
+        catch(|| load::load(bytes))
+            .map_err(|panic| load::LoadError::Unparsed(format!("the PDF parser failed: {panic}")))?
     };
     // Bytes before the header (a byte-order mark, a mail or HTTP header saved with the file)
     // were added after the PDF was written, so its offsets count from the header; a file

@@ -328,7 +328,9 @@ fn html_unknown_and_replacement_encoding_labels_are_read_as_browsers_do() {
             .expect_err(label)
             .to_string();
         assert!(
-            error.contains(label) && error.contains("browsers do not decode") && error.contains("UTF-8"),
+            error.contains(label)
+                && error.contains("browsers do not decode")
+                && error.contains("UTF-8"),
             "{error}"
         );
     }

@@ -77,10 +77,16 @@ fn reads(name: &str, reference_words: usize, frequent: &[(&str, usize)], sentenc
         "{name}: {count} words, pdftotext reads {reference_words}"
     );
     let recall = recall(frequent, &text);
-    assert!(recall >= 0.95, "{name}: recall {recall:.3} of the frequent words");
+    assert!(
+        recall >= 0.95,
+        "{name}: recall {recall:.3} of the frequent words"
+    );
     let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
     for sentence in sentences {
-        assert!(flat.contains(sentence), "{name}: no {sentence:?} in\n{text}");
+        assert!(
+            flat.contains(sentence),
+            "{name}: no {sentence:?} in\n{text}"
+        );
     }
 }
 
@@ -178,7 +184,11 @@ fn a_pdf_whose_line_ends_were_converted_is_read_with_a_warning() {
         612.0,
         792.0,
         12.0,
-        &[vec![(72.0, 72.0, &["The offsets of this file are wrong,", "yet it reads."][..])]],
+        &[vec![(
+            72.0,
+            72.0,
+            &["The offsets of this file are wrong,", "yet it reads."][..],
+        )]],
     );
     let mut converted = Vec::with_capacity(pdf.len() * 2);
     for &byte in &pdf {

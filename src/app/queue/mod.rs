@@ -30,7 +30,7 @@ use super::store::{ChatMessage, Conversation};
 use super::summary_run::{
     mark_read_in_parts, record_summary, request_message, RunError, SummaryRun,
 };
-use crate::documents::{self, CollectLimits, Collected, Document};
+use crate::documents::{self, CollectLimits, Collected};
 use crate::sources::{with_footnotes, ReplyCheck};
 use crate::summarize::report::{report_markdown, ReportEntry, ReportOutcome};
 use crate::summarize::Summary;

@@ -216,16 +216,19 @@ fn catalog(
     bytes: &[u8],
     objects: &std::collections::BTreeMap<u64, (u64, usize)>,
 ) -> Option<(u64, u64)> {
-    objects.iter().rev().find_map(|(&number, &(generation, at))| {
-        let body = &bytes[at..];
-        let head = &body[..body.len().min(4096)];
-        let end = find(head, b"endobj").unwrap_or(head.len());
-        let text = String::from_utf8_lossy(&head[..end]);
-        let compact: String = text.split_whitespace().collect();
-        compact
-            .contains("/Type/Catalog")
-            .then_some((number, generation))
-    })
+    objects
+        .iter()
+        .rev()
+        .find_map(|(&number, &(generation, at))| {
+            let body = &bytes[at..];
+            let head = &body[..body.len().min(4096)];
+            let end = find(head, b"endobj").unwrap_or(head.len());
+            let text = String::from_utf8_lossy(&head[..end]);
+            let compact: String = text.split_whitespace().collect();
+            compact
+                .contains("/Type/Catalog")
+                .then_some((number, generation))
+        })
 }
 
 #[cfg(test)]
