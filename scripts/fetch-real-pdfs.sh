@@ -26,6 +26,8 @@ files=(
   # pypdf's regression file for its issue 301: a scan with a LEAD OCR text layer whose
   # ToUnicode streams have wrong lengths (a panic in pdf-extract before).
   "issue-301.pdf|4b520440a1c6dbaf6ad2a7488d17c71a8a32a2828ba8343b07189d1cd7835926|sdist|pypdf-$pypdf/resources/issue-301.pdf"
+  # pypdf's test of the ' and " text operators, with a damaged table.
+  "toy.pdf|d2cd320073569add23340433b6958eb01019dbf3e5bf615bb3ece593ef76e3f8|sdist|pypdf-$pypdf/resources/toy.pdf"
 )
 
 check() {

@@ -11,6 +11,7 @@
 mod bounds;
 mod fonts;
 mod load;
+mod quotes;
 mod render;
 mod repair;
 
@@ -139,6 +140,7 @@ fn read_pages(
             )));
         }
         bounds::select(doc, &pages, page);
+        quotes::spell_out(doc, page);
         let mut raw = String::new();
         let mut sink = Counted {
             inner: PlainTextOutput::new(&mut raw),

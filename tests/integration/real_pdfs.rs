@@ -1,8 +1,8 @@
 //! Real PDFs that ordinary tools wrote and that the reader once refused or crashed on, read
 //! through the CLI as a person would: Graphviz's guides (offsets that no longer match the
 //! bytes, bitmap Type 3 fonts under a mirrored matrix), groff's penguin and CAM::PDF's JPEG
-//! template (pictures without text), and pypdf's issue-301 file (ToUnicode streams of the
-//! wrong length). `scripts/fetch-real-pdfs.sh` fetches them (scripts/test.sh runs it).
+//! template (pictures without text), pypdf's issue-301 file (ToUnicode streams of the wrong
+//! length) and its toy.pdf (the `'` and `"` text operators). `scripts/fetch-real-pdfs.sh` fetches them (scripts/test.sh runs it).
 //!
 //! The words expected are what pdftotext (poppler) reads from each file: its word count and
 //! its most frequent words, counted once here, with sentences that cross line ends.
@@ -158,6 +158,25 @@ fn a_scanners_text_layer_with_broken_to_unicode_streams_reads() {
     }
     // The layer is the page's text: nothing was read again by OCR.
     assert!(!stderr.contains("OCR"), "{stderr}");
+}
+
+#[test]
+fn the_quote_text_operators_show_their_text() {
+    // pypdf's toy.pdf: lines shown by `'` and `"`, which pdf-extract does not implement, in a
+    // file whose cross-reference table is damaged too.
+    let output = extract(&real_pdf("toy.pdf"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    for line in [
+        "AWAY again1",
+        "Something[cited]",
+        "Single quote operator",
+        "Double quote operator",
+        "Last Txt",
+    ] {
+        assert!(text.contains(line), "no {line:?} in\n{text}");
+    }
 }
 
 #[test]

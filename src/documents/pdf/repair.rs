@@ -8,10 +8,9 @@
 //! file's last trailer dictionary with its links to the old tables taken out. lopdf then
 //! reads the copy like any other file, under the same limits.
 
-/// Most objects a rebuilt table lists: a number larger than this is a damaged header (each
-/// object takes at least a dozen bytes, so real files stay far below). A file of `n` bytes
-/// may number its objects up to `n / 4` (numbering leaves gaps), at least 4,096: the table,
-/// 20 bytes an entry, stays within a few times the file's size.
+/// Largest object number a rebuilt table lists: a number larger than this is a damaged
+/// header (each object takes at least a dozen bytes, so real files stay far below). A file of
+/// `n` bytes may number its objects up to `n / 4` (numbering leaves gaps), at least 4,096.
 const MAX_OBJECT_NUMBER: u64 = 8_000_000;
 
 /// The file with a rebuilt cross-reference table appended, or `None` when no object or no
@@ -24,21 +23,24 @@ pub(super) fn rebuild(bytes: &[u8]) -> Option<Vec<u8>> {
     let trailer = last_trailer(bytes)
         .map(neutralize_links)
         .or_else(|| catalog(bytes, &objects).map(|(n, g)| format!("<< /Root {n} {g} R >>")))?;
-    let size = objects.keys().next_back().map_or(1, |&last| last + 1);
-    let mut out = Vec::with_capacity(bytes.len() + 32 + 20 * size as usize + trailer.len());
+    let mut out = Vec::with_capacity(bytes.len() + 64 + 24 * objects.len() + trailer.len());
     out.extend_from_slice(bytes);
     out.push(b'\n');
     let start = out.len();
-    // One subsection: free entries fill the numbers no object has.
-    out.extend_from_slice(format!("xref\n0 {size}\n").as_bytes());
-    for number in 0..size {
-        let entry = match objects.get(&number) {
-            Some(&(generation, offset)) if number > 0 => {
-                format!("{offset:010} {:05} n \n", generation.min(65_535))
-            }
-            _ => "0000000000 65535 f \n".to_owned(),
-        };
-        out.extend_from_slice(entry.as_bytes());
+    // A subsection per run of consecutive numbers, so that the table grows with the objects
+    // found, not with the largest number.
+    out.extend_from_slice(b"xref\n0 1\n0000000000 65535 f \n");
+    let found: Vec<(u64, u64, usize)> = objects
+        .iter()
+        .filter(|(&number, _)| number > 0)
+        .map(|(&number, &(generation, offset))| (number, generation, offset))
+        .collect();
+    for run in found.chunk_by(|a, b| b.0 == a.0 + 1) {
+        out.extend_from_slice(format!("{} {}\n", run[0].0, run.len()).as_bytes());
+        for &(_, generation, offset) in run {
+            let entry = format!("{offset:010} {:05} n \n", generation.min(65_535));
+            out.extend_from_slice(entry.as_bytes());
+        }
     }
     out.extend_from_slice(format!("trailer\n{trailer}\nstartxref\n{start}\n%%EOF\n").as_bytes());
     Some(out)
