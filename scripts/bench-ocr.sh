@@ -26,7 +26,8 @@ if ((${#need[@]})); then
 fi
 
 # The pages: running text set by TeX (graphviz's guides: Times with code in Courier) and by
-# groff (the mom macros' manual), one column, printed clean.
+# groff (the mom macros' manual), one column, printed clean; and figure pages (graph drawings
+# whose labels are one or two letters), reported apart: the targets are for clean text.
 (
   cd "$work/debs"
   for p in graphviz-doc groff; do
@@ -40,20 +41,22 @@ for deb in "$work"/debs/*.deb; do
 done
 docs=$work/root/graphviz-doc/usr/share/doc/graphviz/pdf
 mom=$work/root/groff/usr/share/doc/groff-base/examples/mom
+# "file page kind": kind is text or figure.
 pages=(
-  "$docs/dotguide.pdf.gz 2" "$docs/dotguide.pdf.gz 12" "$docs/dotguide.pdf.gz 24"
-  "$docs/neatoguide.pdf.gz 3" "$docs/neatoguide.pdf.gz 7"
-  "$mom/typesetting.pdf.gz 2"
+  "$docs/dotguide.pdf.gz 2 text" "$docs/dotguide.pdf.gz 12 text" "$docs/dotguide.pdf.gz 24 text"
+  "$mom/typesetting.pdf.gz 2 text"
+  "$docs/neatoguide.pdf.gz 3 figure" "$docs/neatoguide.pdf.gz 7 figure"
 )
 
 bin=${XGEN_DESK_BIN:-target/debug/xgen-desk}
 [[ -n ${XGEN_DESK_BIN:-} ]] || cargo build --quiet --bin xgen-desk
 
 # Each page: its text layer, and image-only PDFs of it in every variant.
+: >"$work/kinds.tsv"
 for entry in "${pages[@]}"; do
-  src=${entry% *}
-  page=${entry##* }
+  read -r src page kind <<<"$entry"
   base=$(basename "$src" .pdf.gz)-p$page
+  printf '%s\t%s\n' "$base" "$kind" >>"$work/kinds.tsv"
   [[ -f $work/pages/$base.pdf ]] || gzip -dc "$src" >"$work/pages/$base.pdf"
   [[ -f $work/pages/$base.txt ]] || pdftotext -f "$page" -l "$page" "$work/pages/$base.pdf" "$work/pages/$base.txt"
   for dpi in 150 300; do
@@ -80,10 +83,12 @@ for pdf in "$work"/pages/*-{150,300}-*.pdf; do
   }
   read -r seconds kib <"$work/time.txt"
   printf '%s\t%s\t%s\t%s\t%s\n' "$variant" "$work/pages/$base.txt" "$work/out.json" "$seconds" "$kib" >>"$results"
-  python3 - "$work/pages/$base.txt" "$work/out.json" "$variant" "$seconds" "$kib" >>"$work/scores.tsv" <<'PY'
+  kind=$(awk -F'\t' -v b="$base" '$1 == b { print $2 }' "$work/kinds.tsv")
+  [[ -n $kind ]] || continue # a page left in the cache from an older page list
+  python3 - "$work/pages/$base.txt" "$work/out.json" "$variant" "$seconds" "$kib" "$kind" >>"$work/scores.tsv" <<'PY'
 import json, re, sys, unicodedata
 from collections import Counter
-ref_path, out_path, variant, seconds, kib = sys.argv[1:]
+ref_path, out_path, variant, seconds, kib, kind = sys.argv[1:]
 norm = lambda s: unicodedata.normalize("NFKC", s)
 ref = norm(open(ref_path, encoding="utf-8", errors="replace").read())
 out = json.load(open(out_path))
@@ -102,26 +107,36 @@ for i, ca in enumerate(a, 1):
         current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
     previous = current
 cer = previous[-1] / max(1, len(a))
-print(f"{variant}\t{recall:.3f}\t{cer:.3f}\t{seconds}\t{int(kib) / 1024:.0f}")
+print(f"{kind}\t{variant}\t{recall:.3f}\t{cer:.3f}\t{seconds}\t{int(kib) / 1024:.0f}")
 PY
 done
 python3 - "$work/scores.tsv" <<'PY'
 import sys
 from collections import defaultdict
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
-print(f"{'page':<34} {'recall':>7} {'CER':>6} {'s/page':>7} {'peak MiB':>9}")
-groups = defaultdict(list)
-for variant, recall, cer, seconds, mib in rows:
-    print(f"{variant:<34} {recall:>7} {cer:>6} {float(seconds):>7.1f} {mib:>9}")
-    # The variant is the name's last two parts: 300-straight, 150-straight, 300-turned, ...
-    groups["-".join(variant.split("-")[-2:])].append(
-        (float(recall), float(cer), float(seconds), float(mib)))
-print()
-print(f"{'variant':<14} {'pages':>5} {'mean recall':>11} {'min recall':>10} {'mean CER':>8} {'mean s/page':>11} {'max s/page':>10} {'peak MiB':>9}")
-for key in sorted(groups):
-    g = groups[key]
-    n = len(g)
-    print(f"{key:<14} {n:>5} {sum(x[0] for x in g)/n:>11.3f} {min(x[0] for x in g):>10.3f} {sum(x[1] for x in g)/n:>8.3f} {sum(x[2] for x in g)/n:>11.1f} {max(x[2] for x in g):>10.1f} {max(x[3] for x in g):>9.0f}")
+titles = {
+    "text": "clean text pages (the targets: recall >= 0.95 at 300 dpi, >= 0.90 at 150 dpi)",
+    "figure": "figure pages (graph drawings with short labels; no target)",
+}
+for kind in ("text", "figure"):
+    mine = [r[1:] for r in rows if r[0] == kind]
+    if not mine:
+        continue
+    print(titles[kind])
+    print(f"{'page':<34} {'recall':>7} {'CER':>6} {'s/page':>7} {'peak MiB':>9}")
+    groups = defaultdict(list)
+    for variant, recall, cer, seconds, mib in mine:
+        print(f"{variant:<34} {recall:>7} {cer:>6} {float(seconds):>7.1f} {mib:>9}")
+        # The variant is the name's last two parts: 300-straight, 150-straight, 300-turned, ...
+        groups["-".join(variant.split("-")[-2:])].append(
+            (float(recall), float(cer), float(seconds), float(mib)))
+    print()
+    print(f"{'variant':<14} {'pages':>5} {'mean recall':>11} {'min recall':>10} {'mean CER':>8} {'mean s/page':>11} {'max s/page':>10} {'peak MiB':>9}")
+    for key in sorted(groups):
+        g = groups[key]
+        n = len(g)
+        print(f"{key:<14} {n:>5} {sum(x[0] for x in g)/n:>11.3f} {min(x[0] for x in g):>10.3f} {sum(x[1] for x in g)/n:>8.3f} {sum(x[2] for x in g)/n:>11.1f} {max(x[2] for x in g):>10.1f} {max(x[3] for x in g):>9.0f}")
+    print()
 PY
-rm -f "$work/scores.tsv"
+rm -f "$work/scores.tsv" "$work/kinds.tsv"
 echo "machine: load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

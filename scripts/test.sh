@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh clone: system packages (Debian/Ubuntu), the test model and
-# the OCR models, llama-server (built once, cached), formatting and lints, every test, then on
+# The whole test suite, from a fresh clone: system packages (Debian/Ubuntu), the test model, the
+# OCR models and the real PDFs, llama-server (built once, cached), formatting and lints, every test, then on
 # Linux the installer round trips of the binary the tests just built: the .deb (installed with
 # dpkg, run, removed) and the AppImage (run without installing). On macOS and Windows CI's
 # `package` job builds their installers; no Linux installer is tried.
@@ -16,6 +16,9 @@ scripts/fetch-test-models.sh
 # The OCR models the build embeds (ocr-models/build.rs): PaddleOCR's ONNX files from the PyPI
 # wheel rapidocr (27 MB, cached in .cache/wheels), before anything is built.
 scripts/fetch-ocr-models.sh
+# Real PDFs that ordinary tools wrote and that the reader once refused (Debian's pool and
+# pypdf's sdist, 16 MB of downloads, cached in .cache/real-pdfs): tests/integration/real_pdfs.rs.
+scripts/fetch-real-pdfs.sh
 # llama-server for the remote-engine tests: built once from the llama.cpp of the
 # llama-cpp-python sdist (the llama-cpp-sys-2 crate ships llama.cpp without the server's
 # sources), cached in .cache/llama-server-*: about 13 CPU-minutes the first time.

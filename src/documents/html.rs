@@ -28,12 +28,30 @@ use tokenizer::{char_reference, raw_text_end, tag, tokenize};
 /// are about 15 MB; more is a generated or hostile file, refused before it is decoded.
 pub(crate) const MAX_HTML_BYTES: u64 = 32 * 1024 * 1024;
 
+/// What a page's `<meta>` tags in its first kilobyte say about its encoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Declared {
+    /// No `charset=` in a `<meta>` tag.
+    Nothing,
+    /// An encoding the WHATWG Encoding Standard knows, as browsers map its label
+    /// (`x-user-defined` is read as windows-1252, as the HTML Standard says).
+    Known(&'static encoding_rs::Encoding),
+    /// Only labels no browser knows (`<meta charset="latin-9x">`): browsers ignore them and
+    /// detect the encoding from the bytes.
+    Unknown,
+    /// A label of the Standard's "replacement" encoding (`iso-2022-kr`, `hz-gb-2312`,
+    /// `iso-2022-cn`, ...): encodings that were used to smuggle script past filters, which
+    /// browsers do not decode (the whole page becomes one U+FFFD).
+    Replacement(String),
+}
+
 /// The encoding a page declares in its first kilobyte (`<meta charset="shift_jis">` or
 /// `<meta http-equiv="Content-Type" content="text/html; charset=windows-1251">`), as a
-/// browser's pre-scan finds it.
-fn declared_charset(bytes: &[u8]) -> Option<&'static encoding_rs::Encoding> {
+/// browser's pre-scan finds it: the first label it knows wins, unknown ones are passed over.
+fn declared_charset(bytes: &[u8]) -> Declared {
     let head = bytes[..bytes.len().min(1024)].to_ascii_lowercase();
     let mut from = 0;
+    let mut unknown = false;
     while let Some(at) = head[from..]
         .windows(8)
         .position(|w| w == b"charset=")
@@ -55,11 +73,35 @@ fn declared_charset(bytes: &[u8]) -> Option<&'static encoding_rs::Encoding> {
                 !matches!(c, b'"' | b'\'' | b';' | b'>' | b'/') && !c.is_ascii_whitespace()
             })
             .collect();
-        if let Some(encoding) = encoding_rs::Encoding::for_label(&label) {
-            return Some(encoding);
+        match encoding_rs::Encoding::for_label(&label) {
+            Some(encoding) if encoding == encoding_rs::REPLACEMENT => {
+                return Declared::Replacement(String::from_utf8_lossy(&label).into_owned());
+            }
+            Some(encoding) if encoding == encoding_rs::X_USER_DEFINED => {
+                return Declared::Known(encoding_rs::WINDOWS_1252);
+            }
+            Some(encoding) => return Declared::Known(encoding),
+            None => unknown = true,
         }
     }
-    None
+    if unknown {
+        Declared::Unknown
+    } else {
+        Declared::Nothing
+    }
+}
+
+/// The encoding to decode a page with, from its declaration: a known one; for unknown labels,
+/// UTF-8 when the bytes are UTF-8, else what the bytes look like (Mozilla's detector, whose
+/// answer for Western text is windows-1252), as browsers do; `None` to let the bytes decide.
+fn page_encoding(bytes: &[u8], declared: &Declared) -> Option<&'static encoding_rs::Encoding> {
+    match declared {
+        Declared::Known(encoding) => Some(*encoding),
+        Declared::Unknown if std::str::from_utf8(bytes).is_err() => {
+            Some(text::legacy_encoding(bytes))
+        }
+        Declared::Unknown | Declared::Nothing | Declared::Replacement(_) => None,
+    }
 }
 
 /// An HTML document.
@@ -71,12 +113,23 @@ pub(crate) fn read(name: &str, bytes: &[u8], limits: &Limits) -> Result<Body, Do
             limit: MAX_HTML_BYTES,
         });
     }
-    // The tokenizer sees only `\n` line ends, as an HTML parser's input stream does.
-    let source = text::decode_declared(bytes, declared_charset(bytes)).ok_or_else(|| {
-        DocumentError::Binary {
+    let declared = declared_charset(bytes);
+    if let Declared::Replacement(label) = &declared {
+        return Err(DocumentError::Unsupported {
             name: name.to_owned(),
-        }
-    })?;
+            what: format!(
+                "a web page in the encoding {label}, which browsers do not decode (it was used to hide scripts from filters; they show one replacement character for the whole page)"
+            ),
+            hint: "; or save the page again as UTF-8".into(),
+        });
+    }
+    // The tokenizer sees only `\n` line ends, as an HTML parser's input stream does.
+    let source =
+        text::decode_declared(bytes, page_encoding(bytes, &declared)).ok_or_else(|| {
+            DocumentError::Binary {
+                name: name.to_owned(),
+            }
+        })?;
     Ok(read_source(&source, limits.max_text_chars, false))
 }
 
@@ -109,7 +162,11 @@ pub(crate) struct Chapter {
 /// Reads an XHTML content document (a chapter of an EPUB) with the same rules as a web page,
 /// stopping past `max_chars`; `None` when its bytes are not text.
 pub(crate) fn read_xhtml(bytes: &[u8], max_chars: usize) -> Option<Chapter> {
-    let source = text::decode_declared(bytes, declared_charset(bytes))?;
+    let declared = declared_charset(bytes);
+    if matches!(declared, Declared::Replacement(_)) {
+        return None;
+    }
+    let source = text::decode_declared(bytes, page_encoding(bytes, &declared))?;
     Some(Chapter {
         body: read_source(&source, max_chars, true),
         title: title(&source),

@@ -11,7 +11,9 @@
 mod bounds;
 mod fonts;
 mod load;
+mod quotes;
 mod render;
+mod repair;
 
 use std::fmt;
 use std::panic::AssertUnwindSafe;
@@ -42,22 +44,42 @@ pub(crate) fn read(
     };
     let parse = |bytes: &[u8]| {
         catch(|| load::load(bytes))
-            .map_err(|panic| broken(format!("the PDF parser failed: {panic}")))?
-            .map_err(broken)
+            .map_err(|panic| load::LoadError::Unparsed(format!("the PDF parser failed: {panic}")))?
     };
     // Bytes before the header (a byte-order mark, a mail or HTTP header saved with the file)
     // were added after the PDF was written, so its offsets count from the header; a file
     // whose writer counted them too still parses whole.
-    let mut doc = match parse(&bytes[start..]) {
-        Err(_) if start > 0 => parse(bytes)?,
-        parsed => parsed?,
+    let from_header = &bytes[start..];
+    let parsed = match parse(from_header) {
+        Err(load::LoadError::Unparsed(_)) if start > 0 => parse(bytes),
+        parsed => parsed,
+    };
+    // A file whose cross-reference table does not match its bytes is read again with one
+    // rebuilt from the objects themselves, as viewers do.
+    let (mut doc, repaired) = match parsed {
+        Ok(doc) => (doc, false),
+        Err(load::LoadError::Unparsed(reason)) => {
+            match repair::rebuild(from_header).map(|fixed| parse(&fixed)) {
+                Some(Ok(doc)) => (doc, true),
+                Some(Err(load::LoadError::Limit(limit))) => return Err(broken(limit)),
+                Some(Err(load::LoadError::Unparsed(_))) | None => return Err(broken(reason)),
+            }
+        }
+        Err(load::LoadError::Limit(reason)) => return Err(broken(reason)),
     };
     if doc.is_encrypted() && doc.decrypt("").is_err() {
         return Err(DocumentError::EncryptedPdf {
             name: name.to_owned(),
         });
     }
-    read_pages(name, bytes, &mut doc, limits.max_text_chars, reading)
+    let mut body = read_pages(name, bytes, &mut doc, limits.max_text_chars, reading)?;
+    if repaired {
+        body.warnings.insert(
+            0,
+            "its cross-reference table does not match the file (damaged or edited after it was written): its objects were found by scanning it".into(),
+        );
+    }
+    Ok(body)
 }
 
 /// How far into a file its `%PDF-` header may start: PDF readers accept bytes before the
@@ -118,6 +140,7 @@ fn read_pages(
             )));
         }
         bounds::select(doc, &pages, page);
+        quotes::spell_out(doc, page);
         let mut raw = String::new();
         let mut sink = Counted {
             inner: PlainTextOutput::new(&mut raw),
@@ -174,6 +197,10 @@ fn read_pages(
                         out.block(&paragraph, Sep::Paragraph);
                     }
                 }
+                // pdf-extract failed, but the page was drawn and OCR saw no text on it: a
+                // page of pictures (a template with placeholder operators, as in
+                // libcam-pdf-perl's), not an unreadable one.
+                (PageText::Failed(_), None) if recognized.drawn.contains(&index) => {}
                 (PageText::Failed(reason) | PageText::Refused(reason), None) => {
                     unreadable.push((number, reason.clone()));
                 }
@@ -245,6 +272,8 @@ fn read_pages(
 #[derive(Default)]
 struct Recognized {
     pages: std::collections::HashMap<usize, crate::ocr::PageText>,
+    /// Pages drawn and read by OCR, whether it found text or not.
+    drawn: std::collections::HashSet<usize>,
     unavailable: Option<String>,
 }
 
@@ -301,6 +330,7 @@ fn recognize_pages(
         // A page that cannot be drawn or read keeps what its text layer gave.
         if let Ok(page) = renderer.page(index) {
             if let Ok(text) = ocr.read(&page) {
+                out.drawn.insert(index);
                 if text.characters > 0 {
                     out.pages.insert(index, text);
                 }
@@ -349,8 +379,28 @@ impl OutputDev for Counted<'_> {
             // pdf-extract stops at the first error; the caller sees the count and says why.
             return Err(OutputError::FormatError(fmt::Error));
         }
+        // pdf-extract's plain-text output measures the font size as the square root of the
+        // transformed size's x times y, which is NaN under a mirrored text matrix (dvips and
+        // Distiller write `0.12 0 0 -0.12 x y Tm` with a flipped font matrix): every spacing
+        // test then fails and the words of a page run together. The mirror changes no
+        // position, so it is taken out of the glyph's axes before the output sees them.
+        let mut trm = *trm;
+        if trm.m11 * trm.m22 - trm.m12 * trm.m21 < 0.0 {
+            trm.m21 = -trm.m21;
+            trm.m22 = -trm.m22;
+        }
+        // The output's spacing thresholds are fractions of the font size. A glyph wider than
+        // two ems is a font whose size is not where pdf-extract looks for it (a Type 3 font
+        // scaled by its own matrix, see `fonts::scale_type3_widths`, set at `1 Tf`): its size
+        // is estimated from the glyph, taken as half an em wide. Width times size, where the
+        // glyph ends, is unchanged.
+        let (width, font_size) = if width > 2.0 {
+            (0.5, font_size * width / 0.5)
+        } else {
+            (width, font_size)
+        };
         self.inner
-            .output_character(trm, width, spacing, font_size, char)
+            .output_character(&trm, width, spacing, font_size, char)
     }
 
     fn begin_word(&mut self) -> Result<(), OutputError> {

@@ -80,7 +80,7 @@ fn decode_any(bytes: &[u8], declared: Option<&'static Encoding>) -> Option<Strin
 /// The legacy encoding of bytes that are not UTF-8, as Mozilla's detector guesses it from the
 /// first megabyte (Windows-1252, which is Latin-1 with curly quotes, dashes and the euro sign
 /// where Latin-1 has unused control codes, for Western text).
-fn legacy_encoding(bytes: &[u8]) -> &'static Encoding {
+pub(crate) fn legacy_encoding(bytes: &[u8]) -> &'static Encoding {
     let mut detector = chardetng::EncodingDetector::new();
     let head = &bytes[..bytes.len().min(DETECTOR_BYTES)];
     detector.feed(head, head.len() == bytes.len());

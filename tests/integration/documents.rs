@@ -281,6 +281,61 @@ fn html_declared_and_guessed_encodings() {
     assert_eq!(doc.text, "Zoë’s café.");
 }
 
+/// A `<meta charset>` label no browser knows is passed over as browsers pass it over: the page
+/// is UTF-8 when its bytes are, else the encoding its bytes look like (windows-1252 for a
+/// stray Western byte, not a U+FFFD); a later known label wins; `x-user-defined` is
+/// windows-1252; a label of the WHATWG "replacement" encoding is refused with what to do.
+#[test]
+fn html_unknown_and_replacement_encoding_labels_are_read_as_browsers_do() {
+    let dir = temp_dir();
+    let page = |head: &str| format!("<html><head>{head}</head><body><p>");
+    let read = |name: &str, head: &str, body: &[u8]| {
+        let mut bytes = page(head).into_bytes();
+        bytes.extend_from_slice(body);
+        bytes.extend_from_slice(b"</p></body></html>");
+        documents::extract(&write(dir.path(), name, &bytes))
+    };
+    let doc = read(
+        "stray.html",
+        "<meta charset=\"latin-9x\">",
+        b"Caf\xE9 au lait, served hot.",
+    )
+    .expect("stray byte");
+    assert_eq!(doc.text, "Café au lait, served hot.");
+    let doc = read(
+        "utf8.html",
+        "<meta charset=\"latin-9x\">",
+        "Zoë’s café.".as_bytes(),
+    )
+    .expect("utf-8");
+    assert_eq!(doc.text, "Zoë’s café.");
+    let cyrillic = "Страница с неизвестной кодировкой, но длинная.";
+    let (bytes, _, _) = encoding_rs::WINDOWS_1251.encode(cyrillic);
+    let doc = read("detected.html", "<meta charset=\"cp-unknown\">", &bytes).expect("1251");
+    assert_eq!(doc.text, cyrillic);
+    let doc = read(
+        "second.html",
+        "<meta charset=\"bogus\"><meta http-equiv=\"Content-Type\" content=\"text/html; charset=windows-1251\">",
+        &bytes,
+    )
+    .expect("second label");
+    assert_eq!(doc.text, cyrillic);
+    let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode("Café “au lait”.");
+    let doc = read("user.html", "<meta charset=\"x-user-defined\">", &bytes).expect("x-user");
+    assert_eq!(doc.text, "Café “au lait”.");
+    for label in ["iso-2022-kr", "hz-gb-2312"] {
+        let error = read("kr.html", &format!("<meta charset=\"{label}\">"), b"Hello.")
+            .expect_err(label)
+            .to_string();
+        assert!(
+            error.contains(label)
+                && error.contains("browsers do not decode")
+                && error.contains("UTF-8"),
+            "{error}"
+        );
+    }
+}
+
 /// Documentation pages: the permalink anchors generators put after each heading (Sphinx's
 /// `¶`, VuePress's `#`, icon-font glyphs) are not text; a link that happens to be called
 /// "anchor" still is.

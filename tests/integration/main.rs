@@ -23,6 +23,7 @@ mod pdf;
 mod plan;
 mod preread;
 mod queue;
+mod real_pdfs;
 mod remote;
 mod scans;
 mod scripts;

@@ -353,3 +353,66 @@ fn the_recogniser_knows_latin_greek_chinese_and_japanese() {
         .join("docs/ocr.md")
         .is_file());
 }
+
+/// A scanned PDF dropped on the window: the status bar says which page OCR has read, the
+/// document card carries the OCR mark, and SmolLM2 summarizes what was read.
+#[test]
+fn a_scanned_pdf_dropped_on_the_window_shows_ocr_progress_and_is_summarized() {
+    use std::time::{Duration, Instant};
+
+    use egui_kittest::kittest::Queryable;
+    use xgen_desk::app::SummaryLength;
+
+    use crate::app::{change_settings, harness, step_until, wait_for_model, with_model};
+
+    let tmp = temp_dir();
+    let scan = letter_scan(150.0);
+    let path = tmp.path().join("scanned letter.pdf");
+    let page = || ScanPage::Image {
+        image: &scan,
+        dpi: 150.0,
+    };
+    std::fs::write(&path, scan_pdf(&[page(), page()])).unwrap();
+    let mut h = harness(with_model(tmp.path(), &smollm2()));
+    wait_for_model(&mut h);
+    change_settings(&mut h, |s| {
+        s.summary_length = SummaryLength::Short;
+        s.sampling.max_tokens = 24;
+    });
+
+    crate::queue::drop_files(&mut h, std::slice::from_ref(&path));
+    let deadline = Instant::now() + crate::common::TIMEOUT;
+    let mut seen: Vec<&str> = Vec::new();
+    while h.state().conversation().document.is_none() {
+        assert!(
+            Instant::now() < deadline && h.state().notices().is_empty(),
+            "the scan was not read: {:?}",
+            h.state().notices()
+        );
+        h.step();
+        for text in ["reading 2 pages by OCR", "page 1 of 2 read by OCR"] {
+            if !seen.contains(&text) && h.query_by_label_contains(text).is_some() {
+                seen.push(text);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(seen.contains(&"page 1 of 2 read by OCR"), "{seen:?}");
+    h.step();
+    let doc = h.state().conversation().document.clone().unwrap();
+    assert_eq!(doc.ocr.as_ref().map(|o| o.pages.clone()), Some(vec![1, 2]));
+    assert!(recall(&LETTER.join("\n"), &doc.text) >= 0.9, "{}", doc.text);
+    // The card: "read by OCR · 97% confidence".
+    h.get_by_label_contains("read by OCR ·");
+
+    step_until(&mut h, "the token meter", |a| a.document_meter().is_some());
+    h.get_by_label("Summarize").click();
+    step_until(&mut h, "the summary", |a| {
+        !a.is_generating()
+            && a.conversation()
+                .messages
+                .last()
+                .is_some_and(|m| !m.content.trim().is_empty())
+    });
+    assert!(h.state().notices().is_empty(), "{:?}", h.state().notices());
+}

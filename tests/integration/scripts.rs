@@ -130,15 +130,15 @@ fn package_script_makes_each_os_installer_from_a_build_without_the_test_kit() {
     );
 }
 
-/// macOS has no `sha256sum` (nor does a minimal Windows shell need one): the test model and the
-/// OCR models are checked in Python. Stand-ins that fail and leave a mark take their names on
-/// the PATH.
+/// macOS has no `sha256sum` (nor does a minimal Windows shell need one), and neither has apt:
+/// the test model, the OCR models and the real PDFs are checked (and the Debian packages
+/// unpacked) in Python. Stand-ins that fail and leave a mark take their names on the PATH.
 #[test]
-fn fetching_the_test_and_ocr_models_needs_no_sha256sum() {
+fn fetching_models_and_real_pdfs_needs_no_sha256sum_nor_apt() {
     crate::common::smollm2();
     let stubs = crate::common::temp_dir();
     let marker = stubs.path().join("called");
-    for tool in ["sha256sum", "shasum"] {
+    for tool in ["sha256sum", "shasum", "apt-get", "dpkg-deb", "ar"] {
         let stub = stubs.path().join(tool);
         std::fs::write(
             &stub,
@@ -158,9 +158,10 @@ fn fetching_the_test_and_ocr_models_needs_no_sha256sum() {
         for script in [
             "scripts/fetch-test-models.sh",
             "scripts/fetch-ocr-models.sh",
+            "scripts/fetch-real-pdfs.sh",
         ] {
             dry_run(os, script, &[], Some(&path));
         }
     }
-    assert!(!marker.exists(), "a sha256 tool was called");
+    assert!(!marker.exists(), "a sha256 tool or apt was called");
 }

@@ -13,7 +13,7 @@ use super::reply::document_prefix;
 use super::shared::Shared;
 use super::store::{ChatMessage, Conversation};
 use crate::catalog::unix_now;
-use crate::documents::{Document, Format};
+use crate::documents::{Document, Format, ReadProgress};
 use crate::engine::{
     EngineError, Inference, PrereadEvent, PrereadHandle, PrereadRequest, Sampling,
 };
@@ -47,6 +47,13 @@ impl DocumentMeter {
 
 type MeterResult = (String, Result<DocumentMeter, EngineError>);
 
+/// What a job reading a document file sends (here and in the queue): pages read by OCR as
+/// they are done, then the document or why it could not be read, in words.
+pub(crate) enum ReadMessage {
+    Progress(ReadProgress),
+    Done(Result<Document, String>),
+}
+
 /// A document being read into the engine ahead of any request.
 struct Preread {
     conversation: String,
@@ -61,7 +68,9 @@ struct Preread {
 #[derive(Default)]
 pub(crate) struct Documents {
     picking: Option<Job<Option<PathBuf>>>,
-    reading: Option<Job<Result<Document, String>>>,
+    reading: Option<Job<ReadMessage>>,
+    /// Pages of the file being read that OCR has read, of those it reads.
+    reading_progress: Option<ReadProgress>,
     meter: Option<(String, DocumentMeter)>,
     meter_job: Option<Job<MeterResult>>,
     /// The conversation whose document the meter was last asked for.
@@ -73,6 +82,11 @@ impl Documents {
     /// A file is being read.
     pub(crate) fn is_reading(&self) -> bool {
         self.reading.is_some()
+    }
+
+    /// Pages of the file being read that OCR has read, once it reads any (a scan).
+    pub(crate) fn reading_progress(&self) -> Option<ReadProgress> {
+        self.reading_progress.filter(|_| self.reading.is_some())
     }
 
     /// Token figures of `conversation`'s document, once counted.
@@ -114,12 +128,16 @@ impl Documents {
         let isolation = shared.opts.isolation.clone();
         let job = Job::spawn("xgen-read-document", &shared.waker, move |r| {
             let cancel = r.cancel_token().clone();
-            let result = crate::documents::extract_isolated_until(&path, &isolation, &|| {
-                cancel.is_cancelled()
-            })
+            let result = crate::documents::extract_isolated_reporting(
+                &path,
+                &isolation,
+                &|| cancel.is_cancelled(),
+                &|progress| r.send(ReadMessage::Progress(progress), true),
+            )
             .map_err(|e| crate::error_text::chain(&e));
-            r.send(result, false);
+            r.send(ReadMessage::Done(result), false);
         });
+        self.reading_progress = None;
         match job {
             Ok(job) => self.reading = Some(job),
             Err(e) => shared.notices.error("The document could not be read.", &e),
@@ -212,16 +230,18 @@ impl Documents {
         }
         let mut read = None;
         if let Some(job) = self.reading.as_mut() {
-            for result in job.drain() {
-                match result {
-                    Ok(doc) => read = Some(doc),
+            for message in job.drain() {
+                match message {
+                    ReadMessage::Progress(progress) => self.reading_progress = Some(progress),
+                    ReadMessage::Done(Ok(doc)) => read = Some(doc),
                     // The document readers' messages are written for people, with what to
                     // do; show them whole.
-                    Err(e) => shared.notices.message(&e),
+                    ReadMessage::Done(Err(e)) => shared.notices.message(&e),
                 }
             }
             if job.is_finished() {
                 self.reading = None;
+                self.reading_progress = None;
             }
         }
         self.poll_preread();

@@ -21,6 +21,8 @@ mod view;
 use std::path::PathBuf;
 
 use super::command::{QueueAction, QueueCommand};
+use super::document::ReadMessage;
+use super::frame::ocr_progress_text;
 use super::job::{save_markdown, write_markdown, Job};
 use super::notices::Notices;
 use super::shared::Shared;
@@ -28,7 +30,7 @@ use super::store::{ChatMessage, Conversation};
 use super::summary_run::{
     mark_read_in_parts, record_summary, request_message, RunError, SummaryRun,
 };
-use crate::documents::{self, CollectLimits, Collected, Document};
+use crate::documents::{self, CollectLimits, Collected};
 use crate::sources::{with_footnotes, ReplyCheck};
 use crate::summarize::report::{report_markdown, ReportEntry, ReportOutcome};
 use crate::summarize::Summary;
@@ -53,7 +55,7 @@ pub(crate) struct Queue {
     dirty: bool,
     next_id: u64,
     collecting: Vec<Job<Collected>>,
-    reading: Option<(u64, Job<Result<Document, String>>)>,
+    reading: Option<(u64, Job<ReadMessage>)>,
     running: Option<Running>,
     /// The next file read ahead into a server slot.
     ahead: Option<Ahead>,
@@ -195,7 +197,17 @@ impl Queue {
             self.reading = None;
             return;
         };
-        for result in results {
+        for message in results {
+            let result = match message {
+                ReadMessage::Progress(progress) => {
+                    // Pages of a scan read by OCR: shown, not saved.
+                    item.detail = ocr_progress_text(progress);
+                    item.progress = Some(progress.done as f32 / progress.total.max(1) as f32);
+                    continue;
+                }
+                ReadMessage::Done(result) => result,
+            };
+            item.progress = None;
             match result {
                 Ok(document) => {
                     item.format = Some(document.format);
@@ -267,10 +279,14 @@ impl Queue {
         let isolation = shared.opts.isolation.clone();
         let job = Job::spawn("xgen-queue-read", &shared.waker, move |r| {
             let cancel = r.cancel_token().clone();
-            let result =
-                documents::extract_isolated_until(&path, &isolation, &|| cancel.is_cancelled())
-                    .map_err(|e| e.to_string());
-            r.send(result, false);
+            let result = documents::extract_isolated_reporting(
+                &path,
+                &isolation,
+                &|| cancel.is_cancelled(),
+                &|progress| r.send(ReadMessage::Progress(progress), true),
+            )
+            .map_err(|e| e.to_string());
+            r.send(ReadMessage::Done(result), false);
         });
         match job {
             Ok(job) => {

@@ -29,7 +29,9 @@ enum FontPart {
 /// CMap nested deeper than [`MAX_NESTING`]: the page then reads with the font's standard
 /// encoding instead of crashing the reader.
 pub(super) fn tame(doc: &mut Document) {
+    scale_type3_widths(doc);
     let mut parts: Vec<(ObjectId, FontPart)> = Vec::new();
+    let mut direct_cmap = false;
     let mut stack: Vec<&Object> = doc.objects.values().collect();
     while let Some(object) = stack.pop() {
         let dict = match object {
@@ -50,6 +52,7 @@ pub(super) fn tame(doc: &mut Document) {
             };
             match (part, value) {
                 (Some(part), Object::Reference(id)) => parts.push((*id, part)),
+                (Some(FontPart::CMap), value) => direct_cmap |= !is_identity(value),
                 (None, Object::Dictionary(_) | Object::Array(_)) => stack.push(value),
                 _ => {}
             }
@@ -57,8 +60,16 @@ pub(super) fn tame(doc: &mut Document) {
     }
     let mut refused = HashSet::new();
     for (id, part) in parts {
-        let Ok(Object::Stream(stream)) = doc.get_object_mut(id) else {
-            continue;
+        let stream = match doc.get_object_mut(id) {
+            Ok(Object::Stream(stream)) => stream,
+            Ok(name) if is_identity(name) => continue,
+            // pdf-extract panics on a `/ToUnicode` that is missing or not a stream: a stream
+            // whose length was wrong loads as its bare dictionary (pypdf's issue-301 file).
+            _ if part == FontPart::CMap => {
+                refused.insert(id);
+                continue;
+            }
+            _ => continue,
         };
         if part == FontPart::Type1Program {
             let clear = stream
@@ -76,9 +87,72 @@ pub(super) fn tame(doc: &mut Document) {
             refused.insert(id);
         }
     }
-    if !refused.is_empty() {
+    if !refused.is_empty() || direct_cmap {
         drop_refused(doc, &refused);
     }
+}
+
+/// Type 3 fonts give their glyph widths in their own glyph space, which `/FontMatrix` maps to
+/// text space; pdf-extract divides them by 1,000 whatever the matrix says. A font whose
+/// matrix is not the usual 0.001 (dvips's bitmap fonts use `[1 0 0 -1 0 0]`) then advances
+/// its glyphs a thousandth of the way, and the spacing of every word is lost. The widths are
+/// rewritten here to what pdf-extract's division expects.
+fn scale_type3_widths(doc: &mut Document) {
+    let mut fonts: Vec<(ObjectId, f64)> = Vec::new();
+    for (&id, object) in &doc.objects {
+        let Ok(dict) = object.as_dict() else { continue };
+        let is_type3 = dict
+            .get(b"Subtype")
+            .and_then(Object::as_name)
+            .is_ok_and(|s| s == b"Type3");
+        if !is_type3 {
+            continue;
+        }
+        let scale = dict
+            .get(b"FontMatrix")
+            .and_then(Object::as_array)
+            .ok()
+            .and_then(|m| m.first())
+            .and_then(|a| a.as_float().ok())
+            .map(|a| f64::from(a).abs() * 1000.0)
+            .filter(|&s| s.is_finite() && s > 0.0 && (s - 1.0).abs() > 1e-6);
+        if let Some(scale) = scale {
+            fonts.push((id, scale));
+        }
+    }
+    // A widths array that two fonts share is scaled once.
+    let mut scaled = HashSet::new();
+    for (id, scale) in fonts {
+        let widths = match doc.get_object(id).and_then(Object::as_dict) {
+            Ok(dict) => match dict.get(b"Widths") {
+                Ok(Object::Reference(target)) => *target,
+                Ok(Object::Array(_)) => id,
+                _ => continue,
+            },
+            Err(_) => continue,
+        };
+        if widths != id && !scaled.insert(widths) {
+            continue;
+        }
+        let array = match doc.get_object_mut(widths) {
+            Ok(Object::Array(items)) => items,
+            Ok(Object::Dictionary(dict)) if widths == id => match dict.get_mut(b"Widths") {
+                Ok(Object::Array(items)) => items,
+                _ => continue,
+            },
+            _ => continue,
+        };
+        for width in array.iter_mut() {
+            if let Ok(w) = width.as_float() {
+                *width = Object::Real((f64::from(w) * scale) as f32);
+            }
+        }
+    }
+}
+
+/// The one name pdf-extract accepts as a `/ToUnicode` value.
+fn is_identity(value: &Object) -> bool {
+    value.as_name().is_ok_and(|name| name == b"Identity-H")
 }
 
 /// Whether pdf-extract's parser for this part reads it without failing. pdf-extract unwraps
@@ -113,8 +187,9 @@ fn is_type0(dict: &Dictionary) -> bool {
         .is_ok_and(|s| s == b"Type0")
 }
 
-/// Removes the references to refused font programs and CMaps; a Type 0 font's encoding
-/// becomes `Identity-H` (pdf-extract requires one).
+/// Removes the references to refused font programs and CMaps, and `/ToUnicode` values given
+/// directly that pdf-extract cannot read (anything but a stream or `Identity-H`); a Type 0
+/// font's encoding becomes `Identity-H` (pdf-extract requires one).
 fn drop_refused(doc: &mut Document, refused: &HashSet<ObjectId>) {
     let is_refused = |v: &Object| v.as_reference().is_ok_and(|id| refused.contains(&id));
     let mut stack: Vec<&mut Object> = doc.objects.values_mut().collect();
@@ -132,6 +207,12 @@ fn drop_refused(doc: &mut Document, refused: &HashSet<ObjectId>) {
             if dict.get(key).is_ok_and(is_refused) {
                 dict.remove(key);
             }
+        }
+        if dict
+            .get(b"ToUnicode")
+            .is_ok_and(|v| v.as_reference().is_err() && !is_identity(v))
+        {
+            dict.remove(b"ToUnicode");
         }
         if dict.get(b"Encoding").is_ok_and(is_refused) {
             dict.set("Encoding", Object::Name(b"Identity-H".to_vec()));

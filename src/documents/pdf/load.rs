@@ -45,13 +45,30 @@ thread_local! {
     static BUDGET: Cell<Budget> = Cell::new(Budget::default());
 }
 
+/// Why a document did not load.
+#[derive(Debug)]
+pub(super) enum LoadError {
+    /// Over a limit: reading it again another way would cost as much.
+    Limit(String),
+    /// lopdf could not parse it (its reason): a rebuilt cross-reference table may help.
+    Unparsed(String),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Limit(reason) | Self::Unparsed(reason) => f.write_str(reason),
+        }
+    }
+}
+
 /// Loads a document with every stream decoded under the limits (see the module comment).
 ///
 /// # Errors
 /// The reason, in words, when the file is not a PDF lopdf can parse or a stream is over a
 /// limit.
-pub(super) fn load(bytes: &[u8]) -> Result<Document, String> {
-    check_xref_streams(bytes)?;
+pub(super) fn load(bytes: &[u8]) -> Result<Document, LoadError> {
+    check_xref_streams(bytes).map_err(LoadError::Limit)?;
     BUDGET.with(|b| b.set(Budget::default()));
     let options = LoadOptions {
         filter: Some(load_filter),
@@ -59,15 +76,15 @@ pub(super) fn load(bytes: &[u8]) -> Result<Document, String> {
     };
     let loaded = Document::load_mem_with_options(bytes, options);
     let budget = BUDGET.with(Cell::take);
-    overrun_reason(budget.over)?;
-    let mut doc = loaded.map_err(|e| e.to_string())?;
+    overrun_reason(budget.over).map_err(LoadError::Limit)?;
+    let mut doc = loaded.map_err(|e| LoadError::Unparsed(e.to_string()))?;
     // An encrypted document is loaded without the filter (lopdf decrypts first), and an
     // object can reach the document by other paths: decode whatever is still encoded.
     let mut budget = budget;
     for (&id, object) in &mut doc.objects {
         if let Object::Stream(stream) = object {
             tame(id, stream, &mut budget);
-            overrun_reason(budget.over)?;
+            overrun_reason(budget.over).map_err(LoadError::Limit)?;
         }
     }
     super::fonts::tame(&mut doc);
