@@ -99,13 +99,16 @@ bench_rounds() {
 import json, sys
 plan = json.load(sys.stdin)
 print(plan["kv_cache"].lower(), int(plan["flash_attention"]), int(plan["use_mmap"]))')
-  echo "llama-bench -t $cores -fa $flash -mmp $mmap -ctk $kv -ctv $kv -b 512 -ub 512 (the engine's plan); engine --threads $engine_threads --ctx $ctx --batch 512" >&2
+  # llama-bench of this llama.cpp says whether to map the file with --load-mode (it was -mmp).
+  local load_mode=none
+  [[ $mmap -eq 1 ]] && load_mode=mmap
+  echo "llama-bench -t $cores -fa $flash -lm $load_mode -ctk $kv -ctv $kv -b 512 -ub 512 (the engine's plan); engine --threads $engine_threads --ctx $ctx --batch 512" >&2
   local rss
   rss=$(mktemp)
   run_theirs() {
     # GNU time: llama-bench's peak RSS, the engine's own figure's counterpart.
     /usr/bin/time -f %M -o "$rss" "$tools/llama-bench" -m "$model" -p $pp -n $tg -r "$reps" -t "$cores" \
-      -fa "$flash" -mmp "$mmap" -ctk "$kv" -ctv "$kv" -b 512 -ub 512 -o json 2>/dev/null
+      -fa "$flash" -lm "$load_mode" -ctk "$kv" -ctv "$kv" -b 512 -ub 512 -o json 2>/dev/null
   }
   run_ours() {
     "$bin" bench --json -m "$model" -p $pp -n $tg -r "$reps" -t "$engine_threads" --ctx $ctx --batch 512

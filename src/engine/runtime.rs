@@ -98,9 +98,13 @@ pub fn gpu_backend() -> Option<&'static str> {
 }
 
 /// The CPU features the linked llama.cpp was built to use, as its system information lists
-/// them (`AVX2 FMA F16C …`), and its other switches that are on (`OPENMP`, `REPACK`, …).
+/// them (`AVX2 FMA F16C …`), and its other switches that are on (`OPENMP`, `REPACK`, …). Where
+/// the CPU code is a module, it is loaded first ([`cpu_code`]); none are listed when it cannot be.
 #[must_use]
 pub fn cpu_features() -> Vec<String> {
+    if cpu_code().is_err() {
+        return Vec::new();
+    }
     // llama.cpp builds the text in one static string: one caller at a time.
     static CALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = CALL

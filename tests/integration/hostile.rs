@@ -701,9 +701,16 @@ fn isolated_reader_gives_what_reading_in_process_gives() {
     let error = documents::extract_isolated(&missing, &isolation(2048)).expect_err("missing");
     assert!(matches!(error, DocumentError::Io { .. }), "{error:?}");
 
+    // A reader that takes seconds (pages with under 16 characters go through OCR), so that the
+    // child cannot end before the parent first looks at the clock, however loaded the machine.
+    let slow = write(
+        dir.path(),
+        "short-pages.pdf",
+        &make_pdf(&[&["First page."], &["Second page."]]),
+    );
     let mut no_time = isolation(2048);
     no_time.wall = Duration::ZERO;
-    let error = documents::extract_isolated(&files[0], &no_time).expect_err("timed out");
+    let error = documents::extract_isolated(&slow, &no_time).expect_err("timed out");
     assert!(
         matches!(
             error,
