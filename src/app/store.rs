@@ -3,7 +3,7 @@
 //!
 //! A conversation's file is the one it was read from (the store remembers it); only a new
 //! conversation gets a name, `<id>.json`, and only from an id of plain letters, digits, `-` and
-//! `_` ([`is_valid_id`]). Ids read from the files are checked the same way, so a hand-edited or
+//! `_` (`is_valid_id`). Ids read from the files are checked the same way, so a hand-edited or
 //! planted file whose id is `../x` is reported as unreadable rather than followed.
 //!
 //! While another window of the app holds the data directory ([`crate::paths::DataDirLock`]),
@@ -223,7 +223,7 @@ impl ChatMessage {
 /// A conversation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Conversation {
-    /// Unique id; names the file of a new conversation, so it must pass [`is_valid_id`].
+    /// Unique id; names the file of a new conversation, so it must pass `is_valid_id`.
     pub id: String,
     /// Title shown in the sidebar.
     pub title: String,

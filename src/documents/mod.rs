@@ -2,13 +2,13 @@
 //! headings) that let a summary point back to where a point came from.
 //!
 //! One file per format (`text`, `markdown`, `pdf`, `docx`, `html`, `epub`, `odt`, `image`),
-//! each turning bytes into a [`Body`] through a [`TextBuilder`]; [`extract`] picks the format
+//! each turning bytes into a `Body` through a `TextBuilder`; [`extract`] picks the format
 //! from the extension and the first bytes, and enforces the size limits the same way for all
 //! of them. Pages that are images (scans, image files) are read by OCR ([`crate::ocr`]),
 //! reporting each page done ([`ReadProgress`]).
 //!
 //! Each reader is in its own file (the DOCX/ODT shared XML code in `office`); format
-//! detection is in `format`, the public types and errors in `types`, the [`TextBuilder`] in
+//! detection is in `format`, the public types and errors in `types`, the `TextBuilder` in
 //! `builder`, and this file holds the entry points.
 
 mod builder;

@@ -1,6 +1,21 @@
 //! The engine thread: owns the llama backend, the model and its context.
+//!
+//! Without a model it answers commands one by one (`run`); with one, `serve` makes the context
+//! and hands the commands to the scheduler (`slots`): one loop over three slots, each owning
+//! its work and the sequence it works on. The **reply** (`reply`, `decode`) reads a request's
+//! prompt a batch per step and writes its reply a token (or a verified draft) per step; the
+//! **read-ahead** (`preread`) reads a document into the main context a batch per step when no
+//! reply is written, and yields to every request between batches; the **read-alongside**
+//! (`alongside`) reads a document into a second context, after each token of a reply for about
+//! as long as the token took, and a full batch per step when nothing else is to be done. The
+//! loop reads the command channel between steps: while a reply is written it only takes up
+//! requests to read alongside, and every other command waits, in its order, for the reply's end.
+//!
+//! Shared by every slot: the rule that a context's token list mirrors its KV cache, and the one
+//! batch-filling routine (`mirror`); saving document states to the disk cache, in steps while a
+//! document is read and whole at the end (`prefix`'s `StepSaver`); the thread counts chosen per
+//! batch and learned from each batch's time (`engine::threads`).
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::path::Path;
@@ -19,59 +34,65 @@ use super::runtime::{backend, gpu_backend};
 use super::state_cache::{self, StateCache};
 use super::threads::{self, CpuLoad, Threads, Work};
 use super::{
-    Command, EngineError, GenerateRequest, KvPrecision, LoadEvent, LoadSettings, ModelInfo, Outbox,
-    Plan, Planning, PrereadEvent, PrereadRequest, PromptInput, ReplyEvent, Sampling, StopReason,
-    Timings, TokenizeInput,
+    Command, EngineError, KvPrecision, LoadEvent, LoadSettings, ModelInfo, Outbox, Plan, Planning,
+    PrereadEvent, PrereadRequest, ReplyEvent, Sampling,
 };
 use crate::prompt::{self, Message, PromptFormat, PromptPiece};
+use mirror::{fill_batch, Mirror};
 
 mod alongside;
 mod decode;
 mod drafts;
+mod mirror;
 mod prefix;
 mod preread;
+mod reply;
+mod slots;
 
-/// The engine's commands: the channel, and the commands taken out of it early, in their order
-/// (while a reply is written, the worker looks for documents to read alongside it).
-pub(super) struct Inbox<'a> {
+/// The engine's commands: the channel, and the commands put off while a reply is written, in
+/// their order. Only the loop reads it, between steps.
+struct Commands<'a> {
     channel: &'a mpsc::Receiver<Command>,
-    early: RefCell<VecDeque<Command>>,
+    deferred: VecDeque<Command>,
 }
 
-impl<'a> Inbox<'a> {
+impl<'a> Commands<'a> {
     fn new(channel: &'a mpsc::Receiver<Command>) -> Self {
         Self {
             channel,
-            early: RefCell::new(VecDeque::new()),
+            deferred: VecDeque::new(),
         }
     }
 
     /// The next command, waiting for one; `None` when the engine's handle is gone.
-    fn recv(&self) -> Option<Command> {
-        let early = self.early.borrow_mut().pop_front();
-        early.or_else(|| self.channel.recv().ok())
+    fn recv(&mut self) -> Option<Command> {
+        self.deferred
+            .pop_front()
+            .or_else(|| self.channel.recv().ok())
     }
 
     /// The next command, waiting at most `timeout` for one.
-    fn recv_timeout(&self, timeout: Duration) -> Result<Command, mpsc::RecvTimeoutError> {
-        let early = self.early.borrow_mut().pop_front();
-        early.map_or_else(|| self.channel.recv_timeout(timeout), Ok)
+    fn recv_timeout(&mut self, timeout: Duration) -> Result<Command, mpsc::RecvTimeoutError> {
+        self.deferred
+            .pop_front()
+            .map_or_else(|| self.channel.recv_timeout(timeout), Ok)
     }
 
     /// The next command if one is there.
-    fn try_recv(&self) -> Result<Command, mpsc::TryRecvError> {
-        let early = self.early.borrow_mut().pop_front();
-        early.map_or_else(|| self.channel.try_recv(), Ok)
+    fn try_recv(&mut self) -> Result<Command, mpsc::TryRecvError> {
+        self.deferred
+            .pop_front()
+            .map_or_else(|| self.channel.try_recv(), Ok)
     }
 
-    /// The requests to read a document alongside that arrived, keeping every other command
-    /// for its turn.
-    fn take_alongside(&self) -> Vec<(PrereadRequest, Outbox<PrereadEvent>)> {
+    /// While a reply is written: the requests to read a document alongside that arrived,
+    /// putting off every other command until the reply ends.
+    fn take_alongside(&mut self) -> Vec<(PrereadRequest, Outbox<PrereadEvent>)> {
         let mut found = Vec::new();
         while let Ok(command) = self.channel.try_recv() {
             match command {
                 Command::PrereadAlongside { request, reply } => found.push((request, reply)),
-                other => self.early.borrow_mut().push_back(other),
+                other => self.deferred.push_back(other),
             }
         }
         found
@@ -88,9 +109,8 @@ const TIMED_BATCH: usize = 64;
 const IDLE_LOAD_READING: Duration = Duration::from_secs(1);
 
 pub(super) fn run(channel: &mpsc::Receiver<Command>, live: &Arc<threads::Live>) {
-    let inbox = Inbox::new(channel);
-    let inbox = &inbox;
-    let mut next = inbox.recv();
+    let mut commands = Commands::new(channel);
+    let mut next = commands.recv();
     while let Some(command) = next.take() {
         match command {
             Command::Load {
@@ -114,7 +134,7 @@ pub(super) fn run(channel: &mpsc::Receiver<Command>, live: &Arc<threads::Live>) 
                             cpu,
                             live,
                         };
-                        next = serve(serving, inbox, &reply);
+                        next = serve(serving, &mut commands, &reply);
                         live.clear();
                         continue;
                     }
@@ -133,7 +153,7 @@ pub(super) fn run(channel: &mpsc::Receiver<Command>, live: &Arc<threads::Live>) 
             #[cfg(feature = "fault-injection")]
             Command::Panic => panic!("fault injected by a test"),
         }
-        next = inbox.recv();
+        next = commands.recv();
     }
 }
 
@@ -266,9 +286,9 @@ struct Serving<'a> {
 
 /// Serves requests against one loaded model until another model is loaded, it is unloaded, or
 /// the engine shuts down. Returns the command that ended it.
-fn serve<'m>(
-    serving: Serving<'m>,
-    inbox: &'m Inbox<'m>,
+fn serve(
+    serving: Serving<'_>,
+    commands: &mut Commands<'_>,
     load: &Outbox<LoadEvent>,
 ) -> Option<Command> {
     let Serving {
@@ -289,7 +309,7 @@ fn serve<'m>(
         Ok(backend) => backend,
         Err(error) => {
             fail(error);
-            return inbox.recv();
+            return commands.recv();
         }
     };
     let ctx = match model.new_context(backend, context_params(settings, n_ctx)) {
@@ -299,14 +319,14 @@ fn serve<'m>(
                 n_ctx,
                 reason: e.to_string(),
             });
-            return inbox.recv();
+            return commands.recv();
         }
     };
     let format = match prompt_format(model) {
         Ok(format) => format,
         Err(error) => {
             fail(error);
-            return inbox.recv();
+            return commands.recv();
         }
     };
     let threads = Threads::new(settings, cpu, Arc::clone(live));
@@ -347,96 +367,20 @@ fn serve<'m>(
         }
     });
     let applied = settings.resolved_threads();
-    let mut session = Session {
+    let session = Session {
         model,
         ctx,
         applied,
         threads,
         format,
         state_cache,
-        cached: Vec::new(),
+        cached: Mirror::default(),
         n_batch: settings.n_batch.max(1) as usize,
         batch: LlamaBatch::new(settings.n_batch.max(1) as usize, 1),
         drafts: drafts::DraftStates::default(),
-        inbox,
-        alongside: None,
         side: alongside::SideSettings::new(path, settings, offloaded),
     };
-    // A document read ahead advances one batch at a time while no command waits, so any
-    // request takes the engine within one batch and reading goes on after it.
-    // A document read alongside (in a context of its own) advances the same way when nothing
-    // else is to be done, and between the steps of a reply.
-    let mut reading: Option<preread::Preread> = None;
-    loop {
-        let command = if reading.is_some() || session.alongside.is_some() {
-            match inbox.try_recv() {
-                Ok(command) => command,
-                Err(mpsc::TryRecvError::Empty) => {
-                    if let Some(job) = reading.as_mut() {
-                        if session.preread_step(job) {
-                            reading = None;
-                        }
-                    } else {
-                        session.alongside_step();
-                    }
-                    continue;
-                }
-                Err(mpsc::TryRecvError::Disconnected) => return None,
-            }
-        } else {
-            match inbox.recv_timeout(IDLE_LOAD_READING) {
-                Ok(command) => command,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    session.threads.sample_load();
-                    continue;
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => return None,
-            }
-        };
-        match command {
-            Command::Preread { request, reply } => {
-                if let Some(previous) = reading.take() {
-                    session.preread_end(previous);
-                }
-                reading = session.preread_start(&request, reply);
-            }
-            Command::PrereadAlongside { request, reply } => {
-                session.alongside_start(&request, reply);
-            }
-            Command::Generate { request, reply } => {
-                session.alongside_handoff(&request);
-                if let Err(error) = session.generate(&request, &reply) {
-                    reply.send(ReplyEvent::Failed(error));
-                }
-            }
-            Command::Tokenize { input, reply } => {
-                let tokens = match input {
-                    TokenizeInput::Text(text) => Ok(session.tokenize(&text, false)),
-                    TokenizeInput::Chat(messages) => session.prompt_tokens(&messages),
-                };
-                reply
-                    .send(tokens.map(|t| t.into_iter().map(|t| t.0).collect()))
-                    .ok();
-            }
-            Command::ClearCache => session.clear_cache(),
-            Command::Unload => {
-                end_reading(&mut session, reading.take());
-                return inbox.recv();
-            }
-            other @ (Command::Load { .. } | Command::Shutdown) => {
-                end_reading(&mut session, reading.take());
-                return Some(other);
-            }
-            #[cfg(feature = "fault-injection")]
-            Command::Panic => panic!("fault injected by a test"),
-        }
-    }
-}
-
-fn end_reading(session: &mut Session<'_>, reading: Option<preread::Preread>) {
-    if let Some(job) = reading {
-        session.preread_end(job);
-    }
+    session.run_slots(commands)
 }
 
 /// XGen's vocabulary (51200 tokens with `<fim_prefix>` at 50295) means XGen's prompt format;
@@ -473,17 +417,13 @@ struct Session<'m> {
     /// The disk cache of document states, when configured.
     state_cache: Option<StateCache>,
     /// The tokens whose keys and values are in the cache, in order (sequence 0).
-    cached: Vec<LlamaToken>,
+    cached: Mirror,
     n_batch: usize,
     /// Reused for every decode: no allocation per generated token.
     batch: LlamaBatch<'static>,
     /// What drafts cost and whether they are exact here, learned while generating (per thread
     /// count: both change with it).
     drafts: drafts::DraftStates,
-    /// The engine's commands (read between the steps of a reply for reading alongside).
-    inbox: &'m Inbox<'m>,
-    /// A document read in a second context alongside the requests (`alongside`).
-    alongside: Option<alongside::Alongside<'m>>,
     /// What a second context needs.
     side: alongside::SideSettings,
 }
@@ -496,8 +436,7 @@ impl Session<'_> {
     }
 
     fn clear_cache(&mut self) {
-        self.ctx.clear_kv_cache();
-        self.cached.clear();
+        self.cached.clear(&mut self.ctx);
     }
 
     /// The prompt a conversation becomes, as tokens. Special tokens are parsed only in text the
@@ -572,39 +511,29 @@ impl Session<'_> {
         LlamaSampler::chain_simple(chain)
     }
 
-    /// Evaluates `tokens` after what is cached, `n_batch` at a time, reporting progress. Each
-    /// batch runs with the thread count of prompt batches (a lone token with generation's).
-    fn evaluate(
-        &mut self,
-        tokens: &[LlamaToken],
-        on_batch: &mut dyn FnMut(usize) -> bool,
-    ) -> Result<bool, EngineError> {
-        let total = tokens.len();
-        for (chunk_index, chunk) in tokens.chunks(self.n_batch).enumerate() {
-            let last_chunk = (chunk_index + 1) * self.n_batch >= total;
-            let start = self.cached.len();
-            fill_batch(&mut self.batch, start, chunk, |i| {
-                last_chunk && i + 1 == chunk.len()
-            })?;
-            let work = if chunk.len() > 1 {
-                Work::Batches
-            } else {
-                Work::Tokens
-            };
-            let chosen = self.threads.choose(work);
-            let (threads, secs) = self.decode_batch(chosen)?;
-            if work == Work::Batches {
-                self.threads.note_prompt(threads);
-            }
-            if work == Work::Tokens || chunk.len() >= TIMED_BATCH.min(self.n_batch) {
-                self.threads.record(work, threads, chunk.len(), secs);
-            }
-            self.cached.extend_from_slice(chunk);
-            if !on_batch(chunk.len()) {
-                return Ok(false);
-            }
+    /// Evaluates `chunk` (at most `n_batch` tokens) after what is cached, with logits for its
+    /// last token when `logits` says so. The batch runs with the thread count of prompt batches
+    /// (a lone token with generation's), and is timed for the thread policy when it is long
+    /// enough to say something.
+    fn evaluate_chunk(&mut self, chunk: &[LlamaToken], logits: bool) -> Result<(), EngineError> {
+        fill_batch(&mut self.batch, self.cached.len(), chunk, |i| {
+            logits && i + 1 == chunk.len()
+        })?;
+        let work = if chunk.len() > 1 {
+            Work::Batches
+        } else {
+            Work::Tokens
+        };
+        let chosen = self.threads.choose(work);
+        let (threads, secs) = self.decode_batch(chosen)?;
+        if work == Work::Batches {
+            self.threads.note_prompt(threads);
         }
-        Ok(true)
+        if work == Work::Tokens || chunk.len() >= TIMED_BATCH.min(self.n_batch) {
+            self.threads.record(work, threads, chunk.len(), secs);
+        }
+        self.cached.decoded(chunk);
+        Ok(())
     }
 
     /// Decodes what `self.batch` holds with `threads` threads (fewer only where llama.cpp's
@@ -620,133 +549,6 @@ impl Session<'_> {
         self.ctx.synchronize();
         Ok((threads, started.elapsed().as_secs_f64()))
     }
-
-    fn generate(
-        &mut self,
-        request: &GenerateRequest,
-        reply: &Outbox<ReplyEvent>,
-    ) -> Result<(), EngineError> {
-        let started = Instant::now();
-        self.threads.begin_reply();
-        let prompt = match &request.prompt {
-            PromptInput::Chat(messages) => self.prompt_tokens(messages)?,
-            PromptInput::Tokens(ids) => ids.iter().copied().map(LlamaToken).collect(),
-        };
-        let n_ctx = self.ctx.n_ctx() as usize;
-        let reserved = request.sampling.max_tokens as usize;
-        if prompt.is_empty() || prompt.len() + reserved > n_ctx {
-            return Err(EngineError::PromptTooLong {
-                prompt_tokens: prompt.len(),
-                reserved,
-                n_ctx,
-            });
-        }
-
-        // The document prefix to keep on disk, and its state from disk when the live cache
-        // lacks it.
-        let prefix_len = self.cache_prefix_len(request, &prompt);
-        let restore_start = Instant::now();
-        let restored = self.restore_prefix(&prompt[..prefix_len]);
-        let restore_secs = restore_start.elapsed().as_secs_f64();
-
-        // Reuse the cached prefix; at least one token is evaluated to get fresh logits.
-        let mut keep = self
-            .cached
-            .iter()
-            .zip(&prompt)
-            .take_while(|(a, b)| a == b)
-            .count();
-        keep = keep.min(prompt.len() - 1);
-        let removed = self
-            .ctx
-            .kv_cache_seq_rm(0, Some(u32::try_from(keep).unwrap_or(u32::MAX)), None)
-            .is_ok();
-        if removed {
-            self.cached.truncate(keep);
-        } else {
-            self.clear_cache();
-            keep = 0;
-        }
-        let to_evaluate = prompt.len() - keep;
-        let mut timings = Timings {
-            prompt_tokens: prompt.len(),
-            prompt_evaluated: to_evaluate,
-            prompt_restored: restored,
-            restore_secs,
-            ..Timings::default()
-        };
-        let mut done = 0usize;
-        let prefill_start = Instant::now();
-        let mut progress = |n: usize| {
-            done += n;
-            reply.send(ReplyEvent::Prompt {
-                done,
-                total: to_evaluate,
-            });
-            !reply.cancelled()
-        };
-        // A prefix to save that is not on disk yet: read up to its end, save, read the rest.
-        let save_at = (prefix_len >= keep
-            && prefix_len > 0
-            && self
-                .state_cache
-                .as_ref()
-                .is_some_and(|cache| !cache.contains(&token_ids(&prompt[..prefix_len]))))
-        .then_some(prefix_len);
-        let finished = match save_at {
-            Some(at) => self
-                .evaluate(&prompt[keep..at], &mut progress)
-                .and_then(|finished| {
-                    if finished {
-                        self.save_prefix();
-                        self.evaluate(&prompt[at..], &mut progress)
-                    } else {
-                        Ok(false)
-                    }
-                }),
-            None => self.evaluate(&prompt[keep..], &mut progress),
-        };
-        let finished = match finished {
-            Ok(finished) => finished,
-            Err(error) => {
-                // The cache may hold half a batch: start clean next time.
-                self.clear_cache();
-                return Err(error);
-            }
-        };
-        timings.prefill_secs = prefill_start.elapsed().as_secs_f64();
-        if !finished {
-            timings.ttft_secs = started.elapsed().as_secs_f64();
-            timings.threads = self.threads.reply_use();
-            reply.send(ReplyEvent::Done {
-                reason: StopReason::Cancelled,
-                timings,
-            });
-            return Ok(());
-        }
-
-        let reason = self.decode(request, reply, &mut timings, started)?;
-        timings.threads = self.threads.reply_use();
-        reply.send(ReplyEvent::Done { reason, timings });
-        Ok(())
-    }
-}
-
-/// Fills `batch` with `tokens` at the positions from `start`, with logits where `logits` says.
-fn fill_batch(
-    batch: &mut LlamaBatch<'_>,
-    start: usize,
-    tokens: &[LlamaToken],
-    logits: impl Fn(usize) -> bool,
-) -> Result<(), EngineError> {
-    batch.clear();
-    for (i, token) in tokens.iter().enumerate() {
-        let pos = i32::try_from(start + i).map_err(|e| EngineError::Decode(e.to_string()))?;
-        batch
-            .add(*token, pos, &[0], logits(i))
-            .map_err(|e| EngineError::Decode(e.to_string()))?;
-    }
-    Ok(())
 }
 
 fn token_ids(tokens: &[LlamaToken]) -> Vec<i32> {

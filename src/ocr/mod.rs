@@ -10,7 +10,7 @@
 //! pose of its lines (turned by a quarter, skewed by a few degrees), and when the page is not
 //! straight, detection again on the straightened page; the direction classifier on its widest
 //! lines (upside down?); recognition of every line on the full-resolution page; and the
-//! lines put in reading order ([`layout`]).
+//! lines put in reading order (`layout`).
 
 mod detect;
 mod image;

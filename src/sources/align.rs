@@ -182,17 +182,7 @@ impl DocumentIndex {
         // only shares a figure or a name with it would vouch for that very claim.
         let claim_words: HashSet<String> =
             scanned.iter().flat_map(|c| claim_terms(c, plain)).collect();
-        let plain_terms: Vec<Term> = terms
-            .iter()
-            .map(|t| Term {
-                weight: if claim_words.contains(&t.key) {
-                    0.0
-                } else {
-                    t.weight
-                },
-                ..t.clone()
-            })
-            .collect();
+        let plain_terms = without_words(&terms, &claim_words);
         while chosen.len() < MAX_SOURCES - 1 && !chosen.is_empty() {
             let next = scored
                 .iter()
@@ -385,17 +375,7 @@ impl DocumentIndex {
         located: &[u32],
     ) -> Option<u32> {
         let claim_words = claim_terms(claim, plain);
-        let rest: Vec<Term> = terms
-            .iter()
-            .map(|t| Term {
-                weight: if claim_words.contains(&t.key) {
-                    0.0
-                } else {
-                    t.weight
-                },
-                ..t.clone()
-            })
-            .collect();
+        let rest = without_words(terms, &claim_words);
         let total: f32 = terms.iter().map(|t| t.weight).sum();
         let rest_total: f32 = rest.iter().map(|t| t.weight).sum();
         if rest_total <= 0.0 {
@@ -521,6 +501,21 @@ impl DocumentIndex {
             bytes: passage.bytes,
         }
     }
+}
+
+/// `terms` with the words in `words` weighing nothing: what a sentence says besides its claims.
+fn without_words(terms: &[Term], words: &HashSet<String>) -> Vec<Term> {
+    terms
+        .iter()
+        .map(|t| Term {
+            weight: if words.contains(&t.key) {
+                0.0
+            } else {
+                t.weight
+            },
+            ..t.clone()
+        })
+        .collect()
 }
 
 /// The word keys a claim is written with (left out when asking whether a passage supports

@@ -857,45 +857,18 @@ fn dates(segs: &[Seg<'_>], used: &mut [bool], out: &mut Vec<Scanned>) {
                     continue;
                 }
             }
-            // 2018年3月3日, 2018 年 3 月
-            if i + 3 < n && segs[i + 1].raw == "年" && segs[i + 3].raw == "月" {
-                if let Some(m) = month_number(&segs[i + 2].key) {
-                    let day = segs
-                        .get(i + 4)
-                        .filter(|_| segs.get(i + 5).is_some_and(|s| s.raw == "日"))
-                        .and_then(|s| day_of(&s.key));
-                    let last = if day.is_some() { i + 5 } else { i + 3 };
-                    push_date(
-                        segs,
-                        used,
-                        out,
-                        i,
-                        last,
-                        vec![parts(Some(year), Some(m), day)],
-                    );
-                    i = last + 1;
-                    continue;
-                }
-            }
-            // 2018년 3월 3일
-            if key.ends_with('년') && i + 1 < n {
-                if let Some(m) = segs[i + 1].key.strip_suffix('월').and_then(month_number) {
-                    let day = segs
-                        .get(i + 2)
-                        .and_then(|s| s.key.strip_suffix('일'))
-                        .and_then(day_of);
-                    let last = if day.is_some() { i + 2 } else { i + 1 };
-                    push_date(
-                        segs,
-                        used,
-                        out,
-                        i,
-                        last,
-                        vec![parts(Some(year), Some(m), day)],
-                    );
-                    i = last + 1;
-                    continue;
-                }
+            // 2018年3月3日, 2018 年 3 月, 2018년 3월 3일
+            if let Some((m, day, last)) = east_asian_month_day(segs, i) {
+                push_date(
+                    segs,
+                    used,
+                    out,
+                    i,
+                    last,
+                    vec![parts(Some(year), Some(m), day)],
+                );
+                i = last + 1;
+                continue;
             }
         }
         // 03/04/2018, 3-4-2018: day and month either way round when both can be.
@@ -940,6 +913,32 @@ fn dates(segs: &[Seg<'_>], used: &mut [bool], out: &mut Vec<Scanned>) {
         }
         i += 1;
     }
+}
+
+/// The month and day after the year at segment `i`, written the Chinese and Japanese way
+/// (`2018年3月3日`, `2018 年 3 月`) or the Korean way (`2018년 3월 3일`): the month, the day
+/// when there is one, and the date's last segment.
+fn east_asian_month_day(segs: &[Seg<'_>], i: usize) -> Option<(u8, Option<u8>, usize)> {
+    let n = segs.len();
+    if i + 3 < n && segs[i + 1].raw == "年" && segs[i + 3].raw == "月" {
+        if let Some(m) = month_number(&segs[i + 2].key) {
+            let day = segs
+                .get(i + 4)
+                .filter(|_| segs.get(i + 5).is_some_and(|s| s.raw == "日"))
+                .and_then(|s| day_of(&s.key));
+            return Some((m, day, if day.is_some() { i + 5 } else { i + 3 }));
+        }
+    }
+    if segs[i].key.ends_with('년') && i + 1 < n {
+        if let Some(m) = segs[i + 1].key.strip_suffix('월').and_then(month_number) {
+            let day = segs
+                .get(i + 2)
+                .and_then(|s| s.key.strip_suffix('일'))
+                .and_then(day_of);
+            return Some((m, day, if day.is_some() { i + 2 } else { i + 1 }));
+        }
+    }
+    None
 }
 
 fn parts(year: Option<i32>, month: Option<u8>, day: Option<u8>) -> DateParts {

@@ -4,7 +4,7 @@
 //!
 //! A computer is rarely idle: a browser, an indexer or a compiler takes part of the CPU, and
 //! llama.cpp's threads wait for each other at every step of the graph, so a thread sharing its
-//! core with another program slows every token down many times (see [`policy`]). The engine
+//! core with another program slows every token down many times (see `policy`). The engine
 //! measures the idle time of the system and the time of its own steps, runs on the cores that
 //! are free, and goes back to all of them when the load goes away.
 

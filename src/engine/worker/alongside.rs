@@ -1,10 +1,10 @@
-//! Reading a document in a second context, alongside the requests that use the main one: the
-//! next file of a queue is read while the summary before it is written.
+//! The read-alongside slot: a document read in a second context, alongside the requests that
+//! use the main one: the next file of a queue is read while the summary before it is written.
 //!
 //! The second context shares the model's weights and has a KV cache the size of the document.
-//! Between the steps of a reply it reads about as many tokens as the step took time (a reply
-//! then runs at about half speed, and the next file needs no reading of its own when its turn
-//! comes); when nothing else is to be done it reads at full speed. What it read goes to the
+//! After each step of a reply the loop gives it about as many tokens as the step took time (a
+//! reply then runs at about half speed, and the next file needs no reading of its own when its
+//! turn comes); when nothing else is to be done it reads a full batch per step. What it read goes to the
 //! disk state cache, in steps as it grows (quitting half-way keeps them) and whole at the end,
 //! and the context is freed. A request about the document first finishes the reading, then
 //! finds its state on disk like any document read before.
@@ -16,7 +16,8 @@ use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::token::LlamaToken;
 
-use super::prefix::{save_state, SAVE_STEP};
+use super::mirror::{fill_batch, Mirror};
+use super::prefix::StepSaver;
 use super::{context_params, token_ids, Session};
 use crate::engine::hardware::Hardware;
 use crate::engine::plan::ModelFacts;
@@ -80,14 +81,13 @@ impl SideSettings {
 /// A document read alongside.
 pub(super) struct Alongside<'m> {
     ctx: LlamaContext<'m>,
+    /// The tokens of `target` in `ctx`.
+    cached: Mirror,
     /// The thread count `ctx` runs with now.
     applied: usize,
     batch: LlamaBatch<'static>,
     target: Vec<LlamaToken>,
-    /// Tokens of `target` in `ctx`.
-    done: usize,
-    /// Length of the partial state saved on disk last, to replace with the next step.
-    saved: Option<usize>,
+    steps: StepSaver,
     reply: Outbox<PrereadEvent>,
     /// Seconds of reply steps not yet matched by reading alongside.
     credit: f64,
@@ -95,16 +95,20 @@ pub(super) struct Alongside<'m> {
     rate: Option<f64>,
 }
 
+/// The read-alongside slot: empty, or a document read in a second context.
+pub(super) type AlongsideSlot<'m> = Option<Alongside<'m>>;
+
 impl<'m> Session<'m> {
     /// Starts reading `request`'s document in a second context (replacing one under way), or
     /// ends it at once: read before, nothing to read, no disk cache to hand it over, or not
     /// enough memory.
     pub(super) fn alongside_start(
         &mut self,
+        slot: &mut AlongsideSlot<'m>,
         request: &PrereadRequest,
         reply: Outbox<PrereadEvent>,
     ) {
-        self.alongside_end();
+        self.alongside_end(slot);
         let failed = |reply: &Outbox<PrereadEvent>, n_ctx: usize, reason: String| {
             reply.send(PrereadEvent::Failed(EngineError::Context {
                 n_ctx: u32::try_from(n_ctx).unwrap_or(u32::MAX),
@@ -152,13 +156,13 @@ impl<'m> Session<'m> {
         });
         match created {
             Ok(ctx) => {
-                self.alongside = Some(Alongside {
+                *slot = Some(Alongside {
                     ctx,
+                    cached: Mirror::default(),
                     applied: self.side.settings.resolved_threads(),
                     batch: LlamaBatch::new(SIDE_BATCH, 1),
                     target,
-                    done: 0,
-                    saved: None,
+                    steps: StepSaver::default(),
                     reply,
                     credit: 0.0,
                     rate: None,
@@ -168,13 +172,9 @@ impl<'m> Session<'m> {
         }
     }
 
-    /// Between two steps of a reply, the last of which took `step_secs`: takes up new requests
-    /// to read alongside, and reads about as long as the step took.
-    pub(super) fn alongside_tick(&mut self, step_secs: f64) {
-        for (request, reply) in self.inbox.take_alongside() {
-            self.alongside_start(&request, reply);
-        }
-        let Some(job) = self.alongside.as_mut() else {
+    /// After a step of a reply that took `step_secs`: reads about as long as the step took.
+    pub(super) fn alongside_tick(&mut self, slot: &mut AlongsideSlot<'m>, step_secs: f64) {
+        let Some(job) = slot.as_mut() else {
             return;
         };
         job.credit += step_secs;
@@ -185,18 +185,22 @@ impl<'m> Session<'m> {
             .rate
             .map_or(MIN_CHUNK, |rate| (rate * step_secs) as usize)
             .clamp(MIN_CHUNK, SIDE_BATCH);
-        self.alongside_read(tokens);
+        self.alongside_read(slot, tokens);
     }
 
     /// When nothing else is to be done: reads one full batch.
-    pub(super) fn alongside_step(&mut self) {
-        self.alongside_read(SIDE_BATCH);
+    pub(super) fn alongside_step(&mut self, slot: &mut AlongsideSlot<'m>) {
+        self.alongside_read(slot, SIDE_BATCH);
     }
 
     /// Before `request`: when it is about the document read alongside, the reading finishes
     /// now, so that the request finds the whole document on disk.
-    pub(super) fn alongside_handoff(&mut self, request: &GenerateRequest) {
-        let Some(job) = &self.alongside else {
+    pub(super) fn alongside_handoff(
+        &mut self,
+        slot: &mut AlongsideSlot<'m>,
+        request: &GenerateRequest,
+    ) {
+        let Some(job) = slot.as_ref() else {
             return;
         };
         let (Some(spec), PromptInput::Chat(messages)) = (request.cache_prefix, &request.prompt)
@@ -206,26 +210,26 @@ impl<'m> Session<'m> {
         if self.prefix_tokens(spec, messages).as_ref() != Some(&job.target) {
             return;
         }
-        while self.alongside.is_some() {
-            self.alongside_read(SIDE_BATCH);
+        while slot.is_some() {
+            self.alongside_read(slot, SIDE_BATCH);
         }
     }
 
     /// Ends the reading under way, keeping on disk what was read (in whole steps).
-    pub(super) fn alongside_end(&mut self) {
-        if let Some(job) = self.alongside.take() {
+    pub(super) fn alongside_end(&mut self, slot: &mut AlongsideSlot<'m>) {
+        if let Some(job) = slot.take() {
             self.alongside_finish(job);
         }
     }
 
     /// Reads up to `tokens` more tokens; the job ends (and the context is freed) when the
     /// document is read, it was cancelled, or llama.cpp failed.
-    fn alongside_read(&mut self, tokens: usize) {
-        let Some(job) = self.alongside.as_mut() else {
+    fn alongside_read(&mut self, slot: &mut AlongsideSlot<'m>, tokens: usize) {
+        let Some(job) = slot.as_mut() else {
             return;
         };
         if job.reply.cancelled() {
-            self.alongside_end();
+            self.alongside_end(slot);
             return;
         }
         // The prompt batches' count, as it stands: reading alongside fills the time between
@@ -236,26 +240,23 @@ impl<'m> Session<'m> {
             self.threads.current(Work::Batches),
         );
         let started = Instant::now();
-        let end = (job.done + tokens.max(1)).min(job.target.len());
-        job.batch.clear();
-        let mut added = Ok(());
-        for (pos, token) in job.target[job.done..end].iter().enumerate() {
-            let pos = i32::try_from(job.done + pos).unwrap_or(i32::MAX);
-            added = added.and_then(|()| job.batch.add(*token, pos, &[0], false));
-        }
-        let decoded = added
-            .map_err(|e| e.to_string())
-            .and_then(|()| job.ctx.decode(&mut job.batch).map_err(|e| e.to_string()));
+        let done = job.cached.len();
+        let end = (done + tokens.max(1)).min(job.target.len());
+        let decoded =
+            fill_batch(&mut job.batch, done, &job.target[done..end], |_| false).and_then(|()| {
+                job.ctx
+                    .decode(&mut job.batch)
+                    .map_err(|e| EngineError::Decode(e.to_string()))
+            });
         if let Err(error) = decoded {
-            if let Some(job) = self.alongside.take() {
-                job.reply
-                    .send(PrereadEvent::Failed(EngineError::Decode(error)));
+            if let Some(job) = slot.take() {
+                job.reply.send(PrereadEvent::Failed(error));
             }
             return;
         }
+        job.cached.decoded(&job.target[done..end]);
         let secs = started.elapsed().as_secs_f64();
-        let read = end - job.done;
-        job.done = end;
+        let read = end - done;
         job.credit -= secs;
         if secs > 0.0 {
             let rate = read as f64 / secs;
@@ -266,14 +267,14 @@ impl<'m> Session<'m> {
             total: job.target.len(),
         });
         if end == job.target.len() {
-            self.alongside_end();
-        } else if end - job.saved.unwrap_or(0) >= SAVE_STEP {
-            if let Some(cache) = &self.state_cache {
-                save_state(cache, &job.ctx, &job.target[..end]);
-                if let Some(previous) = job.saved.replace(end) {
-                    cache.remove(&token_ids(&job.target[..previous]));
-                }
-            }
+            self.alongside_end(slot);
+        } else {
+            job.steps.after_batch(
+                self.state_cache.as_ref(),
+                &job.ctx,
+                &job.cached,
+                &job.target,
+            );
         }
     }
 
@@ -281,30 +282,14 @@ impl<'m> Session<'m> {
     fn alongside_finish(&self, job: Alongside<'_>) {
         let Alongside {
             mut ctx,
+            mut cached,
             target,
-            done,
-            saved,
+            mut steps,
             reply,
             ..
         } = job;
-        let keep = if done == target.len() {
-            done
-        } else {
-            done / SAVE_STEP * SAVE_STEP
-        };
-        if let Some(cache) = &self.state_cache {
-            if keep > saved.unwrap_or(0) {
-                let cut = u32::try_from(keep).unwrap_or(u32::MAX);
-                if keep < done && ctx.kv_cache_seq_rm(0, Some(cut), None).is_err() {
-                    tracing::warn!("reading alongside: could not cut the state to a step");
-                } else {
-                    save_state(cache, &ctx, &target[..keep]);
-                    if let Some(previous) = saved {
-                        cache.remove(&token_ids(&target[..previous]));
-                    }
-                }
-            }
-        }
+        let done = cached.len();
+        steps.finish(self.state_cache.as_ref(), &mut ctx, &mut cached, &target);
         reply.send(PrereadEvent::Done {
             done,
             total: target.len(),

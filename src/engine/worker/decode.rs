@@ -1,4 +1,5 @@
-//! The per-token loop, with drafts from the prompt (prompt-lookup decoding).
+//! The reply's steps: one token per step, with drafts from the prompt (prompt-lookup
+//! decoding).
 //!
 //! Summaries and answers about a document repeat runs of its tokens. After each token, the
 //! longest suffix of what the model has seen (prompt and reply) is looked up further back; the
@@ -26,11 +27,12 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
 use super::drafts::{self, Acceptance, Lookup, Shadow};
-use super::{argmax, fill_batch, Session};
+use super::mirror::fill_batch;
+use super::reply::ReplyParts;
+use super::{argmax, Session};
 use crate::engine::threads::Work;
 use crate::engine::{
-    DraftMode, EngineError, GenerateRequest, Outbox, PromptInput, ReplyEvent, StopReason,
-    StopScanner, Timings,
+    DraftMode, EngineError, GenerateRequest, PromptInput, ReplyEvent, StopReason, StopScanner,
 };
 use crate::prompt::{self, PromptFormat};
 
@@ -59,166 +61,194 @@ struct Plan {
 }
 
 /// The token streaming of one reply: UTF-8 assembly, stop markers, counting.
-struct Stream<'a> {
+struct Stream {
     scanner: StopScanner,
     decoder: encoding_rs::Decoder,
     piece: Vec<u8>,
     text: String,
-    reply: &'a Outbox<ReplyEvent>,
+}
+
+/// A reply being written: what its steps carry from one to the next.
+pub(super) struct Decoding {
+    sampler: LlamaSampler,
+    greedy: bool,
+    stream: Stream,
+    reserved: usize,
+    n_ctx: usize,
+    mode: DraftMode,
+    acceptance: Acceptance,
+    shadow: Option<Shadow>,
+    quoting: bool,
+    /// What the model has seen, for looking up drafts (reused from step to step).
+    history: Vec<LlamaToken>,
+    next: Next,
+    first_token_at: Option<Instant>,
+    /// The thread count of the last step.
+    threads: usize,
 }
 
 impl Session<'_> {
-    /// Generates the reply after the prompt was read (`self.cached` ends with it and the logits
+    /// The state of a reply whose prompt was read (`self.cached` ends with it and the logits
     /// of its last token are ready).
-    pub(super) fn decode(
-        &mut self,
-        request: &GenerateRequest,
-        reply: &Outbox<ReplyEvent>,
-        timings: &mut Timings,
-        started: Instant,
-    ) -> Result<StopReason, EngineError> {
-        let mut sampler = self.build_sampler(&request.sampling);
-        let greedy = request.sampling.temperature <= 0.0;
+    pub(super) fn decode_begin(&self, request: &GenerateRequest) -> Decoding {
         let xgen = self.format == PromptFormat::Xgen;
         let scanner = if xgen && matches!(request.prompt, PromptInput::Chat(_)) {
             StopScanner::new(vec![format!("\n{}", prompt::XGEN_TURN_MARKER)], true)
         } else {
             StopScanner::new(Vec::new(), false)
         };
-        let mut stream = Stream {
-            scanner,
-            decoder: encoding_rs::UTF_8.new_decoder(),
-            piece: Vec::new(),
-            text: String::new(),
-            reply,
+        Decoding {
+            sampler: self.build_sampler(&request.sampling),
+            greedy: request.sampling.temperature <= 0.0,
+            stream: Stream {
+                scanner,
+                decoder: encoding_rs::UTF_8.new_decoder(),
+                piece: Vec::new(),
+                text: String::new(),
+            },
+            reserved: request.sampling.max_tokens as usize,
+            n_ctx: self.ctx.n_ctx() as usize,
+            mode: request.sampling.drafts,
+            acceptance: Acceptance::default(),
+            shadow: None,
+            quoting: false,
+            history: Vec::new(),
+            next: Next::Logits(-1),
+            first_token_at: None,
+            threads: self.threads.current(Work::Tokens),
+        }
+    }
+
+    /// One step of the reply: chooses the next token, streams it, and evaluates it (with a
+    /// draft behind it when one is expected to pay, keeping the drafted tokens the model
+    /// agrees with). Returns why the reply ends, when it does.
+    pub(super) fn decode_step(
+        &mut self,
+        d: &mut Decoding,
+        parts: &mut ReplyParts<'_>,
+    ) -> Result<Option<StopReason>, EngineError> {
+        let reply = parts.reply;
+        if reply.cancelled() {
+            return Ok(Some(StopReason::Cancelled));
+        }
+        let token = match d.next {
+            Next::Drawn(token) => token,
+            Next::Logits(index) => self.choose(&mut d.sampler, d.greedy, index),
         };
-        let reserved = request.sampling.max_tokens as usize;
-        let n_ctx = self.ctx.n_ctx() as usize;
-        let mode = request.sampling.drafts;
-        let mut acceptance = Acceptance::default();
-        let mut shadow: Option<Shadow> = None;
-        let mut quoting = false;
-        let mut history = Vec::new();
-        let mut next = Next::Logits(-1);
-        let mut first_token_at = None;
-        let mut threads = self.threads.current(Work::Tokens);
-        // A document read alongside gets about as much time as each step of the reply took.
-        let mut step_started: Option<Instant> = None;
-        let reason = 'reply: loop {
-            if let Some(at) = step_started {
-                self.alongside_tick(at.elapsed().as_secs_f64());
+        if let Some(pending) = &mut d.shadow {
+            if !pending.observe(token, &mut d.acceptance) {
+                d.shadow = None;
             }
-            step_started = Some(Instant::now());
-            if reply.cancelled() {
-                break StopReason::Cancelled;
-            }
-            let token = match next {
-                Next::Drawn(token) => token,
-                Next::Logits(index) => self.choose(&mut sampler, greedy, index),
-            };
-            if let Some(pending) = &mut shadow {
-                if !pending.observe(token, &mut acceptance) {
-                    shadow = None;
-                }
-            }
-            if first_token_at.is_none() {
-                let now = Instant::now();
-                first_token_at = Some(now);
-                timings.ttft_secs = now.duration_since(started).as_secs_f64();
-            }
-            if let Emitted::Stop(reason) = self.emit(token, request, timings, &mut stream) {
-                break reason;
-            }
-            if timings.generated_tokens >= reserved {
-                break StopReason::MaxTokens;
-            }
-            if self.cached.len() + 1 >= n_ctx {
-                break StopReason::ContextFull;
-            }
-            // The token just chosen goes into the cache, with a draft behind it when the reply
-            // so far repeats something seen before and the draft is expected to pay.
-            // The thread count of this step: drafts are costed and checked per count.
-            threads = self.threads.choose(Work::Tokens);
-            self.threads.note_token(threads);
-            let room = (n_ctx - self.cached.len() - 2)
-                .min(reserved - timings.generated_tokens)
-                .min(self.n_batch - 1);
-            let found = if mode == DraftMode::Off {
-                None
-            } else {
-                history.clear();
-                history.extend_from_slice(&self.cached);
-                history.push(token);
-                drafts::lookup_draft(&history, room.min(drafts::MAX_DRAFT))
-            };
-            let plan = found.and_then(|lookup| {
-                self.plan_draft(mode, lookup, quoting, &acceptance, &mut shadow, threads)
-            });
-            let Some(plan) = plan else {
-                quoting = false;
-                if let Err(error) = self.evaluate_timed(token, threads) {
-                    self.clear_cache();
-                    return Err(error);
-                }
-                next = Next::Logits(-1);
-                continue;
-            };
-            shadow = None;
-            if plan.check {
-                // The check step drafts nothing: it leaves the cache as plain decoding leaves it
-                // (the token alone evaluated, its logits ready), whatever it finds.
-                if let Err(error) = self.check_exactness(token, &plan.draft, threads) {
-                    self.clear_cache();
-                    return Err(error);
-                }
-                quoting = false;
-                next = Next::Logits(-1);
-                continue;
-            }
-            let base = self.cached.len();
-            if let Err(error) = self.evaluate_all_logits(token, &plan.draft, threads) {
+        }
+        if d.first_token_at.is_none() {
+            let now = Instant::now();
+            d.first_token_at = Some(now);
+            parts.timings.ttft_secs = now.duration_since(parts.started).as_secs_f64();
+        }
+        if let Emitted::Stop(reason) = self.emit(token, parts, &mut d.stream) {
+            return Ok(Some(reason));
+        }
+        if parts.timings.generated_tokens >= d.reserved {
+            return Ok(Some(StopReason::MaxTokens));
+        }
+        if self.cached.len() + 1 >= d.n_ctx {
+            return Ok(Some(StopReason::ContextFull));
+        }
+        // The token just chosen goes into the cache, with a draft behind it when the reply
+        // so far repeats something seen before and the draft is expected to pay.
+        // The thread count of this step: drafts are costed and checked per count.
+        d.threads = self.threads.choose(Work::Tokens);
+        self.threads.note_token(d.threads);
+        let room = (d.n_ctx - self.cached.len() - 2)
+            .min(d.reserved - parts.timings.generated_tokens)
+            .min(self.n_batch - 1);
+        let found = if d.mode == DraftMode::Off {
+            None
+        } else {
+            d.history.clear();
+            d.history.extend_from_slice(self.cached.tokens());
+            d.history.push(token);
+            drafts::lookup_draft(&d.history, room.min(drafts::MAX_DRAFT))
+        };
+        let plan = found.and_then(|lookup| {
+            self.plan_draft(
+                d.mode,
+                lookup,
+                d.quoting,
+                &d.acceptance,
+                &mut d.shadow,
+                d.threads,
+            )
+        });
+        let Some(plan) = plan else {
+            d.quoting = false;
+            if let Err(error) = self.evaluate_timed(token, d.threads) {
                 self.clear_cache();
                 return Err(error);
             }
-            timings.draft_steps += 1;
-            timings.drafted += plan.draft.len();
-            let mut kept = 0;
-            next = Next::Logits(i32::try_from(plan.draft.len()).unwrap_or(i32::MAX));
-            for (i, &drafted) in plan.draft.iter().enumerate() {
-                if reply.cancelled() {
-                    self.truncate_cache(base + 1 + kept);
-                    break 'reply StopReason::Cancelled;
-                }
-                let index = i32::try_from(i).unwrap_or(i32::MAX);
-                let chosen = self.choose(&mut sampler, greedy, index);
-                if chosen != drafted {
-                    next = Next::Drawn(chosen);
-                    break;
-                }
-                kept += 1;
-                timings.draft_accepted += 1;
-                if let Emitted::Stop(reason) = self.emit(chosen, request, timings, &mut stream) {
-                    self.truncate_cache(base + 1 + kept);
-                    break 'reply reason;
-                }
-                if timings.generated_tokens >= reserved {
-                    self.truncate_cache(base + 1 + kept);
-                    break 'reply StopReason::MaxTokens;
-                }
-            }
-            self.truncate_cache(base + 1 + kept);
-            quoting = kept == plan.draft.len();
-            acceptance.record(plan.kind, (kept + 1).min(plan.draft.len()), kept);
+            d.next = Next::Logits(-1);
+            return Ok(None);
         };
-        timings.batch_exact = self.drafts.at(threads).exactness.known();
-        let tail = stream.scanner.finish();
+        d.shadow = None;
+        if plan.check {
+            // The check step drafts nothing: it leaves the cache as plain decoding leaves it
+            // (the token alone evaluated, its logits ready), whatever it finds.
+            if let Err(error) = self.check_exactness(token, &plan.draft, d.threads) {
+                self.clear_cache();
+                return Err(error);
+            }
+            d.quoting = false;
+            d.next = Next::Logits(-1);
+            return Ok(None);
+        }
+        let base = self.cached.len();
+        if let Err(error) = self.evaluate_all_logits(token, &plan.draft, d.threads) {
+            self.clear_cache();
+            return Err(error);
+        }
+        parts.timings.draft_steps += 1;
+        parts.timings.drafted += plan.draft.len();
+        let mut kept = 0;
+        d.next = Next::Logits(i32::try_from(plan.draft.len()).unwrap_or(i32::MAX));
+        for (i, &drafted) in plan.draft.iter().enumerate() {
+            if reply.cancelled() {
+                self.truncate_cache(base + 1 + kept);
+                return Ok(Some(StopReason::Cancelled));
+            }
+            let index = i32::try_from(i).unwrap_or(i32::MAX);
+            let chosen = self.choose(&mut d.sampler, d.greedy, index);
+            if chosen != drafted {
+                d.next = Next::Drawn(chosen);
+                break;
+            }
+            kept += 1;
+            parts.timings.draft_accepted += 1;
+            if let Emitted::Stop(reason) = self.emit(chosen, parts, &mut d.stream) {
+                self.truncate_cache(base + 1 + kept);
+                return Ok(Some(reason));
+            }
+            if parts.timings.generated_tokens >= d.reserved {
+                self.truncate_cache(base + 1 + kept);
+                return Ok(Some(StopReason::MaxTokens));
+            }
+        }
+        self.truncate_cache(base + 1 + kept);
+        d.quoting = kept == plan.draft.len();
+        d.acceptance
+            .record(plan.kind, (kept + 1).min(plan.draft.len()), kept);
+        Ok(None)
+    }
+
+    /// After the reply's last step: the text held back for a stop marker, and the figures.
+    pub(super) fn decode_finish(&mut self, d: &mut Decoding, parts: &mut ReplyParts<'_>) {
+        parts.timings.batch_exact = self.drafts.at(d.threads).exactness.known();
+        let tail = d.stream.scanner.finish();
         if !tail.is_empty() {
-            reply.send(ReplyEvent::Text(tail));
+            parts.reply.send(ReplyEvent::Text(tail));
         }
-        if let Some(first) = first_token_at {
-            timings.generation_secs = first.elapsed().as_secs_f64();
+        if let Some(first) = d.first_token_at {
+            parts.timings.generation_secs = first.elapsed().as_secs_f64();
         }
-        Ok(reason)
     }
 
     /// The model's next token from the logits at batch position `index`: the largest logit
@@ -233,18 +263,13 @@ impl Session<'_> {
     }
 
     /// Streams `token` as text; says whether the reply ends there.
-    fn emit(
-        &self,
-        token: LlamaToken,
-        request: &GenerateRequest,
-        timings: &mut Timings,
-        stream: &mut Stream<'_>,
-    ) -> Emitted {
+    fn emit(&self, token: LlamaToken, parts: &mut ReplyParts<'_>, stream: &mut Stream) -> Emitted {
+        let request = parts.request;
         let vocab = self.model.vocab();
         if vocab.is_eog(token) && !request.ignore_end_of_turn {
             return Emitted::Stop(StopReason::EndOfTurn);
         }
-        timings.generated_tokens += 1;
+        parts.timings.generated_tokens += 1;
         stream.piece.clear();
         vocab.token_to_piece_into(token, &mut stream.piece, false, None);
         stream.text.clear();
@@ -259,7 +284,7 @@ impl Session<'_> {
             .decode_to_string(&stream.piece, &mut stream.text, false);
         let visible = stream.scanner.push(&stream.text);
         if !visible.is_empty() {
-            stream.reply.send(ReplyEvent::Text(visible));
+            parts.reply.send(ReplyEvent::Text(visible));
         }
         if stream.scanner.stopped() && !request.ignore_end_of_turn {
             return Emitted::Stop(StopReason::EndOfTurn);
@@ -344,7 +369,7 @@ impl Session<'_> {
         let start = self.cached.len();
         fill_batch(&mut self.batch, start, &[token], |_| true)?;
         let (threads, secs) = self.decode_batch(threads)?;
-        self.cached.push(token);
+        self.cached.decoded(&[token]);
         self.drafts.at(threads).costs.record(1, secs);
         self.threads.record(Work::Tokens, threads, 1, secs);
         Ok(threads)
@@ -364,7 +389,7 @@ impl Session<'_> {
             .collect();
         fill_batch(&mut self.batch, start, &tokens, |_| true)?;
         let (threads, secs) = self.decode_batch(threads)?;
-        self.cached.extend_from_slice(&tokens);
+        self.cached.decoded(&tokens);
         self.drafts.at(threads).costs.record(tokens.len(), secs);
         Ok(())
     }
