@@ -70,6 +70,11 @@ exe_dir=$CARGO_TARGET_DIR/$target/debug
 # --target x86_64-pc-windows-gnu` runs the test programs under it.
 xgen_wine_prefix
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine
+# A Windows Python on the Windows programs' PATH (Wine adds WINEPATH to it): a hub test writes
+# its PyTorch fixture with Python (scripts/fetch-windows-python.sh says why this one).
+windows_python=$(scripts/fetch-windows-python.sh)
+WINEPATH=$(winepath -w "$windows_python" 2>/dev/null)
+export WINEPATH
 say "$(wine --version)"
 phase setup
 
