@@ -177,3 +177,76 @@ fn bench_says_what_ran_and_with_which_cpu_features() {
         "{stderr}"
     );
 }
+
+/// The window says what ran: the reply's footer names the threads the reply ran with, and the
+/// hardware panel (Models) the engine's current choice, for a fixed count and for the default.
+#[test]
+fn the_app_shows_the_threads_in_the_reply_footer_and_the_hardware_panel() {
+    use crate::app::{ask, harness, last_reply, step_until, wait_for_model, with_model};
+    use crate::common::temp_dir;
+    use egui_kittest::kittest::Queryable;
+    use xgen_desk::app::{AppCommand, View};
+
+    for threads in [Some(1), None] {
+        let tmp = temp_dir();
+        let mut opts = with_model(tmp.path(), &smollm2());
+        opts.load.threads = threads;
+        let mut h = harness(opts);
+        wait_for_model(&mut h);
+        ask(&mut h, "Say hello in one short sentence.");
+        step_until(&mut h, "the reply", |a| {
+            !a.is_generating() && a.conversation().messages.len() == 2
+        });
+        let ran = last_reply(h.state()).stats.expect("stats").threads;
+        let said = ran.describe().expect("a local reply says its threads");
+        if threads.is_some() {
+            assert!(ran.fixed, "{ran:?}");
+            assert_eq!(said, "1 thread");
+        } else {
+            assert!(!ran.fixed, "{ran:?}");
+            assert_eq!(ran.max, hardware::default_threads());
+        }
+        // "… tok/s · N tokens (M from drafts) · 1 thread · …"
+        let footer = format!(" tokens{} · {said}", drafted(&h));
+        assert!(
+            h.get_all_by_label_contains(&footer).next().is_some(),
+            "the footer says {footer:?}"
+        );
+
+        h.state_mut().run(AppCommand::ShowView(View::Models));
+        h.step();
+        h.step();
+        h.get_by_label("Engine threads");
+        let now = h
+            .state()
+            .engine()
+            .threads_now()
+            .expect("a model is loaded")
+            .describe();
+        if threads.is_some() {
+            assert_eq!(now, "1 thread (fixed)");
+        } else {
+            assert!(
+                now.ends_with("adapted to the CPU") || now.ends_with("the CPU is busy"),
+                "{now}"
+            );
+        }
+        assert!(
+            h.get_all_by_label(&now).next().is_some(),
+            "the hardware panel says {now:?}"
+        );
+    }
+}
+
+/// What the footer writes after the reply's token count about drafts.
+fn drafted(h: &egui_kittest::Harness<'_, xgen_desk::app::XgenApp>) -> String {
+    let stats = crate::app::last_reply(h.state()).stats.expect("stats");
+    if stats.drafted_kept > 0 {
+        format!(
+            " ({} from drafts)",
+            xgen_desk::summarize::report::thousands(stats.drafted_kept)
+        )
+    } else {
+        String::new()
+    }
+}
