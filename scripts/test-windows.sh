@@ -14,8 +14,9 @@
 #   scripts/test-windows.sh [--skip-tests] [--skip-installer]
 #
 # Installs what it needs on Debian/Ubuntu (the Rust target, mingw-w64, wine64, nsis, X11
-# tools) and fetches a Windows Python for one test's fixture (scripts/fetch-windows-python.sh). Its own target directory (target/windows) and Wine prefix (target/windows/wine), both
-# kept for the next run. Not part of scripts/test.sh (a cold run builds llama.cpp twice: for
+# tools) and fetches a Windows Python for one test's fixture (scripts/fetch-windows-python.sh).
+# Its own target directory (target/windows) and Wine prefix (target/windows/wine), both kept for
+# the next run. Not part of scripts/test.sh (a cold run builds llama.cpp twice: for
 # Windows and, for the comparison, for Linux): CI runs it as a job of its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +30,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --skip-tests) run_tests=0; shift ;;
     --skip-installer) run_installer=0; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "test-windows: unknown argument $1" >&2; exit 2 ;;
   esac
 done
