@@ -78,12 +78,32 @@ classes_export() { # HKCU\Software\Classes as `reg export` writes it, into $1
 }
 
 work=$(mktemp -d)
+xvfb_pid=""
 cleanup() {
   win reg delete 'HKCU\Software\Classes\OtherReader.pdf' /f >/dev/null 2>&1 || true
   win reg delete 'HKCU\Software\Classes\.pdf\OpenWithProgids' /v OtherReader.pdf /f >/dev/null 2>&1 || true
+  if [[ -n "$xvfb_pid" ]]; then
+    wineserver -k 2>/dev/null || true
+    kill "$xvfb_pid" 2>/dev/null || true
+    wait "$xvfb_pid" 2>/dev/null || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
+if [[ "$os" == linux ]]; then
+  # The display comes before any Wine program: Wine's desktop (explorer.exe) belongs to the
+  # first program of the prefix's wineserver, and one started without a display creates no
+  # windows for the programs after it, whatever their DISPLAY says (CreateWindowExW fails, and
+  # eframe words it "Found no glutin configs matching the template ... OS Error 14007"). So a
+  # wineserver left from before (without this display) is stopped first. Xvfb picks a free
+  # display; Wine draws through its X11 driver, OpenGL on Mesa (llvmpipe).
+  wineserver -k 2>/dev/null || true
+  Xvfb -displayfd 5 -screen 0 1280x800x24 -nolisten tcp 5>"$work/display" >/dev/null 2>&1 &
+  xvfb_pid=$!
+  for _ in $(seq 300); do [[ -s "$work/display" ]] && break; sleep 0.1; done
+  [[ -s "$work/display" ]] || fail "Xvfb did not start within 30 s"
+  export DISPLAY=":$(head -n 1 "$work/display")"
+fi
 
 local_app_data=$(win_env LOCALAPPDATA)
 app_data=$(win_env APPDATA)
@@ -179,22 +199,12 @@ say "summary: $summary"
 open_command=$(reg_query 'HKCU\Software\Classes\xgen-desk.txt\shell\open\command' /ve | sed -n 's/.*REG_SZ *//p')
 [[ "$open_command" =~ ^\"([^\"]+)\"\ \"%1\"$ ]] || fail "the open command is not '\"PROGRAM\" \"%1\"': $open_command"
 app_exe=${BASH_REMATCH[1]}
-if [[ "$os" == linux ]]; then
-  # Xvfb picks a free display; Wine draws through its X11 driver, OpenGL on Mesa.
-  Xvfb -displayfd 5 -screen 0 1280x800x24 -nolisten tcp 5>"$work/display" >/dev/null 2>&1 &
-  xvfb_pid=$!
-  for _ in $(seq 300); do [[ -s "$work/display" ]] && break; sleep 0.1; done
-  [[ -s "$work/display" ]] || fail "Xvfb did not start within 30 s"
-  export DISPLAY=":$(head -n 1 "$work/display")"
-fi
 win "$app_exe" "$(win_path "$work/notes.txt")" >"$work/app.log" 2>&1 &
 app_pid=$!
 stop_app() {
   if [[ "$os" == linux ]]; then
     wineserver -k 2>/dev/null || true
     wait "$app_pid" 2>/dev/null || true
-    kill "$xvfb_pid" 2>/dev/null || true
-    wait "$xvfb_pid" 2>/dev/null || true
   else
     taskkill //F //IM xgen-desk.exe >/dev/null 2>&1 || taskkill /F /IM xgen-desk.exe >/dev/null 2>&1 || true
     wait "$app_pid" 2>/dev/null || true
@@ -217,13 +227,21 @@ done
 say "window: $window"
 if [[ "$os" == linux ]]; then
   window_id=$(awk '{print $1}' <<<"$window")
-  xprop -id "$window_id" _NET_WM_ICON | grep -q '_NET_WM_ICON(CARDINAL) = ' \
-    || { stop_app; fail "the window has no icon"; }
+  # The icon comes a moment after the window (winit sets it once the window exists; Wine
+  # passes it on to X as _NET_WM_ICON).
+  icon=""
+  for _ in $(seq 200); do
+    icon=$(xprop -id "$window_id" _NET_WM_ICON 2>/dev/null | grep '_NET_WM_ICON(CARDINAL) = ' || true)
+    [[ -n "$icon" ]] && break
+    sleep 0.1
+  done
+  [[ -n "$icon" ]] || { stop_app; fail "the window has no icon 20 s after it opened"; }
   sleep 5 # its first frames, drawn by software OpenGL
   # A program started like this gets a console window of its own on Windows (Wine's is an X
   # window titled with the program's path): the app lets go of it, and the document reader it
-  # starts has none.
-  consoles=$(xwininfo -root -tree | grep -i 'xgen-desk\.exe' || true)
+  # starts has none. The title is the first quoted name in xwininfo's tree (the second,
+  # xgen-desk.exe, is the class of every window of the app).
+  consoles=$(xwininfo -root -tree | grep -iE '^ *0x[0-9a-f]+ "[^"]*xgen-desk\.exe' || true)
   [[ -z "$consoles" ]] || { stop_app; fail "console windows beside the app: $consoles"; }
   mkdir -p "$(dirname "$shot")"
   import -window root "$shot"

@@ -124,14 +124,31 @@ impl MockRepo {
                 env!("CARGO_MANIFEST_DIR"),
                 "/quantize/tests/suite/torch_bin.py"
             );
-            // Windows' Python installers name it `python`.
+            // The .bin shards are written by Python's own pickle and zipfile, so that the
+            // converter is tested against files it did not write itself. Windows' Python
+            // installers name it `python`; under Wine, scripts/test-windows.sh puts a Windows
+            // Python on the PATH (scripts/fetch-windows-python.sh). Without one this fails, as
+            // it says: it is not skipped.
             let python = if cfg!(windows) { "python" } else { "python3" };
             let status = std::process::Command::new(python)
                 .arg(script)
                 .arg(dir.path())
                 .arg(&published)
+                // Python cannot start under Wine with a standard input that is no valid handle.
+                .stdin(std::process::Stdio::null())
                 .status()
-                .expect("run Python");
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "run `{python}` for quantize/tests/suite/torch_bin.py, which writes \
+                         the .bin fixture ({e}): put Python 3 on the PATH{}",
+                        if cfg!(windows) {
+                            " (under Wine: scripts/test-windows.sh does, with \
+                             scripts/fetch-windows-python.sh)"
+                        } else {
+                            ""
+                        }
+                    )
+                });
             assert!(status.success(), "torch_bin.py failed");
         }
         let mut repo = Self::from_dir(model.repo, commit, &published).expect("read checkpoint");
