@@ -724,7 +724,7 @@ fn isolated_reader_gives_what_reading_in_process_gives() {
     assert!(
         error
             .to_string()
-            .starts_with("the PDF reader stopped after 0 s on pages.pdf"),
+            .starts_with("the PDF reader stopped after 0 s on short-pages.pdf"),
         "{error}"
     );
     let error = documents::extract_isolated_until(&files[0], &isolation(2048), &|| true)
