@@ -219,17 +219,6 @@ fn toolbar_ui(ui: &mut egui::Ui, view: View, queue: &Queue, out: &mut Vec<AppCom
     });
 }
 
-/// Where OCR is in a file being read: `page 2 of 5 read by OCR` (the page being read, once
-/// one is done; before, `reading 5 pages by OCR`).
-pub(crate) fn ocr_progress_text(progress: crate::documents::ReadProgress) -> String {
-    let plural = if progress.total == 1 { "" } else { "s" };
-    if progress.done == 0 {
-        format!("reading {} page{plural} by OCR", progress.total)
-    } else {
-        format!("page {} of {} read by OCR", progress.done, progress.total)
-    }
-}
-
 /// The status bar: the model, and a file being read.
 fn status_ui(ui: &mut egui::Ui, shared: &Shared, documents: &Documents) {
     ui.horizontal(|ui| {
@@ -239,10 +228,7 @@ fn status_ui(ui: &mut egui::Ui, shared: &Shared, documents: &Documents) {
             match documents.reading_progress() {
                 // A scan: its pages are read by OCR, seconds each.
                 Some(progress) if progress.total > 0 => {
-                    ui.label(format!(
-                        "Reading the document… {}",
-                        ocr_progress_text(progress)
-                    ));
+                    ui.label(format!("Reading the document… {}", progress.describe()));
                 }
                 _ => {
                     ui.label("Reading the document…");

@@ -58,6 +58,19 @@ pub struct ReadProgress {
     pub total: usize,
 }
 
+impl ReadProgress {
+    /// In words, for the status bar and the queue: "page 2 of 5 read by OCR".
+    #[must_use]
+    pub fn describe(self) -> String {
+        let plural = if self.total == 1 { "" } else { "s" };
+        if self.done == 0 {
+            format!("reading {} page{plural} by OCR", self.total)
+        } else {
+            format!("page {} of {} read by OCR", self.done, self.total)
+        }
+    }
+}
+
 /// What a reader is given besides the bytes and the limits: where to report progress.
 pub(crate) struct Reading<'a> {
     pub(crate) progress: &'a dyn Fn(ReadProgress),

@@ -22,7 +22,6 @@ use std::path::PathBuf;
 
 use super::command::{QueueAction, QueueCommand};
 use super::document::ReadMessage;
-use super::frame::ocr_progress_text;
 use super::job::{save_markdown, write_markdown, Job};
 use super::notices::Notices;
 use super::shared::Shared;
@@ -201,7 +200,7 @@ impl Queue {
             let result = match message {
                 ReadMessage::Progress(progress) => {
                     // Pages of a scan read by OCR: shown, not saved.
-                    item.detail = ocr_progress_text(progress);
+                    item.detail = progress.describe();
                     item.progress = Some(progress.done as f32 / progress.total.max(1) as f32);
                     continue;
                 }

@@ -28,11 +28,11 @@ use llama_cpp_2::token::LlamaToken;
 
 use super::drafts::{self, Acceptance, Lookup, Shadow};
 use super::mirror::fill_batch;
-use super::reply::ReplyParts;
 use super::{argmax, Session};
 use crate::engine::threads::Work;
 use crate::engine::{
-    DraftMode, EngineError, GenerateRequest, PromptInput, ReplyEvent, StopReason, StopScanner,
+    DraftMode, EngineError, GenerateRequest, Outbox, PromptInput, ReplyEvent, StopReason,
+    StopScanner, Timings,
 };
 use crate::prompt::{self, PromptFormat};
 
@@ -393,4 +393,13 @@ impl Session<'_> {
         self.drafts.at(threads).costs.record(tokens.len(), secs);
         Ok(())
     }
+}
+
+/// The parts of a reply that writing its tokens uses beside its decoding state.
+pub(super) struct ReplyParts<'a> {
+    pub(super) request: &'a GenerateRequest,
+    pub(super) reply: &'a Outbox<ReplyEvent>,
+    pub(super) timings: &'a mut Timings,
+    /// When the request was taken up.
+    pub(super) started: Instant,
 }

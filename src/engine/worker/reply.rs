@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use llama_cpp_2::token::LlamaToken;
 
-use super::decode::Decoding;
+use super::decode::{Decoding, ReplyParts};
 use super::Session;
 use crate::engine::{
     EngineError, GenerateRequest, Outbox, PromptInput, ReplyEvent, StopReason, Timings,
@@ -238,13 +238,4 @@ enum PrefillStep {
     Finished,
     /// The request was cancelled while its prompt was read.
     Cancelled,
-}
-
-/// The parts of a reply that writing its tokens uses beside its decoding state.
-pub(super) struct ReplyParts<'a> {
-    pub(super) request: &'a GenerateRequest,
-    pub(super) reply: &'a Outbox<ReplyEvent>,
-    pub(super) timings: &'a mut Timings,
-    /// When the request was taken up.
-    pub(super) started: Instant,
 }
