@@ -212,3 +212,30 @@ pub fn pdf_file(objects: &[Vec<u8>]) -> Vec<u8> {
     );
     out
 }
+
+/// A PDF-like document made of `pages`, each marked as the readers mark a page ("page 1", ...)
+/// and separated by a blank line.
+pub fn paged_document(name: &str, pages: &[impl AsRef<str>]) -> xgen_desk::documents::Document {
+    use xgen_desk::documents::{Document, Format, Section, SectionKind};
+    let mut text = String::new();
+    let mut sections = Vec::new();
+    for (i, page) in pages.iter().enumerate() {
+        if i > 0 {
+            text.push_str("\n\n");
+        }
+        sections.push(Section {
+            offset: text.len(),
+            kind: SectionKind::Page,
+            label: format!("page {}", i + 1),
+        });
+        text.push_str(page.as_ref());
+    }
+    Document {
+        name: name.to_owned(),
+        format: Format::Pdf,
+        text,
+        sections,
+        warnings: Vec::new(),
+        ocr: None,
+    }
+}

@@ -9,7 +9,7 @@ use egui::accesskit::Role;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use xgen_desk::app::{AppCommand, ChatMessage, Conversation, ConversationStore, XgenApp};
-use xgen_desk::documents::{Document, Format, Section, SectionKind};
+use xgen_desk::documents::Document;
 use xgen_desk::paths::AppPaths;
 use xgen_desk::sources::suggests_every_part;
 
@@ -30,27 +30,7 @@ fn paged_report() -> Document {
         "Construction starts in the spring of 2027 and should take eighteen months. \
          The architect, Ines Varga, presented the plans to the council.",
     ];
-    let mut text = String::new();
-    let mut sections = Vec::new();
-    for (i, page) in pages.iter().enumerate() {
-        if !text.is_empty() {
-            text.push_str("\n\n");
-        }
-        sections.push(Section {
-            offset: text.len(),
-            kind: SectionKind::Page,
-            label: format!("page {}", i + 1),
-        });
-        text.push_str(page);
-    }
-    Document {
-        name: "report.pdf".to_owned(),
-        format: Format::Pdf,
-        text,
-        sections,
-        warnings: Vec::new(),
-        ocr: None,
-    }
+    crate::common::paged_document("report.pdf", &pages)
 }
 
 /// Runs frames until the window shows a label containing `text`.

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use xgen_desk::cancel::CancelToken;
-use xgen_desk::documents::{Document, Format, Section, SectionKind};
+use xgen_desk::documents::Document;
 use xgen_desk::engine::{Sampling, StopReason, Timings};
 use xgen_desk::prompt::{summarize_request, Message, SummaryStyle};
 use xgen_desk::summarize::{
@@ -536,27 +536,7 @@ fn part_prompts_name_their_pages() {
                 .join(" ")
         })
         .collect();
-    let mut text = String::new();
-    let mut sections = Vec::new();
-    for (i, page) in pages.iter().enumerate() {
-        if i > 0 {
-            text.push_str("\n\n");
-        }
-        sections.push(Section {
-            offset: text.len(),
-            kind: SectionKind::Page,
-            label: format!("page {}", i + 1),
-        });
-        text.push_str(page);
-    }
-    let document = Document {
-        name: "paged.pdf".into(),
-        format: Format::Pdf,
-        text,
-        sections,
-        warnings: Vec::new(),
-        ocr: None,
-    };
+    let document = crate::common::paged_document("paged.pdf", &pages);
     let mut model = FakeModel::new(150, 10);
     let options = SummarizeOptions {
         partial_tokens: Some(20),
