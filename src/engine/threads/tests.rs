@@ -193,18 +193,49 @@ fn free_cpus_hovering_at_a_threshold_do_not_restart_the_probes() {
 }
 
 #[test]
-fn batches_follow_the_idle_time_and_probe_one_batch() {
+fn batches_may_share_a_busy_core_while_that_is_faster() {
+    // Two cores, one kept busy by another program: prompt batches read faster with a thread on
+    // the busy core too (149 against 130 tokens/s measured), unlike generation.
+    let sharing_pays = |threads: usize| {
+        if threads >= 2 {
+            1.0 / 149.0
+        } else {
+            1.0 / 130.0
+        }
+    };
     let mut policy = Policy::new(2, BATCHES);
-    let batch = |threads: usize| if threads >= 2 { 0.004 } else { 0.007 };
     let mut now = 0.0;
-    let counts = run(&mut policy, &mut now, 3, Some(1.0), batch);
-    assert_eq!(counts, [1, 1, 1]);
-    let counts = run(&mut policy, &mut now, 3, Some(0.0), batch);
+    let counts = run(&mut policy, &mut now, 6, Some(1.0), sharing_pays);
     assert_eq!(
         counts,
-        [2, 2, 2],
-        "the first batch after the load went is the probe"
+        [2, 1, 2, 2, 2, 2],
+        "one batch probes one thread fewer"
     );
+    assert_eq!(policy.current(), (2, None));
+
+    // Where the shared core costs more than it brings, the probe finds that and keeps one.
+    let sharing_hurts = |threads: usize| if threads >= 2 { 0.030 } else { 0.008 };
+    let mut policy = Policy::new(2, BATCHES);
+    let mut now = 0.0;
+    let counts = run(&mut policy, &mut now, 40, Some(1.0), sharing_hurts);
+    assert_eq!(counts[..2], [2, 1]);
+    // Probes back up wait (a quarter of a second at first, then longer): one in 40 batches.
+    assert_eq!(counts[2..8], [1; 6], "no probe back up at once: {counts:?}");
+    assert!(
+        counts[2..].iter().filter(|&&n| n == 2).count() <= 1,
+        "{counts:?}"
+    );
+    assert_eq!(policy.current(), (1, Some(Slowdown::Slow)));
+
+    // Every core busy: one thread; the load going away: the first batch after it probes two.
+    let mut policy = Policy::new(2, BATCHES);
+    let mut now = 0.0;
+    let counts = run(&mut policy, &mut now, 3, Some(2.0), sharing_pays);
+    assert_eq!(counts, [1, 1, 1]);
+    assert_eq!(policy.current(), (1, Some(Slowdown::Busy)));
+    let counts = run(&mut policy, &mut now, 3, Some(0.0), sharing_pays);
+    assert_eq!(counts, [2, 2, 2]);
+    assert_eq!(policy.current(), (2, None));
 }
 
 #[test]
