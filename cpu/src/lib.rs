@@ -86,34 +86,23 @@ impl Level {
     }
 
     /// The processor extensions the build is compiled for (names of [`KNOWN`]): running it
-    /// without one of them faults on the first such instruction.
-    #[must_use]
-    pub const fn requires(self) -> &'static [&'static str] {
-        const BASELINE: &[&str] = &["sse4.2"];
-        const V3: &[&str] = &["sse4.2", "avx", "avx2", "fma", "f16c", "bmi2"];
-        const AVX512: &[&str] = &[
-            "sse4.2", "avx", "avx2", "fma", "f16c", "bmi2", "avx512f", "avx512cd", "avx512vl",
-            "avx512dq", "avx512bw",
-        ];
-        const AVX512_VNNI: &[&str] = &[
-            "sse4.2",
-            "avx",
-            "avx2",
-            "fma",
-            "f16c",
-            "bmi2",
-            "avx512f",
-            "avx512cd",
-            "avx512vl",
-            "avx512dq",
-            "avx512bw",
-            "avx512vnni",
-        ];
+    /// without one of them faults on the first such instruction. Each level needs what the
+    /// levels below it need.
+    pub fn requires(self) -> impl Iterator<Item = &'static str> {
+        Self::ALL
+            .into_iter()
+            .take_while(move |&level| level <= self)
+            .flat_map(Self::adds)
+            .copied()
+    }
+
+    /// The extensions this level needs beyond the level below it.
+    const fn adds(self) -> &'static [&'static str] {
         match self {
-            Self::Baseline => BASELINE,
-            Self::V3 => V3,
-            Self::Avx512 => AVX512,
-            Self::Avx512Vnni => AVX512_VNNI,
+            Self::Baseline => &["sse4.2"],
+            Self::V3 => &["avx", "avx2", "fma", "f16c", "bmi2"],
+            Self::Avx512 => &["avx512f", "avx512cd", "avx512vl", "avx512dq", "avx512bw"],
+            Self::Avx512Vnni => &["avx512vnni"],
         }
     }
 
@@ -129,11 +118,7 @@ impl Level {
     /// The extensions of [`Level::requires`] the processor lacks.
     #[must_use]
     pub fn missing(self, features: &CpuFeatures) -> Vec<&'static str> {
-        self.requires()
-            .iter()
-            .copied()
-            .filter(|f| !features.has(f))
-            .collect()
+        self.requires().filter(|f| !features.has(f)).collect()
     }
 
     /// Whether the processor runs this level.

@@ -9,7 +9,7 @@
     reason = "a failed unwrap is a failed test, with its message"
 )]
 
-use xgen_cpu::{amx, choose, Amx, CpuError, CpuFeatures, Level};
+use xgen_cpu::{amx, choose, Amx, CpuError, CpuFeatures, Level, KNOWN};
 
 /// Extensions of real processors (the subset of `xgen_cpu::KNOWN` they have).
 const CORE2: &[&str] = &[]; // SSSE3 and SSE4.1 at most
@@ -86,6 +86,25 @@ fn each_processor_gets_the_best_level_it_runs() {
         .filter(|f| !f.starts_with("avx512"))
         .collect();
     assert_eq!(Level::best_for(&cpu(&no_zmm_state)), Some(Level::V3));
+}
+
+#[test]
+fn every_level_needs_more_than_the_one_below_and_only_extensions_the_probe_knows() {
+    let mut below: Vec<&str> = Vec::new();
+    for level in Level::ALL {
+        let needs: Vec<&str> = level.requires().collect();
+        assert!(
+            needs.iter().all(|f| KNOWN.contains(f)),
+            "{level:?} needs {needs:?}, not all in {KNOWN:?}"
+        );
+        assert!(
+            needs.len() > below.len() && needs.starts_with(&below),
+            "{level:?}: {needs:?} after {below:?}"
+        );
+        // A processor with exactly these extensions runs this level and none above it.
+        assert_eq!(Level::best_for(&cpu(&needs)), Some(level));
+        below = needs;
+    }
 }
 
 #[test]
