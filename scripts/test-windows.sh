@@ -130,7 +130,7 @@ if [[ $run_tests -eq 1 ]]; then
     engine:: summarize:: check:: cli:: xgen:: cpu::
   # The CPU levels (cpu/tests): the choice for real processors' extension sets, a level the
   # processor lacks refused, and every level this processor runs picking the same top tokens.
-  run -p xgen-cpu --test choice --test levels
+  run --workspace --test choice --test levels
   passed=$(awk '/^test result:/ { n += $4 } END { print n + 0 }' "$log")
   failed=$(awk '/^test result:/ { n += $6 } END { print n + 0 }' "$log")
   rm -f "$log"
