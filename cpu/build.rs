@@ -3,7 +3,7 @@
 //! settings, and puts them, with llama.cpp's shared libraries, next to the binaries Cargo builds
 //! (`target/<profile>/`, its `deps/` and `examples/`), where the programs and the tests find them.
 //!
-//! Only on x86-64 Linux, where llama-cpp-sys-2 builds llama.cpp as shared libraries
+//! Only on x86-64 Linux and Windows, where llama-cpp-sys-2 builds llama.cpp as shared libraries
 //! with backend loading (Cargo.toml, `cmake/ggml-project.cmake`); elsewhere nothing is built and
 //! the CPU code stays inside the binary.
 //!
@@ -26,8 +26,8 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(xgen_cpu_modules)");
     let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
     let os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
-    // Linux only for now: Windows keeps one x86-64-v3 build with the CPU code inside (docs/cpu.md).
-    if arch != "x86_64" || os != "linux" {
+    // Apple's and ARM's builds keep their CPU code inside the binary (docs/cpu.md).
+    if arch != "x86_64" || !matches!(os.as_str(), "linux" | "windows") {
         return;
     }
     if let Err(message) = build(&os) {
@@ -65,13 +65,18 @@ fn build(os: &str) -> Result<(), String> {
     if !shared {
         return Err(
             "llama-cpp-sys-2 built llama.cpp as static libraries; xgen-desk needs its \
-                    `dynamic-link` feature on x86-64 Linux (Cargo.toml)"
+                    `dynamic-link` feature on x86-64 Linux and Windows (Cargo.toml)"
                 .to_owned(),
         );
     }
     let profile = cache_value(&cache, "CMAKE_BUILD_TYPE").unwrap_or_else(|| "Release".to_owned());
     let openmp = cache_value(&cache, "GGML_OPENMP").unwrap_or_else(|| "ON".to_owned());
     let msvc = env::var("CARGO_CFG_TARGET_ENV").is_ok_and(|e| e == "msvc");
+    // The file CMake includes after each `project()` of llama-cpp-sys-2's build, if any (the
+    // MinGW build's: the libraries' names and the static runtime, scripts/lib/windows-gnu.sh):
+    // the modules are built the same way, so that they import the DLLs the program loads under
+    // the names it loads them and need no MinGW DLL either.
+    let project_include = cache_value(&cache, "CMAKE_PROJECT_INCLUDE").filter(|v| !v.is_empty());
 
     let build_root = out_dir.join("variants");
     for variant in VARIANTS {
@@ -97,6 +102,10 @@ fn build(os: &str) -> Result<(), String> {
             // already loaded by the program, by name.
             .define("CMAKE_SKIP_BUILD_RPATH", "ON")
             .build_target(&format!("ggml-cpu-{variant}"));
+        if let Some(include) = &project_include {
+            println!("cargo:rerun-if-changed={include}");
+            config.define("CMAKE_PROJECT_INCLUDE", include);
+        }
         if msvc {
             // As llama-cpp-sys-2 does: a debug Rust build would otherwise compile the CPU code
             // of a Release configuration without optimization (rust-lang/cmake-rs#240).

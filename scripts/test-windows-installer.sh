@@ -3,17 +3,23 @@
 # user (`/S`), checks the Start-menu shortcut, the Settings > Apps entry, the file associations
 # in HKCU\Software\Classes and the installed files, runs the installed `xgen-desk.exe --version`
 # and a CLI summary with the test model, opens the window on a document with the command
-# Explorer's "Open with xgen-desk" runs (and, on Linux, takes a screenshot), uninstalls with the
+# Explorer's "Open with xgen-desk" runs (and, on Linux, takes a screenshot), checks that llama.cpp's
+# DLLs and the CPU modules are installed beside the program, that `--version` names the CPU level
+# chosen, that the baseline level runs when forced and a level above the chosen one is refused,
+# uninstalls with the
 # command Settings runs, and checks that every installed file and registry key is gone, that
 # another program's associations are as they were, and that the user's data stayed.
 #
 #   scripts/test-windows-installer.sh --setup SETUP.exe [--program xgen-desk.exe]
-#                                     [--screenshot PATH]
+#                                     [--screenshot PATH] [--cpu-level LEVEL]
 #
 # --setup       the installer (scripts/package-nsis.sh makes it)
 # --program     the program the installer should have put in place (compared byte for byte)
 # --screenshot  where the window's screenshot goes (Linux; default
 #               target/packages/windows-screenshot.png)
+# --cpu-level   the CPU level the installed program must choose (baseline, v3, avx512,
+#               avx512-vnni; scripts/test-windows.sh passes the Linux build's choice on the same
+#               processor); without it, any level chosen for this processor
 #
 # On Windows (CI's runner, Git Bash) it runs the programs directly; on Linux under Wine
 # (scripts/test-windows.sh runs it there), in $WINEPREFIX (default target/windows/wine,
@@ -27,12 +33,14 @@ source scripts/lib/os.sh
 setup=""
 program=""
 shot=target/packages/windows-screenshot.png
+cpu_level=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --setup) setup="$2"; shift 2 ;;
     --program) program="$2"; shift 2 ;;
     --screenshot) shot="$2"; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --cpu-level) cpu_level="$2"; shift 2 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "test-windows-installer: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -161,6 +169,21 @@ path = info[base:info.index(b"\0", base)].decode("latin-1")
 print(f"test-windows-installer: the shortcut starts {path}", file=sys.stderr)
 sys.exit(path.lower() != sys.argv[2].lower())
 PY
+# llama.cpp's DLLs and the CPU modules, beside the program (the list cpu/build.rs writes beside
+# the program the installer was made from), the same files.
+if [[ -n "$program" ]]; then
+  libs_list=$(dirname "$program")/xgen-desk-libs.txt
+  [[ -f "$libs_list" ]] || fail "no $libs_list beside $program"
+  for module in ggml-cpu-sse42.dll ggml-cpu-haswell.dll ggml-cpu-skylakex.dll ggml-cpu-cascadelake.dll; do
+    grep -qx "$module" "$libs_list" || fail "$libs_list does not list the CPU module $module"
+  done
+  while read -r lib; do
+    [[ -n "$lib" ]] || continue
+    [[ -f "$install_dir/$lib" ]] || fail "$lib is not installed beside xgen-desk.exe"
+    cmp -s "$(dirname "$program")/$lib" "$install_dir/$lib" || fail "the installed $lib is not the built one"
+  done <"$libs_list"
+  say "installed beside xgen-desk.exe: $(tr '\n' ' ' <"$libs_list")"
+fi
 mapfile -t installed < <(find "$install_dir" -type f | sort)
 installed+=("$shortcut")
 say "installed ${#installed[@]} files: ${installed[*]##*/}"
@@ -183,9 +206,37 @@ reg_query 'HKCU\Software\Classes\.pdf\OpenWithProgids' | grep -q OtherReader.pdf
 say "shortcut, Settings entry and the associations of $(wc -w <<<"$extensions") extensions checked"
 
 # 4. The installed program: its version, and a CLI summary with its data in the user's folders.
-version=$(win "$install_dir/xgen-desk.exe" --version | tr -d '\r') || fail "--version failed"
-[[ "$version" == "xgen-desk $crate_version" ]] || fail "--version printed '$version'"
-say "$version"
+# The second line names the CPU level chosen for this processor (docs/cpu.md).
+cpu_version() { # `xgen-desk.exe --version` with XGEN_DESK_CPU=$1 (unset when empty)
+  if [[ -n "$1" ]]; then
+    XGEN_DESK_CPU=$1 win "$install_dir/xgen-desk.exe" --version 2>&1 | tr -d '\r'
+  else
+    (unset XGEN_DESK_CPU; win "$install_dir/xgen-desk.exe" --version 2>&1 | tr -d '\r')
+  fi
+}
+version_started=$(date +%s%N)
+version=$(cpu_version "") || fail "--version failed: $version"
+version_ms=$(( ($(date +%s%N) - version_started) / 1000000 ))
+[[ "$(head -n 1 <<<"$version")" == "xgen-desk $crate_version" ]] || fail "--version printed '$version'"
+cpu_line=$(sed -n 2p <<<"$version")
+[[ "$cpu_line" =~ ^CPU\ code:\ (baseline|v3|avx512|avx512-vnni)\ \(.*\),\ chosen\ for\ this\ processor ]] \
+  || fail "--version names no CPU level chosen for this processor: '$version'"
+chosen=${BASH_REMATCH[1]}
+[[ -z "$cpu_level" || "$chosen" == "$cpu_level" ]] || fail "the installed program chose $chosen, not $cpu_level: $cpu_line"
+say "$(tr '\n' ' ' <<<"$version")($version_ms ms)"
+# The baseline, forced, loads from the installed folder; a level above the chosen one is refused.
+forced=$(cpu_version baseline) || fail "XGEN_DESK_CPU=baseline failed: $forced"
+grep -q '^CPU code: baseline (.*forced by XGEN_DESK_CPU' <<<"$forced" || fail "XGEN_DESK_CPU=baseline: $forced"
+levels=(baseline v3 avx512 avx512-vnni)
+for i in "${!levels[@]}"; do
+  [[ "${levels[$i]}" == "$chosen" ]] || continue
+  above=${levels[$((i + 1))]:-}
+  if [[ -n "$above" ]]; then
+    refused=$(cpu_version "$above") && fail "XGEN_DESK_CPU=$above ran on a processor that runs $chosen: $refused"
+    grep -q "XGEN_DESK_CPU=$above is refused: this processor lacks" <<<"$refused" || fail "XGEN_DESK_CPU=$above: $refused"
+    say "XGEN_DESK_CPU=baseline runs installed; XGEN_DESK_CPU=$above is refused"
+  fi
+done
 printf '%s\n' "The town council met on Monday night." \
   "It approved a new bicycle lane on Main Street and delayed the library budget until March." \
   "Residents spoke for and against the lane for two hours." >"$work/notes.txt"

@@ -86,8 +86,24 @@ cargo test --workspace --target "$target" --no-run
 [[ -f "$exe_dir/xgen-desk.exe" ]] || fail "no $exe_dir/xgen-desk.exe"
 # Nothing of MinGW beside it: its runtimes are linked in (scripts/lib/windows-gnu.sh).
 mingw_dlls=$(x86_64-w64-mingw32-objdump -p "$exe_dir/xgen-desk.exe" | sed -n 's/.*DLL Name: //p' \
-  | grep -iE '^lib|mingw|pthread' || true)
+  | grep -iE '^lib|mingw|pthread' | grep -viE '^lib(llama|ggml)' || true)
 [[ -z "$mingw_dlls" ]] || fail "xgen-desk.exe needs MinGW's DLLs: $mingw_dlls"
+# llama.cpp's DLLs and the CPU modules beside it (cpu/build.rs lists them) import Windows' own
+# DLLs and each other, nothing of MinGW either (scripts/lib/mingw-lib-prefix.cmake).
+libs_list=$exe_dir/xgen-desk-libs.txt
+[[ -f "$libs_list" ]] || fail "no $libs_list: the CPU modules were not built"
+for module in sse42 haswell skylakex cascadelake; do
+  grep -qx "ggml-cpu-$module.dll" "$libs_list" || fail "$libs_list lists no ggml-cpu-$module.dll"
+done
+while read -r lib; do
+  [[ -n "$lib" ]] || continue
+  [[ -f "$exe_dir/$lib" ]] || fail "$lib (listed in $libs_list) is not in $exe_dir"
+  foreign=$(x86_64-w64-mingw32-objdump -p "$exe_dir/$lib" | sed -n 's/.*DLL Name: //p' \
+    | grep -viE '^(kernel32|advapi32|user32|msvcrt|ws2_32|bcrypt|ntdll|shell32|ole32|api-ms-win-.*)\.dll$' \
+    | grep -vixF -f "$libs_list" || true)
+  [[ -z "$foreign" ]] || fail "$lib needs DLLs that are neither Windows' nor ours: $foreign"
+done <"$libs_list"
+say "beside xgen-desk.exe: $(tr '\n' ' ' <"$libs_list")($( (cd "$exe_dir" && xargs du -cb <"$libs_list") | tail -n 1 | cut -f1) bytes)"
 phase build
 
 # 2. The tests, as Windows programs.
@@ -111,7 +127,10 @@ if [[ $run_tests -eq 1 ]]; then
   run --test integration -- hostile::
   run --test integration -- \
     documents:: pdf:: fuzz_replay:: state_cache:: hub:: stores:: plan:: \
-    engine:: summarize:: check:: cli:: xgen::
+    engine:: summarize:: check:: cli:: xgen:: cpu::
+  # The CPU levels (cpu/tests): the choice for real processors' extension sets, a level the
+  # processor lacks refused, and every level this processor runs picking the same top tokens.
+  run --workspace --test choice --test levels
   passed=$(awk '/^test result:/ { n += $4 } END { print n + 0 }' "$log")
   failed=$(awk '/^test result:/ { n += $6 } END { print n + 0 }' "$log")
   rm -f "$log"
@@ -148,7 +167,11 @@ if [[ $run_installer -eq 1 ]]; then
   # 4. The setup .exe with the program the tests ran, installed, used and removed.
   setup=$(scripts/package-nsis.sh --binary "$exe_dir/xgen-desk.exe")
   file "$setup" | grep -q 'PE32+ executable (GUI) x86-64' || fail "the setup is not a 64-bit Windows program: $(file "$setup")"
-  scripts/test-windows-installer.sh --setup "$setup" --program "$exe_dir/xgen-desk.exe"
+  # The installed program must choose the CPU level the Linux build chooses on this processor.
+  linux_level=$(target/debug/xgen-desk --version | sed -n 's/^CPU code: \([^ ]*\) (.*/\1/p')
+  [[ -n "$linux_level" ]] || fail "the Linux build's --version names no CPU level"
+  scripts/test-windows-installer.sh --setup "$setup" --program "$exe_dir/xgen-desk.exe" \
+    --cpu-level "$linux_level"
   phase installer
 fi
 

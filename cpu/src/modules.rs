@@ -75,7 +75,7 @@ fn load_path(path: &Path) -> Result<(), CpuError> {
     let not_loaded = || CpuError::NotLoaded {
         path: path.to_path_buf(),
     };
-    let c_path = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| not_loaded())?;
+    let c_path = loader_path(path).ok_or_else(not_loaded)?;
     // SAFETY: a NUL-terminated path that outlives the call. llama.cpp opens the library, checks
     // its score function (0 when the processor lacks what it was compiled for, a second guard
     // after `choose`), and registers the backend it returns for the rest of the process.
@@ -85,6 +85,36 @@ fn load_path(path: &Path) -> Result<(), CpuError> {
     } else {
         Ok(())
     }
+}
+
+/// The path llama.cpp is given for the module at `path`.
+#[cfg(not(windows))]
+fn loader_path(path: &Path) -> Option<CString> {
+    CString::new(path.as_os_str().as_encoded_bytes()).ok()
+}
+
+/// The path llama.cpp is given for the module at `path`: on Windows its bare file name, once
+/// the module is loaded here by its full path. llama.cpp turns a `char` path into the wide path
+/// `LoadLibraryW` takes with the C runtime's code page (MinGW) or the ANSI code page (MSVC),
+/// not as UTF-8, so a per-user install under a user name such as "Zoë" would not load. Windows
+/// resolves a bare name to a module already loaded under that name before it searches any folder
+/// (the current folder included), so llama.cpp gets this very file and still checks its score.
+/// The reference taken here is never released: the module stays for the life of the process, as
+/// llama.cpp's registration does.
+#[cfg(windows)]
+fn loader_path(path: &Path) -> Option<CString> {
+    use std::os::windows::ffi::OsStrExt;
+    let wide: Vec<u16> = path
+        .as_os_str()
+        .encode_wide()
+        .chain(std::iter::once(0))
+        .collect();
+    // SAFETY: a NUL-terminated wide path that outlives the call; the handle is kept (see above).
+    let module = unsafe { windows_sys::Win32::System::LibraryLoader::LoadLibraryW(wide.as_ptr()) };
+    if module.is_null() {
+        return None;
+    }
+    CString::new(path.file_name()?.as_encoded_bytes()).ok()
 }
 
 /// What llama.cpp's CPU code was compiled with, as it reports it ("AVX2", "FMA", "AVX512_VNNI",

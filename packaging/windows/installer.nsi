@@ -13,7 +13,8 @@
 ; Silent use: `setup.exe /S` installs for the current user into
 ; %LOCALAPPDATA%\Programs\xgen-desk (`/D=DIR`, last on the command line, picks another folder);
 ; `uninstall.exe /S` removes it. Uninstalling removes exactly what was installed: the two
-; executables, the shortcut, the Settings entry and the registry keys this installer created.
+; executables, llama.cpp's DLLs and the CPU modules beside the program (XGEN_LIBRARIES, from
+; xgen-desk-libs.txt), the shortcut, the Settings entry and the registry keys this installer created.
 ; The user's data (conversations, settings, models, the download cache) is never touched: it
 ; lives in other folders (%APPDATA%\xgen-desk, %LOCALAPPDATA%\xgen-desk), which is also why the
 ; program does not go to %LOCALAPPDATA%\xgen-desk, where the app keeps its models.
@@ -76,6 +77,17 @@ VIAddVersionKey "LegalCopyright" "${COPYRIGHT}"
   WriteRegStr HKCU "Software\Classes\Applications\${EXE}\SupportedTypes" ".${EXT}" ""
 !macroend
 
+; One DLL of xgen-desk-libs.txt (llama.cpp's libraries, the CPU modules), beside the program:
+; Windows looks for a program's DLLs in its folder first, and xgen-desk loads its CPU module from
+; there by full path (docs/cpu.md).
+!macro XGEN_INSTALL_LIBRARY NAME SOURCE
+  File "/oname=${NAME}" "${SOURCE}"
+!macroend
+
+!macro XGEN_REMOVE_LIBRARY NAME SOURCE
+  Delete "$INSTDIR\${NAME}"
+!macroend
+
 ; Undoes XGEN_ASSOCIATE: the app's class, its name under the extension, and the extension's
 ; keys when nothing else is left in them (keys another program wrote stay).
 !macro XGEN_UNASSOCIATE EXT DESCRIPTION MIME
@@ -89,6 +101,7 @@ Section "Install"
   SetShellVarContext current
   SetOutPath "$INSTDIR"
   File "/oname=${EXE}" "${BINARY}"
+  !insertmacro XGEN_LIBRARIES XGEN_INSTALL_LIBRARY
   WriteUninstaller "$INSTDIR\uninstall.exe"
   CreateShortcut "$SMPROGRAMS\${PRODUCT_NAME}.lnk" "$INSTDIR\${EXE}" "" "$INSTDIR\${EXE}" 0 \
     SW_SHOWNORMAL "" "${DESCRIPTION}"
@@ -115,6 +128,7 @@ SectionEnd
 Section "Uninstall"
   SetShellVarContext current
   Delete "$INSTDIR\${EXE}"
+  !insertmacro XGEN_LIBRARIES XGEN_REMOVE_LIBRARY
   Delete "$INSTDIR\uninstall.exe"
   ; Not /r: a folder the user chose for the program may hold other files, which stay.
   RMDir "$INSTDIR"

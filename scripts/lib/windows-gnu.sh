@@ -66,9 +66,17 @@ SH
   # A llama.cpp configured before that include (by an older check-windows.sh) is configured
   # again: llama-cpp-sys-2 reconfigures only a build tree without a CMakeCache.txt, and cargo
   # runs its build script again only when the script's fingerprint is gone.
+  # So is one whose DLLs need MinGW's runtime DLLs (linked before mingw-lib-prefix.cmake linked
+  # them in).
   local out
   for out in "$CARGO_TARGET_DIR"/*/*/build/llama-cpp-sys-2-*/out; do
-    if [[ -f "$out/lib/ggml.a" && ! -f "$out/lib/libggml.a" ]]; then
+    local stale=0 dll
+    [[ -f "$out/lib/ggml.a" && ! -f "$out/lib/libggml.a" ]] && stale=1
+    for dll in "$out"/bin/*.dll; do
+      [[ -f "$dll" ]] || continue
+      x86_64-w64-mingw32-objdump -p "$dll" | grep -qiE 'DLL Name: (libgomp|libstdc|libgcc_s|libwinpthread)' && stale=1
+    done
+    if ((stale)); then
       local unit=${out%/out}
       rm -f "$out/build/CMakeCache.txt"
       rm -rf "${unit%/build/*}/.fingerprint/${unit##*/}"

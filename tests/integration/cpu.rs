@@ -176,3 +176,44 @@ fn version_names_the_level_and_a_level_the_processor_lacks_is_refused() {
     assert!(!unknown.status.success());
     assert!(text(&unknown.stderr).contains("XGEN_DESK_CPU=\"native\" is not a CPU level"));
 }
+
+/// The program, llama.cpp's libraries and the CPU modules copied into a folder whose name is not
+/// ASCII (a per-user install under a user name like "Zoë" on Windows) still load the chosen
+/// module: on Windows llama.cpp would read a `char` path in the wrong code page, so xgen-cpu
+/// loads the module by its wide path first.
+#[test]
+fn the_modules_load_from_a_folder_whose_name_is_not_ascii() {
+    let binary = Path::new(env!("CARGO_BIN_EXE_xgen-desk"));
+    if !xgen_cpu::uses_modules() {
+        return;
+    }
+    let built = binary.parent().unwrap();
+    let dir = crate::common::temp_dir();
+    let install = dir.path().join("Zoë Ångström 文档");
+    std::fs::create_dir(&install).unwrap();
+    // What an installer carries beside the binary (cpu/build.rs writes the list).
+    let list = std::fs::read_to_string(built.join("xgen-desk-libs.txt")).unwrap();
+    let mut files: Vec<&str> = list.lines().filter(|l| !l.is_empty()).collect();
+    let name = binary.file_name().unwrap().to_str().unwrap();
+    files.push(name);
+    for file in files {
+        std::fs::copy(built.join(file), install.join(file)).unwrap();
+    }
+    let output = Command::new(install.join(name))
+        .arg("--version")
+        .env_remove(xgen_cpu::OVERRIDE_VAR)
+        .output()
+        .unwrap();
+    let stdout = text(&output.stdout);
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    let best = Level::best_for(&CpuFeatures::detect()).unwrap();
+    assert!(
+        stdout.contains(&format!(
+            "CPU code: {} ({}), chosen for this processor",
+            best.name(),
+            best.label()
+        )),
+        "{stdout}{stderr}"
+    );
+}
