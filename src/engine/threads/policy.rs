@@ -50,6 +50,8 @@ pub(crate) struct Tuning {
     pub(crate) latest_only: bool,
     /// Steps of a probe.
     pub(crate) probe_steps: usize,
+    /// Windows a count measures before one thread fewer is probed against it.
+    pub(crate) compare_after: usize,
     /// A probe is kept when its median is at most this share of the count it left.
     pub(crate) keep_probe: f64,
     /// A probe ends at a step this many times slower than the count it left.
@@ -76,6 +78,7 @@ pub(crate) const TOKENS: Tuning = Tuning {
     reference_secs: 8.0,
     latest_only: false,
     probe_steps: 4,
+    compare_after: 1,
     keep_probe: 0.95,
     abort_probe: 1.5,
     probe_wait: (0.25, 16.0),
@@ -96,6 +99,8 @@ pub(crate) const BATCHES: Tuning = Tuning {
     reference_secs: 120.0,
     latest_only: true,
     probe_steps: 1,
+    // The first batches of a count (a fresh context, a cold cache) say little about it.
+    compare_after: 3,
     keep_probe: 0.95,
     abort_probe: 1.5,
     probe_wait: (0.0, 60.0),
@@ -229,6 +234,7 @@ impl Policy {
         } else if self.current > 1
             && free.is_none_or(|free| self.current as f64 > free + TOKENS.spare)
             && self.fresh_best(self.current - 1, now).is_none()
+            && self.fresh_windows(self.current, now) >= self.tuning.compare_after
         {
             // Without the idle time, or with threads on cores other programs keep busy (prompt
             // batches may run so), contention only shows against fewer threads: measure them
@@ -360,6 +366,20 @@ impl Policy {
         } else {
             self.fresh_best(threads, now)
         }
+    }
+
+    /// How many windows `threads` measured within the reference time.
+    fn fresh_windows(&self, threads: usize, now: f64) -> usize {
+        threads
+            .checked_sub(1)
+            .and_then(|index| self.counts.get(index))
+            .map_or(0, |measured| {
+                measured
+                    .references
+                    .iter()
+                    .filter(|&&(at, _)| now - at <= self.tuning.reference_secs)
+                    .count()
+            })
     }
 
     /// The fastest window `threads` measured within the reference time.
