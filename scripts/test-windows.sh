@@ -13,6 +13,9 @@
 #
 #   scripts/test-windows.sh [--skip-tests] [--skip-installer]
 #
+# XGEN_DESK_BIN names a Linux build of the same commit for the summary comparison (else it is
+# built here, in target/debug).
+#
 # Installs what it needs on Debian/Ubuntu (the Rust target, mingw-w64, wine64, nsis, X11
 # tools) and fetches a Windows Python for one test's fixture (scripts/fetch-windows-python.sh).
 # Its own target directory (target/windows) and Wine prefix (target/windows/wine), both kept for
@@ -147,8 +150,10 @@ printf '%s\n' "The town council met on Monday night." \
   "It approved a new bicycle lane on Main Street and delayed the library budget until March." \
   "Residents spoke for and against the lane for two hours." >"$work/notes.txt"
 summary_args=(--ctx 2048 --max-tokens 64 --greedy --drafts off --threads 2 --quiet)
-(unset CARGO_TARGET_DIR; cargo build --bin xgen-desk)
-linux=$(target/debug/xgen-desk summarize "$work/notes.txt" --model "$model" "${summary_args[@]}" 2>"$work/linux.log") \
+# XGEN_DESK_BIN: a Linux build of this commit made already (the same code as the Windows build's).
+linux_bin=${XGEN_DESK_BIN:-target/debug/xgen-desk}
+[[ -n ${XGEN_DESK_BIN:-} ]] || (unset CARGO_TARGET_DIR; cargo build --bin xgen-desk)
+linux=$("$linux_bin" summarize "$work/notes.txt" --model "$model" "${summary_args[@]}" 2>"$work/linux.log") \
   || { cat "$work/linux.log" >&2; fail "the Linux summary failed"; }
 windows=$(XGEN_DESK_HOME=$(winepath -w "$work/home") wine "$exe_dir/xgen-desk.exe" \
   summarize "$(winepath -w "$work/notes.txt")" --model "$(winepath -w "$model")" "${summary_args[@]}" \
@@ -168,7 +173,7 @@ if [[ $run_installer -eq 1 ]]; then
   setup=$(scripts/package-nsis.sh --binary "$exe_dir/xgen-desk.exe")
   file "$setup" | grep -q 'PE32+ executable (GUI) x86-64' || fail "the setup is not a 64-bit Windows program: $(file "$setup")"
   # The installed program must choose the CPU level the Linux build chooses on this processor.
-  linux_level=$(target/debug/xgen-desk --version | sed -n 's/^CPU code: \([^ ]*\) (.*/\1/p')
+  linux_level=$("$linux_bin" --version | sed -n 's/^CPU code: \([^ ]*\) (.*/\1/p')
   [[ -n "$linux_level" ]] || fail "the Linux build's --version names no CPU level"
   scripts/test-windows-installer.sh --setup "$setup" --program "$exe_dir/xgen-desk.exe" \
     --cpu-level "$linux_level"
