@@ -33,7 +33,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --skip-tests) run_tests=0; shift ;;
     --skip-installer) run_installer=0; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "test-windows: unknown argument $1" >&2; exit 2 ;;
   esac
 done
