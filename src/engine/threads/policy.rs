@@ -41,6 +41,8 @@ pub(crate) struct Tuning {
     /// How much of a busy CPU the thread count may overlap: the cap is the free CPUs plus
     /// this, rounded down.
     pub(crate) spare: f64,
+    /// The same for the first step, before anything was measured.
+    pub(crate) start_spare: f64,
     /// A window this many times slower than the reference at the same count means contention.
     pub(crate) slow: f64,
     /// How long a measurement stays a reference, in seconds.
@@ -74,6 +76,7 @@ const FREED_MARGIN: f64 = 0.5;
 pub(crate) const TOKENS: Tuning = Tuning {
     window: 4,
     spare: 0.5,
+    start_spare: 0.5,
     slow: 1.5,
     reference_secs: 8.0,
     latest_only: false,
@@ -90,11 +93,15 @@ pub(crate) const TOKENS: Tuning = Tuning {
 /// thread is free, so a thread sharing its core with another program does fewer chunks instead
 /// of holding the others up at every barrier: batches may run one thread on a busy core
 /// (measured on two cores with one kept busy: 149 tokens/s with two threads, 130 with one).
-/// Whether that pays is measured too: while the count overlaps a busy core, one thread fewer is
-/// probed once in a while and kept when it is faster.
+/// Whether that pays is measured: the first batch runs on the free cores, the next probes one
+/// thread more and keeps it when it is faster, and while the count overlaps a busy core, one
+/// thread fewer is probed again once in a while.
 pub(crate) const BATCHES: Tuning = Tuning {
     window: 1,
     spare: 1.4,
+    // The first batch runs on the cores that are free; a thread more on a busy core is then a
+    // probe, kept when it is faster.
+    start_spare: 0.5,
     slow: 1.5,
     reference_secs: 120.0,
     latest_only: true,
@@ -190,7 +197,10 @@ impl Policy {
         });
         if !self.started {
             self.started = true;
-            self.current = cap.unwrap_or(self.max);
+            self.current = free.map_or(self.max, |free| {
+                let room = free + self.tuning.start_spare;
+                (room.floor().max(1.0) as usize).min(self.max)
+            });
             self.reason = (self.current < self.max).then_some(Slowdown::Busy);
             self.next_probe = now + self.wait;
         }

@@ -208,8 +208,8 @@ fn batches_may_share_a_busy_core_while_that_is_faster() {
     let counts = run(&mut policy, &mut now, 6, Some(1.0), sharing_pays);
     assert_eq!(
         counts,
-        [2, 2, 2, 1, 2, 2],
-        "after three batches, one probes one thread fewer"
+        [1, 2, 2, 2, 2, 2],
+        "the first batch on the free core, the next probes one thread more and keeps it"
     );
     assert_eq!(policy.current(), (2, None));
 
@@ -218,13 +218,24 @@ fn batches_may_share_a_busy_core_while_that_is_faster() {
     let mut policy = Policy::new(2, BATCHES);
     let mut now = 0.0;
     let counts = run(&mut policy, &mut now, 40, Some(1.0), sharing_hurts);
-    assert_eq!(counts[..4], [2, 2, 2, 1]);
-    // Probes back up wait (a quarter of a second at first, then longer): one in 40 batches.
-    assert_eq!(
-        counts[4..10],
-        [1; 6],
-        "no probe back up at once: {counts:?}"
-    );
+    assert_eq!(counts[..2], [1, 2]);
+    // The next probe waits (twenty times what the failed one cost): none in 40 batches.
+    assert_eq!(counts[2..], [1; 38], "{counts:?}");
+    assert_eq!(policy.current(), (1, Some(Slowdown::Busy)));
+
+    // Where sharing stops paying while two threads run (the other program grew), one thread
+    // fewer is probed after three batches and kept.
+    let mut policy = Policy::new(2, BATCHES);
+    let mut now = 0.0;
+    let counts = run(&mut policy, &mut now, 4, Some(1.0), sharing_pays);
+    assert_eq!(counts, [1, 2, 2, 2]);
+    let counts = run(&mut policy, &mut now, 130, Some(1.0), sharing_pays);
+    assert!(counts.iter().all(|&n| n == 2), "{counts:?}");
+    // Two minutes later the one-thread figure is stale: after three batches at two, it is
+    // measured again.
+    now += 130.0;
+    let counts = run(&mut policy, &mut now, 40, Some(1.0), sharing_hurts);
+    assert_eq!(counts[..4], [2, 2, 2, 1], "{counts:?}");
     assert!(
         counts[4..].iter().filter(|&&n| n == 2).count() <= 1,
         "{counts:?}"
