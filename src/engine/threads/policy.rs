@@ -191,16 +191,10 @@ impl Policy {
     /// Threads for the next step at time `now`; `free` is how many CPUs other programs leave
     /// free (`None` where the system does not say).
     pub(crate) fn threads(&mut self, now: f64, free: Option<f64>) -> usize {
-        let cap = free.map(|free| {
-            let room = free + self.tuning.spare;
-            (room.floor().max(1.0) as usize).min(self.max)
-        });
+        let cap = free.map(|free| self.room(free, self.tuning.spare));
         if !self.started {
             self.started = true;
-            self.current = free.map_or(self.max, |free| {
-                let room = free + self.tuning.start_spare;
-                (room.floor().max(1.0) as usize).min(self.max)
-            });
+            self.current = free.map_or(self.max, |free| self.room(free, self.tuning.start_spare));
             self.reason = (self.current < self.max).then_some(Slowdown::Busy);
             self.next_probe = now + self.wait;
         }
@@ -378,29 +372,30 @@ impl Policy {
         }
     }
 
-    /// How many windows `threads` measured within the reference time.
-    fn fresh_windows(&self, threads: usize, now: f64) -> usize {
+    /// Threads that fit `free` CPUs overlapped by `spare` of a busy one: between 1 and the most.
+    fn room(&self, free: f64, spare: f64) -> usize {
+        ((free + spare).floor().max(1.0) as usize).min(self.max)
+    }
+
+    /// The windows `threads` measured within the reference time.
+    fn fresh(&self, threads: usize, now: f64) -> impl Iterator<Item = f64> + '_ {
         threads
             .checked_sub(1)
             .and_then(|index| self.counts.get(index))
-            .map_or(0, |measured| {
-                measured
-                    .references
-                    .iter()
-                    .filter(|&&(at, _)| now - at <= self.tuning.reference_secs)
-                    .count()
-            })
+            .into_iter()
+            .flat_map(|measured| &measured.references)
+            .filter(move |&&(at, _)| now - at <= self.tuning.reference_secs)
+            .map(|&(_, value)| value)
+    }
+
+    /// How many windows `threads` measured within the reference time.
+    fn fresh_windows(&self, threads: usize, now: f64) -> usize {
+        self.fresh(threads, now).count()
     }
 
     /// The fastest window `threads` measured within the reference time.
     fn fresh_best(&self, threads: usize, now: f64) -> Option<f64> {
-        let measured = self.counts.get(threads.checked_sub(1)?)?;
-        measured
-            .references
-            .iter()
-            .filter(|&&(at, _)| now - at <= self.tuning.reference_secs)
-            .map(|&(_, value)| value)
-            .min_by(f64::total_cmp)
+        self.fresh(threads, now).min_by(f64::total_cmp)
     }
 }
 
