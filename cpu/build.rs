@@ -145,11 +145,11 @@ fn build(os: &str) -> Result<(), String> {
         for dir in &bin_dirs {
             place(&file, &dir.join(&name))?;
         }
-        // llama.cpp's `common` helpers (6 MB): xgen-desk calls none of them, and on Linux the
-        // linker drops a library nothing is taken from (`ldd xgen-desk` lists no
-        // libllama-common), so the installers leave it out there. MinGW's and MSVC's import
-        // tables are not checked here, so Windows ships it.
-        if os == "windows" || !name.starts_with("libllama-common") {
+        // llama.cpp's `common` helpers (6 MB on Linux, 11 MB as a MinGW DLL): xgen-desk calls
+        // none of them, and the linkers drop a library nothing is taken from (`ldd xgen-desk`
+        // lists no libllama-common; neither does xgen-desk.exe's import table, which
+        // scripts/test-windows.sh checks against this list), so the installers leave it out.
+        if !name.starts_with("libllama-common") {
             shipped.push(name);
         }
     }

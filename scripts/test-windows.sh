@@ -106,6 +106,11 @@ while read -r lib; do
     | grep -vixF -f "$libs_list" || true)
   [[ -z "$foreign" ]] || fail "$lib needs DLLs that are neither Windows' nor ours: $foreign"
 done <"$libs_list"
+# The program imports only DLLs of that list (an import missing from it would stop the installed
+# program before main).
+unlisted=$(x86_64-w64-mingw32-objdump -p "$exe_dir/xgen-desk.exe" | sed -n 's/.*DLL Name: //p' \
+  | grep -iE '^lib(llama|ggml)' | grep -vixF -f "$libs_list" || true)
+[[ -z "$unlisted" ]] || fail "xgen-desk.exe imports DLLs that $libs_list does not list: $unlisted"
 say "beside xgen-desk.exe: $(tr '\n' ' ' <"$libs_list")($( (cd "$exe_dir" && xargs du -cb <"$libs_list") | tail -n 1 | cut -f1) bytes)"
 phase build
 
