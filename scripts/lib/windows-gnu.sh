@@ -95,6 +95,8 @@ xgen_wine_prefix() {
   export WINEDLLOVERRIDES="mscoree,mshtml="
   if [[ ! -f "$WINEPREFIX/system.reg" ]]; then
     echo "wine: creating the prefix $WINEPREFIX" >&2
+    # Wine makes the prefix's folder but not its parents (a fresh clone has no target/windows).
+    mkdir -p "$WINEPREFIX"
     wineboot --init >/dev/null 2>&1 || true
     wineserver -w
     [[ -f "$WINEPREFIX/system.reg" ]] || { echo "wine: wineboot made no prefix in $WINEPREFIX" >&2; return 1; }
