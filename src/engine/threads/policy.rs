@@ -10,7 +10,8 @@
 //!   count, at once (a busy core is seen within one 100 ms window);
 //! - **step times**: a window of steps much slower than the same count gave a moment ago (a
 //!   competitor the idle time does not show, such as a hypervisor's other guests, or a partly
-//!   busy core) steps the count down, and a probe of one thread more, when the cores look free
+//!   busy core) steps the count down (while the idle time shows every core free, only when
+//!   slowness lasts: a moment's noise is no reason), and a probe of one thread more, when the cores look free
 //!   again, is kept only when it is faster. A probe ends at its first step that is clearly
 //!   slower, so probing on a busy computer costs one slow step; after a failed probe the next
 //!   waits twice as long, and at least twenty times the time the failure cost, so probing never
@@ -45,6 +46,11 @@ pub(crate) struct Tuning {
     pub(crate) start_spare: f64,
     /// A window this many times slower than the reference at the same count means contention.
     pub(crate) slow: f64,
+    /// Slow windows in a row that step the count down while the idle time shows every core
+    /// free (otherwise one does): what slows steps then is most often a moment's noise (the
+    /// hypervisor, an interrupt, the page cache), which a busy program would show in the idle
+    /// time.
+    pub(crate) slow_in_a_row_when_free: usize,
     /// How long a measurement stays a reference, in seconds.
     pub(crate) reference_secs: f64,
     /// The reference is the latest measurement before, not the best recent one (prompt
@@ -78,6 +84,9 @@ pub(crate) const TOKENS: Tuning = Tuning {
     spare: 0.5,
     start_spare: 0.5,
     slow: 1.5,
+    // Windows slide by one step, so a burst of a few slow steps makes as many slow windows and
+    // one more: two windows' steps must run slow before a quiet machine drops a core.
+    slow_in_a_row_when_free: 8,
     reference_secs: 8.0,
     latest_only: false,
     probe_steps: 4,
@@ -103,6 +112,7 @@ pub(crate) const BATCHES: Tuning = Tuning {
     // probe, kept when it is faster.
     start_spare: 0.5,
     slow: 1.5,
+    slow_in_a_row_when_free: 1,
     reference_secs: 120.0,
     latest_only: true,
     probe_steps: 1,
@@ -133,6 +143,8 @@ pub(crate) struct Policy {
     free_at_failure: Option<f64>,
     /// The free CPUs at the last step.
     free: Option<f64>,
+    /// Windows in a row at the current count that were slow.
+    slow_in_a_row: usize,
     started: bool,
 }
 
@@ -174,6 +186,7 @@ impl Policy {
             cap: None,
             free_at_failure: None,
             free: None,
+            slow_in_a_row: 0,
             started: false,
         }
     }
@@ -218,6 +231,7 @@ impl Policy {
         }
         if self.current > limit {
             self.current = limit;
+            self.slow_in_a_row = 0;
             self.reason = Some(Slowdown::Busy);
             self.next_probe = now + self.wait;
         }
@@ -305,7 +319,16 @@ impl Policy {
             && self
                 .fresh_best(threads - 1, now)
                 .is_some_and(|fewer| window > fewer);
-        if slower_than_before || slower_than_fewer {
+        if !(slower_than_before || slower_than_fewer) {
+            self.slow_in_a_row = 0;
+            return;
+        }
+        self.slow_in_a_row += 1;
+        let every_core_free = self
+            .free
+            .is_some_and(|free| free >= self.max as f64 - FREED_MARGIN / 2.0);
+        if !every_core_free || self.slow_in_a_row >= tuning.slow_in_a_row_when_free {
+            self.slow_in_a_row = 0;
             self.current = threads - 1;
             self.reason = Some(Slowdown::Slow);
             self.counts[index].recent.clear();
@@ -327,6 +350,7 @@ impl Policy {
     fn end_probe(&mut self, now: f64, (to, from): (usize, usize), kept: bool, lost: f64) {
         if kept {
             self.current = to;
+            self.slow_in_a_row = 0;
             self.reason = if to < from {
                 Some(Slowdown::Slow)
             } else if to < self.max {
