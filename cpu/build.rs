@@ -148,8 +148,13 @@ fn build(os: &str) -> Result<(), String> {
         // llama.cpp's `common` helpers (6 MB on Linux, 11 MB as a MinGW DLL): xgen-desk calls
         // none of them, and the linkers drop a library nothing is taken from (`ldd xgen-desk`
         // lists no libllama-common; neither does xgen-desk.exe's import table, which
-        // scripts/test-windows.sh checks against this list), so the installers leave it out.
-        if !name.starts_with("libllama-common") {
+        // scripts/test-windows.sh checks against this list), so the installers leave it out
+        // (`llama-common.dll` in MSVC's naming).
+        if !name
+            .strip_prefix("lib")
+            .unwrap_or(&name)
+            .starts_with("llama-common")
+        {
             shipped.push(name);
         }
     }

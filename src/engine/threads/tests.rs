@@ -1,5 +1,5 @@
 //! The thread policy on made-up step times and on step times recorded on a real machine
-//! (`traces/`, written by `xgen-dev record-threads`; see `scripts/record-thread-traces.sh`).
+//! (`traces/shared-machine/`, written by `xgen-dev record-threads`; see `scripts/record-thread-traces.sh`).
 
 use super::policy::{Policy, Slowdown, Tuning, BATCHES, TOKENS};
 use super::{Live, ThreadUse, ThreadsNow};
@@ -452,10 +452,10 @@ impl Trace {
 /// under which load).
 fn trace(name: &'static str) -> Trace {
     let text = match name {
-        "tokens-quiet" => include_str!("traces/tokens-quiet.txt"),
-        "tokens-busy" => include_str!("traces/tokens-busy.txt"),
-        "tokens-appear" => include_str!("traces/tokens-appear.txt"),
-        "batches-appear" => include_str!("traces/batches-appear.txt"),
+        "tokens-quiet" => include_str!("traces/shared-machine/tokens-quiet.txt"),
+        "tokens-busy" => include_str!("traces/shared-machine/tokens-busy.txt"),
+        "tokens-appear" => include_str!("traces/shared-machine/tokens-appear.txt"),
+        "batches-appear" => include_str!("traces/shared-machine/batches-appear.txt"),
         other => panic!("no trace {other}"),
     };
     Trace::parse(name, text)
