@@ -52,6 +52,9 @@ phase() { # records how long the last phase took
 [[ "$(xgen_os)" == linux ]] || fail "runs on Linux (Windows runs scripts/test.sh itself)"
 scripts/setup-deps.sh
 scripts/fetch-test-models.sh
+# The OCR models the build embeds, as in the product's installer (a fresh clone has none: the
+# build would leave OCR out, and the program would say so).
+scripts/fetch-ocr-models.sh
 model=$PWD/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
 xgen_windows_toolchain
 missing=()
