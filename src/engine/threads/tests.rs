@@ -548,13 +548,7 @@ const BUSY_GAIN: f64 = 2.0;
 fn load_appearing_and_going_away_is_followed_both_ways() {
     for machine in MACHINES {
         let trace = trace(machine, "tokens-appear");
-        let (auto, fixed, best) = report(&trace, TOKENS, true);
-        let most = fixed.iter().copied().fold(0.0, f64::max);
-        assert!(auto >= 0.85 * best, "{auto:.1} against {best:.1}");
-        assert!(
-            auto >= 0.97 * most,
-            "{auto:.1} against the best fixed count's {most:.1}"
-        );
+        let best = follows(&trace, TOKENS, 0.85);
         let (blind, _, _) = report(&trace, TOKENS, false);
         assert!(blind >= 0.6 * best, "{blind:.1} against {best:.1}");
     }
@@ -563,13 +557,19 @@ fn load_appearing_and_going_away_is_followed_both_ways() {
 #[test]
 fn batches_follow_load_appearing_and_going_away() {
     for machine in MACHINES {
-        let trace = trace(machine, "batches-appear");
-        let (auto, fixed, best) = report(&trace, BATCHES, true);
-        let most = fixed.iter().copied().fold(0.0, f64::max);
-        assert!(auto >= 0.9 * best, "{auto:.1} against {best:.1}");
-        assert!(
-            auto >= 0.97 * most,
-            "{auto:.1} against the best fixed count's {most:.1}"
-        );
+        follows(&trace(machine, "batches-appear"), BATCHES, 0.9);
     }
+}
+
+/// Asserts that the policy with the idle time runs `trace` at least `share` of the best count
+/// at each moment and 0.97x the best fixed count; returns that best at each moment.
+fn follows(trace: &Trace, tuning: Tuning, share: f64) -> f64 {
+    let (auto, fixed, best) = report(trace, tuning, true);
+    let most = fixed.iter().copied().fold(0.0, f64::max);
+    assert!(auto >= share * best, "{auto:.1} against {best:.1}");
+    assert!(
+        auto >= 0.97 * most,
+        "{auto:.1} against the best fixed count's {most:.1}"
+    );
+    best
 }
