@@ -78,6 +78,11 @@ const PROBE_SHARE: f64 = 20.0;
 /// crossing (hysteresis).
 const FREED_MARGIN: f64 = 0.5;
 
+/// Every core counts as free while the idle time shows at most this much of a CPU busy
+/// elsewhere (slow windows then step down only when they last: see
+/// [`Tuning::slow_in_a_row_when_free`]).
+const ALL_FREE_MARGIN: f64 = 0.25;
+
 /// Generation: one token per step, a step every few to a few hundred milliseconds.
 pub(crate) const TOKENS: Tuning = Tuning {
     window: 4,
@@ -326,7 +331,7 @@ impl Policy {
         self.slow_in_a_row += 1;
         let every_core_free = self
             .free
-            .is_some_and(|free| free >= self.max as f64 - FREED_MARGIN / 2.0);
+            .is_some_and(|free| free >= self.max as f64 - ALL_FREE_MARGIN);
         if !every_core_free || self.slow_in_a_row >= tuning.slow_in_a_row_when_free {
             self.slow_in_a_row = 0;
             self.current = threads - 1;
