@@ -15,32 +15,39 @@
 # with one core busy the engine's generation at least 8x llama-bench's and its prompt reading at
 # least 1.0x; quiet at least 0.97x on both; the busy summary at most 2x the quiet one.
 #
-#   scripts/bench-contention.sh [--rounds N] [--reps N] [--doc-tokens N] [--no-summary] [MODEL.gguf]
+#   scripts/bench-contention.sh [--rounds N] [--reps N] [--doc-tokens N] [--no-summary]
+#                               [--reference level|native] [MODEL.gguf]
 #
-# With no model, SmolLM2-135M-Instruct Q4_1 (the test model). Run it on an otherwise quiet
-# machine: other programs' load is part of what it measures.
+# With no model, SmolLM2-135M-Instruct Q4_1 (the test model). llama-bench is built for the CPU
+# level the engine runs, or with -march=native (--reference: see scripts/bench.sh). Run it on an
+# otherwise quiet machine: other programs' load is part of what it measures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/bench.sh
-rounds=3; reps=3; doc_tokens=4000; summary=1; model=
+rounds=3; reps=3; doc_tokens=4000; summary=1; model=; reference=level
 while [[ $# -gt 0 ]]; do
   case $1 in
     --rounds) rounds=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
     --doc-tokens) doc_tokens=$2; shift 2 ;;
     --no-summary) summary=0; shift ;;
+    --reference) reference=$2; shift 2 ;;
     *) model=$1; shift ;;
   esac
 done
 if [[ $rounds -lt 3 ]]; then echo "--rounds must be 3 or more (medians)" >&2; exit 2; fi
+if [[ $reference != level && $reference != native ]]; then
+  echo "--reference is level or native" >&2
+  exit 2
+fi
 scripts/setup-deps.sh
 if [[ -z $model ]]; then
   scripts/fetch-test-models.sh
   model=.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
 fi
-tools=$(scripts/llama-cpp-tools.sh)
 bin=${XGEN_DESK_BIN:-target/release/xgen-desk}
 [[ -n ${XGEN_DESK_BIN:-} ]] || cargo build --release --quiet --bin xgen-desk
+tools=$(scripts/llama-cpp-tools.sh bench "$(bench_reference_level "$bin" "$reference")")
 dev=${XGEN_DEV_BIN:-target/release/xgen-dev}
 [[ -n ${XGEN_DEV_BIN:-} ]] || cargo build --workspace --release --quiet --bin xgen-dev
 work=$(mktemp -d)

@@ -8,7 +8,8 @@
 # llama-bench per round, the threads the engine ran with, the CPU features of both builds and
 # the load average before and after.
 #
-#   scripts/bench.sh [--xgen] [--cpu-levels] [--reps N] [--rounds N] [--threads auto|N] [MODEL.gguf ...]
+#   scripts/bench.sh [--xgen] [--cpu-levels] [--reps N] [--rounds N] [--threads auto|N]
+#                    [--reference level|native] [MODEL.gguf ...]
 #
 # With no model, SmolLM2-135M-Instruct Q4_1 (the test model). --xgen adds an XGen-7B-shaped
 # Q4_K_M GGUF (random weights, XGen's exact dimensions and vocabulary), generated on demand into
@@ -18,10 +19,18 @@
 # says which). --cpu-levels then runs each level this processor runs (XGEN_DESK_CPU=baseline,
 # v3, avx512, avx512-vnni) the same way, beside llama-bench: on XGen-7B with 2 cores the
 # baseline takes a long time (about 20 minutes a round).
+#
+# llama-bench is built from the llama.cpp of the llama-cpp-python sdist (scripts/llama-cpp-tools.sh)
+# for the CPU level xgen-desk chose (--reference level, the default): the instruction sets of
+# llama.cpp's own CPU build of that level, which is what xgen-desk runs and what llama.cpp's
+# releases ship; on a machine of the best level xgen-desk has, that is the best build for it.
+# --reference native builds it with -march=native instead: the same instruction sets on an AVX2
+# machine without AVX-512, plus the compiler's tuning for this exact processor, which no
+# portable build has (docs/cpu.md measures the difference).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/bench.sh
-reps=3; rounds=3; xgen=0; cpu_levels=0; models=(); engine_threads=auto
+reps=3; rounds=3; xgen=0; cpu_levels=0; models=(); engine_threads=auto; reference=level
 while [[ $# -gt 0 ]]; do
   case $1 in
     --reps) reps=$2; shift 2 ;;
@@ -29,19 +38,24 @@ while [[ $# -gt 0 ]]; do
     --threads) engine_threads=$2; shift 2 ;;
     --xgen) xgen=1; shift ;;
     --cpu-levels) cpu_levels=1; shift ;;
+    --reference) reference=$2; shift 2 ;;
     *) models+=("$1"); shift ;;
   esac
 done
 if [[ $rounds -lt 3 ]]; then echo "--rounds must be 3 or more (medians)" >&2; exit 2; fi
+if [[ $reference != level && $reference != native ]]; then
+  echo "--reference is level or native" >&2
+  exit 2
+fi
 scripts/setup-deps.sh
 if [[ ${#models[@]} -eq 0 ]]; then
   scripts/fetch-test-models.sh
   models=(.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf)
 fi
-tools=$(scripts/llama-cpp-tools.sh)
 # XGEN_DESK_BIN picks an already built binary (its llama.cpp must be an optimized build).
 bin=${XGEN_DESK_BIN:-target/release/xgen-desk}
 [[ -n ${XGEN_DESK_BIN:-} ]] || cargo build --release --quiet --bin xgen-desk
+tools=$(scripts/llama-cpp-tools.sh bench "$(bench_reference_level "$bin" "$reference")")
 # The developer commands live in the test kit (xgen-dev), not in the shipped binary.
 dev=${XGEN_DEV_BIN:-target/release/xgen-dev}
 [[ -n ${XGEN_DEV_BIN:-} ]] || cargo build --workspace --release --quiet --bin xgen-dev

@@ -4,9 +4,16 @@
 # crate xgen-desk links ships llama.cpp without the tools' sources, so this is the nearest
 # packaged llama.cpp that has them.
 #
-#   scripts/llama-cpp-tools.sh           llama-bench and llama-quantize, native CPU features (AMX
-#                                        left out), for side-by-side benchmarks; prints the
-#                                        directory holding them
+#   scripts/llama-cpp-tools.sh [bench [LEVEL]]
+#                                        llama-bench and llama-quantize, for side-by-side
+#                                        benchmarks; prints the directory holding them. LEVEL:
+#                                        native (the default: every CPU feature of this machine,
+#                                        AMX left out, and the compiler's tuning for it), or one
+#                                        of xgen-desk's x86-64 levels (baseline, v3, avx512,
+#                                        avx512-vnni): built with exactly the instruction sets of
+#                                        llama.cpp's CPU build of that level (sse42, haswell,
+#                                        skylakex, cascadelake), the code xgen-desk runs there and
+#                                        llama.cpp's own releases ship
 #   scripts/llama-cpp-tools.sh server    llama-server alone (Release, x86-64-v3 on x86-64: one of
 #                                        xgen-desk's CPU levels, portable), for the tests and
 #                                        benchmarks of the remote engine; prints the binary's path
@@ -53,20 +60,54 @@ place() {
 
 case $what in
   bench)
-    # Native: every extension this processor has, except AMX where it has it. llama.cpp's AMX
-    # matrix products crashed at the first Q4_K product on a machine that reported AMX (see
-    # cpu/src/amx.rs); xgen-desk ships no AMX build either, so the reference leaves it out too.
-    build=$root/build
-    native=(-DGGML_NATIVE=ON)
-    if grep -qw amx_tile /proc/cpuinfo 2>/dev/null; then
-      build=$root/build-noamx
-      native+=("-DCMAKE_C_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
-        "-DCMAKE_CXX_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16")
-    fi
+    level=${2:-native}
+    case $level in
+      native)
+        # Every extension this processor has, except AMX where it has it. llama.cpp's AMX
+        # matrix products crashed at the first Q4_K product on a machine that reported AMX (see
+        # cpu/src/amx.rs); xgen-desk ships no AMX build either, so the reference leaves it out.
+        build=$root/build
+        cpu=(-DGGML_NATIVE=ON)
+        if grep -qw amx_tile /proc/cpuinfo 2>/dev/null; then
+          build=$root/build-noamx
+          cpu+=("-DCMAKE_C_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+            "-DCMAKE_CXX_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16")
+        fi
+        ;;
+      baseline | v3 | avx512 | avx512-vnni)
+        if [[ $(uname -m) != x86_64 ]]; then
+          echo "CPU level $level is x86-64's; this machine is $(uname -m): use native" >&2
+          exit 2
+        fi
+        # The instruction sets of llama.cpp's CPU build of the level (ggml/src/CMakeLists.txt,
+        # GGML_CPU_ALL_VARIANTS: sse42, haswell, skylakex, cascadelake), each switch set
+        # explicitly: with GGML_NATIVE off, llama.cpp turns the AVX2 generation on by default.
+        build=$root/build-$level
+        on=(SSE42)
+        [[ $level != baseline ]] && on+=(AVX F16C FMA AVX2 BMI2)
+        [[ $level == avx512* ]] && on+=(AVX512)
+        [[ $level == avx512-vnni ]] && on+=(AVX512_VNNI)
+        cpu=(-DGGML_NATIVE=OFF)
+        for switch in SSE42 AVX F16C FMA AVX2 BMI2 AVX512 AVX512_VBMI AVX512_VNNI AVX512_BF16 \
+          AVX_VNNI AMX_TILE AMX_INT8 AMX_BF16; do
+          value=OFF
+          [[ " ${on[*]} " == *" $switch "* ]] && value=ON
+          cpu+=("-DGGML_$switch=$value")
+        done
+        ;;
+      *)
+        echo "usage: $0 bench [native|baseline|v3|avx512|avx512-vnni]" >&2
+        exit 2
+        ;;
+    esac
     bin=$build/bin
-    if [[ -x $bin/llama-bench$exe && -x $bin/llama-quantize$exe ]]; then echo "$bin"; exit 0; fi
+    # (A dry run shows the build even where one is cached.)
+    if [[ ${XGEN_DESK_DRY_RUN:-} != 1 && -x $bin/llama-bench$exe && -x $bin/llama-quantize$exe ]]; then
+      echo "$bin"
+      exit 0
+    fi
     extract
-    xgen_run cmake -S "$src" -B "$build" "${common_flags[@]}" "${native[@]}" \
+    xgen_run cmake -S "$src" -B "$build" "${common_flags[@]}" "${cpu[@]}" \
       -DLLAMA_BUILD_SERVER=OFF >&2
     xgen_run cmake --build "$build" --config Release -j "$jobs" \
       --target llama-bench llama-quantize >&2
@@ -94,7 +135,7 @@ case $what in
     echo "$server"
     ;;
   *)
-    echo "usage: $0 [bench|server]" >&2
+    echo "usage: $0 [bench [LEVEL]|server]" >&2
     exit 2
     ;;
 esac

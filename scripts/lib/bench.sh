@@ -67,6 +67,20 @@ print(("native (-march=native: the CPU's features above); " if native else "") +
 PY
 }
 
+# The build of llama-bench to compare the engine with (scripts/llama-cpp-tools.sh bench LEVEL):
+#   bench_reference_level XGEN_DESK_BIN level|native
+# `level`: the x86-64 level the engine chose for this processor (the first word after "CPU
+# code:" in its --version), built with llama.cpp's instruction sets for it; native where the
+# engine has no levels (its CPU code built in: macOS, ARM) or when asked.
+bench_reference_level() {
+  local level=native
+  if [[ $2 == level ]]; then
+    level=$("$1" --version | sed -n 's/^CPU code: \([a-z0-9-]*\).*/\1/p')
+    case $level in baseline | v3 | avx512 | avx512-vnni) ;; *) level=native ;; esac
+  fi
+  echo "$level"
+}
+
 # Busy loops in child processes (another program keeping cores busy): busy_start N starts N,
 # busy_stop stops them all (also on exit: the script traps it).
 busy_pids=()

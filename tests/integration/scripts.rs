@@ -76,6 +76,71 @@ fn test_command_runs_the_linux_installers_only_on_linux() {
     );
 }
 
+/// x86-64 only: the levels are x86-64's, and the script refuses them elsewhere.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn reference_llama_bench_of_a_cpu_level_has_exactly_that_levels_instruction_sets() {
+    // llama.cpp's CPU builds xgen-desk ships (cpu/src/lib.rs): sse42, haswell, skylakex and
+    // cascadelake; every switch is set, since llama.cpp turns the AVX2 ones on by default.
+    let cases: [(&str, &[&str], &[&str]); 3] = [
+        ("baseline", &["SSE42"], &["AVX", "AVX2", "FMA", "AVX512"]),
+        (
+            "v3",
+            &["SSE42", "AVX", "F16C", "FMA", "AVX2", "BMI2"],
+            &["AVX512", "AVX_VNNI", "AMX_TILE"],
+        ),
+        (
+            "avx512-vnni",
+            &["AVX2", "AVX512", "AVX512_VNNI"],
+            &["AVX512_VBMI", "AVX512_BF16", "AMX_TILE", "AMX_INT8"],
+        ),
+    ];
+    for (level, on, off) in cases {
+        let log = dry_run(
+            "linux",
+            "scripts/llama-cpp-tools.sh",
+            &["bench", level],
+            None,
+        );
+        let configure = log
+            .lines()
+            .find(|line| line.starts_with("would run: cmake -S"))
+            .unwrap_or_else(|| panic!("no configure step for {level}:\n{log}"));
+        assert!(
+            configure.contains(&format!("build-{level} ")),
+            "{configure}"
+        );
+        assert!(configure.contains("-DGGML_NATIVE=OFF"), "{configure}");
+        for switch in on {
+            assert!(
+                configure.contains(&format!("-DGGML_{switch}=ON")),
+                "{level}: {configure}"
+            );
+        }
+        for switch in off {
+            assert!(
+                configure.contains(&format!("-DGGML_{switch}=OFF")),
+                "{level}: {configure}"
+            );
+        }
+    }
+    let native = dry_run("linux", "scripts/llama-cpp-tools.sh", &["bench"], None);
+    assert!(native.contains("-DGGML_NATIVE=ON"), "{native}");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let unknown = Command::new("bash")
+        .arg(root.join("scripts/llama-cpp-tools.sh"))
+        .args(["bench", "avx10"])
+        .current_dir(root)
+        .env("XGEN_DESK_DRY_RUN", "1")
+        .output()
+        .expect("run bash");
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("usage:"),
+        "{unknown:?}"
+    );
+}
+
 #[test]
 fn package_script_makes_each_os_installer_from_a_build_without_the_test_kit() {
     let build = "would run: cargo build --workspace --exclude xgen-testkit --release";
