@@ -31,15 +31,11 @@ while [[ $# -gt 0 ]]; do
     --reps) reps=$2; shift 2 ;;
     --doc-tokens) doc_tokens=$2; shift 2 ;;
     --no-summary) summary=0; shift ;;
-    --reference) reference=$2; shift 2 ;;
+    --reference) reference=$2; bench_reference_check "$2"; shift 2 ;;
     *) model=$1; shift ;;
   esac
 done
 if [[ $rounds -lt 3 ]]; then echo "--rounds must be 3 or more (medians)" >&2; exit 2; fi
-if [[ $reference != level && $reference != native ]]; then
-  echo "--reference is level or native" >&2
-  exit 2
-fi
 scripts/setup-deps.sh
 if [[ -z $model ]]; then
   scripts/fetch-test-models.sh
@@ -47,7 +43,7 @@ if [[ -z $model ]]; then
 fi
 bin=${XGEN_DESK_BIN:-target/release/xgen-desk}
 [[ -n ${XGEN_DESK_BIN:-} ]] || cargo build --release --quiet --bin xgen-desk
-tools=$(scripts/llama-cpp-tools.sh bench "$(bench_reference_level "$bin" "$reference")")
+tools=$(bench_reference_tools "$bin" "$reference")
 dev=${XGEN_DEV_BIN:-target/release/xgen-dev}
 [[ -n ${XGEN_DEV_BIN:-} ]] || cargo build --workspace --release --quiet --bin xgen-dev
 work=$(mktemp -d)

@@ -38,15 +38,11 @@ while [[ $# -gt 0 ]]; do
     --threads) engine_threads=$2; shift 2 ;;
     --xgen) xgen=1; shift ;;
     --cpu-levels) cpu_levels=1; shift ;;
-    --reference) reference=$2; shift 2 ;;
+    --reference) reference=$2; bench_reference_check "$2"; shift 2 ;;
     *) models+=("$1"); shift ;;
   esac
 done
 if [[ $rounds -lt 3 ]]; then echo "--rounds must be 3 or more (medians)" >&2; exit 2; fi
-if [[ $reference != level && $reference != native ]]; then
-  echo "--reference is level or native" >&2
-  exit 2
-fi
 scripts/setup-deps.sh
 if [[ ${#models[@]} -eq 0 ]]; then
   scripts/fetch-test-models.sh
@@ -55,7 +51,7 @@ fi
 # XGEN_DESK_BIN picks an already built binary (its llama.cpp must be an optimized build).
 bin=${XGEN_DESK_BIN:-target/release/xgen-desk}
 [[ -n ${XGEN_DESK_BIN:-} ]] || cargo build --release --quiet --bin xgen-desk
-tools=$(scripts/llama-cpp-tools.sh bench "$(bench_reference_level "$bin" "$reference")")
+tools=$(bench_reference_tools "$bin" "$reference")
 # The developer commands live in the test kit (xgen-dev), not in the shipped binary.
 dev=${XGEN_DEV_BIN:-target/release/xgen-dev}
 [[ -n ${XGEN_DEV_BIN:-} ]] || cargo build --workspace --release --quiet --bin xgen-dev

@@ -67,18 +67,27 @@ print(("native (-march=native: the CPU's features above); " if native else "") +
 PY
 }
 
-# The build of llama-bench to compare the engine with (scripts/llama-cpp-tools.sh bench LEVEL):
-#   bench_reference_level XGEN_DESK_BIN level|native
-# `level`: the x86-64 level the engine chose for this processor (the first word after "CPU
-# code:" in its --version), built with llama.cpp's instruction sets for it; native where the
-# engine has no levels (its CPU code built in: macOS, ARM) or when asked.
-bench_reference_level() {
+# The reference a benchmark compares the engine with (--reference): `level`, llama-bench built
+# for the x86-64 level the engine chose for this processor (the first word after "CPU code:" in
+# its --version) with llama.cpp's instruction sets for it, or `native`, built with
+# -march=native; native also where the engine has no levels (its CPU code built in: macOS, ARM).
+#   bench_reference_check level|native       exits 2 on anything else (at the argument)
+#   bench_reference_tools XGEN_DESK_BIN level|native
+#                                            builds it once (scripts/llama-cpp-tools.sh bench
+#                                            LEVEL) and prints the directory holding llama-bench
+bench_reference_check() {
+  if [[ $1 != level && $1 != native ]]; then
+    echo "--reference is level or native, not '$1'" >&2
+    exit 2
+  fi
+}
+bench_reference_tools() {
   local level=native
   if [[ $2 == level ]]; then
     level=$("$1" --version | sed -n 's/^CPU code: \([a-z0-9-]*\).*/\1/p')
     case $level in baseline | v3 | avx512 | avx512-vnni) ;; *) level=native ;; esac
   fi
-  echo "$level"
+  scripts/llama-cpp-tools.sh bench "$level"
 }
 
 # Busy loops in child processes (another program keeping cores busy): busy_start N starts N,
