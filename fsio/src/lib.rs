@@ -155,12 +155,7 @@ pub enum LockWait<'a> {
 /// # Errors
 /// When the file cannot be created, opened or locked (not: when another holds it).
 pub fn lock_file(path: &Path, wait: LockWait<'_>) -> std::io::Result<Option<File>> {
-    std::fs::create_dir_all(parent_dir(path))?;
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)?;
+    let file = open_lock_file(path)?;
     if let LockWait::Blocking = wait {
         file.lock()?;
         return Ok(Some(file));
@@ -176,6 +171,26 @@ pub fn lock_file(path: &Path, wait: LockWait<'_>) -> std::io::Result<Option<File
             _ => return Ok(None),
         }
     }
+}
+
+/// Takes a shared lock on the file `path` (as [`lock_file`] opens it), waiting while another
+/// holds it exclusively: readers share it, a [`lock_file`] holder excludes them all.
+///
+/// # Errors
+/// When the file cannot be created, opened or locked.
+pub fn lock_file_shared(path: &Path) -> std::io::Result<File> {
+    let file = open_lock_file(path)?;
+    file.lock_shared()?;
+    Ok(file)
+}
+
+fn open_lock_file(path: &Path) -> std::io::Result<File> {
+    std::fs::create_dir_all(parent_dir(path))?;
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
 }
 
 /// Lowercase hexadecimal of `bytes`.
@@ -346,6 +361,35 @@ mod tests {
         drop(first);
         assert!(lock_file(&path, LockWait::Blocking).unwrap().is_some());
         assert!(path.is_file(), "the lock file stays");
+    }
+
+    #[test]
+    fn shared_locks_exclude_only_the_exclusive_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/x.lock");
+        let reader = lock_file_shared(&path).unwrap();
+        let second_reader = lock_file_shared(&path).unwrap();
+        assert!(
+            lock_file(&path, LockWait::No).unwrap().is_none(),
+            "readers keep the writer out"
+        );
+        drop((reader, second_reader));
+        let writer = lock_file(&path, LockWait::No).unwrap();
+        assert!(writer.is_some(), "the last reader gone, the writer gets it");
+        let waited = std::thread::scope(|scope| {
+            let reading = scope.spawn(|| {
+                let started = std::time::Instant::now();
+                let _reader = lock_file_shared(&path).unwrap();
+                started.elapsed()
+            });
+            std::thread::sleep(Duration::from_millis(100));
+            drop(writer);
+            reading.join().unwrap()
+        });
+        assert!(
+            waited >= Duration::from_millis(90),
+            "a reader waits for the writer: {waited:?}"
+        );
     }
 
     #[test]

@@ -15,6 +15,11 @@
 //! A state is loaded only when the entry's identity, token hash and checksum all match; an entry
 //! that fails the check is deleted. The directory is kept under a byte bound by deleting the
 //! least recently used entries (by the JSON file's modification time, which a hit refreshes).
+//!
+//! Several engines may share the directory (two app windows, the CLI beside the app). The two
+//! renames that put an entry in place, the deletions, and the check that reads an entry pair
+//! happen under the directory's lock file ([`LOCK_NAME`]: exclusive to change, shared to
+//! check), so no reader ever sees the state of one save beside the sidecar of another.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom};
@@ -36,6 +41,9 @@ const GIB: u64 = 1 << 30;
 
 /// The tag of temporary files (`.KEY.state.tmp-PID-N`, see `fsio::temp_path_beside`).
 const TMP_TAG: &str = "tmp";
+
+/// The lock file in the cache directory (see the module documentation); never removed.
+pub const LOCK_NAME: &str = ".lock";
 
 /// Writes and fsyncs a new file.
 fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -301,6 +309,15 @@ pub enum StateCacheError {
     },
 }
 
+/// How [`StateCache::lock`] takes the directory's lock.
+#[derive(Debug, Clone, Copy)]
+enum Lock {
+    /// To check an entry: other checks go on beside it.
+    Shared,
+    /// To rename or delete entries: alone.
+    Exclusive,
+}
+
 /// The cache as the engine uses it for one loaded model.
 #[derive(Debug, Clone)]
 pub(crate) struct StateCache {
@@ -341,21 +358,48 @@ impl StateCache {
         if !meta_path.exists() && !state.exists() {
             return None;
         }
-        let valid = read_meta(&meta_path).is_some_and(|meta| {
+        let valid = {
+            let _reading = self.lock(Lock::Shared);
+            self.verify(tokens, &state, &meta_path)
+        };
+        if valid {
+            return Some(state);
+        }
+        let _changing = self.lock(Lock::Exclusive);
+        // Checked again alone: a save may have replaced the entry since.
+        if self.verify(tokens, &state, &meta_path) {
+            return Some(state);
+        }
+        tracing::warn!("state cache: entry {key} failed verification; deleting it");
+        self.remove_key(&key);
+        None
+    }
+
+    /// True when the sidecar describes this model, these tokens and this state file.
+    fn verify(&self, tokens: &[i32], state: &Path, meta_path: &Path) -> bool {
+        read_meta(meta_path).is_some_and(|meta| {
             meta.format == FORMAT
                 && meta.model == self.model
                 && meta.n_tokens == tokens.len()
                 && meta.tokens_sha256 == tokens_hash(tokens)
-                && fs::metadata(&state).is_ok_and(|m| m.len() == meta.state_bytes)
-                && file_hash(&state).is_ok_and(|h| h == meta.state_sha256)
-        });
-        if valid {
-            Some(state)
-        } else {
-            tracing::warn!("state cache: entry {key} failed verification; deleting it");
-            self.remove_key(&key);
-            None
-        }
+                && fs::metadata(state).is_ok_and(|m| m.len() == meta.state_bytes)
+                && file_hash(state).is_ok_and(|h| h == meta.state_sha256)
+        })
+    }
+
+    /// Holds the directory's lock until dropped. Without it (a file system that cannot lock)
+    /// the cache still works, as it did before the lock: a mixed pair then fails its check and
+    /// is read again.
+    fn lock(&self, kind: Lock) -> Option<File> {
+        let path = self.config.dir.join(LOCK_NAME);
+        let locked = match kind {
+            Lock::Shared => fsio::lock_file_shared(&path),
+            Lock::Exclusive => fsio::lock_file(&path, fsio::LockWait::Blocking)
+                .and_then(|file| file.ok_or_else(|| io::ErrorKind::WouldBlock.into())),
+        };
+        locked
+            .inspect_err(|e| tracing::warn!("state cache: no lock on {}: {e}", path.display()))
+            .ok()
     }
 
     /// Marks the entry for these tokens as just used.
@@ -371,6 +415,7 @@ impl StateCache {
 
     /// Deletes the entry for these tokens.
     pub(crate) fn remove(&self, tokens: &[i32]) {
+        let _changing = self.lock(Lock::Exclusive);
         self.remove_key(&self.key(tokens));
     }
 
@@ -419,22 +464,25 @@ impl StateCache {
             let text = serde_json::to_string_pretty(&meta).unwrap_or_default();
             write_synced(&tmp_meta, text.as_bytes()).map_err(io_err(&tmp_meta))?;
             fsio::sync_file(&tmp_state).map_err(io_err(&tmp_state))?;
+            // The pair is replaced as one: another save of the same tokens renames its own
+            // pair before or after, never between.
+            let _changing = self.lock(Lock::Exclusive);
             // The state first: a sidecar never describes a state that is not there yet.
             fsio::rename_durable(&tmp_state, &state).map_err(io_err(&state))?;
             fsio::rename_durable(&tmp_meta, &meta_path).map_err(io_err(&meta_path))?;
+            self.trim(&key);
             Ok(())
         })();
         if result.is_err() {
             fsio::remove_quietly(&tmp_state);
             fsio::remove_quietly(&tmp_meta);
         }
-        result?;
-        self.trim(&key);
-        Ok(())
+        result
     }
 
     /// Deletes least recently used entries (never `keep`) until the total is within the bound,
-    /// and stray files (a state without its sidecar, leftovers of interrupted writes).
+    /// and stray files (a state without its sidecar, leftovers of interrupted writes). Called
+    /// with the directory's lock held.
     fn trim(&self, keep: &str) {
         if let Ok(read) = fs::read_dir(&self.config.dir) {
             for item in read.flatten() {
@@ -504,46 +552,90 @@ mod tests {
         assert_eq!(a.key(&[1, 2, 3]), a.key(&[1, 2, 3]));
     }
 
-    /// Two engines saving the same document at once (two windows, the CLI beside the app):
-    /// with one fixed temporary name per key, one renamed the other's half-written file away
-    /// and failed.
-    #[test]
-    fn concurrent_saves_of_one_key_use_their_own_temporary_files() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let cache = StateCache::new(StateCacheConfig::new(dir.path()), "model".into());
-        let both_writing = std::sync::Barrier::new(2);
-        let results: Vec<Result<(), StateCacheError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = [1u8, 2]
-                .into_iter()
-                .map(|byte| {
-                    let (cache, both_writing) = (&cache, &both_writing);
-                    scope.spawn(move || {
-                        cache.store(&[1, 2, 3], |path| {
-                            fs::write(path, vec![byte; 4096]).map_err(|e| e.to_string())?;
-                            // Both are mid-save before either goes on to rename.
-                            both_writing.wait();
-                            Ok(())
-                        })
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("no panic"))
-                .collect()
-        });
-        for result in results {
-            result.expect("each save succeeds");
-        }
-        let state = cache.lookup(&[1, 2, 3]).expect("a verified entry");
-        let bytes = fs::read(state).expect("state");
-        assert!(bytes == vec![1u8; 4096] || bytes == vec![2u8; 4096]);
-        let names: Vec<String> = fs::read_dir(dir.path())
+    /// The files in the cache directory but its lock file.
+    fn files(dir: &Path) -> Vec<String> {
+        fs::read_dir(dir)
             .expect("dir")
             .filter_map(Result::ok)
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(names.len(), 2, "one entry, no temporary files: {names:?}");
+            .filter(|name| name != LOCK_NAME)
+            .collect()
+    }
+
+    /// Engines saving the same document at once (two windows, the CLI beside the app): with
+    /// one fixed temporary name per key, one renamed the other's half-written file away and
+    /// failed; without the lock around the renames, the state of one save could end beside
+    /// the sidecar of another, and the entry failed its check (one CI run in many).
+    #[test]
+    fn concurrent_saves_of_one_key_leave_one_whole_entry() {
+        const SAVERS: u8 = 4;
+        for round in 0..40 {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let cache = StateCache::new(StateCacheConfig::new(dir.path()), "model".into());
+            let all_writing = std::sync::Barrier::new(usize::from(SAVERS));
+            let results: Vec<Result<(), StateCacheError>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (1..=SAVERS)
+                    .map(|byte| {
+                        let (cache, all_writing) = (&cache, &all_writing);
+                        scope.spawn(move || {
+                            cache.store(&[1, 2, 3], |path| {
+                                fs::write(path, vec![byte; 4096]).map_err(|e| e.to_string())?;
+                                // All are mid-save before any goes on to rename.
+                                all_writing.wait();
+                                Ok(())
+                            })
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("no panic"))
+                    .collect()
+            });
+            for result in results {
+                result.expect("each save succeeds");
+            }
+            let state = cache
+                .lookup(&[1, 2, 3])
+                .unwrap_or_else(|| panic!("round {round}: a verified entry"));
+            let bytes = fs::read(state).expect("state");
+            assert!((1..=SAVERS).any(|byte| bytes == vec![byte; 4096]));
+            let names = files(dir.path());
+            assert_eq!(names.len(), 2, "one entry, no temporary files: {names:?}");
+        }
+    }
+
+    /// A check that reads the pair while a save replaces it sees the old pair or the new one,
+    /// and so never deletes a good entry.
+    #[test]
+    fn lookups_beside_saves_always_find_a_whole_entry() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = StateCache::new(StateCacheConfig::new(dir.path()), "model".into());
+        let save = |byte: u8| {
+            cache
+                .store(&[7], |path| {
+                    fs::write(path, vec![byte; 1 << 16]).map_err(|e| e.to_string())
+                })
+                .expect("save");
+        };
+        save(0);
+        let saving = std::sync::atomic::AtomicBool::new(true);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                for byte in 1..=100 {
+                    save(byte);
+                }
+                saving.store(false, std::sync::atomic::Ordering::Relaxed);
+            });
+            let mut lookups = 0;
+            while saving.load(std::sync::atomic::Ordering::Relaxed) || lookups == 0 {
+                assert!(
+                    cache.lookup(&[7]).is_some(),
+                    "lookup {lookups}: the entry is whole"
+                );
+                lookups += 1;
+            }
+        });
     }
 
     #[test]
@@ -578,6 +670,6 @@ mod tests {
             Err(StateCacheError::TooLarge { .. })
         ));
         assert_eq!(list_entries(dir.path()).len(), 1);
-        assert_eq!(fs::read_dir(dir.path()).expect("dir").count(), 2);
+        assert_eq!(files(dir.path()).len(), 2);
     }
 }
