@@ -173,6 +173,14 @@ pub fn lock_file(path: &Path, wait: LockWait<'_>) -> std::io::Result<Option<File
     }
 }
 
+/// [`lock_file`] waiting until the lock is free ([`LockWait::Blocking`]).
+///
+/// # Errors
+/// When the file cannot be created, opened or locked.
+pub fn lock_file_waiting(path: &Path) -> std::io::Result<File> {
+    lock_file(path, LockWait::Blocking)?.ok_or_else(|| std::io::ErrorKind::WouldBlock.into())
+}
+
 /// Takes a shared lock on the file `path` (as [`lock_file`] opens it), waiting while another
 /// holds it exclusively: readers share it, a [`lock_file`] holder excludes them all.
 ///
@@ -376,20 +384,18 @@ mod tests {
         drop((reader, second_reader));
         let writer = lock_file(&path, LockWait::No).unwrap();
         assert!(writer.is_some(), "the last reader gone, the writer gets it");
-        let waited = std::thread::scope(|scope| {
+        let released = std::sync::atomic::AtomicBool::new(false);
+        let after_the_writer = std::thread::scope(|scope| {
             let reading = scope.spawn(|| {
-                let started = std::time::Instant::now();
                 let _reader = lock_file_shared(&path).unwrap();
-                started.elapsed()
+                released.load(Ordering::SeqCst)
             });
             std::thread::sleep(Duration::from_millis(100));
+            released.store(true, Ordering::SeqCst);
             drop(writer);
             reading.join().unwrap()
         });
-        assert!(
-            waited >= Duration::from_millis(90),
-            "a reader waits for the writer: {waited:?}"
-        );
+        assert!(after_the_writer, "a reader waits for the writer");
     }
 
     #[test]

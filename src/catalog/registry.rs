@@ -6,7 +6,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use xgen_fsio::{write_atomic, LockWait};
+use xgen_fsio::write_atomic;
 
 /// Where an installed model came from (stored in the registry).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -291,13 +291,10 @@ impl Registry {
         let mut name = self.path.file_name().unwrap_or_default().to_os_string();
         name.push(".lock");
         let lock_path = self.dir().join(name);
-        // A blocking wait ends with the lock.
-        xgen_fsio::lock_file(&lock_path, LockWait::Blocking)
-            .and_then(|file| file.ok_or_else(|| std::io::ErrorKind::WouldBlock.into()))
-            .map_err(|source| RegistryError::Io {
-                path: lock_path,
-                source,
-            })
+        xgen_fsio::lock_file_waiting(&lock_path).map_err(|source| RegistryError::Io {
+            path: lock_path,
+            source,
+        })
     }
 
     fn dir(&self) -> PathBuf {

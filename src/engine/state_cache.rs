@@ -394,8 +394,7 @@ impl StateCache {
         let path = self.config.dir.join(LOCK_NAME);
         let locked = match kind {
             Lock::Shared => fsio::lock_file_shared(&path),
-            Lock::Exclusive => fsio::lock_file(&path, fsio::LockWait::Blocking)
-                .and_then(|file| file.ok_or_else(|| io::ErrorKind::WouldBlock.into())),
+            Lock::Exclusive => fsio::lock_file_waiting(&path),
         };
         locked
             .inspect_err(|e| tracing::warn!("state cache: no lock on {}: {e}", path.display()))
